@@ -1,0 +1,408 @@
+/*
+ * parallm: run many LLM API requests in parallel, inside the provider's
+ * limits, losing nothing.
+ *
+ * This is the only public header. Every name starts with plm_ (PLM_ for
+ * constants). Handles are opaque and library-allocated: an object returned
+ * through a **out argument is the caller's and is released with the matching
+ * _free function; _free(NULL) is a no-op. Every string passed in is copied.
+ * Pointers returned by accessors are borrowed: valid until their parent
+ * object is freed.
+ *
+ * Threads: a plm_client, and everything run through it, is used by one
+ * thread at a time (a run blocks the calling thread; different clients may
+ * run concurrently on different threads). plm_client_interrupt() is the one
+ * exception: it may be called from any thread and from a signal handler.
+ * plm_request and plm_result objects may move between threads but are not
+ * shared. plm_task_gather() is re-entrant.
+ */
+#ifndef PARALLM_H
+#define PARALLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PLM_VERSION_MAJOR 0
+#define PLM_VERSION_MINOR 1
+#define PLM_VERSION_PATCH 0
+#define PLM_VERSION_STRING "0.1.0"
+
+/* Returns the library's version string, e.g. "0.1.0". */
+const char *plm_version(void);
+
+/* ------------------------------------------------------------------------
+ * Result codes. 0 is success; every failure is a distinct negative value.
+ * ---------------------------------------------------------------------- */
+typedef enum plm_code {
+    PLM_OK = 0,
+    PLM_EINVAL = -1,       /* invalid argument */
+    PLM_ENOMEM = -2,       /* out of memory */
+    PLM_ESTATE = -3,       /* call not allowed now (run twice, add after run) */
+    PLM_ETIMEOUT = -4,     /* a request or the whole batch ran out of time */
+    PLM_ECANCELLED = -5,   /* cancelled (fail-fast, interrupt, abort) */
+    PLM_ENETWORK = -6,     /* connection refused/reset, DNS, TLS failure */
+    PLM_EHTTP = -7,        /* final non-2xx answer not covered below */
+    PLM_ERATELIMIT = -8,   /* 429 rate limited, retries exhausted */
+    PLM_EQUOTA = -9,       /* 429 insufficient_quota: hard quota, no retry */
+    PLM_EOVERLOADED = -10, /* 529/503 overloaded, retries exhausted */
+    PLM_EAUTH = -11,       /* 401/403: key missing, wrong or not allowed */
+    PLM_EBADREQUEST = -12, /* other 4xx: the request itself is wrong */
+    PLM_ESERVER = -13,     /* 5xx server error, retries exhausted */
+    PLM_EPARSE = -14,      /* response is not the JSON the provider sends */
+    PLM_ETOOBIG = -15,     /* response body larger than the configured cap */
+    PLM_EABORTED = -16,    /* a user callback returned non-zero */
+    PLM_EIO = -17,         /* local I/O error (file, disk full) */
+    PLM_EBUDGET = -18,     /* request can never fit the rate budget */
+    PLM_EBREAKER = -19,    /* circuit breaker open: failed without sending */
+    PLM_ECONTEXT = -20,    /* prompt too long for the model's context */
+    PLM_ENOTSTARTED = -21, /* the batch ended before this request started */
+    PLM_EINTERNAL = -22    /* a bug in parallm; please report it */
+} plm_code;
+
+/* A short, static, human-readable description of a code. Never NULL. */
+const char *plm_strerror(int code);
+
+/* The class of a final outcome. Retry decisions read the class. */
+typedef enum plm_error_class {
+    PLM_CLASS_NONE = 0,     /* success */
+    PLM_CLASS_NETWORK,      /* connect, reset, DNS, TLS */
+    PLM_CLASS_TIMEOUT,      /* per-request or batch deadline */
+    PLM_CLASS_RATE_LIMITED, /* 429 (not quota) */
+    PLM_CLASS_QUOTA,        /* insufficient_quota */
+    PLM_CLASS_OVERLOADED,   /* 529, 503 */
+    PLM_CLASS_SERVER,       /* other 5xx */
+    PLM_CLASS_BAD_REQUEST,  /* other 4xx, context too long, oversized */
+    PLM_CLASS_AUTH,         /* 401, 403 */
+    PLM_CLASS_PARSE,        /* unparseable response */
+    PLM_CLASS_CANCELLED,    /* cancelled or never started */
+    PLM_CLASS_LOCAL         /* local failure: memory, budget, breaker, I/O */
+} plm_error_class;
+
+/* The class's name: "none", "network", "timeout", "rate_limited", ... */
+const char *plm_error_class_name(plm_error_class cls);
+
+/* ------------------------------------------------------------------------
+ * Providers and requests
+ * ---------------------------------------------------------------------- */
+typedef enum plm_provider {
+    PLM_PROVIDER_OPENAI = 0,   /* OpenAI and every OpenAI-compatible server */
+    PLM_PROVIDER_ANTHROPIC = 1 /* Anthropic messages API */
+} plm_provider;
+
+typedef struct plm_request plm_request;
+
+/*
+ * A chat request: OpenAI POST /v1/chat/completions or Anthropic POST
+ * /v1/messages, depending on the provider. model is copied. Returns PLM_OK,
+ * PLM_EINVAL or PLM_ENOMEM. Free with plm_request_free().
+ */
+int plm_request_new_chat(plm_request **out, plm_provider provider,
+                         const char *model);
+
+/*
+ * A raw request: method, path (e.g. "/v1/embeddings") and JSON body sent as
+ * given (what an OpenAI Batch input line holds). body_json must be a JSON
+ * object; otherwise PLM_EINVAL.
+ */
+int plm_request_new_raw(plm_request **out, plm_provider provider,
+                        const char *method, const char *path,
+                        const char *body_json);
+
+/* Chat builders. Each copies its arguments; PLM_EINVAL on a raw request. */
+int plm_request_set_system(plm_request *req, const char *text);
+int plm_request_add_message(plm_request *req, const char *role,
+                            const char *content);
+int plm_request_set_temperature(plm_request *req, double temperature);
+int plm_request_set_max_tokens(plm_request *req, int max_tokens);
+/* Ask for a JSON object answer (OpenAI response_format json_object). */
+int plm_request_set_json_response(plm_request *req, int on);
+/* Ask for a streamed (SSE) answer; the result is assembled the same way. */
+int plm_request_set_stream(plm_request *req, int on);
+
+/* Per-attempt timeout in milliseconds (0 = the client's default). Time spent
+ * queued or waiting for budget does not count. */
+int plm_request_set_timeout_ms(plm_request *req, int64_t timeout_ms);
+/* Retries for this request (-1 = the client's default). */
+int plm_request_set_max_retries(plm_request *req, int max_retries);
+/* The caller's pointer, handed back in the result. */
+void plm_request_set_user_data(plm_request *req, void *user_data);
+void *plm_request_user_data(const plm_request *req);
+/* The JSON body as it will be sent (borrowed until the next change). */
+const char *plm_request_body(plm_request *req);
+
+/* Frees a request. Not while a run that was given it is still going. */
+void plm_request_free(plm_request *req);
+
+/* ------------------------------------------------------------------------
+ * Results
+ * ---------------------------------------------------------------------- */
+typedef struct plm_result plm_result;
+
+int plm_result_code(const plm_result *res);          /* plm_code */
+plm_error_class plm_result_error_class(const plm_result *res);
+/* Readable message for a failure (never contains an API key); "" on
+ * success. */
+const char *plm_result_error_message(const plm_result *res);
+int plm_result_http_status(const plm_result *res);   /* 0 if no answer */
+/* The assistant's text (joined text blocks), or NULL. */
+const char *plm_result_content(const plm_result *res);
+const char *plm_result_finish_reason(const plm_result *res); /* or NULL */
+/* Tokens: prompt/input and completion/output; -1 when not reported. */
+int64_t plm_result_prompt_tokens(const plm_result *res);
+int64_t plm_result_completion_tokens(const plm_result *res);
+const char *plm_result_request_id(const plm_result *res); /* or NULL */
+int plm_result_attempts(const plm_result *res);      /* 0 if never sent */
+/* Seconds from first going in flight to completion (0 if never sent). */
+double plm_result_latency(const plm_result *res);
+/* 1 if the request was ever sent; 0 if it never started. */
+int plm_result_started(const plm_result *res);
+/* The raw response body of the last attempt (NUL-terminated), or NULL. */
+const char *plm_result_body(const plm_result *res, size_t *len);
+void *plm_result_user_data(const plm_result *res);
+void plm_result_free(plm_result *res);
+
+/* ------------------------------------------------------------------------
+ * Client: long-lived; holds credentials, connections and policies.
+ * ---------------------------------------------------------------------- */
+typedef struct plm_client plm_client;
+
+typedef enum plm_log_level {
+    PLM_LOG_ERROR = 0,
+    PLM_LOG_WARN = 1,
+    PLM_LOG_INFO = 2,
+    PLM_LOG_DEBUG = 3
+} plm_log_level;
+
+/* Log callback. The message never contains an API key. */
+typedef void (*plm_log_fn)(plm_log_level level, const char *message,
+                           void *user_data);
+
+#define PLM_CLIENT_OPTIONS_VERSION 1
+
+/* Zero (or NULL) in any field means "the default" given in its comment. */
+typedef struct plm_client_options {
+    unsigned int version;             /* PLM_CLIENT_OPTIONS_VERSION */
+    const char *openai_api_key;       /* default $OPENAI_API_KEY */
+    const char *openai_base_url;      /* default $OPENAI_BASE_URL, else
+                                         https://api.openai.com/v1 */
+    const char *anthropic_api_key;    /* default $ANTHROPIC_API_KEY */
+    const char *anthropic_base_url;   /* default $ANTHROPIC_BASE_URL, else
+                                         https://api.anthropic.com */
+    const char *ca_file;              /* extra CA bundle (PEM) to trust */
+    int insecure_skip_verify;         /* 1 turns TLS verification OFF */
+    int max_retries;                  /* default 4; -1 means none */
+    int64_t request_timeout_ms;       /* per attempt; default 600000 */
+    int64_t connect_timeout_ms;       /* default 10000 */
+    size_t max_response_bytes;        /* default 16 MiB */
+    int64_t retry_base_ms;            /* backoff base; default 500 */
+    int64_t retry_max_ms;             /* backoff cap; default 8000 */
+    int64_t retry_after_max_ms;       /* cap on Retry-After; default 60000 */
+    plm_log_fn log;                   /* default: stderr if log_level set */
+    void *log_user_data;
+    int log_level;                    /* 0 = errors only, ... 3 = debug */
+    int log_batches;                  /* 1: the per-batch summary line */
+} plm_client_options;
+
+#define PLM_CLIENT_OPTIONS_INIT { PLM_CLIENT_OPTIONS_VERSION }
+
+/*
+ * Creates a client. opts may be NULL (all defaults). Strings are copied.
+ * Returns PLM_OK, PLM_EINVAL (bad version or values) or PLM_ENOMEM.
+ */
+int plm_client_new(plm_client **out, const plm_client_options *opts);
+
+/* Frees a client. Never while a run on it is going. */
+void plm_client_free(plm_client *client);
+
+/*
+ * Asks a running run to stop. level 1: start no new requests, let the ones
+ * in flight finish. level 2: also cancel the ones in flight. Safe from any
+ * thread and from a signal handler; a no-op when nothing runs.
+ */
+void plm_client_interrupt(plm_client *client, int level);
+
+/* ------------------------------------------------------------------------
+ * The streaming engine: a source and a completion callback.
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Source: called when the engine has room for one more request. Set *out to
+ * the next request and return 1, or return 0 when there are no more, or a
+ * negative plm_code to abort the run with it. The request stays the
+ * caller's (borrowed by the engine until its completion callback returns).
+ */
+typedef int (*plm_source_fn)(plm_request **out, void *user_data);
+
+/*
+ * Completion: called once per request that the source handed over, in
+ * completion order, with its final result. The result is the callee's to
+ * free with plm_result_free(). A non-zero return aborts the run: requests in
+ * flight are cancelled (their completions still arrive, with
+ * PLM_ECANCELLED) and the source is not asked again.
+ */
+typedef int (*plm_complete_fn)(plm_request *req, plm_result *res,
+                               void *user_data);
+
+/* Counters of the current (or last) run on a client. */
+typedef struct plm_stats {
+    uint64_t submitted;     /* requests taken from the source */
+    uint64_t completed;     /* completions delivered */
+    uint64_t succeeded;
+    uint64_t failed;
+    uint64_t attempts;      /* HTTP attempts sent, retries included */
+    uint64_t retries;
+    uint64_t rate_limited;  /* 429 answers seen (every attempt) */
+    uint64_t in_flight;     /* attempts on the wire now */
+    uint64_t waiting;       /* taken, not on the wire (backoff, budget) */
+    int64_t prompt_tokens;  /* reported by the provider */
+    int64_t completion_tokens;
+    int concurrency_limit;  /* current limit (0 = unlimited) */
+    double elapsed;         /* seconds since the run started */
+} plm_stats;
+
+/* Copies the counters. Call from the run's thread (e.g. in a callback) or
+ * after the run. */
+void plm_client_stats(const plm_client *client, plm_stats *out);
+
+/* Called from the run's thread every tick_ms while a run goes on. */
+typedef void (*plm_tick_fn)(const plm_stats *stats, void *user_data);
+
+#define PLM_RUN_OPTIONS_VERSION 1
+
+typedef struct plm_run_options {
+    unsigned int version;   /* PLM_RUN_OPTIONS_VERSION */
+    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL */
+    int64_t timeout_ms;     /* whole run deadline; 0 = none */
+    plm_tick_fn tick;       /* optional progress callback */
+    int64_t tick_ms;        /* default 250 */
+} plm_run_options;
+
+#define PLM_RUN_OPTIONS_INIT { PLM_RUN_OPTIONS_VERSION }
+
+/*
+ * Runs requests from source until it is exhausted and every request has
+ * completed, or the run is aborted, timed out or interrupted. Blocks the
+ * calling thread. Returns PLM_OK, PLM_ETIMEOUT (deadline: in-flight requests
+ * complete with PLM_ETIMEOUT), PLM_ECANCELLED (interrupted), PLM_EABORTED
+ * (a callback returned non-zero, or the source's negative code), PLM_EINVAL
+ * or PLM_ESTATE (a run already going on this client). On an early error
+ * (invalid arguments) no callback is called.
+ */
+int plm_client_run(plm_client *client, plm_source_fn source,
+                   plm_complete_fn complete, const plm_run_options *opts,
+                   void *user_data);
+
+/* ------------------------------------------------------------------------
+ * gather: the seed's gather_llm_requests / gather_with_timeout.
+ * ---------------------------------------------------------------------- */
+#define PLM_GATHER_OPTIONS_VERSION 1
+
+typedef struct plm_gather_options {
+    unsigned int version;   /* PLM_GATHER_OPTIONS_VERSION */
+    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL */
+    int return_errors;      /* 1: every slot holds its own outcome;
+                               0: fail fast on the first final failure */
+    int64_t timeout_ms;     /* overall deadline; 0 = none */
+} plm_gather_options;
+
+#define PLM_GATHER_OPTIONS_INIT { PLM_GATHER_OPTIONS_VERSION }
+
+/*
+ * Runs n requests, results[i] for reqs[i] (input order). results must have
+ * room for n pointers; each slot is set to a result the caller frees (see
+ * plm_results_free). The requests stay the caller's.
+ *
+ * Returns PLM_OK when every request ran to completion (with return_errors,
+ * some slots may hold failures). Without return_errors, the first request
+ * that fails for good cancels the rest and its code is returned; finished
+ * slots keep their results, cancelled ones say PLM_ECANCELLED and never
+ * started ones PLM_ENOTSTARTED. With a deadline, PLM_ETIMEOUT: completed
+ * results are kept, in-flight ones say PLM_ETIMEOUT (started = 1), never
+ * started ones PLM_ENOTSTARTED. n == 0 returns PLM_OK at once.
+ */
+int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
+               plm_result **results, const plm_gather_options *opts);
+
+/* Frees results[0..n-1] and sets them to NULL. */
+void plm_results_free(plm_result **results, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Executor: the seed's ParallelLLMExecutor.
+ * ---------------------------------------------------------------------- */
+typedef struct plm_executor plm_executor;
+
+/* Creates an executor on client (borrowed: keep it alive until the executor
+ * is freed). opts may be NULL. */
+int plm_executor_new(plm_executor **out, plm_client *client,
+                     const plm_gather_options *opts);
+/* Adds a request; the executor takes ownership of req on PLM_OK (and only
+ * then). PLM_ESTATE after plm_executor_run. Sets *index if non-NULL. */
+int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index);
+/* Runs every added request; same return values as plm_gather. PLM_ESTATE
+ * when called a second time. */
+int plm_executor_run(plm_executor *ex);
+size_t plm_executor_count(const plm_executor *ex);
+/* The result for request i (borrowed), or NULL before run / out of range. */
+const plm_result *plm_executor_result(const plm_executor *ex, size_t i);
+void plm_executor_free(plm_executor *ex);
+
+/* ------------------------------------------------------------------------
+ * Tasks: the same gather semantics for plain C functions, on a bounded
+ * thread pool.
+ * ---------------------------------------------------------------------- */
+typedef struct plm_task_ctx plm_task_ctx;
+
+/*
+ * A task function. Returns its value (or NULL). To fail, call
+ * plm_task_fail() and return. Long functions should poll
+ * plm_task_cancelled(): C cannot stop a running thread, so a cancelled or
+ * timed-out gather waits for running functions to return.
+ */
+typedef void *(*plm_task_fn)(void *arg, plm_task_ctx *ctx);
+
+/* Marks the current task failed with a message (copied). */
+void plm_task_fail(plm_task_ctx *ctx, const char *message);
+/* 1 once the gather was cancelled (fail-fast or deadline). */
+int plm_task_cancelled(const plm_task_ctx *ctx);
+
+typedef struct plm_task {
+    plm_task_fn fn;
+    void *arg;
+    /* Frees a value the function returned after its slot was already
+     * decided (timed out or cancelled); may be NULL. */
+    void (*free_value)(void *value);
+} plm_task;
+
+typedef struct plm_task_result {
+    int code;        /* PLM_OK, PLM_EABORTED (task failed), PLM_ETIMEOUT,
+                        PLM_ECANCELLED, PLM_ENOTSTARTED */
+    int started;     /* 1 if the function was called */
+    void *value;     /* the function's return value, when code == PLM_OK */
+    char *error;     /* failure message or NULL; freed by
+                        plm_task_results_clear() */
+    double seconds;  /* run time of the function */
+} plm_task_result;
+
+/*
+ * Runs n tasks on up to max_concurrent threads (0 = one per task, capped at
+ * 256), results in input order. Same return_errors and timeout semantics as
+ * plm_gather(). At the deadline, or on fail-fast, unstarted tasks are never
+ * started, running ones see plm_task_cancelled() == 1 and the call returns
+ * once they have returned; their slots say PLM_ETIMEOUT / PLM_ECANCELLED and
+ * their values go to free_value.
+ */
+int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
+                    const plm_gather_options *opts);
+
+/* Frees the error strings in results[0..n-1] (not the values). */
+void plm_task_results_clear(plm_task_result *results, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PARALLM_H */

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian packages parallm needs to build and test, if any are
+# missing. As root it runs apt-get; otherwise it prints the exact command.
+set -eu
+PKGS="build-essential cmake pkg-config clang libcurl4-openssl-dev libjansson-dev libevent-dev libssl-dev libcmocka-dev curl openssl python3"
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+    echo "parallm: installing:$missing" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+else
+    echo "parallm: missing packages:$missing" >&2
+    echo "run: sudo apt-get update && sudo apt-get install -y$missing" >&2
+    exit 1
+fi

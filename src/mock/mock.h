@@ -1,0 +1,121 @@
+/*
+ * The mock LLM server: a single-threaded libevent evhttp server on loopback
+ * that speaks the OpenAI and Anthropic protocols well enough to test every
+ * client behaviour (latency, faults, provider-style limits, SSE, TLS) and
+ * records what it received so tests can assert on the server's side.
+ *
+ * It runs on its own thread (plm_mock_start) for tests and the embedded
+ * `--provider mock`, or on the caller's thread (plm_mock_serve) for the
+ * `parallm mock` command.
+ *
+ * Per-request behaviour: a directive in the request selects faults so one
+ * batch can mix them. The directive is read from the HTTP header
+ * "X-Mock: key=value;key=value" or, if absent, from the text "[mock ...]"
+ * inside the last user message (e.g. "[mock latency=200 status=500
+ * times=2]"). Keys:
+ *   latency=MS        reply after MS (replaces the global latency)
+ *   status=CODE       answer CODE with a provider-style error body
+ *   times=N           apply status/fault only to the first N attempts of
+ *                     this request (attempts are counted per directive
+ *                     "key=" value, else per whole message text)
+ *   key=NAME          identity for `times` counting
+ *   retry_after=S     send Retry-After: S (seconds, may be fractional)
+ *   retry_after_ms=MS send retry-after-ms
+ *   should_retry=true|false   send x-should-retry
+ *   error_code=CODE   error.code in the error body (e.g.
+ *                     insufficient_quota)
+ *   fault=reset|hang|badjson|big|slow   reset: close the connection
+ *                     without answering; hang: never answer; badjson: 200
+ *                     with a body that is not JSON; big: 200 with a body of
+ *                     `size` bytes (default 64 MiB, streamed in chunks);
+ *                     slow: body dribbled over `latency`
+ *   size=BYTES        for fault=big
+ *   tokens=N          completion tokens to report (default 8)
+ *
+ * Replies identify the request: the content is "mock reply: " followed by
+ * the last user message (directive included), so tests can check order.
+ */
+#ifndef PLM_MOCK_H
+#define PLM_MOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct plm_mock plm_mock;
+
+typedef struct plm_mock_options {
+    const char *host;          /* default "127.0.0.1" */
+    int port;                  /* 0 = ephemeral */
+    int64_t latency_ms;        /* base reply latency */
+    int64_t jitter_ms;         /* uniform extra 0..jitter (seeded) */
+    uint64_t seed;             /* jitter / fault randomness; 0 = fixed 1 */
+    /* Global fault injection (applies to every request without a
+     * directive): a fraction 0..1 of requests answered with fault_status
+     * (default 429 with Retry-After: fault_retry_after seconds). */
+    double fault_rate;
+    int fault_status;
+    double fault_retry_after;
+    /* Provider-style limits: 0 = off. Over the limit the mock answers 429
+     * with provider rate-limit headers and Retry-After. */
+    int64_t rpm;               /* requests per minute (sliding 60 s) */
+    int64_t tpm;               /* tokens per minute */
+    int max_in_flight;         /* answers 429 beyond this many open */
+    int send_ratelimit_headers;/* 1: x-ratelimit-* on every answer */
+    /* TLS: PEM files; both set = HTTPS only. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *port_file;     /* write the bound port here (then rename) */
+    const char *log_file;      /* JSONL: one line per request received */
+    int record;                /* 1: keep per-request records in memory */
+    int simulated_marker;      /* 1: add "simulated": true to bodies */
+} plm_mock_options;
+
+/* One request as the mock received it. */
+typedef struct plm_mock_record {
+    int64_t arrival_ns;        /* CLOCK_MONOTONIC */
+    int64_t done_ns;           /* when the answer (or reset) went out */
+    int in_flight_at_arrival;  /* including this one */
+    int status;                /* what it answered; 0 for reset/hang */
+    char method[8];
+    char path[128];
+    char *body;                /* request body, NUL-terminated */
+    char *authorization;       /* Authorization header or NULL */
+    char *api_key;             /* x-api-key header or NULL */
+    char *anthropic_version;
+    char *user_text;           /* last user message or NULL */
+} plm_mock_record;
+
+typedef struct plm_mock_stats {
+    uint64_t requests;
+    uint64_t answered_2xx;
+    uint64_t answered_429;
+    uint64_t answered_other;
+    uint64_t resets;
+    int in_flight;
+    int max_in_flight_seen;
+} plm_mock_stats;
+
+/* Starts the server on a new thread; returns once it listens. 0 or -1
+ * (errbuf says why). */
+int plm_mock_start(plm_mock **out, const plm_mock_options *opts,
+                   char *errbuf, size_t errlen);
+int plm_mock_port(const plm_mock *mock);
+/* Stops the thread, closes every connection, frees everything. */
+void plm_mock_free(plm_mock *mock);
+
+/* Thread-safe snapshots. */
+void plm_mock_get_stats(plm_mock *mock, plm_mock_stats *out);
+/* Copies the records (caller frees with plm_mock_records_free). */
+size_t plm_mock_get_records(plm_mock *mock, plm_mock_record **out);
+void plm_mock_records_free(plm_mock_record *recs, size_t n);
+/* Forgets records and counters (not the limits' state). */
+void plm_mock_reset(plm_mock *mock);
+/* Releases every hanging request (fault=hang) with a reset. */
+void plm_mock_release_hung(plm_mock *mock);
+
+/* Runs the server on the calling thread until SIGINT/SIGTERM (the
+ * `parallm mock` command). Returns 0 or -1. */
+int plm_mock_serve(const plm_mock_options *opts, char *errbuf,
+                   size_t errlen);
+
+#endif

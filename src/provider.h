@@ -1,0 +1,60 @@
+/*
+ * Provider protocols: which headers a request carries and how an answer is
+ * read. One function per direction; the differences between OpenAI and
+ * Anthropic stay inside provider_openai.c and provider_anthropic.c.
+ */
+#ifndef PLM_PROVIDER_H
+#define PLM_PROVIDER_H
+
+#include <curl/curl.h>
+
+#include "parallm.h"
+#include "result.h"
+
+/* The response headers the engine keeps for each attempt (lower-case
+ * names, values copied). Any field may be NULL. */
+typedef struct plm__headers {
+    char *content_type;
+    char *request_id;           /* x-request-id / request-id */
+    char *retry_after;
+    char *retry_after_ms;
+    char *should_retry;         /* x-should-retry */
+    /* Rate-limit headers, raw, for the limits module: OpenAI
+     * x-ratelimit-{limit,remaining,reset}-{requests,tokens} and Anthropic
+     * anthropic-ratelimit-*. */
+    char *rl_limit_requests, *rl_remaining_requests, *rl_reset_requests;
+    char *rl_limit_tokens, *rl_remaining_tokens, *rl_reset_tokens;
+    char *rl_limit_input_tokens, *rl_remaining_input_tokens,
+        *rl_reset_input_tokens;
+    char *rl_limit_output_tokens, *rl_remaining_output_tokens,
+        *rl_reset_output_tokens;
+} plm__headers;
+
+/* Stores one "Name: value" header line if it is one we keep. */
+void plm__headers_take(plm__headers *h, const char *line, size_t len);
+void plm__headers_clear(plm__headers *h);
+
+/* Appends the provider's auth and protocol headers (Content-Type, auth,
+ * anthropic-version) to list. The key goes only into this list, never into
+ * a message. Returns the new list, or NULL on out of memory (list freed). */
+struct curl_slist *plm__provider_headers(plm_provider provider,
+                                         const char *api_key,
+                                         struct curl_slist *list);
+
+/*
+ * Reads a completed HTTP answer into res: on 2xx the content, finish
+ * reason, usage and request id (JSON or SSE body); otherwise the provider's
+ * error message/type/code. Sets res->code/error_class for a 2xx body that
+ * does not parse (PLM_EPARSE); for non-2xx it only fills the error fields
+ * (the retry module decides the code). body is NUL-terminated.
+ */
+void plm__provider_parse(plm_provider provider, const char *path,
+                         int http_status, const plm__headers *headers,
+                         const char *body, size_t len, plm_result *res);
+
+/* "https://host/v1/" -> "https://host": strips trailing slashes and one
+ * trailing "/v1", so a base that users paste from OPENAI_BASE_URL and a
+ * bare host both work. Returns a malloc'd string or NULL. */
+char *plm__base_url_normalize(const char *url);
+
+#endif

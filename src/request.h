@@ -1,0 +1,35 @@
+/*
+ * The request object: what to send (provider, method, path, JSON body) and
+ * per-request policy. The body is kept as a jansson object while the caller
+ * builds it and serialized once, when the engine takes the request.
+ */
+#ifndef PLM_REQUEST_H
+#define PLM_REQUEST_H
+
+#include <jansson.h>
+
+#include "parallm.h"
+
+struct plm_request {
+    plm_provider provider;
+    int is_raw;          /* built by plm_request_new_raw */
+    char *method;        /* "POST" */
+    char *path;          /* "/v1/chat/completions", always starts with / */
+    json_t *body;        /* owned */
+    char *body_text;     /* serialized body; NULL until needed */
+    size_t body_len;
+    int stream;          /* body asks for SSE */
+    int64_t timeout_ms;  /* per attempt; 0 = client default */
+    int max_retries;     /* -1 = client default */
+    void *user_data;
+};
+
+/* Serializes the body once (cached until the next builder call).
+ * Returns PLM_OK or PLM_ENOMEM. */
+int plm__request_serialize(plm_request *req);
+
+/* Rough token estimate for budgets: prompt characters / 4 plus
+ * max_tokens (times n). */
+int64_t plm__request_estimate_tokens(const plm_request *req);
+
+#endif
