@@ -37,6 +37,14 @@ const char *plm_version(void);
 /* ------------------------------------------------------------------------
  * Result codes. 0 is success; every failure is a distinct negative value.
  * ---------------------------------------------------------------------- */
+/* The _INIT macros of the option structs: the version set, every other
+ * field zero ("default"). Designated in C so that -Wextra stays quiet. */
+#ifdef __cplusplus
+#define PLM__OPTIONS_INIT(v) { v }
+#else
+#define PLM__OPTIONS_INIT(v) { .version = (v) }
+#endif
+
 typedef enum plm_code {
     PLM_OK = 0,
     PLM_EINVAL = -1,       /* invalid argument */
@@ -207,7 +215,7 @@ typedef struct plm_client_options {
     int log_batches;                  /* 1: the per-batch summary line */
 } plm_client_options;
 
-#define PLM_CLIENT_OPTIONS_INIT { PLM_CLIENT_OPTIONS_VERSION }
+#define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)
 
 /*
  * Creates a client. opts may be NULL (all defaults). Strings are copied.
@@ -281,7 +289,7 @@ typedef struct plm_run_options {
     int64_t tick_ms;        /* default 250 */
 } plm_run_options;
 
-#define PLM_RUN_OPTIONS_INIT { PLM_RUN_OPTIONS_VERSION }
+#define PLM_RUN_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_RUN_OPTIONS_VERSION)
 
 /*
  * Runs requests from source until it is exhausted and every request has
@@ -309,7 +317,7 @@ typedef struct plm_gather_options {
     int64_t timeout_ms;     /* overall deadline; 0 = none */
 } plm_gather_options;
 
-#define PLM_GATHER_OPTIONS_INIT { PLM_GATHER_OPTIONS_VERSION }
+#define PLM_GATHER_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_GATHER_OPTIONS_VERSION)
 
 /*
  * Runs n requests, results[i] for reqs[i] (input order). results must have
