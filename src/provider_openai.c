@@ -1,7 +1,7 @@
 /*
  * Reading a successful OpenAI answer (and that of every compatible server):
  * chat completions, legacy completions, embeddings and the Responses API as
- * JSON, and chat completions as a server-sent event stream. The parser
+ * JSON, and chat completions and Responses as server-sent event streams. The parser
  * takes what it knows and ignores the rest, so new fields never break it;
  * only a body that is not JSON, or a known endpoint's answer without its
  * defining field, is a parse error.
@@ -144,6 +144,47 @@ struct sse_state {
     int failed;
 };
 
+/* The Responses API streams typed events and no [DONE]: text arrives in
+ * response.output_text.delta, usage and status in the final
+ * response.completed (or .incomplete / .failed) event. */
+static int on_responses_event(struct sse_state *st, const json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const json_t *delta = json_object_get(ev, "delta");
+    const json_t *response = json_object_get(ev, "response");
+
+    if (strcmp(type, "response.output_text.delta") == 0 &&
+        json_is_string(delta)) {
+        if (plm__buf_append(&st->content, json_string_value(delta),
+                            json_string_length(delta)))
+            return PLM_ENOMEM;
+        st->any_content = 1;
+    } else if (strcmp(type, "response.created") == 0) {
+        take_id(st->res, response);
+    } else if (strcmp(type, "response.completed") == 0 ||
+               strcmp(type, "response.incomplete") == 0) {
+        const json_t *details = json_object_get(response,
+                                                "incomplete_details");
+
+        take_usage(st->res, json_object_get(response, "usage"));
+        take_id(st->res, response);
+        plm__json_take_string(&st->res->finish_reason,
+                              json_object_get(response, "status"));
+        plm__json_take_string(&st->res->finish_reason,
+                              json_object_get(details, "reason"));
+        st->done = 1;
+        return 1;
+    } else if (strcmp(type, "response.failed") == 0 ||
+               strcmp(type, "error") == 0) {
+        const json_t *error = json_object_get(response, "error");
+
+        plm__stream_error(st->res, error ? error : ev);
+        st->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int on_chunk(const char *event, const char *data, size_t len,
                     void *ctx)
 {
@@ -168,6 +209,12 @@ static int on_chunk(const char *event, const char *data, size_t len,
         json_decref(chunk);
         st->failed = 1;
         return 1;
+    }
+    if (json_is_string(json_object_get(chunk, "type"))) {
+        int rc = on_responses_event(st, chunk);
+
+        json_decref(chunk);
+        return rc;
     }
     choice = json_array_get(json_object_get(chunk, "choices"), 0);
     delta = json_object_get(choice, "delta");

@@ -395,6 +395,44 @@ static void test_provider__openai_sse(void **state)
     plm_result_free(res);
 }
 
+static void test_provider__openai_responses_sse(void **state)
+{
+    plm_result *res;
+
+    (void)state;
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200,
+                "text/event-stream",
+                "event: response.created\n"
+                "data: {\"type\":\"response.created\",\"response\":{"
+                "\"id\":\"resp_9\",\"status\":\"in_progress\"}}\n\n"
+                "event: response.output_text.delta\n"
+                "data: {\"type\":\"response.output_text.delta\","
+                "\"delta\":\"Hi\"}\n\n"
+                "event: response.output_text.delta\n"
+                "data: {\"type\":\"response.output_text.delta\","
+                "\"delta\":\" you\"}\n\n"
+                "event: response.completed\n"
+                "data: {\"type\":\"response.completed\",\"response\":{"
+                "\"id\":\"resp_9\",\"status\":\"completed\",\"usage\":{"
+                "\"input_tokens\":3,\"output_tokens\":2}}}\n\n");
+    assert_int_equal(res->code, PLM_OK);
+    assert_string_equal(res->content, "Hi you");
+    assert_string_equal(res->finish_reason, "completed");
+    assert_int_equal(res->prompt_tokens, 3);
+    assert_int_equal(res->completion_tokens, 2);
+    assert_string_equal(res->request_id, "resp_9");
+    plm_result_free(res);
+
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200,
+                "text/event-stream",
+                "data: {\"type\":\"response.failed\",\"response\":{"
+                "\"error\":{\"code\":\"server_error\",\"message\":"
+                "\"boom\"}}}\n\n");
+    assert_int_equal(res->code, PLM_ESERVER);
+    assert_string_equal(res->error_message, "boom");
+    plm_result_free(res);
+}
+
 static const char anthropic_stream[] =
     "event: message_start\n"
     "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_s\","
@@ -585,6 +623,8 @@ static const char *const seeds[] = {
     anthropic_stream,
     "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":\"c\"}}",
     "event: error\ndata: {\"type\":\"error\",\"error\":{}}\n\n",
+    "data: {\"type\":\"response.output_text.delta\",\"delta\":\"a\"}\n\n"
+    "data: {\"type\":\"response.completed\",\"response\":{}}\n\n",
 };
 
 static void test_provider__fuzz_never_crashes(void **state)
@@ -594,7 +634,7 @@ static void test_provider__fuzz_never_crashes(void **state)
     char buf[2048];
 
     (void)state;
-    for (int iter = 0; iter < 6000; iter++) {
+    for (int iter = 0; iter < 20000; iter++) {
         const char *seed = seeds[fuzz_next() % (sizeof(seeds) /
                                                 sizeof(seeds[0]))];
         size_t len = strlen(seed), mutations;
@@ -658,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_provider__openai_other_endpoints),
         cmocka_unit_test(test_provider__anthropic_json),
         cmocka_unit_test(test_provider__openai_sse),
+        cmocka_unit_test(test_provider__openai_responses_sse),
         cmocka_unit_test(test_provider__anthropic_sse),
         cmocka_unit_test(test_provider__error_bodies),
         cmocka_unit_test(test_provider__unparseable_2xx),

@@ -217,6 +217,14 @@ static void test_retry__after_forms(void **state)
                                        "Tue, 14 Nov 2023 22:00:00 GMT",
                                        now, &ms));
     assert_int_equal(ms, 0); /* in the past: now */
+    /* The two obsolete HTTP date forms too (RFC 850, asctime). */
+    assert_true(plm__retry_after_parse(NULL,
+                                       "Tuesday, 14-Nov-23 22:13:25 GMT",
+                                       now, &ms));
+    assert_int_equal(ms, 5000);
+    assert_true(plm__retry_after_parse(NULL, "Tue Nov 14 22:13:30 2023",
+                                       now, &ms));
+    assert_int_equal(ms, 10000);
     assert_true(plm__retry_after_parse(NULL, "99999999999999999999", now,
                                        &ms));
     assert_true(ms > 0); /* clamped, not overflowed */
