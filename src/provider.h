@@ -45,8 +45,10 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
  * Reads a completed HTTP answer into res: on 2xx the content, finish
  * reason, usage and request id (JSON or SSE body); otherwise the provider's
  * error message/type/code. Sets res->code/error_class for a 2xx body that
- * does not parse (PLM_EPARSE); for non-2xx it only fills the error fields
- * (the retry module decides the code). body is NUL-terminated.
+ * does not parse (PLM_EPARSE) and for an error event inside a 2xx stream
+ * (PLM_EOVERLOADED / PLM_ERATELIMIT / PLM_ESERVER); for non-2xx it only
+ * fills the error fields (the retry module decides the code). Does not
+ * touch res->body. body is NUL-terminated.
  */
 void plm__provider_parse(plm_provider provider, const char *path,
                          int http_status, const plm__headers *headers,

@@ -1,8 +1,9 @@
 /*
  * Reading a successful OpenAI answer (and that of every compatible server):
  * chat completions, legacy completions, embeddings and the Responses API as
- * JSON, and chat completions and Responses as server-sent event streams. The parser
- * takes what it knows and ignores the rest, so new fields never break it;
+ * JSON, and chat completions and Responses as server-sent event streams.
+ * The parser takes what it knows and ignores the rest, so new fields never
+ * break it;
  * only a body that is not JSON, or a known endpoint's answer without its
  * defining field, is a parse error.
  */
