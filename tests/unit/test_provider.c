@@ -601,6 +601,30 @@ static void test_provider__unparseable_2xx(void **state)
     plm_result_free(res);
 }
 
+static void test_provider__parse_error_excerpt_short_and_clean(void **state)
+{
+    static const char head[] =
+        "<html>\xff\x1b[31m sk-abcdefghijklmnopqrstuv ";
+    char body[4096];
+    plm_result *res;
+    const char *quote;
+
+    (void)state;
+    memset(body, 'q', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    memcpy(body, head, sizeof(head) - 1);
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
+                "text/html", body);
+    assert_int_equal(res->code, PLM_EPARSE);
+    quote = strstr(res->error_message, "<html>");
+    assert_non_null(quote);
+    assert_true(strlen(quote) <= 200 + 3); /* excerpt and "..." */
+    assert_null(strstr(res->error_message, "abcdefghijklmnop"));
+    for (const char *p = res->error_message; *p; p++)
+        assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+    plm_result_free(res);
+}
+
 /* Deterministic PRNG for the fuzz loop (xorshift64). */
 static uint64_t fuzz_rng = 0x1234567887654321ULL;
 
@@ -702,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_provider__anthropic_sse),
         cmocka_unit_test(test_provider__error_bodies),
         cmocka_unit_test(test_provider__unparseable_2xx),
+        cmocka_unit_test(test_provider__parse_error_excerpt_short_and_clean),
         cmocka_unit_test(test_provider__fuzz_never_crashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
