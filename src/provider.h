@@ -30,7 +30,9 @@ typedef struct plm__headers {
         *rl_reset_output_tokens;
 } plm__headers;
 
-/* Stores one "Name: value" header line if it is one we keep. */
+/* Stores one "Name: value" header line if it is one we keep (names are
+ * case-insensitive, values trimmed and capped at 1 KiB). A status line
+ * ("HTTP/...") clears what was kept: a new response's headers begin. */
 void plm__headers_take(plm__headers *h, const char *line, size_t len);
 void plm__headers_clear(plm__headers *h);
 

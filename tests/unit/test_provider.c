@@ -33,7 +33,6 @@ static void test_provider__headers_taken_case_insensitive(void **state)
     plm__headers h = {0};
 
     (void)state;
-    TAKE(&h, "HTTP/1.1 429 Too Many Requests\r\n");
     TAKE(&h, "Content-Type: application/json\r\n");
     TAKE(&h, "X-Request-ID:   req_123  \r\n");
     TAKE(&h, "retry-after:\t7\r\n");
@@ -61,6 +60,12 @@ static void test_provider__headers_taken_case_insensitive(void **state)
     /* A later value replaces an earlier one. */
     TAKE(&h, "retry-after: 9\r\n");
     assert_string_equal(h.retry_after, "9");
+    /* A new status line starts over. */
+    TAKE(&h, "HTTP/2 200\r\n");
+    assert_null(h.retry_after);
+    assert_null(h.rl_limit_tokens);
+    TAKE(&h, "retry-after: 1\r\n");
+    assert_string_equal(h.retry_after, "1");
     plm__headers_clear(&h);
     assert_null(h.retry_after);
     assert_null(h.request_id);
