@@ -172,6 +172,8 @@ static void test_request__chat_validation(void **state)
     assert_null(req);
     assert_int_equal(plm_request_new_chat(&req, PLM_PROVIDER_OPENAI, ""),
                      PLM_EINVAL);
+    assert_int_equal(plm_request_new_chat(&req, PLM_PROVIDER_OPENAI, "\xfe"),
+                     PLM_EINVAL);
     assert_int_equal(plm_request_new_chat(&req, (plm_provider)7, "m"),
                      PLM_EINVAL);
     assert_int_equal(plm_request_new_chat(NULL, PLM_PROVIDER_OPENAI, "m"),
@@ -182,6 +184,19 @@ static void test_request__chat_validation(void **state)
     assert_int_equal(plm_request_add_message(req, "", "x"), PLM_EINVAL);
     assert_int_equal(plm_request_add_message(req, "user", NULL), PLM_EINVAL);
     assert_int_equal(plm_request_set_system(req, NULL), PLM_EINVAL);
+    /* Invalid UTF-8: stray continuation, overlong, surrogate, truncated. */
+    assert_int_equal(plm_request_add_message(req, "user", "a\x80"),
+                     PLM_EINVAL);
+    assert_int_equal(plm_request_add_message(req, "user", "\xc0\xaf"),
+                     PLM_EINVAL);
+    assert_int_equal(plm_request_add_message(req, "user", "\xed\xa0\x80"),
+                     PLM_EINVAL);
+    assert_int_equal(plm_request_add_message(req, "user", "\xe2\x82"),
+                     PLM_EINVAL);
+    assert_int_equal(plm_request_set_system(req, "\xff"), PLM_EINVAL);
+    assert_int_equal(plm_request_add_message(req, "user",
+                                             "\xe2\x82\xac \xf0\x9f\x98\x80"),
+                     PLM_OK);
     assert_int_equal(plm_request_set_temperature(req, -0.1), PLM_EINVAL);
     assert_int_equal(plm_request_set_temperature(req, 2.5), PLM_EINVAL);
     assert_int_equal(plm_request_set_temperature(req, NAN), PLM_EINVAL);
