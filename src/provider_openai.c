@@ -145,6 +145,22 @@ struct sse_state {
     int failed;
 };
 
+/* The chunk's part of choice 0: with n > 1 every chunk carries one
+ * choice, named by its index, and only the first answer is kept. */
+static const json_t *first_choice(const json_t *choices)
+{
+    const json_t *choice, *index;
+    size_t i;
+
+    json_array_foreach(choices, i, choice) {
+        index = json_object_get(choice, "index");
+        if (!index || (json_is_integer(index) &&
+                       json_integer_value(index) == 0))
+            return choice;
+    }
+    return NULL;
+}
+
 /* The Responses API streams typed events and no [DONE]: text arrives in
  * response.output_text.delta, usage and status in the final
  * response.completed (or .incomplete / .failed) event. */
@@ -190,7 +206,8 @@ static int on_chunk(const char *event, const char *data, size_t len,
                     void *ctx)
 {
     struct sse_state *st = ctx;
-    json_t *chunk, *choice, *delta, *content;
+    json_t *chunk;
+    const json_t *choice, *delta, *content;
 
     (void)event;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
@@ -217,7 +234,7 @@ static int on_chunk(const char *event, const char *data, size_t len,
         json_decref(chunk);
         return rc;
     }
-    choice = json_array_get(json_object_get(chunk, "choices"), 0);
+    choice = first_choice(json_object_get(chunk, "choices"));
     delta = json_object_get(choice, "delta");
     content = json_object_get(delta, "content");
     if (json_is_string(content)) {

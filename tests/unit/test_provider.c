@@ -394,6 +394,23 @@ static void test_provider__openai_sse(void **state)
     assert_string_equal(res->error_message, "The server had an error");
     plm_result_free(res);
 
+    /* n = 2: only choice 0 is assembled. */
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
+                "text/event-stream",
+                "data: {\"choices\":[{\"index\":1,\"delta\":{"
+                "\"content\":\"B\"}}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{"
+                "\"content\":\"A\"}}]}\n\n"
+                "data: {\"choices\":[{\"index\":1,\"delta\":{},"
+                "\"finish_reason\":\"length\"}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{},"
+                "\"finish_reason\":\"stop\"}]}\n\n"
+                "data: [DONE]\n\n");
+    assert_int_equal(res->code, PLM_OK);
+    assert_string_equal(res->content, "A");
+    assert_string_equal(res->finish_reason, "stop");
+    plm_result_free(res);
+
     res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
                 "text/event-stream", "data: {not json\n\n");
     assert_int_equal(res->code, PLM_EPARSE);
