@@ -483,6 +483,12 @@ static void test_task__deadline_not_reached_is_ok(void **state)
         free(res[i].value);
     }
     assert_int_equal(atomic_load(&freed_values), 0);
+
+    /* The largest deadline is just a deadline, not an invalid time. */
+    o.timeout_ms = INT64_MAX;
+    assert_int_equal(plm_task_gather(tasks, 3, res, &o), PLM_OK);
+    for (int i = 0; i < 3; i++)
+        free(res[i].value);
 }
 
 /* ---- arguments ------------------------------------------------------ */
