@@ -368,20 +368,31 @@ typedef struct plm_task_ctx plm_task_ctx;
  * A task function. Returns its value (or NULL). To fail, call
  * plm_task_fail() and return. Long functions should poll
  * plm_task_cancelled(): C cannot stop a running thread, so a cancelled or
- * timed-out gather waits for running functions to return.
+ * timed-out gather waits for running functions to return. ctx is valid
+ * only until the function returns.
  */
 typedef void *(*plm_task_fn)(void *arg, plm_task_ctx *ctx);
 
-/* Marks the current task failed with a message (copied). */
+/*
+ * Marks the current task failed with a message (copied; NULL gives the
+ * default message "task failed"). Calling it again replaces the message:
+ * the last one is kept. Without return_errors the first call cancels the
+ * gather at once (before the function returns): no further task starts
+ * and running ones see plm_task_cancelled() == 1, this one included. Call
+ * it from the task's own thread, before the function returns. A NULL ctx
+ * is ignored.
+ */
 void plm_task_fail(plm_task_ctx *ctx, const char *message);
-/* 1 once the gather was cancelled (fail-fast or deadline). */
+/* 1 once the gather was cancelled (fail-fast or deadline); 0 for NULL. Cheap
+ * (an atomic load): poll it between steps of long work. */
 int plm_task_cancelled(const plm_task_ctx *ctx);
 
 typedef struct plm_task {
     plm_task_fn fn;
     void *arg;
     /* Frees a value the function returned after its slot was already
-     * decided (timed out or cancelled); may be NULL. */
+     * decided (timed out or cancelled) or while failing; may be NULL (the
+     * value is then dropped). Called on a worker thread. */
     void (*free_value)(void *value);
 } plm_task;
 
@@ -389,24 +400,56 @@ typedef struct plm_task_result {
     int code;        /* PLM_OK, PLM_EABORTED (task failed), PLM_ETIMEOUT,
                         PLM_ECANCELLED, PLM_ENOTSTARTED */
     int started;     /* 1 if the function was called */
-    void *value;     /* the function's return value, when code == PLM_OK */
-    char *error;     /* failure message or NULL; freed by
+    void *value;     /* the function's return value, when code == PLM_OK;
+                        NULL otherwise */
+    char *error;     /* the failure message when code == PLM_EABORTED
+                        (NULL only if memory ran out), else NULL; freed by
                         plm_task_results_clear() */
-    double seconds;  /* run time of the function */
+    double seconds;  /* run time of the function (CLOCK_MONOTONIC); 0 if
+                        not started */
 } plm_task_result;
 
 /*
  * Runs n tasks on up to max_concurrent threads (0 = one per task, capped at
- * 256), results in input order. Same return_errors and timeout semantics as
- * plm_gather(). At the deadline, or on fail-fast, unstarted tasks are never
- * started, running ones see plm_task_cancelled() == 1 and the call returns
- * once they have returned; their slots say PLM_ETIMEOUT / PLM_ECANCELLED and
- * their values go to free_value.
+ * 256), results[i] for tasks[i] (input order). opts may be NULL (no limit,
+ * fail fast, no deadline). The threads are created by the call and joined
+ * before it returns; nothing is left running and nothing is logged. The
+ * call is re-entrant: gathers may run at once on different threads, and a
+ * task may itself call plm_task_gather() (the inner gather is independent:
+ * it does not see the outer one's cancellation unless the task forwards
+ * it).
+ *
+ * Same return_errors and timeout semantics as plm_gather():
+ * - return_errors = 1: every task runs; a task that called plm_task_fail()
+ *   gets PLM_EABORTED and its message, the others PLM_OK and their values;
+ *   returns PLM_OK.
+ * - return_errors = 0 (fail fast): the first plm_task_fail() cancels the
+ *   rest; that task's slot says PLM_EABORTED with its message, tasks that
+ *   finished before keep PLM_OK, running ones say PLM_ECANCELLED, unstarted
+ *   ones PLM_ENOTSTARTED (started = 0); returns PLM_EABORTED.
+ * - timeout_ms > 0, measured from the call on CLOCK_MONOTONIC: if tasks are
+ *   still undecided at the deadline, unstarted ones are never started
+ *   (PLM_ENOTSTARTED), running ones see plm_task_cancelled() == 1 and are
+ *   NOT interrupted: the call waits for each to return, then its slot says
+ *   PLM_ETIMEOUT (started = 1) whatever it returned or reported, and its
+ *   value goes to free_value. Completed slots keep their outcome. Returns
+ *   PLM_ETIMEOUT. A running function that never returns blocks the call for
+ *   ever: poll plm_task_cancelled().
+ * Values of slots that do not end PLM_OK go to free_value when non-NULL.
+ *
+ * Returns PLM_EINVAL (tasks or results NULL with n > 0, a NULL fn, a bad
+ * options version, negative max_concurrent or timeout_ms) and PLM_ENOMEM
+ * (no memory or no thread could be created) before running anything; on
+ * PLM_EINVAL and on an allocation failure results are untouched; if no
+ * thread could be created every slot says PLM_ENOTSTARTED. When some but
+ * not all threads can be created, the tasks run on those. n == 0 returns
+ * PLM_OK at once.
  */
 int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
                     const plm_gather_options *opts);
 
-/* Frees the error strings in results[0..n-1] (not the values). */
+/* Frees the error strings in results[0..n-1] and sets them to NULL (not
+ * the values). */
 void plm_task_results_clear(plm_task_result *results, size_t n);
 
 #ifdef __cplusplus
