@@ -169,6 +169,10 @@ static int64_t cap_wait(meter *m, double cost, int64_t now)
 static int64_t meter_wait(plm__budget *b, meter *m, double cost,
                           int64_t now)
 {
+    /* A request that costs this meter nothing (no separate output
+     * estimate, say) is not held back by the meter's debt. */
+    if (cost <= 0)
+        return 0;
     int64_t wait = cap_wait(m, cost, now);
     double limit = meter_limit(m);
     if (limit <= 0)
