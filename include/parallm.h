@@ -216,16 +216,19 @@ typedef struct plm_client_options {
     double input_tpm;
     double output_tpm;
     int adaptive_concurrency;         /* 1: AIMD limit in [1, max_concurrent]
-                                         starting at 10; 0 = off */
-    int breaker_failures;             /* consecutive failures that open the
-                                         circuit breaker; default 5 (also
-                                         opens at 50% failures of the last
-                                         20 calls); -1 disables it */
+                                         starting at 10, shrinking on 429/
+                                         529/503/timeouts; 0 = off */
+    int breaker_failures;             /* consecutive failures (network,
+                                         timeout, 5xx, overloaded) that open
+                                         the circuit breaker; default 5 (it
+                                         also opens at 50% failures of the
+                                         last 20 calls); -1 disables it */
     int breaker_cooldown_ms;          /* time open before a trial request;
-                                         default 30000 */
+                                         default 30000; negative EINVAL */
     double retry_budget;              /* retries allowed as a fraction of
-                                         first attempts; default 0.2;
-                                         negative = no budget */
+                                         first attempts (at least one per
+                                         second); default 0.2; negative =
+                                         no budget, only max_retries */
     int learn_limits;                 /* take limits from the provider's
                                          headers; 0 = default (on), -1 off */
 } plm_client_options;

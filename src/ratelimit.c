@@ -180,7 +180,12 @@ static int64_t meter_wait(plm__budget *b, meter *m, double cost,
     double burst_units = meter_rate(b, m) * (double)b->burst_ns;
     double over = level_at(b, m, now) - burst_units;
     if (over > 0) {
-        int64_t w = (int64_t)ceil(over / meter_rate(b, m)) + 1;
+        /* Bounded by a window plus the burst unless the limit was just
+         * lowered under a large debt; then wait that long and ask again
+         * (and never convert an out-of-range double). */
+        double cap = (double)(WINDOW_NS + b->burst_ns);
+        double x = ceil(over / meter_rate(b, m)) + 1;
+        int64_t w = x < cap ? (int64_t)x : (int64_t)cap;
         if (w > wait)
             wait = w;
     }
@@ -218,12 +223,18 @@ static void meter_adjust(plm__budget *b, meter *m, double delta, int64_t at,
         m->cap_granted -= refund < m->cap_granted ? refund : m->cap_granted;
 }
 
+static int limit_valid(double v)
+{
+    /* Rejects NaN and infinities too; 1e15 per minute is beyond any
+     * provider and keeps every product with nanoseconds finite. */
+    return isfinite(v) && v >= 0 && v <= 1e15;
+}
+
 static int config_valid(const plm__budget_config *c)
 {
-    /* !(x >= 0) also rejects NaN. */
-    return c->rpm >= 0 && c->tpm >= 0 && c->input_tpm >= 0 &&
-           c->output_tpm >= 0 && c->burst_ms >= 0 &&
-           c->burst_ms <= 3600 * 1000;
+    return limit_valid(c->rpm) && limit_valid(c->tpm) &&
+           limit_valid(c->input_tpm) && limit_valid(c->output_tpm) &&
+           c->burst_ms >= 0 && c->burst_ms <= 3600 * 1000;
 }
 
 int plm__budget_configure(plm__budget *b, const plm__budget_config *cfg)

@@ -352,6 +352,28 @@ static void test_ratelimit__bad_config(void **state)
     cfg.burst_ms = -5;
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_EINVAL);
     assert_int_equal(plm__budget_new(NULL, NULL), PLM_EINVAL);
+    cfg.burst_ms = 0;
+    cfg.tpm = 1.0 / 0.0;
+    assert_int_equal(plm__budget_new(&b, &cfg), PLM_EINVAL);
+    cfg.tpm = 0.0 / 0.0;
+    assert_int_equal(plm__budget_new(&b, &cfg), PLM_EINVAL);
+    cfg.tpm = 0;
+    assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
+    /* Lowering a limit under a large debt waits, boundedly. */
+    int64_t wait;
+    cfg.tpm = 2e6;
+    assert_int_equal(plm__budget_configure(b, &cfg), PLM_OK);
+    assert_int_equal(plm__budget_reserve(b, 1000000, 0, &wait), 0);
+    cfg.tpm = 1;
+    assert_int_equal(plm__budget_configure(b, &cfg), PLM_OK);
+    assert_int_equal(plm__budget_reserve(b, 1, 0, &wait), 1);
+    assert_true(wait > 59 * SEC && wait <= 61 * SEC + 1);
+    cfg.rpm = 1;
+    assert_int_equal(plm__budget_configure(b, &cfg), PLM_OK);
+    cfg.rpm = -1;
+    assert_int_equal(plm__budget_configure(b, &cfg), PLM_EINVAL);
+    assert_true(plm__budget_limit(b, PLM__RL_REQUESTS) == 1);
+    plm__budget_free(b);
     plm__budget_free(NULL);
 }
 
