@@ -213,9 +213,52 @@ typedef struct plm_client_options {
     void *log_user_data;
     int log_level;                    /* 0 = errors only, ... 3 = debug */
     int log_batches;                  /* 1: the per-batch summary line */
+    /* Rate limits per endpoint, per minute; 0 = none configured (learned
+     * from the provider's rate-limit headers when learn_limits allows).
+     * Requests are paced evenly across the minute, never sent as a burst.
+     * input_tpm / output_tpm are Anthropic's separate token limits. A
+     * request whose estimated tokens exceed a limit fails with
+     * PLM_EBUDGET. See plm_tier_lookup() for the providers' tiers. */
+    double rpm;
+    double tpm;
+    double input_tpm;
+    double output_tpm;
+    int adaptive_concurrency;         /* 1: AIMD limit in [1, max_concurrent]
+                                         starting at 10, shrinking on 429/
+                                         529/503/timeouts; 0 = off */
+    int breaker_failures;             /* consecutive failures (network,
+                                         timeout, 5xx, overloaded) that open
+                                         the circuit breaker; default 5 (it
+                                         also opens at 50% failures of the
+                                         last 20 calls); -1 disables it */
+    int breaker_cooldown_ms;          /* time open before a trial request;
+                                         default 30000; negative EINVAL */
+    double retry_budget;              /* retries allowed as a fraction of
+                                         first attempts (at least one per
+                                         second); default 0.2; negative =
+                                         no budget, only max_retries */
+    int learn_limits;                 /* take limits from the provider's
+                                         headers; 0 = default (on), -1 off */
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)
+
+/* A provider usage tier's published limits and the concurrency we
+ * suggest for it. Strings are static. */
+typedef struct plm_tier {
+    const char *name;         /* "openai-1", "anthropic-4", "local", ... */
+    double rpm;               /* requests per minute; 0 = no limit */
+    double tpm;               /* tokens per minute; 0 = no limit */
+    int max_concurrent;       /* suggested plm_run_options.max_concurrent */
+} plm_tier;
+
+/* Looks a tier up by name (case-sensitive). Returns PLM_OK and fills *out,
+ * or PLM_EINVAL for an unknown name or NULL arguments. */
+int plm_tier_lookup(const char *name, plm_tier *out);
+
+/* The index-th tier's name (0-based), or NULL past the last one; for
+ * listing them, e.g. in --help. */
+const char *plm_tier_name(size_t index);
 
 /*
  * Creates a client. opts may be NULL (all defaults). Strings are copied.
