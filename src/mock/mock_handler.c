@@ -482,8 +482,11 @@ static void handle(plm_mock *m, struct evhttp_request *req)
         r->dir.latency_ms = latency;
         latency = 0;
     }
-    if (latency == 0 && r->act != PLM__MOCK_ACT_RESET && r->act != PLM__MOCK_ACT_HANG &&
-        r->act != PLM__MOCK_ACT_BIG && r->act != PLM__MOCK_ACT_SLOW) {
+    /* Faults that free the connection or stream run from the loop, not
+     * from inside evhttp's callback. */
+    if (latency == 0 && (r->act == PLM__MOCK_ACT_REPLY ||
+                         r->act == PLM__MOCK_ACT_ERROR ||
+                         r->act == PLM__MOCK_ACT_BADJSON)) {
         plm__mock_perform(r, 0);
         return;
     }

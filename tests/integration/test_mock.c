@@ -36,7 +36,8 @@ static void test_mock__openai_shape(void **state)
     assert_string_equal(plm_test_jstr(j, "object"), "chat.completion");
     assert_true(plm_test_jint(j, "created") > 0);
     assert_string_equal(plm_test_jstr(j, "model"), "gpt-test");
-    assert_string_equal(plm_test_jstr(j, "choices.0.message.role"), "assistant");
+    assert_string_equal(plm_test_jstr(j, "choices.0.message.role"),
+                        "assistant");
     assert_string_equal(plm_test_jstr(j, "choices.0.message.content"),
                         "mock reply: hello there");
     assert_string_equal(plm_test_jstr(j, "choices.0.finish_reason"), "stop");
@@ -74,7 +75,8 @@ static void test_mock__anthropic_shape(void **state)
     assert_string_equal(plm_test_jstr(j, "type"), "message");
     assert_string_equal(plm_test_jstr(j, "role"), "assistant");
     assert_string_equal(plm_test_jstr(j, "content.0.type"), "text");
-    assert_string_equal(plm_test_jstr(j, "content.0.text"), "mock reply: bonjour");
+    assert_string_equal(plm_test_jstr(j, "content.0.text"),
+                        "mock reply: bonjour");
     assert_string_equal(plm_test_jstr(j, "stop_reason"), "end_turn");
     assert_true(plm_test_jint(j, "usage.input_tokens") >= 1);
     assert_int_equal(plm_test_jint(j, "usage.output_tokens"), 8);
@@ -84,8 +86,8 @@ static void test_mock__anthropic_shape(void **state)
 
     /* Anthropic requires its headers and answers in its error shape. */
     b = plm_test_messages_body("no key", NULL);
-    plm_test_mock_xfer(&x, m, "/v1/messages", b, "anthropic-version: 2023-06-01",
-              (const char *)NULL);
+    plm_test_mock_xfer(&x, m, "/v1/messages", b,
+                       "anthropic-version: 2023-06-01", (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 401);
     j = plm_test_json(x.body.p);
@@ -95,11 +97,13 @@ static void test_mock__anthropic_shape(void **state)
     json_decref(j);
     plm_test_xfer_free(&x);
 
-    plm_test_mock_xfer(&x, m, "/v1/messages", b, "x-api-key: k", (const char *)NULL);
+    plm_test_mock_xfer(&x, m, "/v1/messages", b, "x-api-key: k",
+                       (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 400);
     j = plm_test_json(x.body.p);
-    assert_string_equal(plm_test_jstr(j, "error.type"), "invalid_request_error");
+    assert_string_equal(plm_test_jstr(j, "error.type"),
+                        "invalid_request_error");
     json_decref(j);
     plm_test_xfer_free(&x);
     free(b);
@@ -114,35 +118,40 @@ static void test_mock__other_endpoints_and_errors(void **state)
 
     (void)state;
     plm_test_mock_xfer(&x, m, "/v1/completions",
-              "{\"model\":\"m\",\"prompt\":\"say hi\"}", (const char *)NULL);
+                       "{\"model\":\"m\",\"prompt\":\"say hi\"}",
+                       (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 200);
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "object"), "text_completion");
-    assert_string_equal(plm_test_jstr(j, "choices.0.text"), "mock reply: say hi");
+    assert_string_equal(plm_test_jstr(j, "choices.0.text"),
+                        "mock reply: say hi");
     json_decref(j);
     plm_test_xfer_free(&x);
 
     plm_test_mock_xfer(&x, m, "/v1/embeddings",
-              "{\"model\":\"e\",\"input\":[\"a\",\"b\"]}", (const char *)NULL);
+                       "{\"model\":\"e\",\"input\":[\"a\",\"b\"]}",
+                       (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 200);
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "object"), "list");
     assert_int_equal(json_array_size(json_object_get(j, "data")), 2);
-    assert_true(json_array_size(json_object_get(
-                    json_array_get(json_object_get(j, "data"), 1),
-                    "embedding")) > 0);
+    assert_true(
+        json_array_size(json_object_get(
+            json_array_get(json_object_get(j, "data"), 1), "embedding")) > 0);
     json_decref(j);
     plm_test_xfer_free(&x);
 
-    plm_test_mock_xfer(&x, m, "/v1/responses", "{\"model\":\"r\",\"input\":\"yo\"}",
-              (const char *)NULL);
+    plm_test_mock_xfer(&x, m, "/v1/responses",
+                       "{\"model\":\"r\",\"input\":\"yo\"}",
+                       (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 200);
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "object"), "response");
-    assert_string_equal(plm_test_jstr(j, "output.0.content.0.text"), "mock reply: yo");
+    assert_string_equal(plm_test_jstr(j, "output.0.content.0.text"),
+                        "mock reply: yo");
     json_decref(j);
     plm_test_xfer_free(&x);
 
@@ -154,11 +163,13 @@ static void test_mock__other_endpoints_and_errors(void **state)
     json_decref(j);
     plm_test_xfer_free(&x);
 
-    plm_test_mock_xfer(&x, m, "/v1/chat/completions", "not json {", (const char *)NULL);
+    plm_test_mock_xfer(&x, m, "/v1/chat/completions", "not json {",
+                       (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 400);
     j = plm_test_json(x.body.p);
-    assert_string_equal(plm_test_jstr(j, "error.type"), "invalid_request_error");
+    assert_string_equal(plm_test_jstr(j, "error.type"),
+                        "invalid_request_error");
     json_decref(j);
     plm_test_xfer_free(&x);
     plm_mock_free(m);
@@ -173,9 +184,9 @@ static void test_mock__json_replies(void **state)
 
     (void)state;
     plm_test_chat(&x, m,
-         "Describe this file as JSON with a summary and references.\n"
-         "first line of the file\nsecond line",
-         NULL);
+                  "Describe this file as JSON with a summary and references.\n"
+                  "first line of the file\nsecond line",
+                  NULL);
     j = plm_test_json(x.body.p);
     c = json_loads(plm_test_jstr(j, "choices.0.message.content"), 0, NULL);
     assert_non_null(c);
@@ -186,7 +197,7 @@ static void test_mock__json_replies(void **state)
     plm_test_xfer_free(&x);
 
     b = plm_test_chat_body("anything", "{\"response_format\":{\"type\":"
-                              "\"json_object\"}}");
+                                       "\"json_object\"}}");
     plm_test_mock_xfer(&x, m, "/v1/chat/completions", b, (const char *)NULL);
     plm_test_xfer_run(&x);
     j = plm_test_json(x.body.p);
@@ -213,12 +224,14 @@ static void test_mock__status_times_and_retry_headers(void **state)
         plm_test_chat(&x, m, "flaky", d);
         if (i < 2) {
             assert_int_equal(x.status, 503);
-            assert_string_equal(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)),
-                                "2");
-            assert_string_equal(plm_test_xfer_header(&x, "retry-after-ms", h, sizeof(h)),
-                                "1500");
-            assert_string_equal(plm_test_xfer_header(&x, "x-should-retry", h, sizeof(h)),
-                                "true");
+            assert_string_equal(
+                plm_test_xfer_header(&x, "retry-after", h, sizeof(h)), "2");
+            assert_string_equal(
+                plm_test_xfer_header(&x, "retry-after-ms", h, sizeof(h)),
+                "1500");
+            assert_string_equal(
+                plm_test_xfer_header(&x, "x-should-retry", h, sizeof(h)),
+                "true");
             j = plm_test_json(x.body.p);
             assert_string_equal(plm_test_jstr(j, "error.type"), "server_error");
             json_decref(j);
@@ -229,7 +242,8 @@ static void test_mock__status_times_and_retry_headers(void **state)
         plm_test_xfer_free(&x);
     }
 
-    plm_test_chat(&x, m, "[mock status=429 error_code=insufficient_quota] q", NULL);
+    plm_test_chat(&x, m, "[mock status=429 error_code=insufficient_quota] q",
+                  NULL);
     assert_int_equal(x.status, 429);
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "error.code"), "insufficient_quota");
@@ -301,8 +315,8 @@ static void test_mock__sse_openai(void **state)
     plm_mock *m = plm_test_mock_start(NULL);
     plm_test_xfer x;
     char *b = plm_test_chat_body("stream me please",
-                        "{\"stream\":true,\"stream_options\":"
-                        "{\"include_usage\":true}}");
+                                 "{\"stream\":true,\"stream_options\":"
+                                 "{\"include_usage\":true}}");
     char text[256] = "", h[64];
     char *save = NULL, *line;
     int done = 0, usage = 0, after_done = 0;
@@ -326,7 +340,8 @@ static void test_mock__sse_openai(void **state)
         }
         j = json_loads(line + 6, 0, NULL);
         assert_non_null(j);
-        assert_string_equal(plm_test_jstr(j, "object"), "chat.completion.chunk");
+        assert_string_equal(plm_test_jstr(j, "object"),
+                            "chat.completion.chunk");
         if (plm_test_jstr(j, "choices.0.delta.content"))
             strncat(text, plm_test_jstr(j, "choices.0.delta.content"),
                     sizeof(text) - strlen(text) - 1);
@@ -349,9 +364,9 @@ static void test_mock__sse_anthropic(void **state)
 {
     plm_mock *m = plm_test_mock_start(NULL);
     plm_test_xfer x;
-    const char *want[] = { "message_start", "content_block_start",
-                           "content_block_delta", "content_block_stop",
-                           "message_delta", "message_stop" };
+    const char *want[] = {"message_start",       "content_block_start",
+                          "content_block_delta", "content_block_stop",
+                          "message_delta",       "message_stop"};
     char text[256] = "", event[64] = "";
     char *save = NULL, *line;
     int stage = 0;

@@ -57,7 +57,7 @@ static void test_mock_server__hang_released(void **state)
 
 static void test_mock_server__max_in_flight(void **state)
 {
-    plm_mock_options o = { 0 };
+    plm_mock_options o = {0};
     plm_mock *m;
     plm_mock_stats st;
     plm_test_multi run;
@@ -69,7 +69,8 @@ static void test_mock_server__max_in_flight(void **state)
     o.max_in_flight = 3;
     m = plm_test_mock_start(&o);
     for (int i = 0; i < 6; i++)
-        plm_test_mock_xfer(&x[i], m, "/v1/chat/completions", b, (const char *)NULL);
+        plm_test_mock_xfer(&x[i], m, "/v1/chat/completions", b,
+                           (const char *)NULL);
     assert_multi_start(&run, x, 6);
     assert_int_equal(plm_mock_wait_requests(m, 6, WAIT_MS), 0);
     plm_mock_get_stats(m, &st);
@@ -94,14 +95,14 @@ static void test_mock_server__max_in_flight(void **state)
 
 static void test_mock_server__parallel_latency(void **state)
 {
-    plm_mock_options o = { 0 };
+    plm_mock_options o = {0};
     plm_mock *m;
     plm_mock_stats st;
     plm_mock_record *recs;
     plm_test_multi run;
     plm_test_xfer x[5];
     size_t n;
-    int seen[6] = { 0 };
+    int seen[6] = {0};
     char *hang = plm_test_chat_body("[mock fault=hang] p", NULL);
 
     (void)state;
@@ -111,7 +112,7 @@ static void test_mock_server__parallel_latency(void **state)
     /* Five held at once: the server must see five in flight. */
     for (int i = 0; i < 5; i++)
         plm_test_mock_xfer(&x[i], m, "/v1/chat/completions", hang,
-                  (const char *)NULL);
+                           (const char *)NULL);
     assert_multi_start(&run, x, 5);
     assert_int_equal(plm_mock_wait_requests(m, 5, WAIT_MS), 0);
     plm_mock_get_stats(m, &st);
@@ -135,7 +136,8 @@ static void test_mock_server__parallel_latency(void **state)
     for (int i = 0; i < 5; i++) {
         char *b = plm_test_chat_body("late", NULL);
 
-        plm_test_mock_xfer(&x[i], m, "/v1/chat/completions", b, (const char *)NULL);
+        plm_test_mock_xfer(&x[i], m, "/v1/chat/completions", b,
+                           (const char *)NULL);
         free(b);
     }
     {
@@ -155,7 +157,7 @@ static void test_mock_server__parallel_latency(void **state)
 
 static void test_mock_server__rpm_limit(void **state)
 {
-    plm_mock_options o = { 0 };
+    plm_mock_options o = {0};
     plm_mock *m;
     plm_mock_stats st;
     plm_test_xfer x;
@@ -172,11 +174,14 @@ static void test_mock_server__rpm_limit(void **state)
     }
     plm_test_chat(&x, m, "over", NULL);
     assert_int_equal(x.status, 429);
-    assert_string_equal(plm_test_xfer_header(&x, "x-ratelimit-limit-requests", h,
-                               sizeof(h)), "2");
-    assert_string_equal(plm_test_xfer_header(&x, "x-ratelimit-remaining-requests", h,
-                               sizeof(h)), "0");
-    assert_non_null(plm_test_xfer_header(&x, "x-ratelimit-reset-requests", h, sizeof(h)));
+    assert_string_equal(
+        plm_test_xfer_header(&x, "x-ratelimit-limit-requests", h, sizeof(h)),
+        "2");
+    assert_string_equal(plm_test_xfer_header(
+                            &x, "x-ratelimit-remaining-requests", h, sizeof(h)),
+                        "0");
+    assert_non_null(
+        plm_test_xfer_header(&x, "x-ratelimit-reset-requests", h, sizeof(h)));
     assert_true(h[strlen(h) - 1] == 's');
     assert_non_null(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)));
     assert_true(atoi(h) >= 1 && atoi(h) <= 60);
@@ -187,10 +192,12 @@ static void test_mock_server__rpm_limit(void **state)
 
     plm_test_anthropic(&x, m, "over too", NULL);
     assert_int_equal(x.status, 429);
-    assert_string_equal(plm_test_xfer_header(&x, "anthropic-ratelimit-requests-limit", h,
-                               sizeof(h)), "2");
-    assert_non_null(plm_test_xfer_header(&x, "anthropic-ratelimit-requests-reset", h,
-                           sizeof(h)));
+    assert_string_equal(
+        plm_test_xfer_header(&x, "anthropic-ratelimit-requests-limit", h,
+                             sizeof(h)),
+        "2");
+    assert_non_null(plm_test_xfer_header(
+        &x, "anthropic-ratelimit-requests-reset", h, sizeof(h)));
     assert_int_equal(strlen(h), 20);
     assert_true(h[10] == 'T' && h[19] == 'Z');
     j = plm_test_json(x.body.p);
@@ -210,22 +217,26 @@ static void test_mock_server__rpm_limit(void **state)
     m = plm_test_mock_start(&o);
     plm_test_chat(&x, m, "small", NULL);
     assert_int_equal(x.status, 200);
-    assert_string_equal(plm_test_xfer_header(&x, "x-ratelimit-remaining-requests", h,
-                               sizeof(h)), "9");
-    assert_non_null(plm_test_xfer_header(&x, "x-ratelimit-remaining-tokens", h,
-                           sizeof(h)));
+    assert_string_equal(plm_test_xfer_header(
+                            &x, "x-ratelimit-remaining-requests", h, sizeof(h)),
+                        "9");
+    assert_non_null(
+        plm_test_xfer_header(&x, "x-ratelimit-remaining-tokens", h, sizeof(h)));
     plm_test_xfer_free(&x);
     {
         char *b = plm_test_chat_body("huge", "{\"max_tokens\":500}");
 
-        plm_test_mock_xfer(&x, m, "/v1/chat/completions", b, (const char *)NULL);
+        plm_test_mock_xfer(&x, m, "/v1/chat/completions", b,
+                           (const char *)NULL);
         free(b);
     }
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 429);
-    assert_string_equal(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)), "60");
-    assert_string_equal(plm_test_xfer_header(&x, "x-ratelimit-reset-tokens", h, sizeof(h)),
-                        "1m0s");
+    assert_string_equal(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)),
+                        "60");
+    assert_string_equal(
+        plm_test_xfer_header(&x, "x-ratelimit-reset-tokens", h, sizeof(h)),
+        "1m0s");
     plm_test_xfer_free(&x);
     plm_mock_free(m);
 }
@@ -233,7 +244,7 @@ static void test_mock_server__rpm_limit(void **state)
 static void test_mock_server__https(void **state)
 {
     char dir[512], ca[600], cert[600], key[600], url[128];
-    plm_mock_options o = { 0 };
+    plm_mock_options o = {0};
     plm_mock *m;
     plm_test_xfer x;
 
@@ -246,9 +257,10 @@ static void test_mock_server__https(void **state)
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/chat/completions",
              plm_mock_port(m));
 
-    plm_test_mock_xfer(&x, m, "/", "{\"messages\":[{\"role\":\"user\","
-                          "\"content\":\"tls\"}]}",
-              (const char *)NULL);
+    plm_test_mock_xfer(&x, m, "/",
+                       "{\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"tls\"}]}",
+                       (const char *)NULL);
     curl_easy_setopt(x.h, CURLOPT_URL, url);
     curl_easy_setopt(x.h, CURLOPT_CAINFO, ca);
     plm_test_xfer_run(&x);
@@ -268,7 +280,7 @@ static void test_mock_server__https(void **state)
 static void test_mock_server__records_log_and_port_file(void **state)
 {
     char dir[512], pf[600], lf[600];
-    plm_mock_options o = { 0 };
+    plm_mock_options o = {0};
     plm_mock *m;
     plm_mock_record *recs;
     plm_mock_stats st;
@@ -343,8 +355,7 @@ static void test_mock_server__records_log_and_port_file(void **state)
             assert_non_null(j);
             assert_int_equal(plm_test_jint(j, "status"), 200);
             assert_true(json_is_true(json_object_get(
-                            j, lines == 0 ? "authorization_present"
-                                          : "api_key_present")));
+                j, lines == 0 ? "authorization_present" : "api_key_present")));
             assert_non_null(plm_test_jstr(j, "time"));
             lines++;
             json_decref(j);
@@ -374,7 +385,7 @@ static void test_mock_server__keepalive_many(void **state)
     }
     curl_easy_getinfo(x.h, CURLINFO_NUM_CONNECTS, &conns);
     assert_int_equal(ok, 10000);
-    assert_int_equal(conns, 0);   /* the last one reused the connection */
+    assert_int_equal(conns, 0); /* the last one reused the connection */
     plm_mock_get_stats(m, &st);
     assert_int_equal(st.requests, 10000);
     assert_int_equal(st.answered_2xx, 10000);
@@ -385,7 +396,7 @@ static void test_mock_server__keepalive_many(void **state)
 
 static void test_mock_server__global_faults_deterministic(void **state)
 {
-    plm_mock_options o = { 0 };
+    plm_mock_options o = {0};
     char seq[2][41];
 
     (void)state;
@@ -405,8 +416,9 @@ static void test_mock_server__global_faults_deterministic(void **state)
             seq[k][i] = x.status == 500 ? 'F' : '.';
             if (x.status == 500) {
                 faults++;
-                assert_string_equal(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)),
-                                    "1.5");
+                assert_string_equal(
+                    plm_test_xfer_header(&x, "retry-after", h, sizeof(h)),
+                    "1.5");
             } else {
                 assert_int_equal(x.status, 200);
             }
@@ -466,7 +478,8 @@ static void test_mock_server__abandoned_and_pending_at_free(void **state)
     {
         char *b = plm_test_chat_body("[mock fault=big size=8000000] g", NULL);
 
-        plm_test_mock_xfer(&y, m, "/v1/chat/completions", b, (const char *)NULL);
+        plm_test_mock_xfer(&y, m, "/v1/chat/completions", b,
+                           (const char *)NULL);
         free(b);
     }
     curl_easy_setopt(y.h, CURLOPT_WRITEFUNCTION, abort_after_1mb);
@@ -477,9 +490,12 @@ static void test_mock_server__abandoned_and_pending_at_free(void **state)
     assert_int_equal(y.status, 200);
     plm_test_xfer_free(&y);
 
-    plm_test_mock_xfer(&x[0], m, "/v1/chat/completions", hang, (const char *)NULL);
-    plm_test_mock_xfer(&x[1], m, "/v1/chat/completions", late, (const char *)NULL);
-    plm_test_mock_xfer(&x[2], m, "/v1/chat/completions", slow, (const char *)NULL);
+    plm_test_mock_xfer(&x[0], m, "/v1/chat/completions", hang,
+                       (const char *)NULL);
+    plm_test_mock_xfer(&x[1], m, "/v1/chat/completions", late,
+                       (const char *)NULL);
+    plm_test_mock_xfer(&x[2], m, "/v1/chat/completions", slow,
+                       (const char *)NULL);
     assert_multi_start(&run, x, 3);
     assert_int_equal(plm_mock_wait_requests(m, 6, WAIT_MS), 0);
     plm_mock_free(m);
