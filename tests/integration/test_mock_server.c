@@ -23,6 +23,11 @@
 #include "test_util.h"
 #include "tls_test_cert.h"
 
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #define WAIT_MS 20000
 
 static void assert_multi_start(plm_test_multi *r, plm_test_xfer *xs, int n)
@@ -509,6 +514,91 @@ static void test_mock_server__abandoned_and_pending_at_free(void **state)
     free(slow);
 }
 
+/* A thousand connections at once: the backlog and the loop keep up. */
+static void test_mock_server__thousand_connections(void **state)
+{
+    enum { N = 1000 };
+    plm_mock_options o = {0};
+    plm_mock *m;
+    plm_mock_stats st;
+    plm_test_multi run;
+    plm_test_xfer *x = calloc(N, sizeof(*x));
+    char *b = plm_test_chat_body("many at once", NULL);
+    int ok = 0;
+
+    (void)state;
+    assert_non_null(x);
+    o.latency_ms = 50;
+    m = plm_test_mock_start(&o);
+    for (int i = 0; i < N; i++) {
+        plm_test_mock_xfer(&x[i], m, "/v1/chat/completions", b,
+                           (const char *)NULL);
+        /* One connection each, as a benchmark's clients would open. */
+        curl_easy_setopt(x[i].h, CURLOPT_FORBID_REUSE, 1L);
+    }
+    assert_multi_start(&run, x, N);
+    plm_test_multi_join(&run);
+    for (int i = 0; i < N; i++) {
+        if (x[i].rc == CURLE_OK && x[i].status == 200)
+            ok++;
+        plm_test_xfer_free(&x[i]);
+    }
+    assert_int_equal(ok, N);
+    plm_mock_get_stats(m, &st);
+    assert_int_equal(st.answered_2xx, N);
+    assert_int_equal(st.in_flight, 0);
+    assert_true(st.max_in_flight_seen > 1);
+    free(x);
+    free(b);
+    plm_mock_free(m);
+}
+
+/* plm_mock_serve runs on the caller's thread until SIGTERM. The child's
+ * port file appearing (by rename) is observed with inotify. */
+static void test_mock_server__serve_until_sigterm(void **state)
+{
+    char dir[512], pf[600], evbuf[4096], url[128];
+    plm_mock_options o = {0};
+    int fd, status = -1, port;
+    pid_t pid;
+    char *text;
+    plm_test_xfer x;
+
+    (void)state;
+    assert_int_equal(plm_test_tmpdir("plm-mock-serve", dir, sizeof(dir)), 0);
+    snprintf(pf, sizeof(pf), "%s/port", dir);
+    fd = inotify_init1(IN_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_true(inotify_add_watch(fd, dir, IN_MOVED_TO) >= 0);
+    o.port_file = pf;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[256];
+
+        exit(plm_mock_serve(&o, err, sizeof(err)) == 0 ? 0 : 3);
+    }
+    assert_true(read(fd, evbuf, sizeof(evbuf)) > 0);
+    close(fd);
+    text = plm_test_read_file(pf, NULL);
+    assert_non_null(text);
+    port = atoi(text);
+    free(text);
+    assert_true(port > 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions",
+             port);
+    assert_int_equal(plm_test_xfer_init(&x, url, "{\"messages\":[]}", NULL),
+                     0);
+    plm_test_xfer_run(&x);
+    assert_int_equal(x.status, 200);
+    plm_test_xfer_free(&x);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(plm_test_rmtree(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +612,8 @@ int main(void)
         cmocka_unit_test(test_mock_server__global_faults_deterministic),
         cmocka_unit_test(test_mock_server__body_too_large),
         cmocka_unit_test(test_mock_server__abandoned_and_pending_at_free),
+        cmocka_unit_test(test_mock_server__thousand_connections),
+        cmocka_unit_test(test_mock_server__serve_until_sigterm),
     };
     int rc;
 
