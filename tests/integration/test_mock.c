@@ -191,6 +191,8 @@ static void test_mock__json_replies(void **state)
     c = json_loads(plm_test_jstr(j, "choices.0.message.content"), 0, NULL);
     assert_non_null(c);
     assert_true(json_is_string(json_object_get(c, "summary")));
+    assert_non_null(strstr(plm_test_jstr(c, "summary"),
+                           "Describe this file"));
     assert_true(json_is_array(json_object_get(c, "references")));
     json_decref(c);
     json_decref(j);
@@ -248,6 +250,16 @@ static void test_mock__status_times_and_retry_headers(void **state)
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "error.code"), "insufficient_quota");
     json_decref(j);
+    plm_test_xfer_free(&x);
+
+    /* Without key=, attempts are counted per message text. */
+    for (int i = 0; i < 2; i++) {
+        plm_test_chat(&x, m, "[mock status=500 times=1] once", NULL);
+        assert_int_equal(x.status, i == 0 ? 500 : 200);
+        plm_test_xfer_free(&x);
+    }
+    plm_test_chat(&x, m, "[mock status=500 times=1] other text", NULL);
+    assert_int_equal(x.status, 500);
     plm_test_xfer_free(&x);
 
     plm_test_chat(&x, m, "[mock status=429] r", NULL);
