@@ -473,8 +473,8 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     r->has_api_key = evhttp_find_header(in, "x-api-key") != NULL;
 
     if (arrive(m, r, now, in, body)) {
+        /* No rate-limit headers: the rpm/tpm window was not consulted. */
         set_error(r, 429, "mock: too many requests in flight");
-        r->limit_headers = m->opts.send_ratelimit_headers;
     } else {
         decide(m, r, in, body, body_len, now);
     }
