@@ -42,10 +42,10 @@
  * Endpoints (POST): /v1/chat/completions, /v1/completions, /v1/embeddings,
  * /v1/responses (OpenAI shapes, header x-request-id) and /v1/messages
  * (Anthropic shape, header request-id; without x-api-key 401, without
- * anthropic-version 400). "stream": true gives server-sent events for chat,
- * completions and messages. Other paths 404, other methods 405, a body
- * that is not a JSON object 400 (OpenAI error shapes except on
- * /v1/messages); bodies over 8 MiB get 413 from evhttp itself and are
+ * anthropic-version 400). "stream": true gives server-sent events for
+ * chat, completions, responses and messages. Other paths 404, other
+ * methods 405, a body that is not a JSON object 400 (OpenAI error shapes
+ * except on /v1/messages); bodies over 8 MiB get 413 from evhttp itself and are
  * neither recorded nor logged. Prompt tokens are the characters of every
  * message and system prompt / 4 (at least 1).
  *

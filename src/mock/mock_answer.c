@@ -112,8 +112,7 @@ static void answer_reply(plm__mock_req *r)
 {
     char *body;
 
-    if (r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
-        r->ep != PLM__MOCK_EP_RESPONSES) {
+    if (r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS) {
         answer_stream(r);
         return;
     }
@@ -253,8 +252,7 @@ static void slow_next(evutil_socket_t fd, short what, void *arg)
 static void answer_slow(plm__mock_req *r, int64_t latency_ms)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    int sse = r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
-              r->ep != PLM__MOCK_EP_RESPONSES;
+    int sse = r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS;
     char *body = NULL;
     size_t len;
 
