@@ -34,6 +34,28 @@
  *
  * Replies identify the request: the content is "mock reply: " followed by
  * the last user message (directive included), so tests can check order.
+ * When the user or system text names both "summary" and "references" the
+ * content is instead the JSON {"summary": "...", "references": []} (the
+ * summary quotes the text's first line); with response_format
+ * {"type":"json_object"} it is {"reply": "mock reply: ..."}.
+ *
+ * Endpoints (POST): /v1/chat/completions, /v1/completions, /v1/embeddings,
+ * /v1/responses (OpenAI shapes, header x-request-id) and /v1/messages
+ * (Anthropic shape, header request-id; without x-api-key 401, without
+ * anthropic-version 400). "stream": true gives server-sent events for
+ * chat, completions, responses and messages. Other paths 404, other
+ * methods 405, a body that is not a JSON object 400 (OpenAI error shapes
+ * except on /v1/messages); bodies over 8 MiB get 413 from evhttp itself and are
+ * neither recorded nor logged. Prompt tokens are the characters of every
+ * message and system prompt / 4 (at least 1).
+ *
+ * Refusals (max_in_flight, rpm, tpm, request errors) are answered at once,
+ * without latency; a request refused by max_in_flight never counts in
+ * in_flight. The tpm estimate is prompt tokens + max_tokens (or
+ * max_completion_tokens / max_output_tokens, else tokens=). The log_file
+ * holds one JSON line per answered request: time, method, path, status,
+ * in_flight, user_text and whether credentials were present (never their
+ * values).
  */
 #ifndef PLM_MOCK_H
 #define PLM_MOCK_H
@@ -112,6 +134,11 @@ void plm_mock_records_free(plm_mock_record *recs, size_t n);
 void plm_mock_reset(plm_mock *mock);
 /* Releases every hanging request (fault=hang) with a reset. */
 void plm_mock_release_hung(plm_mock *mock);
+/* Blocks until the mock has handled at least n requests since start (or
+ * the last plm_mock_reset): each answered, or held for its latency or a
+ * hang, with its stats booked. Tests wait on the server's side this way
+ * instead of sleeping. Returns 0, or -1 after timeout_ms. */
+int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms);
 
 /* Runs the server on the calling thread until SIGINT/SIGTERM (the
  * `parallm mock` command). Returns 0 or -1. */
