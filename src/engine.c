@@ -315,6 +315,10 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     {
         int64_t delay = plm__retry_delay_ms(&policy, j->attempt, &x->headers,
                                             time(NULL), &run->rng);
+        plm__log(c, PLM_LOG_DEBUG, "attempt %d failed (%s); retrying in "
+                 "%lld ms", j->attempt,
+                 res->error_message ? res->error_message : "",
+                 (long long)delay);
         plm__headers_clear(&x->headers);
         set_state(run, j, JOB_BACKOFF, 0);
         update_gauges(run);

@@ -4,9 +4,12 @@
  * per-attempt plumbing (response body into one capped growable buffer,
  * response headers into plm__headers, curl errors mapped to plm codes).
  *
- * TLS: verification is on unless insecure_skip_verify is set. ca_file is
- * given to CURLOPT_CAINFO, which REPLACES curl's default bundle rather than
- * adding to it, so a ca_file must hold every CA the servers need.
+ * TLS: verification is on unless insecure_skip_verify is set, which turns
+ * off both VERIFYPEER and VERIFYHOST. ca_file is given to CURLOPT_CAINFO,
+ * which REPLACES curl's default bundle file rather than adding to it. The
+ * default CA directory (CURLOPT_CAPATH, /etc/ssl/certs on Debian's libcurl)
+ * is left alone, so where libcurl was built with one the system CAs stay
+ * trusted; elsewhere a ca_file must hold every CA the servers need.
  * TLS sessions are shared through a CURLSH so a recycled easy handle (or a
  * new one) resumes sessions; connections live in the multi handle's cache.
  */
