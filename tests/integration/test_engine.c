@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <regex.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -328,19 +329,33 @@ static void test_engine__interrupt_level_2_cancels(void **state)
 typedef struct interrupter {
     plm_client *client;
     int fd;
+    int by_signal;
+    pthread_t target;
 } interrupter;
+
+static plm_client *signal_client;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    plm_client_interrupt(signal_client, 2);
+}
 
 static void *interrupt_thread(void *arg)
 {
     interrupter *it = arg;
     char c;
     /* Wait until the run has taken the hanging request. */
-    if (read(it->fd, &c, 1) == 1)
+    if (read(it->fd, &c, 1) != 1)
+        return NULL;
+    if (it->by_signal)
+        pthread_kill(it->target, SIGUSR1);
+    else
         plm_client_interrupt(it->client, 2);
     return NULL;
 }
 
-static void test_engine__interrupt_from_another_thread(void **state)
+static void interrupt_async(int by_signal)
 {
     plm_fx fx;
     plm_request *reqs[1];
@@ -348,8 +363,8 @@ static void test_engine__interrupt_from_another_thread(void **state)
     plm_run_options o = ropts(0, 0);
     interrupter it;
     pthread_t th;
+    struct sigaction sa, old;
     int fds[2], code;
-    (void)state;
 
     plm_fx_start(&fx, NULL, NULL);
     assert_int_equal(pipe(fds), 0);
@@ -358,11 +373,19 @@ static void test_engine__interrupt_from_another_thread(void **state)
     f.notify_fd = fds[1];
     it.client = fx.client;
     it.fd = fds[0];
+    it.by_signal = by_signal;
+    it.target = pthread_self();
+    signal_client = fx.client;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     assert_int_equal(pthread_create(&th, NULL, interrupt_thread, &it), 0);
     assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
                                     &o, &f),
                      PLM_ECANCELLED);
     pthread_join(th, NULL);
+    sigaction(SIGUSR1, &old, NULL);
     assert_int_equal(f.ndone, 1);
     code = plm_result_code(f.done[0]);
     /* Taken, and either on the wire or about to be. */
@@ -373,6 +396,18 @@ static void test_engine__interrupt_from_another_thread(void **state)
     plm_client_interrupt(fx.client, 2);
     feed_free(&f);
     plm_fx_stop(&fx);
+}
+
+static void test_engine__interrupt_from_another_thread(void **state)
+{
+    (void)state;
+    interrupt_async(0);
+}
+
+static void test_engine__interrupt_from_signal_handler(void **state)
+{
+    (void)state;
+    interrupt_async(1);
 }
 
 static int abort_complete(plm_request *req, plm_result *res, void *user_data)
@@ -581,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_engine__interrupt_level_1_finishes_in_flight),
         cmocka_unit_test(test_engine__interrupt_level_2_cancels),
         cmocka_unit_test(test_engine__interrupt_from_another_thread),
+        cmocka_unit_test(test_engine__interrupt_from_signal_handler),
         cmocka_unit_test(test_engine__callback_abort),
         cmocka_unit_test(test_engine__ticks_and_state_checks),
         cmocka_unit_test(test_engine__anthropic),
