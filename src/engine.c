@@ -29,6 +29,10 @@
 
 enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
 
+/* How soon admission is asked again when a hook says "wait" without a
+ * time and nothing is in flight to end the wait. */
+#define PLM__ADMIT_RETRY_NS 50000000
+
 typedef struct plm__run plm__run;
 
 typedef struct job {
@@ -441,6 +445,10 @@ static void admit_waiting(plm__run *run)
             job_fail(run, j, code, PLM_CLASS_LOCAL,
                      plm_strerror(code));
         } else {
+            /* "Wait for an attempt to finish" with none on the wire would
+             * wait forever: ask again a little later instead. */
+            if (until <= 0 && run->in_flight.n == 0)
+                until = plm__now_ns() + PLM__ADMIT_RETRY_NS;
             if (until > 0 &&
                 (!plm__timer_active(&run->admit_timer) ||
                  run->admit_timer.due_ns > until))

@@ -178,7 +178,10 @@ void plm__transport_set_concurrency(plm__transport *t, int n)
 {
     long connects = PLM__MIN_CONNECTS;
     /* Keep one idle connection per possible parallel attempt, or the
-     * cache closes connections that the next batch would reuse. */
+     * cache closes connections that the next batch would reuse.
+     * CURLMOPT_MAX_HOST_CONNECTIONS stays 0 (no limit): the engine's
+     * concurrency limit is the one bound, and a second one here would
+     * queue transfers inside curl where the engine cannot see them. */
     if (n <= 0)
         connects = 1024;
     else if (n > connects)
