@@ -1,0 +1,208 @@
+/*
+ * Benchmark of the engine against the mock LLM server on loopback.
+ *
+ * The mock runs in a child process (forked before the client starts) so the
+ * client's CPU time and peak memory are measured alone, with getrusage. The
+ * client pulls N chat requests from a source callback, so the benchmark also
+ * exercises the streaming path that the command uses.
+ *
+ *   bench_engine [-n N] [-c CONCURRENCY] [-l LATENCY_MS] [--anthropic]
+ *
+ * Prints one line: n, c, latency, wall seconds, the ideal ceil(N/C) x L,
+ * their ratio, client CPU microseconds per request and peak RSS.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mock.h"
+#include "parallm.h"
+
+struct bench {
+    long n;
+    long next;
+    long ok;
+    long failed;
+    int anthropic;
+    int first_error;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int source(plm_request **out, void *user_data)
+{
+    struct bench *b = user_data;
+    plm_request *req = NULL;
+    char text[64];
+    int rc;
+
+    if (b->next >= b->n)
+        return 0;
+    rc = plm_request_new_chat(&req, b->anthropic ? PLM_PROVIDER_ANTHROPIC
+                                                 : PLM_PROVIDER_OPENAI,
+                              "bench-model");
+    if (rc != PLM_OK)
+        return rc;
+    snprintf(text, sizeof(text), "request %ld", b->next);
+    rc = plm_request_add_message(req, "user", text);
+    if (rc == PLM_OK)
+        rc = plm_request_set_max_tokens(req, 16);
+    if (rc != PLM_OK) {
+        plm_request_free(req);
+        return rc;
+    }
+    b->next++;
+    *out = req;
+    return 1;
+}
+
+static int complete(plm_request *req, plm_result *res, void *user_data)
+{
+    struct bench *b = user_data;
+
+    if (plm_result_code(res) == PLM_OK) {
+        b->ok++;
+    } else {
+        if (b->failed == 0)
+            b->first_error = plm_result_code(res);
+        b->failed++;
+    }
+    plm_result_free(res);
+    plm_request_free(req);
+    return 0;
+}
+
+/* Starts `parallm mock`'s server in a child; returns its pid and port. */
+static pid_t start_mock(int64_t latency_ms, int *port)
+{
+    char port_file[] = "/tmp/plm-bench-port-XXXXXX";
+    int fd = mkstemp(port_file);
+    pid_t pid;
+
+    if (fd < 0)
+        return -1;
+    close(fd);
+    unlink(port_file);
+    pid = fork();
+    if (pid == 0) {
+        plm_mock_options mo;
+        char err[256];
+        memset(&mo, 0, sizeof(mo));
+        mo.latency_ms = latency_ms;
+        mo.port_file = port_file;
+        _exit(plm_mock_serve(&mo, err, sizeof(err)) == 0 ? 0 : 1);
+    }
+    if (pid < 0)
+        return -1;
+    /* A benchmark may poll: wait up to 10 s for the port file. */
+    for (int i = 0; i < 1000; i++) {
+        FILE *f = fopen(port_file, "r");
+        if (f != NULL) {
+            int ok = fscanf(f, "%d", port) == 1;
+            fclose(f);
+            if (ok) {
+                unlink(port_file);
+                return pid;
+            }
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "anthropic", no_argument, NULL, 'a' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct bench b = { .n = 10000 };
+    long concurrency = 100;
+    long latency_ms = 50;
+    int port = 0;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "n:c:l:", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'n': b.n = strtol(optarg, NULL, 10); break;
+        case 'c': concurrency = strtol(optarg, NULL, 10); break;
+        case 'l': latency_ms = strtol(optarg, NULL, 10); break;
+        case 'a': b.anthropic = 1; break;
+        default:
+            fprintf(stderr, "usage: %s [-n N] [-c C] [-l MS] [--anthropic]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+
+    pid_t mock = start_mock(latency_ms, &port);
+    if (mock < 0) {
+        fprintf(stderr, "bench: cannot start the mock server\n");
+        return 1;
+    }
+
+    char base[64];
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    co.openai_base_url = base;
+    co.anthropic_base_url = base;
+    co.openai_api_key = "bench-key";
+    co.anthropic_api_key = "bench-key";
+    plm_client *client = NULL;
+    if (plm_client_new(&client, &co) != PLM_OK) {
+        fprintf(stderr, "bench: cannot create the client\n");
+        kill(mock, SIGTERM);
+        waitpid(mock, NULL, 0);
+        return 1;
+    }
+
+    plm_run_options ro = PLM_RUN_OPTIONS_INIT;
+    ro.max_concurrent = (int)concurrency;
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    double t0 = now_s();
+    int rc = plm_client_run(client, source, complete, &ro, &b);
+    double wall = now_s() - t0;
+    getrusage(RUSAGE_SELF, &after);
+    plm_client_free(client);
+    kill(mock, SIGTERM);
+    waitpid(mock, NULL, 0);
+
+    double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                 (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+                 (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) /
+                     1e6 +
+                 (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) /
+                     1e6;
+    double ideal = concurrency > 0
+                       ? ceil((double)b.n / (double)concurrency) *
+                             (double)latency_ms / 1000.0
+                       : (double)latency_ms / 1000.0;
+    printf("engine n=%ld c=%ld latency_ms=%ld wall_s=%.3f ideal_s=%.3f "
+           "ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f ok=%ld "
+           "failed=%ld run=%s\n",
+           b.n, concurrency, latency_ms, wall, ideal,
+           ideal > 0 ? wall / ideal : 0.0,
+           b.n > 0 ? cpu * 1e6 / (double)b.n : 0.0,
+           (double)after.ru_maxrss / 1024.0, b.ok, b.failed,
+           plm_strerror(rc));
+    if (b.failed > 0)
+        fprintf(stderr, "bench: first failure: %s\n",
+                plm_strerror(b.first_error));
+    return rc == PLM_OK && b.failed == 0 ? 0 : 1;
+}
