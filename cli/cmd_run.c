@@ -691,7 +691,9 @@ int plm_cmd_run(int argc, char **argv)
         ctx.io_error = 1;
     }
     ctx.out = NULL;
-    plm__progress_clear(ctx.progress);
+    plm_stats stats;
+    plm_client_stats(ctx.client, &stats);
+    plm__progress_finish(ctx.progress, &ctx.counts, &stats);
 
     if (ctx.io_error)
         exit_code = PLM_EXIT_IO;
@@ -714,8 +716,6 @@ int plm_cmd_run(int argc, char **argv)
     if (exit_code == PLM_EXIT_TIMEOUT)
         fprintf(stderr, "parallm run: --timeout reached; unfinished requests "
                         "were not written and run on resume\n");
-    plm_stats stats;
-    plm_client_stats(ctx.client, &stats);
     if (!opt.quiet)
         plm__summary_print(stderr, &ctx.counts, &stats, elapsed,
                            outcome_text(exit_code));

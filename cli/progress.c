@@ -16,6 +16,7 @@
 struct plm__progress {
     int fd;
     int color;
+    int tty;        /* erase-to-end-of-line only on a terminal */
     int drawn;      /* a progress line is on screen */
     double t0;
     double last_t;  /* for the rate: a smoothed requests/second */
@@ -30,6 +31,7 @@ plm__progress *plm__progress_new(int fd, int color)
         return NULL;
     p->fd = fd;
     p->color = color;
+    p->tty = isatty(fd);
     p->t0 = plm__run_now();
     p->last_t = p->t0;
     return p;
@@ -98,11 +100,12 @@ void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
     const char *reset = p->color ? "\033[0m" : "";
     int n = snprintf(line, sizeof(line),
                      "\r%s%llu/%s%s | %.1f req/s | in flight %llu | "
-                     "retries %llu | %serrors %llu%s | ETA %s\033[K",
+                     "retries %llu | %serrors %llu%s | ETA %s%s",
                      bold, (unsigned long long)done, total, reset, p->rate,
                      (unsigned long long)st->in_flight,
                      (unsigned long long)st->retries, red,
-                     (unsigned long long)c->failed, reset, eta);
+                     (unsigned long long)c->failed, reset, eta,
+                     p->tty ? "\033[K" : "   ");
     if (n > 0)
         put(p->fd, line, (size_t)n < sizeof(line) ? (size_t)n
                                                    : sizeof(line) - 1);
@@ -112,9 +115,22 @@ void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
 void plm__progress_clear(plm__progress *p)
 {
     if (p && p->drawn) {
-        put(p->fd, "\r\033[K", 4);
+        if (p->tty)
+            put(p->fd, "\r\033[K", 4);
+        else
+            put(p->fd, "\n", 1);
         p->drawn = 0;
     }
+}
+
+void plm__progress_finish(plm__progress *p, const plm__run_counts *c,
+                          const plm_stats *st)
+{
+    if (!p)
+        return;
+    plm__progress_draw(p, c, st);
+    put(p->fd, "\n", 1);
+    p->drawn = 0;
 }
 
 void plm__summary_print(FILE *f, const plm__run_counts *c,

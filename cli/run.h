@@ -164,6 +164,9 @@ void plm__progress_free(plm__progress *p);
 /* Redraws the progress line. */
 void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
                         const plm_stats *st);
+/* Draws the final state and ends the line. */
+void plm__progress_finish(plm__progress *p, const plm__run_counts *c,
+                          const plm_stats *st);
 /* Clears the line so other messages start clean. */
 void plm__progress_clear(plm__progress *p);
 
