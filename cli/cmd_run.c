@@ -103,19 +103,22 @@ static void log_to_stderr(plm_log_level level, const char *message,
     say(ctx, "parallm: %s: %s\n", names[level & 3], message);
 }
 
-static void missing_key_message(int provider)
+/* where: "" or "line N: ". */
+static void missing_key_message(int provider, const char *where)
 {
     if (provider == PLM_PROVIDER_ANTHROPIC)
         fprintf(stderr,
-                "parallm run: no API key for /v1/messages requests: set "
+                "parallm run: %sno API key for /v1/messages requests: set "
                 "ANTHROPIC_API_KEY,\n  or give --base-url for a server that "
-                "needs no key, or use --provider mock to simulate.\n");
+                "needs no key, or use --provider mock to simulate.\n",
+                where);
     else
         fprintf(stderr,
-                "parallm run: no API key for OpenAI requests: set "
+                "parallm run: %sno API key for OpenAI requests: set "
                 "OPENAI_API_KEY,\n  or give --base-url for a server that "
                 "needs no key (e.g. http://localhost:8000/v1),\n  or use "
-                "--provider mock to simulate.\n");
+                "--provider mock to simulate.\n",
+                where);
 }
 
 static void grave_flush(run_ctx *ctx)
@@ -252,10 +255,11 @@ static int source(plm_request **out, void *user_data)
         else if (ctx->opt->provider == PLM__RUN_ANTHROPIC)
             provider = PLM_PROVIDER_ANTHROPIC;
         if (!ctx->have_key[provider]) {
+            char where[48];
+            snprintf(where, sizeof(where), "line %llu: ",
+                     (unsigned long long)line_no);
             plm__progress_clear(ctx->progress);
-            fprintf(stderr, "parallm run: line %llu: ",
-                    (unsigned long long)line_no);
-            missing_key_message(provider);
+            missing_key_message(provider, where);
             ctx->fatal = 1;
             plm__input_item_clear(&item);
             return PLM_EAUTH;
@@ -549,7 +553,8 @@ int plm_cmd_run(int argc, char **argv)
          !ctx.have_key[PLM_PROVIDER_ANTHROPIC])) {
         missing_key_message(opt.provider == PLM__RUN_ANTHROPIC
                                 ? PLM_PROVIDER_ANTHROPIC
-                                : PLM_PROVIDER_OPENAI);
+                                : PLM_PROVIDER_OPENAI,
+                            "");
         exit_code = PLM_EXIT_USAGE;
         goto out;
     }
