@@ -33,7 +33,6 @@ static void test_provider__headers_taken_case_insensitive(void **state)
     plm__headers h = {0};
 
     (void)state;
-    TAKE(&h, "HTTP/1.1 429 Too Many Requests\r\n");
     TAKE(&h, "Content-Type: application/json\r\n");
     TAKE(&h, "X-Request-ID:   req_123  \r\n");
     TAKE(&h, "retry-after:\t7\r\n");
@@ -61,6 +60,12 @@ static void test_provider__headers_taken_case_insensitive(void **state)
     /* A later value replaces an earlier one. */
     TAKE(&h, "retry-after: 9\r\n");
     assert_string_equal(h.retry_after, "9");
+    /* A new status line starts over. */
+    TAKE(&h, "HTTP/2 200\r\n");
+    assert_null(h.retry_after);
+    assert_null(h.rl_limit_tokens);
+    TAKE(&h, "retry-after: 1\r\n");
+    assert_string_equal(h.retry_after, "1");
     plm__headers_clear(&h);
     assert_null(h.retry_after);
     assert_null(h.request_id);
@@ -389,9 +394,64 @@ static void test_provider__openai_sse(void **state)
     assert_string_equal(res->error_message, "The server had an error");
     plm_result_free(res);
 
+    /* n = 2: only choice 0 is assembled. */
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
+                "text/event-stream",
+                "data: {\"choices\":[{\"index\":1,\"delta\":{"
+                "\"content\":\"B\"}}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{"
+                "\"content\":\"A\"}}]}\n\n"
+                "data: {\"choices\":[{\"index\":1,\"delta\":{},"
+                "\"finish_reason\":\"length\"}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{},"
+                "\"finish_reason\":\"stop\"}]}\n\n"
+                "data: [DONE]\n\n");
+    assert_int_equal(res->code, PLM_OK);
+    assert_string_equal(res->content, "A");
+    assert_string_equal(res->finish_reason, "stop");
+    plm_result_free(res);
+
     res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
                 "text/event-stream", "data: {not json\n\n");
     assert_int_equal(res->code, PLM_EPARSE);
+    plm_result_free(res);
+}
+
+static void test_provider__openai_responses_sse(void **state)
+{
+    plm_result *res;
+
+    (void)state;
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200,
+                "text/event-stream",
+                "event: response.created\n"
+                "data: {\"type\":\"response.created\",\"response\":{"
+                "\"id\":\"resp_9\",\"status\":\"in_progress\"}}\n\n"
+                "event: response.output_text.delta\n"
+                "data: {\"type\":\"response.output_text.delta\","
+                "\"delta\":\"Hi\"}\n\n"
+                "event: response.output_text.delta\n"
+                "data: {\"type\":\"response.output_text.delta\","
+                "\"delta\":\" you\"}\n\n"
+                "event: response.completed\n"
+                "data: {\"type\":\"response.completed\",\"response\":{"
+                "\"id\":\"resp_9\",\"status\":\"completed\",\"usage\":{"
+                "\"input_tokens\":3,\"output_tokens\":2}}}\n\n");
+    assert_int_equal(res->code, PLM_OK);
+    assert_string_equal(res->content, "Hi you");
+    assert_string_equal(res->finish_reason, "completed");
+    assert_int_equal(res->prompt_tokens, 3);
+    assert_int_equal(res->completion_tokens, 2);
+    assert_string_equal(res->request_id, "resp_9");
+    plm_result_free(res);
+
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200,
+                "text/event-stream",
+                "data: {\"type\":\"response.failed\",\"response\":{"
+                "\"error\":{\"code\":\"server_error\",\"message\":"
+                "\"boom\"}}}\n\n");
+    assert_int_equal(res->code, PLM_ESERVER);
+    assert_string_equal(res->error_message, "boom");
     plm_result_free(res);
 }
 
@@ -563,6 +623,30 @@ static void test_provider__unparseable_2xx(void **state)
     plm_result_free(res);
 }
 
+static void test_provider__parse_error_excerpt_short_and_clean(void **state)
+{
+    static const char head[] =
+        "<html>\xff\x1b[31m sk-abcdefghijklmnopqrstuv ";
+    char body[4096];
+    plm_result *res;
+    const char *quote;
+
+    (void)state;
+    memset(body, 'q', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    memcpy(body, head, sizeof(head) - 1);
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
+                "text/html", body);
+    assert_int_equal(res->code, PLM_EPARSE);
+    quote = strstr(res->error_message, "<html>");
+    assert_non_null(quote);
+    assert_true(strlen(quote) <= 200 + 3); /* excerpt and "..." */
+    assert_null(strstr(res->error_message, "abcdefghijklmnop"));
+    for (const char *p = res->error_message; *p; p++)
+        assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+    plm_result_free(res);
+}
+
 /* Deterministic PRNG for the fuzz loop (xorshift64). */
 static uint64_t fuzz_rng = 0x1234567887654321ULL;
 
@@ -585,6 +669,8 @@ static const char *const seeds[] = {
     anthropic_stream,
     "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":\"c\"}}",
     "event: error\ndata: {\"type\":\"error\",\"error\":{}}\n\n",
+    "data: {\"type\":\"response.output_text.delta\",\"delta\":\"a\"}\n\n"
+    "data: {\"type\":\"response.completed\",\"response\":{}}\n\n",
 };
 
 static void test_provider__fuzz_never_crashes(void **state)
@@ -594,7 +680,7 @@ static void test_provider__fuzz_never_crashes(void **state)
     char buf[2048];
 
     (void)state;
-    for (int iter = 0; iter < 6000; iter++) {
+    for (int iter = 0; iter < 20000; iter++) {
         const char *seed = seeds[fuzz_next() % (sizeof(seeds) /
                                                 sizeof(seeds[0]))];
         size_t len = strlen(seed), mutations;
@@ -658,9 +744,11 @@ int main(void)
         cmocka_unit_test(test_provider__openai_other_endpoints),
         cmocka_unit_test(test_provider__anthropic_json),
         cmocka_unit_test(test_provider__openai_sse),
+        cmocka_unit_test(test_provider__openai_responses_sse),
         cmocka_unit_test(test_provider__anthropic_sse),
         cmocka_unit_test(test_provider__error_bodies),
         cmocka_unit_test(test_provider__unparseable_2xx),
+        cmocka_unit_test(test_provider__parse_error_excerpt_short_and_clean),
         cmocka_unit_test(test_provider__fuzz_never_crashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

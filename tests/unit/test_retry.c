@@ -217,6 +217,14 @@ static void test_retry__after_forms(void **state)
                                        "Tue, 14 Nov 2023 22:00:00 GMT",
                                        now, &ms));
     assert_int_equal(ms, 0); /* in the past: now */
+    /* The two obsolete HTTP date forms too (RFC 850, asctime). */
+    assert_true(plm__retry_after_parse(NULL,
+                                       "Tuesday, 14-Nov-23 22:13:25 GMT",
+                                       now, &ms));
+    assert_int_equal(ms, 5000);
+    assert_true(plm__retry_after_parse(NULL, "Tue Nov 14 22:13:30 2023",
+                                       now, &ms));
+    assert_int_equal(ms, 10000);
     assert_true(plm__retry_after_parse(NULL, "99999999999999999999", now,
                                        &ms));
     assert_true(ms > 0); /* clamped, not overflowed */
@@ -237,6 +245,37 @@ static void test_retry__after_garbage_ignored(void **state)
     }
     assert_false(plm__retry_after_parse(NULL, NULL, 0, &ms));
     assert_int_equal(ms, 42);
+}
+
+/* Random short strings from a date-and-number alphabet: parsing never
+ * crashes and never yields a negative delay. */
+static void test_retry__after_fuzz(void **state)
+{
+    static const char alphabet[] = "0123456789.:- ,+eEnaNGMTuesNovms\t";
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    char buf[40];
+
+    (void)state;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n;
+        int64_t ms = -7;
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        n = x % sizeof(buf);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[i] = alphabet[x % (sizeof(alphabet) - 1)];
+        }
+        buf[n] = '\0';
+        if (plm__retry_after_parse(buf, buf, 1700000000, &ms))
+            assert_true(ms >= 0);
+        else
+            assert_int_equal(ms, -7);
+    }
 }
 
 static void test_retry__delay_uses_server_value_capped(void **state)
@@ -317,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_retry__parse_error_kept_not_retried),
         cmocka_unit_test(test_retry__after_forms),
         cmocka_unit_test(test_retry__after_garbage_ignored),
+        cmocka_unit_test(test_retry__after_fuzz),
         cmocka_unit_test(test_retry__delay_uses_server_value_capped),
         cmocka_unit_test(test_retry__backoff_bounds),
         cmocka_unit_test(test_retry__backoff_huge_attempts),
