@@ -8,7 +8,7 @@ source "$(dirname "$0")/run_lib.sh"
 gen_input in.jsonl 300
 for round in 1 2 3; do
     before=$(line_count out.jsonl)
-    "$PLM" run in.jsonl -o out.jsonl --provider mock --mock-latency 60 \
+    "$PLM" run in.jsonl -o out.jsonl --provider mock --mock-latency 100 \
         -c 16 -q &
     pid=$!
     BG_PIDS+=("$pid")

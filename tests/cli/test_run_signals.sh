@@ -7,7 +7,7 @@ source "$(dirname "$0")/run_lib.sh"
 # Waves of 5 requests every 300 ms: the first signal arrives while the
 # second wave is in flight, which must still be written.
 gen_input in.jsonl 60
-"$PLM" run in.jsonl -o out.jsonl --provider mock --mock-latency 300 -c 5 \
+"$PLM" run in.jsonl -o out.jsonl --provider mock --mock-latency 500 -c 5 \
     2>err.txt &
 pid=$!
 BG_PIDS+=("$pid")
