@@ -58,10 +58,14 @@ static void on_signal(int sig)
     static const char msg1[] =
         "\nparallm: stopping: letting requests in flight finish "
         "(again to cancel them)\n";
-    static const char msg2[] = "\nparallm: cancelling requests in flight\n";
-    (void)sig;
+    static const char msg2[] = "\nparallm: cancelling requests in flight "
+                               "(again to quit at once)\n";
     g_signals = g_signals + 1;
     int level = g_signals >= 2 ? 2 : 1;
+    /* A third signal gets the default action: what is on disk is whole
+     * lines, so even that loses nothing but the requests in flight. */
+    if (level == 2)
+        signal(sig, SIG_DFL);
     if (g_client)
         plm_client_interrupt(g_client, level);
     ssize_t ignored = write(STDERR_FILENO, level == 1 ? msg1 : msg2,
@@ -304,8 +308,10 @@ static int source(plm_request **out, void *user_data)
 static int recordable(run_ctx *ctx, const plm_result *res)
 {
     int code = plm_result_code(res);
+    /* An open circuit breaker failed the request without sending it:
+     * nothing is wrong with the request itself. */
     if (code == PLM_ECANCELLED || code == PLM_ENOTSTARTED ||
-        code == PLM_EABORTED)
+        code == PLM_EABORTED || code == PLM_EBREAKER)
         return 0;
     /* A timeout within a moment of the run's deadline is the deadline's
      * doing; erring towards "run it again" never loses a request. */
@@ -712,7 +718,9 @@ int plm_cmd_run(int argc, char **argv)
         fprintf(stderr, "parallm run: the run failed: %s\n", plm_strerror(rc));
         exit_code = PLM_EXIT_FATAL;
     } else
-        exit_code = ctx.counts.failed ? PLM_EXIT_PARTIAL : PLM_EXIT_OK;
+        exit_code = ctx.counts.failed || ctx.counts.not_run
+                        ? PLM_EXIT_PARTIAL
+                        : PLM_EXIT_OK;
 
     if (ctx.listed_invalid > MAX_LISTED_INVALID)
         fprintf(stderr, "parallm: ... and %llu more invalid line(s); see %s\n",
