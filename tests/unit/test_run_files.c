@@ -138,6 +138,16 @@ static void test_run__input_checks(void **state)
     assert_string_equal(it.body, "{\"b\":[1,2]}");
     plm__input_item_clear(&it);
 
+    /* A byte order mark before the first line, CRLF line ends. */
+    char bom[256];
+    snprintf(bom, sizeof(bom), "\xef\xbb\xbf%s\r", ok);
+    assert_int_equal(plm__input_parse(bom, strlen(bom), 0, 1, &it), 0);
+    assert_string_equal(it.error, "");
+    plm__input_item_clear(&it);
+    assert_int_equal(plm__input_parse(bom, strlen(bom), 0, 2, &it), 0);
+    assert_true(strncmp(it.error, "line 2: invalid JSON", 20) == 0);
+    plm__input_item_clear(&it);
+
     static const struct {
         const char *line;
         const char *id;
