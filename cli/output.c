@@ -68,7 +68,6 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
         char *line;
         size_t len;
         int too_long, no_newline;
-        uint64_t start = plm__line_reader_offset(r);
         int got = plm__line_reader_next(r, &line, &len, &too_long,
                                         &no_newline);
         if (got < 0) {
@@ -91,7 +90,6 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
             if (last_bad)
                 info->bad_lines++;
             last_bad = 1;
-            (void)start;
             continue;
         }
         if (last_bad)
