@@ -40,7 +40,9 @@ static int parse_record(const char *line, size_t len, json_t **root,
     if (!*root || !json_is_object(*root))
         return -1;
     json_t *cid = json_object_get(*root, "custom_id");
-    if (!json_is_string(cid) || json_string_length(cid) == 0)
+    /* Ids longer than the input allows cannot be ours. */
+    if (!json_is_string(cid) || json_string_length(cid) == 0 ||
+        json_string_length(cid) > PLM_RUN_MAX_CUSTOM_ID)
         return -1;
     *id = json_string_value(cid);
     *idlen = json_string_length(cid);
@@ -77,7 +79,8 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
         if (got == 0)
             break;
         if (plm__input_blank(line, len) && !no_newline) {
-            good_end = plm__line_reader_offset(r);
+            if (!last_bad)
+                good_end = plm__line_reader_offset(r);
             continue;
         }
         json_t *root = NULL;
