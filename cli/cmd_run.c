@@ -632,7 +632,13 @@ int plm_cmd_run(int argc, char **argv)
         goto out;
     }
     struct stat st;
+    memset(&st, 0, sizeof(st));
     int seekable = fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (!seekable && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "parallm run: %s is a directory\n", opt.input);
+        exit_code = PLM_EXIT_IO;
+        goto out;
+    }
     if (opt.strict) {
         int64_t problems = strict_check(in_fd, opt.input);
         if (problems != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {

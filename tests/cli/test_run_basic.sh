@@ -75,5 +75,6 @@ set +e
 "$PLM" run in.jsonl -o x --timeout abc 2>/dev/null; [ $? = 2 ] || fail "--timeout abc"
 "$PLM" run in.jsonl -o in.jsonl --provider mock 2>/dev/null; [ $? = 2 ] || fail "same file"
 "$PLM" run nope.jsonl -o x --provider mock 2>/dev/null; [ $? = 3 ] || fail "missing input"
+"$PLM" run . -o x --provider mock 2>/dev/null; [ $? = 3 ] || fail "directory input"
 set -e
 echo "ok"
