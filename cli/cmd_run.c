@@ -193,8 +193,10 @@ static int admit(run_ctx *ctx, plm__input_item *item)
              * still holds one record per custom_id. */
             char *dup = item->custom_id;
             snprintf(item->error, sizeof(item->error),
-                     "line %llu: duplicate custom_id \"%.200s\"",
-                     (unsigned long long)item->line_no, dup);
+                     "line %llu: duplicate custom_id \"%.200s\" (first on "
+                     "line %llu)",
+                     (unsigned long long)item->line_no, dup,
+                     (unsigned long long)plm__idset_line(flags));
             item->custom_id = malloc(32);
             if (!item->custom_id) {
                 item->custom_id = dup;
@@ -206,6 +208,7 @@ static int admit(run_ctx *ctx, plm__input_item *item)
             free(dup);
         } else {
             *flags |= PLM_ID_SEEN;
+            plm__idset_set_line(flags, item->line_no);
         }
     }
     flags = plm__idset_find(ctx->ids, item->custom_id,
@@ -482,12 +485,16 @@ static int64_t strict_check(int fd, const char *name)
         if (!item.error[0] && !item.synthetic_id) {
             unsigned char *f = plm__idset_find(
                 seen, item.custom_id, strlen(item.custom_id), 1);
-            if (f && *f)
+            if (f && *f) {
                 snprintf(item.error, sizeof(item.error),
-                         "line %llu: duplicate custom_id \"%.200s\"",
-                         (unsigned long long)line_no, item.custom_id);
-            else if (f)
+                         "line %llu: duplicate custom_id \"%.200s\" (first "
+                         "on line %llu)",
+                         (unsigned long long)line_no, item.custom_id,
+                         (unsigned long long)plm__idset_line(f));
+            } else if (f) {
                 *f = PLM_ID_SEEN;
+                plm__idset_set_line(f, line_no);
+            }
         }
         if (item.error[0]) {
             fprintf(stderr, "parallm run: %s: %s\n", name, item.error);

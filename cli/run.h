@@ -51,6 +51,10 @@ void plm__idset_free(plm__idset *set);
 unsigned char *plm__idset_find(plm__idset *set, const char *id, size_t len,
                                int create);
 size_t plm__idset_count(const plm__idset *set);
+/* The input line an id was first met on (0 = not recorded), kept beside
+ * its flags. */
+void plm__idset_set_line(unsigned char *flags, uint64_t line_no);
+uint64_t plm__idset_line(const unsigned char *flags);
 /* Bytes held (for diagnostics). */
 size_t plm__idset_bytes(const plm__idset *set);
 
