@@ -415,99 +415,6 @@ static void tick(const plm_stats *st, void *user_data)
     }
 }
 
-/* Copies stdin into an unlinked temporary file so --strict can read the
- * input twice and progress knows the total. */
-static int spool_stdin(void)
-{
-    char path[] = "/tmp/parallm-stdin-XXXXXX";
-    int fd = mkstemp(path);
-    char buf[65536];
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto fail;
-        if (n == 0)
-            break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                goto fail;
-            off += w;
-        }
-    }
-    if (lseek(fd, 0, SEEK_SET) == 0)
-        return fd;
-fail:
-    close(fd);
-    return -1;
-}
-
-/* --strict: every line checked before anything is sent. Returns the
- * number of problems (each printed), or -1 on a read error. */
-static int64_t strict_check(int fd, const char *name)
-{
-    plm__line_reader *r = plm__line_reader_new(fd, PLM_RUN_MAX_LINE);
-    plm__idset *seen = plm__idset_new();
-    plm__input_item item;
-    int64_t problems = -1;
-    if (!r || !seen)
-        goto out;
-    problems = 0;
-    for (;;) {
-        char *line;
-        size_t len;
-        int too_long, no_newline;
-        int got = plm__line_reader_next(r, &line, &len, &too_long,
-                                        &no_newline);
-        if (got < 0) {
-            fprintf(stderr, "parallm run: cannot read %s: %s\n", name,
-                    strerror(errno));
-            problems = -1;
-            goto out;
-        }
-        if (got == 0)
-            break;
-        if (!too_long && plm__input_blank(line, len))
-            continue;
-        uint64_t line_no = plm__line_reader_line_no(r);
-        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
-            plm__input_item_clear(&item);
-            problems = -1;
-            goto out;
-        }
-        if (!item.error[0] && !item.synthetic_id) {
-            unsigned char *f = plm__idset_find(
-                seen, item.custom_id, strlen(item.custom_id), 1);
-            if (f && *f) {
-                snprintf(item.error, sizeof(item.error),
-                         "line %llu: duplicate custom_id \"%.200s\" (first "
-                         "on line %llu)",
-                         (unsigned long long)line_no, item.custom_id,
-                         (unsigned long long)plm__idset_line(f));
-            } else if (f) {
-                *f = PLM_ID_SEEN;
-                plm__idset_set_line(f, line_no);
-            }
-        }
-        if (item.error[0]) {
-            fprintf(stderr, "parallm run: %s: %s\n", name, item.error);
-            problems++;
-        }
-        plm__input_item_clear(&item);
-    }
-out:
-    plm__idset_free(seen);
-    plm__line_reader_free(r);
-    return problems;
-}
-
 static int same_file(int fd, const char *path)
 {
     struct stat a, b;
@@ -615,7 +522,7 @@ int plm_cmd_run(int argc, char **argv)
     /* Input. */
     int is_stdin = strcmp(opt.input, "-") == 0;
     if (is_stdin && opt.strict) {
-        in_fd = spool_stdin();
+        in_fd = plm__input_spool_stdin();
         if (in_fd < 0) {
             fprintf(stderr, "parallm run: cannot buffer stdin: %s\n",
                     strerror(errno));
@@ -647,7 +554,7 @@ int plm_cmd_run(int argc, char **argv)
         goto out;
     }
     if (opt.strict) {
-        int64_t problems = strict_check(in_fd, opt.input);
+        int64_t problems = plm__input_strict_check(in_fd, opt.input);
         if (problems != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {
             if (problems > 0)
                 fprintf(stderr, "parallm run: --strict: %lld invalid "
