@@ -233,6 +233,11 @@ static void start_attempt(plm__run *run, job *j)
                                        : c->request_timeout_ms;
     rc = plm__transport_start(c->transport, &j->xfer, &p);
     if (rc != PLM_OK) {
+        int i;
+        /* Admission reserved budget for an attempt that never left. */
+        for (i = 0; i < c->nhooks; i++)
+            if (c->hooks[i].unadmit)
+                c->hooks[i].unadmit(c->hooks[i].data, req);
         job_fail(run, j, rc, PLM_CLASS_LOCAL, j->xfer.message);
         return;
     }
@@ -279,8 +284,16 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
 
     res->http_status = x->http_status;
     free(res->body);
-    res->body = x->body;
-    res->body_len = x->body_len;
+    res->body = NULL;
+    res->body_len = 0;
+    if (x->error == 0) {
+        /* The answer moves into the result; no copy. */
+        res->body = x->body;
+        res->body_len = x->body_len;
+        x->body = NULL;
+    }
+    /* A failed transfer's partial body (up to the cap) is not kept. */
+    free(x->body);
     x->body = NULL;
     x->body_len = x->body_cap = 0;
     if (x->http_status == 429)
@@ -315,6 +328,10 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     {
         int64_t delay = plm__retry_delay_ms(&policy, j->attempt, &x->headers,
                                             time(NULL), &run->rng);
+        plm__log(c, PLM_LOG_DEBUG, "attempt %d failed (%s); retrying in "
+                 "%lld ms", j->attempt,
+                 res->error_message ? res->error_message : "",
+                 (long long)delay);
         plm__headers_clear(&x->headers);
         set_state(run, j, JOB_BACKOFF, 0);
         update_gauges(run);

@@ -36,8 +36,9 @@ typedef struct plm__engine_hooks {
      * the concurrency limit has room. Return PLM__ADMIT_GO, or _WAIT with
      * *until_ns, or _FAIL with *code (e.g. PLM_EBREAKER, PLM_EBUDGET). A
      * hook that returned GO has reserved whatever it counts: the attempt
-     * goes out unless a later hook says WAIT or FAIL, in which case
-     * `unadmit` is called on this hook to give it back. */
+     * goes out unless a later hook says WAIT or FAIL, or the transfer
+     * cannot be started, in which case `unadmit` is called on it to give
+     * the reservation back. */
     int (*before_send)(void *data, const plm_request *req, int attempt,
                        int64_t now_ns, int64_t *until_ns, int *code);
     void (*unadmit)(void *data, const plm_request *req);
