@@ -480,10 +480,14 @@ int plm_cmd_run(int argc, char **argv)
         copts.openai_base_url = opt.base_url;
         copts.anthropic_base_url = opt.base_url;
     }
-    ctx.have_key[PLM_PROVIDER_OPENAI] =
-        (okey && *okey) || opt.base_url || mock;
-    ctx.have_key[PLM_PROVIDER_ANTHROPIC] =
-        (akey && *akey) || opt.base_url || mock;
+    /* A base URL (option or the SDKs' environment variables) may point at
+     * a local server that needs no key. */
+    const char *obase = getenv("OPENAI_BASE_URL");
+    const char *abase = getenv("ANTHROPIC_BASE_URL");
+    ctx.have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt.base_url ||
+                                        (obase && *obase) || mock;
+    ctx.have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) || opt.base_url ||
+                                           (abase && *abase) || mock;
     if ((opt.provider == PLM__RUN_OPENAI &&
          !ctx.have_key[PLM_PROVIDER_OPENAI]) ||
         (opt.provider == PLM__RUN_ANTHROPIC &&

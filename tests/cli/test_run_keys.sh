@@ -55,6 +55,15 @@ for l in open("out.jsonl"):
 ' || fail "fake output"
 done
 
+# OPENAI_BASE_URL counts as a base URL: no key needed to try (the fake
+# server wants one, hence 401 -> exit 6, not the no-key exit 2).
+set +e
+OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" "$PLM" run in.jsonl \
+    -o env.jsonl -c 1 2>err.txt
+rc=$?
+set -e
+[ $rc = 6 ] || fail "OPENAI_BASE_URL without key: exit $rc $(cat err.txt)"
+
 # Wrong key: exit 6, and the key is nowhere.
 WRONG=sk-wrong-ALSO-SECRET-777
 set +e
