@@ -53,6 +53,19 @@ check_output stdin.jsonl in.jsonl >/dev/null
 check_output stdin2.jsonl in.jsonl >/dev/null
 grep -q "40/40" err.txt || fail "progress line missing: $(cat err.txt)"
 
+# On a terminal: progress by default, colour unless NO_COLOR is set.
+if command -v script >/dev/null; then
+    env -u NO_COLOR script -q -e -c "'$PLM' run in.jsonl -o tty1.out \
+        --provider mock" /dev/null </dev/null >tty1.log 2>&1 \
+        || fail "tty run exit $?"
+    grep -q $'\033\[1m40/40 (100%)' tty1.log || fail "no coloured progress"
+    NO_COLOR=1 script -q -e -c "'$PLM' run in.jsonl -o tty2.out \
+        --provider mock" /dev/null </dev/null >tty2.log 2>&1 \
+        || fail "NO_COLOR run exit $?"
+    grep -q "40/40 (100%)" tty2.log || fail "no progress with NO_COLOR"
+    ! grep -q $'\033\[[0-9]*m' tty2.log || fail "colour despite NO_COLOR"
+fi
+
 # Anthropic endpoint and blank lines.
 cat > anth.jsonl <<'J'
 {"custom_id":"m1","method":"POST","url":"/v1/messages","body":{"model":"c","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}}
