@@ -2,9 +2,9 @@
  * The set of custom_ids that `parallm run` keeps for resume and for
  * duplicate detection. It must stay small for inputs of millions of lines,
  * so ids live back to back in 1 MiB arena chunks (2 bytes of length, 1
- * byte of flags, 4 bytes of input line number, the bytes) and the table is open addressing on 8-byte
- * slots: 32 bits of the hash as a tag plus a 32-bit reference into the
- * arena. Full strings are compared on a tag match, so hash collisions cost
+ * byte of flags, 4 bytes of input line number, the bytes) and the table
+ * is open addressing on 8-byte slots: 32 bits of the hash as a tag plus a
+ * 32-bit reference into the arena. Full strings are compared on a tag match, so hash collisions cost
  * time, never correctness. One million ids of 10 bytes take about 35 MB.
  */
 #include <stdlib.h>

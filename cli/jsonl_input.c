@@ -3,8 +3,8 @@
  * file of any size is read in constant memory, and one absurd line cannot
  * exhaust it), the checks that turn a line into a request or into a
  * precise "line N: ..." error, the --strict pre-pass, and the quick line
- * count used as the progress total. Nothing here sends anything: a line either passes every
- * check or is refused whole.
+ * count used as the progress total. Nothing here sends anything: a line
+ * either passes every check or is refused whole.
  */
 #include <errno.h>
 #include <stdio.h>

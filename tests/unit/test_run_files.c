@@ -271,7 +271,8 @@ static void test_run__resume_scan_and_repair(void **state)
     assert_int_equal(info.ok, 2);     /* a, b (its later success wins) */
     assert_int_equal(info.failed, 1); /* c */
     assert_int_equal(info.bad_lines, 1);
-    assert_int_equal(info.repaired_bytes, strlen("{\"custom_id\":\"d\",\"resp"));
+    assert_int_equal(info.repaired_bytes,
+                     strlen("{\"custom_id\":\"d\",\"resp"));
     assert_int_equal(*plm__idset_find(ids, "a", 1, 0), PLM_ID_DONE_OK);
     assert_int_equal(*plm__idset_find(ids, "b", 1, 0),
                      PLM_ID_DONE_OK | PLM_ID_DONE_FAILED);
