@@ -78,4 +78,22 @@ if grep -q -e "$SECRET" -e "$WRONG" -e "DO-NOT-PRINT" -e "ALSO-SECRET" \
     err.txt stdout.txt bad.jsonl bad.json out.jsonl sum.json; then
     fail "an API key leaked"
 fi
+# Nothing listening any more: "connection_error" lines, exit 1.
+for p in "${BG_PIDS[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null || true; done
+BG_PIDS=()
+set +e
+OPENAI_API_KEY=$SECRET "$PLM" run in.jsonl -o refused.jsonl --base-url \
+    "http://127.0.0.1:$PORT" --retries 0 -q
+rc=$?
+set -e
+[ $rc = 1 ] || fail "connection refused exit $rc"
+python3 - <<'PY' || fail "connection error lines"
+import json
+recs = [json.loads(l) for l in open("refused.jsonl")]
+assert len(recs) == 5
+for r in recs:
+    assert r["response"] is None, r
+    assert r["error"]["code"] == "connection_error", r
+PY
+! grep -q "$SECRET" refused.jsonl || fail "key in output"
 echo ok
