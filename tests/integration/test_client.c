@@ -118,9 +118,8 @@ static void test_client__environment(void **state)
 typedef struct policy {
     int run_starts, run_ends;
     int sends, waits, fails, unadmits;
-    int outcomes, outcome_429;
+    int outcomes, outcome_429, outcome_cancelled, retries_denied;
     int limit;
-    int64_t wait_until;
 } policy;
 
 static void pol_start(void *data, int64_t now_ns)
@@ -136,12 +135,11 @@ static void pol_end(void *data)
     p->run_ends++;
 }
 
-static int pol_before_send(void *data, const plm_request *req, int attempt,
-                           int64_t now_ns, int64_t *until_ns, int *code)
+static int pol_before_send(void *data, plm__hook_ctx *ctx, int64_t now_ns,
+                           int64_t *until_ns, int *code)
 {
     policy *p = data;
-    (void)attempt;
-    if (strstr(req->body_text, "blocked")) {
+    if (strstr(ctx->req->body_text, "blocked")) {
         p->fails++;
         *code = PLM_EBREAKER;
         return PLM__ADMIT_FAIL;
@@ -149,24 +147,26 @@ static int pol_before_send(void *data, const plm_request *req, int attempt,
     if (p->waits == 0) {
         /* Hold the first request 50 ms, as a rate budget would. */
         p->waits++;
-        p->wait_until = now_ns + 50000000;
-        *until_ns = p->wait_until;
+        *until_ns = now_ns + 50000000;
         return PLM__ADMIT_WAIT;
     }
+    assert_int_equal(ctx->sent_ns, 0);
+    /* Remember the reservation in this request's scratch memory. */
+    ctx->scratch[0] = now_ns;
+    ctx->scratch[1]++;
     p->sends++;
     return PLM__ADMIT_GO;
 }
 
-static int pol_second_before_send(void *data, const plm_request *req,
-                                  int attempt, int64_t now_ns,
-                                  int64_t *until_ns, int *code)
+static int pol_second_before_send(void *data, plm__hook_ctx *ctx,
+                                  int64_t now_ns, int64_t *until_ns,
+                                  int *code)
 {
     int *held = data;
-    (void)attempt;
     (void)code;
     /* Hold request c once after the first hook let it through: the first
      * hook must get its reservation back. */
-    if (*held == 0 && strstr(req->body_text, "c [")) {
+    if (*held == 0 && strstr(ctx->req->body_text, "c [")) {
         *held = 1;
         *until_ns = now_ns + 1000000;
         return PLM__ADMIT_WAIT;
@@ -174,24 +174,43 @@ static int pol_second_before_send(void *data, const plm_request *req,
     return PLM__ADMIT_GO;
 }
 
-static void pol_unadmit(void *data, const plm_request *req)
+static void pol_unadmit(void *data, plm__hook_ctx *ctx)
 {
     policy *p = data;
-    (void)req;
+    assert_true(ctx->scratch[0] > 0);
+    ctx->scratch[1]--;
     p->unadmits++;
 }
 
-static void pol_after(void *data, const plm_request *req,
-                      const plm__attempt *a, const plm_result *res,
-                      int64_t latency_ns)
+static void pol_after(void *data, plm__hook_ctx *ctx, const plm__attempt *a,
+                      const plm_result *res, int64_t now_ns)
 {
     policy *p = data;
-    (void)req;
     (void)res;
-    assert_true(latency_ns >= 0);
+    /* The reservation made for this attempt is still there. */
+    assert_true(ctx->scratch[0] > 0);
+    assert_int_equal(ctx->scratch[1], ctx->attempt);
+    assert_true(ctx->sent_ns >= ctx->scratch[0]);
+    assert_true(now_ns >= ctx->sent_ns);
+    assert_true(ctx->in_flight >= 1);
     p->outcomes++;
     if (a->http_status == 429)
         p->outcome_429++;
+    if (a->transport_error == PLM_ECANCELLED)
+        p->outcome_cancelled++;
+}
+
+static int pol_allow_retry(void *data, plm__hook_ctx *ctx,
+                           const plm_result *res, int64_t now_ns)
+{
+    policy *p = data;
+    (void)res;
+    (void)now_ns;
+    if (strstr(ctx->req->body_text, "noretry")) {
+        p->retries_denied++;
+        return 0;
+    }
+    return 1;
 }
 
 static int pol_limit(void *data, int configured)
@@ -201,9 +220,23 @@ static int pol_limit(void *data, int configured)
     return p->limit;
 }
 
+static void policy_hooks(policy *pol, plm__engine_hooks *h)
+{
+    memset(pol, 0, sizeof *pol);
+    memset(h, 0, sizeof *h);
+    h->data = pol;
+    h->run_start = pol_start;
+    h->run_end = pol_end;
+    h->before_send = pol_before_send;
+    h->unadmit = pol_unadmit;
+    h->after_attempt = pol_after;
+    h->allow_retry = pol_allow_retry;
+    h->concurrency_limit = pol_limit;
+}
+
 static void test_client__hooks(void **state)
 {
-    enum { N = 6 };
+    enum { N = 7 };
     plm_fx fx;
     plm__engine_hooks h, h2;
     policy pol;
@@ -217,16 +250,8 @@ static void test_client__hooks(void **state)
     (void)state;
 
     plm_fx_start(&fx, NULL, NULL);
-    memset(&pol, 0, sizeof pol);
+    policy_hooks(&pol, &h);
     pol.limit = 1;
-    memset(&h, 0, sizeof h);
-    h.data = &pol;
-    h.run_start = pol_start;
-    h.run_end = pol_end;
-    h.before_send = pol_before_send;
-    h.unadmit = pol_unadmit;
-    h.after_attempt = pol_after;
-    h.concurrency_limit = pol_limit;
     assert_int_equal(plm__client_add_hooks(fx.client, &h), PLM_OK);
     memset(&h2, 0, sizeof h2);
     h2.data = &held;
@@ -237,7 +262,9 @@ static void test_client__hooks(void **state)
     reqs[1] = plm_fx_chat(PLM_PROVIDER_OPENAI, "blocked");
     reqs[2] = plm_fx_chat(PLM_PROVIDER_OPENAI,
                           "c [mock status=429 times=1 latency=20]");
-    for (i = 3; i < N; i++)
+    reqs[3] = plm_fx_chat(PLM_PROVIDER_OPENAI,
+                          "noretry [mock status=500 times=1]");
+    for (i = 4; i < N; i++)
         reqs[i] = plm_fx_chat(PLM_PROVIDER_OPENAI, "d [mock latency=20]");
     memset(&go, 0, sizeof go);
     go.version = PLM_GATHER_OPTIONS_VERSION;
@@ -251,22 +278,55 @@ static void test_client__hooks(void **state)
     assert_int_equal(pol.run_ends, 1);
     assert_int_equal(plm_result_code(res[1]), PLM_EBREAKER);
     assert_int_equal(plm_result_started(res[1]), 0);
+    /* The retry budget said no: the 500 is final after one attempt. */
+    assert_int_equal(plm_result_code(res[3]), PLM_ESERVER);
+    assert_int_equal(plm_result_attempts(res[3]), 1);
+    assert_int_equal(pol.retries_denied, 1);
     for (i = 0; i < N; i++)
-        if (i != 1)
+        if (i != 1 && i != 3)
             assert_int_equal(plm_result_code(res[i]), PLM_OK);
-    /* 5 requests, one retried: 6 attempts seen by the hook. */
-    assert_int_equal(pol.outcomes, 6);
+    /* 6 requests sent, one retried: 7 attempts seen by the hook. */
+    assert_int_equal(pol.outcomes, 7);
     assert_int_equal(pol.outcome_429, 1);
     assert_int_equal(held, 1);
-    assert_int_equal(pol.sends, 7);
+    assert_int_equal(pol.sends, 8);
     assert_int_equal(pol.unadmits, 1);
     plm_mock_get_stats(fx.mock, &ms);
-    assert_int_equal(ms.requests, 6);
+    assert_int_equal(ms.requests, 7);
     /* The hook's limit of 1 won over max_concurrent 4. */
     assert_int_equal(ms.max_in_flight_seen, 1);
     plm_results_free(res, N);
     for (i = 0; i < N; i++)
         plm_request_free(reqs[i]);
+    plm_fx_stop(&fx);
+}
+
+static void test_client__hooks_see_cancelled_attempts(void **state)
+{
+    plm_fx fx;
+    plm__engine_hooks h;
+    policy pol;
+    plm_request *req;
+    plm_result *res = NULL;
+    plm_gather_options go;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    policy_hooks(&pol, &h);
+    pol.waits = 1; /* no initial wait */
+    assert_int_equal(plm__client_add_hooks(fx.client, &h), PLM_OK);
+    req = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=hang]");
+    memset(&go, 0, sizeof go);
+    go.version = PLM_GATHER_OPTIONS_VERSION;
+    go.return_errors = 1;
+    go.timeout_ms = 100;
+    assert_int_equal(plm_gather(fx.client, &req, 1, &res, &go),
+                     PLM_ETIMEOUT);
+    assert_int_equal(plm_result_code(res), PLM_ETIMEOUT);
+    assert_int_equal(pol.outcomes, 1);
+    assert_int_equal(pol.outcome_cancelled, 1);
+    plm_result_free(res);
+    plm_request_free(req);
     plm_fx_stop(&fx);
 }
 
@@ -276,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_client__options_checked),
         cmocka_unit_test(test_client__environment),
         cmocka_unit_test(test_client__hooks),
+        cmocka_unit_test(test_client__hooks_see_cancelled_attempts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
