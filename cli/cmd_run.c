@@ -355,10 +355,11 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
             ctx->capgrave = cap;
         }
     }
+    /* The engine may still touch req until this callback returns, so it
+     * is freed later; if even that list cannot grow, leaking one request
+     * beats freeing it under the engine. */
     if (ctx->ngrave < ctx->capgrave)
         ctx->grave[ctx->ngrave++] = req;
-    else
-        plm_request_free(req); /* out of memory: free now rather than leak */
 
     if (ctx->io_error || !recordable(ctx, res)) {
         ctx->counts.not_run++;
@@ -627,6 +628,14 @@ int plm_cmd_run(int argc, char **argv)
     ropts.timeout_ms = opt.timeout_ms;
     ropts.tick = tick;
     ropts.tick_ms = 250;
+    /* At most max_concurrent requests finish between two calls of the
+     * source (and after its last one), so this is the graveyard's size. */
+    ctx.capgrave = (size_t)opt.max_concurrent + 16;
+    ctx.grave = malloc(ctx.capgrave * sizeof(*ctx.grave));
+    if (!ctx.grave) {
+        fprintf(stderr, "parallm run: out of memory\n");
+        goto out;
+    }
     ctx.counts.started = plm__run_now();
     if (opt.timeout_ms)
         ctx.deadline = ctx.counts.started + (double)opt.timeout_ms / 1000.0;
