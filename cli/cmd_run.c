@@ -456,6 +456,11 @@ int plm_cmd_run(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? PLM_EXIT_OK : prc;
     ctx.opt = &opt;
+    if (opt.ca_file && access(opt.ca_file, R_OK) != 0) {
+        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n",
+                opt.ca_file, strerror(errno));
+        return PLM_EXIT_USAGE;
+    }
     install_signals();
 
     /* Credentials first: a missing key is reported before anything is
