@@ -172,6 +172,16 @@ fail:
     return rc;
 }
 
+/* Does not leave a secret in freed memory. */
+static void wipe(char *s)
+{
+    volatile char *p = s;
+    if (!s)
+        return;
+    while (*p)
+        *p++ = '\0';
+}
+
 void plm_client_free(plm_client *client)
 {
     int i;
@@ -182,15 +192,14 @@ void plm_client_free(plm_client *client)
     plm__transport_free(client->transport);
     plm__loop_free(client->loop);
     for (i = 0; i < 2; i++) {
+        struct curl_slist *h;
+        /* The auth header holds the key too. */
+        for (h = client->headers[i]; h; h = h->next)
+            wipe(h->data);
         curl_slist_free_all(client->headers[i]);
         free(client->base_url[i]);
-        if (client->api_key[i]) {
-            /* Do not leave the secret in freed memory. */
-            volatile char *k = client->api_key[i];
-            while (*k)
-                *k++ = '\0';
-            free(client->api_key[i]);
-        }
+        wipe(client->api_key[i]);
+        free(client->api_key[i]);
     }
     free(client);
 }
