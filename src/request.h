@@ -22,6 +22,7 @@ struct plm_request {
     int64_t timeout_ms;  /* per attempt; 0 = client default */
     int max_retries;     /* -1 = client default */
     void *user_data;
+    int json_response;   /* chat: ask for a JSON object answer */
 };
 
 /* Serializes the body once (cached until the next builder call).

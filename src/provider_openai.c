@@ -1,0 +1,224 @@
+/*
+ * Reading a successful OpenAI answer (and that of every compatible server):
+ * chat completions, legacy completions, embeddings and the Responses API as
+ * JSON, and chat completions as a server-sent event stream. The parser
+ * takes what it knows and ignores the rest, so new fields never break it;
+ * only a body that is not JSON, or a known endpoint's answer without its
+ * defining field, is a parse error.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider_parse.h"
+
+static void take_usage(plm_result *res, const json_t *usage)
+{
+    if (!json_is_object(usage))
+        return;
+    plm__json_take_tokens(&res->prompt_tokens,
+                          json_object_get(usage, "prompt_tokens"));
+    plm__json_take_tokens(&res->completion_tokens,
+                          json_object_get(usage, "completion_tokens"));
+    /* The Responses API names them after Anthropic's. */
+    plm__json_take_tokens(&res->prompt_tokens,
+                          json_object_get(usage, "input_tokens"));
+    plm__json_take_tokens(&res->completion_tokens,
+                          json_object_get(usage, "output_tokens"));
+}
+
+static void take_id(plm_result *res, const json_t *root)
+{
+    if (!res->request_id)
+        plm__json_take_string(&res->request_id, json_object_get(root, "id"));
+}
+
+/* choices[0]: message.content (chat; null for a tool call) or text
+ * (legacy completions), and finish_reason. */
+static void take_choice(plm_result *res, const json_t *choice)
+{
+    const json_t *message = json_object_get(choice, "message");
+
+    if (json_is_object(message))
+        plm__json_take_string(&res->content,
+                              json_object_get(message, "content"));
+    else
+        plm__json_take_string(&res->content, json_object_get(choice, "text"));
+    plm__json_take_string(&res->finish_reason,
+                          json_object_get(choice, "finish_reason"));
+}
+
+/* Responses API: the text of every output_text part of every output item,
+ * joined. Returns PLM_OK or PLM_ENOMEM. */
+static int take_responses_output(plm_result *res, const json_t *output)
+{
+    plm__buf text = {0};
+    const json_t *item, *part;
+    size_t i, j;
+    int any = 0;
+
+    json_array_foreach(output, i, item) {
+        json_array_foreach(json_object_get(item, "content"), j, part) {
+            const json_t *t = json_object_get(part, "text");
+            const char *type = json_string_value(json_object_get(part,
+                                                                 "type"));
+
+            if (!type || strcmp(type, "output_text") != 0 ||
+                !json_is_string(t))
+                continue;
+            if (plm__buf_append(&text, json_string_value(t),
+                                json_string_length(t))) {
+                plm__buf_free(&text);
+                return PLM_ENOMEM;
+            }
+            any = 1;
+        }
+    }
+    if (any) {
+        free(res->content);
+        res->content = text.data;
+    } else {
+        plm__buf_free(&text);
+    }
+    return PLM_OK;
+}
+
+int plm__openai_parse_json(const char *path, const char *body, size_t len,
+                           plm_result *res)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    const json_t *choices, *output, *details;
+    int rc = PLM_OK;
+
+    if (!json_is_object(root)) {
+        plm__parse_fail(res, "OpenAI", root ? "not a JSON object"
+                                            : "invalid JSON",
+                        body, len);
+        rc = PLM_EPARSE;
+        goto out;
+    }
+    choices = json_object_get(root, "choices");
+    output = json_object_get(root, "output");
+    if (json_is_array(choices)) {
+        take_choice(res, json_array_get(choices, 0));
+    } else if (json_is_array(output)) {
+        if (take_responses_output(res, output) != PLM_OK) {
+            plm__result_set_error(res, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                                  "out of memory reading the response");
+            rc = PLM_ENOMEM;
+            goto out;
+        }
+        /* "completed", or why it is incomplete ("max_output_tokens"). */
+        details = json_object_get(root, "incomplete_details");
+        plm__json_take_string(&res->finish_reason,
+                              json_object_get(root, "status"));
+        plm__json_take_string(&res->finish_reason,
+                              json_object_get(details, "reason"));
+    } else if (json_is_array(json_object_get(root, "data"))) {
+        res->completion_tokens = 0; /* embeddings produce no output */
+    } else if (plm__path_is(path, "/v1/chat/completions") ||
+               plm__path_is(path, "/v1/completions")) {
+        plm__parse_fail(res, "OpenAI", "no choices", body, len);
+        rc = PLM_EPARSE;
+        goto out;
+    } else if (plm__path_is(path, "/v1/responses")) {
+        plm__parse_fail(res, "OpenAI", "no output", body, len);
+        rc = PLM_EPARSE;
+        goto out;
+    } else if (plm__path_is(path, "/v1/embeddings")) {
+        plm__parse_fail(res, "OpenAI", "no data", body, len);
+        rc = PLM_EPARSE;
+        goto out;
+    }
+    take_usage(res, json_object_get(root, "usage"));
+    take_id(res, root);
+out:
+    json_decref(root);
+    return rc;
+}
+
+struct sse_state {
+    plm_result *res;
+    plm__buf content;
+    int any_content;
+    int done;
+    int failed;
+};
+
+static int on_chunk(const char *event, const char *data, size_t len,
+                    void *ctx)
+{
+    struct sse_state *st = ctx;
+    json_t *chunk, *choice, *delta, *content;
+
+    (void)event;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        st->done = 1;
+        return 1;
+    }
+    chunk = json_loadb(data, len, 0, NULL);
+    if (!json_is_object(chunk)) {
+        json_decref(chunk);
+        plm__parse_fail(st->res, "OpenAI stream", "invalid JSON chunk",
+                        data, len);
+        st->failed = 1;
+        return 1;
+    }
+    if (json_object_get(chunk, "error")) {
+        plm__stream_error(st->res, json_object_get(chunk, "error"));
+        json_decref(chunk);
+        st->failed = 1;
+        return 1;
+    }
+    choice = json_array_get(json_object_get(chunk, "choices"), 0);
+    delta = json_object_get(choice, "delta");
+    content = json_object_get(delta, "content");
+    if (json_is_string(content)) {
+        if (plm__buf_append(&st->content, json_string_value(content),
+                            json_string_length(content))) {
+            json_decref(chunk);
+            return PLM_ENOMEM;
+        }
+        st->any_content = 1;
+    }
+    plm__json_take_string(&st->res->finish_reason,
+                          json_object_get(choice, "finish_reason"));
+    take_usage(st->res, json_object_get(chunk, "usage"));
+    take_id(st->res, chunk);
+    json_decref(chunk);
+    return 0;
+}
+
+int plm__openai_parse_sse(const char *body, size_t len, plm_result *res)
+{
+    struct sse_state st = {0};
+    int rc;
+
+    st.res = res;
+    rc = plm__sse_each(body, len, on_chunk, &st);
+    if (rc == PLM_ENOMEM) {
+        plm__result_set_error(res, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                              "out of memory reading the stream");
+        goto out;
+    }
+    if (st.failed) {
+        rc = res->code;
+        goto out;
+    }
+    /* A stream that stopped before [DONE] and before any finish reason
+     * was cut short: its text is incomplete. */
+    if (!st.done && !res->finish_reason) {
+        plm__parse_fail(res, "OpenAI stream", "stream ended early", body,
+                        len);
+        rc = PLM_EPARSE;
+        goto out;
+    }
+    if (st.any_content) {
+        free(res->content);
+        res->content = st.content.data;
+        st.content.data = NULL;
+    }
+    rc = PLM_OK;
+out:
+    plm__buf_free(&st.content);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * Helpers shared by the two providers' answer parsers (provider_openai.c,
+ * provider_anthropic.c) and the dispatcher in provider.c: a growable text
+ * buffer, an SSE event splitter, and the common ways of filling a result.
+ * Internal to the provider modules.
+ */
+#ifndef PLM_PROVIDER_PARSE_H
+#define PLM_PROVIDER_PARSE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "provider.h"
+#include "result.h"
+
+/* Cap on an error message copied from a provider's answer. */
+#define PLM_ERROR_MESSAGE_MAX 1024
+/* Cap on a body excerpt quoted in a message. */
+#define PLM_EXCERPT_MAX 200
+
+typedef struct plm__buf {
+    char *data; /* NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+} plm__buf;
+
+/* Appends n bytes. PLM_OK or PLM_ENOMEM. */
+int plm__buf_append(plm__buf *b, const char *s, size_t n);
+void plm__buf_free(plm__buf *b);
+
+/*
+ * Calls fn once per SSE event in body (event name or "" and the joined
+ * data lines). Stops at the first non-zero return of fn and returns it;
+ * returns 0 after the last event, PLM_ENOMEM on out of memory.
+ */
+typedef int (*plm__sse_fn)(const char *event, const char *data,
+                           size_t data_len, void *ctx);
+int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx);
+
+/* Copies a JSON string value into *dst (leaves *dst alone otherwise). */
+void plm__json_take_string(char **dst, const json_t *v);
+/* Stores a non-negative JSON integer into *dst (leaves it otherwise). */
+void plm__json_take_tokens(int64_t *dst, const json_t *v);
+
+/* Marks res as PLM_EPARSE with reason and a sanitized excerpt of body. */
+void plm__parse_fail(plm_result *res, const char *what, const char *reason,
+                     const char *body, size_t len);
+
+/* Fills error_message/type/code from a provider's error object ({"message",
+ * "type", "code"}); the message is truncated and scrubbed. */
+void plm__error_fields(plm_result *res, const json_t *error);
+
+/* An error reported inside a 2xx stream: sets code and class from the
+ * error's type (overloaded, rate limit, otherwise server error). */
+void plm__stream_error(plm_result *res, const json_t *error);
+
+/* Path equality ignoring a query string. */
+int plm__path_is(const char *path, const char *want);
+
+/* The provider-specific 2xx parsers. Each returns PLM_OK, or sets an error
+ * in res (code, class, message) and returns it. */
+int plm__openai_parse_json(const char *path, const char *body, size_t len,
+                           plm_result *res);
+int plm__openai_parse_sse(const char *body, size_t len, plm_result *res);
+int plm__anthropic_parse_json(const char *path, const char *body,
+                              size_t len, plm_result *res);
+int plm__anthropic_parse_sse(const char *body, size_t len, plm_result *res);
+
+#endif

@@ -1,0 +1,472 @@
+/*
+ * The request object. A chat request keeps its body as a jansson object in
+ * the provider's own shape while the caller builds it, so that serializing
+ * it is one json_dumps() when the engine takes it; the text is cached until
+ * the next builder call. A raw request carries a caller-given method, path
+ * and JSON object (one OpenAI Batch input line) and only its policy fields
+ * (timeout, retries, user data, stream) may change.
+ *
+ * Anthropic has no JSON response mode; when asked for one, the serialized
+ * body gets an instruction appended to its system prompt (the documented
+ * way to ask Claude for JSON), without changing the body the caller built.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+
+/* Anthropic requires max_tokens; this is what a chat request sends when
+ * the caller never set one, and what the token estimate assumes for a body
+ * without any output limit. */
+#define PLM_DEFAULT_MAX_TOKENS 1024
+
+/* Cap on "n" in the estimate, so a silly value cannot overflow it. */
+#define PLM_ESTIMATE_MAX_N 128
+
+static const char plm_json_instruction[] =
+    "Respond with a single valid JSON object and nothing else.";
+
+static void invalidate(plm_request *req)
+{
+    free(req->body_text);
+    req->body_text = NULL;
+    req->body_len = 0;
+}
+
+/* RFC 9110 token characters: what an HTTP method may contain. */
+static int is_token(const char *s)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                 (c >= 'A' && c <= 'Z') || (c && strchr(extra, c));
+
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* A path goes into the URL: no spaces or control bytes, which could split
+ * the request line or inject a header. */
+static int is_path(const char *s)
+{
+    if (!s || s[0] != '/')
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c <= 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static plm_request *request_alloc(plm_provider provider)
+{
+    plm_request *req = calloc(1, sizeof(*req));
+
+    if (!req)
+        return NULL;
+    req->provider = provider;
+    req->max_retries = -1;
+    return req;
+}
+
+int plm_request_new_chat(plm_request **out, plm_provider provider,
+                         const char *model)
+{
+    plm_request *req = NULL;
+    const char *path;
+    int rc = PLM_ENOMEM;
+
+    if (!out)
+        return PLM_EINVAL;
+    *out = NULL;
+    if (!model || !*model ||
+        (provider != PLM_PROVIDER_OPENAI &&
+         provider != PLM_PROVIDER_ANTHROPIC))
+        return PLM_EINVAL;
+    path = provider == PLM_PROVIDER_OPENAI ? "/v1/chat/completions"
+                                           : "/v1/messages";
+    req = request_alloc(provider);
+    if (!req)
+        goto fail;
+    req->method = strdup("POST");
+    req->path = strdup(path);
+    req->body = json_object();
+    if (!req->method || !req->path || !req->body)
+        goto fail;
+    if (json_object_set_new(req->body, "model", json_string(model)) ||
+        json_object_set_new(req->body, "messages", json_array()))
+        goto fail;
+    if (provider == PLM_PROVIDER_ANTHROPIC &&
+        json_object_set_new(req->body, "max_tokens",
+                            json_integer(PLM_DEFAULT_MAX_TOKENS)))
+        goto fail;
+    *out = req;
+    return PLM_OK;
+fail:
+    plm_request_free(req);
+    return rc;
+}
+
+int plm_request_new_raw(plm_request **out, plm_provider provider,
+                        const char *method, const char *path,
+                        const char *body_json)
+{
+    plm_request *req = NULL;
+    json_t *stream;
+    int rc = PLM_EINVAL;
+
+    if (!out)
+        return PLM_EINVAL;
+    *out = NULL;
+    if ((provider != PLM_PROVIDER_OPENAI &&
+         provider != PLM_PROVIDER_ANTHROPIC) ||
+        !is_token(method) || !is_path(path) || !body_json)
+        return PLM_EINVAL;
+    req = request_alloc(provider);
+    if (!req) {
+        rc = PLM_ENOMEM;
+        goto fail;
+    }
+    req->is_raw = 1;
+    req->body = json_loads(body_json, 0, NULL);
+    if (!json_is_object(req->body))
+        goto fail;
+    req->method = strdup(method);
+    req->path = strdup(path);
+    if (!req->method || !req->path) {
+        rc = PLM_ENOMEM;
+        goto fail;
+    }
+    stream = json_object_get(req->body, "stream");
+    req->stream = json_is_true(stream);
+    *out = req;
+    return PLM_OK;
+fail:
+    plm_request_free(req);
+    return rc;
+}
+
+/* The chat builders' common precondition. */
+static int chat_ok(const plm_request *req)
+{
+    return req && !req->is_raw && json_is_object(req->body);
+}
+
+/* OpenAI keeps the system prompt as the first message; the caller may set
+ * it after adding messages, so it replaces or prepends that message. */
+static int openai_set_system(plm_request *req, const char *text)
+{
+    json_t *messages = json_object_get(req->body, "messages");
+    json_t *first = json_array_get(messages, 0);
+    json_t *msg;
+
+    if (first && json_is_string(json_object_get(first, "role")) &&
+        strcmp(json_string_value(json_object_get(first, "role")),
+               "system") == 0)
+        return json_object_set_new(first, "content", json_string(text))
+                   ? PLM_ENOMEM
+                   : PLM_OK;
+    msg = json_pack("{s:s, s:s}", "role", "system", "content", text);
+    if (!msg)
+        return PLM_ENOMEM;
+    return json_array_insert_new(messages, 0, msg) ? PLM_ENOMEM : PLM_OK;
+}
+
+int plm_request_set_system(plm_request *req, const char *text)
+{
+    int rc;
+
+    if (!chat_ok(req) || !text)
+        return PLM_EINVAL;
+    invalidate(req);
+    if (req->provider == PLM_PROVIDER_OPENAI) {
+        rc = openai_set_system(req, text);
+    } else {
+        rc = json_object_set_new(req->body, "system", json_string(text))
+                 ? PLM_ENOMEM
+                 : PLM_OK;
+    }
+    return rc;
+}
+
+/* Anthropic has no "system" role in messages: such a message is appended
+ * to the top-level system prompt instead, so callers can stay generic. */
+static int anthropic_append_system(plm_request *req, const char *content)
+{
+    const char *old = json_string_value(json_object_get(req->body, "system"));
+    json_t *joined;
+
+    if (!old || !*old)
+        joined = json_string(content);
+    else
+        joined = json_sprintf("%s\n\n%s", old, content);
+    if (!joined)
+        return PLM_ENOMEM;
+    return json_object_set_new(req->body, "system", joined) ? PLM_ENOMEM
+                                                            : PLM_OK;
+}
+
+int plm_request_add_message(plm_request *req, const char *role,
+                            const char *content)
+{
+    json_t *messages, *msg;
+
+    if (!chat_ok(req) || !role || !*role || !content)
+        return PLM_EINVAL;
+    invalidate(req);
+    if (req->provider == PLM_PROVIDER_ANTHROPIC &&
+        strcmp(role, "system") == 0)
+        return anthropic_append_system(req, content);
+    messages = json_object_get(req->body, "messages");
+    msg = json_pack("{s:s, s:s}", "role", role, "content", content);
+    if (!msg)
+        return PLM_ENOMEM;
+    return json_array_append_new(messages, msg) ? PLM_ENOMEM : PLM_OK;
+}
+
+int plm_request_set_temperature(plm_request *req, double temperature)
+{
+    if (!chat_ok(req) || !isfinite(temperature) || temperature < 0.0 ||
+        temperature > 2.0)
+        return PLM_EINVAL;
+    invalidate(req);
+    return json_object_set_new(req->body, "temperature",
+                               json_real(temperature))
+               ? PLM_ENOMEM
+               : PLM_OK;
+}
+
+int plm_request_set_max_tokens(plm_request *req, int max_tokens)
+{
+    if (!chat_ok(req) || max_tokens <= 0)
+        return PLM_EINVAL;
+    invalidate(req);
+    return json_object_set_new(req->body, "max_tokens",
+                               json_integer(max_tokens))
+               ? PLM_ENOMEM
+               : PLM_OK;
+}
+
+int plm_request_set_json_response(plm_request *req, int on)
+{
+    if (!chat_ok(req))
+        return PLM_EINVAL;
+    invalidate(req);
+    req->json_response = on ? 1 : 0;
+    if (req->provider == PLM_PROVIDER_ANTHROPIC)
+        return PLM_OK; /* applied when serializing, see the top comment */
+    if (!on) {
+        json_object_del(req->body, "response_format");
+        return PLM_OK;
+    }
+    return json_object_set_new(req->body, "response_format",
+                               json_pack("{s:s}", "type", "json_object"))
+               ? PLM_ENOMEM
+               : PLM_OK;
+}
+
+int plm_request_set_stream(plm_request *req, int on)
+{
+    int openai_chat;
+
+    if (!req || !json_is_object(req->body))
+        return PLM_EINVAL;
+    invalidate(req);
+    openai_chat = !req->is_raw && req->provider == PLM_PROVIDER_OPENAI;
+    req->stream = on ? 1 : 0;
+    if (!on) {
+        json_object_del(req->body, "stream");
+        if (openai_chat)
+            json_object_del(req->body, "stream_options");
+        return PLM_OK;
+    }
+    if (json_object_set_new(req->body, "stream", json_true()))
+        return PLM_ENOMEM;
+    /* Without include_usage a streamed OpenAI answer reports no tokens,
+     * and the rate budget could never be reconciled. */
+    if (openai_chat &&
+        json_object_set_new(req->body, "stream_options",
+                            json_pack("{s:b}", "include_usage", 1)))
+        return PLM_ENOMEM;
+    return PLM_OK;
+}
+
+int plm_request_set_timeout_ms(plm_request *req, int64_t timeout_ms)
+{
+    if (!req || timeout_ms < 0)
+        return PLM_EINVAL;
+    req->timeout_ms = timeout_ms;
+    return PLM_OK;
+}
+
+int plm_request_set_max_retries(plm_request *req, int max_retries)
+{
+    if (!req || max_retries < -1)
+        return PLM_EINVAL;
+    req->max_retries = max_retries;
+    return PLM_OK;
+}
+
+void plm_request_set_user_data(plm_request *req, void *user_data)
+{
+    if (req)
+        req->user_data = user_data;
+}
+
+void *plm_request_user_data(const plm_request *req)
+{
+    return req ? req->user_data : NULL;
+}
+
+/* Dumps the Anthropic body with the JSON instruction added to its system
+ * prompt; the caller's "system" is put back afterwards. */
+static char *dump_anthropic_json(plm_request *req)
+{
+    json_t *old = json_object_get(req->body, "system");
+    const char *text = json_string_value(old);
+    json_t *saved = old ? json_incref(old) : NULL;
+    json_t *sys;
+    char *out = NULL;
+
+    if (text && *text)
+        sys = json_sprintf("%s\n\n%s", text, plm_json_instruction);
+    else
+        sys = json_string(plm_json_instruction);
+    if (!sys || json_object_set_new(req->body, "system", sys))
+        goto out;
+    out = json_dumps(req->body, JSON_COMPACT);
+    if (saved)
+        json_object_set(req->body, "system", saved);
+    else
+        json_object_del(req->body, "system");
+out:
+    json_decref(saved);
+    return out;
+}
+
+int plm__request_serialize(plm_request *req)
+{
+    char *text;
+
+    if (!req || !req->body)
+        return PLM_EINVAL;
+    if (req->body_text)
+        return PLM_OK;
+    if (!req->is_raw && req->json_response &&
+        req->provider == PLM_PROVIDER_ANTHROPIC)
+        text = dump_anthropic_json(req);
+    else
+        text = json_dumps(req->body, JSON_COMPACT);
+    if (!text)
+        return PLM_ENOMEM;
+    req->body_text = text;
+    req->body_len = strlen(text);
+    return PLM_OK;
+}
+
+const char *plm_request_body(plm_request *req)
+{
+    if (plm__request_serialize(req) != PLM_OK)
+        return NULL;
+    return req->body_text;
+}
+
+void plm_request_free(plm_request *req)
+{
+    if (!req)
+        return;
+    free(req->method);
+    free(req->path);
+    json_decref(req->body);
+    free(req->body_text);
+    free(req);
+}
+
+/* Bytes of prompt text in a value: a string, or an array of strings or of
+ * content parts ({"type":"text","text":...}), as the APIs accept. */
+static int64_t text_bytes(const json_t *v)
+{
+    int64_t total = 0;
+    size_t i;
+    json_t *item;
+
+    if (json_is_string(v))
+        return (int64_t)json_string_length(v);
+    if (!json_is_array(v))
+        return 0;
+    json_array_foreach(v, i, item) {
+        if (json_is_string(item))
+            total += (int64_t)json_string_length(item);
+        else if (json_is_object(item))
+            total += text_bytes(json_object_get(item, "text")) +
+                     text_bytes(json_object_get(item, "content"));
+    }
+    return total;
+}
+
+/* The output limit a body asks for, under any of the APIs' names. */
+static int64_t output_limit(const plm_request *req)
+{
+    static const char *const names[] = {"max_tokens",
+                                        "max_completion_tokens",
+                                        "max_output_tokens"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        json_t *v = json_object_get(req->body, names[i]);
+
+        if (json_is_integer(v) && json_integer_value(v) >= 0)
+            return json_integer_value(v);
+    }
+    /* Embeddings produce no output tokens. */
+    if (req->path && strstr(req->path, "/embeddings"))
+        return 0;
+    return PLM_DEFAULT_MAX_TOKENS;
+}
+
+/*
+ * Estimate: UTF-8 bytes of every message's content, the system prompt and
+ * the raw APIs' "input"/"prompt"/"instructions", divided by 4 and rounded
+ * up, plus the output limit (max_tokens, max_completion_tokens or
+ * max_output_tokens; 1024 when absent, 0 for embeddings) times n. Bytes
+ * rather than characters: non-ASCII text costs more tokens per character,
+ * so this errs on the safe side of a budget.
+ */
+int64_t plm__request_estimate_tokens(const plm_request *req)
+{
+    static const int64_t cap = INT64_MAX / 4;
+    json_t *messages, *msg, *nval;
+    int64_t bytes = 0, out, n = 1;
+    size_t i;
+
+    if (!req || !json_is_object(req->body))
+        return 0;
+    messages = json_object_get(req->body, "messages");
+    json_array_foreach(messages, i, msg) {
+        bytes += text_bytes(json_object_get(msg, "content"));
+    }
+    bytes += text_bytes(json_object_get(req->body, "system"));
+    bytes += text_bytes(json_object_get(req->body, "input"));
+    bytes += text_bytes(json_object_get(req->body, "prompt"));
+    bytes += text_bytes(json_object_get(req->body, "instructions"));
+    if (!req->is_raw && req->json_response &&
+        req->provider == PLM_PROVIDER_ANTHROPIC)
+        bytes += (int64_t)sizeof(plm_json_instruction);
+    nval = json_object_get(req->body, "n");
+    if (json_is_integer(nval) && json_integer_value(nval) > 1)
+        n = json_integer_value(nval) > PLM_ESTIMATE_MAX_N
+                ? PLM_ESTIMATE_MAX_N
+                : json_integer_value(nval);
+    out = output_limit(req);
+    if (out > cap / n)
+        out = cap / n;
+    return (bytes + 3) / 4 + out * n;
+}
