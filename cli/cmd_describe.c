@@ -222,7 +222,8 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
     size_t len = 0;
     int64_t size = 0;
     int rc = -1;
-    int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
     if (fd < 0) {
         return set_error(job, "cannot open: %s", strerror(errno));
@@ -234,6 +235,10 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
     }
     if (S_ISDIR(st.st_mode)) {
         rc = set_error(job, "is a directory");
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = set_error(job, "not a regular file");
         goto out;
     }
     /* One byte more than the cap tells a cut file from one that fits. */
@@ -252,8 +257,7 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
             break;
         len += (size_t)got;
     }
-    size = S_ISREG(st.st_mode) && st.st_size > (off_t)len ? st.st_size
-                                                          : (int64_t)len;
+    size = st.st_size > (off_t)len ? (int64_t)st.st_size : (int64_t)len;
     if (len == 0) {
         job->description = json_pack("{s:s,s:[]}", "summary", "Empty file",
                                      "references");
