@@ -112,6 +112,11 @@ void plm_mock_records_free(plm_mock_record *recs, size_t n);
 void plm_mock_reset(plm_mock *mock);
 /* Releases every hanging request (fault=hang) with a reset. */
 void plm_mock_release_hung(plm_mock *mock);
+/* Blocks until the mock has handled at least n requests since start (or
+ * the last plm_mock_reset): each answered, or held for its latency or a
+ * hang, with its stats booked. Tests wait on the server's side this way
+ * instead of sleeping. Returns 0, or -1 after timeout_ms. */
+int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms);
 
 /* Runs the server on the calling thread until SIGINT/SIGTERM (the
  * `parallm mock` command). Returns 0 or -1. */

@@ -1,0 +1,246 @@
+/*
+ * The client: resolves options (defaults, environment variables), builds
+ * the per-provider header lists once, owns the event loop and transport,
+ * and implements logging, interrupts and statistics. Runs themselves are
+ * in engine.c.
+ */
+#include "client.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+
+#define DEFAULT_OPENAI_BASE "https://api.openai.com/v1"
+#define DEFAULT_ANTHROPIC_BASE "https://api.anthropic.com"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_init_rc;
+
+/* curl_global_init is not thread-safe in curl 7.88: run it once. */
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+static const char *pick(const char *given, const char *env_name,
+                        const char *fallback)
+{
+    const char *v;
+    if (given && given[0])
+        return given;
+    v = getenv(env_name);
+    if (v && v[0])
+        return v;
+    return fallback;
+}
+
+static int copy_opt(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return PLM_OK;
+    *dst = strdup(src);
+    return *dst ? PLM_OK : PLM_ENOMEM;
+}
+
+static int validate(const plm_client_options *o)
+{
+    if (o->version != PLM_CLIENT_OPTIONS_VERSION)
+        return PLM_EINVAL;
+    if (o->max_retries < -1 || o->request_timeout_ms < 0 ||
+        o->connect_timeout_ms < 0 || o->retry_base_ms < 0 ||
+        o->retry_max_ms < 0 || o->retry_after_max_ms < 0 ||
+        o->log_level < 0 || o->log_level > PLM_LOG_DEBUG)
+        return PLM_EINVAL;
+    return PLM_OK;
+}
+
+static int build_headers(plm_client *c, plm_provider p)
+{
+    struct curl_slist *list = NULL, *tmp;
+
+    /* curl 7.88 sends "Expect: 100-continue" for POST bodies over 1 KiB,
+     * costing a round trip per request; no LLM server needs it. */
+    tmp = curl_slist_append(list, "Expect:");
+    if (!tmp)
+        return PLM_ENOMEM;
+    list = plm__provider_headers(p, c->api_key[p], tmp);
+    if (!list)
+        return PLM_ENOMEM;
+    c->headers[p] = list;
+    return PLM_OK;
+}
+
+int plm_client_new(plm_client **out, const plm_client_options *opts)
+{
+    plm_client_options defaults;
+    const plm_client_options *o = opts;
+    plm__transport_config tc;
+    plm_client *c = NULL;
+    int rc;
+
+    if (!out)
+        return PLM_EINVAL;
+    *out = NULL;
+    if (!o) {
+        memset(&defaults, 0, sizeof defaults);
+        defaults.version = PLM_CLIENT_OPTIONS_VERSION;
+        o = &defaults;
+    }
+    rc = validate(o);
+    if (rc != PLM_OK)
+        return rc;
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != 0)
+        return PLM_ENOMEM;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return PLM_ENOMEM;
+    rc = PLM_ENOMEM;
+    atomic_init(&c->running, 0);
+    atomic_init(&c->interrupt_level, 0);
+
+    if (copy_opt(&c->api_key[PLM_PROVIDER_OPENAI],
+                 pick(o->openai_api_key, "OPENAI_API_KEY", NULL)) ||
+        copy_opt(&c->api_key[PLM_PROVIDER_ANTHROPIC],
+                 pick(o->anthropic_api_key, "ANTHROPIC_API_KEY", NULL)))
+        goto fail;
+    c->base_url[PLM_PROVIDER_OPENAI] = plm__base_url_normalize(
+        pick(o->openai_base_url, "OPENAI_BASE_URL", DEFAULT_OPENAI_BASE));
+    c->base_url[PLM_PROVIDER_ANTHROPIC] = plm__base_url_normalize(
+        pick(o->anthropic_base_url, "ANTHROPIC_BASE_URL",
+             DEFAULT_ANTHROPIC_BASE));
+    if (!c->base_url[0] || !c->base_url[1])
+        goto fail;
+
+    c->max_retries = o->max_retries == 0 ? 4
+                     : o->max_retries < 0 ? 0
+                                          : o->max_retries;
+    c->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms
+                                                  : 600000;
+    c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms
+                                                  : 10000;
+    c->max_response_bytes = o->max_response_bytes ? o->max_response_bytes
+                                                  : (size_t)16 << 20;
+    c->retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 500;
+    c->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 8000;
+    c->retry_after_max_ms = o->retry_after_max_ms ? o->retry_after_max_ms
+                                                  : 60000;
+    c->log = o->log;
+    c->log_user_data = o->log_user_data;
+    c->log_level = o->log_level;
+    c->log_batches = o->log_batches;
+
+    if (build_headers(c, PLM_PROVIDER_OPENAI) != PLM_OK ||
+        build_headers(c, PLM_PROVIDER_ANTHROPIC) != PLM_OK)
+        goto fail;
+    if (plm__loop_new(&c->loop) != 0)
+        goto fail;
+    memset(&tc, 0, sizeof tc);
+    tc.ca_file = o->ca_file;
+    tc.insecure_skip_verify = o->insecure_skip_verify;
+    tc.connect_timeout_ms = c->connect_timeout_ms;
+    tc.max_response_bytes = c->max_response_bytes;
+    rc = plm__transport_new(&c->transport, c->loop, &tc);
+    if (rc != PLM_OK)
+        goto fail;
+    *out = c;
+    return PLM_OK;
+fail:
+    plm_client_free(c);
+    return rc;
+}
+
+void plm_client_free(plm_client *client)
+{
+    int i;
+    if (!client)
+        return;
+    /* The transport closes its connections through the loop: free it
+     * first. */
+    plm__transport_free(client->transport);
+    plm__loop_free(client->loop);
+    for (i = 0; i < 2; i++) {
+        curl_slist_free_all(client->headers[i]);
+        free(client->base_url[i]);
+        if (client->api_key[i]) {
+            /* Do not leave the secret in freed memory. */
+            volatile char *k = client->api_key[i];
+            while (*k)
+                *k++ = '\0';
+            free(client->api_key[i]);
+        }
+    }
+    free(client);
+}
+
+void plm_client_interrupt(plm_client *client, int level)
+{
+    int cur;
+    /* Only lock-free atomics and write(): safe in a signal handler. */
+    if (!client || level < 1 || !atomic_load(&client->running))
+        return;
+    if (level > 2)
+        level = 2;
+    cur = atomic_load(&client->interrupt_level);
+    while (cur < level &&
+           !atomic_compare_exchange_weak(&client->interrupt_level, &cur,
+                                         level))
+        ;
+    plm__loop_wake(client->loop);
+}
+
+void plm_client_stats(const plm_client *client, plm_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!client)
+        return;
+    *out = client->stats;
+    if (client->run_started_ns && !client->run_ended_ns)
+        out->elapsed =
+            (double)(plm__now_ns() - client->run_started_ns) / 1e9;
+}
+
+static const char *level_name(plm_log_level level)
+{
+    switch (level) {
+    case PLM_LOG_ERROR: return "error";
+    case PLM_LOG_WARN: return "warn";
+    case PLM_LOG_INFO: return "info";
+    case PLM_LOG_DEBUG: return "debug";
+    }
+    return "log";
+}
+
+void plm__log_emit(const plm_client *client, plm_log_level level,
+                   const char *message)
+{
+    if (client->log)
+        client->log(level, message, client->log_user_data);
+    else
+        fprintf(stderr, "parallm: %s: %s\n", level_name(level), message);
+}
+
+void plm__log(const plm_client *client, plm_log_level level,
+              const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+
+    if ((int)level > client->log_level)
+        return;
+    /* Without a callback, only a log level above "errors" asks for
+     * output on stderr: a library stays quiet unless told. */
+    if (!client->log && client->log_level == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    plm__log_emit(client, level, buf);
+}

@@ -1,0 +1,58 @@
+/*
+ * The client object's insides, shared by client.c (construction, options,
+ * logging) and engine.c (runs). A client owns the event loop and the HTTP
+ * transport, so connections and TLS sessions outlive a single run.
+ */
+#ifndef PLM_CLIENT_H
+#define PLM_CLIENT_H
+
+#include <curl/curl.h>
+#include <stdatomic.h>
+
+#include "engine.h"
+#include "loop.h"
+#include "parallm.h"
+#include "transport.h"
+
+#define PLM__MAX_HOOKS 8
+
+struct plm_client {
+    char *api_key[2];          /* by plm_provider; NULL = none */
+    char *base_url[2];         /* normalized: no trailing / or /v1 */
+    struct curl_slist *headers[2]; /* auth + protocol headers, built once */
+    int max_retries;           /* resolved: 0 means none */
+    int64_t request_timeout_ms;
+    int64_t connect_timeout_ms;
+    size_t max_response_bytes;
+    int64_t retry_base_ms, retry_max_ms, retry_after_max_ms;
+    plm_log_fn log;
+    void *log_user_data;
+    int log_level;
+    int log_batches;
+
+    plm__loop *loop;
+    plm__transport *transport;
+
+    /* Admission and outcome hooks, called in registration order. */
+    plm__engine_hooks hooks[PLM__MAX_HOOKS];
+    int nhooks;
+
+    /* Written by other threads and signal handlers. */
+    atomic_int running;
+    atomic_int interrupt_level;
+
+    plm_stats stats;           /* of the current or last run */
+    int64_t run_started_ns;
+    int64_t run_ended_ns;      /* 0 while running */
+};
+
+/* Logs a message at level through the client's log callback (or stderr).
+ * The message must not contain a secret. */
+void plm__log(const plm_client *client, plm_log_level level,
+              const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Sends a message to the sink without filtering by level. */
+void plm__log_emit(const plm_client *client, plm_log_level level,
+                   const char *message);
+
+#endif

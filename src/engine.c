@@ -1,0 +1,705 @@
+/*
+ * The engine: one run of a client. Requests come from a source when there
+ * is room, move through one state machine and leave through the completion
+ * callback exactly once. Everything happens on the calling thread, inside
+ * the client's event loop; other threads only set the interrupt flag and
+ * wake the loop.
+ *
+ * Concurrency: a slot is held by a request from the moment it is taken from
+ * the source until its completion, including time spent in backoff or
+ * waiting for admission. So at most max_concurrent requests are on the wire
+ * (the server never sees more) and, when the source has enough work and
+ * nothing backs off, exactly max_concurrent are; and the engine never holds
+ * more than max_concurrent requests in memory, whatever the source's size.
+ * A request backing off keeps its slot: during a provider's rate limiting
+ * that lowers pressure rather than replacing it with fresh requests.
+ * Admission then checks the (possibly adaptive) limit against the attempts
+ * in flight and asks the policy hooks, in one place: admit().
+ */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "request.h"
+#include "result.h"
+
+enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
+
+typedef struct plm__run plm__run;
+
+typedef struct job {
+    struct job *prev, *next;   /* in the list of its state */
+    enum job_state state;
+    plm_request *req;
+    void *tag;
+    plm_result *res;
+    char *url;
+    plm__xfer xfer;
+    plm__timer timer;          /* backoff */
+    plm__run *run;
+    int attempt;               /* attempts sent so far */
+    int64_t first_sent_ns;
+    int64_t sent_ns;           /* this attempt */
+} job;
+
+typedef struct job_list {
+    job *head, *tail;
+    size_t n;
+} job_list;
+
+struct plm__run {
+    plm_client *client;
+    plm__source_fn source;
+    plm__complete_fn complete;
+    void *user_data;
+    int max_concurrent;        /* configured; 0 = unlimited */
+    job_list waiting, in_flight, backoff;
+    int source_done;
+    int stopping;              /* no more pulls or retries */
+    int result;                /* what the run returns */
+    int abort_pending;         /* a callback or the source asked to stop */
+    int abort_done;
+    int deadline_hit;
+    int deadline_done;
+    int interrupt_seen;        /* level already acted on */
+    plm__timer deadline, tick, admit_timer;
+    plm_tick_fn tick_fn;
+    int64_t tick_ms;
+    void *tick_user_data;
+    uint64_t rng;
+};
+
+/* ---- lists ---- */
+
+static void list_push(job_list *l, job *j, int front)
+{
+    j->prev = j->next = NULL;
+    if (!l->head) {
+        l->head = l->tail = j;
+    } else if (front) {
+        j->next = l->head;
+        l->head->prev = j;
+        l->head = j;
+    } else {
+        j->prev = l->tail;
+        l->tail->next = j;
+        l->tail = j;
+    }
+    l->n++;
+}
+
+static void list_remove(job_list *l, job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        l->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        l->tail = j->prev;
+    j->prev = j->next = NULL;
+    l->n--;
+}
+
+static job_list *list_of(plm__run *run, const job *j)
+{
+    switch (j->state) {
+    case JOB_WAITING: return &run->waiting;
+    case JOB_IN_FLIGHT: return &run->in_flight;
+    case JOB_BACKOFF: return &run->backoff;
+    }
+    return &run->waiting;
+}
+
+static void set_state(plm__run *run, job *j, enum job_state s, int front)
+{
+    list_remove(list_of(run, j), j);
+    j->state = s;
+    list_push(list_of(run, j), j, front);
+}
+
+static size_t active(const plm__run *run)
+{
+    return run->waiting.n + run->in_flight.n + run->backoff.n;
+}
+
+static void update_gauges(plm__run *run)
+{
+    plm_stats *st = &run->client->stats;
+    st->in_flight = run->in_flight.n;
+    st->waiting = run->waiting.n + run->backoff.n;
+}
+
+/* ---- completion ---- */
+
+static void job_free(plm__run *run, job *j)
+{
+    plm__timer_stop(run->client->loop, &j->timer);
+    plm__transport_cancel(run->client->transport, &j->xfer);
+    plm__xfer_clear(&j->xfer);
+    free(j->url);
+    free(j);
+}
+
+static void fill_missing_message(plm_result *res)
+{
+    if (res->error_message)
+        return;
+    if (res->code == PLM_OK)
+        plm__strdup_into(&res->error_message, "");
+    else if (res->http_status > 0)
+        plm__result_set_error(res, res->code, res->error_class,
+                              "HTTP %d: %s", res->http_status,
+                              plm_strerror(res->code));
+    else
+        plm__result_set_error(res, res->code, res->error_class, "%s",
+                              plm_strerror(res->code));
+}
+
+/* Hands a request's final result over and forgets the request. */
+static void job_complete(plm__run *run, job *j)
+{
+    plm_stats *st = &run->client->stats;
+    plm_result *res = j->res;
+    int rc;
+
+    list_remove(list_of(run, j), j);
+    update_gauges(run);
+    res->attempts = j->attempt;
+    res->started = j->attempt > 0;
+    res->latency = j->attempt > 0
+                       ? (double)(plm__now_ns() - j->first_sent_ns) / 1e9
+                       : 0.0;
+    fill_missing_message(res);
+    st->completed++;
+    if (res->code == PLM_OK)
+        st->succeeded++;
+    else
+        st->failed++;
+    if (res->prompt_tokens > 0)
+        st->prompt_tokens += res->prompt_tokens;
+    if (res->completion_tokens > 0)
+        st->completion_tokens += res->completion_tokens;
+    j->res = NULL;
+    rc = run->complete(j->req, j->tag, res, run->user_data);
+    if (rc != 0 && !run->stopping && !run->abort_pending) {
+        run->abort_pending = 1;
+        run->result = PLM_EABORTED;
+    }
+    job_free(run, j);
+}
+
+static void job_fail(plm__run *run, job *j, int code, plm_error_class cls,
+                     const char *why)
+{
+    plm__result_set_error(j->res, code, cls, "%s", why);
+    job_complete(run, j);
+}
+
+/* ---- attempts ---- */
+
+static plm__retry_policy policy_for(const plm_client *c,
+                                    const plm_request *req)
+{
+    plm__retry_policy p;
+    p.max_retries = req->max_retries >= 0 ? req->max_retries
+                                          : c->max_retries;
+    p.base_ms = c->retry_base_ms;
+    p.max_ms = c->retry_max_ms;
+    p.after_max_ms = c->retry_after_max_ms;
+    return p;
+}
+
+static void start_attempt(plm__run *run, job *j)
+{
+    plm_client *c = run->client;
+    plm_request *req = j->req;
+    plm__xfer_params p;
+    int rc;
+
+    plm__result_reset_attempt(j->res);
+    memset(&p, 0, sizeof p);
+    p.url = j->url;
+    p.method = req->method ? req->method : "POST";
+    p.body = req->body_text;
+    p.body_len = req->body_len;
+    p.headers = c->headers[req->provider];
+    p.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms
+                                       : c->request_timeout_ms;
+    rc = plm__transport_start(c->transport, &j->xfer, &p);
+    if (rc != PLM_OK) {
+        job_fail(run, j, rc, PLM_CLASS_LOCAL, j->xfer.message);
+        return;
+    }
+    j->sent_ns = plm__now_ns();
+    if (j->attempt == 0)
+        j->first_sent_ns = j->sent_ns;
+    j->attempt++;
+    c->stats.attempts++;
+    if (j->attempt > 1)
+        c->stats.retries++;
+    set_state(run, j, JOB_IN_FLIGHT, 0);
+    update_gauges(run);
+}
+
+static plm_error_class class_of_transport(int code)
+{
+    switch (code) {
+    case PLM_ETIMEOUT: return PLM_CLASS_TIMEOUT;
+    case PLM_ECANCELLED: return PLM_CLASS_CANCELLED;
+    case PLM_ETOOBIG: return PLM_CLASS_BAD_REQUEST;
+    case PLM_ENOMEM: return PLM_CLASS_LOCAL;
+    default: return PLM_CLASS_NETWORK;
+    }
+}
+
+static void on_backoff_done(plm__timer *t, void *user_data)
+{
+    job *j = user_data;
+    (void)t;
+    /* Retries go before requests that were never sent. */
+    set_state(j->run, j, JOB_WAITING, 1);
+}
+
+/* The one retry decision point: an attempt finished on the wire. */
+static void on_attempt_done(plm__xfer *x, void *user_data)
+{
+    plm__run *run = user_data;
+    plm_client *c = run->client;
+    job *j = x->owner;
+    plm_result *res = j->res;
+    plm__retry_policy policy = policy_for(c, j->req);
+    plm__attempt a;
+    int i, retry;
+
+    res->http_status = x->http_status;
+    free(res->body);
+    res->body = x->body;
+    res->body_len = x->body_len;
+    x->body = NULL;
+    x->body_len = x->body_cap = 0;
+    if (x->http_status == 429)
+        c->stats.rate_limited++;
+    if (x->error == 0)
+        plm__provider_parse(j->req->provider, j->req->path, x->http_status,
+                            &x->headers, res->body ? res->body : "",
+                            res->body_len, res);
+    else
+        plm__result_set_error(res, x->error, class_of_transport(x->error),
+                              "%s", x->message);
+    a.http_status = x->http_status;
+    a.transport_error = x->error;
+    a.headers = &x->headers;
+    retry = plm__retry_decide(&policy, j->attempt, &a, res);
+    for (i = 0; i < c->nhooks; i++)
+        if (c->hooks[i].after_attempt)
+            c->hooks[i].after_attempt(c->hooks[i].data, j->req, &a, res,
+                                      plm__now_ns() - j->sent_ns);
+    if (retry && run->stopping) {
+        plm__result_set_error(res, PLM_ECANCELLED, PLM_CLASS_CANCELLED,
+                              "stopped before retrying (last attempt: %s)",
+                              res->error_message ? res->error_message
+                                                 : "failed");
+        retry = 0;
+    }
+    if (!retry) {
+        plm__headers_clear(&x->headers);
+        job_complete(run, j);
+        return;
+    }
+    {
+        int64_t delay = plm__retry_delay_ms(&policy, j->attempt, &x->headers,
+                                            time(NULL), &run->rng);
+        plm__headers_clear(&x->headers);
+        set_state(run, j, JOB_BACKOFF, 0);
+        update_gauges(run);
+        if (plm__timer_start(c->loop, &j->timer, delay) != 0)
+            job_fail(run, j, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                     "out of memory scheduling a retry");
+    }
+}
+
+/* ---- admission ---- */
+
+static int current_limit(const plm__run *run)
+{
+    const plm_client *c = run->client;
+    int limit = run->max_concurrent, i;
+    for (i = 0; i < c->nhooks; i++)
+        if (c->hooks[i].concurrency_limit)
+            limit = c->hooks[i].concurrency_limit(c->hooks[i].data, limit);
+    return limit;
+}
+
+/*
+ * The one place that decides whether a waiting request may go on the wire
+ * now: first the concurrency limit (attempts in flight), then each policy
+ * hook in turn (rate budget, circuit breaker, ...). Returns a PLM__ADMIT_
+ * verdict; *until_ns or *code say more.
+ */
+static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code)
+{
+    plm_client *c = run->client;
+    int limit = current_limit(run), i, k;
+    int64_t now = plm__now_ns();
+
+    if (limit > 0 && run->in_flight.n >= (size_t)limit) {
+        *until_ns = 0; /* an attempt finishing frees a slot */
+        return PLM__ADMIT_WAIT;
+    }
+    for (i = 0; i < c->nhooks; i++) {
+        int v;
+        if (!c->hooks[i].before_send)
+            continue;
+        v = c->hooks[i].before_send(c->hooks[i].data, j->req,
+                                    j->attempt + 1, now, until_ns, code);
+        if (v == PLM__ADMIT_GO)
+            continue;
+        for (k = 0; k < i; k++)
+            if (c->hooks[k].unadmit)
+                c->hooks[k].unadmit(c->hooks[k].data, j->req);
+        return v;
+    }
+    return PLM__ADMIT_GO;
+}
+
+static void admit_waiting(plm__run *run)
+{
+    while (run->waiting.head && !run->abort_pending) {
+        job *j = run->waiting.head;
+        int64_t until = 0;
+        int code = PLM_EINTERNAL;
+        int v = admit(run, j, &until, &code);
+
+        if (v == PLM__ADMIT_GO) {
+            start_attempt(run, j);
+        } else if (v == PLM__ADMIT_FAIL) {
+            job_fail(run, j, code, PLM_CLASS_LOCAL,
+                     plm_strerror(code));
+        } else {
+            if (until > 0 &&
+                (!plm__timer_active(&run->admit_timer) ||
+                 run->admit_timer.due_ns > until))
+                plm__timer_start_at(run->client->loop, &run->admit_timer,
+                                    until);
+            break;
+        }
+    }
+}
+
+/* Takes one request from the source. Returns 1 if one was taken. */
+static int pull_one(plm__run *run)
+{
+    plm_client *c = run->client;
+    plm_request *req = NULL;
+    void *tag = NULL;
+    const char *base;
+    size_t blen, plen;
+    job *j;
+    int rc = run->source(&req, &tag, run->user_data);
+
+    if (rc <= 0 || !req) {
+        run->source_done = 1;
+        if (rc < 0) {
+            run->abort_pending = 1;
+            run->result = rc;
+        }
+        return 0;
+    }
+    c->stats.submitted++;
+    j = calloc(1, sizeof *j);
+    if (!j)
+        goto nomem;
+    j->run = run;
+    j->req = req;
+    j->tag = tag;
+    j->xfer.owner = j;
+    plm__timer_init(&j->timer, on_backoff_done, j);
+    j->res = plm__result_new(req->user_data);
+    if (!j->res)
+        goto nomem;
+    j->state = JOB_WAITING;
+    list_push(&run->waiting, j, 0);
+    update_gauges(run);
+    if (plm__request_serialize(req) != PLM_OK) {
+        job_fail(run, j, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                 "out of memory serializing the request");
+        return 1;
+    }
+    base = c->base_url[req->provider];
+    blen = strlen(base);
+    plen = strlen(req->path);
+    j->url = malloc(blen + plen + 1);
+    if (!j->url) {
+        job_fail(run, j, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                 "out of memory building the URL");
+        return 1;
+    }
+    memcpy(j->url, base, blen);
+    memcpy(j->url + blen, req->path, plen + 1);
+    return 1;
+nomem:
+    /* Without a result object the request cannot be completed: stop the
+     * run rather than lose it silently. */
+    if (j)
+        free(j);
+    c->stats.submitted--;
+    run->abort_pending = 1;
+    run->result = PLM_ENOMEM;
+    run->source_done = 1;
+    return 0;
+}
+
+static int room_to_pull(plm__run *run)
+{
+    int limit = run->max_concurrent;
+    if (run->source_done || run->stopping || run->abort_pending)
+        return 0;
+    if (run->waiting.head)
+        return 0; /* admission is blocked: more requests would only wait */
+    return limit == 0 || active(run) < (size_t)limit;
+}
+
+static void pump(plm__run *run)
+{
+    for (;;) {
+        admit_waiting(run);
+        if (!room_to_pull(run))
+            break;
+        pull_one(run);
+    }
+}
+
+/* ---- stopping ---- */
+
+/* Completes every request not yet done. In-flight and backing-off ones get
+ * `code`; ones that never went out PLM_ENOTSTARTED. With keep_in_flight,
+ * attempts on the wire are left to finish. */
+static void stop_all(plm__run *run, int code, int keep_in_flight)
+{
+    plm_error_class cls =
+        code == PLM_ETIMEOUT ? PLM_CLASS_TIMEOUT : PLM_CLASS_CANCELLED;
+    const char *why = code == PLM_ETIMEOUT ? "the run's deadline passed"
+                                           : "cancelled";
+
+    run->stopping = 1;
+    plm__timer_stop(run->client->loop, &run->admit_timer);
+    while (run->backoff.head)
+        job_fail(run, run->backoff.head, code, cls, why);
+    while (run->waiting.head) {
+        job *j = run->waiting.head;
+        if (j->attempt > 0)
+            job_fail(run, j, code, cls, why);
+        else
+            job_fail(run, j, PLM_ENOTSTARTED, PLM_CLASS_CANCELLED,
+                     "the run stopped before this request was sent");
+    }
+    while (!keep_in_flight && run->in_flight.head) {
+        job *j = run->in_flight.head;
+        plm__transport_cancel(run->client->transport, &j->xfer);
+        job_fail(run, j, code, cls, why);
+    }
+}
+
+/* Acts on the reasons to stop, each once: an abort (a callback or the
+ * source), the run's deadline, an interrupt (level 1 lets attempts on the
+ * wire finish, level 2 cancels them). A later, stronger reason still acts
+ * on what an earlier one left in flight. */
+static void handle_stops(plm__run *run)
+{
+    int level = atomic_load(&run->client->interrupt_level);
+
+    if (run->abort_pending && !run->abort_done) {
+        run->abort_done = 1;
+        stop_all(run, PLM_ECANCELLED, 0);
+    }
+    if (run->deadline_hit && !run->deadline_done) {
+        run->deadline_done = 1;
+        if (run->result == PLM_OK)
+            run->result = PLM_ETIMEOUT;
+        stop_all(run, PLM_ETIMEOUT, 0);
+    }
+    if (level > run->interrupt_seen) {
+        run->interrupt_seen = level;
+        if (run->result == PLM_OK)
+            run->result = PLM_ECANCELLED;
+        stop_all(run, PLM_ECANCELLED, level < 2);
+    }
+}
+
+static void on_deadline(plm__timer *t, void *user_data)
+{
+    plm__run *run = user_data;
+    (void)t;
+    run->deadline_hit = 1;
+}
+
+static void on_tick(plm__timer *t, void *user_data)
+{
+    plm__run *run = user_data;
+    plm_stats st;
+    plm_client_stats(run->client, &st);
+    run->tick_fn(&st, run->tick_user_data);
+    plm__timer_start(run->client->loop, t, run->tick_ms);
+}
+
+static void on_admit_timer(plm__timer *t, void *user_data)
+{
+    /* Nothing to do: the loop pumps after every wake-up. */
+    (void)t;
+    (void)user_data;
+}
+
+/* ---- the run ---- */
+
+static void log_batch(plm_client *c)
+{
+    double total = c->stats.elapsed;
+    uint64_t n = c->stats.completed;
+    double avg = n > 0 ? total / (double)n : 0.0;
+
+    char line[160];
+
+    if (!c->log_batches)
+        return;
+    snprintf(line, sizeof line,
+             "Executed %llu LLM requests in parallel: %.2fs "
+             "(avg: %.2fs per request)",
+             (unsigned long long)n, total, avg);
+    /* Asked for explicitly, so not filtered by log_level. */
+    plm__log_emit(c, PLM_LOG_INFO, line);
+}
+
+int plm__engine_run(plm_client *client, plm__source_fn source,
+                    plm__complete_fn complete, const plm_run_options *opts,
+                    void *user_data, void *tick_user_data)
+{
+    plm__run run;
+    int expected = 0, i;
+
+    if (!client || !source || !complete)
+        return PLM_EINVAL;
+    if (opts && (opts->version != PLM_RUN_OPTIONS_VERSION ||
+                 opts->max_concurrent < 0 || opts->timeout_ms < 0 ||
+                 opts->tick_ms < 0))
+        return PLM_EINVAL;
+    if (!atomic_compare_exchange_strong(&client->running, &expected, 1))
+        return PLM_ESTATE;
+
+    memset(&run, 0, sizeof run);
+    run.client = client;
+    run.source = source;
+    run.complete = complete;
+    run.user_data = user_data;
+    run.max_concurrent = opts ? opts->max_concurrent : 0;
+    run.rng = (uint64_t)plm__now_ns() | 1;
+    run.result = PLM_OK;
+    plm__timer_init(&run.deadline, on_deadline, &run);
+    plm__timer_init(&run.tick, on_tick, &run);
+    plm__timer_init(&run.admit_timer, on_admit_timer, &run);
+
+    atomic_store(&client->interrupt_level, 0);
+    memset(&client->stats, 0, sizeof client->stats);
+    client->stats.concurrency_limit = run.max_concurrent;
+    client->run_started_ns = plm__now_ns();
+    client->run_ended_ns = 0;
+    plm__transport_set_done(client->transport, on_attempt_done, &run);
+    plm__transport_set_concurrency(client->transport, run.max_concurrent);
+    for (i = 0; i < client->nhooks; i++)
+        if (client->hooks[i].run_start)
+            client->hooks[i].run_start(client->hooks[i].data,
+                                       client->run_started_ns);
+
+    if (opts && opts->timeout_ms > 0)
+        plm__timer_start(client->loop, &run.deadline, opts->timeout_ms);
+    if (opts && opts->tick) {
+        run.tick_fn = opts->tick;
+        run.tick_ms = opts->tick_ms > 0 ? opts->tick_ms : 250;
+        run.tick_user_data = tick_user_data;
+        plm__timer_start(client->loop, &run.tick, run.tick_ms);
+    }
+
+    for (;;) {
+        handle_stops(&run);
+        pump(&run);
+        handle_stops(&run);
+        client->stats.concurrency_limit = current_limit(&run);
+        if (active(&run) == 0 && (run.source_done || run.stopping ||
+                                  run.abort_pending))
+            break;
+        if (plm__loop_run_once(client->loop) != 0) {
+            run.abort_pending = 1;
+            if (run.result == PLM_OK)
+                run.result = PLM_EINTERNAL;
+        }
+    }
+
+    plm__timer_stop(client->loop, &run.deadline);
+    plm__timer_stop(client->loop, &run.tick);
+    plm__timer_stop(client->loop, &run.admit_timer);
+    plm__transport_set_done(client->transport, NULL, NULL);
+    for (i = 0; i < client->nhooks; i++)
+        if (client->hooks[i].run_end)
+            client->hooks[i].run_end(client->hooks[i].data);
+    client->run_ended_ns = plm__now_ns();
+    client->stats.elapsed =
+        (double)(client->run_ended_ns - client->run_started_ns) / 1e9;
+    update_gauges(&run);
+    log_batch(client);
+    atomic_store(&client->running, 0);
+    return run.result;
+}
+
+int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h)
+{
+    if (!client || !h)
+        return PLM_EINVAL;
+    if (atomic_load(&client->running))
+        return PLM_ESTATE;
+    if (client->nhooks >= PLM__MAX_HOOKS)
+        return PLM_EINVAL;
+    client->hooks[client->nhooks++] = *h;
+    return PLM_OK;
+}
+
+/* ---- the public face ---- */
+
+typedef struct public_run {
+    plm_source_fn source;
+    plm_complete_fn complete;
+    void *user_data;
+} public_run;
+
+static int public_source(plm_request **out, void **tag, void *user_data)
+{
+    public_run *p = user_data;
+    *tag = NULL;
+    return p->source(out, p->user_data);
+}
+
+static int public_complete(plm_request *req, void *tag, plm_result *res,
+                           void *user_data)
+{
+    public_run *p = user_data;
+    (void)tag;
+    return p->complete(req, res, p->user_data);
+}
+
+int plm_client_run(plm_client *client, plm_source_fn source,
+                   plm_complete_fn complete, const plm_run_options *opts,
+                   void *user_data)
+{
+    public_run p;
+    if (!source || !complete)
+        return PLM_EINVAL;
+    p.source = source;
+    p.complete = complete;
+    p.user_data = user_data;
+    return plm__engine_run(client, public_source, public_complete, opts, &p,
+                           user_data);
+}

@@ -1,0 +1,71 @@
+/*
+ * The streaming engine: pulls requests from a source when it has room,
+ * drives each through one state machine
+ *   queued -> waiting for admission -> in flight
+ *          -> (backoff -> waiting -> in flight)* -> done
+ * and hands every final result to a completion callback, in completion
+ * order. gather, the executor and the command are layers on top.
+ */
+#ifndef PLM_ENGINE_H
+#define PLM_ENGINE_H
+
+#include <stdint.h>
+
+#include "parallm.h"
+#include "retry.h"
+
+/* Verdicts of an admission hook. */
+enum {
+    PLM__ADMIT_GO = 0,   /* send now */
+    PLM__ADMIT_WAIT = 1, /* ask again at *until_ns (CLOCK_MONOTONIC) */
+    PLM__ADMIT_FAIL = 2  /* complete the request with *code, unsent */
+};
+
+/*
+ * Policy modules (rate budget, circuit breaker, adaptive concurrency) plug
+ * into the engine through these hooks, registered on the client with
+ * plm__client_add_hooks. Every function may be NULL. All run on the loop
+ * thread.
+ */
+typedef struct plm__engine_hooks {
+    void *data;
+    /* A run starts / ends. */
+    void (*run_start)(void *data, int64_t now_ns);
+    void (*run_end)(void *data);
+    /* Admission: the request is about to be sent (attempt is 1-based) and
+     * the concurrency limit has room. Return PLM__ADMIT_GO, or _WAIT with
+     * *until_ns, or _FAIL with *code (e.g. PLM_EBREAKER, PLM_EBUDGET). A
+     * hook that returned GO has reserved whatever it counts: the attempt
+     * goes out unless a later hook says WAIT or FAIL, in which case
+     * `unadmit` is called on this hook to give it back. */
+    int (*before_send)(void *data, const plm_request *req, int attempt,
+                       int64_t now_ns, int64_t *until_ns, int *code);
+    void (*unadmit)(void *data, const plm_request *req);
+    /* Every attempt's outcome, after the retry decision set res->code and
+     * res->error_class (headers may carry rate-limit information). */
+    void (*after_attempt)(void *data, const plm_request *req,
+                          const plm__attempt *a, const plm_result *res,
+                          int64_t latency_ns);
+    /* The concurrency limit to use now, given the configured one (0 =
+     * unlimited). Lets an adaptive limit shrink or grow it. */
+    int (*concurrency_limit)(void *data, int configured);
+} plm__engine_hooks;
+
+/* Registers hooks on a client (copied). PLM_OK, PLM_EINVAL when full,
+ * PLM_ESTATE during a run. */
+int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h);
+
+/* The engine's own source and completion: like the public ones with a tag
+ * that travels with the request (gather keeps the input index there). */
+typedef int (*plm__source_fn)(plm_request **out, void **tag,
+                              void *user_data);
+typedef int (*plm__complete_fn)(plm_request *req, void *tag,
+                                plm_result *res, void *user_data);
+
+/* plm_client_run with tags. user_data goes to source and complete,
+ * tick_user_data to opts->tick. Same return values. */
+int plm__engine_run(plm_client *client, plm__source_fn source,
+                    plm__complete_fn complete, const plm_run_options *opts,
+                    void *user_data, void *tick_user_data);
+
+#endif

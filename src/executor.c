@@ -1,0 +1,104 @@
+/*
+ * The executor: collect requests, run them once as a gather, read the
+ * results by index. It owns the requests it was given and the results.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "parallm.h"
+
+struct plm_executor {
+    plm_client *client;
+    plm_gather_options opts;
+    plm_request **reqs;
+    size_t n, cap;
+    plm_result **results;   /* NULL until run */
+    int ran;
+};
+
+int plm_executor_new(plm_executor **out, plm_client *client,
+                     const plm_gather_options *opts)
+{
+    plm_gather_options defaults;
+    plm_executor *ex;
+
+    if (!out)
+        return PLM_EINVAL;
+    *out = NULL;
+    if (!opts) {
+        memset(&defaults, 0, sizeof defaults);
+        defaults.version = PLM_GATHER_OPTIONS_VERSION;
+        opts = &defaults;
+    }
+    if (!client || opts->version != PLM_GATHER_OPTIONS_VERSION ||
+        opts->max_concurrent < 0 || opts->timeout_ms < 0)
+        return PLM_EINVAL;
+    ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return PLM_ENOMEM;
+    ex->client = client;
+    ex->opts = *opts;
+    *out = ex;
+    return PLM_OK;
+}
+
+int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index)
+{
+    if (!ex || !req)
+        return PLM_EINVAL;
+    if (ex->ran)
+        return PLM_ESTATE;
+    if (ex->n == ex->cap) {
+        size_t cap = ex->cap ? ex->cap * 2 : 16;
+        plm_request **p = realloc(ex->reqs, cap * sizeof *p);
+        if (!p)
+            return PLM_ENOMEM;
+        ex->reqs = p;
+        ex->cap = cap;
+    }
+    if (index)
+        *index = ex->n;
+    ex->reqs[ex->n++] = req;
+    return PLM_OK;
+}
+
+int plm_executor_run(plm_executor *ex)
+{
+    if (!ex)
+        return PLM_EINVAL;
+    if (ex->ran)
+        return PLM_ESTATE;
+    ex->ran = 1;
+    if (ex->n == 0)
+        return PLM_OK;
+    ex->results = calloc(ex->n, sizeof *ex->results);
+    if (!ex->results)
+        return PLM_ENOMEM;
+    return plm_gather(ex->client, ex->reqs, ex->n, ex->results, &ex->opts);
+}
+
+size_t plm_executor_count(const plm_executor *ex)
+{
+    return ex ? ex->n : 0;
+}
+
+const plm_result *plm_executor_result(const plm_executor *ex, size_t i)
+{
+    if (!ex || !ex->results || i >= ex->n)
+        return NULL;
+    return ex->results[i];
+}
+
+void plm_executor_free(plm_executor *ex)
+{
+    size_t i;
+    if (!ex)
+        return;
+    for (i = 0; i < ex->n; i++)
+        plm_request_free(ex->reqs[i]);
+    if (ex->results)
+        plm_results_free(ex->results, ex->n);
+    free(ex->results);
+    free(ex->reqs);
+    free(ex);
+}

@@ -1,0 +1,609 @@
+/*
+ * Request reading and answer building for the mock server: pulls the user
+ * text, system prompt and token estimate out of OpenAI and Anthropic request
+ * bodies, and builds the providers' success bodies, error bodies and
+ * server-sent event streams with jansson. Replies name the request
+ * ("mock reply: <user text>") so tests can match answers to requests.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mock_internal.h"
+
+#define REPLY_PREFIX "mock reply: "
+
+/* Appends the text of a message "content" (a string or an array of
+ * {type:"text"|"input_text", text} parts) to *acc. */
+static int append_content(char **acc, size_t *len, json_t *content)
+{
+    const char *parts[64];
+    size_t n = 0, add = 0;
+    char *p;
+
+    if (json_is_string(content)) {
+        parts[n++] = json_string_value(content);
+    } else if (json_is_array(content)) {
+        size_t i;
+        json_t *it;
+
+        json_array_foreach(content, i, it) {
+            json_t *t = json_object_get(it, "text");
+
+            if (json_is_string(t) && n < 64)
+                parts[n++] = json_string_value(t);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        add += strlen(parts[i]);
+    if (n == 0)
+        return 0;
+    p = realloc(*acc, *len + add + 1);
+    if (p == NULL)
+        return -1;
+    *acc = p;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(parts[i]);
+
+        memcpy(p + *len, parts[i], k);
+        *len += k;
+    }
+    p[*len] = '\0';
+    return 0;
+}
+
+static size_t content_chars(json_t *content)
+{
+    size_t total = 0;
+
+    if (json_is_string(content))
+        return json_string_length(content);
+    if (json_is_array(content)) {
+        size_t i;
+        json_t *it;
+
+        json_array_foreach(content, i, it) {
+            json_t *t = json_object_get(it, "text");
+
+            if (json_is_string(t))
+                total += json_string_length(t);
+        }
+    }
+    return total;
+}
+
+/* Reads a messages array: the last user message's text and the
+ * character count of every message. */
+static int read_messages(json_t *msgs, char **user, size_t *chars)
+{
+    json_t *last = NULL, *it;
+    size_t i, len = 0;
+
+    if (!json_is_array(msgs))
+        return 0;
+    json_array_foreach(msgs, i, it) {
+        const char *role = json_string_value(json_object_get(it, "role"));
+
+        *chars += content_chars(json_object_get(it, "content"));
+        if (role != NULL && strcmp(role, "user") == 0)
+            last = it;
+    }
+    if (last == NULL)
+        return 0;
+    if (*user == NULL) {
+        *user = strdup("");
+        if (*user == NULL)
+            return -1;
+    }
+    return append_content(user, &len, json_object_get(last, "content"));
+}
+
+/* Reads an "input" that is a string, an array of strings or an array of
+ * messages (embeddings, completions' prompt, responses). */
+static int read_input(json_t *in, plm__mock_parsed *p, size_t *chars)
+{
+    size_t i;
+    json_t *it;
+
+    if (json_is_string(in)) {
+        *chars += json_string_length(in);
+        p->n_inputs = 1;
+        p->user_text = strdup(json_string_value(in));
+        return p->user_text ? 0 : -1;
+    }
+    if (!json_is_array(in))
+        return 0;
+    p->n_inputs = (int)json_array_size(in);
+    json_array_foreach(in, i, it) {
+        if (json_is_string(it)) {
+            *chars += json_string_length(it);
+            free(p->user_text);
+            p->user_text = strdup(json_string_value(it));
+            if (p->user_text == NULL)
+                return -1;
+        }
+    }
+    if (p->user_text != NULL)
+        return 0;
+    /* An array of messages (the responses API). */
+    if (read_messages(in, &p->user_text, chars) != 0)
+        return -1;
+    return 0;
+}
+
+static int64_t int_field(json_t *body, const char *k)
+{
+    json_t *v = json_object_get(body, k);
+
+    return json_is_integer(v) && json_integer_value(v) >= 0
+               ? (int64_t)json_integer_value(v)
+               : -1;
+}
+
+int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
+                         plm__mock_parsed *out)
+{
+    size_t chars = 0, slen = 0;
+    json_t *sys, *fmt;
+
+    memset(out, 0, sizeof(*out));
+    out->max_tokens = -1;
+    out->model = json_string_value(json_object_get(body, "model"));
+    out->stream = json_is_true(json_object_get(body, "stream"));
+    out->include_usage = json_is_true(json_object_get(
+        json_object_get(body, "stream_options"), "include_usage"));
+    fmt = json_object_get(json_object_get(body, "response_format"), "type");
+    out->want_json = json_is_string(fmt) &&
+                     strcmp(json_string_value(fmt), "json_object") == 0;
+
+    switch (ep) {
+    case PLM__MOCK_EP_CHAT:
+    case PLM__MOCK_EP_MESSAGES:
+        if (read_messages(json_object_get(body, "messages"),
+                          &out->user_text, &chars) != 0)
+            goto fail;
+        break;
+    case PLM__MOCK_EP_COMPLETIONS:
+        if (read_input(json_object_get(body, "prompt"), out, &chars) != 0)
+            goto fail;
+        break;
+    case PLM__MOCK_EP_EMBEDDINGS:
+    case PLM__MOCK_EP_RESPONSES:
+        if (read_input(json_object_get(body, "input"), out, &chars) != 0)
+            goto fail;
+        break;
+    default:
+        break;
+    }
+    /* Anthropic's top-level system, OpenAI's system/developer messages
+     * and the responses API's instructions all count as the system. */
+    sys = json_object_get(body, ep == PLM__MOCK_EP_RESPONSES ? "instructions"
+                                                             : "system");
+    if (sys != NULL) {
+        chars += content_chars(sys);
+        if (append_content(&out->system_text, &slen, sys) != 0)
+            goto fail;
+    }
+    if (ep == PLM__MOCK_EP_CHAT) {
+        json_t *msgs = json_object_get(body, "messages"), *it;
+        size_t i;
+
+        json_array_foreach(msgs, i, it) {
+            const char *r = json_string_value(json_object_get(it, "role"));
+
+            if (r != NULL &&
+                (strcmp(r, "system") == 0 || strcmp(r, "developer") == 0) &&
+                append_content(&out->system_text, &slen,
+                               json_object_get(it, "content")) != 0)
+                goto fail;
+        }
+    }
+    out->prompt_tokens = (int64_t)(chars / 4);
+    if (out->prompt_tokens < 1)
+        out->prompt_tokens = 1;
+    out->max_tokens = int_field(body, "max_completion_tokens");
+    if (out->max_tokens < 0)
+        out->max_tokens = int_field(body, "max_tokens");
+    if (out->max_tokens < 0)
+        out->max_tokens = int_field(body, "max_output_tokens");
+    {
+        /* A request for a JSON description of a file names both keys. */
+        const char *u = out->user_text ? out->user_text : "";
+        const char *s = out->system_text ? out->system_text : "";
+
+        if ((strcasestr(u, "summary") || strcasestr(s, "summary")) &&
+            (strcasestr(u, "references") || strcasestr(s, "references")))
+            out->want_json = 2;
+    }
+    return 0;
+fail:
+    plm__mock_parsed_free(out);
+    return -1;
+}
+
+void plm__mock_parsed_free(plm__mock_parsed *p)
+{
+    free(p->user_text);
+    free(p->system_text);
+    p->user_text = NULL;
+    p->system_text = NULL;
+}
+
+/* The assistant's text: plain, or a JSON object when JSON was asked for. */
+static char *reply_text(const plm__mock_parsed *p)
+{
+    const char *u = p->user_text ? p->user_text : "";
+    json_t *o = NULL;
+    char *s = NULL;
+
+    if (!p->want_json) {
+        size_t n = strlen(u);
+
+        s = malloc(sizeof(REPLY_PREFIX) + n);
+        if (s != NULL) {
+            memcpy(s, REPLY_PREFIX, sizeof(REPLY_PREFIX) - 1);
+            memcpy(s + sizeof(REPLY_PREFIX) - 1, u, n + 1);
+        }
+        return s;
+    }
+    if (p->want_json == 2) {
+        /* Name the first non-empty line of the text (the file's start). */
+        const char *line = u;
+        size_t n;
+        char summary[256];
+
+        while (*line == '\n' || *line == '\r')
+            line++;
+        n = strcspn(line, "\r\n");
+        if (n > 160)
+            n = 160;
+        snprintf(summary, sizeof(summary), "mock summary of: %.*s", (int)n,
+                 line);
+        o = json_pack("{s:s, s:[]}", "summary", summary, "references");
+    } else {
+        size_t n = strlen(u);
+        char *full = malloc(sizeof(REPLY_PREFIX) + n);
+
+        if (full == NULL)
+            return NULL;
+        memcpy(full, REPLY_PREFIX, sizeof(REPLY_PREFIX) - 1);
+        memcpy(full + sizeof(REPLY_PREFIX) - 1, u, n + 1);
+        o = json_pack("{s:s}", "reply", full);
+        free(full);
+    }
+    if (o != NULL)
+        s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static const char *model_of(const plm__mock_parsed *p)
+{
+    return p->model ? p->model : "mock-model";
+}
+
+static char *dump(json_t *o, int simulated)
+{
+    char *s = NULL;
+
+    if (o == NULL)
+        return NULL;
+    if (simulated)
+        json_object_set_new(o, "simulated", json_true());
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static json_t *embedding(int index)
+{
+    json_t *v = json_array();
+
+    for (int i = 0; v != NULL && i < 8; i++)
+        json_array_append_new(v, json_real((double)((index + i) % 7) / 7.0));
+    return json_pack("{s:s, s:i, s:o}", "object", "embedding", "index",
+                     index, "embedding", v);
+}
+
+char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
+                           uint64_t seq, int64_t completion_tokens,
+                           int simulated)
+{
+    char id[64];
+    char *text = NULL;
+    json_t *o = NULL;
+    json_int_t now = (json_int_t)time(NULL);
+    json_int_t pt = p->prompt_tokens, ct = completion_tokens;
+
+    if (ep != PLM__MOCK_EP_EMBEDDINGS) {
+        text = reply_text(p);
+        if (text == NULL)
+            return NULL;
+    }
+    switch (ep) {
+    case PLM__MOCK_EP_CHAT:
+        snprintf(id, sizeof(id), "chatcmpl-mock-%llu",
+                 (unsigned long long)seq);
+        o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:n, "
+                      "s:s}], s:{s:I, s:I, s:I}}",
+                      "id", id, "object", "chat.completion", "created", now,
+                      "model", model_of(p), "choices", "index", 0, "message",
+                      "role", "assistant", "content", text, "logprobs",
+                      "finish_reason", "stop", "usage", "prompt_tokens", pt,
+                      "completion_tokens", ct, "total_tokens", pt + ct);
+        break;
+    case PLM__MOCK_EP_MESSAGES:
+        snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
+        o = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:s, s:n, "
+                      "s:{s:I, s:I}}",
+                      "id", id, "type", "message", "role", "assistant",
+                      "model", model_of(p), "content", "type", "text",
+                      "text", text, "stop_reason", "end_turn",
+                      "stop_sequence", "usage", "input_tokens", pt,
+                      "output_tokens", ct);
+        break;
+    case PLM__MOCK_EP_COMPLETIONS:
+        snprintf(id, sizeof(id), "cmpl-mock-%llu", (unsigned long long)seq);
+        o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:s, s:i, s:n, s:s}], "
+                      "s:{s:I, s:I, s:I}}",
+                      "id", id, "object", "text_completion", "created", now,
+                      "model", model_of(p), "choices", "text", text, "index",
+                      0, "logprobs", "finish_reason", "stop", "usage",
+                      "prompt_tokens", pt, "completion_tokens", ct,
+                      "total_tokens", pt + ct);
+        break;
+    case PLM__MOCK_EP_EMBEDDINGS: {
+        json_t *data = json_array();
+        int n = p->n_inputs > 0 ? p->n_inputs : 1;
+
+        if (n > 4096)
+            n = 4096;
+        for (int i = 0; data != NULL && i < n; i++)
+            json_array_append_new(data, embedding(i));
+        o = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list",
+                      "data", data, "model", model_of(p), "usage",
+                      "prompt_tokens", pt, "total_tokens", pt);
+        break;
+    }
+    case PLM__MOCK_EP_RESPONSES:
+        snprintf(id, sizeof(id), "resp_mock_%llu", (unsigned long long)seq);
+        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:s, s:s, s:s, s:s, "
+                      "s:[{s:s, s:s, s:[]}]}], s:{s:I, s:I, s:I}}",
+                      "id", id, "object", "response", "created_at", now,
+                      "status", "completed", "model", model_of(p), "output",
+                      "type", "message", "id", "msg_mock", "status",
+                      "completed", "role", "assistant", "content", "type",
+                      "output_text", "text", text, "annotations", "usage",
+                      "input_tokens", pt, "output_tokens", ct,
+                      "total_tokens", pt + ct);
+        break;
+    default:
+        break;
+    }
+    free(text);
+    return dump(o, simulated);
+}
+
+static const char *openai_type(int status)
+{
+    if (status == 429)
+        return "requests";
+    if (status == 401)
+        return "authentication_error";
+    if (status == 403)
+        return "permission_error";
+    if (status == 404)
+        return "not_found_error";
+    if (status >= 500)
+        return "server_error";
+    return "invalid_request_error";
+}
+
+static const char *anthropic_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+char *plm__mock_error_body(int anthropic, int status, const char *message,
+                           const char *error_code, int simulated)
+{
+    json_t *o;
+
+    if (anthropic) {
+        o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
+                      "type", anthropic_type(status), "message", message);
+    } else {
+        const char *type = openai_type(status);
+        const char *code = error_code;
+
+        if (code == NULL || *code == '\0')
+            code = status == 429 ? "rate_limit_exceeded" : NULL;
+        if (status == 429 && code != NULL &&
+            strcmp(code, "insufficient_quota") == 0)
+            type = "insufficient_quota";
+        o = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message",
+                      message, "type", type, "param", "code", code);
+    }
+    return dump(o, simulated);
+}
+
+/* Emits one JSON event; returns -1 if it could not be built. */
+static int emit_json(plm__mock_sse_emit emit, void *arg, const char *event,
+                     json_t *o, int simulated)
+{
+    char *s = dump(o, simulated);
+
+    if (s == NULL)
+        return -1;
+    emit(arg, event, s);
+    free(s);
+    return 0;
+}
+
+/* Splits text into pieces of up to 16 bytes without cutting a UTF-8
+ * sequence, so clients reassemble real deltas. */
+static size_t piece_len(const char *s)
+{
+    size_t n = 0;
+
+    while (s[n] != '\0' && n < 16)
+        n++;
+    while (s[n] != '\0' && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n++;
+    return n;
+}
+
+static int sse_openai(plm__mock_endpoint ep, const plm__mock_parsed *p,
+                      const char *id, const char *text, int64_t ct,
+                      int simulated, plm__mock_sse_emit emit, void *arg)
+{
+    json_int_t now = (json_int_t)time(NULL);
+    int chat = ep == PLM__MOCK_EP_CHAT;
+    const char *object = chat ? "chat.completion.chunk" : "text_completion";
+    const char *s = text;
+    json_int_t pt = p->prompt_tokens;
+    int rc = 0;
+
+    if (chat)
+        rc |= emit_json(emit, arg, NULL,
+                        json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, "
+                                  "s:s}, s:n}]}",
+                                  "id", id, "object", object, "created", now,
+                                  "model", model_of(p), "choices", "index", 0,
+                                  "delta", "role", "assistant", "content", "",
+                                  "finish_reason"),
+                        simulated);
+    while (*s != '\0' && rc == 0) {
+        size_t n = piece_len(s);
+        json_t *piece = json_stringn(s, n);
+        json_t *choice;
+
+        if (piece == NULL)
+            return -1;
+        if (chat)
+            choice = json_pack("{s:i, s:{s:o}, s:n}", "index", 0, "delta",
+                               "content", piece, "finish_reason");
+        else
+            choice = json_pack("{s:i, s:o, s:n}", "index", 0, "text", piece,
+                               "finish_reason");
+        rc |= emit_json(emit, arg, NULL,
+                        json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", id,
+                                  "object", object, "created", now, "model",
+                                  model_of(p), "choices", choice),
+                        simulated);
+        s += n;
+    }
+    if (chat)
+        rc |= emit_json(emit, arg, NULL,
+                        json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{}, "
+                                  "s:s}]}",
+                                  "id", id, "object", object, "created", now,
+                                  "model", model_of(p), "choices", "index", 0,
+                                  "delta", "finish_reason", "stop"),
+                        simulated);
+    else
+        rc |= emit_json(emit, arg, NULL,
+                        json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:s, "
+                                  "s:s}]}",
+                                  "id", id, "object", object, "created", now,
+                                  "model", model_of(p), "choices", "index", 0,
+                                  "text", "", "finish_reason", "stop"),
+                        simulated);
+    if (p->include_usage && rc == 0)
+        rc |= emit_json(emit, arg, NULL,
+                        json_pack("{s:s, s:s, s:I, s:s, s:[], s:{s:I, s:I, "
+                                  "s:I}}",
+                                  "id", id, "object", object, "created", now,
+                                  "model", model_of(p), "choices", "usage",
+                                  "prompt_tokens", pt, "completion_tokens",
+                                  (json_int_t)ct, "total_tokens",
+                                  pt + (json_int_t)ct),
+                        simulated);
+    if (rc == 0)
+        emit(arg, NULL, "[DONE]");
+    return rc ? -1 : 0;
+}
+
+static int sse_anthropic(const plm__mock_parsed *p, const char *id,
+                         const char *text, int64_t ct, int simulated,
+                         plm__mock_sse_emit emit, void *arg)
+{
+    const char *s = text;
+    int rc = 0;
+
+    rc |= emit_json(emit, arg, "message_start",
+                    json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, "
+                              "s:{s:I, s:i}}}",
+                              "type", "message_start", "message", "id", id,
+                              "type", "message", "role", "assistant",
+                              "model", model_of(p), "content",
+                              "stop_reason", "stop_sequence", "usage",
+                              "input_tokens", (json_int_t)p->prompt_tokens,
+                              "output_tokens", 1),
+                    simulated);
+    rc |= emit_json(emit, arg, "content_block_start",
+                    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type",
+                              "content_block_start", "index", 0,
+                              "content_block", "type", "text", "text", ""),
+                    simulated);
+    while (*s != '\0' && rc == 0) {
+        size_t n = piece_len(s);
+        json_t *piece = json_stringn(s, n);
+
+        if (piece == NULL)
+            return -1;
+        rc |= emit_json(emit, arg, "content_block_delta",
+                        json_pack("{s:s, s:i, s:{s:s, s:o}}", "type",
+                                  "content_block_delta", "index", 0, "delta",
+                                  "type", "text_delta", "text", piece),
+                        simulated);
+        s += n;
+    }
+    rc |= emit_json(emit, arg, "content_block_stop",
+                    json_pack("{s:s, s:i}", "type", "content_block_stop",
+                              "index", 0),
+                    simulated);
+    rc |= emit_json(emit, arg, "message_delta",
+                    json_pack("{s:s, s:{s:s, s:n}, s:{s:I}}", "type",
+                              "message_delta", "delta", "stop_reason",
+                              "end_turn", "stop_sequence", "usage",
+                              "output_tokens", (json_int_t)ct),
+                    simulated);
+    rc |= emit_json(emit, arg, "message_stop",
+                    json_pack("{s:s}", "type", "message_stop"), simulated);
+    return rc ? -1 : 0;
+}
+
+int plm__mock_reply_sse(plm__mock_endpoint ep, const plm__mock_parsed *p,
+                        uint64_t seq, int64_t completion_tokens,
+                        int simulated, plm__mock_sse_emit emit, void *arg)
+{
+    char id[64];
+    char *text = reply_text(p);
+    int rc;
+
+    if (text == NULL)
+        return -1;
+    if (ep == PLM__MOCK_EP_MESSAGES) {
+        snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
+        rc = sse_anthropic(p, id, text, completion_tokens, simulated, emit,
+                           arg);
+    } else {
+        snprintf(id, sizeof(id), "%s-mock-%llu",
+                 ep == PLM__MOCK_EP_CHAT ? "chatcmpl" : "cmpl",
+                 (unsigned long long)seq);
+        rc = sse_openai(ep, p, id, text, completion_tokens, simulated, emit,
+                        arg);
+    }
+    free(text);
+    return rc;
+}

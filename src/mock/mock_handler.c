@@ -1,0 +1,895 @@
+/*
+ * The mock server's request handler: reads a request, records it, decides
+ * the answer (limits, directives, global faults, latency) and carries it
+ * out, either at once or from a libevent timer, never by sleeping. Every
+ * request that outlives the evhttp callback is a plm__mock_req on the
+ * server's live list, so hanging requests can be released and shutdown
+ * can free everything. Runs on the loop thread only.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "mock_internal.h"
+
+#define BIG_DEFAULT (INT64_C(64) * 1024 * 1024)
+#define BIG_CHUNK (64 * 1024)
+#define BIG_PREFIX "{\"id\":\"mock-big\",\"object\":\"padding\",\"data\":\""
+#define SLOW_PIECES 10
+#define DEFAULT_TOKENS 8
+
+typedef enum action {
+    ACT_REPLY = 0,
+    ACT_ERROR,
+    ACT_RESET,
+    ACT_HANG,
+    ACT_BADJSON,
+    ACT_BIG,
+    ACT_SLOW
+} action;
+
+struct plm__mock_req {
+    plm_mock *m;
+    struct evhttp_request *req;
+    struct event *timer;
+    plm__mock_req *prev;
+    plm__mock_req *next;
+    int on_list;
+    plm__mock_endpoint ep;
+    int anthropic;
+    action act;
+    int status;
+    int counted;              /* in stats.in_flight */
+    int limit_headers;        /* send rate-limit headers */
+    int fault_applied;        /* directive's retry headers apply */
+    int immediate;            /* refusal: answered without latency */
+    char message[192];
+    json_t *body;
+    plm__mock_parsed parsed;
+    plm__mock_directive dir;
+    plm__mock_limit_info limit;
+    int64_t completion_tokens;
+    uint64_t seq;
+    uint64_t rec_gen;
+    size_t rec_index;
+    int has_record;
+    char method[8];
+    char path[128];
+    int has_auth;
+    int has_api_key;
+    /* fault=big and fault=slow progress */
+    int64_t big_size;
+    int64_t big_sent;
+    struct evbuffer *slow;
+    size_t slow_piece;
+    int64_t slow_step_ms;
+};
+
+int64_t plm__mock_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t rng_next(plm_mock *m)
+{
+    /* splitmix64: deterministic for a seed, good enough for jitter. */
+    uint64_t z = (m->rng += UINT64_C(0x9E3779B97F4A7C15));
+
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(plm_mock *m)
+{
+    return (double)(rng_next(m) >> 11) / (double)(UINT64_C(1) << 53);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Appends a record for this request; returns its index or -1. Called
+ * with the lock held. */
+static int add_record(plm_mock *m, plm__mock_req *r, int64_t now,
+                      int in_flight, struct evkeyvalq *in,
+                      const char *body)
+{
+    plm_mock_record *rec;
+
+    if (m->n_records == m->cap_records) {
+        size_t cap = m->cap_records ? m->cap_records * 2 : 256;
+        plm_mock_record *p = realloc(m->records, cap * sizeof(*p));
+
+        if (p == NULL)
+            return -1;
+        m->records = p;
+        m->cap_records = cap;
+    }
+    rec = &m->records[m->n_records];
+    memset(rec, 0, sizeof(*rec));
+    rec->arrival_ns = now;
+    rec->in_flight_at_arrival = in_flight;
+    snprintf(rec->method, sizeof(rec->method), "%s", r->method);
+    snprintf(rec->path, sizeof(rec->path), "%s", r->path);
+    rec->body = strdup(body);
+    rec->authorization = dup_or_null(evhttp_find_header(in, "Authorization"));
+    rec->api_key = dup_or_null(evhttp_find_header(in, "x-api-key"));
+    rec->anthropic_version =
+        dup_or_null(evhttp_find_header(in, "anthropic-version"));
+    r->rec_index = m->n_records++;
+    r->rec_gen = m->record_gen;
+    r->has_record = 1;
+    return 0;
+}
+
+static void write_log(plm_mock *m, plm__mock_req *r, int status,
+                      int in_flight)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[64];
+    json_t *o;
+
+    if (m->log == NULL)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ",
+             ts.tv_nsec / 1000000);
+    /* Only whether credentials were sent: their values never leave. */
+    o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s?, s:b, s:b}", "time", when,
+                  "method", r->method, "path", r->path, "status", status,
+                  "in_flight", in_flight, "user_text", r->parsed.user_text,
+                  "authorization_present", r->has_auth,
+                  "api_key_present", r->has_api_key);
+    if (o == NULL)
+        return;
+    json_dumpf(o, m->log, JSON_COMPACT);
+    fputc('\n', m->log);
+    fflush(m->log);
+    json_decref(o);
+}
+
+static void unlink_live(plm__mock_req *r)
+{
+    plm_mock *m = r->m;
+
+    if (!r->on_list)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        m->live = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->on_list = 0;
+}
+
+static void link_live(plm__mock_req *r)
+{
+    plm_mock *m = r->m;
+
+    r->next = m->live;
+    r->prev = NULL;
+    if (m->live)
+        m->live->prev = r;
+    m->live = r;
+    r->on_list = 1;
+}
+
+static void clear_closecb(plm__mock_req *r)
+{
+    struct evhttp_connection *c;
+
+    if (r->req == NULL)
+        return;
+    c = evhttp_request_get_connection(r->req);
+    if (c != NULL)
+        evhttp_connection_set_closecb(c, NULL, NULL);
+}
+
+/* Books the outcome and frees r. The evhttp request must already be
+ * answered or handed back: r->req is not touched. */
+static void finish(plm__mock_req *r, int status, int reset)
+{
+    plm_mock *m = r->m;
+    int in_flight;
+
+    pthread_mutex_lock(&m->lock);
+    if (r->has_record && r->rec_gen == m->record_gen &&
+        r->rec_index < m->n_records) {
+        m->records[r->rec_index].status = status;
+        m->records[r->rec_index].done_ns = plm__mock_now_ns();
+    }
+    if (reset)
+        m->stats.resets++;
+    else if (status >= 200 && status < 300)
+        m->stats.answered_2xx++;
+    else if (status == 429)
+        m->stats.answered_429++;
+    else if (status != 0)
+        m->stats.answered_other++;
+    if (r->counted)
+        m->stats.in_flight--;
+    in_flight = m->stats.in_flight;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    write_log(m, r, status, in_flight);
+    unlink_live(r);
+    if (r->timer)
+        event_free(r->timer);
+    if (r->slow)
+        evbuffer_free(r->slow);
+    json_decref(r->body);
+    plm__mock_parsed_free(&r->parsed);
+    free(r);
+}
+
+/* The client went away (or the server is shutting down) while the answer
+ * was pending. A request evhttp detached is ours to free; an attached one
+ * is freed by evhttp with its connection. */
+static void on_close(struct evhttp_connection *c, void *arg)
+{
+    plm__mock_req *r = arg;
+
+    evhttp_connection_set_closecb(c, NULL, NULL);
+    if (r->req != NULL && evhttp_request_get_connection(r->req) == NULL)
+        evhttp_request_free(r->req);
+    r->req = NULL;
+    finish(r, 0, 0);
+}
+
+static void add_common_headers(plm__mock_req *r, struct evkeyvalq *h)
+{
+    char id[48];
+
+    snprintf(id, sizeof(id), "req_mock_%" PRIu64, r->seq);
+    evhttp_add_header(h, r->anthropic ? "request-id" : "x-request-id", id);
+    if (r->limit_headers)
+        plm__mock_limits_headers(&r->m->limits, &r->limit, r->anthropic, h);
+    if (r->fault_applied) {
+        if (r->dir.retry_after[0])
+            evhttp_add_header(h, "Retry-After", r->dir.retry_after);
+        if (r->dir.retry_after_ms[0])
+            evhttp_add_header(h, "retry-after-ms", r->dir.retry_after_ms);
+        if (r->dir.should_retry >= 0)
+            evhttp_add_header(h, "x-should-retry",
+                              r->dir.should_retry ? "true" : "false");
+    }
+}
+
+static void send_text(plm__mock_req *r, int status, const char *ctype,
+                      const char *text)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    struct evbuffer *b = evbuffer_new();
+
+    clear_closecb(r);
+    evhttp_add_header(h, "Content-Type", ctype);
+    add_common_headers(r, h);
+    if (b != NULL && text != NULL)
+        evbuffer_add(b, text, strlen(text));
+    evhttp_send_reply(r->req, status, NULL, b);
+    if (b != NULL)
+        evbuffer_free(b);
+    r->req = NULL;
+    finish(r, status, 0);
+}
+
+static void answer_error(plm__mock_req *r)
+{
+    char *body = plm__mock_error_body(r->anthropic, r->status, r->message,
+                                      r->dir.error_code,
+                                      r->m->opts.simulated_marker);
+
+    send_text(r, r->status, "application/json",
+              body ? body : "{\"error\":{\"message\":\"mock\"}}");
+    free(body);
+}
+
+static void emit_chunk(void *arg, const char *event, const char *data)
+{
+    struct evbuffer *b = arg;
+
+    if (event != NULL)
+        evbuffer_add_printf(b, "event: %s\n", event);
+    evbuffer_add_printf(b, "data: %s\n\n", data);
+}
+
+static void emit_send(void *arg, const char *event, const char *data)
+{
+    plm__mock_req *r = arg;
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL)
+        return;
+    emit_chunk(b, event, data);
+    evhttp_send_reply_chunk(r->req, b);
+    evbuffer_free(b);
+}
+
+static void answer_stream(plm__mock_req *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    clear_closecb(r);
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    add_common_headers(r, h);
+    evhttp_send_reply_start(r->req, 200, "OK");
+    plm__mock_reply_sse(r->ep, &r->parsed, r->seq, r->completion_tokens,
+                        r->m->opts.simulated_marker, emit_send, r);
+    evhttp_send_reply_end(r->req);
+    r->req = NULL;
+    finish(r, 200, 0);
+}
+
+static void answer_reply(plm__mock_req *r)
+{
+    char *body;
+
+    if (r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
+        r->ep != PLM__MOCK_EP_RESPONSES) {
+        answer_stream(r);
+        return;
+    }
+    body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
+                                r->completion_tokens,
+                                r->m->opts.simulated_marker);
+    if (body == NULL) {
+        r->status = 500;
+        snprintf(r->message, sizeof(r->message), "mock: out of memory");
+        answer_error(r);
+        return;
+    }
+    send_text(r, r->status >= 200 && r->status < 300 ? r->status : 200,
+              "application/json", body);
+    free(body);
+}
+
+/* Closes the connection without an answer; SO_LINGER 0 makes it a real
+ * reset (RST) rather than an orderly end of stream. */
+static void answer_reset(plm__mock_req *r)
+{
+    struct evhttp_connection *c = evhttp_request_get_connection(r->req);
+
+    if (c != NULL) {
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(c);
+        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+        struct linger lg = { 1, 0 };
+
+        if (fd >= 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        evhttp_connection_set_closecb(c, NULL, NULL);
+        evhttp_connection_free(c);
+    } else {
+        evhttp_request_free(r->req);
+    }
+    r->req = NULL;
+    finish(r, 0, 1);
+}
+
+static void big_next(struct evhttp_connection *c, void *arg);
+
+static void big_fill(plm__mock_req *r, char *buf, size_t n)
+{
+    size_t plen = sizeof(BIG_PREFIX) - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        int64_t at = r->big_sent + (int64_t)i;
+
+        if (at < (int64_t)plen && r->big_size >= (int64_t)plen + 2)
+            buf[i] = BIG_PREFIX[at];
+        else if (at == r->big_size - 2 && r->big_size >= (int64_t)plen + 2)
+            buf[i] = '"';
+        else if (at == r->big_size - 1 && r->big_size >= (int64_t)plen + 2)
+            buf[i] = '}';
+        else
+            buf[i] = 'x';
+    }
+}
+
+/* Sends the next chunk once the previous one left, so at most one chunk
+ * of the body is ever in memory. */
+static void big_next(struct evhttp_connection *c, void *arg)
+{
+    plm__mock_req *r = arg;
+    struct evbuffer *b;
+    char *space;
+    size_t n;
+    struct evbuffer_iovec v;
+
+    (void)c;
+    if (r->big_sent >= r->big_size) {
+        clear_closecb(r);
+        evhttp_send_reply_end(r->req);
+        r->req = NULL;
+        finish(r, 200, 0);
+        return;
+    }
+    n = (size_t)(r->big_size - r->big_sent);
+    if (n > BIG_CHUNK)
+        n = BIG_CHUNK;
+    b = evbuffer_new();
+    if (b == NULL || evbuffer_reserve_space(b, (ev_ssize_t)n, &v, 1) < 1) {
+        if (b != NULL)
+            evbuffer_free(b);
+        answer_reset(r);
+        return;
+    }
+    space = v.iov_base;
+    big_fill(r, space, n);
+    v.iov_len = n;
+    evbuffer_commit_space(b, &v, 1);
+    r->big_sent += (int64_t)n;
+    evhttp_send_reply_chunk_with_cb(r->req, b, big_next, r);
+    evbuffer_free(b);
+}
+
+static void answer_big(plm__mock_req *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    r->big_size = r->dir.size >= 0 ? r->dir.size : BIG_DEFAULT;
+    evhttp_add_header(h, "Content-Type", "application/json");
+    add_common_headers(r, h);
+    evhttp_send_reply_start(r->req, 200, "OK");
+    big_next(NULL, r);
+}
+
+static void slow_next(evutil_socket_t fd, short what, void *arg)
+{
+    plm__mock_req *r = arg;
+    struct evbuffer *b = evbuffer_new();
+    struct timeval tv;
+
+    (void)fd;
+    (void)what;
+    if (b != NULL) {
+        evbuffer_remove_buffer(r->slow, b, r->slow_piece);
+        evhttp_send_reply_chunk(r->req, b);
+        evbuffer_free(b);
+    }
+    if (evbuffer_get_length(r->slow) == 0 || b == NULL) {
+        clear_closecb(r);
+        evhttp_send_reply_end(r->req);
+        r->req = NULL;
+        finish(r, 200, 0);
+        return;
+    }
+    tv.tv_sec = r->slow_step_ms / 1000;
+    tv.tv_usec = (r->slow_step_ms % 1000) * 1000;
+    evtimer_add(r->timer, &tv);
+}
+
+/* Dribbles a normal answer over the latency in SLOW_PIECES pieces. */
+static void answer_slow(plm__mock_req *r, int64_t latency_ms)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    int sse = r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
+              r->ep != PLM__MOCK_EP_RESPONSES;
+    char *body = NULL;
+    size_t len;
+
+    r->slow = evbuffer_new();
+    if (r->slow == NULL)
+        goto fail;
+    if (sse) {
+        if (plm__mock_reply_sse(r->ep, &r->parsed, r->seq,
+                                r->completion_tokens,
+                                r->m->opts.simulated_marker, emit_chunk,
+                                r->slow) != 0)
+            goto fail;
+    } else {
+        body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
+                                    r->completion_tokens,
+                                    r->m->opts.simulated_marker);
+        if (body == NULL)
+            goto fail;
+        evbuffer_add(r->slow, body, strlen(body));
+        free(body);
+    }
+    len = evbuffer_get_length(r->slow);
+    r->slow_piece = (len + SLOW_PIECES - 1) / SLOW_PIECES;
+    if (r->slow_piece == 0)
+        r->slow_piece = 1;
+    r->slow_step_ms = latency_ms / SLOW_PIECES;
+    if (r->timer == NULL)
+        r->timer = evtimer_new(r->m->base, slow_next, r);
+    else
+        event_assign(r->timer, r->m->base, -1, 0, slow_next, r);
+    if (r->timer == NULL)
+        goto fail;
+    evhttp_add_header(h, "Content-Type",
+                      sse ? "text/event-stream" : "application/json");
+    add_common_headers(r, h);
+    evhttp_send_reply_start(r->req, 200, "OK");
+    slow_next(-1, 0, r);
+    return;
+fail:
+    r->status = 500;
+    snprintf(r->message, sizeof(r->message), "mock: out of memory");
+    answer_error(r);
+}
+
+static void perform(plm__mock_req *r, int64_t latency_ms)
+{
+    switch (r->act) {
+    case ACT_REPLY:
+        answer_reply(r);
+        break;
+    case ACT_ERROR:
+        answer_error(r);
+        break;
+    case ACT_RESET:
+        answer_reset(r);
+        break;
+    case ACT_BADJSON:
+        send_text(r, 200, "application/json",
+                  "{\"id\": \"mock-badjson\", \"choices\": [{\"message\": ");
+        break;
+    case ACT_BIG:
+        answer_big(r);
+        break;
+    case ACT_SLOW:
+        answer_slow(r, latency_ms);
+        break;
+    case ACT_HANG:
+        break;
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    plm__mock_req *r = arg;
+
+    (void)fd;
+    (void)what;
+    perform(r, r->dir.latency_ms >= 0 ? r->dir.latency_ms
+                                      : r->m->opts.latency_ms);
+}
+
+static plm__mock_endpoint endpoint_of(const char *path, int *anthropic)
+{
+    *anthropic = 0;
+    if (strcmp(path, "/v1/chat/completions") == 0)
+        return PLM__MOCK_EP_CHAT;
+    if (strcmp(path, "/v1/messages") == 0) {
+        *anthropic = 1;
+        return PLM__MOCK_EP_MESSAGES;
+    }
+    if (strcmp(path, "/v1/completions") == 0)
+        return PLM__MOCK_EP_COMPLETIONS;
+    if (strcmp(path, "/v1/embeddings") == 0)
+        return PLM__MOCK_EP_EMBEDDINGS;
+    if (strcmp(path, "/v1/responses") == 0)
+        return PLM__MOCK_EP_RESPONSES;
+    return PLM__MOCK_EP_UNKNOWN;
+}
+
+static const char *method_name(enum evhttp_cmd_type c)
+{
+    switch (c) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "OTHER";
+    }
+}
+
+static void set_error(plm__mock_req *r, int status, const char *msg)
+{
+    r->act = ACT_ERROR;
+    r->immediate = 1;
+    r->status = status;
+    snprintf(r->message, sizeof(r->message), "%s", msg);
+}
+
+/* Counts an attempt of the directive's identity; returns 1 while the
+ * directive's fault still applies. */
+static int directive_applies(plm_mock *m, plm__mock_req *r,
+                             const char *body, size_t body_len)
+{
+    const char *id;
+    size_t id_len;
+    json_t *seen;
+    json_int_t n;
+
+    if (r->dir.times < 0)
+        return 1;
+    if (r->dir.key[0]) {
+        id = r->dir.key;
+        id_len = strlen(id);
+    } else if (r->parsed.user_text != NULL) {
+        id = r->parsed.user_text;
+        id_len = strlen(id);
+    } else {
+        id = body;
+        id_len = body_len;
+    }
+    seen = json_object_getn(m->attempts, id, id_len);
+    n = (seen ? json_integer_value(seen) : 0) + 1;
+    json_object_setn_new_nocheck(m->attempts, id, id_len, json_integer(n));
+    return n <= r->dir.times;
+}
+
+static void apply_directive(plm__mock_req *r)
+{
+    plm__mock_directive *d = &r->dir;
+
+    r->fault_applied = 1;
+    switch (d->fault) {
+    case PLM__MOCK_FAULT_RESET: r->act = ACT_RESET; return;
+    case PLM__MOCK_FAULT_HANG: r->act = ACT_HANG; return;
+    case PLM__MOCK_FAULT_BADJSON: r->act = ACT_BADJSON; return;
+    case PLM__MOCK_FAULT_BIG: r->act = ACT_BIG; return;
+    case PLM__MOCK_FAULT_SLOW: r->act = ACT_SLOW; return;
+    case PLM__MOCK_FAULT_NONE: break;
+    }
+    if (d->status >= 300) {
+        char msg[96];
+
+        snprintf(msg, sizeof(msg), "mock: injected status %d", d->status);
+        set_error(r, d->status, msg);
+        r->immediate = 0;
+    } else if (d->status > 0) {
+        r->status = d->status;
+    }
+}
+
+/* Decides what r gets; everything but latency. */
+static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
+                   const char *body, size_t body_len, int64_t now)
+{
+    const char *xmock = evhttp_find_header(in, "X-Mock");
+    int64_t estimate;
+    int admitted;
+
+    if (r->ep == PLM__MOCK_EP_UNKNOWN) {
+        set_error(r, 404, "mock: unknown path");
+        return;
+    }
+    if (strcmp(r->method, "POST") != 0) {
+        set_error(r, 405, "mock: only POST is supported");
+        return;
+    }
+    r->body = json_loadb(body, body_len, 0, NULL);
+    if (!json_is_object(r->body)) {
+        set_error(r, 400, "mock: request body is not a JSON object");
+        return;
+    }
+    if (r->anthropic && evhttp_find_header(in, "x-api-key") == NULL) {
+        set_error(r, 401, "x-api-key header is required");
+        return;
+    }
+    if (r->anthropic && evhttp_find_header(in, "anthropic-version") == NULL) {
+        set_error(r, 400, "anthropic-version header is required");
+        return;
+    }
+    if (plm__mock_parse_body(r->ep, r->body, &r->parsed) != 0) {
+        set_error(r, 500, "mock: out of memory");
+        return;
+    }
+    if (xmock != NULL)
+        plm__mock_directive_parse(xmock, strlen(xmock), &r->dir);
+    else
+        plm__mock_directive_find(r->parsed.user_text, &r->dir);
+    r->completion_tokens = r->dir.tokens >= 0 ? r->dir.tokens
+                                              : DEFAULT_TOKENS;
+    estimate = r->parsed.prompt_tokens +
+               (r->parsed.max_tokens >= 0 ? r->parsed.max_tokens
+                                          : r->completion_tokens);
+    admitted = plm__mock_limits_admit(&m->limits, now, estimate, &r->limit);
+    r->limit_headers = m->opts.send_ratelimit_headers || admitted == 0;
+    if (admitted < 0) {
+        set_error(r, 500, "mock: out of memory");
+        return;
+    }
+    if (admitted == 0) {
+        snprintf(r->message, sizeof(r->message),
+                 "Rate limit reached (mock): limit %" PRId64
+                 " requests/min, %" PRId64 " tokens/min",
+                 m->limits.rpm, m->limits.tpm);
+        r->act = ACT_ERROR;
+        r->status = 429;
+        r->immediate = 1;
+        return;
+    }
+    if (r->dir.present) {
+        if (directive_applies(m, r, body, body_len))
+            apply_directive(r);
+        return;
+    }
+    if (m->opts.fault_rate > 0 && rng_unit(m) < m->opts.fault_rate) {
+        int st = m->opts.fault_status > 0 ? m->opts.fault_status : 429;
+
+        set_error(r, st, "mock: injected fault");
+        r->immediate = 0;
+        if (m->opts.fault_retry_after > 0) {
+            snprintf(r->dir.retry_after, sizeof(r->dir.retry_after), "%g",
+                     m->opts.fault_retry_after);
+            r->fault_applied = 1;
+        }
+    }
+}
+
+static int64_t latency_of(plm_mock *m, plm__mock_req *r)
+{
+    int64_t ms;
+
+    if (r->dir.latency_ms >= 0)
+        return r->dir.latency_ms;
+    ms = m->opts.latency_ms > 0 ? m->opts.latency_ms : 0;
+    if (m->opts.jitter_ms > 0)
+        ms += (int64_t)(rng_next(m) % (uint64_t)(m->opts.jitter_ms + 1));
+    return ms;
+}
+
+/* Admits r into in_flight unless max_in_flight is reached, and records
+ * it. Returns 0 admitted, 1 refused. */
+static int arrive(plm_mock *m, plm__mock_req *r, int64_t now,
+                  struct evkeyvalq *in, const char *body)
+{
+    int refused = 0, in_flight;
+
+    pthread_mutex_lock(&m->lock);
+    m->stats.requests++;
+    r->seq = ++m->seq;
+    if (m->opts.max_in_flight > 0 &&
+        m->stats.in_flight >= m->opts.max_in_flight) {
+        refused = 1;
+        in_flight = m->stats.in_flight + 1;
+    } else {
+        r->counted = 1;
+        in_flight = ++m->stats.in_flight;
+        if (in_flight > m->stats.max_in_flight_seen)
+            m->stats.max_in_flight_seen = in_flight;
+    }
+    if (m->opts.record)
+        add_record(m, r, now, in_flight, in, body);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    return refused;
+}
+
+static void set_user_text(plm_mock *m, plm__mock_req *r)
+{
+    pthread_mutex_lock(&m->lock);
+    if (r->has_record && r->parsed.user_text != NULL &&
+        r->rec_gen == m->record_gen && r->rec_index < m->n_records)
+        m->records[r->rec_index].user_text = strdup(r->parsed.user_text);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void handle(plm_mock *m, struct evhttp_request *req)
+{
+    int64_t now = plm__mock_now_ns();
+    struct evbuffer *inbuf = evhttp_request_get_input_buffer(req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    size_t body_len = evbuffer_get_length(inbuf);
+    const char *uri = evhttp_request_get_uri(req);
+    plm__mock_req *r = calloc(1, sizeof(*r));
+    char *body = malloc(body_len + 1);
+    int64_t latency;
+    size_t plen;
+
+    if (r == NULL || body == NULL) {
+        free(r);
+        free(body);
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    evbuffer_copyout(inbuf, body, body_len);
+    body[body_len] = '\0';
+    r->m = m;
+    r->req = req;
+    plm__mock_directive_init(&r->dir);
+    r->parsed.max_tokens = -1;
+    snprintf(r->method, sizeof(r->method), "%s",
+             method_name(evhttp_request_get_command(req)));
+    plen = strcspn(uri ? uri : "", "?#");
+    if (plen >= sizeof(r->path))
+        plen = sizeof(r->path) - 1;
+    memcpy(r->path, uri ? uri : "", plen);
+    r->path[plen] = '\0';
+    r->ep = endpoint_of(r->path, &r->anthropic);
+    r->has_auth = evhttp_find_header(in, "Authorization") != NULL;
+    r->has_api_key = evhttp_find_header(in, "x-api-key") != NULL;
+
+    if (arrive(m, r, now, in, body)) {
+        set_error(r, 429, "mock: too many requests in flight");
+        r->limit_headers = m->opts.send_ratelimit_headers;
+    } else {
+        decide(m, r, in, body, body_len, now);
+    }
+    set_user_text(m, r);
+    free(body);
+
+    /* Refusals and request errors go out at once, like a provider's. */
+    if (r->act == ACT_ERROR && r->immediate) {
+        perform(r, 0);
+        return;
+    }
+    latency = latency_of(m, r);
+    if (r->act == ACT_SLOW) {
+        r->dir.latency_ms = latency;
+        latency = 0;
+    }
+    if (latency == 0 && r->act != ACT_RESET && r->act != ACT_HANG &&
+        r->act != ACT_BIG && r->act != ACT_SLOW) {
+        perform(r, 0);
+        return;
+    }
+    /* The answer outlives this callback. */
+    link_live(r);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+                                  on_close, r);
+    if (r->act == ACT_HANG)
+        return;
+    r->timer = evtimer_new(m->base, on_timer, r);
+    if (r->timer == NULL) {
+        set_error(r, 500, "mock: out of memory");
+        perform(r, 0);
+        return;
+    }
+    {
+        struct timeval tv = { (time_t)(latency / 1000),
+                              (suseconds_t)((latency % 1000) * 1000) };
+
+        evtimer_add(r->timer, &tv);
+    }
+}
+
+void plm__mock_handle(struct evhttp_request *req, void *arg)
+{
+    plm_mock *m = arg;
+
+    handle(m, req);
+    /* Only now is the request's fate settled (answered or held), which
+     * is what plm_mock_wait_requests waits for. */
+    pthread_mutex_lock(&m->lock);
+    m->handled++;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void plm__mock_release_hung(plm_mock *m)
+{
+    plm__mock_req *r = m->live, *next;
+
+    while (r != NULL) {
+        next = r->next;
+        if (r->act == ACT_HANG)
+            answer_reset(r);
+        r = next;
+    }
+}
+
+void plm__mock_drop_live(plm_mock *m)
+{
+    while (m->live != NULL) {
+        plm__mock_req *r = m->live;
+
+        if (r->req != NULL && evhttp_request_get_connection(r->req) == NULL)
+            evhttp_request_free(r->req);
+        r->req = NULL;
+        finish(r, 0, 0);
+    }
+}

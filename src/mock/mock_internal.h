@@ -1,0 +1,183 @@
+/*
+ * Internal interfaces between the mock server's files: the server object
+ * (mock_server.c), the per-request handler (mock_handler.c), the directive
+ * parser (mock_directive.c), the provider-style limits (mock_limits.c) and
+ * the body builders (mock_body.c). Everything here runs on the loop thread
+ * except the fields guarded by plm_mock.lock.
+ */
+#ifndef PLM_MOCK_INTERNAL_H
+#define PLM_MOCK_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "mock.h"
+
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+struct evkeyvalq;
+struct evconnlistener;
+struct event;
+
+/* Request bodies above this are refused with 413 by evhttp itself. */
+#define PLM__MOCK_MAX_BODY (8 * 1024 * 1024)
+#define PLM__MOCK_MAX_HEADERS (64 * 1024)
+#define PLM__MOCK_BACKLOG 4096
+
+typedef enum plm__mock_fault {
+    PLM__MOCK_FAULT_NONE = 0,
+    PLM__MOCK_FAULT_RESET,
+    PLM__MOCK_FAULT_HANG,
+    PLM__MOCK_FAULT_BADJSON,
+    PLM__MOCK_FAULT_BIG,
+    PLM__MOCK_FAULT_SLOW
+} plm__mock_fault;
+
+/* A parsed "X-Mock" header or "[mock ...]" directive. */
+typedef struct plm__mock_directive {
+    int present;
+    int64_t latency_ms;       /* -1: not given */
+    int status;               /* 0: none */
+    int64_t times;            /* -1: every attempt */
+    char key[128];            /* empty: identity is the message text */
+    char retry_after[32];     /* empty: none; validated number */
+    char retry_after_ms[32];
+    int should_retry;         /* -1: none, 0 false, 1 true */
+    char error_code[64];
+    plm__mock_fault fault;
+    int64_t size;             /* -1: default */
+    int64_t tokens;           /* -1: default */
+} plm__mock_directive;
+
+void plm__mock_directive_init(plm__mock_directive *d);
+/* Parses "k=v;k=v" (also separated by spaces or commas). Unknown keys and
+ * bad values are ignored. Returns 1 if at least one key was understood. */
+int plm__mock_directive_parse(const char *text, size_t len,
+                              plm__mock_directive *d);
+/* Finds "[mock ...]" in text and parses it. Returns 1 if found. */
+int plm__mock_directive_find(const char *text, plm__mock_directive *d);
+
+/* Sliding 60 s window of accepted requests and their token estimates. */
+typedef struct plm__mock_limits {
+    int64_t rpm;
+    int64_t tpm;
+    int64_t *when_ns;
+    int64_t *tokens;
+    size_t head;
+    size_t len;
+    size_t cap;
+    int64_t token_sum;
+} plm__mock_limits;
+
+typedef struct plm__mock_limit_info {
+    int64_t req_limit, req_remaining, req_reset_ns;
+    int64_t tok_limit, tok_remaining, tok_reset_ns;
+    int64_t retry_after_ns;   /* set when rejected */
+} plm__mock_limit_info;
+
+void plm__mock_limits_init(plm__mock_limits *l, int64_t rpm, int64_t tpm);
+void plm__mock_limits_free(plm__mock_limits *l);
+/* Admits (and counts) a request costing `tokens`, or refuses it. Fills
+ * info either way. Returns 1 admitted, 0 refused, -1 out of memory. */
+int plm__mock_limits_admit(plm__mock_limits *l, int64_t now_ns,
+                           int64_t tokens, plm__mock_limit_info *info);
+/* Adds the provider's rate-limit headers for info to hdrs. */
+void plm__mock_limits_headers(const plm__mock_limits *l,
+                              const plm__mock_limit_info *info,
+                              int anthropic, struct evkeyvalq *hdrs);
+/* Go duration ("1.2s", "6m0s", "12ms") of ns into buf. */
+void plm__mock_go_duration(int64_t ns, char *buf, size_t len);
+
+typedef enum plm__mock_endpoint {
+    PLM__MOCK_EP_UNKNOWN = 0,
+    PLM__MOCK_EP_CHAT,
+    PLM__MOCK_EP_MESSAGES,
+    PLM__MOCK_EP_COMPLETIONS,
+    PLM__MOCK_EP_EMBEDDINGS,
+    PLM__MOCK_EP_RESPONSES
+} plm__mock_endpoint;
+
+/* What the handler needs from a request body. */
+typedef struct plm__mock_parsed {
+    char *user_text;          /* last user message, or NULL */
+    char *system_text;        /* system prompt, or NULL */
+    const char *model;        /* borrowed from body */
+    int64_t prompt_tokens;
+    int64_t max_tokens;       /* -1: absent */
+    int n_inputs;             /* embeddings */
+    int stream;
+    int include_usage;
+    int want_json;
+} plm__mock_parsed;
+
+/* Reads the fields of body for endpoint. Returns 0 or -1 (out of memory).
+ * body is borrowed and must outlive out->model. */
+int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
+                         plm__mock_parsed *out);
+void plm__mock_parsed_free(plm__mock_parsed *p);
+
+/* Success body for a non-streamed answer; caller frees. */
+char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
+                           uint64_t seq, int64_t completion_tokens,
+                           int simulated);
+/* Provider-style error body; caller frees. */
+char *plm__mock_error_body(int anthropic, int status, const char *message,
+                           const char *error_code, int simulated);
+
+/* Calls emit once per server-sent event of a streamed answer. */
+typedef void (*plm__mock_sse_emit)(void *arg, const char *event,
+                                   const char *data);
+int plm__mock_reply_sse(plm__mock_endpoint ep, const plm__mock_parsed *p,
+                        uint64_t seq, int64_t completion_tokens,
+                        int simulated, plm__mock_sse_emit emit, void *arg);
+
+typedef struct plm__mock_req plm__mock_req;
+
+struct plm_mock {
+    plm_mock_options opts;    /* strings owned (copied) */
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *listener;
+    struct event *stop_ev;
+    struct event *release_ev;
+    struct event *sigint_ev;
+    struct event *sigterm_ev;
+    SSL_CTX *ssl_ctx;
+    pthread_t thread;
+    int thread_started;
+    int port;
+
+    /* Guarded by lock: read by other threads. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    plm_mock_stats stats;
+    uint64_t handled;         /* requests answered or held so far */
+    plm_mock_record *records;
+    size_t n_records;
+    size_t cap_records;
+    uint64_t record_gen;      /* bumped by plm_mock_reset */
+
+    /* Loop thread only. */
+    plm__mock_limits limits;
+    uint64_t rng;
+    uint64_t seq;
+    json_t *attempts;         /* identity -> attempts seen */
+    plm__mock_req *live;      /* every request not yet answered */
+    FILE *log;
+};
+
+/* The evhttp callback for every request (mock_handler.c). */
+void plm__mock_handle(struct evhttp_request *req, void *arg);
+/* Answers every hanging request with a reset. */
+void plm__mock_release_hung(plm_mock *m);
+/* Forgets every live request before the server is freed. */
+void plm__mock_drop_live(plm_mock *m);
+int64_t plm__mock_now_ns(void);
+
+#endif

@@ -1,2 +1,0 @@
-/* Keeps the test-support library non-empty before any helper exists. */
-typedef int plm_test_support_empty;
