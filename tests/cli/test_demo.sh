@@ -5,7 +5,8 @@
 # peak equals the concurrency limit. Usage: test_demo.sh PATH_TO_PARALLM
 set -euo pipefail
 
-PARALLM=$1
+# Absolute, since the test changes directory.
+PARALLM=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -7,12 +7,14 @@
 # the key staying out of the output. Usage: test_describe.sh PATH_TO_PARALLM
 set -euo pipefail
 
-PARALLM=$1
+# Absolute, since the test changes directory.
+PARALLM=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 tmp=$(mktemp -d)
 pid=""
 cleanup() {
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     fi
     rm -rf "$tmp"
 }
