@@ -300,9 +300,11 @@ int plm_cmd_demo(int argc, char **argv)
         goto out;
     }
 
-    printf("parallm demo: L = %.3g s per request on the embedded mock "
-           "server (%s),\nC = %d in flight when parallel.\n\n",
-           (double)cfg.latency_ms / 1000.0, base_url, cfg.max_concurrent);
+    printf("parallm demo: each batch of N requests goes to the embedded "
+           "mock server at\n%s, which answers every request after L = "
+           "%.3g s: first one\nat a time, then with up to C = %d in "
+           "flight.\n\n",
+           base_url, (double)cfg.latency_ms / 1000.0, cfg.max_concurrent);
     fflush(stdout);
     /* The batches' log lines come first, as progress; the table follows
      * once every number is known, so nothing interleaves with it. */

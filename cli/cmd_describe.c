@@ -337,7 +337,8 @@ static int take_result(struct file_job *job, const plm_result *res,
     if (code != PLM_OK) {
         const char *detail = plm_result_error_message(res);
         job->fatal = code == PLM_EAUTH || code == PLM_EQUOTA;
-        if (detail == NULL || detail[0] == '\0')
+        if (detail == NULL || detail[0] == '\0' ||
+            strcmp(detail, plm_strerror(code)) == 0)
             return set_error(job, "%s", plm_strerror(code));
         return set_error(job, "%s: %s", plm_strerror(code), detail);
     }

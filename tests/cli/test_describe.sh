@@ -229,4 +229,27 @@ for e in log:
     assert "JSON" in json.dumps(e["body"].get("system")), e
 PY
 
+# --timeout: a server slower than the deadline gives exit 5 and a
+# per-file error, and the JSON is still written.
+kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+rm -f "$tmp/port"
+"$PARALLM" mock --port 0 --port-file "$tmp/port" --latency 20s 2>/dev/null &
+pid=$!
+for _ in $(seq 1 600); do
+    [ -s "$tmp/port" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "mock exited"
+    sleep 0.05
+done
+[ -s "$tmp/port" ] || fail "mock did not start"
+status=0
+OPENAI_API_KEY=x timeout 60 "$PARALLM" describe --timeout 500ms \
+    --base-url "http://127.0.0.1:$(cat "$tmp/port")" fence.c \
+    >late.json 2>err.txt || status=$?
+[ "$status" -eq 5 ] || fail "--timeout gave exit $status, want 5: $(cat err.txt)"
+python3 -c '
+import json
+doc = json.load(open("late.json"))
+assert list(doc) == ["fence.c"] and "timed out" in doc["fence.c"]["error"], doc
+'
+
 echo "ok"
