@@ -229,18 +229,41 @@ for e in log:
     assert "JSON" in json.dumps(e["body"].get("system")), e
 PY
 
+# Starts `parallm mock` with the given options in place of the server.
+start_mock() {
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$tmp/port"
+    "$PARALLM" mock --port 0 --port-file "$tmp/port" "$@" 2>/dev/null &
+    pid=$!
+    for _ in $(seq 1 600); do
+        [ -s "$tmp/port" ] && return 0
+        kill -0 "$pid" 2>/dev/null || fail "mock exited"
+        sleep 0.05
+    done
+    fail "mock did not start"
+}
+
+# --max-concurrent reaches the server: with 200 ms answers, six files at
+# two at a time are never more than two in flight, and do reach two. The
+# mock logs each request when it answers, with the number of the others
+# still in flight.
+start_mock --latency 200ms --log "$tmp/mock.jsonl"
+for i in 1 2 3 4 5 6; do printf 'int f%d;\n' "$i" >"f$i.c"; done
+timeout 60 "$PARALLM" describe --max-concurrent 2 \
+    --base-url "http://127.0.0.1:$(cat "$tmp/port")" f1.c f2.c f3.c f4.c \
+    f5.c f6.c >conc.json 2>err.txt || fail "describe failed: $(cat err.txt)"
+python3 - "$tmp/mock.jsonl" <<'PY'
+import json, sys
+log = [json.loads(l) for l in open(sys.argv[1])]
+assert len(log) == 6, log
+peak = max(e["in_flight"] for e in log) + 1
+assert peak == 2, "peak in flight %d, want 2" % peak
+PY
+
 # --timeout: a server slower than the deadline gives exit 5 and a
 # per-file error, and the JSON is still written.
-kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-rm -f "$tmp/port"
-"$PARALLM" mock --port 0 --port-file "$tmp/port" --latency 20s 2>/dev/null &
-pid=$!
-for _ in $(seq 1 600); do
-    [ -s "$tmp/port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "mock exited"
-    sleep 0.05
-done
-[ -s "$tmp/port" ] || fail "mock did not start"
+start_mock --latency 20s
 status=0
 OPENAI_API_KEY=x timeout 60 "$PARALLM" describe --timeout 500ms \
     --base-url "http://127.0.0.1:$(cat "$tmp/port")" fence.c \
