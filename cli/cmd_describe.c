@@ -225,9 +225,8 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
     /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
     int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-    if (fd < 0) {
+    if (fd < 0)
         return set_error(job, "cannot open: %s", strerror(errno));
-    }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = set_error(job, "cannot stat: %s", strerror(errno));
@@ -337,10 +336,13 @@ static int take_result(struct file_job *job, const plm_result *res,
     if (code != PLM_OK) {
         const char *detail = plm_result_error_message(res);
         job->fatal = code == PLM_EAUTH || code == PLM_EQUOTA;
-        if (detail == NULL || detail[0] == '\0' ||
-            strcmp(detail, plm_strerror(code)) == 0)
-            return set_error(job, "%s", plm_strerror(code));
-        return set_error(job, "%s: %s", plm_strerror(code), detail);
+        const char *what = plm_strerror(code);
+        if (detail == NULL || detail[0] == '\0')
+            return set_error(job, "%s", what);
+        /* Say the code's name once, whether or not the message has it. */
+        if (strncmp(detail, what, strlen(what)) == 0)
+            return set_error(job, "%s", detail);
+        return set_error(job, "%s: %s", what, detail);
     }
     const char *answer = plm_result_content(res);
     if (answer == NULL)
@@ -552,6 +554,27 @@ static int start_mock(plm_mock **mock, char *base_url, size_t len)
     return 0;
 }
 
+/* 1 when the provider's own API would be called without a key: every
+ * request would fail on authentication, so say so once instead. A custom
+ * base URL may be a local server that takes no key. */
+static int key_missing(const struct describe_config *cfg, const char **var)
+{
+    const char *key_var = cfg->provider == CHOICE_ANTHROPIC
+                              ? "ANTHROPIC_API_KEY"
+                              : "OPENAI_API_KEY";
+    const char *url_var = cfg->provider == CHOICE_ANTHROPIC
+                              ? "ANTHROPIC_BASE_URL"
+                              : "OPENAI_BASE_URL";
+    const char *key = getenv(key_var);
+    const char *url = getenv(url_var);
+
+    *var = key_var;
+    if (cfg->provider == CHOICE_MOCK || cfg->base_url != NULL ||
+        (url != NULL && url[0] != '\0'))
+        return 0;
+    return key == NULL || key[0] == '\0';
+}
+
 /* Fills jobs from the file arguments, once per distinct path. Returns the
  * number of jobs, or (size_t)-1 when out of memory. */
 static size_t collect_jobs(int argc, char **argv, struct file_job *jobs,
@@ -596,6 +619,13 @@ int plm_cmd_describe(int argc, char **argv)
         cfg.model = cfg.provider == CHOICE_ANTHROPIC ? "claude-3-5-haiku-latest"
                     : cfg.provider == CHOICE_MOCK    ? "mock-model"
                                                      : "gpt-4o-mini";
+    const char *key_var;
+    if (key_missing(&cfg, &key_var)) {
+        fprintf(stderr, "parallm describe: %s is not set (or use "
+                        "--provider mock, or --base-url for a local "
+                        "server)\n", key_var);
+        return PLM_EXIT_FATAL;
+    }
     double start = now_seconds();
     rc = PLM_EXIT_FATAL;
     jobs = calloc((size_t)(argc - optind), sizeof(*jobs));
