@@ -51,6 +51,7 @@ static void send_text(plm__mock_req *r, int status, const char *ctype,
     add_common_headers(r, h);
     if (b != NULL && text != NULL)
         evbuffer_add(b, text, strlen(text));
+    plm__mock_book(r, status, 0);
     evhttp_send_reply(r->req, status, NULL, b);
     if (b != NULL)
         evbuffer_free(b);
@@ -101,6 +102,7 @@ static void answer_stream(plm__mock_req *r)
     evhttp_send_reply_start(r->req, 200, "OK");
     plm__mock_reply_sse(r->ep, &r->parsed, r->seq, r->completion_tokens,
                         r->m->opts.simulated_marker, emit_send, r);
+    plm__mock_book(r, 200, 0);
     evhttp_send_reply_end(r->req);
     r->req = NULL;
     plm__mock_finish(r, 200, 0);
@@ -110,8 +112,7 @@ static void answer_reply(plm__mock_req *r)
 {
     char *body;
 
-    if (r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
-        r->ep != PLM__MOCK_EP_RESPONSES) {
+    if (r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS) {
         answer_stream(r);
         return;
     }
@@ -143,6 +144,7 @@ void plm__mock_answer_reset(plm__mock_req *r)
         if (fd >= 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         evhttp_connection_set_closecb(c, NULL, NULL);
+        plm__mock_book(r, 0, 1);
         evhttp_connection_free(c);
     } else {
         evhttp_request_free(r->req);
@@ -184,6 +186,7 @@ static void big_next(struct evhttp_connection *c, void *arg)
     (void)c;
     if (r->big_sent >= r->big_size) {
         plm__mock_clear_closecb(r);
+        plm__mock_book(r, 200, 0);
         evhttp_send_reply_end(r->req);
         r->req = NULL;
         plm__mock_finish(r, 200, 0);
@@ -234,6 +237,7 @@ static void slow_next(evutil_socket_t fd, short what, void *arg)
     }
     if (evbuffer_get_length(r->slow) == 0 || b == NULL) {
         plm__mock_clear_closecb(r);
+        plm__mock_book(r, 200, 0);
         evhttp_send_reply_end(r->req);
         r->req = NULL;
         plm__mock_finish(r, 200, 0);
@@ -248,8 +252,7 @@ static void slow_next(evutil_socket_t fd, short what, void *arg)
 static void answer_slow(plm__mock_req *r, int64_t latency_ms)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    int sse = r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
-              r->ep != PLM__MOCK_EP_RESPONSES;
+    int sse = r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS;
     char *body = NULL;
     size_t len;
 

@@ -150,13 +150,14 @@ void plm__mock_clear_closecb(plm__mock_req *r)
         evhttp_connection_set_closecb(c, NULL, NULL);
 }
 
-/* Books the outcome and frees r. The evhttp request must already be
- * answered or handed back: r->req is not touched. */
-void plm__mock_finish(plm__mock_req *r, int status, int reset)
+void plm__mock_book(plm__mock_req *r, int status, int reset)
 {
     plm_mock *m = r->m;
     int in_flight;
 
+    if (r->booked)
+        return;
+    r->booked = 1;
     pthread_mutex_lock(&m->lock);
     if (r->has_record && r->rec_gen == m->record_gen &&
         r->rec_index < m->n_records) {
@@ -177,6 +178,14 @@ void plm__mock_finish(plm__mock_req *r, int status, int reset)
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     write_log(m, r, status, in_flight);
+}
+
+/* Books the outcome (unless already booked) and frees r. The evhttp
+ * request must already be answered or handed back: r->req is not
+ * touched. */
+void plm__mock_finish(plm__mock_req *r, int status, int reset)
+{
+    plm__mock_book(r, status, reset);
     unlink_live(r);
     if (r->timer)
         event_free(r->timer);
@@ -464,8 +473,8 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     r->has_api_key = evhttp_find_header(in, "x-api-key") != NULL;
 
     if (arrive(m, r, now, in, body)) {
+        /* No rate-limit headers: the rpm/tpm window was not consulted. */
         set_error(r, 429, "mock: too many requests in flight");
-        r->limit_headers = m->opts.send_ratelimit_headers;
     } else {
         decide(m, r, in, body, body_len, now);
     }

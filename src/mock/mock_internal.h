@@ -200,6 +200,7 @@ struct plm__mock_req {
     int limit_headers;        /* send rate-limit headers */
     int fault_applied;        /* directive's retry headers apply */
     int immediate;            /* refusal: answered without latency */
+    int booked;               /* outcome counted (plm__mock_book) */
     char message[192];
     json_t *body;
     plm__mock_parsed parsed;
@@ -227,8 +228,12 @@ struct plm__mock_req {
 void plm__mock_perform(plm__mock_req *r, int64_t latency_ms);
 /* Closes r's connection without an answer. */
 void plm__mock_answer_reset(plm__mock_req *r);
-/* Books the outcome and frees r (mock_handler.c); r->req must already be
- * answered or handed back. */
+/* Books r's outcome in stats, record and log (once). Answers call it just
+ * before the last bytes go out, so a client that has its answer always
+ * finds it counted. */
+void plm__mock_book(plm__mock_req *r, int status, int reset);
+/* Books the outcome if not yet done and frees r (mock_handler.c); r->req
+ * must already be answered or handed back. */
 void plm__mock_finish(plm__mock_req *r, int status, int reset);
 /* Forgets the close callback set while r's answer was pending. */
 void plm__mock_clear_closecb(plm__mock_req *r);

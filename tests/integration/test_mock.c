@@ -191,6 +191,8 @@ static void test_mock__json_replies(void **state)
     c = json_loads(plm_test_jstr(j, "choices.0.message.content"), 0, NULL);
     assert_non_null(c);
     assert_true(json_is_string(json_object_get(c, "summary")));
+    assert_non_null(strstr(plm_test_jstr(c, "summary"),
+                           "Describe this file"));
     assert_true(json_is_array(json_object_get(c, "references")));
     json_decref(c);
     json_decref(j);
@@ -248,6 +250,16 @@ static void test_mock__status_times_and_retry_headers(void **state)
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "error.code"), "insufficient_quota");
     json_decref(j);
+    plm_test_xfer_free(&x);
+
+    /* Without key=, attempts are counted per message text. */
+    for (int i = 0; i < 2; i++) {
+        plm_test_chat(&x, m, "[mock status=500 times=1] once", NULL);
+        assert_int_equal(x.status, i == 0 ? 500 : 200);
+        plm_test_xfer_free(&x);
+    }
+    plm_test_chat(&x, m, "[mock status=500 times=1] other text", NULL);
+    assert_int_equal(x.status, 500);
     plm_test_xfer_free(&x);
 
     plm_test_chat(&x, m, "[mock status=429] r", NULL);
@@ -403,6 +415,53 @@ static void test_mock__sse_anthropic(void **state)
     plm_mock_free(m);
 }
 
+/* The responses API streams named events and ends with the whole
+ * response. */
+static void test_mock__sse_responses(void **state)
+{
+    plm_mock *m = plm_test_mock_start(NULL);
+    plm_test_xfer x;
+    char text[256] = "", event[64] = "";
+    char *save = NULL, *line;
+    int created = 0, completed = 0;
+
+    (void)state;
+    plm_test_mock_xfer(&x, m, "/v1/responses",
+                       "{\"model\":\"r\",\"input\":\"flow\","
+                       "\"stream\":true}",
+                       (const char *)NULL);
+    plm_test_xfer_run(&x);
+    assert_int_equal(x.status, 200);
+    for (line = strtok_r(x.body.p, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *j;
+
+        if (strncmp(line, "event: ", 7) == 0) {
+            snprintf(event, sizeof(event), "%s", line + 7);
+            continue;
+        }
+        j = plm_test_json(line + 6);
+        assert_string_equal(plm_test_jstr(j, "type"), event);
+        if (strcmp(event, "response.created") == 0)
+            created++;
+        if (strcmp(event, "response.output_text.delta") == 0)
+            strncat(text, plm_test_jstr(j, "delta"),
+                    sizeof(text) - strlen(text) - 1);
+        if (strcmp(event, "response.completed") == 0) {
+            completed++;
+            assert_string_equal(
+                plm_test_jstr(j, "response.output.0.content.0.text"),
+                "mock reply: flow");
+        }
+        json_decref(j);
+    }
+    assert_int_equal(created, 1);
+    assert_int_equal(completed, 1);
+    assert_string_equal(text, "mock reply: flow");
+    plm_test_xfer_free(&x);
+    plm_mock_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_mock__faults),
         cmocka_unit_test(test_mock__sse_openai),
         cmocka_unit_test(test_mock__sse_anthropic),
+        cmocka_unit_test(test_mock__sse_responses),
     };
     int rc;
 

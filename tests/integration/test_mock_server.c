@@ -278,6 +278,29 @@ static void test_mock_server__https(void **state)
     plm_test_xfer_run(&x);
     assert_int_equal(x.rc, CURLE_PEER_FAILED_VERIFICATION);
     plm_test_xfer_free(&x);
+
+    /* Faults over TLS: a streamed big body, then a reset. */
+    {
+        const char *bodies[] = {
+            "{\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"[mock fault=big size=300000]\"}]}",
+            "{\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"[mock fault=reset]\"}]}"};
+
+        for (int i = 0; i < 2; i++) {
+            plm_test_mock_xfer(&x, m, "/", bodies[i], (const char *)NULL);
+            curl_easy_setopt(x.h, CURLOPT_URL, url);
+            curl_easy_setopt(x.h, CURLOPT_CAINFO, ca);
+            plm_test_xfer_run(&x);
+            if (i == 0) {
+                assert_int_equal(x.rc, CURLE_OK);
+                assert_int_equal(x.body.len, 300000);
+            } else {
+                assert_int_not_equal(x.rc, CURLE_OK);
+            }
+            plm_test_xfer_free(&x);
+        }
+    }
     plm_mock_free(m);
     assert_int_equal(plm_test_rmtree(dir), 0);
 }
