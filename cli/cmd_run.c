@@ -58,10 +58,14 @@ static void on_signal(int sig)
     static const char msg1[] =
         "\nparallm: stopping: letting requests in flight finish "
         "(again to cancel them)\n";
-    static const char msg2[] = "\nparallm: cancelling requests in flight\n";
-    (void)sig;
+    static const char msg2[] = "\nparallm: cancelling requests in flight "
+                               "(again to quit at once)\n";
     g_signals = g_signals + 1;
     int level = g_signals >= 2 ? 2 : 1;
+    /* A third signal gets the default action: what is on disk is whole
+     * lines, so even that loses nothing but the requests in flight. */
+    if (level == 2)
+        signal(sig, SIG_DFL);
     if (g_client)
         plm_client_interrupt(g_client, level);
     ssize_t ignored = write(STDERR_FILENO, level == 1 ? msg1 : msg2,
@@ -103,19 +107,22 @@ static void log_to_stderr(plm_log_level level, const char *message,
     say(ctx, "parallm: %s: %s\n", names[level & 3], message);
 }
 
-static void missing_key_message(int provider)
+/* where: "" or "line N: ". */
+static void missing_key_message(int provider, const char *where)
 {
     if (provider == PLM_PROVIDER_ANTHROPIC)
         fprintf(stderr,
-                "parallm run: no API key for /v1/messages requests: set "
+                "parallm run: %sno API key for /v1/messages requests: set "
                 "ANTHROPIC_API_KEY,\n  or give --base-url for a server that "
-                "needs no key, or use --provider mock to simulate.\n");
+                "needs no key, or use --provider mock to simulate.\n",
+                where);
     else
         fprintf(stderr,
-                "parallm run: no API key for OpenAI requests: set "
+                "parallm run: %sno API key for OpenAI requests: set "
                 "OPENAI_API_KEY,\n  or give --base-url for a server that "
                 "needs no key (e.g. http://localhost:8000/v1),\n  or use "
-                "--provider mock to simulate.\n");
+                "--provider mock to simulate.\n",
+                where);
 }
 
 static void grave_flush(run_ctx *ctx)
@@ -252,10 +259,11 @@ static int source(plm_request **out, void *user_data)
         else if (ctx->opt->provider == PLM__RUN_ANTHROPIC)
             provider = PLM_PROVIDER_ANTHROPIC;
         if (!ctx->have_key[provider]) {
+            char where[48];
+            snprintf(where, sizeof(where), "line %llu: ",
+                     (unsigned long long)line_no);
             plm__progress_clear(ctx->progress);
-            fprintf(stderr, "parallm run: line %llu: ",
-                    (unsigned long long)line_no);
-            missing_key_message(provider);
+            missing_key_message(provider, where);
             ctx->fatal = 1;
             plm__input_item_clear(&item);
             return PLM_EAUTH;
@@ -300,8 +308,10 @@ static int source(plm_request **out, void *user_data)
 static int recordable(run_ctx *ctx, const plm_result *res)
 {
     int code = plm_result_code(res);
+    /* An open circuit breaker failed the request without sending it:
+     * nothing is wrong with the request itself. */
     if (code == PLM_ECANCELLED || code == PLM_ENOTSTARTED ||
-        code == PLM_EABORTED)
+        code == PLM_EABORTED || code == PLM_EBREAKER)
         return 0;
     /* A timeout within a moment of the run's deadline is the deadline's
      * doing; erring towards "run it again" never loses a request. */
@@ -549,7 +559,8 @@ int plm_cmd_run(int argc, char **argv)
          !ctx.have_key[PLM_PROVIDER_ANTHROPIC])) {
         missing_key_message(opt.provider == PLM__RUN_ANTHROPIC
                                 ? PLM_PROVIDER_ANTHROPIC
-                                : PLM_PROVIDER_OPENAI);
+                                : PLM_PROVIDER_OPENAI,
+                            "");
         exit_code = PLM_EXIT_USAGE;
         goto out;
     }
@@ -707,7 +718,9 @@ int plm_cmd_run(int argc, char **argv)
         fprintf(stderr, "parallm run: the run failed: %s\n", plm_strerror(rc));
         exit_code = PLM_EXIT_FATAL;
     } else
-        exit_code = ctx.counts.failed ? PLM_EXIT_PARTIAL : PLM_EXIT_OK;
+        exit_code = ctx.counts.failed || ctx.counts.not_run
+                        ? PLM_EXIT_PARTIAL
+                        : PLM_EXIT_OK;
 
     if (ctx.listed_invalid > MAX_LISTED_INVALID)
         fprintf(stderr, "parallm: ... and %llu more invalid line(s); see %s\n",

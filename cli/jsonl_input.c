@@ -239,6 +239,12 @@ int plm__input_parse(const char *line, size_t len, int too_long,
     item->line_no = line_no;
     if (too_long)
         FAIL("line longer than %u bytes", PLM_RUN_MAX_LINE);
+    /* Editors on some systems start a UTF-8 file with a byte order mark;
+     * it is not part of the first request. */
+    if (line_no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+        line += 3;
+        len -= 3;
+    }
     root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         FAIL("invalid JSON: %s (column %d)", jerr.text, jerr.column);

@@ -136,6 +136,23 @@ out:
     return rc;
 }
 
+/* A new file's directory entry must reach the disk too, or a power cut
+ * could lose the whole file along with the lines fsync had saved. Best
+ * effort: some file systems refuse fsync on directories. */
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
 int plm__out_open(plm__out **out, const char *path, int overwrite,
                   plm__idset *ids, plm__resume_info *info, char *err,
                   size_t errlen)
@@ -148,9 +165,9 @@ int plm__out_open(plm__out **out, const char *path, int overwrite,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* Read and write: resuming needs to read what earlier runs wrote. */
+    int existed = access(path, F_OK) == 0;
     o->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (o->fd < 0 && (errno == EACCES || errno == EISDIR || errno == EINVAL))
-        o->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (o->fd < 0) {
         snprintf(err, errlen, "cannot open: %s", strerror(errno));
         goto fail;
@@ -160,6 +177,8 @@ int plm__out_open(plm__out **out, const char *path, int overwrite,
         goto fail;
     }
     o->regular = S_ISREG(st.st_mode);
+    if (o->regular && !existed)
+        sync_parent_dir(path);
     if (o->regular && overwrite && ftruncate(o->fd, 0) != 0) {
         snprintf(err, errlen, "cannot truncate: %s", strerror(errno));
         goto fail;

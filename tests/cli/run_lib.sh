@@ -5,10 +5,14 @@ set -euo pipefail
 
 PLM=${1:?usage: $0 PATH_TO_PARALLM}
 PLM=$(cd "$(dirname "$PLM")" && pwd)/$(basename "$PLM")
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 T=$(mktemp -d /tmp/plm-run-test.XXXXXX)
 BG_PIDS=()
 cleanup() {
-    for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${BG_PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     rm -rf "$T"
 }
 trap cleanup EXIT
