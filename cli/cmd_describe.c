@@ -624,7 +624,7 @@ int plm_cmd_describe(int argc, char **argv)
         fprintf(stderr, "parallm describe: %s is not set (or use "
                         "--provider mock, or --base-url for a local "
                         "server)\n", key_var);
-        return PLM_EXIT_FATAL;
+        return PLM_EXIT_USAGE;
     }
     double start = now_seconds();
     rc = PLM_EXIT_FATAL;

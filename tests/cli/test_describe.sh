@@ -34,18 +34,19 @@ for bad in "" "--provider nope x" "--max-bytes 0 x" "--max-concurrent x y" \
     [ "$status" -eq 2 ] || fail "describe $bad gave exit $status, want 2"
 done
 
-# No key for the provider's own API: one clear message, exit 6, and no
+# No key for the provider's own API: one clear message, exit 2 (as run
+# does), and no
 # request (OPENAI_BASE_URL unset means api.openai.com).
 printf 'x\n' >"$tmp/k.c"
 status=0
 env -u OPENAI_API_KEY -u OPENAI_BASE_URL "$PARALLM" describe "$tmp/k.c" \
     >"$tmp/k.out" 2>"$tmp/k.err" || status=$?
-[ "$status" -eq 6 ] || fail "no key gave exit $status, want 6"
+[ "$status" -eq 2 ] || fail "no key gave exit $status, want 2"
 grep -q OPENAI_API_KEY "$tmp/k.err" || fail "no key: $(cat "$tmp/k.err")"
 status=0
 env -u ANTHROPIC_API_KEY -u ANTHROPIC_BASE_URL "$PARALLM" describe \
     --provider anthropic "$tmp/k.c" >"$tmp/k.out" 2>"$tmp/k.err" || status=$?
-[ "$status" -eq 6 ] || fail "no Anthropic key gave exit $status, want 6"
+[ "$status" -eq 2 ] || fail "no Anthropic key gave exit $status, want 2"
 
 # --- embedded mock ----------------------------------------------------------
 mkdir -p "$tmp/p/dir"
