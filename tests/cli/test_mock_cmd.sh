@@ -123,4 +123,49 @@ for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 status=0; wait "$pid" || status=$?; pid=""
 [ "$status" -eq 0 ] || fail "SIGINT gave exit $status, want 0"
 
+# --rpm and --ratelimit-headers: the second request in a minute of
+# --rpm 1 is refused with 429 and the provider's headers.
+rm -f "$tmp/port"
+"$PARALLM" mock --port 0 --port-file "$tmp/port" --rpm 1 \
+    --ratelimit-headers 2>/dev/null &
+pid=$!
+wait_port "$pid" "$tmp/port"
+port=$(cat "$tmp/port")
+for n in 1 2; do
+    curl -sS --max-time 20 -D "$tmp/h$n" -o /dev/null \
+        -H 'Content-Type: application/json' \
+        -d '{"model":"m","messages":[{"role":"user","content":"x"}]}' \
+        "http://127.0.0.1:$port/v1/chat/completions"
+done
+head -n 1 "$tmp/h1" | grep -q ' 200' || fail "first request: $(head -n 1 "$tmp/h1")"
+head -n 1 "$tmp/h2" | grep -q ' 429' || fail "second request: $(head -n 1 "$tmp/h2")"
+grep -qi '^x-ratelimit-limit-requests: 1' "$tmp/h1" ||
+    fail "no rate-limit headers with --ratelimit-headers"
+grep -qi '^retry-after:' "$tmp/h2" || fail "429 without Retry-After"
+stop_server
+[ "$status" -eq 0 ] || fail "SIGTERM gave exit $status, want 0"
+
+# --tls-cert/--tls-key: HTTPS with a throwaway self-signed certificate.
+if command -v openssl >/dev/null 2>&1; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+    rm -f "$tmp/port"
+    "$PARALLM" mock --port 0 --port-file "$tmp/port" \
+        --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" 2>"$tmp/stderr" &
+    pid=$!
+    wait_port "$pid" "$tmp/port"
+    port=$(cat "$tmp/port")
+    grep -q "listening on https://127.0.0.1:$port" "$tmp/stderr" ||
+        fail "TLS listening line: $(cat "$tmp/stderr")"
+    code=$(curl -sS --max-time 20 --cacert "$tmp/cert.pem" -o "$tmp/tls.json" \
+        -w '%{http_code}' -H 'Content-Type: application/json' \
+        -d '{"model":"m","messages":[{"role":"user","content":"over tls"}]}' \
+        "https://127.0.0.1:$port/v1/chat/completions")
+    [ "$code" = 200 ] || fail "HTTPS answered $code"
+    grep -q 'over tls' "$tmp/tls.json" || fail "HTTPS reply: $(cat "$tmp/tls.json")"
+    stop_server
+    [ "$status" -eq 0 ] || fail "SIGTERM gave exit $status, want 0"
+fi
+
 echo "ok"
