@@ -96,6 +96,18 @@ assert list(doc) == ["a.c", "b.h", "empty.txt"], doc
 assert all("summary" in d for d in doc.values()), doc
 '
 
+# Output errors are exit 3 and leave no temporary file behind.
+status=0
+"$PARALLM" describe --provider mock a.c -o "$tmp/p/nodir/x.json" \
+    2>/dev/null || status=$?
+[ "$status" -eq 3 ] || fail "-o into a missing directory gave exit $status, want 3"
+if [ -w /dev/full ]; then
+    status=0
+    "$PARALLM" describe --provider mock a.c >/dev/full 2>/dev/null || status=$?
+    [ "$status" -eq 3 ] || fail "a full stdout gave exit $status, want 3"
+fi
+ls "$tmp/p" | grep -q '\.tmp\.' && fail "temporary output file left behind"
+
 # --- scripted stand-in server ---------------------------------------------
 cat >"$tmp/server.py" <<'PY'
 # Answers chat requests by the file named in the first user message and
