@@ -277,7 +277,11 @@ static int set_options(plm__transport *t, plm__xfer *x,
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    SET(CURLOPT_PIPEWAIT, 1L);
+    /* Waiting for a connection that might multiplex pays off only where
+     * ALPN settles it at the handshake; on plain http:// curl would hold
+     * every new transfer until the first answer arrives. */
+    if (strncmp(p->url, "https:", 6) == 0)
+        SET(CURLOPT_PIPEWAIT, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_NODELAY, 1L);
     SET(CURLOPT_BUFFERSIZE, (long)PLM__RECV_BUFFER);
