@@ -220,12 +220,27 @@ static int admit(run_ctx *ctx, plm__input_item *item)
     return 1;
 }
 
+static int out_of_memory(run_ctx *ctx)
+{
+    say(ctx, "parallm: out of memory; stopping (run again to resume)\n");
+    ctx->fatal = 1;
+    return PLM_ENOMEM;
+}
+
 static int source(plm_request **out, void *user_data)
 {
     run_ctx *ctx = user_data;
     plm__input_item item;
+    unsigned handled = 0;
     grave_flush(ctx);
     while (!g_signals && !ctx->io_error && !ctx->fatal) {
+        /* Resuming a big file skips many lines in one call; keep the
+         * progress line moving meanwhile. */
+        if (ctx->progress && ++handled % 8192 == 0) {
+            plm_stats st;
+            plm_client_stats(ctx->client, &st);
+            plm__progress_draw(ctx->progress, &ctx->counts, &st);
+        }
         char *line;
         size_t len;
         int too_long, no_newline;
@@ -244,11 +259,13 @@ static int source(plm_request **out, void *user_data)
         uint64_t line_no = plm__line_reader_line_no(ctx->reader);
         if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
             plm__input_item_clear(&item);
-            return PLM_ENOMEM;
+            return out_of_memory(ctx);
         }
         int rc = admit(ctx, &item);
         if (rc <= 0) {
             plm__input_item_clear(&item);
+            if (rc == PLM_ENOMEM)
+                return out_of_memory(ctx);
             if (rc < 0)
                 return rc;
             continue;
@@ -278,7 +295,7 @@ static int source(plm_request **out, void *user_data)
             free(p);
             if (rc == PLM_ENOMEM) {
                 plm__input_item_clear(&item);
-                return PLM_ENOMEM;
+                return out_of_memory(ctx);
             }
             snprintf(item.error, sizeof(item.error),
                      "line %llu: request refused: %s",

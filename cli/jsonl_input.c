@@ -17,7 +17,6 @@
 #include "run.h"
 
 #define READ_CHUNK (64u * 1024u)
-#define MAX_CUSTOM_ID 4096
 
 struct plm__line_reader {
     int fd;
@@ -259,8 +258,8 @@ int plm__input_parse(const char *line, size_t len, int too_long,
     size_t idlen = json_string_length(id);
     if (idlen == 0)
         FAIL("custom_id is empty");
-    if (idlen > MAX_CUSTOM_ID)
-        FAIL("custom_id longer than %d bytes", MAX_CUSTOM_ID);
+    if (idlen > PLM_RUN_MAX_CUSTOM_ID)
+        FAIL("custom_id longer than %d bytes", PLM_RUN_MAX_CUSTOM_ID);
     item->custom_id = strndup(json_string_value(id), idlen);
     if (!item->custom_id) {
         rc = -1;

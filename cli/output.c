@@ -40,7 +40,9 @@ static int parse_record(const char *line, size_t len, json_t **root,
     if (!*root || !json_is_object(*root))
         return -1;
     json_t *cid = json_object_get(*root, "custom_id");
-    if (!json_is_string(cid) || json_string_length(cid) == 0)
+    /* Ids longer than the input allows cannot be ours. */
+    if (!json_is_string(cid) || json_string_length(cid) == 0 ||
+        json_string_length(cid) > PLM_RUN_MAX_CUSTOM_ID)
         return -1;
     *id = json_string_value(cid);
     *idlen = json_string_length(cid);
@@ -68,7 +70,6 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
         char *line;
         size_t len;
         int too_long, no_newline;
-        uint64_t start = plm__line_reader_offset(r);
         int got = plm__line_reader_next(r, &line, &len, &too_long,
                                         &no_newline);
         if (got < 0) {
@@ -78,7 +79,8 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
         if (got == 0)
             break;
         if (plm__input_blank(line, len) && !no_newline) {
-            good_end = plm__line_reader_offset(r);
+            if (!last_bad)
+                good_end = plm__line_reader_offset(r);
             continue;
         }
         json_t *root = NULL;
@@ -91,7 +93,6 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
             if (last_bad)
                 info->bad_lines++;
             last_bad = 1;
-            (void)start;
             continue;
         }
         if (last_bad)

@@ -58,6 +58,7 @@ size_t plm__idset_bytes(const plm__idset *set);
 /* jsonl_input.c */
 
 #define PLM_RUN_MAX_LINE (16u * 1024u * 1024u)
+#define PLM_RUN_MAX_CUSTOM_ID 4096
 
 typedef struct plm__line_reader plm__line_reader;
 
