@@ -270,11 +270,12 @@ start_mock() {
     fail "mock did not start"
 }
 
-# --max-concurrent reaches the server: with 200 ms answers, six files at
-# two at a time are never more than two in flight, and do reach two. The
-# mock logs each request when it answers, with the number of the others
-# still in flight.
-start_mock --latency 200ms --log "$tmp/mock.jsonl"
+# --max-concurrent reaches the server: with 400 ms answers, six files at
+# two at a time are never more than two in flight, and do reach two from
+# the first round on (a fresh client must not hold its second request back
+# until the first connection has answered). The mock logs each request
+# when it answers, with the number of the others still in flight.
+start_mock --latency 400ms --log "$tmp/mock.jsonl"
 for i in 1 2 3 4 5 6; do printf 'int f%d;\n' "$i" >"f$i.c"; done
 timeout 60 "$PARALLM" describe --max-concurrent 2 \
     --base-url "http://127.0.0.1:$(cat "$tmp/port")" f1.c f2.c f3.c f4.c \
@@ -285,6 +286,11 @@ log = [json.loads(l) for l in open(sys.argv[1])]
 assert len(log) == 6, log
 peak = max(e["in_flight"] for e in log) + 1
 assert peak == 2, "peak in flight %d, want 2" % peak
+def seconds(e):  # "2026-01-02T03:04:05.678Z" -> seconds within the day
+    h, m, sec = e["time"][11:-1].split(":")
+    return int(h) * 3600 + int(m) * 60 + float(sec)
+gap = abs(seconds(log[1]) - seconds(log[0]))
+assert gap < 0.2, "first two answers %.3f s apart: first round serialized" % gap
 PY
 
 # --timeout: a server slower than the deadline gives exit 5 and a
