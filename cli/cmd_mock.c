@@ -223,8 +223,10 @@ int plm_cmd_mock(int argc, char **argv)
         return PLM_EXIT_FATAL;
     }
     if (plm_mock_start(&mock, &opts, err, sizeof(err)) != 0) {
+        /* The server's messages name it already ("mock: ..."). */
+        const char *why = strncmp(err, "mock: ", 6) == 0 ? err + 6 : err;
         fprintf(stderr, "parallm mock: %s\n",
-                err[0] != '\0' ? err : "cannot start the server");
+                why[0] != '\0' ? why : "cannot start the server");
         rc = PLM_EXIT_FATAL;
         goto out;
     }
