@@ -1,8 +1,8 @@
 /*
  * The client: resolves options (defaults, environment variables), builds
  * the per-provider header lists once, owns the event loop and transport,
- * and implements logging, interrupts and statistics. Runs themselves are
- * in engine.c.
+ * and implements logging, interrupts, statistics, hook registration and
+ * the public plm_client_run wrapper. Runs themselves are in engine.c.
  */
 #include "client.h"
 
@@ -243,4 +243,55 @@ void plm__log(const plm_client *client, plm_log_level level,
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     plm__log_emit(client, level, buf);
+}
+
+/* ---- hooks and the public run ---- */
+
+int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h)
+{
+    if (!client || !h)
+        return PLM_EINVAL;
+    if (atomic_load(&client->running))
+        return PLM_ESTATE;
+    if (client->nhooks >= PLM__MAX_HOOKS)
+        return PLM_EINVAL;
+    client->hooks[client->nhooks++] = *h;
+    return PLM_OK;
+}
+
+/* ---- the public face ---- */
+
+typedef struct public_run {
+    plm_source_fn source;
+    plm_complete_fn complete;
+    void *user_data;
+} public_run;
+
+static int public_source(plm_request **out, void **tag, void *user_data)
+{
+    public_run *p = user_data;
+    *tag = NULL;
+    return p->source(out, p->user_data);
+}
+
+static int public_complete(plm_request *req, void *tag, plm_result *res,
+                           void *user_data)
+{
+    public_run *p = user_data;
+    (void)tag;
+    return p->complete(req, res, p->user_data);
+}
+
+int plm_client_run(plm_client *client, plm_source_fn source,
+                   plm_complete_fn complete, const plm_run_options *opts,
+                   void *user_data)
+{
+    public_run p;
+    if (!source || !complete)
+        return PLM_EINVAL;
+    p.source = source;
+    p.complete = complete;
+    p.user_data = user_data;
+    return plm__engine_run(client, public_source, public_complete, opts, &p,
+                           user_data);
 }

@@ -18,6 +18,8 @@
  */
 #include "engine.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,10 @@
 #include "result.h"
 
 enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
+
+/* How soon admission is asked again when a hook says "wait" without a
+ * time and nothing is in flight to end the wait. */
+#define PLM__ADMIT_RETRY_NS 50000000
 
 typedef struct plm__run plm__run;
 
@@ -44,6 +50,7 @@ typedef struct job {
     int attempt;               /* attempts sent so far */
     int64_t first_sent_ns;
     int64_t sent_ns;           /* this attempt */
+    int64_t scratch[PLM__MAX_HOOKS][PLM__HOOK_SCRATCH];
 } job;
 
 typedef struct job_list {
@@ -133,6 +140,45 @@ static void update_gauges(plm__run *run)
     plm_stats *st = &run->client->stats;
     st->in_flight = run->in_flight.n;
     st->waiting = run->waiting.n + run->backoff.n;
+}
+
+static plm__hook_ctx hook_ctx(const plm__run *run, job *j, int hook)
+{
+    plm__hook_ctx ctx;
+    ctx.req = j->req;
+    ctx.attempt = j->state == JOB_IN_FLIGHT ? j->attempt : j->attempt + 1;
+    ctx.sent_ns = j->state == JOB_IN_FLIGHT ? j->sent_ns : 0;
+    ctx.in_flight = run->in_flight.n;
+    ctx.scratch = j->scratch[hook];
+    return ctx;
+}
+
+/* Tells every hook how an attempt on the wire ended. */
+static void hooks_after_attempt(plm__run *run, job *j, const plm__attempt *a)
+{
+    plm_client *c = run->client;
+    int64_t now = plm__now_ns();
+    int i;
+    for (i = 0; i < c->nhooks; i++) {
+        plm__hook_ctx ctx;
+        if (!c->hooks[i].after_attempt)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        c->hooks[i].after_attempt(c->hooks[i].data, &ctx, a, j->res, now);
+    }
+}
+
+static void hooks_unadmit(plm__run *run, job *j, int upto)
+{
+    plm_client *c = run->client;
+    int i;
+    for (i = 0; i < upto; i++) {
+        plm__hook_ctx ctx;
+        if (!c->hooks[i].unadmit)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        c->hooks[i].unadmit(c->hooks[i].data, &ctx);
+    }
 }
 
 /* ---- completion ---- */
@@ -233,6 +279,8 @@ static void start_attempt(plm__run *run, job *j)
                                        : c->request_timeout_ms;
     rc = plm__transport_start(c->transport, &j->xfer, &p);
     if (rc != PLM_OK) {
+        /* Admission reserved budget for an attempt that never left. */
+        hooks_unadmit(run, j, c->nhooks);
         job_fail(run, j, rc, PLM_CLASS_LOCAL, j->xfer.message);
         return;
     }
@@ -279,8 +327,16 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
 
     res->http_status = x->http_status;
     free(res->body);
-    res->body = x->body;
-    res->body_len = x->body_len;
+    res->body = NULL;
+    res->body_len = 0;
+    if (x->error == 0) {
+        /* The answer moves into the result; no copy. */
+        res->body = x->body;
+        res->body_len = x->body_len;
+        x->body = NULL;
+    }
+    /* A failed transfer's partial body (up to the cap) is not kept. */
+    free(x->body);
     x->body = NULL;
     x->body_len = x->body_cap = 0;
     if (x->http_status == 429)
@@ -296,10 +352,15 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     a.transport_error = x->error;
     a.headers = &x->headers;
     retry = plm__retry_decide(&policy, j->attempt, &a, res);
-    for (i = 0; i < c->nhooks; i++)
-        if (c->hooks[i].after_attempt)
-            c->hooks[i].after_attempt(c->hooks[i].data, j->req, &a, res,
-                                      plm__now_ns() - j->sent_ns);
+    hooks_after_attempt(run, j, &a);
+    for (i = 0; retry && !run->stopping && i < c->nhooks; i++) {
+        plm__hook_ctx ctx;
+        if (!c->hooks[i].allow_retry)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        retry = c->hooks[i].allow_retry(c->hooks[i].data, &ctx, res,
+                                        plm__now_ns());
+    }
     if (retry && run->stopping) {
         plm__result_set_error(res, PLM_ECANCELLED, PLM_CLASS_CANCELLED,
                               "stopped before retrying (last attempt: %s)",
@@ -315,6 +376,10 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     {
         int64_t delay = plm__retry_delay_ms(&policy, j->attempt, &x->headers,
                                             time(NULL), &run->rng);
+        plm__log(c, PLM_LOG_DEBUG, "attempt %d failed (%s); retrying in "
+                 "%lld ms", j->attempt,
+                 res->error_message ? res->error_message : "",
+                 (long long)delay);
         plm__headers_clear(&x->headers);
         set_state(run, j, JOB_BACKOFF, 0);
         update_gauges(run);
@@ -342,10 +407,10 @@ static int current_limit(const plm__run *run)
  * hook in turn (rate budget, circuit breaker, ...). Returns a PLM__ADMIT_
  * verdict; *until_ns or *code say more.
  */
-static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code)
+static int admit(plm__run *run, job *j, int64_t *until_ns, int *code)
 {
     plm_client *c = run->client;
-    int limit = current_limit(run), i, k;
+    int limit = current_limit(run), i;
     int64_t now = plm__now_ns();
 
     if (limit > 0 && run->in_flight.n >= (size_t)limit) {
@@ -353,16 +418,16 @@ static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code)
         return PLM__ADMIT_WAIT;
     }
     for (i = 0; i < c->nhooks; i++) {
+        plm__hook_ctx ctx;
         int v;
         if (!c->hooks[i].before_send)
             continue;
-        v = c->hooks[i].before_send(c->hooks[i].data, j->req,
-                                    j->attempt + 1, now, until_ns, code);
+        ctx = hook_ctx(run, j, i);
+        v = c->hooks[i].before_send(c->hooks[i].data, &ctx, now, until_ns,
+                                    code);
         if (v == PLM__ADMIT_GO)
             continue;
-        for (k = 0; k < i; k++)
-            if (c->hooks[k].unadmit)
-                c->hooks[k].unadmit(c->hooks[k].data, j->req);
+        hooks_unadmit(run, j, i);
         return v;
     }
     return PLM__ADMIT_GO;
@@ -382,6 +447,10 @@ static void admit_waiting(plm__run *run)
             job_fail(run, j, code, PLM_CLASS_LOCAL,
                      plm_strerror(code));
         } else {
+            /* "Wait for an attempt to finish" with none on the wire would
+             * wait forever: ask again a little later instead. */
+            if (until <= 0 && run->in_flight.n == 0)
+                until = plm__now_ns() + PLM__ADMIT_RETRY_NS;
             if (until > 0 &&
                 (!plm__timer_active(&run->admit_timer) ||
                  run->admit_timer.due_ns > until))
@@ -426,6 +495,13 @@ static int pull_one(plm__run *run)
     j->state = JOB_WAITING;
     list_push(&run->waiting, j, 0);
     update_gauges(run);
+    if ((req->provider != PLM_PROVIDER_OPENAI &&
+         req->provider != PLM_PROVIDER_ANTHROPIC) ||
+        !req->path || req->path[0] != '/') {
+        job_fail(run, j, PLM_EINVAL, PLM_CLASS_BAD_REQUEST,
+                 "the request has no valid provider or path");
+        return 1;
+    }
     if (plm__request_serialize(req) != PLM_OK) {
         job_fail(run, j, PLM_ENOMEM, PLM_CLASS_LOCAL,
                  "out of memory serializing the request");
@@ -501,8 +577,14 @@ static void stop_all(plm__run *run, int code, int keep_in_flight)
     }
     while (!keep_in_flight && run->in_flight.head) {
         job *j = run->in_flight.head;
+        plm__attempt a;
         plm__transport_cancel(run->client->transport, &j->xfer);
-        job_fail(run, j, code, cls, why);
+        plm__result_set_error(j->res, code, cls, "%s", why);
+        a.http_status = 0;
+        a.transport_error = PLM_ECANCELLED;
+        a.headers = &j->xfer.headers;
+        hooks_after_attempt(run, j, &a);
+        job_complete(run, j);
     }
 }
 
@@ -557,6 +639,44 @@ static void on_admit_timer(plm__timer *t, void *user_data)
 
 /* ---- the run ---- */
 
+/*
+ * curl is told CURLOPT_NOSIGNAL, which leaves SIGPIPE to the application;
+ * a TLS library writing to a connection the server just reset could raise
+ * it and kill the process. The run blocks SIGPIPE on its thread and
+ * swallows one that was raised meanwhile, the way libpq does, without
+ * touching the process-wide disposition (other threads, the caller's
+ * handler).
+ */
+typedef struct sigpipe_guard {
+    sigset_t old_mask;
+    int was_pending;
+} sigpipe_guard;
+
+static void sigpipe_block(sigpipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &g->old_mask);
+}
+
+static void sigpipe_restore(const sigpipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    if (!g->was_pending && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE) == 1) {
+        struct timespec zero = { 0, 0 };
+        sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
+}
+
 static void log_batch(plm_client *c)
 {
     double total = c->stats.elapsed;
@@ -580,6 +700,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
                     void *user_data, void *tick_user_data)
 {
     plm__run run;
+    sigpipe_guard guard;
     int expected = 0, i;
 
     if (!client || !source || !complete)
@@ -591,6 +712,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
     if (!atomic_compare_exchange_strong(&client->running, &expected, 1))
         return PLM_ESTATE;
 
+    sigpipe_block(&guard);
     memset(&run, 0, sizeof run);
     run.client = client;
     run.source = source;
@@ -651,55 +773,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
         (double)(client->run_ended_ns - client->run_started_ns) / 1e9;
     update_gauges(&run);
     log_batch(client);
+    sigpipe_restore(&guard);
     atomic_store(&client->running, 0);
     return run.result;
-}
-
-int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h)
-{
-    if (!client || !h)
-        return PLM_EINVAL;
-    if (atomic_load(&client->running))
-        return PLM_ESTATE;
-    if (client->nhooks >= PLM__MAX_HOOKS)
-        return PLM_EINVAL;
-    client->hooks[client->nhooks++] = *h;
-    return PLM_OK;
-}
-
-/* ---- the public face ---- */
-
-typedef struct public_run {
-    plm_source_fn source;
-    plm_complete_fn complete;
-    void *user_data;
-} public_run;
-
-static int public_source(plm_request **out, void **tag, void *user_data)
-{
-    public_run *p = user_data;
-    *tag = NULL;
-    return p->source(out, p->user_data);
-}
-
-static int public_complete(plm_request *req, void *tag, plm_result *res,
-                           void *user_data)
-{
-    public_run *p = user_data;
-    (void)tag;
-    return p->complete(req, res, p->user_data);
-}
-
-int plm_client_run(plm_client *client, plm_source_fn source,
-                   plm_complete_fn complete, const plm_run_options *opts,
-                   void *user_data)
-{
-    public_run p;
-    if (!source || !complete)
-        return PLM_EINVAL;
-    p.source = source;
-    p.complete = complete;
-    p.user_data = user_data;
-    return plm__engine_run(client, public_source, public_complete, opts, &p,
-                           user_data);
 }
