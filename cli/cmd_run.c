@@ -193,8 +193,10 @@ static int admit(run_ctx *ctx, plm__input_item *item)
              * still holds one record per custom_id. */
             char *dup = item->custom_id;
             snprintf(item->error, sizeof(item->error),
-                     "line %llu: duplicate custom_id \"%.200s\"",
-                     (unsigned long long)item->line_no, dup);
+                     "line %llu: duplicate custom_id \"%.200s\" (first on "
+                     "line %llu)",
+                     (unsigned long long)item->line_no, dup,
+                     (unsigned long long)plm__idset_line(flags));
             item->custom_id = malloc(32);
             if (!item->custom_id) {
                 item->custom_id = dup;
@@ -206,6 +208,7 @@ static int admit(run_ctx *ctx, plm__input_item *item)
             free(dup);
         } else {
             *flags |= PLM_ID_SEEN;
+            plm__idset_set_line(flags, item->line_no);
         }
     }
     flags = plm__idset_find(ctx->ids, item->custom_id,
@@ -352,10 +355,11 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
             ctx->capgrave = cap;
         }
     }
+    /* The engine may still touch req until this callback returns, so it
+     * is freed later; if even that list cannot grow, leaking one request
+     * beats freeing it under the engine. */
     if (ctx->ngrave < ctx->capgrave)
         ctx->grave[ctx->ngrave++] = req;
-    else
-        plm_request_free(req); /* out of memory: free now rather than leak */
 
     if (ctx->io_error || !recordable(ctx, res)) {
         ctx->counts.not_run++;
@@ -410,95 +414,6 @@ static void tick(const plm_stats *st, void *user_data)
         ctx->io_error = 1;
         plm_client_interrupt(ctx->client, 2);
     }
-}
-
-/* Copies stdin into an unlinked temporary file so --strict can read the
- * input twice and progress knows the total. */
-static int spool_stdin(void)
-{
-    char path[] = "/tmp/parallm-stdin-XXXXXX";
-    int fd = mkstemp(path);
-    char buf[65536];
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto fail;
-        if (n == 0)
-            break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                goto fail;
-            off += w;
-        }
-    }
-    if (lseek(fd, 0, SEEK_SET) == 0)
-        return fd;
-fail:
-    close(fd);
-    return -1;
-}
-
-/* --strict: every line checked before anything is sent. Returns the
- * number of problems (each printed), or -1 on a read error. */
-static int64_t strict_check(int fd, const char *name)
-{
-    plm__line_reader *r = plm__line_reader_new(fd, PLM_RUN_MAX_LINE);
-    plm__idset *seen = plm__idset_new();
-    plm__input_item item;
-    int64_t problems = -1;
-    if (!r || !seen)
-        goto out;
-    problems = 0;
-    for (;;) {
-        char *line;
-        size_t len;
-        int too_long, no_newline;
-        int got = plm__line_reader_next(r, &line, &len, &too_long,
-                                        &no_newline);
-        if (got < 0) {
-            fprintf(stderr, "parallm run: cannot read %s: %s\n", name,
-                    strerror(errno));
-            problems = -1;
-            goto out;
-        }
-        if (got == 0)
-            break;
-        if (!too_long && plm__input_blank(line, len))
-            continue;
-        uint64_t line_no = plm__line_reader_line_no(r);
-        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
-            plm__input_item_clear(&item);
-            problems = -1;
-            goto out;
-        }
-        if (!item.error[0] && !item.synthetic_id) {
-            unsigned char *f = plm__idset_find(
-                seen, item.custom_id, strlen(item.custom_id), 1);
-            if (f && *f)
-                snprintf(item.error, sizeof(item.error),
-                         "line %llu: duplicate custom_id \"%.200s\"",
-                         (unsigned long long)line_no, item.custom_id);
-            else if (f)
-                *f = PLM_ID_SEEN;
-        }
-        if (item.error[0]) {
-            fprintf(stderr, "parallm run: %s: %s\n", name, item.error);
-            problems++;
-        }
-        plm__input_item_clear(&item);
-    }
-out:
-    plm__idset_free(seen);
-    plm__line_reader_free(r);
-    return problems;
 }
 
 static int same_file(int fd, const char *path)
@@ -566,10 +481,14 @@ int plm_cmd_run(int argc, char **argv)
         copts.openai_base_url = opt.base_url;
         copts.anthropic_base_url = opt.base_url;
     }
-    ctx.have_key[PLM_PROVIDER_OPENAI] =
-        (okey && *okey) || opt.base_url || mock;
-    ctx.have_key[PLM_PROVIDER_ANTHROPIC] =
-        (akey && *akey) || opt.base_url || mock;
+    /* A base URL (option or the SDKs' environment variables) may point at
+     * a local server that needs no key. */
+    const char *obase = getenv("OPENAI_BASE_URL");
+    const char *abase = getenv("ANTHROPIC_BASE_URL");
+    ctx.have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt.base_url ||
+                                        (obase && *obase) || mock;
+    ctx.have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) || opt.base_url ||
+                                           (abase && *abase) || mock;
     if ((opt.provider == PLM__RUN_OPENAI &&
          !ctx.have_key[PLM_PROVIDER_OPENAI]) ||
         (opt.provider == PLM__RUN_ANTHROPIC &&
@@ -608,7 +527,7 @@ int plm_cmd_run(int argc, char **argv)
     /* Input. */
     int is_stdin = strcmp(opt.input, "-") == 0;
     if (is_stdin && opt.strict) {
-        in_fd = spool_stdin();
+        in_fd = plm__input_spool_stdin();
         if (in_fd < 0) {
             fprintf(stderr, "parallm run: cannot buffer stdin: %s\n",
                     strerror(errno));
@@ -632,9 +551,15 @@ int plm_cmd_run(int argc, char **argv)
         goto out;
     }
     struct stat st;
+    memset(&st, 0, sizeof(st));
     int seekable = fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (!seekable && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "parallm run: %s is a directory\n", opt.input);
+        exit_code = PLM_EXIT_IO;
+        goto out;
+    }
     if (opt.strict) {
-        int64_t problems = strict_check(in_fd, opt.input);
+        int64_t problems = plm__input_strict_check(in_fd, opt.input);
         if (problems != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {
             if (problems > 0)
                 fprintf(stderr, "parallm run: --strict: %lld invalid "
@@ -703,6 +628,14 @@ int plm_cmd_run(int argc, char **argv)
     ropts.timeout_ms = opt.timeout_ms;
     ropts.tick = tick;
     ropts.tick_ms = 250;
+    /* At most max_concurrent requests finish between two calls of the
+     * source (and after its last one), so this is the graveyard's size. */
+    ctx.capgrave = (size_t)opt.max_concurrent + 16;
+    ctx.grave = malloc(ctx.capgrave * sizeof(*ctx.grave));
+    if (!ctx.grave) {
+        fprintf(stderr, "parallm run: out of memory\n");
+        goto out;
+    }
     ctx.counts.started = plm__run_now();
     if (opt.timeout_ms)
         ctx.deadline = ctx.counts.started + (double)opt.timeout_ms / 1000.0;

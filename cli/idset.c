@@ -2,10 +2,10 @@
  * The set of custom_ids that `parallm run` keeps for resume and for
  * duplicate detection. It must stay small for inputs of millions of lines,
  * so ids live back to back in 1 MiB arena chunks (2 bytes of length, 1
- * byte of flags, the bytes) and the table is open addressing on 8-byte
- * slots: 32 bits of the hash as a tag plus a 32-bit reference into the
- * arena. Full strings are compared on a tag match, so hash collisions cost
- * time, never correctness. One million ids of 10 bytes take about 30 MB.
+ * byte of flags, 4 bytes of input line number, the bytes) and the table
+ * is open addressing on 8-byte slots: 32 bits of the hash as a tag plus a
+ * 32-bit reference into the arena. Full strings are compared on a tag match, so hash collisions cost
+ * time, never correctness. One million ids of 10 bytes take about 35 MB.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 #define CHUNK_BITS 20
 #define CHUNK_SIZE ((size_t)1 << CHUNK_BITS)
 #define MAX_CHUNKS 4096 /* 4 GiB of ids: far beyond any sane input */
-#define REC_HEADER 3    /* 2 bytes of length, 1 byte of flags */
+#define REC_HEADER 7    /* 2 bytes of length, 1 of flags, 4 of line */
 
 typedef struct slot {
     uint32_t tag; /* 0 = empty */
@@ -140,7 +140,7 @@ static uint32_t store(plm__idset *set, const char *id, size_t len)
     unsigned char *rec = set->chunks[set->nchunks - 1] + set->used;
     rec[0] = (unsigned char)(len & 0xff);
     rec[1] = (unsigned char)(len >> 8);
-    rec[2] = 0;
+    memset(rec + 2, 0, 5);
     memcpy(rec + REC_HEADER, id, len);
     uint32_t ref = (uint32_t)(((set->nchunks - 1) << CHUNK_BITS) | set->used);
     set->used += need;
@@ -182,4 +182,18 @@ unsigned char *plm__idset_find(plm__idset *set, const char *id, size_t len,
     set->slots[i].ref = ref;
     set->count++;
     return rec_at(set, ref) + 2;
+}
+
+/* The line number lives right after the flags byte, unaligned. */
+void plm__idset_set_line(unsigned char *flags, uint64_t line_no)
+{
+    uint32_t v = line_no > UINT32_MAX ? UINT32_MAX : (uint32_t)line_no;
+    memcpy(flags + 1, &v, sizeof(v));
+}
+
+uint64_t plm__idset_line(const unsigned char *flags)
+{
+    uint32_t v;
+    memcpy(&v, flags + 1, sizeof(v));
+    return v;
 }

@@ -2,9 +2,9 @@
  * Reading the Batch input of `parallm run`: a line reader with a cap (a
  * file of any size is read in constant memory, and one absurd line cannot
  * exhaust it), the checks that turn a line into a request or into a
- * precise "line N: ..." error, and the quick line count used as the
- * progress total. Nothing here sends anything: a line either passes every
- * check or is refused whole.
+ * precise "line N: ..." error, the --strict pre-pass, and the quick line
+ * count used as the progress total. Nothing here sends anything: a line
+ * either passes every check or is refused whole.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -300,4 +300,97 @@ out:
     if (rc == 0 && !item->custom_id && set_synthetic_id(item, line_no) != 0)
         rc = -1;
     return rc;
+}
+
+/* Copies stdin into an unlinked temporary file so --strict can read the
+ * input twice and progress knows the total. */
+int plm__input_spool_stdin(void)
+{
+    char path[] = "/tmp/parallm-stdin-XXXXXX";
+    int fd = mkstemp(path);
+    char buf[65536];
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto fail;
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                goto fail;
+            off += w;
+        }
+    }
+    if (lseek(fd, 0, SEEK_SET) == 0)
+        return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+/* --strict: every line checked before anything is sent. Returns the
+ * number of problems (each printed), or -1 on a read error. */
+int64_t plm__input_strict_check(int fd, const char *name)
+{
+    plm__line_reader *r = plm__line_reader_new(fd, PLM_RUN_MAX_LINE);
+    plm__idset *seen = plm__idset_new();
+    plm__input_item item;
+    int64_t problems = -1;
+    if (!r || !seen)
+        goto out;
+    problems = 0;
+    for (;;) {
+        char *line;
+        size_t len;
+        int too_long, no_newline;
+        int got = plm__line_reader_next(r, &line, &len, &too_long,
+                                        &no_newline);
+        if (got < 0) {
+            fprintf(stderr, "parallm run: cannot read %s: %s\n", name,
+                    strerror(errno));
+            problems = -1;
+            goto out;
+        }
+        if (got == 0)
+            break;
+        if (!too_long && plm__input_blank(line, len))
+            continue;
+        uint64_t line_no = plm__line_reader_line_no(r);
+        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
+            plm__input_item_clear(&item);
+            problems = -1;
+            goto out;
+        }
+        if (!item.error[0] && !item.synthetic_id) {
+            unsigned char *f = plm__idset_find(
+                seen, item.custom_id, strlen(item.custom_id), 1);
+            if (f && *f) {
+                snprintf(item.error, sizeof(item.error),
+                         "line %llu: duplicate custom_id \"%.200s\" (first "
+                         "on line %llu)",
+                         (unsigned long long)line_no, item.custom_id,
+                         (unsigned long long)plm__idset_line(f));
+            } else if (f) {
+                *f = PLM_ID_SEEN;
+                plm__idset_set_line(f, line_no);
+            }
+        }
+        if (item.error[0]) {
+            fprintf(stderr, "parallm run: %s: %s\n", name, item.error);
+            problems++;
+        }
+        plm__input_item_clear(&item);
+    }
+out:
+    plm__idset_free(seen);
+    plm__line_reader_free(r);
+    return problems;
 }

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +172,13 @@ int plm__out_open(plm__out **out, const char *path, int overwrite,
     o->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (o->fd < 0) {
         snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        goto fail;
+    }
+    /* Two runs appending to one file would both send what neither has
+     * written yet. The lock goes with the descriptor, so a killed run
+     * never leaves it behind. File systems without flock are let be. */
+    if (flock(o->fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        snprintf(err, errlen, "in use by another parallm run");
         goto fail;
     }
     if (fstat(o->fd, &st) != 0) {

@@ -51,6 +51,10 @@ void plm__idset_free(plm__idset *set);
 unsigned char *plm__idset_find(plm__idset *set, const char *id, size_t len,
                                int create);
 size_t plm__idset_count(const plm__idset *set);
+/* The input line an id was first met on (0 = not recorded), kept beside
+ * its flags. */
+void plm__idset_set_line(unsigned char *flags, uint64_t line_no);
+uint64_t plm__idset_line(const unsigned char *flags);
 /* Bytes held (for diagnostics). */
 size_t plm__idset_bytes(const plm__idset *set);
 
@@ -94,6 +98,13 @@ int plm__input_parse(const char *line, size_t len, int too_long,
 void plm__input_item_clear(plm__input_item *item);
 /* 1 for a line holding only whitespace (skipped silently). */
 int plm__input_blank(const char *line, size_t len);
+/* --strict: checks every line of fd (duplicates included), printing each
+ * problem on stderr. Returns the number of problems, or -1 on a read
+ * error or out of memory. */
+int64_t plm__input_strict_check(int fd, const char *name);
+/* Copies stdin into an unlinked temporary file (so it can be read twice)
+ * and returns its descriptor, rewound; -1 with errno set on error. */
+int plm__input_spool_stdin(void);
 /* Counts the non-blank lines of a regular file (a quick pre-pass for the
  * progress total). -1 on error. */
 int64_t plm__input_count_lines(int fd);

@@ -49,7 +49,7 @@ for r in recs:
 expect_err = {
     "line-2": "line 2: invalid JSON",
     "line-3": "line 3: missing custom_id",
-    "line-4": 'line 4: duplicate custom_id "a"',
+    "line-4": 'line 4: duplicate custom_id "a" (first on line 1)',
     "line-5": "line 5: custom_id is not a string",
     "u": "line 6: unsupported url",
     "g": 'line 7: method must be "POST"',

@@ -7,9 +7,10 @@ gen_input in.jsonl 40
 "$PLM" run in.jsonl -o out.jsonl --provider mock --mock-latency 5 -c 8 \
     --summary-json sum.json 2>err.txt || fail "clean run exit $?"
 read -r ok bad lines < <(check_output out.jsonl in.jsonl)
-[ "$ok" = 40 ] && [ "$lines" = 40 ] || fail "expected 40 successes, got $ok/$lines"
-grep -q '^Executed 40 LLM requests in parallel: [0-9]*\.[0-9][0-9]s (avg: [0-9]*\.[0-9][0-9]s per request)$' err.txt \
-    || fail "summary line missing: $(cat err.txt)"
+[ "$ok" = 40 ] && [ "$lines" = 40 ] || fail "want 40 successes: $ok/$lines"
+n='[0-9]*\.[0-9][0-9]s'
+grep -q "^Executed 40 LLM requests in parallel: $n (avg: $n per request)\$" \
+    err.txt || fail "summary line missing: $(cat err.txt)"
 python3 - <<'PY' || fail "simulated marker or summary json wrong"
 import json
 for l in open("out.jsonl"):
@@ -24,7 +25,8 @@ s = json.load(open("sum.json"))
 assert s["succeeded"] == 40 and s["failed"] == 0 and s["exit_code"] == 0, s
 assert s["completion_tokens"] > 0
 PY
-ids=$(python3 -c 'import json;print(len({json.loads(l)["id"] for l in open("out.jsonl")}))')
+ids=$(python3 -c 'import json
+print(len({json.loads(l)["id"] for l in open("out.jsonl")}))')
 [ "$ids" = 40 ] || fail "line ids are not unique"
 
 # Resume: nothing left to do, nothing appended.
@@ -53,6 +55,19 @@ check_output stdin.jsonl in.jsonl >/dev/null
 check_output stdin2.jsonl in.jsonl >/dev/null
 grep -q "40/40" err.txt || fail "progress line missing: $(cat err.txt)"
 
+# On a terminal: progress by default, colour unless NO_COLOR is set.
+if command -v script >/dev/null; then
+    env -u NO_COLOR script -q -e -c "'$PLM' run in.jsonl -o tty1.out \
+        --provider mock" /dev/null </dev/null >tty1.log 2>&1 \
+        || fail "tty run exit $?"
+    grep -q $'\033\[1m40/40 (100%)' tty1.log || fail "no coloured progress"
+    NO_COLOR=1 script -q -e -c "'$PLM' run in.jsonl -o tty2.out \
+        --provider mock" /dev/null </dev/null >tty2.log 2>&1 \
+        || fail "NO_COLOR run exit $?"
+    grep -q "40/40 (100%)" tty2.log || fail "no progress with NO_COLOR"
+    ! grep -q $'\033\[[0-9]*m' tty2.log || fail "colour despite NO_COLOR"
+fi
+
 # Anthropic endpoint and blank lines.
 cat > anth.jsonl <<'J'
 {"custom_id":"m1","method":"POST","url":"/v1/messages","body":{"model":"c","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}}
@@ -69,11 +84,22 @@ PY
 
 # Usage errors.
 set +e
-"$PLM" run --help >/dev/null; [ $? = 0 ] || fail "--help"
-"$PLM" run in.jsonl 2>/dev/null; [ $? = 2 ] || fail "missing -o"
-"$PLM" run in.jsonl -o x --max-concurrent 0 2>/dev/null; [ $? = 2 ] || fail "-c 0"
-"$PLM" run in.jsonl -o x --timeout abc 2>/dev/null; [ $? = 2 ] || fail "--timeout abc"
-"$PLM" run in.jsonl -o in.jsonl --provider mock 2>/dev/null; [ $? = 2 ] || fail "same file"
-"$PLM" run nope.jsonl -o x --provider mock 2>/dev/null; [ $? = 3 ] || fail "missing input"
+expect_exit() { # CODE ARGS...: parallm exits with CODE
+    local want=$1
+    shift
+    "$PLM" "$@" >/dev/null 2>&1
+    local rc=$?
+    [ $rc = "$want" ] || fail "parallm $* exited $rc, want $want"
+}
+expect_exit 0 run --help
+expect_exit 2 run in.jsonl
+expect_exit 2 run in.jsonl -o x --max-concurrent 0
+expect_exit 2 run in.jsonl -o x --timeout abc
+expect_exit 2 run in.jsonl -o x --provider nope
+expect_exit 2 run in.jsonl -o x --base-url ftp://x
+expect_exit 2 run in.jsonl extra.jsonl -o x --provider mock
+expect_exit 2 run in.jsonl -o in.jsonl --provider mock
+expect_exit 3 run nope.jsonl -o x --provider mock
+expect_exit 3 run . -o x --provider mock
 set -e
 echo "ok"

@@ -47,4 +47,23 @@ n=$(line_count out.jsonl)
 read -r ok bad lines < <(check_output out.jsonl in.jsonl)
 [ "$ok" = 200 ] && [ "$lines" = 200 ] || fail "resume after full disk: $ok/$lines"
 [ "$n" -lt 200 ] || fail "the limit did not bite"
+# A second run on an output that a run is writing is refused.
+gen_input slow.jsonl 100
+"$PLM" run slow.jsonl -o busy.jsonl --provider mock --mock-latency 100 -c 2 \
+    -q &
+pid=$!
+BG_PIDS+=("$pid")
+wait_lines busy.jsonl 1
+set +e
+"$PLM" run slow.jsonl -o busy.jsonl --provider mock 2>err.txt
+rc=$?
+set -e
+[ $rc = 3 ] || fail "concurrent run exit $rc"
+grep -q "busy.jsonl: in use by another parallm run" err.txt || fail "$(cat err.txt)"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+# The lock died with the process.
+"$PLM" run slow.jsonl -o busy.jsonl --provider mock --mock-latency 0 -q \
+    || fail "run after the holder died: $?"
+check_output busy.jsonl slow.jsonl >/dev/null
 echo ok

@@ -55,6 +55,15 @@ for l in open("out.jsonl"):
 ' || fail "fake output"
 done
 
+# OPENAI_BASE_URL counts as a base URL: no key needed to try (the fake
+# server wants one, hence 401 -> exit 6, not the no-key exit 2).
+set +e
+OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" "$PLM" run in.jsonl \
+    -o env.jsonl -c 1 2>err.txt
+rc=$?
+set -e
+[ $rc = 6 ] || fail "OPENAI_BASE_URL without key: exit $rc $(cat err.txt)"
+
 # Wrong key: exit 6, and the key is nowhere.
 WRONG=sk-wrong-ALSO-SECRET-777
 set +e
@@ -69,4 +78,22 @@ if grep -q -e "$SECRET" -e "$WRONG" -e "DO-NOT-PRINT" -e "ALSO-SECRET" \
     err.txt stdout.txt bad.jsonl bad.json out.jsonl sum.json; then
     fail "an API key leaked"
 fi
+# Nothing listening any more: "connection_error" lines, exit 1.
+for p in "${BG_PIDS[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null || true; done
+BG_PIDS=()
+set +e
+OPENAI_API_KEY=$SECRET "$PLM" run in.jsonl -o refused.jsonl --base-url \
+    "http://127.0.0.1:$PORT" --retries 0 -q
+rc=$?
+set -e
+[ $rc = 1 ] || fail "connection refused exit $rc"
+python3 - <<'PY' || fail "connection error lines"
+import json
+recs = [json.loads(l) for l in open("refused.jsonl")]
+assert len(recs) == 5
+for r in recs:
+    assert r["response"] is None, r
+    assert r["error"]["code"] == "connection_error", r
+PY
+! grep -q "$SECRET" refused.jsonl || fail "key in output"
 echo ok

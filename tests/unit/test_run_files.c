@@ -46,6 +46,7 @@ static void test_run__idset_many_ids(void **state)
         assert_non_null(f);
         assert_int_equal(*f, 0);
         *f = (unsigned char)(1 + i % 3);
+        plm__idset_set_line(f, (uint64_t)i * 1000);
     }
     assert_int_equal(plm__idset_count(set), 200000);
     for (int i = 0; i < 200000; i++) {
@@ -53,6 +54,9 @@ static void test_run__idset_many_ids(void **state)
         unsigned char *f = plm__idset_find(set, id, (size_t)n, 0);
         assert_non_null(f);
         assert_int_equal(*f, 1 + i % 3);
+        assert_int_equal(plm__idset_line(f),
+                         (uint64_t)i * 1000 > UINT32_MAX ? UINT32_MAX
+                                                         : (uint64_t)i * 1000);
     }
     /* Prefixes and extensions of stored ids are different ids. */
     assert_null(plm__idset_find(set, "id-1", 3, 0));
@@ -267,7 +271,8 @@ static void test_run__resume_scan_and_repair(void **state)
     assert_int_equal(info.ok, 2);     /* a, b (its later success wins) */
     assert_int_equal(info.failed, 1); /* c */
     assert_int_equal(info.bad_lines, 1);
-    assert_int_equal(info.repaired_bytes, strlen("{\"custom_id\":\"d\",\"resp"));
+    assert_int_equal(info.repaired_bytes,
+                     strlen("{\"custom_id\":\"d\",\"resp"));
     assert_int_equal(*plm__idset_find(ids, "a", 1, 0), PLM_ID_DONE_OK);
     assert_int_equal(*plm__idset_find(ids, "b", 1, 0),
                      PLM_ID_DONE_OK | PLM_ID_DONE_FAILED);
