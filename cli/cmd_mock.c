@@ -23,8 +23,9 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: parallm mock [options]\n"
         "\n"
-        "Serves the OpenAI (/v1/chat/completions) and Anthropic (/v1/messages)\n"
-        "APIs on loopback with simulated answers, until SIGINT or SIGTERM.\n"
+        "Serves the OpenAI (/v1/chat/completions, ...) and Anthropic\n"
+        "(/v1/messages) APIs with simulated answers until SIGINT or "
+        "SIGTERM.\n"
         "Durations take a unit: 50ms, 3s, 1.5s (a bare number is in ms).\n"
         "\n"
         "options:\n"
@@ -40,15 +41,18 @@ static void usage(FILE *out)
         "      --rpm N                requests per minute, then 429\n"
         "      --tpm N                tokens per minute, then 429\n"
         "      --max-in-flight N      open requests allowed, then 429\n"
-        "      --ratelimit-headers    send x-ratelimit-* headers on every answer\n"
+        "      --ratelimit-headers    send x-ratelimit-* headers on every "
+        "answer\n"
         "      --tls-cert FILE        serve HTTPS with this PEM certificate\n"
         "      --tls-key FILE         ... and this PEM private key\n"
-        "      --log FILE             append one JSON line per request to FILE\n"
+        "      --log FILE             append one JSON line per request to "
+        "FILE\n"
         "      --simulated            mark every answer \"simulated\": true\n"
         "  -h, --help                 show this help\n"
         "\n"
-        "Per-request faults: put \"[mock status=500 times=2]\" in a user message\n"
-        "or send the header \"X-Mock: status=500;times=2\" (see parallm(1)).\n",
+        "Per-request faults: put \"[mock status=500 times=2]\" in a user "
+        "message\nor send the header \"X-Mock: status=500;times=2\" (see "
+        "parallm(1)).\n",
         MOCK_DEFAULT_PORT);
 }
 
