@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "provider.h"
 
@@ -36,6 +38,12 @@ static const char *pick(const char *given, const char *env_name,
     if (v && v[0])
         return v;
     return fallback;
+}
+
+static int is_http_url(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 ||
+           strncasecmp(url, "https://", 8) == 0;
 }
 
 static int copy_opt(char **dst, const char *src)
@@ -116,6 +124,15 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
              DEFAULT_ANTHROPIC_BASE));
     if (!c->base_url[0] || !c->base_url[1])
         goto fail;
+    /* Only http(s) (the transport refuses other schemes anyway; saying so
+     * here is clearer than a network error per request). */
+    rc = PLM_EINVAL;
+    if (!is_http_url(c->base_url[0]) || !is_http_url(c->base_url[1]))
+        goto fail;
+    /* A CA file that cannot be read would fail every request later. */
+    if (o->ca_file && access(o->ca_file, R_OK) != 0)
+        goto fail;
+    rc = PLM_ENOMEM;
 
     c->max_retries = o->max_retries == 0 ? 4
                      : o->max_retries < 0 ? 0
@@ -155,6 +172,16 @@ fail:
     return rc;
 }
 
+/* Does not leave a secret in freed memory. */
+static void wipe(char *s)
+{
+    volatile char *p = s;
+    if (!s)
+        return;
+    while (*p)
+        *p++ = '\0';
+}
+
 void plm_client_free(plm_client *client)
 {
     int i;
@@ -165,15 +192,14 @@ void plm_client_free(plm_client *client)
     plm__transport_free(client->transport);
     plm__loop_free(client->loop);
     for (i = 0; i < 2; i++) {
+        struct curl_slist *h;
+        /* The auth header holds the key too. */
+        for (h = client->headers[i]; h; h = h->next)
+            wipe(h->data);
         curl_slist_free_all(client->headers[i]);
         free(client->base_url[i]);
-        if (client->api_key[i]) {
-            /* Do not leave the secret in freed memory. */
-            volatile char *k = client->api_key[i];
-            while (*k)
-                *k++ = '\0';
-            free(client->api_key[i]);
-        }
+        wipe(client->api_key[i]);
+        free(client->api_key[i]);
     }
     free(client);
 }

@@ -772,6 +772,16 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
     client->stats.elapsed =
         (double)(client->run_ended_ns - client->run_started_ns) / 1e9;
     update_gauges(&run);
+    plm__log(client, PLM_LOG_DEBUG,
+             "run ended (%s): %llu completed, %llu ok, %llu failed, "
+             "%llu attempts, %llu retries, %.2fs",
+             plm_strerror(run.result),
+             (unsigned long long)client->stats.completed,
+             (unsigned long long)client->stats.succeeded,
+             (unsigned long long)client->stats.failed,
+             (unsigned long long)client->stats.attempts,
+             (unsigned long long)client->stats.retries,
+             client->stats.elapsed);
     log_batch(client);
     sigpipe_restore(&guard);
     atomic_store(&client->running, 0);

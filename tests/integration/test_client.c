@@ -36,6 +36,12 @@ static void test_client__options_checked(void **state)
     co.max_retries = 0;
     co.request_timeout_ms = -1;
     assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
+    co.request_timeout_ms = 0;
+    co.openai_base_url = "ftp://example.com";
+    assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
+    co.openai_base_url = NULL;
+    co.ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
     assert_int_equal(plm_client_new(NULL, NULL), PLM_EINVAL);
     assert_int_equal(plm_client_new(&c, NULL), PLM_OK);
     plm_client_stats(c, &st);
