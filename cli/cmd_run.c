@@ -172,8 +172,12 @@ static int write_invalid(run_ctx *ctx, const plm__input_item *item)
         return -1;
     ctx->counts.failed++;
     ctx->counts.invalid++;
-    if (++ctx->listed_invalid <= MAX_LISTED_INVALID)
-        say(ctx, "parallm: %s\n", item->error);
+    if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
+        char shown[sizeof(item->error)];
+        memcpy(shown, item->error, sizeof(shown));
+        plm__input_sanitize(shown);
+        say(ctx, "parallm: %s\n", shown);
+    }
     return 0;
 }
 
@@ -388,13 +392,16 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
         !ctx->fatal) {
         /* Every other request would fail the same way: say it once. */
         ctx->fatal = 1;
-        say(ctx, "parallm: %s (HTTP %d) on %s: %s\nparallm: stopping the "
-                 "run; check the API key and the account's quota, then run "
-                 "again to resume\n",
+        say(ctx, "parallm: %s (HTTP %d) on custom_id ",
             cls == PLM_CLASS_AUTH ? "authentication failed"
                                   : "quota exhausted",
-            plm_result_http_status(res), p->custom_id,
-            plm_result_error_message(res));
+            plm_result_http_status(res));
+        plm__run_print_safe(stderr, p->custom_id,
+                            strnlen(p->custom_id, 200));
+        fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
+                        "and the account's quota, then run again to "
+                        "resume\n",
+                plm_result_error_message(res));
         stop = 1;
     }
 out:
@@ -449,6 +456,11 @@ int plm_cmd_run(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? PLM_EXIT_OK : prc;
     ctx.opt = &opt;
+    if (opt.ca_file && access(opt.ca_file, R_OK) != 0) {
+        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n",
+                opt.ca_file, strerror(errno));
+        return PLM_EXIT_USAGE;
+    }
     install_signals();
 
     /* Credentials first: a missing key is reported before anything is

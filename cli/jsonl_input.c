@@ -199,6 +199,17 @@ static const struct {
     { "/v1/messages", PLM_PROVIDER_ANTHROPIC },
 };
 
+void plm__input_sanitize(char *s)
+{
+    /* Control bytes (escape sequences included) become '?'; UTF-8 text is
+     * left alone. */
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            *s = '?';
+    }
+}
+
 void plm__input_item_clear(plm__input_item *item)
 {
     free(item->custom_id);
@@ -384,6 +395,7 @@ int64_t plm__input_strict_check(int fd, const char *name)
             }
         }
         if (item.error[0]) {
+            plm__input_sanitize(item.error);
             fprintf(stderr, "parallm run: %s: %s\n", name, item.error);
             problems++;
         }

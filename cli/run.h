@@ -96,6 +96,9 @@ typedef struct plm__input_item {
 int plm__input_parse(const char *line, size_t len, int too_long,
                      uint64_t line_no, plm__input_item *item);
 void plm__input_item_clear(plm__input_item *item);
+/* Replaces control bytes in s, so text from the input (ids, parser
+ * excerpts) printed on a terminal cannot drive it. */
+void plm__input_sanitize(char *s);
 /* 1 for a line holding only whitespace (skipped silently). */
 int plm__input_blank(const char *line, size_t len);
 /* --strict: checks every line of fd (duplicates included), printing each

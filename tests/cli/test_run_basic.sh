@@ -99,6 +99,7 @@ expect_exit 2 run in.jsonl -o x --provider nope
 expect_exit 2 run in.jsonl -o x --base-url ftp://x
 expect_exit 2 run in.jsonl extra.jsonl -o x --provider mock
 expect_exit 2 run in.jsonl -o in.jsonl --provider mock
+expect_exit 2 run in.jsonl -o x --provider mock --ca-file nope.pem
 expect_exit 3 run nope.jsonl -o x --provider mock
 expect_exit 3 run . -o x --provider mock
 set -e
