@@ -181,6 +181,12 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg)
                         "Try 'parallm describe --help'.\n");
         return PLM_EXIT_USAGE;
     }
+    if (cfg->base_url != NULL && strncmp(cfg->base_url, "http://", 7) != 0 &&
+        strncmp(cfg->base_url, "https://", 8) != 0) {
+        fprintf(stderr, "parallm describe: --base-url must start with "
+                        "http:// or https://\n");
+        return PLM_EXIT_USAGE;
+    }
     if (cfg->provider == CHOICE_MOCK && cfg->base_url != NULL) {
         fprintf(stderr, "parallm describe: --base-url does not apply to "
                         "--provider mock\n");
@@ -652,7 +658,12 @@ int plm_cmd_describe(int argc, char **argv)
     }
     int code = plm_client_new(&client, &copts);
     if (code != PLM_OK) {
-        fprintf(stderr, "parallm describe: %s\n", plm_strerror(code));
+        /* PLM_EINVAL here means a setting from the environment
+         * (OPENAI_BASE_URL, ...): a usage problem, not a failed run. */
+        fprintf(stderr, "parallm describe: cannot create the client: %s "
+                        "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
+                plm_strerror(code));
+        rc = code == PLM_EINVAL ? PLM_EXIT_USAGE : PLM_EXIT_FATAL;
         goto out;
     }
 

@@ -27,7 +27,7 @@ for opt in --provider --model --base-url --max-concurrent --max-bytes --output; 
     grep -q -- "$opt" "$tmp/help" || fail "--help does not mention $opt"
 done
 for bad in "" "--provider nope x" "--max-bytes 0 x" "--max-concurrent x y" \
-           "--provider mock --base-url http://h x"; do
+           "--provider mock --base-url http://h x" "--base-url ftp://h x"; do
     status=0
     # shellcheck disable=SC2086
     "$PARALLM" describe $bad >/dev/null 2>&1 || status=$?
