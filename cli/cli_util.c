@@ -6,11 +6,11 @@
  * terminal.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_args.h"
 #include "run.h"
 
 int plm__run_parse_long(const char *text, long min, long max, long *out)
@@ -28,20 +28,11 @@ int plm__run_parse_long(const char *text, long min, long max, long *out)
 
 int plm__run_parse_seconds(const char *text, int64_t *out_ms)
 {
-    char *end = NULL;
-    if (!text || !*text || *text == '-' || *text == '+')
+    /* One duration grammar for every subcommand (cli_args.c): a bare
+     * number is seconds here, and "500ms", "30s", "5m" work too. */
+    if (plm__cli_parse_duration(text, 1000, out_ms) != 0 ||
+        *out_ms > (int64_t)365 * 86400 * 1000)
         return -1;
-    /* Plain decimals only: strtod would also take hex and "inf". */
-    for (const char *p = text; *p; p++) {
-        if ((*p < '0' || *p > '9') && *p != '.')
-            return -1;
-    }
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno != 0 || *end != '\0' || !isfinite(v) || v < 0 ||
-        v > 365.0 * 86400.0)
-        return -1;
-    *out_ms = (int64_t)llround(v * 1000.0);
     return 0;
 }
 

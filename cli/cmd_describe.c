@@ -1,0 +1,744 @@
+/*
+ * `parallm describe`: one chat request per file asking for a JSON
+ * description {"summary": "...", "references": ["..."]}, all run in
+ * parallel with plm_gather, printed as one JSON object that maps each path
+ * to its description or to {"error": "..."}. An answer that does not have
+ * that shape is asked again once, with the conversation so far and the
+ * reason, before it counts as a failure for that file alone. Reading the
+ * files, building the prompts and checking the answers live here; the
+ * library does the HTTP, retries and concurrency.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli_args.h"
+#include "commands.h"
+#include "describe_text.h"
+#include "mock.h"
+#include "parallm.h"
+
+#define DESCRIBE_DEFAULT_MAX_BYTES (64 * 1024)
+#define DESCRIBE_MAX_MAX_BYTES (16 * 1024 * 1024)
+#define DESCRIBE_DEFAULT_CONCURRENCY 5
+#define DESCRIBE_MAX_TOKENS 1024
+
+enum provider_choice { CHOICE_OPENAI, CHOICE_ANTHROPIC, CHOICE_MOCK };
+
+struct describe_config {
+    enum provider_choice provider;
+    const char *model;
+    const char *base_url;
+    int max_concurrent;
+    int64_t max_bytes;
+    int64_t timeout_ms;
+    const char *output;
+};
+
+/* One input file and everything learned about it. */
+struct file_job {
+    const char *path;     /* as given (borrowed from argv) */
+    char *key;            /* path as valid UTF-8, the output's key */
+    char *prompt;         /* the user message; NULL when no request */
+    char *bad_answer;     /* first answer, when it did not parse */
+    char *bad_reason;     /* why it did not parse */
+    json_t *description;  /* final value for the output, owned */
+    int failed;           /* description is an {"error"} */
+    int fatal;            /* failed on auth or quota */
+};
+
+/* The client of the run in progress, for the signal handler. */
+static plm_client *volatile running_client;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (running_client != NULL)
+        plm_client_interrupt(running_client, 2);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: parallm describe [options] FILE...\n"
+        "\n"
+        "Asks an LLM for a JSON description of each FILE, in parallel, and\n"
+        "prints {\"FILE\": {\"summary\": \"...\", \"references\": "
+        "[...]}, ...}\n"
+        "(or {\"error\": \"...\"} for a file that could not be described).\n"
+        "\n"
+        "options:\n"
+        "  -P, --provider NAME        openai (default), anthropic, or mock "
+        "(the\n"
+        "                             embedded mock server, no network)\n"
+        "  -m, --model MODEL          model (default gpt-4o-mini, "
+        "claude-3-5-haiku-latest)\n"
+        "  -u, --base-url URL         API base URL (default "
+        "$OPENAI_BASE_URL or\n"
+        "                             $ANTHROPIC_BASE_URL, else the "
+        "provider's)\n"
+        "  -c, --max-concurrent N     requests in flight at once "
+        "(default %d)\n"
+        "      --max-bytes N          bytes of each file sent (default %d; "
+        "more\n"
+        "                             is cut, and the prompt says so)\n"
+        "  -t, --timeout DUR          give up on the whole run after DUR "
+        "(e.g. 5m)\n"
+        "  -o, --output FILE          write the JSON to FILE instead of "
+        "stdout\n"
+        "  -h, --help                 show this help\n"
+        "\n"
+        "Keys come from OPENAI_API_KEY or ANTHROPIC_API_KEY. Exit status: 0 "
+        "all\ndescribed, 1 some failed (see parallm(1)).\n",
+        DESCRIBE_DEFAULT_CONCURRENCY, DESCRIBE_DEFAULT_MAX_BYTES);
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_options(int argc, char **argv, struct describe_config *cfg)
+{
+    static const struct option long_options[] = {
+        { "provider", required_argument, NULL, 'P' },
+        { "model", required_argument, NULL, 'm' },
+        { "base-url", required_argument, NULL, 'u' },
+        { "max-concurrent", required_argument, NULL, 'c' },
+        { "max-bytes", required_argument, NULL, 'B' },
+        { "timeout", required_argument, NULL, 't' },
+        { "output", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "P:m:u:c:t:o:h", long_options,
+                            NULL)) != -1) {
+        switch (c) {
+        case 'P':
+            if (strcmp(optarg, "openai") == 0) {
+                cfg->provider = CHOICE_OPENAI;
+            } else if (strcmp(optarg, "anthropic") == 0) {
+                cfg->provider = CHOICE_ANTHROPIC;
+            } else if (strcmp(optarg, "mock") == 0) {
+                cfg->provider = CHOICE_MOCK;
+            } else {
+                fprintf(stderr, "parallm describe: unknown provider '%s' "
+                                "(openai, anthropic, mock)\n", optarg);
+                return PLM_EXIT_USAGE;
+            }
+            break;
+        case 'm':
+            cfg->model = optarg;
+            break;
+        case 'u':
+            cfg->base_url = optarg;
+            break;
+        case 'c':
+            if (plm__cli_parse_int(optarg, 1, 10000, &cfg->max_concurrent)) {
+                fprintf(stderr, "parallm describe: invalid "
+                                "--max-concurrent '%s' (1..10000)\n", optarg);
+                return PLM_EXIT_USAGE;
+            }
+            break;
+        case 'B':
+            if (plm__cli_parse_int64(optarg, 1, DESCRIBE_MAX_MAX_BYTES,
+                                     &cfg->max_bytes)) {
+                fprintf(stderr, "parallm describe: invalid --max-bytes '%s' "
+                                "(1..%d)\n", optarg, DESCRIBE_MAX_MAX_BYTES);
+                return PLM_EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (plm__cli_parse_duration(optarg, 1000, &cfg->timeout_ms) ||
+                cfg->timeout_ms == 0) {
+                fprintf(stderr, "parallm describe: invalid --timeout '%s'\n",
+                        optarg);
+                return PLM_EXIT_USAGE;
+            }
+            break;
+        case 'o':
+            cfg->output = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return PLM_EXIT_OK;
+        default:
+            fprintf(stderr, "Try 'parallm describe --help'.\n");
+            return PLM_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "parallm describe: no FILE given\n"
+                        "Try 'parallm describe --help'.\n");
+        return PLM_EXIT_USAGE;
+    }
+    if (cfg->base_url != NULL && strncmp(cfg->base_url, "http://", 7) != 0 &&
+        strncmp(cfg->base_url, "https://", 8) != 0) {
+        fprintf(stderr, "parallm describe: --base-url must start with "
+                        "http:// or https://\n");
+        return PLM_EXIT_USAGE;
+    }
+    if (cfg->provider == CHOICE_MOCK && cfg->base_url != NULL) {
+        fprintf(stderr, "parallm describe: --base-url does not apply to "
+                        "--provider mock\n");
+        return PLM_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Settles job as failed with a printf-style message. Returns 0, or -1
+ * when out of memory. */
+static int set_error(struct file_job *job, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int set_error(struct file_job *job, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* Provider messages are not guaranteed UTF-8; JSON strings must be. */
+    char *text = plm__describe_utf8_fix(msg, strlen(msg));
+    json_decref(job->description);
+    job->description = text != NULL ? json_pack("{s:s}", "error", text)
+                                    : NULL;
+    free(text);
+    job->failed = 1;
+    return job->description != NULL ? 0 : -1;
+}
+
+/*
+ * Reads job->path and prepares its prompt, or settles its description at
+ * once (empty file, unreadable, binary). Returns 0, or -1 when out of
+ * memory.
+ */
+static int prepare_job(struct file_job *job, int64_t max_bytes)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int64_t size = 0;
+    int rc = -1;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0)
+        return set_error(job, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = set_error(job, "cannot stat: %s", strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = set_error(job, "is a directory");
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = set_error(job, "not a regular file");
+        goto out;
+    }
+    /* One byte more than the cap tells a cut file from one that fits. */
+    data = malloc((size_t)max_bytes + 1);
+    if (data == NULL)
+        goto out;
+    while (len < (size_t)max_bytes + 1) {
+        ssize_t got = read(fd, data + len, (size_t)max_bytes + 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = set_error(job, "cannot read: %s", strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    size = st.st_size > (off_t)len ? (int64_t)st.st_size : (int64_t)len;
+    if (len == 0) {
+        job->description = json_pack("{s:s,s:[]}", "summary", "Empty file",
+                                     "references");
+        rc = job->description != NULL ? 0 : -1;
+        goto out;
+    }
+    if (memchr(data, '\0', len) != NULL) {
+        rc = set_error(job, "not a text file (it contains NUL bytes)");
+        goto out;
+    }
+    int truncated = len > (size_t)max_bytes;
+    if (truncated)
+        len = plm__describe_utf8_cut(data, (size_t)max_bytes);
+    job->prompt = plm__describe_prompt(job->key, data, len,
+                                       truncated ? size : -1);
+    rc = job->prompt != NULL ? 0 : -1;
+out:
+    free(data);
+    close(fd);
+    return rc;
+}
+
+/* Builds the request for job (its first ask, or the re-ask when
+ * job->bad_answer is set). Returns a plm_code. */
+static int build_request(const struct describe_config *cfg,
+                         const struct file_job *job, plm_request **out)
+{
+    plm_provider provider = cfg->provider == CHOICE_ANTHROPIC
+                                ? PLM_PROVIDER_ANTHROPIC
+                                : PLM_PROVIDER_OPENAI;
+    plm_request *req = NULL;
+    char *reask = NULL;
+    int rc = plm_request_new_chat(&req, provider, cfg->model);
+
+    if (rc != PLM_OK)
+        goto out;
+    rc = plm_request_set_system(req, plm__describe_system_prompt());
+    if (rc == PLM_OK)
+        rc = plm_request_add_message(req, "user", job->prompt);
+    if (rc == PLM_OK && job->bad_answer != NULL) {
+        reask = plm__describe_reask(job->bad_reason);
+        rc = reask != NULL ? PLM_OK : PLM_ENOMEM;
+        if (rc == PLM_OK)
+            rc = plm_request_add_message(req, "assistant",
+                                         job->bad_answer[0] != '\0'
+                                             ? job->bad_answer
+                                             : "(empty answer)");
+        if (rc == PLM_OK)
+            rc = plm_request_add_message(req, "user", reask);
+    }
+    if (rc == PLM_OK)
+        rc = plm_request_set_temperature(req, 0.0);
+    if (rc == PLM_OK)
+        rc = plm_request_set_max_tokens(req, DESCRIBE_MAX_TOKENS);
+    /* Anthropic has no JSON mode; the prompt asks for JSON instead. */
+    if (rc == PLM_OK && provider == PLM_PROVIDER_OPENAI)
+        rc = plm_request_set_json_response(req, 1);
+out:
+    free(reask);
+    if (rc != PLM_OK) {
+        plm_request_free(req);
+        req = NULL;
+    }
+    *out = req;
+    return rc;
+}
+
+/* Records what result says about job: a description, a bad answer to
+ * ask again about (when may_reask), or an error. Returns 0 or -1 (out of
+ * memory). */
+static int take_result(struct file_job *job, const plm_result *res,
+                       int may_reask)
+{
+    char reason[512];
+    int code = plm_result_code(res);
+
+    if (code != PLM_OK) {
+        const char *detail = plm_result_error_message(res);
+        job->fatal = code == PLM_EAUTH || code == PLM_EQUOTA;
+        const char *what = plm_strerror(code);
+        if (detail == NULL || detail[0] == '\0')
+            return set_error(job, "%s", what);
+        /* Say the code's name once, whether or not the message has it. */
+        if (strncmp(detail, what, strlen(what)) == 0)
+            return set_error(job, "%s", detail);
+        return set_error(job, "%s: %s", what, detail);
+    }
+    const char *answer = plm_result_content(res);
+    if (answer == NULL)
+        answer = "";
+    json_t *desc = plm__describe_parse(answer, reason, sizeof(reason));
+    if (desc != NULL) {
+        json_decref(job->description);
+        job->description = desc;
+        job->failed = 0;
+        return 0;
+    }
+    if (may_reask) {
+        free(job->bad_answer);
+        free(job->bad_reason);
+        job->bad_answer = strdup(answer);
+        job->bad_reason = strdup(reason);
+        return job->bad_answer != NULL && job->bad_reason != NULL ? 0 : -1;
+    }
+    return set_error(job, "invalid answer, also when asked again: %s",
+                     reason);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Sends one request for every job that wants one in this round (round 0:
+ * jobs with a prompt and no description; round 1: jobs with a bad
+ * answer) and takes the results. *gather_rc gets plm_gather's code.
+ * Returns 0, or -1 after saying what went wrong (out of memory, a request
+ * that cannot be built, a gather that refused to run).
+ */
+static int run_round(plm_client *client, const struct describe_config *cfg,
+                     struct file_job *jobs, size_t n, int round,
+                     int64_t timeout_ms, int *gather_rc)
+{
+    plm_request **reqs = calloc(n, sizeof(*reqs));
+    plm_result **results = calloc(n, sizeof(*results));
+    size_t *which = calloc(n, sizeof(*which));
+    plm_gather_options gopts;
+    size_t count = 0;
+    int rc = -1;
+
+    *gather_rc = PLM_OK;
+    if (n == 0)
+        return 0;
+    if (reqs == NULL || results == NULL || which == NULL)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        struct file_job *job = &jobs[i];
+        int wanted = round == 0
+                         ? job->prompt != NULL && job->description == NULL
+                         : job->bad_answer != NULL &&
+                               job->description == NULL;
+        if (!wanted)
+            continue;
+        int code = build_request(cfg, job, &reqs[count]);
+        if (code != PLM_OK) {
+            fprintf(stderr, "parallm describe: %s: cannot build the "
+                            "request: %s\n", job->path, plm_strerror(code));
+            goto out;
+        }
+        which[count++] = i;
+    }
+    if (count == 0) {
+        rc = 0;
+        goto out;
+    }
+    /* memset, not PLM_GATHER_OPTIONS_INIT: gcc's -Wextra flags the
+     * partial initializer. */
+    memset(&gopts, 0, sizeof(gopts));
+    gopts.version = PLM_GATHER_OPTIONS_VERSION;
+    gopts.max_concurrent = cfg->max_concurrent;
+    gopts.return_errors = 1;
+    gopts.timeout_ms = timeout_ms;
+    *gather_rc = plm_gather(client, reqs, count, results, &gopts);
+    if (*gather_rc == PLM_EINVAL || *gather_rc == PLM_ENOMEM ||
+        *gather_rc == PLM_ESTATE) {
+        fprintf(stderr, "parallm describe: %s\n", plm_strerror(*gather_rc));
+        goto out;
+    }
+    for (size_t k = 0; k < count; k++) {
+        if (results[k] == NULL) {
+            fprintf(stderr, "parallm describe: no result for %s\n",
+                    jobs[which[k]].path);
+            goto out;
+        }
+        if (take_result(&jobs[which[k]], results[k], round == 0))
+            goto oom;
+    }
+    rc = 0;
+    goto out;
+oom:
+    fprintf(stderr, "parallm describe: out of memory\n");
+out:
+    if (results != NULL)
+        plm_results_free(results, count);
+    for (size_t k = 0; reqs != NULL && k < count; k++)
+        plm_request_free(reqs[k]);
+    free(results);
+    free(reqs);
+    free(which);
+    return rc;
+}
+
+/* Writes text to path through a temporary file and rename, so a reader
+ * never sees half an output. Returns 0 or -1 (after saying why). */
+static int write_output(const char *path, const char *text)
+{
+    size_t len = strlen(text);
+    size_t tmp_len = strlen(path) + 32;
+    char *tmp = malloc(tmp_len);
+    FILE *f = NULL;
+    int rc = -1;
+
+    if (tmp == NULL)
+        goto out;
+    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
+    f = fopen(tmp, "w");
+    if (f == NULL)
+        goto out;
+    if (fwrite(text, 1, len, f) != len || fflush(f) != 0 ||
+        fsync(fileno(f)) != 0)
+        goto out;
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto out;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0) {
+        fprintf(stderr, "parallm describe: cannot write %s: %s\n", path,
+                strerror(errno));
+        if (f != NULL)
+            fclose(f);
+        if (tmp != NULL)
+            unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* Serializes the path -> description map and writes it to stdout or
+ * cfg->output. Returns an exit code (OK or IO). */
+static int emit(const struct describe_config *cfg, struct file_job *jobs,
+                size_t n)
+{
+    json_t *root = json_object();
+    char *text = NULL;
+    int rc = PLM_EXIT_IO;
+
+    if (root == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].description == NULL)
+            continue;
+        if (json_object_set(root, jobs[i].key, jobs[i].description) != 0)
+            goto out;
+    }
+    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text == NULL)
+        goto out;
+    if (cfg->output != NULL) {
+        size_t len = strlen(text);
+        char *line = realloc(text, len + 2);
+        if (line == NULL)
+            goto out;
+        text = line;
+        memcpy(text + len, "\n", 2);
+        if (write_output(cfg->output, text) == 0)
+            rc = PLM_EXIT_OK;
+    } else {
+        if (fputs(text, stdout) != EOF && fputc('\n', stdout) != EOF &&
+            fflush(stdout) == 0)
+            rc = PLM_EXIT_OK;
+        else
+            fprintf(stderr, "parallm describe: cannot write the output: "
+                            "%s\n", strerror(errno));
+    }
+out:
+    free(text);
+    json_decref(root);
+    return rc;
+}
+
+/* Starts the embedded mock for --provider mock and points copts at it. */
+static int start_mock(plm_mock **mock, char *base_url, size_t len)
+{
+    plm_mock_options mopts;
+    char err[256] = "";
+
+    memset(&mopts, 0, sizeof(mopts));
+    mopts.host = "127.0.0.1";
+    if (plm_mock_start(mock, &mopts, err, sizeof(err)) != 0) {
+        fprintf(stderr, "parallm describe: cannot start the mock server: "
+                        "%s\n", err);
+        *mock = NULL;
+        return -1;
+    }
+    snprintf(base_url, len, "http://127.0.0.1:%d", plm_mock_port(*mock));
+    return 0;
+}
+
+/* 1 when the provider's own API would be called without a key: every
+ * request would fail on authentication, so say so once instead. A custom
+ * base URL may be a local server that takes no key. */
+static int key_missing(const struct describe_config *cfg, const char **var)
+{
+    const char *key_var = cfg->provider == CHOICE_ANTHROPIC
+                              ? "ANTHROPIC_API_KEY"
+                              : "OPENAI_API_KEY";
+    const char *url_var = cfg->provider == CHOICE_ANTHROPIC
+                              ? "ANTHROPIC_BASE_URL"
+                              : "OPENAI_BASE_URL";
+    const char *key = getenv(key_var);
+    const char *url = getenv(url_var);
+
+    *var = key_var;
+    if (cfg->provider == CHOICE_MOCK || cfg->base_url != NULL ||
+        (url != NULL && url[0] != '\0'))
+        return 0;
+    return key == NULL || key[0] == '\0';
+}
+
+/* Fills jobs from the file arguments, once per distinct path. Returns the
+ * number of jobs, or (size_t)-1 when out of memory. */
+static size_t collect_jobs(int argc, char **argv, struct file_job *jobs,
+                           int64_t max_bytes)
+{
+    size_t n = 0;
+
+    for (int i = optind; i < argc; i++) {
+        int seen = 0;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = strcmp(jobs[k].path, argv[i]) == 0;
+        if (seen)
+            continue;
+        struct file_job *job = &jobs[n++];
+        job->path = argv[i];
+        job->key = plm__describe_utf8_fix(argv[i], strlen(argv[i]));
+        if (job->key == NULL || prepare_job(job, max_bytes))
+            return (size_t)-1;
+    }
+    return n;
+}
+
+int plm_cmd_describe(int argc, char **argv)
+{
+    struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
+                                   DESCRIBE_DEFAULT_CONCURRENCY,
+                                   DESCRIBE_DEFAULT_MAX_BYTES, 0, NULL };
+    plm_client_options copts;
+    plm_client *client = NULL;
+    plm_mock *mock = NULL;
+    struct file_job *jobs = NULL;
+    size_t n = 0;
+    char base_url[64];
+    struct sigaction sa, old_int, old_term;
+    int signals_set = 0;
+    int gather_rc = PLM_OK;
+    int rc = parse_options(argc, argv, &cfg);
+
+    if (rc >= 0)
+        return rc;
+    if (cfg.model == NULL)
+        cfg.model = cfg.provider == CHOICE_ANTHROPIC ? "claude-3-5-haiku-latest"
+                    : cfg.provider == CHOICE_MOCK    ? "mock-model"
+                                                     : "gpt-4o-mini";
+    const char *key_var;
+    if (key_missing(&cfg, &key_var)) {
+        fprintf(stderr, "parallm describe: %s is not set (or use "
+                        "--provider mock, or --base-url for a local "
+                        "server)\n", key_var);
+        return PLM_EXIT_USAGE;
+    }
+    double start = now_seconds();
+    rc = PLM_EXIT_FATAL;
+    jobs = calloc((size_t)(argc - optind), sizeof(*jobs));
+    if (jobs == NULL)
+        goto oom;
+    n = collect_jobs(argc, argv, jobs, cfg.max_bytes);
+    if (n == (size_t)-1) {
+        n = (size_t)(argc - optind);
+        goto oom;
+    }
+
+    memset(&copts, 0, sizeof(copts));
+    copts.version = PLM_CLIENT_OPTIONS_VERSION;
+    if (cfg.provider == CHOICE_MOCK) {
+        if (start_mock(&mock, base_url, sizeof(base_url)))
+            goto out;
+        copts.openai_base_url = base_url;
+        copts.openai_api_key = "mock-key"; /* the mock accepts any key */
+    } else if (cfg.provider == CHOICE_ANTHROPIC) {
+        copts.anthropic_base_url = cfg.base_url;
+    } else {
+        copts.openai_base_url = cfg.base_url;
+    }
+    int code = plm_client_new(&client, &copts);
+    if (code != PLM_OK) {
+        /* PLM_EINVAL here means a setting from the environment
+         * (OPENAI_BASE_URL, ...): a usage problem, not a failed run. */
+        fprintf(stderr, "parallm describe: cannot create the client: %s "
+                        "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
+                plm_strerror(code));
+        rc = code == PLM_EINVAL ? PLM_EXIT_USAGE : PLM_EXIT_FATAL;
+        goto out;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    signals_set = 1;
+    running_client = client;
+
+    if (run_round(client, &cfg, jobs, n, 0, cfg.timeout_ms, &gather_rc))
+        goto out;
+    if (gather_rc == PLM_OK) {
+        int64_t left = 0;
+        if (cfg.timeout_ms > 0) {
+            left = cfg.timeout_ms -
+                   (int64_t)((now_seconds() - start) * 1000.0);
+            if (left <= 0)
+                gather_rc = PLM_ETIMEOUT;
+        }
+        if (gather_rc == PLM_OK &&
+            run_round(client, &cfg, jobs, n, 1, left, &gather_rc))
+            goto out;
+    }
+    /* A bad answer left over means its re-ask never ran (interrupted or
+     * out of time): report the first problem. */
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].description == NULL && jobs[i].bad_answer != NULL &&
+            set_error(&jobs[i], "invalid answer: %s", jobs[i].bad_reason))
+            goto oom;
+    }
+
+    size_t failed = 0, fatal = 0, sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].description == NULL)
+            goto oom;
+        failed += jobs[i].failed != 0;
+        fatal += jobs[i].fatal != 0;
+        sent += jobs[i].prompt != NULL;
+    }
+    rc = emit(&cfg, jobs, n);
+    fprintf(stderr, "parallm describe: %zu file%s, %zu described, %zu "
+                    "failed (%.1f s)\n",
+            n, n == 1 ? "" : "s", n - failed, failed, now_seconds() - start);
+    if (rc != PLM_EXIT_OK)
+        goto out;
+    if (gather_rc == PLM_ECANCELLED)
+        rc = PLM_EXIT_INTERRUPTED;
+    else if (gather_rc == PLM_ETIMEOUT)
+        rc = PLM_EXIT_TIMEOUT;
+    else if (sent > 0 && fatal == sent)
+        rc = PLM_EXIT_FATAL;
+    else if (failed > 0)
+        rc = PLM_EXIT_PARTIAL;
+    goto out;
+oom:
+    fprintf(stderr, "parallm describe: out of memory\n");
+    rc = PLM_EXIT_FATAL;
+out:
+    running_client = NULL;
+    if (signals_set) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    plm_client_free(client);
+    if (mock != NULL)
+        plm_mock_free(mock);
+    for (size_t i = 0; jobs != NULL && i < n; i++) {
+        free(jobs[i].key);
+        free(jobs[i].prompt);
+        free(jobs[i].bad_answer);
+        free(jobs[i].bad_reason);
+        json_decref(jobs[i].description);
+    }
+    free(jobs);
+    return rc;
+}
