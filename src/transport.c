@@ -304,7 +304,10 @@ static int set_options(plm__transport *t, plm__xfer *x,
         SET(CURLOPT_PIPEWAIT, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_NODELAY, 1L);
-    SET(CURLOPT_BUFFERSIZE, (long)PLM__RECV_BUFFER);
+    /* A hint, not a requirement: curl refuses to resize the receive buffer
+     * of a recycled handle that still holds one (a transfer that failed
+     * before connecting keeps it), and that buffer is already this size. */
+    (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)PLM__RECV_BUFFER);
     SET(CURLOPT_USERAGENT, "parallm/" PLM_VERSION_STRING);
     SET(CURLOPT_ERRORBUFFER, x->curl_error);
     SET(CURLOPT_WRITEFUNCTION, write_cb);

@@ -376,6 +376,37 @@ static void test_client__stream_and_raw(void **state)
     plm_fx_stop(&fx);
 }
 
+/*
+ * A transfer that fails before it connects (a host name curl cannot use,
+ * refused without any DNS traffic) leaves its easy handle with a receive
+ * buffer; the retry on that recycled handle must still be a network error,
+ * not a failure to configure the transfer.
+ */
+static void test_client__retry_after_unusable_host(void **state)
+{
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_client *c = NULL;
+    one o;
+    (void)state;
+
+    co.openai_base_url = "http://a..b:1";
+    co.openai_api_key = "sk-test";
+    co.max_retries = 2;
+    co.retry_base_ms = 1;
+    co.retry_max_ms = 2;
+    assert_int_equal(plm_client_new(&c, &co), PLM_OK);
+    memset(&o, 0, sizeof o);
+    o.req = plm_fx_chat(PLM_PROVIDER_OPENAI, "unusable host");
+    assert_int_equal(plm_client_run(c, one_source, one_complete, NULL, &o),
+                     PLM_OK);
+    assert_non_null(o.res);
+    assert_int_equal(plm_result_code(o.res), PLM_ENETWORK);
+    assert_int_equal(plm_result_attempts(o.res), 3);
+    plm_result_free(o.res);
+    plm_request_free(o.req);
+    plm_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_client__hooks),
         cmocka_unit_test(test_client__hooks_see_cancelled_attempts),
         cmocka_unit_test(test_client__stream_and_raw),
+        cmocka_unit_test(test_client__retry_after_unusable_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
