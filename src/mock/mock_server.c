@@ -92,8 +92,16 @@ static int setup_tls(plm_mock *m, char *errbuf, size_t errlen)
     evhttp_set_bevcb(m->http, tls_bev, m);
     return 0;
 fail:
-    fail_msg(errbuf, errlen, "mock: TLS setup failed: %s",
-             ERR_reason_error_string(ERR_get_error()));
+    {
+        /* OpenSSL has no reason text for some failures (a missing file is
+         * a system error), so name the files either way. */
+        const char *why = ERR_reason_error_string(ERR_peek_last_error());
+        fail_msg(errbuf, errlen,
+                 "mock: TLS setup failed for certificate '%s' and key "
+                 "'%s': %s",
+                 m->opts.tls_cert_file, m->opts.tls_key_file,
+                 why ? why : "cannot read or use the files");
+    }
     ERR_clear_error();
     return -1;
 }

@@ -56,6 +56,13 @@ status=0; "$PARALLM" mock --fault-rate 1.5 2>/dev/null || status=$?
 [ "$status" -eq 2 ] || fail "bad --fault-rate gave exit $status, want 2"
 status=0; "$PARALLM" mock --tls-cert x.pem 2>/dev/null || status=$?
 [ "$status" -eq 2 ] || fail "--tls-cert alone gave exit $status, want 2"
+# Unreadable certificate files: a message that names them, not "(null)".
+status=0
+"$PARALLM" mock --port 0 --tls-cert "$tmp/none.pem" --tls-key "$tmp/none.key" \
+    2>"$tmp/tls-err" || status=$?
+[ "$status" -ne 0 ] || fail "a missing certificate file was accepted"
+grep -q "none.pem" "$tmp/tls-err" || fail "TLS error does not name the file"
+if grep -q "(null)" "$tmp/tls-err"; then fail "TLS error says (null)"; fi
 
 # A server with 300 ms latency and a request log.
 "$PARALLM" mock --port 0 --port-file "$tmp/port" --latency 0.3s \
