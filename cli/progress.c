@@ -85,12 +85,17 @@ void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
         p->last_t = now;
         p->last_done = completed;
     }
+    /* Until the first smoothing window closes, show the run's average so a
+     * short run does not read "0.0 req/s". */
+    double rate = p->rate;
+    if (rate == 0 && st->elapsed > 0.05)
+        rate = (double)completed / st->elapsed;
     if (c->total > 0) {
         snprintf(total, sizeof(total), "%llu (%.0f%%)",
                  (unsigned long long)c->total,
                  100.0 * (double)done / (double)c->total);
         double left = c->total > done ? (double)(c->total - done) : 0;
-        fmt_eta(eta, sizeof(eta), p->rate > 0 ? left / p->rate : -1);
+        fmt_eta(eta, sizeof(eta), rate > 0 ? left / rate : -1);
     } else {
         snprintf(total, sizeof(total), "?");
         snprintf(eta, sizeof(eta), "--");
@@ -101,7 +106,7 @@ void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
     int n = snprintf(line, sizeof(line),
                      "\r%s%llu/%s%s | %.1f req/s | in flight %llu | "
                      "retries %llu | %serrors %llu%s | ETA %s%s",
-                     bold, (unsigned long long)done, total, reset, p->rate,
+                     bold, (unsigned long long)done, total, reset, rate,
                      (unsigned long long)st->in_flight,
                      (unsigned long long)st->retries, red,
                      (unsigned long long)c->failed, reset, eta,

@@ -54,6 +54,8 @@ check_output stdin.jsonl in.jsonl >/dev/null
     < in.jsonl 2>err.txt || fail "stdin strict exit $?"
 check_output stdin2.jsonl in.jsonl >/dev/null
 grep -q "40/40" err.txt || fail "progress line missing: $(cat err.txt)"
+# A run shorter than the smoothing window still shows a real rate.
+grep -q "40/40[^|]*| 0.0 req/s" err.txt && fail "final progress says 0.0 req/s"
 
 # On a terminal: progress by default, colour unless NO_COLOR is set.
 if command -v script >/dev/null; then
