@@ -1,0 +1,109 @@
+/*
+ * The transport's recycling of curl easy handles, through the engine: a
+ * handle is not reset between attempts, so every attempt must set all the
+ * options that differ between requests. One request at a time makes each
+ * attempt reuse the previous one's handle; the mock's records show what
+ * went out.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine_fixture.h"
+
+typedef struct feed {
+    plm_request **reqs;
+    size_t n, next, ndone;
+    int codes[8];
+} feed;
+
+static int feed_source(plm_request **out, void *user_data)
+{
+    feed *f = user_data;
+    if (f->next >= f->n)
+        return 0;
+    *out = f->reqs[f->next++];
+    return 1;
+}
+
+static int feed_complete(plm_request *req, plm_result *res, void *user_data)
+{
+    feed *f = user_data;
+    (void)req;
+    assert_true(f->ndone < 8);
+    f->codes[f->ndone++] = plm_result_code(res);
+    plm_result_free(res);
+    return 0;
+}
+
+static plm_request *raw(const char *method, const char *path)
+{
+    plm_request *req = NULL;
+    assert_int_equal(plm_request_new_raw(&req, PLM_PROVIDER_OPENAI, method,
+                                         path,
+                                         "{\"model\":\"m\",\"messages\":"
+                                         "[{\"role\":\"user\","
+                                         "\"content\":\"hi\"}]}"),
+                     PLM_OK);
+    assert_int_equal(plm_request_set_max_retries(req, 0), PLM_OK);
+    return req;
+}
+
+static void test_transport__recycled_handle_sets_method_and_body(
+    void **state)
+{
+    static const char *const methods[] = { "POST", "GET", "DELETE",
+                                           "POST", "PUT", "GET" };
+    const size_t n = sizeof methods / sizeof methods[0];
+    plm_request *reqs[6];
+    plm_run_options o = PLM_RUN_OPTIONS_INIT;
+    plm_mock_record *recs = NULL;
+    plm_fx fx;
+    feed f;
+    size_t i, nrec;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    for (i = 0; i < n; i++)
+        reqs[i] = raw(methods[i], strcmp(methods[i], "GET") == 0
+                                      ? "/v1/models"
+                                      : "/v1/chat/completions");
+    memset(&f, 0, sizeof f);
+    f.reqs = reqs;
+    f.n = n;
+    o.max_concurrent = 1;
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
+                                    &o, &f),
+                     PLM_OK);
+    assert_int_equal(f.ndone, n);
+    /* The chat POST after a GET and a DELETE is a plain POST again. */
+    assert_int_equal(f.codes[0], PLM_OK);
+    assert_int_equal(f.codes[3], PLM_OK);
+
+    nrec = plm_mock_get_records(fx.mock, &recs);
+    assert_int_equal(nrec, n);
+    for (i = 0; i < n; i++) {
+        assert_string_equal(recs[i].method, methods[i]);
+        if (strcmp(methods[i], "GET") == 0)
+            assert_true(recs[i].body == NULL || recs[i].body[0] == '\0');
+        else
+            assert_non_null(strstr(recs[i].body, "\"content\""));
+    }
+    plm_mock_records_free(recs, nrec);
+    for (i = 0; i < n; i++)
+        plm_request_free(reqs[i]);
+    plm_fx_stop(&fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(
+            test_transport__recycled_handle_sets_method_and_body),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
