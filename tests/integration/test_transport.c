@@ -3,7 +3,8 @@
  * handle is not reset between attempts, so every attempt must set all the
  * options that differ between requests. One request at a time makes each
  * attempt reuse the previous one's handle; the mock's records show what
- * went out.
+ * went out. Transfers beyond one loop round's batch wait in the
+ * transport; cancelling them there is tested too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,10 +16,13 @@
 
 #include "engine_fixture.h"
 
+#define MAX_REQS 300
+
 typedef struct feed {
     plm_request **reqs;
     size_t n, next, ndone;
-    int codes[8];
+    int codes[MAX_REQS];
+    plm_client *interrupt;  /* interrupted (level 2) after the last pull */
 } feed;
 
 static int feed_source(plm_request **out, void *user_data)
@@ -27,6 +31,8 @@ static int feed_source(plm_request **out, void *user_data)
     if (f->next >= f->n)
         return 0;
     *out = f->reqs[f->next++];
+    if (f->interrupt && f->next == f->n)
+        plm_client_interrupt(f->interrupt, 2);
     return 1;
 }
 
@@ -34,7 +40,7 @@ static int feed_complete(plm_request *req, plm_result *res, void *user_data)
 {
     feed *f = user_data;
     (void)req;
-    assert_true(f->ndone < 8);
+    assert_true(f->ndone < MAX_REQS);
     f->codes[f->ndone++] = plm_result_code(res);
     plm_result_free(res);
     return 0;
@@ -99,11 +105,57 @@ static void test_transport__recycled_handle_sets_method_and_body(
     plm_fx_stop(&fx);
 }
 
+/* Transfers started together beyond one loop round's batch wait for the
+ * next round inside the transport. Cancelling them there (an interrupt
+ * in the same round) must complete each once and leave the transport
+ * fit for the next run. */
+static void test_transport__cancel_transfers_waiting_for_their_round(
+    void **state)
+{
+    plm_request *reqs[MAX_REQS];
+    plm_run_options o = PLM_RUN_OPTIONS_INIT;
+    plm_fx fx;
+    feed f;
+    size_t i;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    for (i = 0; i < MAX_REQS; i++)
+        reqs[i] = plm_fx_chat(PLM_PROVIDER_OPENAI, "hello");
+    memset(&f, 0, sizeof f);
+    f.reqs = reqs;
+    f.n = MAX_REQS;
+    f.interrupt = fx.client;
+    o.max_concurrent = MAX_REQS;
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
+                                    &o, &f),
+                     PLM_ECANCELLED);
+    assert_int_equal(f.ndone, MAX_REQS);
+    for (i = 0; i < MAX_REQS; i++)
+        assert_int_equal(f.codes[i], PLM_ECANCELLED);
+
+    /* The same requests again, all the way through. */
+    memset(&f, 0, sizeof f);
+    f.reqs = reqs;
+    f.n = MAX_REQS;
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
+                                    &o, &f),
+                     PLM_OK);
+    assert_int_equal(f.ndone, MAX_REQS);
+    for (i = 0; i < MAX_REQS; i++)
+        assert_int_equal(f.codes[i], PLM_OK);
+    for (i = 0; i < MAX_REQS; i++)
+        plm_request_free(reqs[i]);
+    plm_fx_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             test_transport__recycled_handle_sets_method_and_body),
+        cmocka_unit_test(
+            test_transport__cancel_transfers_waiting_for_their_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
