@@ -20,6 +20,7 @@
 
 typedef struct plm__watch {
     int events;             /* 0 = not watched */
+    uint32_t kernel;        /* epoll mask registered; 0 = none */
     plm__loop_fd_fn fn;
     void *user_data;
 } plm__watch;
@@ -98,7 +99,8 @@ int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
                     void *user_data)
 {
     struct epoll_event ev;
-    int old, op;
+    plm__watch *cur;
+    int op = -1;
 
     if (fd < 0)
         return -1;
@@ -116,7 +118,7 @@ int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
         loop->watches = w;
         loop->nwatches = n;
     }
-    old = loop->watches[fd].events;
+    cur = &loop->watches[fd];
     memset(&ev, 0, sizeof ev);
     ev.data.fd = fd;
     if (events & PLM__LOOP_READ)
@@ -124,10 +126,13 @@ int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
     if (events & PLM__LOOP_WRITE)
         ev.events |= EPOLLOUT;
     if (events == 0)
-        op = EPOLL_CTL_DEL;
-    else
-        op = old ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (events != 0 || old != 0) {
+        op = cur->kernel ? EPOLL_CTL_DEL : -1;
+    else if (cur->kernel == 0)
+        op = EPOLL_CTL_ADD;
+    else if (cur->kernel != ev.events)
+        op = EPOLL_CTL_MOD;
+    /* else: registered as wanted already (parked, or unchanged) */
+    if (op != -1) {
         int rc = epoll_ctl(loop->epfd, op, fd, &ev);
         /* Our table and the kernel's set can disagree when a descriptor
          * was closed and its number reused without an unwatch in between
@@ -142,11 +147,28 @@ int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
             rc = 0;
         if (rc != 0)
             return -1;
+        cur->kernel = ev.events;
     }
-    loop->watches[fd].events = events;
-    loop->watches[fd].fn = events ? fn : NULL;
-    loop->watches[fd].user_data = events ? user_data : NULL;
+    cur->events = events;
+    cur->fn = events ? fn : NULL;
+    cur->user_data = events ? user_data : NULL;
     return 0;
+}
+
+void plm__loop_park(plm__loop *loop, int fd)
+{
+    if (fd < 0 || (size_t)fd >= loop->nwatches)
+        return;
+    loop->watches[fd].events = 0;
+    loop->watches[fd].fn = NULL;
+    loop->watches[fd].user_data = NULL;
+}
+
+void plm__loop_forget(plm__loop *loop, int fd)
+{
+    if (fd < 0 || (size_t)fd >= loop->nwatches)
+        return;
+    memset(&loop->watches[fd], 0, sizeof loop->watches[fd]);
 }
 
 /* ---- timers: a min-heap on due_ns ---- */
@@ -337,8 +359,14 @@ int plm__loop_run_once(plm__loop *loop)
         if ((size_t)fd >= loop->nwatches)
             continue;
         w = &loop->watches[fd];
-        if (w->events == 0)
-            continue; /* unwatched by an earlier callback in this batch */
+        if (w->events == 0) {
+            /* Parked (a keep-alive connection the server closed, say):
+             * now it costs more to keep than to drop. Or unwatched by an
+             * earlier callback in this batch. */
+            if (loop->watches[fd].kernel != 0)
+                plm__loop_watch(loop, fd, 0, NULL, NULL);
+            continue;
+        }
         if (e & EPOLLIN)
             events |= PLM__LOOP_READ;
         if (e & EPOLLOUT)
