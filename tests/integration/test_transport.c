@@ -149,6 +149,67 @@ static void test_transport__cancel_transfers_waiting_for_their_round(
     plm_fx_stop(&fx);
 }
 
+/* Runs reqs[0..n-1] through the client, one at a time; all must pass. */
+static void run_ok(plm_client *client, plm_request **reqs, size_t n)
+{
+    plm_run_options o = PLM_RUN_OPTIONS_INIT;
+    feed f;
+    size_t i;
+
+    memset(&f, 0, sizeof f);
+    f.reqs = reqs;
+    f.n = n;
+    o.max_concurrent = 1;
+    assert_int_equal(plm_client_run(client, feed_source, feed_complete, &o,
+                                     &f),
+                     PLM_OK);
+    assert_int_equal(f.ndone, n);
+    for (i = 0; i < n; i++)
+        assert_int_equal(f.codes[i], PLM_OK);
+}
+
+/* Between requests an idle keep-alive socket stays parked in the loop's
+ * epoll set. When the server goes away meanwhile (every connection
+ * closed), the next request must find the connection dead, close the
+ * parked socket and open a new one (whose descriptor number usually is
+ * the old one), then park and reuse that. (The loop's own test covers a
+ * reused number registered under the same events.) */
+static void test_transport__parked_connection_closed_by_server(
+    void **state)
+{
+    plm_request *reqs[2];
+    plm_mock_options mo;
+    plm_mock_stats ms;
+    char err[256];
+    plm_fx fx;
+    int port;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    port = plm_mock_port(fx.mock);
+    reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "first");
+    reqs[1] = plm_fx_chat(PLM_PROVIDER_OPENAI, "second");
+    run_ok(fx.client, reqs, 1);
+
+    /* The same port, a new server: the old connection is gone. */
+    plm_mock_free(fx.mock);
+    memset(&mo, 0, sizeof mo);
+    mo.port = port;
+    mo.record = 1;
+    assert_int_equal(plm_mock_start(&fx.mock, &mo, err, sizeof err), 0);
+    run_ok(fx.client, reqs + 1, 1);
+    plm_mock_get_stats(fx.mock, &ms);
+    assert_int_equal(ms.requests, 1);
+
+    /* And the new connection, parked in turn, is reused. */
+    run_ok(fx.client, reqs, 2);
+    plm_mock_get_stats(fx.mock, &ms);
+    assert_int_equal(ms.requests, 3);
+    plm_request_free(reqs[0]);
+    plm_request_free(reqs[1]);
+    plm_fx_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +217,8 @@ int main(void)
             test_transport__recycled_handle_sets_method_and_body),
         cmocka_unit_test(
             test_transport__cancel_transfers_waiting_for_their_round),
+        cmocka_unit_test(
+            test_transport__parked_connection_closed_by_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
