@@ -9,9 +9,10 @@
 # shared and noisy. The curl rows use `parallm mock`, or bench_mock when
 # the command is not built.
 #
-# Scenarios: 10,000 requests at 50 ms latency with 100 and 1,000 in flight,
-# and 10,000 at zero latency (client CPU per request). curl caps
-# --parallel-max at 300, so the 1,000 row runs curl at 300.
+# Scenarios: 10,000 requests at 50 ms latency with 100, 300 and 1,000 in
+# flight, and 10,000 at zero latency (client CPU per request). curl caps
+# --parallel-max at 300, so the 1,000 row runs curl at 300, and a 300 row
+# compares the two at the same concurrency.
 set -eu
 BUILD=${1:-build}
 RUNS=${2:-3}
@@ -78,5 +79,6 @@ row() { # C_ENGINE C_CURL LATENCY_MS
 
 echo "# parallm engine vs curl --parallel, same machine, same run"
 row 100 100 50
+row 300 300 50
 row 1000 300 50
 row 100 100 0
