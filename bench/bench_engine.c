@@ -7,9 +7,14 @@
  * exercises the streaming path that the command uses.
  *
  *   bench_engine [-n N] [-c CONCURRENCY] [-l LATENCY_MS] [--anthropic]
+ *                [--trace]
  *
  * Prints one line: n, c, latency, wall seconds, the ideal ceil(N/C) x L,
- * their ratio, client CPU microseconds per request and peak RSS.
+ * their ratio, client CPU microseconds per request, peak RSS and the
+ * mock's CPU as a share of one core over the run. --trace adds, on
+ * stderr, when the first answer arrived and how many arrived in each
+ * 25 ms of the run: a slow first wave (connection set-up) and a steady
+ * rate below C per latency (CPU) look different there.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +31,9 @@
 #include "mock.h"
 #include "parallm.h"
 
+#define TRACE_SLOTS 200
+#define TRACE_MS 25.0
+
 struct bench {
     long n;
     long next;
@@ -33,6 +41,9 @@ struct bench {
     long failed;
     int anthropic;
     int first_error;
+    double t0;                 /* run start, for --trace */
+    double first_ms;           /* first answer, ms after t0 */
+    long slots[TRACE_SLOTS];   /* answers per TRACE_MS of the run */
 };
 
 static double now_s(void)
@@ -72,7 +83,12 @@ static int source(plm_request **out, void *user_data)
 static int complete(plm_request *req, plm_result *res, void *user_data)
 {
     struct bench *b = user_data;
+    double ms = (now_s() - b->t0) * 1e3;
 
+    if (b->ok + b->failed == 0)
+        b->first_ms = ms;
+    if (ms / TRACE_MS < TRACE_SLOTS)
+        b->slots[(int)(ms / TRACE_MS)]++;
     if (plm_result_code(res) == PLM_OK) {
         b->ok++;
     } else {
@@ -129,13 +145,14 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "anthropic", no_argument, NULL, 'a' },
+        { "trace", no_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
     struct bench b = { .n = 10000 };
     long concurrency = 100;
     long latency_ms = 50;
     int port = 0;
-    int opt;
+    int opt, trace = 0;
 
     while ((opt = getopt_long(argc, argv, "n:c:l:", longopts, NULL)) != -1) {
         switch (opt) {
@@ -143,8 +160,10 @@ int main(int argc, char **argv)
         case 'c': concurrency = strtol(optarg, NULL, 10); break;
         case 'l': latency_ms = strtol(optarg, NULL, 10); break;
         case 'a': b.anthropic = 1; break;
+        case 't': trace = 1; break;
         default:
-            fprintf(stderr, "usage: %s [-n N] [-c C] [-l MS] [--anthropic]\n",
+            fprintf(stderr, "usage: %s [-n N] [-c C] [-l MS] [--anthropic] "
+                            "[--trace]\n",
                     argv[0]);
             return 2;
         }
@@ -176,12 +195,21 @@ int main(int argc, char **argv)
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
     double t0 = now_s();
+    b.t0 = t0;
     int rc = plm_client_run(client, source, complete, &ro, &b);
     double wall = now_s() - t0;
     getrusage(RUSAGE_SELF, &after);
     plm_client_free(client);
     kill(mock, SIGTERM);
     waitpid(mock, NULL, 0);
+    /* The mock's CPU for the whole run: a mock near one full core means
+     * the benchmark measures its server, not the client. */
+    struct rusage child;
+    getrusage(RUSAGE_CHILDREN, &child);
+    double mock_cpu = (double)child.ru_utime.tv_sec +
+                      (double)child.ru_stime.tv_sec +
+                      (double)child.ru_utime.tv_usec / 1e6 +
+                      (double)child.ru_stime.tv_usec / 1e6;
 
     double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
                  (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
@@ -194,13 +222,24 @@ int main(int argc, char **argv)
                              (double)latency_ms / 1000.0
                        : (double)latency_ms / 1000.0;
     printf("engine n=%ld c=%ld latency_ms=%ld wall_s=%.3f ideal_s=%.3f "
-           "ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f ok=%ld "
-           "failed=%ld run=%s\n",
+           "ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f "
+           "mock_cpu_pct=%.0f ok=%ld failed=%ld run=%s\n",
            b.n, concurrency, latency_ms, wall, ideal,
            ideal > 0 ? wall / ideal : 0.0,
            b.n > 0 ? cpu * 1e6 / (double)b.n : 0.0,
-           (double)after.ru_maxrss / 1024.0, b.ok, b.failed,
+           (double)after.ru_maxrss / 1024.0,
+           wall > 0 ? mock_cpu * 100.0 / wall : 0.0, b.ok, b.failed,
            plm_strerror(rc));
+    if (trace) {
+        int last = TRACE_SLOTS - 1;
+        while (last > 0 && b.slots[last] == 0)
+            last--;
+        fprintf(stderr, "trace: first answer at %.1f ms; answers per "
+                        "%.0f ms:", b.first_ms, TRACE_MS);
+        for (int i = 0; i <= last; i++)
+            fprintf(stderr, " %ld", b.slots[i]);
+        fprintf(stderr, "\n");
+    }
     if (b.failed > 0)
         fprintf(stderr, "bench: first failure: %s\n",
                 plm_strerror(b.first_error));

@@ -3,13 +3,19 @@
 # command-line tool (`curl --parallel`, itself built on libcurl multi), in
 # one run so the numbers compare on the same (shared, noisy) machine.
 #
-#   sh bench/run.sh [BUILD_DIR]
+#   sh bench/run.sh [BUILD_DIR] [RUNS]
 #
-# Scenarios: 10,000 requests at 50 ms latency with 100 and 1,000 in flight,
-# and 10,000 at zero latency (client CPU per request). curl caps
-# --parallel-max at 300, so the 1,000 row runs curl at 300.
+# Each row runs RUNS times (default 3); compare medians, the machine is
+# shared and noisy. The curl rows use `parallm mock`, or bench_mock when
+# the command is not built.
+#
+# Scenarios: 10,000 requests at 50 ms latency with 100, 300 and 1,000 in
+# flight, and 10,000 at zero latency (client CPU per request). curl caps
+# --parallel-max at 300, so the 1,000 row runs curl at 300, and a 300 row
+# compares the two at the same concurrency.
 set -eu
 BUILD=${1:-build}
+RUNS=${2:-3}
 BIN="$BUILD/parallm"
 BENCH="$BUILD/bench_engine"
 TMP=$(mktemp -d /tmp/plm-bench-XXXXXX)
@@ -23,7 +29,13 @@ trap cleanup EXIT INT TERM
 # A mock for curl; the engine benchmark forks its own.
 start_mock() {
     rm -f "$TMP/port"
-    "$BIN" mock --port 0 --port-file "$TMP/port" --latency "$1" 2>/dev/null &
+    if [ -x "$BIN" ]; then
+        "$BIN" mock --port 0 --port-file "$TMP/port" --latency "${1}ms" \
+            2>/dev/null &
+    else
+        "$BUILD/bench_mock" --port-file "$TMP/port" --latency "$1" \
+            2>/dev/null &
+    fi
     MOCK_PID=$!
     n=0
     while [ ! -s "$TMP/port" ]; do
@@ -36,7 +48,7 @@ start_mock() {
 stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; MOCK_PID=""; }
 
 curl_run() { # N C LATENCY_MS
-    start_mock "${3}ms"
+    start_mock "$3"
     printf '{"model":"bench-model","messages":[{"role":"user","content":"request"}],"max_tokens":16}' > "$TMP/body.json"
     : > "$TMP/curl.cfg"
     i=0
@@ -56,10 +68,17 @@ curl_run() { # N C LATENCY_MS
             n, c, l, w, ideal, (ideal > 0 ? w / ideal : 0), (u + s) * 1e6 / n, r / 1024.0 }'
 }
 
+row() { # C_ENGINE C_CURL LATENCY_MS
+    r=0
+    while [ $r -lt "$RUNS" ]; do
+        "$BENCH" -n 10000 -c "$1" -l "$3"
+        curl_run 10000 "$2" "$3"
+        r=$((r + 1))
+    done
+}
+
 echo "# parallm engine vs curl --parallel, same machine, same run"
-"$BENCH" -n 10000 -c 100 -l 50
-curl_run 10000 100 50
-"$BENCH" -n 10000 -c 1000 -l 50
-curl_run 10000 300 50
-"$BENCH" -n 10000 -c 100 -l 0
-curl_run 10000 100 0
+row 100 100 50
+row 300 300 50
+row 1000 300 50
+row 100 100 0

@@ -43,6 +43,14 @@ void plm__loop_free(plm__loop *loop);
  * earlier watch on it; events == 0 stops watching. Returns 0 or -1. */
 int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
                     void *user_data);
+/* Stops watching fd like events == 0, but leaves it registered with the
+ * kernel so that watching it again for the same events costs no system
+ * call (an idle keep-alive connection between two requests). The caller
+ * must still plm__loop_watch(fd, 0) before closing fd. */
+void plm__loop_park(plm__loop *loop, int fd);
+/* Forgets what the loop knows of fd without a system call: for a number
+ * just returned by socket(), whose earlier file is necessarily gone. */
+void plm__loop_forget(plm__loop *loop, int fd);
 
 void plm__timer_init(plm__timer *t, plm__timer_fn fn, void *user_data);
 /* (Re)starts the timer to fire once after delay_ms (0 = on the next

@@ -21,10 +21,11 @@
 
 struct header_slot {
     const char *name;
+    size_t len;                 /* strlen(name), for a cheap first test */
     size_t offset;
 };
 
-#define SLOT(n, f) { n, offsetof(plm__headers, f) }
+#define SLOT(n, f) { n, sizeof(n) - 1, offsetof(plm__headers, f) }
 
 static const struct header_slot header_slots[] = {
     SLOT("content-type", content_type),
@@ -94,7 +95,7 @@ void plm__headers_take(plm__headers *h, const char *line, size_t len)
     for (size_t i = 0; i < N_SLOTS; i++) {
         char **slot;
 
-        if (strlen(header_slots[i].name) != name_len ||
+        if (header_slots[i].len != name_len ||
             strncasecmp(header_slots[i].name, line, name_len) != 0)
             continue;
         copy = strndup(value, value_len);
@@ -109,21 +110,12 @@ void plm__headers_take(plm__headers *h, const char *line, size_t len)
 
 void plm__headers_clear(plm__headers *h)
 {
-    char **seen[N_SLOTS];
-    size_t n = 0;
-
     if (!h)
         return;
-    /* Two names share some slots: free each slot once. */
+    /* Two names share some slots: the second visit frees NULL. Called
+     * several times per attempt, so no more work than this. */
     for (size_t i = 0; i < N_SLOTS; i++) {
         char **slot = (char **)((char *)h + header_slots[i].offset);
-        int dup = 0;
-
-        for (size_t j = 0; j < n; j++)
-            dup |= seen[j] == slot;
-        if (dup)
-            continue;
-        seen[n++] = slot;
         free(*slot);
         *slot = NULL;
     }

@@ -306,6 +306,54 @@ static json_t *embedding(int index)
                      index, "embedding", v);
 }
 
+/* s as a JSON string literal, quotes included (jansson escapes it). */
+static char *quoted(const char *s)
+{
+    json_t *j = json_string(s);
+    char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+
+    json_decref(j);
+    return q;
+}
+
+/*
+ * The chat completion answer, the one benchmarks ask for by the thousand:
+ * the fixed structure is formatted directly and only the two strings from
+ * the request go through jansson. Building the object and dumping it took
+ * 40% of the mock's CPU per request (jansson formats every container's
+ * address for its cycle check), enough to make the mock the slower side
+ * at 20,000 requests per second. Same fields, same order as json_pack.
+ */
+static char *chat_reply(const char *id, json_int_t now, const char *model,
+                        const char *text, json_int_t pt, json_int_t ct,
+                        int simulated)
+{
+    static const char fmt[] =
+        "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
+        "\"model\":%s,\"choices\":[{\"index\":0,\"message\":{\"role\":"
+        "\"assistant\",\"content\":%s},\"logprobs\":null,"
+        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%lld,"
+        "\"completion_tokens\":%lld,\"total_tokens\":%lld}%s}";
+    char *qm = quoted(model), *qt = quoted(text), *out = NULL;
+    const char *sim = simulated ? ",\"simulated\":true" : "";
+    int n;
+
+    if (qm == NULL || qt == NULL)
+        goto out;
+    n = snprintf(NULL, 0, fmt, id, (long long)now, qm, qt, (long long)pt,
+                 (long long)ct, (long long)(pt + ct), sim);
+    if (n < 0)
+        goto out;
+    out = malloc((size_t)n + 1);
+    if (out != NULL)
+        snprintf(out, (size_t)n + 1, fmt, id, (long long)now, qm, qt,
+                 (long long)pt, (long long)ct, (long long)(pt + ct), sim);
+out:
+    free(qm);
+    free(qt);
+    return out;
+}
+
 char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
                            uint64_t seq, int64_t completion_tokens,
                            int simulated)
@@ -325,14 +373,12 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
     case PLM__MOCK_EP_CHAT:
         snprintf(id, sizeof(id), "chatcmpl-mock-%llu",
                  (unsigned long long)seq);
-        o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:n, "
-                      "s:s}], s:{s:I, s:I, s:I}}",
-                      "id", id, "object", "chat.completion", "created", now,
-                      "model", model_of(p), "choices", "index", 0, "message",
-                      "role", "assistant", "content", text, "logprobs",
-                      "finish_reason", "stop", "usage", "prompt_tokens", pt,
-                      "completion_tokens", ct, "total_tokens", pt + ct);
-        break;
+        {
+            char *body = chat_reply(id, now, model_of(p), text, pt, ct,
+                                    simulated);
+            free(text);
+            return body;
+        }
     case PLM__MOCK_EP_MESSAGES:
         snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
         o = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:s, s:n, "

@@ -2,7 +2,9 @@
  * The event loop on its own: timers fire in due order and not before they
  * are due, a stopped timer never fires, a zero-delay timer that re-arms
  * itself does not starve file events, fd events are delivered, and
- * plm__loop_wake from another thread ends a wait with no timer armed.
+ * plm__loop_wake from another thread ends a wait with no timer armed;
+ * a parked fd is silent, comes back cheaply, and a forgotten number is
+ * registered afresh.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -121,6 +123,86 @@ static void test_loop__fd_events_not_starved(void **state)
     plm__loop_free(loop);
 }
 
+static void on_guard(plm__timer *t, void *user_data)
+{
+    int *fired = user_data;
+    (void)t;
+    *fired = 1;
+}
+
+/* Runs the loop until on_fd saw one more event or a guard timer of
+ * `ms` fired; returns how many events on_fd saw meanwhile. */
+static int run_until_seen(plm__loop *loop, int *seen, int64_t ms)
+{
+    plm__timer guard;
+    int fired = 0, before = *seen;
+
+    plm__timer_init(&guard, on_guard, &fired);
+    assert_int_equal(plm__timer_start(loop, &guard, ms), 0);
+    while (*seen == before && !fired)
+        assert_int_equal(plm__loop_run_once(loop), 0);
+    plm__timer_stop(loop, &guard);
+    return *seen - before;
+}
+
+/* A parked fd gets no callbacks; watching it again for the same events
+ * (no system call) delivers them; an event while parked drops it from
+ * the kernel's set, and watching it again adds it back. */
+static void test_loop__park_and_watch_again(void **state)
+{
+    plm__loop *loop = NULL;
+    int fds[2], seen = 0;
+    (void)state;
+
+    assert_int_equal(plm__loop_new(&loop), 0);
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(plm__loop_watch(loop, fds[0], PLM__LOOP_READ, on_fd,
+                                     &seen),
+                     0);
+    plm__loop_park(loop, fds[0]);
+    assert_int_equal(plm__loop_watch(loop, fds[0], PLM__LOOP_READ, on_fd,
+                                     &seen),
+                     0);
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    assert_int_equal(run_until_seen(loop, &seen, 5000), 1);
+
+    plm__loop_park(loop, fds[0]);
+    assert_int_equal(write(fds[1], "y", 1), 1);
+    assert_int_equal(run_until_seen(loop, &seen, 50), 0);
+    assert_int_equal(plm__loop_watch(loop, fds[0], PLM__LOOP_READ, on_fd,
+                                     &seen),
+                     0);
+    assert_int_equal(run_until_seen(loop, &seen, 5000), 1);
+
+    /* Parked, closed, and the number reused for another pipe: once
+     * forgotten, the new file is registered afresh. */
+    plm__loop_park(loop, fds[0]);
+    {
+        int other[2];
+        int fd = fds[0];
+        close(fds[0]);
+        close(fds[1]);
+        assert_int_equal(pipe(other), 0);
+        if (other[0] != fd) {
+            assert_int_equal(dup2(other[0], fd), fd);
+            close(other[0]);
+        }
+        fds[0] = fd;
+        fds[1] = other[1];
+    }
+    plm__loop_forget(loop, fds[0]);
+    assert_int_equal(plm__loop_watch(loop, fds[0], PLM__LOOP_READ, on_fd,
+                                     &seen),
+                     0);
+    assert_int_equal(write(fds[1], "z", 1), 1);
+    assert_int_equal(run_until_seen(loop, &seen, 5000), 1);
+
+    assert_int_equal(plm__loop_watch(loop, fds[0], 0, NULL, NULL), 0);
+    close(fds[0]);
+    close(fds[1]);
+    plm__loop_free(loop);
+}
+
 static void *waker(void *arg)
 {
     plm__loop_wake(arg);
@@ -147,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_loop__timers_fire_in_order),
         cmocka_unit_test(test_loop__fd_events_not_starved),
         cmocka_unit_test(test_loop__wake_from_another_thread),
+        cmocka_unit_test(test_loop__park_and_watch_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
