@@ -31,8 +31,9 @@ int plm__run_use_color(int fd);
 void plm__run_print_safe(FILE *f, const char *s, size_t len);
 
 /* ------------------------------------------------------------------ */
-/* idset.c: custom_ids kept compactly (strings in an arena, open
- * addressing on 64-bit hashes), each with a few flag bits. */
+/* idset.c: custom_ids kept compactly: a 128-bit keyed hash per id (the
+ * ids themselves are not stored), each with a few flag bits and the line
+ * it was first met on. */
 
 enum {
     PLM_ID_DONE_OK = 1,      /* output holds a success line */
@@ -43,7 +44,17 @@ enum {
 
 typedef struct plm__idset plm__idset;
 
+/* Hashes len bytes of s under key into out (two 64-bit halves). */
+typedef void (*plm__idset_hash_fn)(const uint64_t key[2], const char *s,
+                                   size_t len, uint64_t out[2]);
+/* The default: SipHash-2-4 with 128-bit output. */
+void plm__idset_siphash128(const uint64_t key[2], const char *s, size_t len,
+                           uint64_t out[2]);
+
 plm__idset *plm__idset_new(void);
+/* With another hash (NULL = the default); for tests that force
+ * collisions. */
+plm__idset *plm__idset_new_with_hash(plm__idset_hash_fn hash);
 void plm__idset_free(plm__idset *set);
 /* The flags of id (len bytes), or NULL if absent. With create, an absent
  * id is added with flags 0. NULL with create means out of memory (or an

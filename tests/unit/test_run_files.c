@@ -75,6 +75,82 @@ static void test_run__idset_many_ids(void **state)
     plm__idset_free(set);
 }
 
+/* Every id lands on the same home slot (the first half is constant), so
+ * every lookup walks one long probe chain; the second half still tells
+ * the ids apart. */
+static void same_home_hash(const uint64_t key[2], const char *s, size_t len,
+                           uint64_t out[2])
+{
+    uint64_t full[2];
+    plm__idset_siphash128(key, s, len, full);
+    out[0] = 42;
+    out[1] = full[1];
+}
+
+/* Both halves equal: the set cannot tell the ids apart, which is the
+ * documented price of keeping hashes only. */
+static void one_hash(const uint64_t key[2], const char *s, size_t len,
+                     uint64_t out[2])
+{
+    (void)key;
+    (void)s;
+    (void)len;
+    out[0] = 7;
+    out[1] = 9;
+}
+
+static void test_run__idset_forced_collisions(void **state)
+{
+    (void)state;
+    plm__idset *set = plm__idset_new_with_hash(same_home_hash);
+    char id[32];
+    assert_non_null(set);
+    /* Enough to grow the index twice with every record on one chain. */
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(id, sizeof(id), "c-%d", i);
+        unsigned char *f = plm__idset_find(set, id, (size_t)n, 1);
+        assert_non_null(f);
+        assert_int_equal(*f, 0);
+        *f = PLM_ID_SEEN;
+        plm__idset_set_line(f, (uint64_t)i + 1);
+    }
+    assert_int_equal(plm__idset_count(set), 3000);
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(id, sizeof(id), "c-%d", i);
+        unsigned char *f = plm__idset_find(set, id, (size_t)n, 0);
+        assert_non_null(f);
+        assert_int_equal(plm__idset_line(f), (uint64_t)i + 1);
+    }
+    assert_null(plm__idset_find(set, "c-3000", 6, 0));
+    plm__idset_free(set);
+
+    set = plm__idset_new_with_hash(one_hash);
+    assert_non_null(set);
+    unsigned char *a = plm__idset_find(set, "a", 1, 1);
+    assert_non_null(a);
+    assert_ptr_equal(plm__idset_find(set, "b", 1, 1), a);
+    assert_int_equal(plm__idset_count(set), 1);
+    plm__idset_free(set);
+}
+
+static void test_run__idset_siphash(void **state)
+{
+    (void)state;
+    /* The reference vector of SipHash-2-4-128 for key 00..0f and the
+     * empty message, and the key's and each byte's influence. */
+    const uint64_t key[2] = { 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull };
+    uint64_t h[2], g[2];
+    plm__idset_siphash128(key, "", 0, h);
+    assert_true(h[0] == 0xe6a825ba047f81a3ull);
+    assert_true(h[1] == 0x930255c71472f66dull);
+    plm__idset_siphash128(key, "request-1", 9, h);
+    plm__idset_siphash128(key, "request-2", 9, g);
+    assert_true(h[0] != g[0] && h[1] != g[1]);
+    const uint64_t key2[2] = { 1, 2 };
+    plm__idset_siphash128(key2, "request-1", 9, g);
+    assert_true(h[0] != g[0] && h[1] != g[1]);
+}
+
 static int temp_file(const char *content, size_t len)
 {
     char path[] = "/tmp/plm-run-unit-XXXXXX";
@@ -315,6 +391,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run__idset_many_ids),
+        cmocka_unit_test(test_run__idset_forced_collisions),
+        cmocka_unit_test(test_run__idset_siphash),
         cmocka_unit_test(test_run__line_reader_cap_and_tail),
         cmocka_unit_test(test_run__input_checks),
         cmocka_unit_test(test_run__format_http_and_local_failures),
