@@ -216,6 +216,7 @@ void plm__input_item_clear(plm__input_item *item)
     free(item->method);
     free(item->url);
     free(item->body);
+    json_decref(item->body_json);
     memset(item, 0, sizeof(*item));
 }
 
@@ -304,6 +305,7 @@ int plm__input_parse(const char *line, size_t len, int too_long,
     item->method = strdup("POST");
     item->url = strdup(endpoints[k].url);
     item->body = json_dumps(body, JSON_COMPACT);
+    item->body_json = json_incref(body);
     if (!item->method || !item->url || !item->body)
         rc = -1;
 out:

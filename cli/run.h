@@ -99,6 +99,7 @@ typedef struct plm__input_item {
     char *method;
     char *url;
     char *body;         /* compact JSON of "body" */
+    struct json_t *body_json; /* "body" itself (owned), for the request */
     char error[512];    /* "" when valid; else "line N: ..." */
 } plm__input_item;
 
