@@ -125,6 +125,18 @@ int plm__input_spool_stdin(void);
 int64_t plm__input_count_lines(int fd);
 
 /* ------------------------------------------------------------------ */
+/* json_text.c */
+
+/* 1 if text (len bytes) is a JSON object or array that can go into an
+ * output line as is: valid, on one line, and read back by jansson to the
+ * same values. 0 means "let jansson handle it", not "invalid". */
+int plm__json_embeddable(const char *text, size_t len);
+/* Writes str as a JSON string literal at out, which must have room for
+ * 6 * strlen(str) + 2 bytes. Returns the end, or NULL when str is not
+ * UTF-8. */
+char *plm__json_put_string(char *out, const char *str);
+
+/* ------------------------------------------------------------------ */
 /* output.c */
 
 typedef struct plm__out plm__out;

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "../../cli/idset.c"
+#include "../../cli/json_text.c"
 #include "../../cli/jsonl_input.c"
 #include "../../cli/output.c"
 #include "result.h"
@@ -310,6 +311,116 @@ static void test_run__format_http_and_local_failures(void **state)
     plm_result_free(res);
 }
 
+static void test_run__json_embeddable(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {
+        "{}", "[]", " {\"a\" : [1, -0, 0.5, 1e-5, -2.5E+3, true, false, "
+        "null, \"\"]}\t", "{\"s\":\"\\\" \\\\ \\/ \\b\\f\\n\\r\\t "
+        "\\u00e9 \\ud83d\\ude00\"}", "{\"utf8\":\"\xc3\xa9\xe2\x82\xac"
+        "\xf0\x9f\x98\x80\"}", "[123456789012345678]",
+        "[{\"a\":{\"b\":[[]]}}]", "{\"a\":1,\"a\":2}",
+    };
+    static const char *const no[] = {
+        "", " ", "1", "\"s\"", "null", "{", "[1,]", "{\"a\":1,}", "{a:1}",
+        "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]", "[1] x", "[1][2]",
+        "{\"a\":\n1}", "{\"a\":1}\r", "[\"\\u0000\"]", "[\"\\ud83d\"]",
+        "[\"\\ude00\"]", "[\"\\x\"]", "[\"\\u12g4\"]", "[\"a\tb\"]",
+        "[\"\xc3\"]", "[\"\xc0\x80\"]", "[\"\xed\xa0\x80\"]",
+        "[\"\xf4\x90\x80\x80\"]", "[\"\xff\"]", "[1234567890123456789]",
+        "[1e400]", "[tru]", "[nul]", "[\"open]",
+    };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        assert_int_equal(plm__json_embeddable(yes[i], strlen(yes[i])), 1);
+        /* What the check accepts, jansson reads. */
+        json_t *j = json_loads(yes[i], 0, NULL);
+        assert_non_null(j);
+        json_decref(j);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_int_equal(plm__json_embeddable(no[i], strlen(no[i])), 0);
+    /* A NUL byte inside the text. */
+    assert_int_equal(plm__json_embeddable("[\"a\0\"]", 6), 0);
+    assert_int_equal(plm__json_embeddable("[1]\0", 4), 0);
+    /* Depth: fine at 500, handed to jansson past 512. */
+    char deep[2048];
+    memset(deep, '[', 500);
+    memset(deep + 500, ']', 500);
+    assert_int_equal(plm__json_embeddable(deep, 1000), 1);
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    assert_int_equal(plm__json_embeddable(deep, 2000), 0);
+
+    char out[64];
+    char *end = plm__json_put_string(out, "a\"\\\n\t\x01\xc3\xa9");
+    assert_non_null(end);
+    *end = '\0';
+    assert_string_equal(out, "\"a\\\"\\\\\\n\\t\\u0001\xc3\xa9\"");
+    assert_null(plm__json_put_string(out, "bad\xc3"));
+}
+
+/* The fast path writes the line jansson would: same keys, same values. */
+static void test_run__format_answer_embeds_body(void **state)
+{
+    (void)state;
+    plm_result *res = plm__result_new(NULL);
+    int ok = 0;
+    size_t len = 0;
+    assert_non_null(res);
+    res->code = PLM_OK;
+    res->http_status = 200;
+    res->request_id = strdup("req-\"1");
+    res->body = strdup("{\"b\": [1, 2.5e-3, \"\\u00e9\"], \"n\": null}");
+    res->body_len = strlen(res->body);
+    char *line = plm__out_format_result("c\\1", res, 1, 42, &ok, &len);
+    assert_non_null(line);
+    assert_int_equal(ok, 1);
+    assert_int_equal(strlen(line), len);
+    assert_int_equal(line[len - 1], '\n');
+    /* The body is embedded byte for byte. */
+    assert_non_null(strstr(line, "\"body\":{\"b\": [1, 2.5e-3, "));
+    json_t *j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    json_t *want = json_pack(
+        "{s:s, s:s, s:{s:i, s:s, s:{s:[i, f, s], s:n}}, s:n, s:b}", "id",
+        "batch_req_000000000000002a", "custom_id", "c\\1", "response",
+        "status_code", 200, "request_id", "req-\"1", "body", "b", 1, 2.5e-3,
+        "\xc3\xa9", "n", "error", "simulated", 1);
+    assert_non_null(want);
+    assert_true(json_equal(j, want));
+    /* Keys in the order the jansson path writes them. */
+    const char *order[] = { "id", "custom_id", "response", "error",
+                            "simulated" };
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) {
+        assert_true(k < 5);
+        assert_string_equal(key, order[k++]);
+    }
+    json_decref(want);
+    json_decref(j);
+    free(line);
+
+    /* A body that is not JSON is kept as a string, as before. */
+    free(res->body);
+    res->body = strdup("oops {");
+    res->body_len = strlen(res->body);
+    res->http_status = 500;
+    line = plm__out_format_result("c", res, 0, 1, &ok, &len);
+    assert_non_null(line);
+    assert_int_equal(ok, 0);
+    j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "response"),
+                                          "body")),
+        "oops {");
+    json_decref(j);
+    free(line);
+    plm_result_free(res);
+}
+
 static void write_all(const char *path, const char *s)
 {
     FILE *f = fopen(path, "w");
@@ -396,6 +507,8 @@ int main(void)
         cmocka_unit_test(test_run__line_reader_cap_and_tail),
         cmocka_unit_test(test_run__input_checks),
         cmocka_unit_test(test_run__format_http_and_local_failures),
+        cmocka_unit_test(test_run__json_embeddable),
+        cmocka_unit_test(test_run__format_answer_embeds_body),
         cmocka_unit_test(test_run__resume_scan_and_repair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
