@@ -9,6 +9,7 @@
  * jansson would read back to the same values when a later run resumes
  * from the file.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "run.h"
@@ -306,4 +307,67 @@ char *plm__json_put_string(char *out, const char *str)
     }
     *out++ = '"';
     return out;
+}
+
+int plm__json_member_text(const char *text, size_t len, const char *key,
+                          char **out)
+{
+    cursor s = { (const unsigned char *)text, (const unsigned char *)text + len };
+    size_t klen = strlen(key);
+    *out = NULL;
+    skip_ws(&s);
+    if (s.p == s.end || *s.p != '{')
+        return -1;
+    s.p++;
+    skip_ws(&s);
+    while (s.p < s.end && *s.p == '"') {
+        const unsigned char *k = s.p + 1;
+        if (check_string(&s) != 0)
+            return -1;
+        /* A key spelled with escapes does not match: the caller then
+         * falls back, which is always right. */
+        int match = (size_t)(s.p - 1 - k) == klen && memcmp(k, key, klen) == 0;
+        skip_ws(&s);
+        if (s.p == s.end || *s.p != ':')
+            return -1;
+        s.p++;
+        skip_ws(&s);
+        const unsigned char *v = s.p;
+        if (check_value(&s, 1) != 0)
+            return -1;
+        if (match) {
+            /* Compact: drop the whitespace between tokens, keep every
+             * byte of strings and numbers. */
+            char *t = malloc((size_t)(s.p - v) + 1);
+            size_t n = 0;
+            int in_string = 0;
+            if (!t)
+                return -2;
+            for (const unsigned char *q = v; q < s.p; q++) {
+                unsigned c = *q;
+                if (in_string) {
+                    if (c == '\\') {
+                        t[n++] = (char)c;
+                        c = *++q;
+                    } else if (c == '"') {
+                        in_string = 0;
+                    }
+                } else if (c == ' ' || c == '\t') {
+                    continue;
+                } else if (c == '"') {
+                    in_string = 1;
+                }
+                t[n++] = (char)c;
+            }
+            t[n] = '\0';
+            *out = t;
+            return 0;
+        }
+        skip_ws(&s);
+        if (s.p == s.end || *s.p != ',')
+            return -1;
+        s.p++;
+        skip_ws(&s);
+    }
+    return -1;
 }

@@ -135,6 +135,12 @@ int plm__json_embeddable(const char *text, size_t len);
  * 6 * strlen(str) + 2 bytes. Returns the end, or NULL when str is not
  * UTF-8. */
 char *plm__json_put_string(char *out, const char *str);
+/* The text of member key of the JSON object in text (len bytes), compact
+ * (no whitespace between tokens), into *out (malloc'd): 0, -1 when it
+ * cannot be had this way (the caller dumps the parsed value instead), -2
+ * when out of memory. For text jansson has already accepted. */
+int plm__json_member_text(const char *text, size_t len, const char *key,
+                          char **out);
 
 /* ------------------------------------------------------------------ */
 /* output.c */

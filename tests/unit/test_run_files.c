@@ -359,6 +359,40 @@ static void test_run__json_embeddable(void **state)
     assert_null(plm__json_put_string(out, "bad\xc3"));
 }
 
+static void test_run__json_member_text(void **state)
+{
+    (void)state;
+    char *t = NULL;
+    const char *line = "{\"custom_id\": \"a b\", \"n\": [1, {\"x\": null}], "
+                       "\"body\" : { \"s\": \"two  spaces \\\" \\\\\", "
+                       "\"v\": [ 1.5e3 , true ] } , \"z\": 1}";
+    assert_int_equal(plm__json_member_text(line, strlen(line), "body", &t), 0);
+    assert_string_equal(t, "{\"s\":\"two  spaces \\\" \\\\\",\"v\":[1.5e3,true]}");
+    json_t *a = json_loads(t, 0, NULL), *b = json_loads(line, 0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, json_object_get(b, "body")));
+    json_decref(a);
+    json_decref(b);
+    free(t);
+    t = NULL;
+    /* Absent, spelled with an escape, or behind a value the scan hands
+     * to jansson: the caller falls back. */
+    static const char *const fallback[] = {
+        "{\"custom_id\":\"q\"}",
+        "{\"bo\\u0064y\":{}}",
+        "{\"n\":123456789012345678901,\"body\":{}}",
+        "[{\"body\":{}}]",
+    };
+    for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
+        assert_int_equal(plm__json_member_text(fallback[i],
+                                               strlen(fallback[i]), "body",
+                                               &t),
+                         -1);
+        assert_null(t);
+    }
+}
+
 /* The fast path writes the line jansson would: same keys, same values. */
 static void test_run__format_answer_embeds_body(void **state)
 {
@@ -508,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_run__input_checks),
         cmocka_unit_test(test_run__format_http_and_local_failures),
         cmocka_unit_test(test_run__json_embeddable),
+        cmocka_unit_test(test_run__json_member_text),
         cmocka_unit_test(test_run__format_answer_embeds_body),
         cmocka_unit_test(test_run__resume_scan_and_repair),
     };
