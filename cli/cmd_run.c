@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "mock.h"
+#include "request.h"
 #include "run.h"
 #include "run_options.h"
 
@@ -295,9 +296,18 @@ static int source(plm_request **out, void *user_data)
         plm_request *req = NULL;
         size_t idlen = strlen(item.custom_id);
         pending *p = malloc(sizeof(*p) + idlen + 1);
-        rc = p ? plm_request_new_raw(&req, (plm_provider)provider,
-                                     item.method, item.url, item.body)
-               : PLM_ENOMEM;
+        /* The request takes the parsed body and its text as they are:
+         * parsing and dumping them again would double the command's cost
+         * per line. */
+        if (p) {
+            rc = plm__request_new_raw_take(&req, (plm_provider)provider,
+                                           item.method, item.url,
+                                           item.body_json, item.body);
+            item.body_json = NULL;
+            item.body = NULL;
+        } else {
+            rc = PLM_ENOMEM;
+        }
         if (rc != PLM_OK) {
             free(p);
             if (rc == PLM_ENOMEM) {

@@ -1,83 +1,140 @@
 /*
  * The set of custom_ids that `parallm run` keeps for resume and for
  * duplicate detection. It must stay small for inputs of millions of lines,
- * so ids live back to back in 1 MiB arena chunks (2 bytes of length, 1
- * byte of flags, 4 bytes of input line number, the bytes) and the table
- * is open addressing on 8-byte slots: 32 bits of the hash as a tag plus a
- * 32-bit reference into the arena. Full strings are compared on a tag match, so hash collisions cost
- * time, never correctness. One million ids of 10 bytes take about 35 MB.
+ * so an id is not stored at all: only a 128-bit keyed hash of it (SipHash-
+ * 2-4 with 128-bit output, under a key drawn at random when the set is
+ * made), one byte of flags and the 4-byte input line it was first met on.
+ * These 21-byte records sit back to back in fixed chunks that never move,
+ * and an open-addressing index of 4-byte record numbers finds them; the
+ * index alone is rebuilt when it fills, so growing never copies the
+ * records and the peak stays close to the size. About 26-29 bytes per id
+ * whatever its length, and no allocation per id.
+ *
+ * Two different ids are taken for one only if both 64-bit halves of their
+ * hashes agree: for N ids the chance that any pair does is about
+ * N^2 / 2^129 (about 2e-27 for a million ids), far below the odds of a disk or
+ * memory error, and the random key keeps anyone from choosing ids that
+ * collide on purpose. Nothing needs the ids back: the output file and the
+ * input hold them, and a resumed run hashes them again under its own key.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "run.h"
 
-#define CHUNK_BITS 20
-#define CHUNK_SIZE ((size_t)1 << CHUNK_BITS)
-#define MAX_CHUNKS 4096 /* 4 GiB of ids: far beyond any sane input */
-#define REC_HEADER 7    /* 2 bytes of length, 1 of flags, 4 of line */
-
-typedef struct slot {
-    uint32_t tag; /* 0 = empty */
-    uint32_t ref; /* chunk << CHUNK_BITS | offset */
-} slot;
+#define REC_SIZE 21           /* 1 flags, 4 line, 8 + 8 hash */
+#define CHUNK_RECS ((size_t)1 << 16)
+#define MAX_ID_LEN 0xffff     /* longer ids are refused, as documented */
+#define MAX_RECS (UINT32_MAX - 1u) /* record numbers are stored plus 1 */
+#define FIRST_CAP 1024
 
 struct plm__idset {
-    slot *slots;
-    size_t mask;     /* capacity - 1 (capacity a power of two) */
+    uint32_t *index;      /* record number + 1; 0 = empty */
+    size_t cap;           /* index slots */
     size_t count;
     unsigned char **chunks;
-    size_t nchunks;
-    size_t used;     /* bytes used in the last chunk */
+    size_t nchunks, capchunks;
+    uint64_t key[2];
+    plm__idset_hash_fn hash;
 };
 
-static uint64_t hash_bytes(const char *s, size_t len)
+/* ------------------------------------------------------------------ */
+/* SipHash-2-4, 128-bit output, written from the published description
+ * (Aumasson and Bernstein, "SipHash: a fast short-input PRF"). */
+
+static uint64_t rotl(uint64_t x, int b)
 {
-    /* FNV-1a, then a splitmix64 finaliser so that the low bits (the
-     * index) and the high bits (the tag) are both well mixed. */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
+    return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND                                                         \
+    do {                                                                 \
+        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);        \
+        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;                           \
+        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;                           \
+        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);        \
+    } while (0)
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void plm__idset_siphash128(const uint64_t key[2], const char *s, size_t len,
+                           uint64_t out[2])
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint64_t v0 = key[0] ^ 0x736f6d6570736575ull;
+    uint64_t v1 = key[1] ^ 0x646f72616e646f6dull ^ 0xee;
+    uint64_t v2 = key[0] ^ 0x6c7967656e657261ull;
+    uint64_t v3 = key[1] ^ 0x7465646279746573ull;
+    size_t whole = len & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = load_le64(p + i);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
     }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
+    uint64_t last = (uint64_t)len << 56;
+    for (size_t i = 0; i < (len & 7); i++)
+        last |= (uint64_t)p[whole + i] << (8 * i);
+    v3 ^= last;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xee;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    out[0] = v0 ^ v1 ^ v2 ^ v3;
+    v1 ^= 0xdd;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    out[1] = v0 ^ v1 ^ v2 ^ v3;
 }
 
-static uint32_t tag_of(uint64_t h)
-{
-    uint32_t t = (uint32_t)(h >> 32);
-    return t ? t : 1;
-}
+/* ------------------------------------------------------------------ */
 
-static unsigned char *rec_at(const plm__idset *set, uint32_t ref)
-{
-    return set->chunks[ref >> CHUNK_BITS] + (ref & (CHUNK_SIZE - 1));
-}
-
-static size_t rec_len(const unsigned char *rec)
-{
-    return (size_t)rec[0] | ((size_t)rec[1] << 8);
-}
-
-plm__idset *plm__idset_new(void)
+plm__idset *plm__idset_new_with_hash(plm__idset_hash_fn hash)
 {
     plm__idset *set = calloc(1, sizeof(*set));
     if (!set)
         return NULL;
-    set->slots = calloc(1024, sizeof(slot));
-    set->chunks = calloc(MAX_CHUNKS, sizeof(*set->chunks));
-    if (!set->slots || !set->chunks) {
-        plm__idset_free(set);
+    set->hash = hash ? hash : plm__idset_siphash128;
+    set->cap = FIRST_CAP;
+    set->index = calloc(set->cap, sizeof(*set->index));
+    if (!set->index) {
+        free(set);
         return NULL;
     }
-    set->mask = 1023;
-    set->used = CHUNK_SIZE; /* forces a chunk on the first insert */
+    /* A fresh key per set: hashes are never stored across runs. Without
+     * the kernel's randomness, ids chosen to collide become conceivable,
+     * never accidental ones. */
+    if (getrandom(set->key, sizeof(set->key), GRND_NONBLOCK) !=
+        (ssize_t)sizeof(set->key)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        set->key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^
+                      (uint64_t)(uintptr_t)set;
+        set->key[1] = (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ull ^
+                      (uint64_t)getpid();
+    }
     return set;
+}
+
+plm__idset *plm__idset_new(void)
+{
+    return plm__idset_new_with_hash(NULL);
 }
 
 void plm__idset_free(plm__idset *set)
@@ -87,7 +144,7 @@ void plm__idset_free(plm__idset *set)
     for (size_t i = 0; i < set->nchunks; i++)
         free(set->chunks[i]);
     free(set->chunks);
-    free(set->slots);
+    free(set->index);
     free(set);
 }
 
@@ -98,90 +155,116 @@ size_t plm__idset_count(const plm__idset *set)
 
 size_t plm__idset_bytes(const plm__idset *set)
 {
-    return (set->mask + 1) * sizeof(slot) + set->nchunks * CHUNK_SIZE;
+    return set->cap * sizeof(*set->index) +
+           set->nchunks * CHUNK_RECS * REC_SIZE +
+           set->capchunks * sizeof(*set->chunks);
 }
 
-static int grow(plm__idset *set)
+static unsigned char *rec_at(const plm__idset *set, size_t n)
 {
-    size_t cap = (set->mask + 1) * 2;
-    slot *slots = calloc(cap, sizeof(slot));
-    if (!slots)
+    return set->chunks[n / CHUNK_RECS] + (n % CHUNK_RECS) * REC_SIZE;
+}
+
+static uint64_t rec_h0(const unsigned char *rec)
+{
+    uint64_t h;
+    memcpy(&h, rec + 5, sizeof(h));
+    return h;
+}
+
+static int rec_matches(const unsigned char *rec, const uint64_t h[2])
+{
+    uint64_t b;
+    memcpy(&b, rec + 13, sizeof(b));
+    return rec_h0(rec) == h[0] && b == h[1];
+}
+
+/* The first 64 bits pick the home slot; any capacity works, so the index
+ * grows by half rather than doubling. */
+static size_t home(const plm__idset *set, uint64_t h0)
+{
+    return (size_t)(h0 % set->cap);
+}
+
+static int grow_index(plm__idset *set)
+{
+    size_t cap = set->cap + set->cap / 2;
+    uint32_t *index = calloc(cap, sizeof(*index));
+    if (!index)
         return -1;
-    for (size_t i = 0; i <= set->mask; i++) {
-        if (!set->slots[i].tag)
+    uint32_t *old = set->index;
+    size_t oldcap = set->cap;
+    set->index = index;
+    set->cap = cap;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (!old[i])
             continue;
-        const unsigned char *rec = rec_at(set, set->slots[i].ref);
-        uint64_t h = hash_bytes((const char *)rec + REC_HEADER, rec_len(rec));
-        size_t j = (size_t)h & (cap - 1);
-        while (slots[j].tag)
-            j = (j + 1) & (cap - 1);
-        slots[j] = set->slots[i];
+        size_t j = home(set, rec_h0(rec_at(set, old[i] - 1u)));
+        while (index[j])
+            j = j + 1 == cap ? 0 : j + 1;
+        index[j] = old[i];
     }
-    free(set->slots);
-    set->slots = slots;
-    set->mask = cap - 1;
+    free(old);
     return 0;
 }
 
-/* Stores a record; returns its reference or UINT32_MAX when out of
- * memory. */
-static uint32_t store(plm__idset *set, const char *id, size_t len)
+/* Room for one more record; 0 or -1 when out of memory. */
+static int reserve_record(plm__idset *set)
 {
-    size_t need = REC_HEADER + len;
-    if (set->used + need > CHUNK_SIZE) {
-        if (set->nchunks == MAX_CHUNKS)
-            return UINT32_MAX;
-        unsigned char *chunk = malloc(CHUNK_SIZE);
-        if (!chunk)
-            return UINT32_MAX;
-        set->chunks[set->nchunks++] = chunk;
-        set->used = 0;
+    if (set->count < set->nchunks * CHUNK_RECS)
+        return 0;
+    if (set->count >= MAX_RECS)
+        return -1;
+    if (set->nchunks == set->capchunks) {
+        size_t cap = set->capchunks ? set->capchunks * 2 : 16;
+        unsigned char **c = realloc(set->chunks, cap * sizeof(*c));
+        if (!c)
+            return -1;
+        set->chunks = c;
+        set->capchunks = cap;
     }
-    unsigned char *rec = set->chunks[set->nchunks - 1] + set->used;
-    rec[0] = (unsigned char)(len & 0xff);
-    rec[1] = (unsigned char)(len >> 8);
-    memset(rec + 2, 0, 5);
-    memcpy(rec + REC_HEADER, id, len);
-    uint32_t ref = (uint32_t)(((set->nchunks - 1) << CHUNK_BITS) | set->used);
-    set->used += need;
-    return ref;
+    unsigned char *chunk = malloc(CHUNK_RECS * REC_SIZE);
+    if (!chunk)
+        return -1;
+    set->chunks[set->nchunks++] = chunk;
+    return 0;
 }
 
 unsigned char *plm__idset_find(plm__idset *set, const char *id, size_t len,
                                int create)
 {
-    /* Lengths are capped by the input validator; refuse anything that
-     * would not fit the 2-byte length rather than truncate it. */
-    if (len > 0xffff)
+    uint64_t h[2];
+    /* Lengths are capped by the input validator; the cap here keeps the
+     * set's contract independent of it. */
+    if (len > MAX_ID_LEN)
         return NULL;
-    uint64_t h = hash_bytes(id, len);
-    uint32_t tag = tag_of(h);
-    size_t i = (size_t)h & set->mask;
-    while (set->slots[i].tag) {
-        if (set->slots[i].tag == tag) {
-            unsigned char *rec = rec_at(set, set->slots[i].ref);
-            if (rec_len(rec) == len && memcmp(rec + REC_HEADER, id, len) == 0)
-                return rec + 2;
-        }
-        i = (i + 1) & set->mask;
+    set->hash(set->key, id, len, h);
+    size_t i = home(set, h[0]);
+    while (set->index[i]) {
+        unsigned char *rec = rec_at(set, set->index[i] - 1u);
+        if (rec_matches(rec, h))
+            return rec;
+        i = i + 1 == set->cap ? 0 : i + 1;
     }
     if (!create)
         return NULL;
-    /* Keep the load under 3/4 so probes stay short. */
-    if ((set->count + 1) * 4 > (set->mask + 1) * 3) {
-        if (grow(set) != 0)
+    /* Linear probing stays short under a load of 3/4. */
+    if ((set->count + 1) * 4 > set->cap * 3) {
+        if (grow_index(set) != 0)
             return NULL;
-        i = (size_t)h & set->mask;
-        while (set->slots[i].tag)
-            i = (i + 1) & set->mask;
+        i = home(set, h[0]);
+        while (set->index[i])
+            i = i + 1 == set->cap ? 0 : i + 1;
     }
-    uint32_t ref = store(set, id, len);
-    if (ref == UINT32_MAX)
+    if (reserve_record(set) != 0)
         return NULL;
-    set->slots[i].tag = tag;
-    set->slots[i].ref = ref;
+    unsigned char *rec = rec_at(set, set->count);
+    memset(rec, 0, 5);
+    memcpy(rec + 5, &h[0], sizeof(h[0]));
+    memcpy(rec + 13, &h[1], sizeof(h[1]));
     set->count++;
-    return rec_at(set, ref) + 2;
+    set->index[i] = (uint32_t)set->count;
+    return rec;
 }
 
 /* The line number lives right after the flags byte, unaligned. */

@@ -337,22 +337,87 @@ static json_t *record_new(const char *custom_id)
     return obj;
 }
 
+/*
+ * The common case, an answer whose body is JSON that can be embedded as
+ * it came, written straight into one buffer: the same line the jansson
+ * path below makes (keys in the same order), without parsing the body
+ * into a tree and dumping it again. NULL when the fast path does not
+ * apply (or memory ran out); the caller then takes the jansson path.
+ */
+static char *format_answer_fast(const char *custom_id, const plm_result *res,
+                                int status, int simulated, uint64_t serial,
+                                size_t *len)
+{
+    size_t blen = 0;
+    const char *body = plm_result_body(res, &blen);
+    const char *rid = plm_result_request_id(res);
+    if (!body || !custom_id || !plm__json_embeddable(body, blen))
+        return NULL;
+    size_t cap = 192 + 6 * strlen(custom_id) + (rid ? 6 * strlen(rid) : 0) +
+                 blen;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    char *p = buf;
+    p += snprintf(p, 64, "{\"id\":\"batch_req_%016llx\",\"custom_id\":",
+                  (unsigned long long)serial);
+    p = plm__json_put_string(p, custom_id);
+    if (!p)
+        goto fail;
+    p += snprintf(p, 64, ",\"response\":{\"status_code\":%d,"
+                         "\"request_id\":", status);
+    if (rid) {
+        p = plm__json_put_string(p, rid);
+        if (!p)
+            goto fail;
+    } else {
+        memcpy(p, "null", 4);
+        p += 4;
+    }
+    memcpy(p, ",\"body\":", 8);
+    p += 8;
+    memcpy(p, body, blen);
+    p += blen;
+    static const char tail[] = "},\"error\":null";
+    static const char sim[] = ",\"simulated\":true";
+    memcpy(p, tail, sizeof(tail) - 1);
+    p += sizeof(tail) - 1;
+    if (simulated) {
+        memcpy(p, sim, sizeof(sim) - 1);
+        p += sizeof(sim) - 1;
+    }
+    memcpy(p, "}\n", 3); /* the NUL too */
+    *len = (size_t)(p - buf) + 2;
+    return buf;
+fail:
+    free(buf);
+    return NULL;
+}
+
 char *plm__out_format_result(const char *custom_id, const plm_result *res,
                              int simulated, uint64_t serial, int *ok,
                              size_t *len)
 {
     int code = plm_result_code(res);
     int status = plm_result_http_status(res);
-    json_t *obj = record_new(custom_id);
     *ok = 0;
-    if (!obj)
-        return NULL;
     /* An HTTP answer is reported as the provider gave it (status and
      * error body, "error": null), as the Batch API does; a failure with
      * no usable answer (network, timeout, unreadable body) goes to
      * "error". */
     int answered = status > 0 && code != PLM_EPARSE && code != PLM_ETOOBIG &&
                    !(status >= 200 && status < 300 && code != PLM_OK);
+    if (answered) {
+        char *line = format_answer_fast(custom_id, res, status, simulated,
+                                        serial, len);
+        if (line) {
+            *ok = status >= 200 && status < 300;
+            return line;
+        }
+    }
+    json_t *obj = record_new(custom_id);
+    if (!obj)
+        return NULL;
     if (answered) {
         size_t blen = 0;
         const char *body = plm_result_body(res, &blen);

@@ -31,8 +31,9 @@ int plm__run_use_color(int fd);
 void plm__run_print_safe(FILE *f, const char *s, size_t len);
 
 /* ------------------------------------------------------------------ */
-/* idset.c: custom_ids kept compactly (strings in an arena, open
- * addressing on 64-bit hashes), each with a few flag bits. */
+/* idset.c: custom_ids kept compactly: a 128-bit keyed hash per id (the
+ * ids themselves are not stored), each with a few flag bits and the line
+ * it was first met on. */
 
 enum {
     PLM_ID_DONE_OK = 1,      /* output holds a success line */
@@ -43,7 +44,17 @@ enum {
 
 typedef struct plm__idset plm__idset;
 
+/* Hashes len bytes of s under key into out (two 64-bit halves). */
+typedef void (*plm__idset_hash_fn)(const uint64_t key[2], const char *s,
+                                   size_t len, uint64_t out[2]);
+/* The default: SipHash-2-4 with 128-bit output. */
+void plm__idset_siphash128(const uint64_t key[2], const char *s, size_t len,
+                           uint64_t out[2]);
+
 plm__idset *plm__idset_new(void);
+/* With another hash (NULL = the default); for tests that force
+ * collisions. */
+plm__idset *plm__idset_new_with_hash(plm__idset_hash_fn hash);
 void plm__idset_free(plm__idset *set);
 /* The flags of id (len bytes), or NULL if absent. With create, an absent
  * id is added with flags 0. NULL with create means out of memory (or an
@@ -88,6 +99,7 @@ typedef struct plm__input_item {
     char *method;
     char *url;
     char *body;         /* compact JSON of "body" */
+    struct json_t *body_json; /* "body" itself (owned), for the request */
     char error[512];    /* "" when valid; else "line N: ..." */
 } plm__input_item;
 
@@ -111,6 +123,24 @@ int plm__input_spool_stdin(void);
 /* Counts the non-blank lines of a regular file (a quick pre-pass for the
  * progress total). -1 on error. */
 int64_t plm__input_count_lines(int fd);
+
+/* ------------------------------------------------------------------ */
+/* json_text.c */
+
+/* 1 if text (len bytes) is a JSON object or array that can go into an
+ * output line as is: valid, on one line, and read back by jansson to the
+ * same values. 0 means "let jansson handle it", not "invalid". */
+int plm__json_embeddable(const char *text, size_t len);
+/* Writes str as a JSON string literal at out, which must have room for
+ * 6 * strlen(str) + 2 bytes. Returns the end, or NULL when str is not
+ * UTF-8. */
+char *plm__json_put_string(char *out, const char *str);
+/* The text of member key of the JSON object in text (len bytes), compact
+ * (no whitespace between tokens), into *out (malloc'd): 0, -1 when it
+ * cannot be had this way (the caller dumps the parsed value instead), -2
+ * when out of memory. For text jansson has already accepted. */
+int plm__json_member_text(const char *text, size_t len, const char *key,
+                          char **out);
 
 /* ------------------------------------------------------------------ */
 /* output.c */

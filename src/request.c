@@ -154,13 +154,54 @@ fail:
     return rc;
 }
 
+int plm__request_new_raw_take(plm_request **out, plm_provider provider,
+                              const char *method, const char *path,
+                              json_t *body, char *body_text)
+{
+    plm_request *req = NULL;
+    int rc = PLM_EINVAL;
+
+    if (!out)
+        goto fail;
+    *out = NULL;
+    if ((provider != PLM_PROVIDER_OPENAI &&
+         provider != PLM_PROVIDER_ANTHROPIC) ||
+        !is_token(method) || !is_path(path) || !json_is_object(body))
+        goto fail;
+    req = request_alloc(provider);
+    if (!req) {
+        rc = PLM_ENOMEM;
+        goto fail;
+    }
+    req->is_raw = 1;
+    req->body = body;
+    body = NULL;
+    if (body_text) {
+        req->body_text = body_text;
+        req->body_len = strlen(body_text);
+        body_text = NULL;
+    }
+    req->method = strdup(method);
+    req->path = strdup(path);
+    if (!req->method || !req->path) {
+        rc = PLM_ENOMEM;
+        goto fail;
+    }
+    req->stream = json_is_true(json_object_get(req->body, "stream"));
+    *out = req;
+    return PLM_OK;
+fail:
+    json_decref(body);
+    free(body_text);
+    plm_request_free(req);
+    return rc;
+}
+
 int plm_request_new_raw(plm_request **out, plm_provider provider,
                         const char *method, const char *path,
                         const char *body_json)
 {
-    plm_request *req = NULL;
-    json_t *stream;
-    int rc = PLM_EINVAL;
+    json_t *body;
 
     if (!out)
         return PLM_EINVAL;
@@ -169,28 +210,11 @@ int plm_request_new_raw(plm_request **out, plm_provider provider,
          provider != PLM_PROVIDER_ANTHROPIC) ||
         !is_token(method) || !is_path(path) || !body_json)
         return PLM_EINVAL;
-    req = request_alloc(provider);
-    if (!req) {
-        rc = PLM_ENOMEM;
-        goto fail;
-    }
-    req->is_raw = 1;
-    req->body = json_loads(body_json, 0, NULL);
-    if (!json_is_object(req->body))
-        goto fail;
-    req->method = strdup(method);
-    req->path = strdup(path);
-    if (!req->method || !req->path) {
-        rc = PLM_ENOMEM;
-        goto fail;
-    }
-    stream = json_object_get(req->body, "stream");
-    req->stream = json_is_true(stream);
-    *out = req;
-    return PLM_OK;
-fail:
-    plm_request_free(req);
-    return rc;
+    body = json_loads(body_json, 0, NULL);
+    if (!body)
+        return PLM_EINVAL;
+    return plm__request_new_raw_take(out, provider, method, path, body,
+                                     NULL);
 }
 
 /* The chat builders' common precondition. */

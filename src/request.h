@@ -25,6 +25,17 @@ struct plm_request {
     int json_response;   /* chat: ask for a JSON object answer */
 };
 
+/*
+ * plm_request_new_raw for a caller that has already parsed the body:
+ * takes ownership of body (a JSON object) and of body_text (its compact
+ * serialization, malloc'd, or NULL to serialize later), whatever the
+ * outcome. Saves the parse and the dump that the public constructor
+ * costs. PLM_OK, PLM_EINVAL or PLM_ENOMEM.
+ */
+int plm__request_new_raw_take(plm_request **out, plm_provider provider,
+                              const char *method, const char *path,
+                              json_t *body, char *body_text);
+
 /* Serializes the body once (cached until the next builder call).
  * Returns PLM_OK or PLM_ENOMEM. */
 int plm__request_serialize(plm_request *req);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "../../cli/idset.c"
+#include "../../cli/json_text.c"
 #include "../../cli/jsonl_input.c"
 #include "../../cli/output.c"
 #include "result.h"
@@ -73,6 +74,82 @@ static void test_run__idset_many_ids(void **state)
     assert_null(plm__idset_find(set, big, 70000, 1));
     free(big);
     plm__idset_free(set);
+}
+
+/* Every id lands on the same home slot (the first half is constant), so
+ * every lookup walks one long probe chain; the second half still tells
+ * the ids apart. */
+static void same_home_hash(const uint64_t key[2], const char *s, size_t len,
+                           uint64_t out[2])
+{
+    uint64_t full[2];
+    plm__idset_siphash128(key, s, len, full);
+    out[0] = 42;
+    out[1] = full[1];
+}
+
+/* Both halves equal: the set cannot tell the ids apart, which is the
+ * documented price of keeping hashes only. */
+static void one_hash(const uint64_t key[2], const char *s, size_t len,
+                     uint64_t out[2])
+{
+    (void)key;
+    (void)s;
+    (void)len;
+    out[0] = 7;
+    out[1] = 9;
+}
+
+static void test_run__idset_forced_collisions(void **state)
+{
+    (void)state;
+    plm__idset *set = plm__idset_new_with_hash(same_home_hash);
+    char id[32];
+    assert_non_null(set);
+    /* Enough to grow the index twice with every record on one chain. */
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(id, sizeof(id), "c-%d", i);
+        unsigned char *f = plm__idset_find(set, id, (size_t)n, 1);
+        assert_non_null(f);
+        assert_int_equal(*f, 0);
+        *f = PLM_ID_SEEN;
+        plm__idset_set_line(f, (uint64_t)i + 1);
+    }
+    assert_int_equal(plm__idset_count(set), 3000);
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(id, sizeof(id), "c-%d", i);
+        unsigned char *f = plm__idset_find(set, id, (size_t)n, 0);
+        assert_non_null(f);
+        assert_int_equal(plm__idset_line(f), (uint64_t)i + 1);
+    }
+    assert_null(plm__idset_find(set, "c-3000", 6, 0));
+    plm__idset_free(set);
+
+    set = plm__idset_new_with_hash(one_hash);
+    assert_non_null(set);
+    unsigned char *a = plm__idset_find(set, "a", 1, 1);
+    assert_non_null(a);
+    assert_ptr_equal(plm__idset_find(set, "b", 1, 1), a);
+    assert_int_equal(plm__idset_count(set), 1);
+    plm__idset_free(set);
+}
+
+static void test_run__idset_siphash(void **state)
+{
+    (void)state;
+    /* The reference vector of SipHash-2-4-128 for key 00..0f and the
+     * empty message, and the key's and each byte's influence. */
+    const uint64_t key[2] = { 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull };
+    uint64_t h[2], g[2];
+    plm__idset_siphash128(key, "", 0, h);
+    assert_true(h[0] == 0xe6a825ba047f81a3ull);
+    assert_true(h[1] == 0x930255c71472f66dull);
+    plm__idset_siphash128(key, "request-1", 9, h);
+    plm__idset_siphash128(key, "request-2", 9, g);
+    assert_true(h[0] != g[0] && h[1] != g[1]);
+    const uint64_t key2[2] = { 1, 2 };
+    plm__idset_siphash128(key2, "request-1", 9, g);
+    assert_true(h[0] != g[0] && h[1] != g[1]);
 }
 
 static int temp_file(const char *content, size_t len)
@@ -234,6 +311,150 @@ static void test_run__format_http_and_local_failures(void **state)
     plm_result_free(res);
 }
 
+static void test_run__json_embeddable(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {
+        "{}", "[]", " {\"a\" : [1, -0, 0.5, 1e-5, -2.5E+3, true, false, "
+        "null, \"\"]}\t", "{\"s\":\"\\\" \\\\ \\/ \\b\\f\\n\\r\\t "
+        "\\u00e9 \\ud83d\\ude00\"}", "{\"utf8\":\"\xc3\xa9\xe2\x82\xac"
+        "\xf0\x9f\x98\x80\"}", "[123456789012345678]",
+        "[{\"a\":{\"b\":[[]]}}]", "{\"a\":1,\"a\":2}",
+    };
+    static const char *const no[] = {
+        "", " ", "1", "\"s\"", "null", "{", "[1,]", "{\"a\":1,}", "{a:1}",
+        "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]", "[1] x", "[1][2]",
+        "{\"a\":\n1}", "{\"a\":1}\r", "[\"\\u0000\"]", "[\"\\ud83d\"]",
+        "[\"\\ude00\"]", "[\"\\x\"]", "[\"\\u12g4\"]", "[\"a\tb\"]",
+        "[\"\xc3\"]", "[\"\xc0\x80\"]", "[\"\xed\xa0\x80\"]",
+        "[\"\xf4\x90\x80\x80\"]", "[\"\xff\"]", "[1234567890123456789]",
+        "[1e400]", "[tru]", "[nul]", "[\"open]",
+    };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        assert_int_equal(plm__json_embeddable(yes[i], strlen(yes[i])), 1);
+        /* What the check accepts, jansson reads. */
+        json_t *j = json_loads(yes[i], 0, NULL);
+        assert_non_null(j);
+        json_decref(j);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_int_equal(plm__json_embeddable(no[i], strlen(no[i])), 0);
+    /* A NUL byte inside the text. */
+    assert_int_equal(plm__json_embeddable("[\"a\0\"]", 6), 0);
+    assert_int_equal(plm__json_embeddable("[1]\0", 4), 0);
+    /* Depth: fine at 500, handed to jansson past 512. */
+    char deep[2048];
+    memset(deep, '[', 500);
+    memset(deep + 500, ']', 500);
+    assert_int_equal(plm__json_embeddable(deep, 1000), 1);
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    assert_int_equal(plm__json_embeddable(deep, 2000), 0);
+
+    char out[64];
+    char *end = plm__json_put_string(out, "a\"\\\n\t\x01\xc3\xa9");
+    assert_non_null(end);
+    *end = '\0';
+    assert_string_equal(out, "\"a\\\"\\\\\\n\\t\\u0001\xc3\xa9\"");
+    assert_null(plm__json_put_string(out, "bad\xc3"));
+}
+
+static void test_run__json_member_text(void **state)
+{
+    (void)state;
+    char *t = NULL;
+    const char *line = "{\"custom_id\": \"a b\", \"n\": [1, {\"x\": null}], "
+                       "\"body\" : { \"s\": \"two  spaces \\\" \\\\\", "
+                       "\"v\": [ 1.5e3 , true ] } , \"z\": 1}";
+    assert_int_equal(plm__json_member_text(line, strlen(line), "body", &t), 0);
+    assert_string_equal(t, "{\"s\":\"two  spaces \\\" \\\\\",\"v\":[1.5e3,true]}");
+    json_t *a = json_loads(t, 0, NULL), *b = json_loads(line, 0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, json_object_get(b, "body")));
+    json_decref(a);
+    json_decref(b);
+    free(t);
+    t = NULL;
+    /* Absent, spelled with an escape, or behind a value the scan hands
+     * to jansson: the caller falls back. */
+    static const char *const fallback[] = {
+        "{\"custom_id\":\"q\"}",
+        "{\"bo\\u0064y\":{}}",
+        "{\"n\":123456789012345678901,\"body\":{}}",
+        "[{\"body\":{}}]",
+    };
+    for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
+        assert_int_equal(plm__json_member_text(fallback[i],
+                                               strlen(fallback[i]), "body",
+                                               &t),
+                         -1);
+        assert_null(t);
+    }
+}
+
+/* The fast path writes the line jansson would: same keys, same values. */
+static void test_run__format_answer_embeds_body(void **state)
+{
+    (void)state;
+    plm_result *res = plm__result_new(NULL);
+    int ok = 0;
+    size_t len = 0;
+    assert_non_null(res);
+    res->code = PLM_OK;
+    res->http_status = 200;
+    res->request_id = strdup("req-\"1");
+    res->body = strdup("{\"b\": [1, 2.5e-3, \"\\u00e9\"], \"n\": null}");
+    res->body_len = strlen(res->body);
+    char *line = plm__out_format_result("c\\1", res, 1, 42, &ok, &len);
+    assert_non_null(line);
+    assert_int_equal(ok, 1);
+    assert_int_equal(strlen(line), len);
+    assert_int_equal(line[len - 1], '\n');
+    /* The body is embedded byte for byte. */
+    assert_non_null(strstr(line, "\"body\":{\"b\": [1, 2.5e-3, "));
+    json_t *j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    json_t *want = json_pack(
+        "{s:s, s:s, s:{s:i, s:s, s:{s:[i, f, s], s:n}}, s:n, s:b}", "id",
+        "batch_req_000000000000002a", "custom_id", "c\\1", "response",
+        "status_code", 200, "request_id", "req-\"1", "body", "b", 1, 2.5e-3,
+        "\xc3\xa9", "n", "error", "simulated", 1);
+    assert_non_null(want);
+    assert_true(json_equal(j, want));
+    /* Keys in the order the jansson path writes them. */
+    const char *order[] = { "id", "custom_id", "response", "error",
+                            "simulated" };
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) {
+        assert_true(k < 5);
+        assert_string_equal(key, order[k++]);
+    }
+    json_decref(want);
+    json_decref(j);
+    free(line);
+
+    /* A body that is not JSON is kept as a string, as before. */
+    free(res->body);
+    res->body = strdup("oops {");
+    res->body_len = strlen(res->body);
+    res->http_status = 500;
+    line = plm__out_format_result("c", res, 0, 1, &ok, &len);
+    assert_non_null(line);
+    assert_int_equal(ok, 0);
+    j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "response"),
+                                          "body")),
+        "oops {");
+    json_decref(j);
+    free(line);
+    plm_result_free(res);
+}
+
 static void write_all(const char *path, const char *s)
 {
     FILE *f = fopen(path, "w");
@@ -315,9 +536,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run__idset_many_ids),
+        cmocka_unit_test(test_run__idset_forced_collisions),
+        cmocka_unit_test(test_run__idset_siphash),
         cmocka_unit_test(test_run__line_reader_cap_and_tail),
         cmocka_unit_test(test_run__input_checks),
         cmocka_unit_test(test_run__format_http_and_local_failures),
+        cmocka_unit_test(test_run__json_embeddable),
+        cmocka_unit_test(test_run__json_member_text),
+        cmocka_unit_test(test_run__format_answer_embeds_body),
         cmocka_unit_test(test_run__resume_scan_and_repair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
