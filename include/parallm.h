@@ -37,6 +37,14 @@ const char *plm_version(void);
 /* ------------------------------------------------------------------------
  * Result codes. 0 is success; every failure is a distinct negative value.
  * ---------------------------------------------------------------------- */
+/* The _INIT macros of the option structs: the version set, every other
+ * field zero ("default"). Designated in C so that -Wextra stays quiet. */
+#ifdef __cplusplus
+#define PLM__OPTIONS_INIT(v) { v }
+#else
+#define PLM__OPTIONS_INIT(v) { .version = (v) }
+#endif
+
 typedef enum plm_code {
     PLM_OK = 0,
     PLM_EINVAL = -1,       /* invalid argument */
@@ -205,9 +213,52 @@ typedef struct plm_client_options {
     void *log_user_data;
     int log_level;                    /* 0 = errors only, ... 3 = debug */
     int log_batches;                  /* 1: the per-batch summary line */
+    /* Rate limits per endpoint, per minute; 0 = none configured (learned
+     * from the provider's rate-limit headers when learn_limits allows).
+     * Requests are paced evenly across the minute, never sent as a burst.
+     * input_tpm / output_tpm are Anthropic's separate token limits. A
+     * request whose estimated tokens exceed a limit fails with
+     * PLM_EBUDGET. See plm_tier_lookup() for the providers' tiers. */
+    double rpm;
+    double tpm;
+    double input_tpm;
+    double output_tpm;
+    int adaptive_concurrency;         /* 1: AIMD limit in [1, max_concurrent]
+                                         starting at 10, shrinking on 429/
+                                         529/503/timeouts; 0 = off */
+    int breaker_failures;             /* consecutive failures (network,
+                                         timeout, 5xx, overloaded) that open
+                                         the circuit breaker; default 5 (it
+                                         also opens at 50% failures of the
+                                         last 20 calls); -1 disables it */
+    int breaker_cooldown_ms;          /* time open before a trial request;
+                                         default 30000; negative EINVAL */
+    double retry_budget;              /* retries allowed as a fraction of
+                                         first attempts (at least one per
+                                         second); default 0.2; negative =
+                                         no budget, only max_retries */
+    int learn_limits;                 /* take limits from the provider's
+                                         headers; 0 = default (on), -1 off */
 } plm_client_options;
 
-#define PLM_CLIENT_OPTIONS_INIT { PLM_CLIENT_OPTIONS_VERSION }
+#define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)
+
+/* A provider usage tier's published limits and the concurrency we
+ * suggest for it. Strings are static. */
+typedef struct plm_tier {
+    const char *name;         /* "openai-1", "anthropic-4", "local", ... */
+    double rpm;               /* requests per minute; 0 = no limit */
+    double tpm;               /* tokens per minute; 0 = no limit */
+    int max_concurrent;       /* suggested plm_run_options.max_concurrent */
+} plm_tier;
+
+/* Looks a tier up by name (case-sensitive). Returns PLM_OK and fills *out,
+ * or PLM_EINVAL for an unknown name or NULL arguments. */
+int plm_tier_lookup(const char *name, plm_tier *out);
+
+/* The index-th tier's name (0-based), or NULL past the last one; for
+ * listing them, e.g. in --help. */
+const char *plm_tier_name(size_t index);
 
 /*
  * Creates a client. opts may be NULL (all defaults). Strings are copied.
@@ -281,7 +332,7 @@ typedef struct plm_run_options {
     int64_t tick_ms;        /* default 250 */
 } plm_run_options;
 
-#define PLM_RUN_OPTIONS_INIT { PLM_RUN_OPTIONS_VERSION }
+#define PLM_RUN_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_RUN_OPTIONS_VERSION)
 
 /*
  * Runs requests from source until it is exhausted and every request has
@@ -309,7 +360,7 @@ typedef struct plm_gather_options {
     int64_t timeout_ms;     /* overall deadline; 0 = none */
 } plm_gather_options;
 
-#define PLM_GATHER_OPTIONS_INIT { PLM_GATHER_OPTIONS_VERSION }
+#define PLM_GATHER_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_GATHER_OPTIONS_VERSION)
 
 /*
  * Runs n requests, results[i] for reqs[i] (input order). results must have
@@ -360,20 +411,31 @@ typedef struct plm_task_ctx plm_task_ctx;
  * A task function. Returns its value (or NULL). To fail, call
  * plm_task_fail() and return. Long functions should poll
  * plm_task_cancelled(): C cannot stop a running thread, so a cancelled or
- * timed-out gather waits for running functions to return.
+ * timed-out gather waits for running functions to return. ctx is valid
+ * only until the function returns.
  */
 typedef void *(*plm_task_fn)(void *arg, plm_task_ctx *ctx);
 
-/* Marks the current task failed with a message (copied). */
+/*
+ * Marks the current task failed with a message (copied; NULL gives the
+ * default message "task failed"). Calling it again replaces the message:
+ * the last one is kept. Without return_errors the first call cancels the
+ * gather at once (before the function returns): no further task starts
+ * and running ones see plm_task_cancelled() == 1, this one included. Call
+ * it from the task's own thread, before the function returns. A NULL ctx
+ * is ignored.
+ */
 void plm_task_fail(plm_task_ctx *ctx, const char *message);
-/* 1 once the gather was cancelled (fail-fast or deadline). */
+/* 1 once the gather was cancelled (fail-fast or deadline); 0 for NULL. Cheap
+ * (an atomic load): poll it between steps of long work. */
 int plm_task_cancelled(const plm_task_ctx *ctx);
 
 typedef struct plm_task {
     plm_task_fn fn;
     void *arg;
     /* Frees a value the function returned after its slot was already
-     * decided (timed out or cancelled); may be NULL. */
+     * decided (timed out or cancelled) or while failing; may be NULL (the
+     * value is then dropped). Called on a worker thread. */
     void (*free_value)(void *value);
 } plm_task;
 
@@ -381,24 +443,56 @@ typedef struct plm_task_result {
     int code;        /* PLM_OK, PLM_EABORTED (task failed), PLM_ETIMEOUT,
                         PLM_ECANCELLED, PLM_ENOTSTARTED */
     int started;     /* 1 if the function was called */
-    void *value;     /* the function's return value, when code == PLM_OK */
-    char *error;     /* failure message or NULL; freed by
+    void *value;     /* the function's return value, when code == PLM_OK;
+                        NULL otherwise */
+    char *error;     /* the failure message when code == PLM_EABORTED
+                        (NULL only if memory ran out), else NULL; freed by
                         plm_task_results_clear() */
-    double seconds;  /* run time of the function */
+    double seconds;  /* run time of the function (CLOCK_MONOTONIC); 0 if
+                        not started */
 } plm_task_result;
 
 /*
  * Runs n tasks on up to max_concurrent threads (0 = one per task, capped at
- * 256), results in input order. Same return_errors and timeout semantics as
- * plm_gather(). At the deadline, or on fail-fast, unstarted tasks are never
- * started, running ones see plm_task_cancelled() == 1 and the call returns
- * once they have returned; their slots say PLM_ETIMEOUT / PLM_ECANCELLED and
- * their values go to free_value.
+ * 256), results[i] for tasks[i] (input order). opts may be NULL (no limit,
+ * fail fast, no deadline). The threads are created by the call and joined
+ * before it returns; nothing is left running and nothing is logged. The
+ * call is re-entrant: gathers may run at once on different threads, and a
+ * task may itself call plm_task_gather() (the inner gather is independent:
+ * it does not see the outer one's cancellation unless the task forwards
+ * it).
+ *
+ * Same return_errors and timeout semantics as plm_gather():
+ * - return_errors = 1: every task runs; a task that called plm_task_fail()
+ *   gets PLM_EABORTED and its message, the others PLM_OK and their values;
+ *   returns PLM_OK.
+ * - return_errors = 0 (fail fast): the first plm_task_fail() cancels the
+ *   rest; that task's slot says PLM_EABORTED with its message, tasks that
+ *   finished before keep PLM_OK, running ones say PLM_ECANCELLED, unstarted
+ *   ones PLM_ENOTSTARTED (started = 0); returns PLM_EABORTED.
+ * - timeout_ms > 0, measured from the call on CLOCK_MONOTONIC: if tasks are
+ *   still undecided at the deadline, unstarted ones are never started
+ *   (PLM_ENOTSTARTED), running ones see plm_task_cancelled() == 1 and are
+ *   NOT interrupted: the call waits for each to return, then its slot says
+ *   PLM_ETIMEOUT (started = 1) whatever it returned or reported, and its
+ *   value goes to free_value. Completed slots keep their outcome. Returns
+ *   PLM_ETIMEOUT. A running function that never returns blocks the call for
+ *   ever: poll plm_task_cancelled().
+ * Values of slots that do not end PLM_OK go to free_value when non-NULL.
+ *
+ * Returns PLM_EINVAL (tasks or results NULL with n > 0, a NULL fn, a bad
+ * options version, negative max_concurrent or timeout_ms) and PLM_ENOMEM
+ * (no memory or no thread could be created) before running anything; on
+ * PLM_EINVAL and on an allocation failure results are untouched; if no
+ * thread could be created every slot says PLM_ENOTSTARTED. When some but
+ * not all threads can be created, the tasks run on those. n == 0 returns
+ * PLM_OK at once.
  */
 int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
                     const plm_gather_options *opts);
 
-/* Frees the error strings in results[0..n-1] (not the values). */
+/* Frees the error strings in results[0..n-1] and sets them to NULL (not
+ * the values). */
 void plm_task_results_clear(plm_task_result *results, size_t n);
 
 #ifdef __cplusplus

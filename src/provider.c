@@ -70,6 +70,12 @@ void plm__headers_take(plm__headers *h, const char *line, size_t len)
 
     if (!h || !line)
         return;
+    /* A status line starts a new header block (after a 1xx interim answer
+     * or a redirect): what came before belongs to another response. */
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        plm__headers_clear(h);
+        return;
+    }
     colon = memchr(line, ':', len);
     if (!colon)
         return; /* the status line, or the blank line after the headers */

@@ -30,7 +30,9 @@ typedef struct plm__headers {
         *rl_reset_output_tokens;
 } plm__headers;
 
-/* Stores one "Name: value" header line if it is one we keep. */
+/* Stores one "Name: value" header line if it is one we keep (names are
+ * case-insensitive, values trimmed and capped at 1 KiB). A status line
+ * ("HTTP/...") clears what was kept: a new response's headers begin. */
 void plm__headers_take(plm__headers *h, const char *line, size_t len);
 void plm__headers_clear(plm__headers *h);
 
@@ -45,8 +47,10 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
  * Reads a completed HTTP answer into res: on 2xx the content, finish
  * reason, usage and request id (JSON or SSE body); otherwise the provider's
  * error message/type/code. Sets res->code/error_class for a 2xx body that
- * does not parse (PLM_EPARSE); for non-2xx it only fills the error fields
- * (the retry module decides the code). body is NUL-terminated.
+ * does not parse (PLM_EPARSE) and for an error event inside a 2xx stream
+ * (PLM_EOVERLOADED / PLM_ERATELIMIT / PLM_ESERVER); for non-2xx it only
+ * fills the error fields (the retry module decides the code). Does not
+ * touch res->body. body is NUL-terminated.
  */
 void plm__provider_parse(plm_provider provider, const char *path,
                          int http_status, const plm__headers *headers,

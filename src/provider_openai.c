@@ -1,8 +1,9 @@
 /*
  * Reading a successful OpenAI answer (and that of every compatible server):
  * chat completions, legacy completions, embeddings and the Responses API as
- * JSON, and chat completions as a server-sent event stream. The parser
- * takes what it knows and ignores the rest, so new fields never break it;
+ * JSON, and chat completions and Responses as server-sent event streams.
+ * The parser takes what it knows and ignores the rest, so new fields never
+ * break it;
  * only a body that is not JSON, or a known endpoint's answer without its
  * defining field, is a parse error.
  */
@@ -144,11 +145,69 @@ struct sse_state {
     int failed;
 };
 
+/* The chunk's part of choice 0: with n > 1 every chunk carries one
+ * choice, named by its index, and only the first answer is kept. */
+static const json_t *first_choice(const json_t *choices)
+{
+    const json_t *choice, *index;
+    size_t i;
+
+    json_array_foreach(choices, i, choice) {
+        index = json_object_get(choice, "index");
+        if (!index || (json_is_integer(index) &&
+                       json_integer_value(index) == 0))
+            return choice;
+    }
+    return NULL;
+}
+
+/* The Responses API streams typed events and no [DONE]: text arrives in
+ * response.output_text.delta, usage and status in the final
+ * response.completed (or .incomplete / .failed) event. */
+static int on_responses_event(struct sse_state *st, const json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const json_t *delta = json_object_get(ev, "delta");
+    const json_t *response = json_object_get(ev, "response");
+
+    if (strcmp(type, "response.output_text.delta") == 0 &&
+        json_is_string(delta)) {
+        if (plm__buf_append(&st->content, json_string_value(delta),
+                            json_string_length(delta)))
+            return PLM_ENOMEM;
+        st->any_content = 1;
+    } else if (strcmp(type, "response.created") == 0) {
+        take_id(st->res, response);
+    } else if (strcmp(type, "response.completed") == 0 ||
+               strcmp(type, "response.incomplete") == 0) {
+        const json_t *details = json_object_get(response,
+                                                "incomplete_details");
+
+        take_usage(st->res, json_object_get(response, "usage"));
+        take_id(st->res, response);
+        plm__json_take_string(&st->res->finish_reason,
+                              json_object_get(response, "status"));
+        plm__json_take_string(&st->res->finish_reason,
+                              json_object_get(details, "reason"));
+        st->done = 1;
+        return 1;
+    } else if (strcmp(type, "response.failed") == 0 ||
+               strcmp(type, "error") == 0) {
+        const json_t *error = json_object_get(response, "error");
+
+        plm__stream_error(st->res, error ? error : ev);
+        st->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int on_chunk(const char *event, const char *data, size_t len,
                     void *ctx)
 {
     struct sse_state *st = ctx;
-    json_t *chunk, *choice, *delta, *content;
+    json_t *chunk;
+    const json_t *choice, *delta, *content;
 
     (void)event;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
@@ -169,7 +228,13 @@ static int on_chunk(const char *event, const char *data, size_t len,
         st->failed = 1;
         return 1;
     }
-    choice = json_array_get(json_object_get(chunk, "choices"), 0);
+    if (json_is_string(json_object_get(chunk, "type"))) {
+        int rc = on_responses_event(st, chunk);
+
+        json_decref(chunk);
+        return rc;
+    }
+    choice = first_choice(json_object_get(chunk, "choices"));
     delta = json_object_get(choice, "delta");
     content = json_object_get(delta, "content");
     if (json_is_string(content)) {

@@ -67,6 +67,44 @@ static int is_path(const char *s)
     return 1;
 }
 
+/* JSON strings must be valid UTF-8 (jansson refuses others): checked up
+ * front so that bad text is PLM_EINVAL, not a mysterious PLM_ENOMEM.
+ * Rejects overlong forms, surrogates and code points above U+10FFFF. */
+static int is_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    if (!s)
+        return 0;
+    while (*p) {
+        unsigned c = *p;
+        unsigned min, cp;
+        int n;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, min = 0x80, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, min = 0x800, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return 0;
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
 static plm_request *request_alloc(plm_provider provider)
 {
     plm_request *req = calloc(1, sizeof(*req));
@@ -88,7 +126,7 @@ int plm_request_new_chat(plm_request **out, plm_provider provider,
     if (!out)
         return PLM_EINVAL;
     *out = NULL;
-    if (!model || !*model ||
+    if (!model || !*model || !is_utf8(model) ||
         (provider != PLM_PROVIDER_OPENAI &&
          provider != PLM_PROVIDER_ANTHROPIC))
         return PLM_EINVAL;
@@ -185,7 +223,7 @@ int plm_request_set_system(plm_request *req, const char *text)
 {
     int rc;
 
-    if (!chat_ok(req) || !text)
+    if (!chat_ok(req) || !is_utf8(text))
         return PLM_EINVAL;
     invalidate(req);
     if (req->provider == PLM_PROVIDER_OPENAI) {
@@ -220,7 +258,8 @@ int plm_request_add_message(plm_request *req, const char *role,
 {
     json_t *messages, *msg;
 
-    if (!chat_ok(req) || !role || !*role || !content)
+    if (!chat_ok(req) || !role || !*role || !is_utf8(role) ||
+        !is_utf8(content))
         return PLM_EINVAL;
     invalidate(req);
     if (req->provider == PLM_PROVIDER_ANTHROPIC &&

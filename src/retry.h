@@ -28,8 +28,10 @@ typedef struct plm__attempt {
 } plm__attempt;
 
 /*
- * Sets res->code and res->error_class for the attempt (keeping a parse
- * error the provider parser already set on a 2xx), and returns 1 if the
+ * Sets res->code and res->error_class for the attempt (keeping an error the
+ * provider parser already set on a 2xx: a parse error, never retried, or a
+ * stream error event, retried when overloaded, rate-limited or server-side;
+ * so call plm__provider_parse first), and returns 1 if the
  * request should be tried again (attempt number `attempt`, 1-based, and the
  * policy allow it), else 0. A cancelled attempt is never retried.
  */

@@ -34,6 +34,28 @@
  *
  * Replies identify the request: the content is "mock reply: " followed by
  * the last user message (directive included), so tests can check order.
+ * When the user or system text names both "summary" and "references" the
+ * content is instead the JSON {"summary": "...", "references": []} (the
+ * summary quotes the text's first line); with response_format
+ * {"type":"json_object"} it is {"reply": "mock reply: ..."}.
+ *
+ * Endpoints (POST): /v1/chat/completions, /v1/completions, /v1/embeddings,
+ * /v1/responses (OpenAI shapes, header x-request-id) and /v1/messages
+ * (Anthropic shape, header request-id; without x-api-key 401, without
+ * anthropic-version 400). "stream": true gives server-sent events for
+ * chat, completions, responses and messages. Other paths 404, other
+ * methods 405, a body that is not a JSON object 400 (OpenAI error shapes
+ * except on /v1/messages); bodies over 8 MiB get 413 from evhttp itself and are
+ * neither recorded nor logged. Prompt tokens are the characters of every
+ * message and system prompt / 4 (at least 1).
+ *
+ * Refusals (max_in_flight, rpm, tpm, request errors) are answered at once,
+ * without latency; a request refused by max_in_flight never counts in
+ * in_flight. The tpm estimate is prompt tokens + max_tokens (or
+ * max_completion_tokens / max_output_tokens, else tokens=). The log_file
+ * holds one JSON line per answered request: time, method, path, status,
+ * in_flight, user_text and whether credentials were present (never their
+ * values).
  */
 #ifndef PLM_MOCK_H
 #define PLM_MOCK_H

@@ -583,6 +583,61 @@ static int sse_anthropic(const plm__mock_parsed *p, const char *id,
     return rc ? -1 : 0;
 }
 
+/* The responses API's events: created, text deltas, text done, and the
+ * completed response (the same object a non-streamed call returns). */
+static int sse_responses(const plm__mock_parsed *p, uint64_t seq,
+                         const char *text, int64_t ct, int simulated,
+                         plm__mock_sse_emit emit, void *arg)
+{
+    char *full = plm__mock_reply_body(PLM__MOCK_EP_RESPONSES, p, seq, ct,
+                                      simulated);
+    json_t *done = full ? json_loads(full, 0, NULL) : NULL;
+    json_t *created = done ? json_deep_copy(done) : NULL;
+    const char *s = text;
+    int rc = -1;
+
+    free(full);
+    if (created == NULL)
+        goto out;
+    json_object_set_new(created, "status", json_string("in_progress"));
+    json_object_set_new(created, "output", json_array());
+    rc = emit_json(emit, arg, "response.created",
+                   json_pack("{s:s, s:o}", "type", "response.created",
+                             "response", created),
+                   simulated);
+    created = NULL;
+    while (*s != '\0' && rc == 0) {
+        size_t n = piece_len(s);
+        json_t *piece = json_stringn(s, n);
+
+        if (piece == NULL) {
+            rc = -1;
+            break;
+        }
+        rc |= emit_json(emit, arg, "response.output_text.delta",
+                        json_pack("{s:s, s:s, s:i, s:i, s:o}", "type",
+                                  "response.output_text.delta", "item_id",
+                                  "msg_mock", "output_index", 0,
+                                  "content_index", 0, "delta", piece),
+                        simulated);
+        s += n;
+    }
+    rc |= emit_json(emit, arg, "response.output_text.done",
+                    json_pack("{s:s, s:s, s:i, s:i, s:s}", "type",
+                              "response.output_text.done", "item_id",
+                              "msg_mock", "output_index", 0, "content_index",
+                              0, "text", text),
+                    simulated);
+    rc |= emit_json(emit, arg, "response.completed",
+                    json_pack("{s:s, s:O}", "type", "response.completed",
+                              "response", done),
+                    simulated);
+out:
+    json_decref(created);
+    json_decref(done);
+    return rc ? -1 : 0;
+}
+
 int plm__mock_reply_sse(plm__mock_endpoint ep, const plm__mock_parsed *p,
                         uint64_t seq, int64_t completion_tokens,
                         int simulated, plm__mock_sse_emit emit, void *arg)
@@ -593,7 +648,10 @@ int plm__mock_reply_sse(plm__mock_endpoint ep, const plm__mock_parsed *p,
 
     if (text == NULL)
         return -1;
-    if (ep == PLM__MOCK_EP_MESSAGES) {
+    if (ep == PLM__MOCK_EP_RESPONSES) {
+        rc = sse_responses(p, seq, text, completion_tokens, simulated, emit,
+                           arg);
+    } else if (ep == PLM__MOCK_EP_MESSAGES) {
         snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
         rc = sse_anthropic(p, id, text, completion_tokens, simulated, emit,
                            arg);

@@ -19,58 +19,7 @@
 
 #include "mock_internal.h"
 
-#define BIG_DEFAULT (INT64_C(64) * 1024 * 1024)
-#define BIG_CHUNK (64 * 1024)
-#define BIG_PREFIX "{\"id\":\"mock-big\",\"object\":\"padding\",\"data\":\""
-#define SLOW_PIECES 10
 #define DEFAULT_TOKENS 8
-
-typedef enum action {
-    ACT_REPLY = 0,
-    ACT_ERROR,
-    ACT_RESET,
-    ACT_HANG,
-    ACT_BADJSON,
-    ACT_BIG,
-    ACT_SLOW
-} action;
-
-struct plm__mock_req {
-    plm_mock *m;
-    struct evhttp_request *req;
-    struct event *timer;
-    plm__mock_req *prev;
-    plm__mock_req *next;
-    int on_list;
-    plm__mock_endpoint ep;
-    int anthropic;
-    action act;
-    int status;
-    int counted;              /* in stats.in_flight */
-    int limit_headers;        /* send rate-limit headers */
-    int fault_applied;        /* directive's retry headers apply */
-    int immediate;            /* refusal: answered without latency */
-    char message[192];
-    json_t *body;
-    plm__mock_parsed parsed;
-    plm__mock_directive dir;
-    plm__mock_limit_info limit;
-    int64_t completion_tokens;
-    uint64_t seq;
-    uint64_t rec_gen;
-    size_t rec_index;
-    int has_record;
-    char method[8];
-    char path[128];
-    int has_auth;
-    int has_api_key;
-    /* fault=big and fault=slow progress */
-    int64_t big_size;
-    int64_t big_sent;
-    struct evbuffer *slow;
-    size_t slow_piece;
-    int64_t slow_step_ms;
-};
 
 int64_t plm__mock_now_ns(void)
 {
@@ -190,7 +139,7 @@ static void link_live(plm__mock_req *r)
     r->on_list = 1;
 }
 
-static void clear_closecb(plm__mock_req *r)
+void plm__mock_clear_closecb(plm__mock_req *r)
 {
     struct evhttp_connection *c;
 
@@ -201,13 +150,14 @@ static void clear_closecb(plm__mock_req *r)
         evhttp_connection_set_closecb(c, NULL, NULL);
 }
 
-/* Books the outcome and frees r. The evhttp request must already be
- * answered or handed back: r->req is not touched. */
-static void finish(plm__mock_req *r, int status, int reset)
+void plm__mock_book(plm__mock_req *r, int status, int reset)
 {
     plm_mock *m = r->m;
     int in_flight;
 
+    if (r->booked)
+        return;
+    r->booked = 1;
     pthread_mutex_lock(&m->lock);
     if (r->has_record && r->rec_gen == m->record_gen &&
         r->rec_index < m->n_records) {
@@ -228,6 +178,14 @@ static void finish(plm__mock_req *r, int status, int reset)
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     write_log(m, r, status, in_flight);
+}
+
+/* Books the outcome (unless already booked) and frees r. The evhttp
+ * request must already be answered or handed back: r->req is not
+ * touched. */
+void plm__mock_finish(plm__mock_req *r, int status, int reset)
+{
+    plm__mock_book(r, status, reset);
     unlink_live(r);
     if (r->timer)
         event_free(r->timer);
@@ -249,308 +207,9 @@ static void on_close(struct evhttp_connection *c, void *arg)
     if (r->req != NULL && evhttp_request_get_connection(r->req) == NULL)
         evhttp_request_free(r->req);
     r->req = NULL;
-    finish(r, 0, 0);
+    plm__mock_finish(r, 0, 0);
 }
 
-static void add_common_headers(plm__mock_req *r, struct evkeyvalq *h)
-{
-    char id[48];
-
-    snprintf(id, sizeof(id), "req_mock_%" PRIu64, r->seq);
-    evhttp_add_header(h, r->anthropic ? "request-id" : "x-request-id", id);
-    if (r->limit_headers)
-        plm__mock_limits_headers(&r->m->limits, &r->limit, r->anthropic, h);
-    if (r->fault_applied) {
-        if (r->dir.retry_after[0])
-            evhttp_add_header(h, "Retry-After", r->dir.retry_after);
-        if (r->dir.retry_after_ms[0])
-            evhttp_add_header(h, "retry-after-ms", r->dir.retry_after_ms);
-        if (r->dir.should_retry >= 0)
-            evhttp_add_header(h, "x-should-retry",
-                              r->dir.should_retry ? "true" : "false");
-    }
-}
-
-static void send_text(plm__mock_req *r, int status, const char *ctype,
-                      const char *text)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    struct evbuffer *b = evbuffer_new();
-
-    clear_closecb(r);
-    evhttp_add_header(h, "Content-Type", ctype);
-    add_common_headers(r, h);
-    if (b != NULL && text != NULL)
-        evbuffer_add(b, text, strlen(text));
-    evhttp_send_reply(r->req, status, NULL, b);
-    if (b != NULL)
-        evbuffer_free(b);
-    r->req = NULL;
-    finish(r, status, 0);
-}
-
-static void answer_error(plm__mock_req *r)
-{
-    char *body = plm__mock_error_body(r->anthropic, r->status, r->message,
-                                      r->dir.error_code,
-                                      r->m->opts.simulated_marker);
-
-    send_text(r, r->status, "application/json",
-              body ? body : "{\"error\":{\"message\":\"mock\"}}");
-    free(body);
-}
-
-static void emit_chunk(void *arg, const char *event, const char *data)
-{
-    struct evbuffer *b = arg;
-
-    if (event != NULL)
-        evbuffer_add_printf(b, "event: %s\n", event);
-    evbuffer_add_printf(b, "data: %s\n\n", data);
-}
-
-static void emit_send(void *arg, const char *event, const char *data)
-{
-    plm__mock_req *r = arg;
-    struct evbuffer *b = evbuffer_new();
-
-    if (b == NULL)
-        return;
-    emit_chunk(b, event, data);
-    evhttp_send_reply_chunk(r->req, b);
-    evbuffer_free(b);
-}
-
-static void answer_stream(plm__mock_req *r)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-
-    clear_closecb(r);
-    evhttp_add_header(h, "Content-Type", "text/event-stream");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    add_common_headers(r, h);
-    evhttp_send_reply_start(r->req, 200, "OK");
-    plm__mock_reply_sse(r->ep, &r->parsed, r->seq, r->completion_tokens,
-                        r->m->opts.simulated_marker, emit_send, r);
-    evhttp_send_reply_end(r->req);
-    r->req = NULL;
-    finish(r, 200, 0);
-}
-
-static void answer_reply(plm__mock_req *r)
-{
-    char *body;
-
-    if (r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
-        r->ep != PLM__MOCK_EP_RESPONSES) {
-        answer_stream(r);
-        return;
-    }
-    body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
-                                r->completion_tokens,
-                                r->m->opts.simulated_marker);
-    if (body == NULL) {
-        r->status = 500;
-        snprintf(r->message, sizeof(r->message), "mock: out of memory");
-        answer_error(r);
-        return;
-    }
-    send_text(r, r->status >= 200 && r->status < 300 ? r->status : 200,
-              "application/json", body);
-    free(body);
-}
-
-/* Closes the connection without an answer; SO_LINGER 0 makes it a real
- * reset (RST) rather than an orderly end of stream. */
-static void answer_reset(plm__mock_req *r)
-{
-    struct evhttp_connection *c = evhttp_request_get_connection(r->req);
-
-    if (c != NULL) {
-        struct bufferevent *bev = evhttp_connection_get_bufferevent(c);
-        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-        struct linger lg = { 1, 0 };
-
-        if (fd >= 0)
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        evhttp_connection_set_closecb(c, NULL, NULL);
-        evhttp_connection_free(c);
-    } else {
-        evhttp_request_free(r->req);
-    }
-    r->req = NULL;
-    finish(r, 0, 1);
-}
-
-static void big_next(struct evhttp_connection *c, void *arg);
-
-static void big_fill(plm__mock_req *r, char *buf, size_t n)
-{
-    size_t plen = sizeof(BIG_PREFIX) - 1;
-
-    for (size_t i = 0; i < n; i++) {
-        int64_t at = r->big_sent + (int64_t)i;
-
-        if (at < (int64_t)plen && r->big_size >= (int64_t)plen + 2)
-            buf[i] = BIG_PREFIX[at];
-        else if (at == r->big_size - 2 && r->big_size >= (int64_t)plen + 2)
-            buf[i] = '"';
-        else if (at == r->big_size - 1 && r->big_size >= (int64_t)plen + 2)
-            buf[i] = '}';
-        else
-            buf[i] = 'x';
-    }
-}
-
-/* Sends the next chunk once the previous one left, so at most one chunk
- * of the body is ever in memory. */
-static void big_next(struct evhttp_connection *c, void *arg)
-{
-    plm__mock_req *r = arg;
-    struct evbuffer *b;
-    char *space;
-    size_t n;
-    struct evbuffer_iovec v;
-
-    (void)c;
-    if (r->big_sent >= r->big_size) {
-        clear_closecb(r);
-        evhttp_send_reply_end(r->req);
-        r->req = NULL;
-        finish(r, 200, 0);
-        return;
-    }
-    n = (size_t)(r->big_size - r->big_sent);
-    if (n > BIG_CHUNK)
-        n = BIG_CHUNK;
-    b = evbuffer_new();
-    if (b == NULL || evbuffer_reserve_space(b, (ev_ssize_t)n, &v, 1) < 1) {
-        if (b != NULL)
-            evbuffer_free(b);
-        answer_reset(r);
-        return;
-    }
-    space = v.iov_base;
-    big_fill(r, space, n);
-    v.iov_len = n;
-    evbuffer_commit_space(b, &v, 1);
-    r->big_sent += (int64_t)n;
-    evhttp_send_reply_chunk_with_cb(r->req, b, big_next, r);
-    evbuffer_free(b);
-}
-
-static void answer_big(plm__mock_req *r)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-
-    r->big_size = r->dir.size >= 0 ? r->dir.size : BIG_DEFAULT;
-    evhttp_add_header(h, "Content-Type", "application/json");
-    add_common_headers(r, h);
-    evhttp_send_reply_start(r->req, 200, "OK");
-    big_next(NULL, r);
-}
-
-static void slow_next(evutil_socket_t fd, short what, void *arg)
-{
-    plm__mock_req *r = arg;
-    struct evbuffer *b = evbuffer_new();
-    struct timeval tv;
-
-    (void)fd;
-    (void)what;
-    if (b != NULL) {
-        evbuffer_remove_buffer(r->slow, b, r->slow_piece);
-        evhttp_send_reply_chunk(r->req, b);
-        evbuffer_free(b);
-    }
-    if (evbuffer_get_length(r->slow) == 0 || b == NULL) {
-        clear_closecb(r);
-        evhttp_send_reply_end(r->req);
-        r->req = NULL;
-        finish(r, 200, 0);
-        return;
-    }
-    tv.tv_sec = r->slow_step_ms / 1000;
-    tv.tv_usec = (r->slow_step_ms % 1000) * 1000;
-    evtimer_add(r->timer, &tv);
-}
-
-/* Dribbles a normal answer over the latency in SLOW_PIECES pieces. */
-static void answer_slow(plm__mock_req *r, int64_t latency_ms)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    int sse = r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS &&
-              r->ep != PLM__MOCK_EP_RESPONSES;
-    char *body = NULL;
-    size_t len;
-
-    r->slow = evbuffer_new();
-    if (r->slow == NULL)
-        goto fail;
-    if (sse) {
-        if (plm__mock_reply_sse(r->ep, &r->parsed, r->seq,
-                                r->completion_tokens,
-                                r->m->opts.simulated_marker, emit_chunk,
-                                r->slow) != 0)
-            goto fail;
-    } else {
-        body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
-                                    r->completion_tokens,
-                                    r->m->opts.simulated_marker);
-        if (body == NULL)
-            goto fail;
-        evbuffer_add(r->slow, body, strlen(body));
-        free(body);
-    }
-    len = evbuffer_get_length(r->slow);
-    r->slow_piece = (len + SLOW_PIECES - 1) / SLOW_PIECES;
-    if (r->slow_piece == 0)
-        r->slow_piece = 1;
-    r->slow_step_ms = latency_ms / SLOW_PIECES;
-    if (r->timer == NULL)
-        r->timer = evtimer_new(r->m->base, slow_next, r);
-    else
-        event_assign(r->timer, r->m->base, -1, 0, slow_next, r);
-    if (r->timer == NULL)
-        goto fail;
-    evhttp_add_header(h, "Content-Type",
-                      sse ? "text/event-stream" : "application/json");
-    add_common_headers(r, h);
-    evhttp_send_reply_start(r->req, 200, "OK");
-    slow_next(-1, 0, r);
-    return;
-fail:
-    r->status = 500;
-    snprintf(r->message, sizeof(r->message), "mock: out of memory");
-    answer_error(r);
-}
-
-static void perform(plm__mock_req *r, int64_t latency_ms)
-{
-    switch (r->act) {
-    case ACT_REPLY:
-        answer_reply(r);
-        break;
-    case ACT_ERROR:
-        answer_error(r);
-        break;
-    case ACT_RESET:
-        answer_reset(r);
-        break;
-    case ACT_BADJSON:
-        send_text(r, 200, "application/json",
-                  "{\"id\": \"mock-badjson\", \"choices\": [{\"message\": ");
-        break;
-    case ACT_BIG:
-        answer_big(r);
-        break;
-    case ACT_SLOW:
-        answer_slow(r, latency_ms);
-        break;
-    case ACT_HANG:
-        break;
-    }
-}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -558,7 +217,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    perform(r, r->dir.latency_ms >= 0 ? r->dir.latency_ms
+    plm__mock_perform(r, r->dir.latency_ms >= 0 ? r->dir.latency_ms
                                       : r->m->opts.latency_ms);
 }
 
@@ -596,7 +255,7 @@ static const char *method_name(enum evhttp_cmd_type c)
 
 static void set_error(plm__mock_req *r, int status, const char *msg)
 {
-    r->act = ACT_ERROR;
+    r->act = PLM__MOCK_ACT_ERROR;
     r->immediate = 1;
     r->status = status;
     snprintf(r->message, sizeof(r->message), "%s", msg);
@@ -636,11 +295,11 @@ static void apply_directive(plm__mock_req *r)
 
     r->fault_applied = 1;
     switch (d->fault) {
-    case PLM__MOCK_FAULT_RESET: r->act = ACT_RESET; return;
-    case PLM__MOCK_FAULT_HANG: r->act = ACT_HANG; return;
-    case PLM__MOCK_FAULT_BADJSON: r->act = ACT_BADJSON; return;
-    case PLM__MOCK_FAULT_BIG: r->act = ACT_BIG; return;
-    case PLM__MOCK_FAULT_SLOW: r->act = ACT_SLOW; return;
+    case PLM__MOCK_FAULT_RESET: r->act = PLM__MOCK_ACT_RESET; return;
+    case PLM__MOCK_FAULT_HANG: r->act = PLM__MOCK_ACT_HANG; return;
+    case PLM__MOCK_FAULT_BADJSON: r->act = PLM__MOCK_ACT_BADJSON; return;
+    case PLM__MOCK_FAULT_BIG: r->act = PLM__MOCK_ACT_BIG; return;
+    case PLM__MOCK_FAULT_SLOW: r->act = PLM__MOCK_ACT_SLOW; return;
     case PLM__MOCK_FAULT_NONE: break;
     }
     if (d->status >= 300) {
@@ -707,7 +366,7 @@ static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
                  "Rate limit reached (mock): limit %" PRId64
                  " requests/min, %" PRId64 " tokens/min",
                  m->limits.rpm, m->limits.tpm);
-        r->act = ACT_ERROR;
+        r->act = PLM__MOCK_ACT_ERROR;
         r->status = 429;
         r->immediate = 1;
         return;
@@ -814,8 +473,8 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     r->has_api_key = evhttp_find_header(in, "x-api-key") != NULL;
 
     if (arrive(m, r, now, in, body)) {
+        /* No rate-limit headers: the rpm/tpm window was not consulted. */
         set_error(r, 429, "mock: too many requests in flight");
-        r->limit_headers = m->opts.send_ratelimit_headers;
     } else {
         decide(m, r, in, body, body_len, now);
     }
@@ -823,30 +482,33 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     free(body);
 
     /* Refusals and request errors go out at once, like a provider's. */
-    if (r->act == ACT_ERROR && r->immediate) {
-        perform(r, 0);
+    if (r->act == PLM__MOCK_ACT_ERROR && r->immediate) {
+        plm__mock_perform(r, 0);
         return;
     }
     latency = latency_of(m, r);
-    if (r->act == ACT_SLOW) {
+    if (r->act == PLM__MOCK_ACT_SLOW) {
         r->dir.latency_ms = latency;
         latency = 0;
     }
-    if (latency == 0 && r->act != ACT_RESET && r->act != ACT_HANG &&
-        r->act != ACT_BIG && r->act != ACT_SLOW) {
-        perform(r, 0);
+    /* Faults that free the connection or stream run from the loop, not
+     * from inside evhttp's callback. */
+    if (latency == 0 && (r->act == PLM__MOCK_ACT_REPLY ||
+                         r->act == PLM__MOCK_ACT_ERROR ||
+                         r->act == PLM__MOCK_ACT_BADJSON)) {
+        plm__mock_perform(r, 0);
         return;
     }
     /* The answer outlives this callback. */
     link_live(r);
     evhttp_connection_set_closecb(evhttp_request_get_connection(req),
                                   on_close, r);
-    if (r->act == ACT_HANG)
+    if (r->act == PLM__MOCK_ACT_HANG)
         return;
     r->timer = evtimer_new(m->base, on_timer, r);
     if (r->timer == NULL) {
         set_error(r, 500, "mock: out of memory");
-        perform(r, 0);
+        plm__mock_perform(r, 0);
         return;
     }
     {
@@ -876,8 +538,8 @@ void plm__mock_release_hung(plm_mock *m)
 
     while (r != NULL) {
         next = r->next;
-        if (r->act == ACT_HANG)
-            answer_reset(r);
+        if (r->act == PLM__MOCK_ACT_HANG)
+            plm__mock_answer_reset(r);
         r = next;
     }
 }
@@ -890,6 +552,6 @@ void plm__mock_drop_live(plm_mock *m)
         if (r->req != NULL && evhttp_request_get_connection(r->req) == NULL)
             evhttp_request_free(r->req);
         r->req = NULL;
-        finish(r, 0, 0);
+        plm__mock_finish(r, 0, 0);
     }
 }

@@ -24,6 +24,7 @@ struct evhttp_request;
 struct evkeyvalq;
 struct evconnlistener;
 struct event;
+struct evbuffer;
 
 /* Request bodies above this are refused with 413 by evhttp itself. */
 #define PLM__MOCK_MAX_BODY (8 * 1024 * 1024)
@@ -171,6 +172,71 @@ struct plm_mock {
     plm__mock_req *live;      /* every request not yet answered */
     FILE *log;
 };
+
+/* What a request gets. */
+typedef enum plm__mock_action {
+    PLM__MOCK_ACT_REPLY = 0,
+    PLM__MOCK_ACT_ERROR,
+    PLM__MOCK_ACT_RESET,
+    PLM__MOCK_ACT_HANG,
+    PLM__MOCK_ACT_BADJSON,
+    PLM__MOCK_ACT_BIG,
+    PLM__MOCK_ACT_SLOW
+} plm__mock_action;
+
+/* One request whose answer is being decided or carried out. */
+struct plm__mock_req {
+    plm_mock *m;
+    struct evhttp_request *req;
+    struct event *timer;
+    plm__mock_req *prev;
+    plm__mock_req *next;
+    int on_list;
+    plm__mock_endpoint ep;
+    int anthropic;
+    plm__mock_action act;
+    int status;
+    int counted;              /* in stats.in_flight */
+    int limit_headers;        /* send rate-limit headers */
+    int fault_applied;        /* directive's retry headers apply */
+    int immediate;            /* refusal: answered without latency */
+    int booked;               /* outcome counted (plm__mock_book) */
+    char message[192];
+    json_t *body;
+    plm__mock_parsed parsed;
+    plm__mock_directive dir;
+    plm__mock_limit_info limit;
+    int64_t completion_tokens;
+    uint64_t seq;
+    uint64_t rec_gen;
+    size_t rec_index;
+    int has_record;
+    char method[8];
+    char path[128];
+    int has_auth;
+    int has_api_key;
+    /* fault=big and fault=slow progress */
+    int64_t big_size;
+    int64_t big_sent;
+    struct evbuffer *slow;
+    size_t slow_piece;
+    int64_t slow_step_ms;
+};
+
+/* Carries out r's decided answer (mock_answer.c); latency_ms is the
+ * dribble time of fault=slow. */
+void plm__mock_perform(plm__mock_req *r, int64_t latency_ms);
+/* Closes r's connection without an answer. */
+void plm__mock_answer_reset(plm__mock_req *r);
+/* Books r's outcome in stats, record and log (once). Answers call it just
+ * before the last bytes go out, so a client that has its answer always
+ * finds it counted. */
+void plm__mock_book(plm__mock_req *r, int status, int reset);
+/* Books the outcome if not yet done and frees r (mock_handler.c); r->req
+ * must already be answered or handed back. */
+void plm__mock_finish(plm__mock_req *r, int status, int reset);
+/* Forgets the close callback set while r's answer was pending. */
+void plm__mock_clear_closecb(plm__mock_req *r);
 
 /* The evhttp callback for every request (mock_handler.c). */
 void plm__mock_handle(struct evhttp_request *req, void *arg);

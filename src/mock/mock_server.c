@@ -379,6 +379,10 @@ void plm_mock_free(plm_mock *mock)
 
 void plm_mock_get_stats(plm_mock *mock, plm_mock_stats *out)
 {
+    if (mock == NULL) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
     pthread_mutex_lock(&mock->lock);
     *out = mock->stats;
     pthread_mutex_unlock(&mock->lock);
@@ -403,6 +407,8 @@ size_t plm_mock_get_records(plm_mock *mock, plm_mock_record **out)
     int oom = 0;
 
     *out = NULL;
+    if (mock == NULL)
+        return 0;
     pthread_mutex_lock(&mock->lock);
     n = mock->n_records;
     if (n > 0)
@@ -444,6 +450,8 @@ void plm_mock_reset(plm_mock *mock)
 {
     int in_flight;
 
+    if (mock == NULL)
+        return;
     pthread_mutex_lock(&mock->lock);
     plm_mock_records_free(mock->records, mock->n_records);
     mock->records = NULL;
@@ -469,6 +477,8 @@ int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms)
     struct timespec dl;
     int rc = 0;
 
+    if (mock == NULL)
+        return -1;
     clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += (time_t)(timeout_ms / 1000);
     dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;

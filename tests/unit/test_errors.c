@@ -29,11 +29,28 @@ static void test_errors__classes_named(void **state)
                         "rate_limited");
 }
 
+/* The _INIT macros compile warning-free and set only the version. */
+static void test_errors__options_init_macros(void **state)
+{
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_run_options ro = PLM_RUN_OPTIONS_INIT;
+    plm_gather_options go = PLM_GATHER_OPTIONS_INIT;
+    (void)state;
+    assert_int_equal(co.version, PLM_CLIENT_OPTIONS_VERSION);
+    assert_null(co.openai_api_key);
+    assert_int_equal(co.max_retries, 0);
+    assert_int_equal(ro.version, PLM_RUN_OPTIONS_VERSION);
+    assert_int_equal(ro.max_concurrent, 0);
+    assert_int_equal(go.version, PLM_GATHER_OPTIONS_VERSION);
+    assert_int_equal(go.return_errors, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors__every_code_named_distinctly),
         cmocka_unit_test(test_errors__classes_named),
+        cmocka_unit_test(test_errors__options_init_macros),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,155 @@
+/*
+ * Circuit breaker state machine: closed -> open on too many consecutive
+ * failures or too high a failure rate over the last calls; open -> half-
+ * open after a cool-down; half-open -> closed after successful trials, or
+ * back to open on a failed one.
+ */
+#include "breaker.h"
+
+#include <string.h>
+
+int plm__breaker_class_counts(plm_error_class cls)
+{
+    switch (cls) {
+    case PLM_CLASS_NONE:
+        return 0;
+    case PLM_CLASS_NETWORK:
+    case PLM_CLASS_TIMEOUT:
+    case PLM_CLASS_OVERLOADED:
+    case PLM_CLASS_SERVER:
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+int plm__breaker_init(plm__breaker *b, const plm__breaker_config *cfg)
+{
+    plm__breaker_config c = {0};
+    if (!b)
+        return PLM_EINVAL;
+    if (cfg)
+        c = *cfg;
+    if (c.failures < -1 || c.rate_percent < -1 || c.rate_percent > 100 ||
+        c.window < 0 || c.window > PLM__BREAKER_MAX_WINDOW ||
+        c.min_calls < 0 || c.cooldown_ms < 0 || c.trials < 0)
+        return PLM_EINVAL;
+    memset(b, 0, sizeof *b);
+    b->disabled = c.failures == -1;
+    if (c.failures == 0)
+        c.failures = PLM__BREAKER_DEFAULT_FAILURES;
+    if (c.rate_percent == 0)
+        c.rate_percent = PLM__BREAKER_DEFAULT_RATE_PERCENT;
+    if (c.window == 0)
+        c.window = PLM__BREAKER_DEFAULT_WINDOW;
+    if (c.min_calls == 0)
+        c.min_calls = PLM__BREAKER_DEFAULT_MIN_CALLS;
+    if (c.min_calls > c.window)
+        c.min_calls = c.window;
+    if (c.cooldown_ms == 0)
+        c.cooldown_ms = PLM__BREAKER_DEFAULT_COOLDOWN_MS;
+    if (c.trials == 0)
+        c.trials = PLM__BREAKER_DEFAULT_TRIALS;
+    b->cfg = c;
+    b->state = PLM__BREAKER_CLOSED;
+    return PLM_OK;
+}
+
+static void window_clear(plm__breaker *b)
+{
+    b->count = b->head = b->failed = 0;
+    b->consecutive = 0;
+}
+
+static void window_push(plm__breaker *b, int failure)
+{
+    int w = b->cfg.window;
+    if (b->count == w) {
+        /* The oldest outcome sits where the next one goes. */
+        b->failed -= b->outcomes[b->head];
+    } else {
+        b->count++;
+    }
+    b->outcomes[b->head] = (unsigned char)failure;
+    b->failed += failure;
+    b->head = (b->head + 1) % w;
+}
+
+static void trip(plm__breaker *b, int64_t now_ns)
+{
+    b->state = PLM__BREAKER_OPEN;
+    b->opened_at = now_ns;
+    b->trials_out = 0;
+    b->trials_ok = 0;
+    window_clear(b);
+}
+
+static int64_t cooldown_ns(const plm__breaker *b)
+{
+    return b->cfg.cooldown_ms * INT64_C(1000000);
+}
+
+plm__breaker_verdict plm__breaker_allow(plm__breaker *b, int64_t now_ns,
+                                        int64_t *retry_in_ns)
+{
+    if (retry_in_ns)
+        *retry_in_ns = 0;
+    if (b->disabled || b->state == PLM__BREAKER_CLOSED)
+        return PLM__BREAKER_ALLOW;
+    if (b->state == PLM__BREAKER_OPEN) {
+        int64_t left = b->opened_at + cooldown_ns(b) - now_ns;
+        if (left > 0) {
+            if (retry_in_ns)
+                *retry_in_ns = left;
+            return PLM__BREAKER_REJECT;
+        }
+        b->state = PLM__BREAKER_HALF_OPEN;
+        b->trials_out = 0;
+        b->trials_ok = 0;
+    }
+    if (b->trials_out + b->trials_ok < b->cfg.trials) {
+        b->trials_out++;
+        return PLM__BREAKER_TRIAL;
+    }
+    return PLM__BREAKER_REJECT;
+}
+
+void plm__breaker_record(plm__breaker *b, plm_error_class cls, int was_trial,
+                         int64_t now_ns)
+{
+    int counts = plm__breaker_class_counts(cls);
+    if (b->disabled)
+        return;
+    if (b->state == PLM__BREAKER_HALF_OPEN && was_trial) {
+        if (b->trials_out > 0)
+            b->trials_out--;
+        if (counts == 1) {
+            trip(b, now_ns);
+        } else if (counts == 0) {
+            b->trials_ok++;
+            if (b->trials_ok >= b->cfg.trials) {
+                b->state = PLM__BREAKER_CLOSED;
+                window_clear(b);
+            }
+        }
+        return;
+    }
+    /* Stragglers sent before the breaker opened (or before it half-opened)
+     * say nothing new. */
+    if (b->state != PLM__BREAKER_CLOSED || counts < 0)
+        return;
+    window_push(b, counts);
+    b->consecutive = counts ? b->consecutive + 1 : 0;
+    if (b->consecutive >= b->cfg.failures) {
+        trip(b, now_ns);
+        return;
+    }
+    if (b->cfg.rate_percent > 0 && b->count >= b->cfg.min_calls &&
+        b->failed * 100 >= b->cfg.rate_percent * b->count)
+        trip(b, now_ns);
+}
+
+plm__breaker_state plm__breaker_get_state(const plm__breaker *b)
+{
+    return b->state;
+}

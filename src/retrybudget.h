@@ -1,0 +1,44 @@
+/*
+ * Retry budget: retries may add at most a fraction of recent traffic, so
+ * an outage cannot turn every request into max_retries + 1 requests and
+ * multiply the load on a struggling server (the Finagle / Envoy / gRPC
+ * retry-budget idea). A token bucket: each first attempt deposits `ratio`
+ * tokens, a small floor refills over time so a quiet client can still
+ * retry now and then, and each retry withdraws one token. Pure: the caller
+ * passes monotonic now_ns.
+ */
+#ifndef PLM_RETRYBUDGET_H
+#define PLM_RETRYBUDGET_H
+
+#include <stdint.h>
+
+/* 20%: the Finagle default; room for one retry per five requests, while a
+ * storm adds at most a fifth to the load. */
+#define PLM__RETRY_BUDGET_DEFAULT_RATIO 0.2
+/* A floor of one retry per second whatever the traffic (Finagle uses 10
+ * per second for RPCs; LLM requests are far heavier). */
+#define PLM__RETRY_BUDGET_DEFAULT_MIN_PER_SEC 1.0
+/* At most this many tokens saved up: a long calm period must not fund a
+ * large retry storm later. */
+#define PLM__RETRY_BUDGET_DEFAULT_CAP 10.0
+
+typedef struct plm__retrybudget {
+    int enabled;
+    double ratio, min_per_sec, cap;
+    double balance;
+    int64_t refilled_at;
+} plm__retrybudget;
+
+/* ratio: 0 = default, < 0 = no budget (every retry allowed); values above
+ * 1 allow more retries than first attempts. The bucket starts full. */
+void plm__retrybudget_init(plm__retrybudget *rb, double ratio,
+                           int64_t now_ns);
+
+/* A first attempt went out: deposit ratio tokens. */
+void plm__retrybudget_on_request(plm__retrybudget *rb, int64_t now_ns);
+
+/* Asks to retry once. Returns 1 (allowed, one token withdrawn) or 0 (the
+ * budget is spent: give the request its final failure now). */
+int plm__retrybudget_try_retry(plm__retrybudget *rb, int64_t now_ns);
+
+#endif
