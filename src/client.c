@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy.h"
 #include "provider.h"
 
 #define DEFAULT_OPENAI_BASE "https://api.openai.com/v1"
@@ -148,6 +149,9 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     rc = plm__transport_new(&c->transport, c->loop, &tc);
     if (rc != PLM_OK)
         goto fail;
+    rc = plm__policy_attach(c, o);
+    if (rc != PLM_OK)
+        goto fail;
     *out = c;
     return PLM_OK;
 fail:
@@ -164,6 +168,7 @@ void plm_client_free(plm_client *client)
      * first. */
     plm__transport_free(client->transport);
     plm__loop_free(client->loop);
+    plm__policy_free(client->policy);
     for (i = 0; i < 2; i++) {
         curl_slist_free_all(client->headers[i]);
         free(client->base_url[i]);

@@ -300,6 +300,20 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
         if (c->hooks[i].after_attempt)
             c->hooks[i].after_attempt(c->hooks[i].data, j->req, &a, res,
                                       plm__now_ns() - j->sent_ns);
+    for (i = 0; i < c->nhooks && !run->abort_pending; i++) {
+        int stop = c->hooks[i].stop_run
+                       ? c->hooks[i].stop_run(c->hooks[i].data, j->req, res)
+                       : 0;
+        if (stop < 0) {
+            run->abort_pending = 1;
+            run->result = stop;
+        }
+    }
+    for (i = 0; retry && i < c->nhooks; i++)
+        if (c->hooks[i].allow_retry &&
+            !c->hooks[i].allow_retry(c->hooks[i].data, j->req, res,
+                                     plm__now_ns()))
+            retry = 0;
     if (retry && run->stopping) {
         plm__result_set_error(res, PLM_ECANCELLED, PLM_CLASS_CANCELLED,
                               "stopped before retrying (last attempt: %s)",
@@ -342,7 +356,8 @@ static int current_limit(const plm__run *run)
  * hook in turn (rate budget, circuit breaker, ...). Returns a PLM__ADMIT_
  * verdict; *until_ns or *code say more.
  */
-static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code)
+static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code,
+                 char *why, size_t whylen)
 {
     plm_client *c = run->client;
     int limit = current_limit(run), i, k;
@@ -360,6 +375,9 @@ static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code)
                                     j->attempt + 1, now, until_ns, code);
         if (v == PLM__ADMIT_GO)
             continue;
+        if (v == PLM__ADMIT_FAIL && c->hooks[i].fail_message)
+            c->hooks[i].fail_message(c->hooks[i].data, j->req, *code, why,
+                                     whylen);
         for (k = 0; k < i; k++)
             if (c->hooks[k].unadmit)
                 c->hooks[k].unadmit(c->hooks[k].data, j->req);
@@ -374,13 +392,14 @@ static void admit_waiting(plm__run *run)
         job *j = run->waiting.head;
         int64_t until = 0;
         int code = PLM_EINTERNAL;
-        int v = admit(run, j, &until, &code);
+        char why[256] = "";
+        int v = admit(run, j, &until, &code, why, sizeof why);
 
         if (v == PLM__ADMIT_GO) {
             start_attempt(run, j);
         } else if (v == PLM__ADMIT_FAIL) {
             job_fail(run, j, code, PLM_CLASS_LOCAL,
-                     plm_strerror(code));
+                     why[0] ? why : plm_strerror(code));
         } else {
             if (until > 0 &&
                 (!plm__timer_active(&run->admit_timer) ||

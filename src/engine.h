@@ -9,6 +9,7 @@
 #ifndef PLM_ENGINE_H
 #define PLM_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "parallm.h"
@@ -49,6 +50,20 @@ typedef struct plm__engine_hooks {
     /* The concurrency limit to use now, given the configured one (0 =
      * unlimited). Lets an adaptive limit shrink or grow it. */
     int (*concurrency_limit)(void *data, int configured);
+    /* Where the engine decides to retry (the retry rules and max_retries
+     * allow another attempt): 0 makes this attempt's outcome final
+     * instead (a retry budget), 1 lets the retry go ahead. */
+    int (*allow_retry)(void *data, const plm_request *req,
+                       const plm_result *res, int64_t now_ns);
+    /* After each attempt's outcome: a negative plm_code stops the run with
+     * that code (errors that doom every request: a bad key, a spent
+     * quota); requests in flight then complete cancelled. 0 goes on. */
+    int (*stop_run)(void *data, const plm_request *req,
+                    const plm_result *res);
+    /* Right after before_send said PLM__ADMIT_FAIL: writes the request's
+     * failure message (NUL-terminated, at most len bytes) into buf. */
+    void (*fail_message)(void *data, const plm_request *req, int code,
+                         char *buf, size_t len);
 } plm__engine_hooks;
 
 /* Registers hooks on a client (copied). PLM_OK, PLM_EINVAL when full,
