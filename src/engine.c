@@ -44,6 +44,7 @@ typedef struct job {
     int attempt;               /* attempts sent so far */
     int64_t first_sent_ns;
     int64_t sent_ns;           /* this attempt */
+    int64_t scratch[PLM__MAX_HOOKS][PLM__HOOK_SCRATCH];
 } job;
 
 typedef struct job_list {
@@ -133,6 +134,45 @@ static void update_gauges(plm__run *run)
     plm_stats *st = &run->client->stats;
     st->in_flight = run->in_flight.n;
     st->waiting = run->waiting.n + run->backoff.n;
+}
+
+static plm__hook_ctx hook_ctx(const plm__run *run, job *j, int hook)
+{
+    plm__hook_ctx ctx;
+    ctx.req = j->req;
+    ctx.attempt = j->state == JOB_IN_FLIGHT ? j->attempt : j->attempt + 1;
+    ctx.sent_ns = j->state == JOB_IN_FLIGHT ? j->sent_ns : 0;
+    ctx.in_flight = run->in_flight.n;
+    ctx.scratch = j->scratch[hook];
+    return ctx;
+}
+
+/* Tells every hook how an attempt on the wire ended. */
+static void hooks_after_attempt(plm__run *run, job *j, const plm__attempt *a)
+{
+    plm_client *c = run->client;
+    int64_t now = plm__now_ns();
+    int i;
+    for (i = 0; i < c->nhooks; i++) {
+        plm__hook_ctx ctx;
+        if (!c->hooks[i].after_attempt)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        c->hooks[i].after_attempt(c->hooks[i].data, &ctx, a, j->res, now);
+    }
+}
+
+static void hooks_unadmit(plm__run *run, job *j, int upto)
+{
+    plm_client *c = run->client;
+    int i;
+    for (i = 0; i < upto; i++) {
+        plm__hook_ctx ctx;
+        if (!c->hooks[i].unadmit)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        c->hooks[i].unadmit(c->hooks[i].data, &ctx);
+    }
 }
 
 /* ---- completion ---- */
@@ -233,6 +273,8 @@ static void start_attempt(plm__run *run, job *j)
                                        : c->request_timeout_ms;
     rc = plm__transport_start(c->transport, &j->xfer, &p);
     if (rc != PLM_OK) {
+        /* Admission reserved budget for an attempt that never left. */
+        hooks_unadmit(run, j, c->nhooks);
         job_fail(run, j, rc, PLM_CLASS_LOCAL, j->xfer.message);
         return;
     }
@@ -279,8 +321,16 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
 
     res->http_status = x->http_status;
     free(res->body);
-    res->body = x->body;
-    res->body_len = x->body_len;
+    res->body = NULL;
+    res->body_len = 0;
+    if (x->error == 0) {
+        /* The answer moves into the result; no copy. */
+        res->body = x->body;
+        res->body_len = x->body_len;
+        x->body = NULL;
+    }
+    /* A failed transfer's partial body (up to the cap) is not kept. */
+    free(x->body);
     x->body = NULL;
     x->body_len = x->body_cap = 0;
     if (x->http_status == 429)
@@ -296,24 +346,27 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     a.transport_error = x->error;
     a.headers = &x->headers;
     retry = plm__retry_decide(&policy, j->attempt, &a, res);
-    for (i = 0; i < c->nhooks; i++)
-        if (c->hooks[i].after_attempt)
-            c->hooks[i].after_attempt(c->hooks[i].data, j->req, &a, res,
-                                      plm__now_ns() - j->sent_ns);
+    hooks_after_attempt(run, j, &a);
     for (i = 0; i < c->nhooks && !run->abort_pending; i++) {
-        int stop = c->hooks[i].stop_run
-                       ? c->hooks[i].stop_run(c->hooks[i].data, j->req, res)
-                       : 0;
+        plm__hook_ctx ctx;
+        int stop;
+        if (!c->hooks[i].stop_run)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        stop = c->hooks[i].stop_run(c->hooks[i].data, &ctx, res);
         if (stop < 0) {
             run->abort_pending = 1;
             run->result = stop;
         }
     }
-    for (i = 0; retry && i < c->nhooks; i++)
-        if (c->hooks[i].allow_retry &&
-            !c->hooks[i].allow_retry(c->hooks[i].data, j->req, res,
-                                     plm__now_ns()))
-            retry = 0;
+    for (i = 0; retry && !run->stopping && i < c->nhooks; i++) {
+        plm__hook_ctx ctx;
+        if (!c->hooks[i].allow_retry)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        retry = c->hooks[i].allow_retry(c->hooks[i].data, &ctx, res,
+                                        plm__now_ns());
+    }
     if (retry && run->stopping) {
         plm__result_set_error(res, PLM_ECANCELLED, PLM_CLASS_CANCELLED,
                               "stopped before retrying (last attempt: %s)",
@@ -329,6 +382,10 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     {
         int64_t delay = plm__retry_delay_ms(&policy, j->attempt, &x->headers,
                                             time(NULL), &run->rng);
+        plm__log(c, PLM_LOG_DEBUG, "attempt %d failed (%s); retrying in "
+                 "%lld ms", j->attempt,
+                 res->error_message ? res->error_message : "",
+                 (long long)delay);
         plm__headers_clear(&x->headers);
         set_state(run, j, JOB_BACKOFF, 0);
         update_gauges(run);
@@ -356,11 +413,11 @@ static int current_limit(const plm__run *run)
  * hook in turn (rate budget, circuit breaker, ...). Returns a PLM__ADMIT_
  * verdict; *until_ns or *code say more.
  */
-static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code,
+static int admit(plm__run *run, job *j, int64_t *until_ns, int *code,
                  char *why, size_t whylen)
 {
     plm_client *c = run->client;
-    int limit = current_limit(run), i, k;
+    int limit = current_limit(run), i;
     int64_t now = plm__now_ns();
 
     if (limit > 0 && run->in_flight.n >= (size_t)limit) {
@@ -368,19 +425,19 @@ static int admit(plm__run *run, const job *j, int64_t *until_ns, int *code,
         return PLM__ADMIT_WAIT;
     }
     for (i = 0; i < c->nhooks; i++) {
+        plm__hook_ctx ctx;
         int v;
         if (!c->hooks[i].before_send)
             continue;
-        v = c->hooks[i].before_send(c->hooks[i].data, j->req,
-                                    j->attempt + 1, now, until_ns, code);
+        ctx = hook_ctx(run, j, i);
+        v = c->hooks[i].before_send(c->hooks[i].data, &ctx, now, until_ns,
+                                    code);
         if (v == PLM__ADMIT_GO)
             continue;
         if (v == PLM__ADMIT_FAIL && c->hooks[i].fail_message)
-            c->hooks[i].fail_message(c->hooks[i].data, j->req, *code, why,
+            c->hooks[i].fail_message(c->hooks[i].data, &ctx, *code, why,
                                      whylen);
-        for (k = 0; k < i; k++)
-            if (c->hooks[k].unadmit)
-                c->hooks[k].unadmit(c->hooks[k].data, j->req);
+        hooks_unadmit(run, j, i);
         return v;
     }
     return PLM__ADMIT_GO;
@@ -520,8 +577,14 @@ static void stop_all(plm__run *run, int code, int keep_in_flight)
     }
     while (!keep_in_flight && run->in_flight.head) {
         job *j = run->in_flight.head;
+        plm__attempt a;
         plm__transport_cancel(run->client->transport, &j->xfer);
-        job_fail(run, j, code, cls, why);
+        plm__result_set_error(j->res, code, cls, "%s", why);
+        a.http_status = 0;
+        a.transport_error = PLM_ECANCELLED;
+        a.headers = &j->xfer.headers;
+        hooks_after_attempt(run, j, &a);
+        job_complete(run, j);
     }
 }
 

@@ -128,10 +128,19 @@ int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
     else
         op = old ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (events != 0 || old != 0) {
-        /* A socket closed before it was unwatched has already left the
-         * epoll set; that is not an error for the caller. */
-        if (epoll_ctl(loop->epfd, op, fd, &ev) != 0 &&
-            !(op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT)))
+        int rc = epoll_ctl(loop->epfd, op, fd, &ev);
+        /* Our table and the kernel's set can disagree when a descriptor
+         * was closed and its number reused without an unwatch in between
+         * (a closed fd leaves the epoll set by itself): retry with the
+         * other operation rather than fail the socket. */
+        if (rc != 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+            rc = epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
+        else if (rc != 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+            rc = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+        else if (rc != 0 && op == EPOLL_CTL_DEL &&
+                 (errno == EBADF || errno == ENOENT))
+            rc = 0;
+        if (rc != 0)
             return -1;
     }
     loop->watches[fd].events = events;

@@ -13,8 +13,8 @@
  *   3. the breaker for real (a half-open breaker hands out its trial only
  *      to a request that is actually going out, never to one that then
  *      waits for budget).
- * What an admitted attempt reserved is kept in a ticket, found again by
- * the request pointer when the attempt ends, and settled then: the usage
+ * What an admitted attempt reserved is kept in the engine's per-request
+ * scratch memory and settled when the attempt ends: the usage
  * the answer reported replaces the estimate, rate-limit headers update the
  * budget, a 429 pauses the endpoint for every slot, and the breaker and
  * the concurrency limit learn the outcome.
@@ -53,14 +53,17 @@ typedef struct endpoint {
     plm__retrybudget retries;
 } endpoint;
 
-/* What one admitted attempt reserved; req == NULL marks a free slot. */
-typedef struct ticket {
-    const plm_request *req;
-    endpoint *ep;
-    int64_t est_in, est_out;
-    int64_t reserved_at;
-    int trial;
-} ticket;
+/* What an admitted attempt reserved lives in the engine's per-request
+ * scratch memory for this hook, kept until the attempt ends. */
+enum {
+    SCR_RESERVED_AT = 0, /* now_ns of the granting reserve */
+    SCR_IN = 1,          /* estimated input tokens charged */
+    SCR_OUT = 2,         /* estimated output tokens charged */
+    SCR_FLAGS = 3        /* FLAG_* | endpoint index << FLAG_BITS */
+};
+#define FLAG_RESERVED 1  /* a reservation is outstanding */
+#define FLAG_TRIAL 2     /* the attempt is the breaker's trial */
+#define FLAG_BITS 2
 
 struct plm__policy {
     plm_client *client;
@@ -69,8 +72,6 @@ struct plm__policy {
     endpoint **eps;
     size_t neps, eps_cap;
     endpoint *last;            /* most recently used: the usual hit */
-    ticket *tickets;           /* open addressing, linear probing */
-    size_t tickets_cap, ntickets;
     plm__aimd aimd;
     int aimd_for;              /* the maximum aimd was set up for */
     char why[256];             /* the last admission failure's message */
@@ -145,109 +146,22 @@ fail:
     return NULL;
 }
 
-/* ---- tickets: a hash table keyed by request pointer ---- */
-
-static size_t home_of(const plm__policy *p, const plm_request *req)
+/* The endpoint an outstanding reservation was charged to. */
+static endpoint *reserved_endpoint(const plm__policy *p, const int64_t *scr)
 {
-    uint64_t h = (uint64_t)(uintptr_t)req * UINT64_C(0x9E3779B97F4A7C15);
-    return (size_t)(h >> 32) & (p->tickets_cap - 1);
+    uint64_t idx = (uint64_t)scr[SCR_FLAGS] >> FLAG_BITS;
+    if (!(scr[SCR_FLAGS] & FLAG_RESERVED) || idx >= p->neps)
+        return NULL;
+    return p->eps[idx];
 }
 
-static int tickets_grow(plm__policy *p)
-{
-    size_t cap = p->tickets_cap ? p->tickets_cap * 2 : 64, i, old_cap;
-    ticket *old = p->tickets, *fresh = calloc(cap, sizeof *fresh);
-
-    if (!fresh)
-        return -1;
-    old_cap = p->tickets_cap;
-    p->tickets = fresh;
-    p->tickets_cap = cap;
-    /* Reinserting in slot order keeps equal keys (a request given twice
-     * to one run) in the order they were put, which is enough: their
-     * reservations are alike. */
-    for (i = 0; i < old_cap; i++) {
-        size_t k;
-        if (!old[i].req)
-            continue;
-        k = home_of(p, old[i].req);
-        while (fresh[k].req)
-            k = (k + 1) & (cap - 1);
-        fresh[k] = old[i];
-    }
-    free(old);
-    return 0;
-}
-
-static int ticket_put(plm__policy *p, const ticket *t)
-{
-    size_t k;
-    if ((p->ntickets + 1) * 2 > p->tickets_cap && tickets_grow(p) != 0)
-        return -1;
-    k = home_of(p, t->req);
-    while (p->tickets[k].req)
-        k = (k + 1) & (p->tickets_cap - 1);
-    p->tickets[k] = *t;
-    p->ntickets++;
-    return 0;
-}
-
-/* Removes slot i, shifting later members of its cluster back so that
- * every key stays reachable from its home slot. */
-static void ticket_delete(plm__policy *p, size_t i)
-{
-    size_t mask = p->tickets_cap - 1, j = i;
-
-    for (;;) {
-        size_t h;
-        j = (j + 1) & mask;
-        if (!p->tickets[j].req)
-            break;
-        h = home_of(p, p->tickets[j].req);
-        /* Leave j alone when its home lies cyclically in (i, j]. */
-        if (i <= j ? (i < h && h <= j) : (i < h || h <= j))
-            continue;
-        p->tickets[i] = p->tickets[j];
-        i = j;
-    }
-    p->tickets[i].req = NULL;
-    p->ntickets--;
-}
-
-/* Takes req's ticket out into *out. Returns 1, or 0 when it has none. */
-static int ticket_take(plm__policy *p, const plm_request *req, ticket *out)
-{
-    size_t k;
-    if (p->ntickets == 0)
-        return 0;
-    k = home_of(p, req);
-    while (p->tickets[k].req) {
-        if (p->tickets[k].req == req) {
-            *out = p->tickets[k];
-            ticket_delete(p, k);
-            return 1;
-        }
-        k = (k + 1) & (p->tickets_cap - 1);
-    }
-    return 0;
-}
-
-/* Forgets every ticket (attempts the engine cancelled without an outcome
- * at the end of a run). Their budget stays charged, the provider may have
- * counted them; a trial they held is handed back. */
-static void tickets_clear(plm__policy *p, int64_t now)
+static size_t endpoint_index(const plm__policy *p, const endpoint *ep)
 {
     size_t i;
-    for (i = 0; i < p->tickets_cap; i++) {
-        ticket *t = &p->tickets[i];
-        if (!t->req)
-            continue;
-        if (t->trial)
-            plm__breaker_record(&t->ep->breaker, PLM_CLASS_CANCELLED, 1,
-                                now);
-        t->req = NULL;
-    }
-    p->ntickets = 0;
+    for (i = 0; i < p->neps; i++)
+        if (p->eps[i] == ep)
+            return i;
+    return 0;
 }
 
 /* ---- messages ---- */
@@ -317,13 +231,12 @@ static plm__breaker_verdict breaker_peek(const plm__breaker *b, int64_t now,
                : PLM__BREAKER_REJECT;
 }
 
-static int on_before_send(void *data, const plm_request *req, int attempt,
-                          int64_t now, int64_t *until_ns, int *code)
+static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
+                          int64_t *until_ns, int *code)
 {
     plm__policy *p = data;
-    endpoint *ep = endpoint_for(p, req);
-    int64_t total, in, out, wait = 0, left = 0;
-    ticket t;
+    endpoint *ep = endpoint_for(p, ctx->req);
+    int64_t total, in, out, wait = 0, left = 0, flags;
     int rc;
 
     if (!ep) {
@@ -337,8 +250,8 @@ static int on_before_send(void *data, const plm_request *req, int attempt,
         *code = PLM_EBREAKER;
         return PLM__ADMIT_FAIL;
     }
-    total = plm__request_estimate_tokens(req);
-    out = plm__request_estimate_output_tokens(req);
+    total = plm__request_estimate_tokens(ctx->req);
+    out = plm__request_estimate_output_tokens(ctx->req);
     if (out > total)
         out = total;
     in = total - out;
@@ -352,12 +265,7 @@ static int on_before_send(void *data, const plm_request *req, int attempt,
         *code = rc == PLM_EBUDGET ? PLM_EBUDGET : PLM_EINTERNAL;
         return PLM__ADMIT_FAIL;
     }
-    memset(&t, 0, sizeof t);
-    t.req = req;
-    t.ep = ep;
-    t.est_in = in;
-    t.est_out = out;
-    t.reserved_at = now;
+    flags = FLAG_RESERVED | (int64_t)(endpoint_index(p, ep) << FLAG_BITS);
     switch (plm__breaker_allow(&ep->breaker, now, &left)) {
     case PLM__BREAKER_REJECT:
         /* The peek said otherwise; only a bug gets here. */
@@ -366,7 +274,7 @@ static int on_before_send(void *data, const plm_request *req, int attempt,
         *code = PLM_EBREAKER;
         return PLM__ADMIT_FAIL;
     case PLM__BREAKER_TRIAL:
-        t.trial = 1;
+        flags |= FLAG_TRIAL;
         plm__log(p->client, PLM_LOG_INFO,
                  "circuit breaker half-open for %s (model \"%.64s\"): "
                  "sending a trial request", base_of(p, ep), ep->model);
@@ -374,34 +282,31 @@ static int on_before_send(void *data, const plm_request *req, int attempt,
     case PLM__BREAKER_ALLOW:
         break;
     }
-    if (ticket_put(p, &t) != 0) {
-        plm__budget_settle_io(ep->budget, in, out, 0, 0, now, now);
-        if (t.trial)
-            plm__breaker_record(&ep->breaker, PLM_CLASS_CANCELLED, 1, now);
-        snprintf(p->why, sizeof p->why,
-                 "out of memory tracking the request's reservation");
-        *code = PLM_ENOMEM;
-        return PLM__ADMIT_FAIL;
-    }
-    if (attempt == 1)
+    ctx->scratch[SCR_RESERVED_AT] = now;
+    ctx->scratch[SCR_IN] = in;
+    ctx->scratch[SCR_OUT] = out;
+    ctx->scratch[SCR_FLAGS] = flags;
+    if (ctx->attempt == 1)
         plm__retrybudget_on_request(&ep->retries, now);
     return PLM__ADMIT_GO;
 }
 
-static void on_unadmit(void *data, const plm_request *req)
+static void on_unadmit(void *data, plm__hook_ctx *ctx)
 {
     plm__policy *p = data;
+    endpoint *ep = reserved_endpoint(p, ctx->scratch);
     int64_t now = plm__now_ns();
-    ticket t;
 
-    if (!ticket_take(p, req, &t))
+    if (!ep)
         return;
     /* The tokens go back; the budget has no way to return the request
      * count, which errs on the safe side. */
-    plm__budget_settle_io(t.ep->budget, t.est_in, t.est_out, 0, 0,
-                          t.reserved_at, now);
-    if (t.trial)
-        plm__breaker_record(&t.ep->breaker, PLM_CLASS_CANCELLED, 1, now);
+    plm__budget_settle_io(ep->budget, ctx->scratch[SCR_IN],
+                          ctx->scratch[SCR_OUT], 0, 0,
+                          ctx->scratch[SCR_RESERVED_AT], now);
+    if (ctx->scratch[SCR_FLAGS] & FLAG_TRIAL)
+        plm__breaker_record(&ep->breaker, PLM_CLASS_CANCELLED, 1, now);
+    ctx->scratch[SCR_FLAGS] = 0;
 }
 
 static int64_t wall_now_ns(void)
@@ -439,12 +344,15 @@ static int64_t pause_ms(const plm__policy *p, const plm__attempt *a,
 }
 
 /* Replaces an attempt's estimate with what it really cost. */
-static void settle(const ticket *t, const plm__attempt *a,
+static void settle(endpoint *ep, const int64_t *scr, const plm__attempt *a,
                    const plm_result *res, int64_t now)
 {
     int64_t used_in = res->prompt_tokens, used_out = res->completion_tokens;
 
-    if (a->http_status >= 200 && a->http_status <= 299) {
+    if (a->transport_error == PLM_ECANCELLED) {
+        /* Cancelled on the wire: it may have been processed. */
+        used_in = used_out = -1;
+    } else if (a->http_status >= 200 && a->http_status <= 299) {
         /* The reported usage; a part not reported stays as estimated. */
     } else if (a->http_status > 0) {
         /* An error answer generated nothing; the provider may still
@@ -456,20 +364,21 @@ static void settle(const ticket *t, const plm__attempt *a,
         used_in = 0;
         used_out = 0;
     } else {
-        /* Timed out or cancelled: it may have been processed. */
+        /* Timed out: it may have been processed. */
         used_in = used_out = -1;
     }
-    plm__budget_settle_io(t->ep->budget, t->est_in, t->est_out, used_in,
-                          used_out, t->reserved_at, now);
+    plm__budget_settle_io(ep->budget, scr[SCR_IN], scr[SCR_OUT], used_in,
+                          used_out, scr[SCR_RESERVED_AT], now);
 }
 
 static void record_breaker(plm__policy *p, endpoint *ep,
-                           const plm_result *res, int trial, int64_t now)
+                           const plm_result *res, plm_error_class cls,
+                           int trial, int64_t now)
 {
     plm__breaker_state before = plm__breaker_get_state(&ep->breaker);
     plm__breaker_state after;
 
-    plm__breaker_record(&ep->breaker, res->error_class, trial, now);
+    plm__breaker_record(&ep->breaker, cls, trial, now);
     after = plm__breaker_get_state(&ep->breaker);
     if (after == before)
         return;
@@ -485,24 +394,26 @@ static void record_breaker(plm__policy *p, endpoint *ep,
                  "trial request succeeded", base_of(p, ep), ep->model);
 }
 
-static void on_after_attempt(void *data, const plm_request *req,
+static void on_after_attempt(void *data, plm__hook_ctx *ctx,
                              const plm__attempt *a, const plm_result *res,
-                             int64_t latency_ns)
+                             int64_t now)
 {
     plm__policy *p = data;
-    int64_t now = plm__now_ns();
+    endpoint *ep = reserved_endpoint(p, ctx->scratch);
+    int cancelled = a->transport_error == PLM_ECANCELLED;
+    /* An attempt cut off by the run (abort, deadline, interrupt) says
+     * nothing about the server. */
+    plm_error_class cls = cancelled ? PLM_CLASS_CANCELLED : res->error_class;
     plm__rl_state st;
-    endpoint *ep;
-    ticket t;
-    int have = ticket_take(p, req, &t);
 
-    ep = have ? t.ep : endpoint_for(p, req);
+    if (!ep)
+        ep = endpoint_for(p, ctx->req);
     memset(&st, 0, sizeof st);
-    if (ep && a->headers) {
+    if (ep && a->headers && !cancelled) {
         plm__rl_state_from_headers(a->headers, wall_now_ns(), &st);
         plm__budget_observe(ep->budget, &st, now);
     }
-    if (ep && res->error_class == PLM_CLASS_RATE_LIMITED) {
+    if (ep && cls == PLM_CLASS_RATE_LIMITED) {
         int64_t ms = pause_ms(p, a, &st);
         plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
         plm__log(p->client, PLM_LOG_DEBUG,
@@ -510,18 +421,18 @@ static void on_after_attempt(void *data, const plm_request *req,
                  "requests for %lld ms", base_of(p, ep), ep->model,
                  (long long)ms);
     }
-    if (have) {
-        settle(&t, a, res, now);
-        record_breaker(p, ep, res, t.trial, now);
+    if (ep && (ctx->scratch[SCR_FLAGS] & FLAG_RESERVED)) {
+        settle(ep, ctx->scratch, a, res, now);
+        record_breaker(p, ep, res, cls,
+                       (ctx->scratch[SCR_FLAGS] & FLAG_TRIAL) != 0, now);
     }
-    if (p->cfg.adaptive_concurrency)
-        plm__aimd_on_outcome(&p->aimd,
-                             plm__aimd_outcome_from_class(res->error_class),
-                             now - latency_ns,
-                             (int)p->client->stats.in_flight, now);
+    ctx->scratch[SCR_FLAGS] = 0;
+    if (p->cfg.adaptive_concurrency && ctx->sent_ns > 0)
+        plm__aimd_on_outcome(&p->aimd, plm__aimd_outcome_from_class(cls),
+                             ctx->sent_ns, (int)ctx->in_flight, now);
 }
 
-static int on_allow_retry(void *data, const plm_request *req,
+static int on_allow_retry(void *data, plm__hook_ctx *ctx,
                           const plm_result *res, int64_t now)
 {
     plm__policy *p = data;
@@ -529,7 +440,7 @@ static int on_allow_retry(void *data, const plm_request *req,
 
     if (res->error_class == PLM_CLASS_RATE_LIMITED)
         return 1; /* spaced by the endpoint's pause; see the top */
-    ep = endpoint_for(p, req);
+    ep = endpoint_for(p, ctx->req);
     if (!ep || plm__retrybudget_try_retry(&ep->retries, now))
         return 1;
     plm__log(p->client, PLM_LOG_DEBUG,
@@ -538,7 +449,7 @@ static int on_allow_retry(void *data, const plm_request *req,
     return 0;
 }
 
-static int on_stop_run(void *data, const plm_request *req,
+static int on_stop_run(void *data, plm__hook_ctx *ctx,
                        const plm_result *res)
 {
     plm__policy *p = data;
@@ -551,16 +462,16 @@ static int on_stop_run(void *data, const plm_request *req,
     plm__log(p->client, PLM_LOG_ERROR,
              "stopping the run: %s answered HTTP %d (%s); every other "
              "request would fail the same way",
-             p->client->base_url[req->provider], res->http_status,
+             p->client->base_url[ctx->req->provider], res->http_status,
              plm_strerror(res->code));
     return res->code;
 }
 
-static void on_fail_message(void *data, const plm_request *req, int code,
+static void on_fail_message(void *data, plm__hook_ctx *ctx, int code,
                             char *buf, size_t len)
 {
     plm__policy *p = data;
-    (void)req;
+    (void)ctx;
     (void)code;
     if (len > 0)
         snprintf(buf, len, "%s", p->why);
@@ -579,11 +490,6 @@ static int on_concurrency_limit(void *data, int configured)
         p->aimd_for = max;
     }
     return plm__aimd_limit(&p->aimd);
-}
-
-static void on_run_end(void *data)
-{
-    tickets_clear(data, plm__now_ns());
 }
 
 /* ---- life cycle ---- */
@@ -623,7 +529,6 @@ int plm__policy_attach(plm_client *client, const plm_client_options *opts)
 
     memset(&h, 0, sizeof h);
     h.data = p;
-    h.run_end = on_run_end;
     h.before_send = on_before_send;
     h.unadmit = on_unadmit;
     h.after_attempt = on_after_attempt;
@@ -648,7 +553,6 @@ void plm__policy_free(plm__policy *p)
     for (i = 0; i < p->neps; i++)
         endpoint_free(p->eps[i]);
     free(p->eps);
-    free(p->tickets);
     free(p);
 }
 

@@ -55,7 +55,9 @@ static void assert_all_ok(plm_result **res, size_t n)
     for (size_t i = 0; i < n; i++) {
         assert_non_null(res[i]);
         if (plm_result_code(res[i]) != PLM_OK)
-            fail_msg("request %zu: %s", i, plm_result_error_message(res[i]));
+            fail_msg("request %zu: %s (attempts %d)", i,
+                     plm_result_error_message(res[i]),
+                     plm_result_attempts(res[i]));
     }
 }
 
