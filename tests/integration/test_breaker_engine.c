@@ -135,8 +135,9 @@ static void test_breaker_engine__failed_trial_reopens(void **state)
 static void test_breaker_engine__ignores_client_errors(void **state)
 {
     static const char *const texts[] = {
-        "[mock status=400] a", "[mock status=400] b", "[mock status=429 "
-        "should_retry=false] c", "[mock status=400] d", "fine"};
+        "[mock status=400] a", "[mock status=400] b",
+        "[mock status=429 should_retry=false] c", "[mock status=400] d",
+        "fine"};
     enum { N = sizeof texts / sizeof texts[0] };
     plm_client_options co = breaker_options();
     plm_mock *m = plm_lf_mock(NULL);
