@@ -1,8 +1,8 @@
 /*
  * The client: resolves options (defaults, environment variables), builds
  * the per-provider header lists once, owns the event loop and transport,
- * and implements logging, interrupts and statistics. Runs themselves are
- * in engine.c.
+ * and implements logging, interrupts, statistics, hook registration and
+ * the public plm_client_run wrapper. Runs themselves are in engine.c.
  */
 #include "client.h"
 
@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "provider.h"
@@ -37,6 +39,12 @@ static const char *pick(const char *given, const char *env_name,
     if (v && v[0])
         return v;
     return fallback;
+}
+
+static int is_http_url(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 ||
+           strncasecmp(url, "https://", 8) == 0;
 }
 
 static int copy_opt(char **dst, const char *src)
@@ -117,6 +125,15 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
              DEFAULT_ANTHROPIC_BASE));
     if (!c->base_url[0] || !c->base_url[1])
         goto fail;
+    /* Only http(s) (the transport refuses other schemes anyway; saying so
+     * here is clearer than a network error per request). */
+    rc = PLM_EINVAL;
+    if (!is_http_url(c->base_url[0]) || !is_http_url(c->base_url[1]))
+        goto fail;
+    /* A CA file that cannot be read would fail every request later. */
+    if (o->ca_file && access(o->ca_file, R_OK) != 0)
+        goto fail;
+    rc = PLM_ENOMEM;
 
     c->max_retries = o->max_retries == 0 ? 4
                      : o->max_retries < 0 ? 0
@@ -159,6 +176,16 @@ fail:
     return rc;
 }
 
+/* Does not leave a secret in freed memory. */
+static void wipe(char *s)
+{
+    volatile char *p = s;
+    if (!s)
+        return;
+    while (*p)
+        *p++ = '\0';
+}
+
 void plm_client_free(plm_client *client)
 {
     int i;
@@ -170,15 +197,14 @@ void plm_client_free(plm_client *client)
     plm__loop_free(client->loop);
     plm__policy_free(client->policy);
     for (i = 0; i < 2; i++) {
+        struct curl_slist *h;
+        /* The auth header holds the key too. */
+        for (h = client->headers[i]; h; h = h->next)
+            wipe(h->data);
         curl_slist_free_all(client->headers[i]);
         free(client->base_url[i]);
-        if (client->api_key[i]) {
-            /* Do not leave the secret in freed memory. */
-            volatile char *k = client->api_key[i];
-            while (*k)
-                *k++ = '\0';
-            free(client->api_key[i]);
-        }
+        wipe(client->api_key[i]);
+        free(client->api_key[i]);
     }
     free(client);
 }
@@ -248,4 +274,55 @@ void plm__log(const plm_client *client, plm_log_level level,
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     plm__log_emit(client, level, buf);
+}
+
+/* ---- hooks and the public run ---- */
+
+int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h)
+{
+    if (!client || !h)
+        return PLM_EINVAL;
+    if (atomic_load(&client->running))
+        return PLM_ESTATE;
+    if (client->nhooks >= PLM__MAX_HOOKS)
+        return PLM_EINVAL;
+    client->hooks[client->nhooks++] = *h;
+    return PLM_OK;
+}
+
+/* ---- the public face ---- */
+
+typedef struct public_run {
+    plm_source_fn source;
+    plm_complete_fn complete;
+    void *user_data;
+} public_run;
+
+static int public_source(plm_request **out, void **tag, void *user_data)
+{
+    public_run *p = user_data;
+    *tag = NULL;
+    return p->source(out, p->user_data);
+}
+
+static int public_complete(plm_request *req, void *tag, plm_result *res,
+                           void *user_data)
+{
+    public_run *p = user_data;
+    (void)tag;
+    return p->complete(req, res, p->user_data);
+}
+
+int plm_client_run(plm_client *client, plm_source_fn source,
+                   plm_complete_fn complete, const plm_run_options *opts,
+                   void *user_data)
+{
+    public_run p;
+    if (!source || !complete)
+        return PLM_EINVAL;
+    p.source = source;
+    p.complete = complete;
+    p.user_data = user_data;
+    return plm__engine_run(client, public_source, public_complete, opts, &p,
+                           user_data);
 }

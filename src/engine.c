@@ -18,6 +18,8 @@
  */
 #include "engine.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,10 @@
 #include "result.h"
 
 enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
+
+/* How soon admission is asked again when a hook says "wait" without a
+ * time and nothing is in flight to end the wait. */
+#define PLM__ADMIT_RETRY_NS 50000000
 
 typedef struct plm__run plm__run;
 
@@ -458,6 +464,10 @@ static void admit_waiting(plm__run *run)
             job_fail(run, j, code, PLM_CLASS_LOCAL,
                      why[0] ? why : plm_strerror(code));
         } else {
+            /* "Wait for an attempt to finish" with none on the wire would
+             * wait forever: ask again a little later instead. */
+            if (until <= 0 && run->in_flight.n == 0)
+                until = plm__now_ns() + PLM__ADMIT_RETRY_NS;
             if (until > 0 &&
                 (!plm__timer_active(&run->admit_timer) ||
                  run->admit_timer.due_ns > until))
@@ -502,6 +512,13 @@ static int pull_one(plm__run *run)
     j->state = JOB_WAITING;
     list_push(&run->waiting, j, 0);
     update_gauges(run);
+    if ((req->provider != PLM_PROVIDER_OPENAI &&
+         req->provider != PLM_PROVIDER_ANTHROPIC) ||
+        !req->path || req->path[0] != '/') {
+        job_fail(run, j, PLM_EINVAL, PLM_CLASS_BAD_REQUEST,
+                 "the request has no valid provider or path");
+        return 1;
+    }
     if (plm__request_serialize(req) != PLM_OK) {
         job_fail(run, j, PLM_ENOMEM, PLM_CLASS_LOCAL,
                  "out of memory serializing the request");
@@ -639,6 +656,44 @@ static void on_admit_timer(plm__timer *t, void *user_data)
 
 /* ---- the run ---- */
 
+/*
+ * curl is told CURLOPT_NOSIGNAL, which leaves SIGPIPE to the application;
+ * a TLS library writing to a connection the server just reset could raise
+ * it and kill the process. The run blocks SIGPIPE on its thread and
+ * swallows one that was raised meanwhile, the way libpq does, without
+ * touching the process-wide disposition (other threads, the caller's
+ * handler).
+ */
+typedef struct sigpipe_guard {
+    sigset_t old_mask;
+    int was_pending;
+} sigpipe_guard;
+
+static void sigpipe_block(sigpipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &g->old_mask);
+}
+
+static void sigpipe_restore(const sigpipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    if (!g->was_pending && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE) == 1) {
+        struct timespec zero = { 0, 0 };
+        sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
+}
+
 static void log_batch(plm_client *c)
 {
     double total = c->stats.elapsed;
@@ -662,6 +717,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
                     void *user_data, void *tick_user_data)
 {
     plm__run run;
+    sigpipe_guard guard;
     int expected = 0, i;
 
     if (!client || !source || !complete)
@@ -673,6 +729,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
     if (!atomic_compare_exchange_strong(&client->running, &expected, 1))
         return PLM_ESTATE;
 
+    sigpipe_block(&guard);
     memset(&run, 0, sizeof run);
     run.client = client;
     run.source = source;
@@ -732,56 +789,18 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
     client->stats.elapsed =
         (double)(client->run_ended_ns - client->run_started_ns) / 1e9;
     update_gauges(&run);
+    plm__log(client, PLM_LOG_DEBUG,
+             "run ended (%s): %llu completed, %llu ok, %llu failed, "
+             "%llu attempts, %llu retries, %.2fs",
+             plm_strerror(run.result),
+             (unsigned long long)client->stats.completed,
+             (unsigned long long)client->stats.succeeded,
+             (unsigned long long)client->stats.failed,
+             (unsigned long long)client->stats.attempts,
+             (unsigned long long)client->stats.retries,
+             client->stats.elapsed);
     log_batch(client);
+    sigpipe_restore(&guard);
     atomic_store(&client->running, 0);
     return run.result;
-}
-
-int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h)
-{
-    if (!client || !h)
-        return PLM_EINVAL;
-    if (atomic_load(&client->running))
-        return PLM_ESTATE;
-    if (client->nhooks >= PLM__MAX_HOOKS)
-        return PLM_EINVAL;
-    client->hooks[client->nhooks++] = *h;
-    return PLM_OK;
-}
-
-/* ---- the public face ---- */
-
-typedef struct public_run {
-    plm_source_fn source;
-    plm_complete_fn complete;
-    void *user_data;
-} public_run;
-
-static int public_source(plm_request **out, void **tag, void *user_data)
-{
-    public_run *p = user_data;
-    *tag = NULL;
-    return p->source(out, p->user_data);
-}
-
-static int public_complete(plm_request *req, void *tag, plm_result *res,
-                           void *user_data)
-{
-    public_run *p = user_data;
-    (void)tag;
-    return p->complete(req, res, p->user_data);
-}
-
-int plm_client_run(plm_client *client, plm_source_fn source,
-                   plm_complete_fn complete, const plm_run_options *opts,
-                   void *user_data)
-{
-    public_run p;
-    if (!source || !complete)
-        return PLM_EINVAL;
-    p.source = source;
-    p.complete = complete;
-    p.user_data = user_data;
-    return plm__engine_run(client, public_source, public_complete, opts, &p,
-                           user_data);
 }

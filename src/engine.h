@@ -17,7 +17,9 @@
 /* Verdicts of an admission hook. */
 enum {
     PLM__ADMIT_GO = 0,   /* send now */
-    PLM__ADMIT_WAIT = 1, /* ask again at *until_ns (CLOCK_MONOTONIC) */
+    PLM__ADMIT_WAIT = 1, /* ask again at *until_ns (CLOCK_MONOTONIC), or
+                            when an attempt finishes if *until_ns is 0
+                            (50 ms later if none is in flight) */
     PLM__ADMIT_FAIL = 2  /* complete the request with *code, unsent */
 };
 

@@ -36,6 +36,12 @@ static void test_client__options_checked(void **state)
     co.max_retries = 0;
     co.request_timeout_ms = -1;
     assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
+    co.request_timeout_ms = 0;
+    co.openai_base_url = "ftp://example.com";
+    assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
+    co.openai_base_url = NULL;
+    co.ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
     assert_int_equal(plm_client_new(NULL, NULL), PLM_EINVAL);
     assert_int_equal(plm_client_new(&c, NULL), PLM_OK);
     plm_client_stats(c, &st);
@@ -330,6 +336,46 @@ static void test_client__hooks_see_cancelled_attempts(void **state)
     plm_fx_stop(&fx);
 }
 
+static void test_client__stream_and_raw(void **state)
+{
+    enum { N = 3 };
+    plm_fx fx;
+    plm_request *reqs[N];
+    plm_result *res[N];
+    plm_gather_options go;
+    plm_mock_record *recs = NULL;
+    size_t n, i;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "streamed openai");
+    assert_int_equal(plm_request_set_stream(reqs[0], 1), PLM_OK);
+    reqs[1] = plm_fx_chat(PLM_PROVIDER_ANTHROPIC, "streamed anthropic");
+    assert_int_equal(plm_request_set_stream(reqs[1], 1), PLM_OK);
+    assert_int_equal(
+        plm_request_new_raw(&reqs[2], PLM_PROVIDER_OPENAI, "POST",
+                            "/v1/chat/completions",
+                            "{\"model\":\"gpt-test\",\"messages\":"
+                            "[{\"role\":\"user\",\"content\":\"raw\"}]}"),
+        PLM_OK);
+    memset(&go, 0, sizeof go);
+    go.version = PLM_GATHER_OPTIONS_VERSION;
+    go.return_errors = 1;
+    assert_int_equal(plm_gather(fx.client, reqs, N, res, &go), PLM_OK);
+    assert_true(plm_fx_reply_is(res[0], "streamed openai"));
+    assert_true(plm_fx_reply_is(res[1], "streamed anthropic"));
+    assert_true(plm_fx_reply_is(res[2], "raw"));
+    for (i = 0; i < N; i++)
+        assert_true(plm_result_completion_tokens(res[i]) > 0);
+    n = plm_mock_get_records(fx.mock, &recs);
+    assert_int_equal(n, N);
+    plm_mock_records_free(recs, n);
+    plm_results_free(res, N);
+    for (i = 0; i < N; i++)
+        plm_request_free(reqs[i]);
+    plm_fx_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_client__environment),
         cmocka_unit_test(test_client__hooks),
         cmocka_unit_test(test_client__hooks_see_cancelled_attempts),
+        cmocka_unit_test(test_client__stream_and_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,6 +304,35 @@ static void test_engine__interrupt_level_1_finishes_in_flight(void **state)
     plm_fx_stop(&fx);
 }
 
+static void test_engine__interrupt_level_1_no_new_retries(void **state)
+{
+    plm_fx fx;
+    plm_request *reqs[2];
+    feed f;
+    plm_run_options o = ropts(2, 0);
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "first");
+    reqs[1] = plm_fx_chat(PLM_PROVIDER_OPENAI,
+                          "[mock latency=200 status=500 times=1]");
+    feed_init(&f, fx.client, reqs, 2);
+    f.interrupt_after = 1;
+    f.interrupt_level = 1;
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
+                                    &o, &f),
+                     PLM_ECANCELLED);
+    assert_int_equal(f.ndone, 2);
+    /* Its attempt finished with a retryable 500 after the interrupt: no
+     * retry, and it says cancelled. */
+    assert_int_equal(plm_result_code(f.done[1]), PLM_ECANCELLED);
+    assert_int_equal(plm_result_attempts(f.done[1]), 1);
+    assert_int_equal(plm_result_http_status(f.done[1]), 500);
+    assert_int_equal(mock_requests(&fx), 2);
+    feed_free(&f);
+    plm_fx_stop(&fx);
+}
+
 static void test_engine__interrupt_level_2_cancels(void **state)
 {
     plm_fx fx;
@@ -617,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_engine__per_request_timeout),
         cmocka_unit_test(test_engine__run_deadline),
         cmocka_unit_test(test_engine__interrupt_level_1_finishes_in_flight),
+        cmocka_unit_test(test_engine__interrupt_level_1_no_new_retries),
         cmocka_unit_test(test_engine__interrupt_level_2_cancels),
         cmocka_unit_test(test_engine__interrupt_from_another_thread),
         cmocka_unit_test(test_engine__interrupt_from_signal_handler),

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <sys/resource.h>
+
 #include <cmocka.h>
 
 #include "engine_fixture.h"
@@ -265,6 +268,78 @@ static void test_gather__ten_thousand(void **state)
     plm_fx_stop(&fx);
 }
 
+typedef struct watcher {
+    plm_fx *fx;
+    uint64_t want;
+    int seen_ok;
+    plm_mock_stats at_peak;
+} watcher;
+
+static void *watch_then_interrupt(void *arg)
+{
+    watcher *w = arg;
+    /* The server holds every request it got (fault=hang): once it has
+     * `want` of them, that many are in flight at once. */
+    w->seen_ok = plm_mock_wait_requests(w->fx->mock, w->want, 30000) == 0;
+    plm_mock_get_stats(w->fx->mock, &w->at_peak);
+    plm_client_interrupt(w->fx->client, 2);
+    return NULL;
+}
+
+static void test_gather__thousand_in_flight(void **state)
+{
+    enum { N = 1200, LIMIT = 1000 };
+    plm_fx fx;
+    plm_request **reqs = calloc(N, sizeof *reqs);
+    plm_result **res = calloc(N, sizeof *res);
+    plm_gather_options o = gopts(LIMIT, 1, 0);
+    struct rlimit rl;
+    watcher w;
+    pthread_t th;
+    size_t i, cancelled = 0, not_started = 0;
+    (void)state;
+
+    /* Client and server sockets both live in this process. */
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * LIMIT + 256) {
+        free(reqs);
+        free(res);
+        skip();
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * LIMIT + 256) {
+        rl.rlim_cur = 2 * LIMIT + 256;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    assert_non_null(reqs);
+    assert_non_null(res);
+    plm_fx_start(&fx, NULL, NULL);
+    for (i = 0; i < N; i++)
+        reqs[i] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=hang]");
+    w.fx = &fx;
+    w.want = LIMIT;
+    assert_int_equal(pthread_create(&th, NULL, watch_then_interrupt, &w),
+                     0);
+    assert_int_equal(plm_gather(fx.client, reqs, N, res, &o),
+                     PLM_ECANCELLED);
+    pthread_join(th, NULL);
+    assert_true(w.seen_ok);
+    assert_int_equal(w.at_peak.in_flight, LIMIT);
+    assert_int_equal(w.at_peak.max_in_flight_seen, LIMIT);
+    for (i = 0; i < N; i++) {
+        if (plm_result_code(res[i]) == PLM_ECANCELLED)
+            cancelled++;
+        else if (plm_result_code(res[i]) == PLM_ENOTSTARTED)
+            not_started++;
+    }
+    assert_int_equal(cancelled, LIMIT);
+    assert_int_equal(not_started, N - LIMIT);
+    plm_results_free(res, N);
+    free_reqs(reqs, N);
+    free(reqs);
+    free(res);
+    plm_fx_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_gather__deadline_keeps_completed),
         cmocka_unit_test(test_gather__faults_stay_in_their_slot),
         cmocka_unit_test(test_gather__ten_thousand),
+        cmocka_unit_test(test_gather__thousand_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
