@@ -189,6 +189,44 @@ static void test_limit_outcomes__anthropic_output_budget(void **state)
     plm_mock_free(m);
 }
 
+static void test_limit_outcomes__tier_preset_applies(void **state)
+{
+    enum { N = 24 };
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_request *reqs[N];
+    plm_result *res[N];
+    plm_mock_record *recs = NULL;
+    plm_tier tier;
+    size_t n;
+    (void)state;
+
+    /* What the header shows: copy the tier's numbers into the options. */
+    assert_int_equal(plm_tier_lookup("openai-1", &tier), PLM_OK);
+    co.rpm = tier.rpm;
+    co.tpm = tier.tpm;
+    plm_client *c = plm_lf_client(m, &co);
+    for (size_t i = 0; i < N; i++)
+        reqs[i] = plm_lf_chat(MODEL, "tiered", 16);
+    assert_int_equal(plm_lf_run(c, reqs, N, res, tier.max_concurrent, NULL,
+                                NULL),
+                     PLM_OK);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(plm_result_code(res[i]), PLM_OK);
+    assert_true(plm__policy_limit(c->policy, PLM_PROVIDER_OPENAI, MODEL,
+                                  PLM__RL_REQUESTS) == 500);
+    /* 500 a minute: a burst of about 8, then one every 122 ms; the 24
+     * could not all arrive within one second. */
+    n = plm_lf_records(m, &recs);
+    assert_int_equal(n, N);
+    assert_true(recs[n - 1].arrival_ns - recs[0].arrival_ns >
+                INT64_C(1000000000));
+    plm_mock_records_free(recs, n);
+    plm_lf_free(reqs, res, N);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_limit_outcomes__breaker_result_is_local),
         cmocka_unit_test(test_limit_outcomes__anthropic_limits_learned),
         cmocka_unit_test(test_limit_outcomes__anthropic_output_budget),
+        cmocka_unit_test(test_limit_outcomes__tier_preset_applies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
