@@ -28,6 +28,7 @@
  */
 #include "policy.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,24 +167,45 @@ static size_t endpoint_index(const plm__policy *p, const endpoint *ep)
 
 /* ---- messages ---- */
 
+static const char *base_url(const plm__policy *p, plm_provider provider)
+{
+    if (provider != PLM_PROVIDER_OPENAI && provider != PLM_PROVIDER_ANTHROPIC)
+        return "(unknown provider)";
+    return p->client->base_url[provider];
+}
+
 static const char *base_of(const plm__policy *p, const endpoint *ep)
 {
-    return p->client->base_url[ep->provider];
+    return base_url(p, ep->provider);
+}
+
+/* Messages put what matters first: a long base URL may be cut off at the
+ * end of the engine's message buffer. */
+static void say(plm__policy *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void say(plm__policy *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(p->why, sizeof p->why, fmt, ap) < 0)
+        p->why[0] = '\0';
+    va_end(ap);
 }
 
 static void say_breaker(plm__policy *p, const endpoint *ep, int64_t left)
 {
     if (left > 0)
-        snprintf(p->why, sizeof p->why,
-                 "circuit breaker open for %s (model \"%.64s\") after "
-                 "repeated network, timeout or server errors: not sent; "
-                 "a trial request goes through in %.1f s",
-                 base_of(p, ep), ep->model, (double)left / 1e9);
+        say(p,
+            "circuit breaker open after repeated network, timeout or "
+            "server errors: not sent; a trial request goes through in "
+            "%.1f s (%s, model \"%.64s\")",
+            (double)left / 1e9, base_of(p, ep), ep->model);
     else
-        snprintf(p->why, sizeof p->why,
-                 "circuit breaker half-open for %s (model \"%.64s\"): a "
-                 "trial request is testing the server; not sent",
-                 base_of(p, ep), ep->model);
+        say(p,
+            "circuit breaker half-open: a trial request is testing the "
+            "server; not sent (%s, model \"%.64s\")",
+            base_of(p, ep), ep->model);
 }
 
 static void say_budget(plm__policy *p, const endpoint *ep, int64_t in,
@@ -198,19 +220,18 @@ static void say_budget(plm__policy *p, const endpoint *ep, int64_t in,
     for (k = 0; k < PLM__RL_KINDS; k++) {
         double limit = plm__budget_limit(ep->budget, (plm__rl_kind)k);
         if (limit > 0 && cost[k] > limit) {
-            snprintf(p->why, sizeof p->why,
-                     "request can never fit the rate budget of %s (model "
-                     "\"%.64s\"): it needs an estimated %.0f %s (prompt "
-                     "%lld + output limit %lld) but the limit is %.0f %s "
-                     "per minute; lower max_tokens or raise the limit",
-                     base_of(p, ep), ep->model, cost[k], names[k],
-                     (long long)in, (long long)out, limit, names[k]);
+            say(p,
+                "request can never fit the rate budget: it needs an "
+                "estimated %.0f %s (prompt %lld + output limit %lld) but "
+                "the limit is %.0f %s per minute; lower max_tokens or "
+                "raise the limit (%s, model \"%.64s\")",
+                cost[k], names[k], (long long)in, (long long)out, limit,
+                names[k], base_of(p, ep), ep->model);
             return;
         }
     }
-    snprintf(p->why, sizeof p->why,
-             "request can never fit the rate budget of %s (estimated %lld "
-             "tokens)", base_of(p, ep), (long long)(in + out));
+    say(p, "request can never fit the rate budget (estimated %lld tokens)",
+        (long long)(in + out));
 }
 
 /* ---- hooks ---- */
@@ -240,8 +261,7 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     int rc;
 
     if (!ep) {
-        snprintf(p->why, sizeof p->why,
-                 "out of memory tracking the endpoint's limits");
+        say(p, "out of memory tracking the endpoint's limits");
         *code = PLM_ENOMEM;
         return PLM__ADMIT_FAIL;
     }
@@ -462,7 +482,7 @@ static int on_stop_run(void *data, plm__hook_ctx *ctx,
     plm__log(p->client, PLM_LOG_ERROR,
              "stopping the run: %s answered HTTP %d (%s); every other "
              "request would fail the same way",
-             p->client->base_url[ctx->req->provider], res->http_status,
+             base_url(p, ctx->req->provider), res->http_status,
              plm_strerror(res->code));
     return res->code;
 }
