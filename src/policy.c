@@ -477,9 +477,11 @@ static int on_stop_run(void *data, plm__hook_ctx *ctx,
     if (!p->stop_on_fatal || (res->error_class != PLM_CLASS_AUTH &&
                               res->error_class != PLM_CLASS_QUOTA))
         return 0;
-    /* The provider's own message may quote part of the key: only the
+    /* A warning, not an error: the run's return code and the result's
+     * message are how the caller learns of it (and tells its user once).
+     * The provider's own message may quote part of the key: only the
      * status goes into the log; the result keeps the details. */
-    plm__log(p->client, PLM_LOG_ERROR,
+    plm__log(p->client, PLM_LOG_WARN,
              "stopping the run: %s answered HTTP %d (%s); every other "
              "request would fail the same way",
              base_url(p, ctx->req->provider), res->http_status,
