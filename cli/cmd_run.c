@@ -1,0 +1,716 @@
+/*
+ * `parallm run`: runs an OpenAI Batch JSONL file through the streaming
+ * engine. The engine's source callback reads the next input line only
+ * when there is room for another request, and the completion callback
+ * appends each result to the output as it arrives, so memory stays flat
+ * whatever the file size and a crash loses at most the requests in
+ * flight. This file wires the pieces together: options, keys, the
+ * embedded mock, resume, signals, the run itself and the exit code.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "mock.h"
+#include "run.h"
+#include "run_options.h"
+
+#define MAX_LISTED_INVALID 20
+
+/* What each request in flight carries back to its completion. */
+typedef struct pending {
+    uint64_t line_no;
+    char custom_id[];
+} pending;
+
+typedef struct run_ctx {
+    const plm__run_options *opt;
+    plm_client *client;
+    plm__line_reader *reader;
+    plm__out *out;
+    plm__idset *ids;
+    plm__progress *progress;
+    plm__run_counts counts;
+    int simulated;
+    int have_key[2];      /* per plm_provider: key or base URL given */
+    uint64_t serial_base;
+    uint64_t serial;
+    double deadline;      /* monotonic; 0 = none */
+    int io_error;         /* output or input failed: run aborted */
+    int fatal;            /* auth/quota/missing key: run aborted */
+    uint64_t listed_invalid;
+    plm_request **grave;  /* finished requests, freed outside callbacks */
+    size_t ngrave, capgrave;
+} run_ctx;
+
+static plm_client *volatile g_client;
+static volatile sig_atomic_t g_signals;
+
+static void on_signal(int sig)
+{
+    static const char msg1[] =
+        "\nparallm: stopping: letting requests in flight finish "
+        "(again to cancel them)\n";
+    static const char msg2[] = "\nparallm: cancelling requests in flight "
+                               "(again to quit at once)\n";
+    g_signals = g_signals + 1;
+    int level = g_signals >= 2 ? 2 : 1;
+    /* A third signal gets the default action: what is on disk is whole
+     * lines, so even that loses nothing but the requests in flight. */
+    if (level == 2)
+        signal(sig, SIG_DFL);
+    if (g_client)
+        plm_client_interrupt(g_client, level);
+    ssize_t ignored = write(STDERR_FILENO, level == 1 ? msg1 : msg2,
+                            level == 1 ? sizeof(msg1) - 1 : sizeof(msg2) - 1);
+    (void)ignored;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A full disk under a file-size limit and a closed pipe must come
+     * back as write errors, not kill the process mid-line. */
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Messages on stderr step around the progress line. */
+static void say(run_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void say(run_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    plm__progress_clear(ctx->progress);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static void log_to_stderr(plm_log_level level, const char *message,
+                          void *user_data)
+{
+    run_ctx *ctx = user_data;
+    static const char *names[] = { "error", "warning", "info", "debug" };
+    say(ctx, "parallm: %s: %s\n", names[level & 3], message);
+}
+
+/* where: "" or "line N: ". */
+static void missing_key_message(int provider, const char *where)
+{
+    if (provider == PLM_PROVIDER_ANTHROPIC)
+        fprintf(stderr,
+                "parallm run: %sno API key for /v1/messages requests: set "
+                "ANTHROPIC_API_KEY,\n  or give --base-url for a server that "
+                "needs no key, or use --provider mock to simulate.\n",
+                where);
+    else
+        fprintf(stderr,
+                "parallm run: %sno API key for OpenAI requests: set "
+                "OPENAI_API_KEY,\n  or give --base-url for a server that "
+                "needs no key (e.g. http://localhost:8000/v1),\n  or use "
+                "--provider mock to simulate.\n",
+                where);
+}
+
+static void grave_flush(run_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->ngrave; i++)
+        plm_request_free(ctx->grave[i]);
+    ctx->ngrave = 0;
+}
+
+static uint64_t next_serial(run_ctx *ctx)
+{
+    /* A bijection of the counter, offset by a random base: unique within
+     * a run, and across runs with overwhelming probability. */
+    return ctx->serial_base ^ (++ctx->serial * 0x9e3779b97f4a7c15ull);
+}
+
+static int write_line(run_ctx *ctx, char *line, size_t len)
+{
+    if (!line) {
+        say(ctx, "parallm: out of memory formatting an output line\n");
+        ctx->io_error = 1;
+        return -1;
+    }
+    int rc = plm__out_write(ctx->out, line, len);
+    int saved = errno;
+    free(line);
+    if (rc == 0 && plm__out_sync_maybe(ctx->out) != 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc != 0) {
+        say(ctx, "parallm: cannot write %s: %s; stopping (what was written "
+                 "is intact; run again to resume)\n",
+            ctx->opt->output, strerror(saved));
+        ctx->io_error = 1;
+    }
+    return rc;
+}
+
+static int write_invalid(run_ctx *ctx, const plm__input_item *item)
+{
+    size_t len = 0;
+    char *line = plm__out_format_error(item->custom_id, "invalid_request",
+                                       item->error, ctx->simulated,
+                                       next_serial(ctx), &len);
+    if (write_line(ctx, line, len) != 0)
+        return -1;
+    ctx->counts.failed++;
+    ctx->counts.invalid++;
+    if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
+        char shown[sizeof(item->error)];
+        memcpy(shown, item->error, sizeof(shown));
+        plm__input_sanitize(shown);
+        say(ctx, "parallm: %s\n", shown);
+    }
+    return 0;
+}
+
+/* Decides what a line becomes: 1 = send it, 0 = handled (skipped or
+ * written as invalid), <0 = abort with that code. */
+static int admit(run_ctx *ctx, plm__input_item *item)
+{
+    unsigned char *flags;
+    if (!item->synthetic_id) {
+        flags = plm__idset_find(ctx->ids, item->custom_id,
+                                strlen(item->custom_id), 1);
+        if (!flags)
+            return PLM_ENOMEM;
+        if (*flags & PLM_ID_SEEN) {
+            /* The first line with this id keeps it; later ones are
+             * refused under their line's synthetic id so the output
+             * still holds one record per custom_id. */
+            char *dup = item->custom_id;
+            snprintf(item->error, sizeof(item->error),
+                     "line %llu: duplicate custom_id \"%.200s\" (first on "
+                     "line %llu)",
+                     (unsigned long long)item->line_no, dup,
+                     (unsigned long long)plm__idset_line(flags));
+            item->custom_id = malloc(32);
+            if (!item->custom_id) {
+                item->custom_id = dup;
+                return PLM_ENOMEM;
+            }
+            snprintf(item->custom_id, 32, "line-%llu",
+                     (unsigned long long)item->line_no);
+            item->synthetic_id = 1;
+            free(dup);
+        } else {
+            *flags |= PLM_ID_SEEN;
+            plm__idset_set_line(flags, item->line_no);
+        }
+    }
+    flags = plm__idset_find(ctx->ids, item->custom_id,
+                            strlen(item->custom_id), 0);
+    if (flags && ((*flags & PLM_ID_DONE_OK) ||
+                  ((*flags & PLM_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
+        ctx->counts.skipped++;
+        return 0;
+    }
+    if (item->error[0])
+        return write_invalid(ctx, item) == 0 ? 0 : PLM_EIO;
+    return 1;
+}
+
+static int out_of_memory(run_ctx *ctx)
+{
+    say(ctx, "parallm: out of memory; stopping (run again to resume)\n");
+    ctx->fatal = 1;
+    return PLM_ENOMEM;
+}
+
+static int source(plm_request **out, void *user_data)
+{
+    run_ctx *ctx = user_data;
+    plm__input_item item;
+    unsigned handled = 0;
+    grave_flush(ctx);
+    while (!g_signals && !ctx->io_error && !ctx->fatal) {
+        /* Resuming a big file skips many lines in one call; keep the
+         * progress line moving meanwhile. */
+        if (ctx->progress && ++handled % 8192 == 0) {
+            plm_stats st;
+            plm_client_stats(ctx->client, &st);
+            plm__progress_draw(ctx->progress, &ctx->counts, &st);
+        }
+        char *line;
+        size_t len;
+        int too_long, no_newline;
+        int got = plm__line_reader_next(ctx->reader, &line, &len, &too_long,
+                                        &no_newline);
+        if (got < 0) {
+            say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
+                strerror(errno));
+            ctx->io_error = 1;
+            return PLM_EIO;
+        }
+        if (got == 0)
+            return 0;
+        if (!too_long && plm__input_blank(line, len))
+            continue;
+        uint64_t line_no = plm__line_reader_line_no(ctx->reader);
+        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
+            plm__input_item_clear(&item);
+            return out_of_memory(ctx);
+        }
+        int rc = admit(ctx, &item);
+        if (rc <= 0) {
+            plm__input_item_clear(&item);
+            if (rc == PLM_ENOMEM)
+                return out_of_memory(ctx);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        int provider = item.provider;
+        if (ctx->opt->provider == PLM__RUN_OPENAI)
+            provider = PLM_PROVIDER_OPENAI;
+        else if (ctx->opt->provider == PLM__RUN_ANTHROPIC)
+            provider = PLM_PROVIDER_ANTHROPIC;
+        if (!ctx->have_key[provider]) {
+            char where[48];
+            snprintf(where, sizeof(where), "line %llu: ",
+                     (unsigned long long)line_no);
+            plm__progress_clear(ctx->progress);
+            missing_key_message(provider, where);
+            ctx->fatal = 1;
+            plm__input_item_clear(&item);
+            return PLM_EAUTH;
+        }
+        plm_request *req = NULL;
+        size_t idlen = strlen(item.custom_id);
+        pending *p = malloc(sizeof(*p) + idlen + 1);
+        rc = p ? plm_request_new_raw(&req, (plm_provider)provider,
+                                     item.method, item.url, item.body)
+               : PLM_ENOMEM;
+        if (rc != PLM_OK) {
+            free(p);
+            if (rc == PLM_ENOMEM) {
+                plm__input_item_clear(&item);
+                return out_of_memory(ctx);
+            }
+            snprintf(item.error, sizeof(item.error),
+                     "line %llu: request refused: %s",
+                     (unsigned long long)line_no, plm_strerror(rc));
+            rc = write_invalid(ctx, &item);
+            plm__input_item_clear(&item);
+            if (rc != 0)
+                return PLM_EIO;
+            continue;
+        }
+        p->line_no = line_no;
+        memcpy(p->custom_id, item.custom_id, idlen + 1);
+        plm__input_item_clear(&item);
+        if (ctx->opt->request_timeout_ms)
+            plm_request_set_timeout_ms(req, ctx->opt->request_timeout_ms);
+        plm_request_set_user_data(req, p);
+        ctx->counts.sent++;
+        *out = req;
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether a result should be recorded. Requests cut short by us (an
+ * interrupt, an abort, the whole-run deadline) are not: they run again on
+ * resume. */
+static int recordable(run_ctx *ctx, const plm_result *res)
+{
+    int code = plm_result_code(res);
+    /* An open circuit breaker failed the request without sending it:
+     * nothing is wrong with the request itself. */
+    if (code == PLM_ECANCELLED || code == PLM_ENOTSTARTED ||
+        code == PLM_EABORTED || code == PLM_EBREAKER)
+        return 0;
+    /* A timeout within a moment of the run's deadline is the deadline's
+     * doing; erring towards "run it again" never loses a request. */
+    if (code == PLM_ETIMEOUT && ctx->deadline > 0 &&
+        plm__run_now() >= ctx->deadline - 0.1)
+        return 0;
+    return 1;
+}
+
+static int complete(plm_request *req, plm_result *res, void *user_data)
+{
+    run_ctx *ctx = user_data;
+    pending *p = plm_request_user_data(req);
+    int stop = 0;
+
+    if (ctx->ngrave == ctx->capgrave) {
+        size_t cap = ctx->capgrave ? ctx->capgrave * 2 : 64;
+        plm_request **g = realloc(ctx->grave, cap * sizeof(*g));
+        if (g) {
+            ctx->grave = g;
+            ctx->capgrave = cap;
+        }
+    }
+    /* The engine may still touch req until this callback returns, so it
+     * is freed later; if even that list cannot grow, leaking one request
+     * beats freeing it under the engine. */
+    if (ctx->ngrave < ctx->capgrave)
+        ctx->grave[ctx->ngrave++] = req;
+
+    if (ctx->io_error || !recordable(ctx, res)) {
+        ctx->counts.not_run++;
+        stop = ctx->io_error;
+        goto out;
+    }
+    int ok = 0;
+    size_t len = 0;
+    char *line = plm__out_format_result(p->custom_id, res, ctx->simulated,
+                                        next_serial(ctx), &ok, &len);
+    if (write_line(ctx, line, len) != 0) {
+        ctx->counts.not_run++;
+        stop = 1;
+        goto out;
+    }
+    if (ok)
+        ctx->counts.succeeded++;
+    else
+        ctx->counts.failed++;
+    if (plm_result_prompt_tokens(res) > 0)
+        ctx->counts.prompt_tokens += plm_result_prompt_tokens(res);
+    if (plm_result_completion_tokens(res) > 0)
+        ctx->counts.completion_tokens += plm_result_completion_tokens(res);
+    plm_error_class cls = plm_result_error_class(res);
+    if (!ok && (cls == PLM_CLASS_AUTH || cls == PLM_CLASS_QUOTA) &&
+        !ctx->fatal) {
+        /* Every other request would fail the same way: say it once. */
+        ctx->fatal = 1;
+        say(ctx, "parallm: %s (HTTP %d) on custom_id ",
+            cls == PLM_CLASS_AUTH ? "authentication failed"
+                                  : "quota exhausted",
+            plm_result_http_status(res));
+        plm__run_print_safe(stderr, p->custom_id,
+                            strnlen(p->custom_id, 200));
+        fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
+                        "and the account's quota, then run again to "
+                        "resume\n",
+                plm_result_error_message(res));
+        stop = 1;
+    }
+out:
+    free(p);
+    plm_result_free(res);
+    return stop;
+}
+
+static void tick(const plm_stats *st, void *user_data)
+{
+    run_ctx *ctx = user_data;
+    if (ctx->progress)
+        plm__progress_draw(ctx->progress, &ctx->counts, st);
+    if (!ctx->io_error && plm__out_sync_maybe(ctx->out) != 0) {
+        say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
+            strerror(errno));
+        ctx->io_error = 1;
+        plm_client_interrupt(ctx->client, 2);
+    }
+}
+
+static int same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && S_ISREG(a.st_mode) &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static const char *outcome_text(int code)
+{
+    switch (code) {
+    case PLM_EXIT_OK: return "all requests succeeded";
+    case PLM_EXIT_PARTIAL: return "some requests failed";
+    case PLM_EXIT_IO: return "stopped by an I/O error";
+    case PLM_EXIT_INTERRUPTED: return "interrupted";
+    case PLM_EXIT_TIMEOUT: return "--timeout reached";
+    case PLM_EXIT_FATAL: return "stopped: authentication or quota error";
+    default: return "failed";
+    }
+}
+
+int plm_cmd_run(int argc, char **argv)
+{
+    plm__run_options opt;
+    run_ctx ctx;
+    plm_mock *mock = NULL;
+    char errbuf[512], base[64];
+    int in_fd = -1, exit_code = PLM_EXIT_FATAL;
+
+    memset(&ctx, 0, sizeof(ctx));
+    int prc = plm__run_options_parse(argc, argv, &opt);
+    if (prc != 0)
+        return prc < 0 ? PLM_EXIT_OK : prc;
+    ctx.opt = &opt;
+    if (opt.ca_file && access(opt.ca_file, R_OK) != 0) {
+        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n",
+                opt.ca_file, strerror(errno));
+        return PLM_EXIT_USAGE;
+    }
+    install_signals();
+
+    /* Credentials first: a missing key is reported before anything is
+     * read or created. */
+    /* memset + version rather than the _INIT macro, which trips
+     * -Wmissing-field-initializers. */
+    plm_client_options copts;
+    memset(&copts, 0, sizeof(copts));
+    copts.version = PLM_CLIENT_OPTIONS_VERSION;
+    const char *okey = getenv("OPENAI_API_KEY");
+    const char *akey = getenv("ANTHROPIC_API_KEY");
+    if (opt.provider == PLM__RUN_MOCK) {
+        plm_mock_options mo;
+        memset(&mo, 0, sizeof(mo));
+        mo.latency_ms = opt.mock_latency_ms;
+        mo.simulated_marker = 1;
+        if (plm_mock_start(&mock, &mo, errbuf, sizeof(errbuf)) != 0) {
+            fprintf(stderr, "parallm run: cannot start the mock server: %s\n",
+                    errbuf);
+            return PLM_EXIT_FATAL;
+        }
+        snprintf(base, sizeof(base), "http://127.0.0.1:%d",
+                 plm_mock_port(mock));
+        copts.openai_base_url = base;
+        copts.anthropic_base_url = base;
+        /* The mock accepts any key; a fixed one keeps real keys off it. */
+        okey = akey = "mock-key";
+        ctx.simulated = 1;
+    } else if (opt.base_url) {
+        copts.openai_base_url = opt.base_url;
+        copts.anthropic_base_url = opt.base_url;
+    }
+    /* A base URL (option or the SDKs' environment variables) may point at
+     * a local server that needs no key. */
+    const char *obase = getenv("OPENAI_BASE_URL");
+    const char *abase = getenv("ANTHROPIC_BASE_URL");
+    ctx.have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt.base_url ||
+                                        (obase && *obase) || mock;
+    ctx.have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) || opt.base_url ||
+                                           (abase && *abase) || mock;
+    if ((opt.provider == PLM__RUN_OPENAI &&
+         !ctx.have_key[PLM_PROVIDER_OPENAI]) ||
+        (opt.provider == PLM__RUN_ANTHROPIC &&
+         !ctx.have_key[PLM_PROVIDER_ANTHROPIC])) {
+        missing_key_message(opt.provider == PLM__RUN_ANTHROPIC
+                                ? PLM_PROVIDER_ANTHROPIC
+                                : PLM_PROVIDER_OPENAI,
+                            "");
+        exit_code = PLM_EXIT_USAGE;
+        goto out;
+    }
+    if (opt.provider == PLM__RUN_AUTO && !ctx.have_key[0] && !ctx.have_key[1]) {
+        fprintf(stderr,
+                "parallm run: no API key: set OPENAI_API_KEY (for "
+                "/v1/chat/completions, /v1/completions,\n  /v1/embeddings, "
+                "/v1/responses) or ANTHROPIC_API_KEY (for /v1/messages),\n"
+                "  or give --base-url for a server that needs no key, or use "
+                "--provider mock to simulate.\n");
+        exit_code = PLM_EXIT_USAGE;
+        goto out;
+    }
+    copts.openai_api_key = okey && *okey ? okey : NULL;
+    copts.anthropic_api_key = akey && *akey ? akey : NULL;
+    copts.ca_file = opt.ca_file;
+    copts.insecure_skip_verify = opt.insecure;
+    copts.max_retries = opt.retries == 0 ? -1 : opt.retries > 0 ? opt.retries
+                                                                : 0;
+    copts.request_timeout_ms = opt.request_timeout_ms;
+    copts.log = log_to_stderr;
+    copts.log_user_data = &ctx;
+    copts.log_level = opt.verbose ? PLM_LOG_INFO : PLM_LOG_ERROR;
+    if (opt.insecure && !opt.quiet)
+        fprintf(stderr, "parallm run: warning: --insecure: TLS certificates "
+                        "are NOT verified\n");
+
+    /* Input. */
+    int is_stdin = strcmp(opt.input, "-") == 0;
+    if (is_stdin && opt.strict) {
+        in_fd = plm__input_spool_stdin();
+        if (in_fd < 0) {
+            fprintf(stderr, "parallm run: cannot buffer stdin: %s\n",
+                    strerror(errno));
+            exit_code = PLM_EXIT_IO;
+            goto out;
+        }
+    } else if (is_stdin) {
+        in_fd = dup(STDIN_FILENO);
+    } else {
+        in_fd = open(opt.input, O_RDONLY | O_CLOEXEC);
+    }
+    if (in_fd < 0) {
+        fprintf(stderr, "parallm run: cannot open %s: %s\n", opt.input,
+                strerror(errno));
+        exit_code = PLM_EXIT_IO;
+        goto out;
+    }
+    if (same_file(in_fd, opt.output)) {
+        fprintf(stderr, "parallm run: INPUT and OUTPUT are the same file\n");
+        exit_code = PLM_EXIT_USAGE;
+        goto out;
+    }
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    int seekable = fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (!seekable && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "parallm run: %s is a directory\n", opt.input);
+        exit_code = PLM_EXIT_IO;
+        goto out;
+    }
+    if (opt.strict) {
+        int64_t problems = plm__input_strict_check(in_fd, opt.input);
+        if (problems != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {
+            if (problems > 0)
+                fprintf(stderr, "parallm run: --strict: %lld invalid "
+                                "line(s); nothing was sent\n",
+                        (long long)problems);
+            exit_code = problems > 0 ? PLM_EXIT_USAGE : PLM_EXIT_IO;
+            goto out;
+        }
+    }
+    int show_progress = opt.progress >= 0 ? opt.progress
+                                          : (!opt.quiet && isatty(2));
+    if (show_progress && seekable) {
+        int64_t n = plm__input_count_lines(in_fd);
+        if (n >= 0 && lseek(in_fd, 0, SEEK_SET) == 0)
+            ctx.counts.total = (uint64_t)n;
+    }
+    ctx.reader = plm__line_reader_new(in_fd, PLM_RUN_MAX_LINE);
+    ctx.ids = plm__idset_new();
+    if (!ctx.reader || !ctx.ids) {
+        fprintf(stderr, "parallm run: out of memory\n");
+        goto out;
+    }
+
+    /* Output and resume. */
+    plm__resume_info info;
+    if (plm__out_open(&ctx.out, opt.output, opt.overwrite, ctx.ids, &info,
+                      errbuf, sizeof(errbuf)) != 0) {
+        fprintf(stderr, "parallm run: %s: %s\n", opt.output, errbuf);
+        exit_code = PLM_EXIT_IO;
+        goto out;
+    }
+    if (info.repaired_bytes)
+        fprintf(stderr, "parallm run: %s: removed a torn last line (%llu "
+                        "bytes) left by an interrupted run\n",
+                opt.output, (unsigned long long)info.repaired_bytes);
+    if (info.bad_lines)
+        fprintf(stderr, "parallm run: %s: warning: %llu line(s) are not "
+                        "output records; ignored\n",
+                opt.output, (unsigned long long)info.bad_lines);
+    if ((info.ok || info.failed) && !opt.quiet)
+        fprintf(stderr, "parallm run: resuming: %s already holds %llu "
+                        "succeeded and %llu failed request(s)%s\n",
+                opt.output, (unsigned long long)info.ok,
+                (unsigned long long)info.failed,
+                info.failed && !opt.retry_failed
+                    ? " (failed ones are kept; --retry-failed re-runs them)"
+                    : "");
+
+    if (getrandom(&ctx.serial_base, sizeof(ctx.serial_base), 0) !=
+        (ssize_t)sizeof(ctx.serial_base))
+        ctx.serial_base = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
+    if (show_progress)
+        ctx.progress = plm__progress_new(STDERR_FILENO, plm__run_use_color(2));
+
+    int rc = plm_client_new(&ctx.client, &copts);
+    if (rc != PLM_OK) {
+        fprintf(stderr, "parallm run: cannot create the client: %s\n",
+                plm_strerror(rc));
+        exit_code = rc == PLM_EINVAL ? PLM_EXIT_USAGE : PLM_EXIT_FATAL;
+        goto out;
+    }
+    plm_run_options ropts;
+    memset(&ropts, 0, sizeof(ropts));
+    ropts.version = PLM_RUN_OPTIONS_VERSION;
+    ropts.max_concurrent = opt.max_concurrent;
+    ropts.timeout_ms = opt.timeout_ms;
+    ropts.tick = tick;
+    ropts.tick_ms = 250;
+    /* At most max_concurrent requests finish between two calls of the
+     * source (and after its last one), so this is the graveyard's size. */
+    ctx.capgrave = (size_t)opt.max_concurrent + 16;
+    ctx.grave = malloc(ctx.capgrave * sizeof(*ctx.grave));
+    if (!ctx.grave) {
+        fprintf(stderr, "parallm run: out of memory\n");
+        goto out;
+    }
+    ctx.counts.started = plm__run_now();
+    if (opt.timeout_ms)
+        ctx.deadline = ctx.counts.started + (double)opt.timeout_ms / 1000.0;
+    g_client = ctx.client;
+    rc = g_signals ? PLM_ECANCELLED
+                   : plm_client_run(ctx.client, source, complete, &ropts,
+                                    &ctx);
+    g_client = NULL;
+    double elapsed = plm__run_now() - ctx.counts.started;
+    grave_flush(&ctx);
+    if (plm__out_close(ctx.out) != 0 && !ctx.io_error) {
+        fprintf(stderr, "parallm run: cannot write %s: %s\n", opt.output,
+                strerror(errno));
+        ctx.io_error = 1;
+    }
+    ctx.out = NULL;
+    plm_stats stats;
+    plm_client_stats(ctx.client, &stats);
+    plm__progress_finish(ctx.progress, &ctx.counts, &stats);
+
+    if (ctx.io_error)
+        exit_code = PLM_EXIT_IO;
+    else if (ctx.fatal)
+        exit_code = PLM_EXIT_FATAL;
+    else if (g_signals)
+        exit_code = PLM_EXIT_INTERRUPTED;
+    else if (rc == PLM_ETIMEOUT)
+        exit_code = PLM_EXIT_TIMEOUT;
+    else if (rc != PLM_OK) {
+        fprintf(stderr, "parallm run: the run failed: %s\n", plm_strerror(rc));
+        exit_code = PLM_EXIT_FATAL;
+    } else
+        exit_code = ctx.counts.failed || ctx.counts.not_run
+                        ? PLM_EXIT_PARTIAL
+                        : PLM_EXIT_OK;
+
+    if (ctx.listed_invalid > MAX_LISTED_INVALID)
+        fprintf(stderr, "parallm: ... and %llu more invalid line(s); see %s\n",
+                (unsigned long long)(ctx.listed_invalid - MAX_LISTED_INVALID),
+                opt.output);
+    if (exit_code == PLM_EXIT_TIMEOUT)
+        fprintf(stderr, "parallm run: --timeout reached; unfinished requests "
+                        "were not written and run on resume\n");
+    if (!opt.quiet)
+        plm__summary_print(stderr, &ctx.counts, &stats, elapsed,
+                           outcome_text(exit_code));
+    if (opt.summary_json &&
+        plm__summary_write_json(opt.summary_json, &ctx.counts, &stats,
+                                elapsed, outcome_text(exit_code),
+                                exit_code) != 0) {
+        fprintf(stderr, "parallm run: cannot write %s\n", opt.summary_json);
+        if (exit_code == PLM_EXIT_OK || exit_code == PLM_EXIT_PARTIAL)
+            exit_code = PLM_EXIT_IO;
+    }
+out:
+    plm_client_free(ctx.client);
+    plm__out_close(ctx.out);
+    plm__progress_free(ctx.progress);
+    plm__line_reader_free(ctx.reader);
+    plm__idset_free(ctx.ids);
+    free(ctx.grave);
+    if (in_fd >= 0)
+        close(in_fd);
+    plm_mock_free(mock);
+    return exit_code;
+}

@@ -1,0 +1,408 @@
+/*
+ * Reading the Batch input of `parallm run`: a line reader with a cap (a
+ * file of any size is read in constant memory, and one absurd line cannot
+ * exhaust it), the checks that turn a line into a request or into a
+ * precise "line N: ..." error, the --strict pre-pass, and the quick line
+ * count used as the progress total. Nothing here sends anything: a line
+ * either passes every check or is refused whole.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "run.h"
+
+#define READ_CHUNK (64u * 1024u)
+
+struct plm__line_reader {
+    int fd;
+    char *rbuf;
+    size_t rlen, rpos;
+    char *line;
+    size_t llen, lcap;
+    size_t max;
+    uint64_t offset;
+    uint64_t line_no;
+    int eof;
+};
+
+plm__line_reader *plm__line_reader_new(int fd, size_t max_line)
+{
+    plm__line_reader *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->fd = fd;
+    r->max = max_line;
+    r->rbuf = malloc(READ_CHUNK);
+    r->lcap = 4096;
+    r->line = malloc(r->lcap);
+    if (!r->rbuf || !r->line) {
+        plm__line_reader_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void plm__line_reader_free(plm__line_reader *r)
+{
+    if (!r)
+        return;
+    free(r->rbuf);
+    free(r->line);
+    free(r);
+}
+
+uint64_t plm__line_reader_offset(const plm__line_reader *r)
+{
+    return r->offset;
+}
+
+uint64_t plm__line_reader_line_no(const plm__line_reader *r)
+{
+    return r->line_no;
+}
+
+static int append(plm__line_reader *r, const char *p, size_t n)
+{
+    if (r->llen + n + 1 > r->lcap) {
+        size_t cap = r->lcap;
+        while (cap < r->llen + n + 1)
+            cap *= 2;
+        char *line = realloc(r->line, cap);
+        if (!line)
+            return -1;
+        r->line = line;
+        r->lcap = cap;
+    }
+    memcpy(r->line + r->llen, p, n);
+    r->llen += n;
+    return 0;
+}
+
+int plm__line_reader_next(plm__line_reader *r, char **line, size_t *len,
+                          int *too_long, int *no_newline)
+{
+    int over = 0;
+    int any = 0; /* bytes of a line seen (even if dropped as too long) */
+    r->llen = 0;
+    *no_newline = 0;
+    for (;;) {
+        if (r->rpos == r->rlen) {
+            if (r->eof) {
+                if (!any)
+                    return 0;
+                *no_newline = 1;
+                break;
+            }
+            ssize_t n = read(r->fd, r->rbuf, READ_CHUNK);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return -1;
+            }
+            if (n == 0)
+                r->eof = 1;
+            r->rlen = (size_t)n;
+            r->rpos = 0;
+            continue;
+        }
+        const char *start = r->rbuf + r->rpos;
+        size_t avail = r->rlen - r->rpos;
+        const char *nl = memchr(start, '\n', avail);
+        size_t seg = nl ? (size_t)(nl - start) : avail;
+        any = 1;
+        if (!over && r->llen + seg > r->max) {
+            /* Drop what we have and skip to the newline: the line is
+             * reported, never held. */
+            over = 1;
+            r->llen = 0;
+        }
+        if (!over && append(r, start, seg) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        r->rpos += seg + (nl ? 1 : 0);
+        r->offset += seg + (nl ? 1 : 0);
+        if (nl)
+            break;
+    }
+    r->line_no++;
+    r->line[r->llen] = '\0';
+    *line = r->line;
+    *len = r->llen;
+    *too_long = over;
+    return 1;
+}
+
+int plm__input_blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = line[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+            return 0;
+    }
+    return 1;
+}
+
+int64_t plm__input_count_lines(int fd)
+{
+    char *buf = malloc(1u << 20);
+    int64_t count = 0;
+    int blank = 1; /* the current line has only whitespace so far */
+    if (!buf)
+        return -1;
+    for (;;) {
+        ssize_t n = read(fd, buf, 1u << 20);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            count = -1;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t i = 0; i < n; i++) {
+            char c = buf[i];
+            if (c == '\n') {
+                count += !blank;
+                blank = 1;
+            } else if (blank && c != ' ' && c != '\t' && c != '\r') {
+                blank = 0;
+                /* The rest of the line cannot change the verdict. */
+                const char *nl = memchr(buf + i, '\n', (size_t)(n - i));
+                if (!nl) {
+                    i = n;
+                    break;
+                }
+                i = nl - buf - 1;
+            }
+        }
+    }
+    count += !blank;
+out:
+    free(buf);
+    return count;
+}
+
+static const struct {
+    const char *url;
+    plm_provider provider;
+} endpoints[] = {
+    { "/v1/chat/completions", PLM_PROVIDER_OPENAI },
+    { "/v1/completions", PLM_PROVIDER_OPENAI },
+    { "/v1/embeddings", PLM_PROVIDER_OPENAI },
+    { "/v1/responses", PLM_PROVIDER_OPENAI },
+    { "/v1/messages", PLM_PROVIDER_ANTHROPIC },
+};
+
+void plm__input_sanitize(char *s)
+{
+    /* Control bytes (escape sequences included) become '?'; UTF-8 text is
+     * left alone. */
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            *s = '?';
+    }
+}
+
+void plm__input_item_clear(plm__input_item *item)
+{
+    free(item->custom_id);
+    free(item->method);
+    free(item->url);
+    free(item->body);
+    memset(item, 0, sizeof(*item));
+}
+
+#define FAIL(...)                                                        \
+    do {                                                                 \
+        int n_ = snprintf(item->error, sizeof(item->error),              \
+                          "line %llu: ", (unsigned long long)line_no);    \
+        snprintf(item->error + n_, sizeof(item->error) - (size_t)n_,     \
+                 __VA_ARGS__);                                           \
+        goto out;                                                        \
+    } while (0)
+
+static int set_synthetic_id(plm__input_item *item, uint64_t line_no)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "line-%llu", (unsigned long long)line_no);
+    free(item->custom_id);
+    item->custom_id = strdup(buf);
+    item->synthetic_id = 1;
+    return item->custom_id ? 0 : -1;
+}
+
+int plm__input_parse(const char *line, size_t len, int too_long,
+                     uint64_t line_no, plm__input_item *item)
+{
+    json_t *root = NULL;
+    json_error_t jerr;
+    int rc = 0;
+
+    memset(item, 0, sizeof(*item));
+    item->line_no = line_no;
+    if (too_long)
+        FAIL("line longer than %u bytes", PLM_RUN_MAX_LINE);
+    /* Editors on some systems start a UTF-8 file with a byte order mark;
+     * it is not part of the first request. */
+    if (line_no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+        line += 3;
+        len -= 3;
+    }
+    root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        FAIL("invalid JSON: %s (column %d)", jerr.text, jerr.column);
+    if (!json_is_object(root))
+        FAIL("not a JSON object");
+
+    json_t *id = json_object_get(root, "custom_id");
+    if (!id)
+        FAIL("missing custom_id");
+    if (!json_is_string(id))
+        FAIL("custom_id is not a string");
+    size_t idlen = json_string_length(id);
+    if (idlen == 0)
+        FAIL("custom_id is empty");
+    if (idlen > PLM_RUN_MAX_CUSTOM_ID)
+        FAIL("custom_id longer than %d bytes", PLM_RUN_MAX_CUSTOM_ID);
+    item->custom_id = strndup(json_string_value(id), idlen);
+    if (!item->custom_id) {
+        rc = -1;
+        goto out;
+    }
+
+    json_t *method = json_object_get(root, "method");
+    if (!json_is_string(method))
+        FAIL("missing method (\"POST\")");
+    if (strcmp(json_string_value(method), "POST") != 0)
+        FAIL("method must be \"POST\"");
+    json_t *url = json_object_get(root, "url");
+    if (!json_is_string(url))
+        FAIL("missing url");
+    const char *u = json_string_value(url);
+    size_t k;
+    for (k = 0; k < sizeof(endpoints) / sizeof(endpoints[0]); k++) {
+        if (strcmp(u, endpoints[k].url) == 0)
+            break;
+    }
+    if (k == sizeof(endpoints) / sizeof(endpoints[0]))
+        FAIL("unsupported url (expected /v1/chat/completions, "
+             "/v1/completions, /v1/embeddings, /v1/responses or "
+             "/v1/messages)");
+    item->provider = endpoints[k].provider;
+    json_t *body = json_object_get(root, "body");
+    if (!body)
+        FAIL("missing body");
+    if (!json_is_object(body))
+        FAIL("body is not a JSON object");
+    item->method = strdup("POST");
+    item->url = strdup(endpoints[k].url);
+    item->body = json_dumps(body, JSON_COMPACT);
+    if (!item->method || !item->url || !item->body)
+        rc = -1;
+out:
+    json_decref(root);
+    if (rc == 0 && !item->custom_id && set_synthetic_id(item, line_no) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Copies stdin into an unlinked temporary file so --strict can read the
+ * input twice and progress knows the total. */
+int plm__input_spool_stdin(void)
+{
+    char path[] = "/tmp/parallm-stdin-XXXXXX";
+    int fd = mkstemp(path);
+    char buf[65536];
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto fail;
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                goto fail;
+            off += w;
+        }
+    }
+    if (lseek(fd, 0, SEEK_SET) == 0)
+        return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+/* --strict: every line checked before anything is sent. Returns the
+ * number of problems (each printed), or -1 on a read error. */
+int64_t plm__input_strict_check(int fd, const char *name)
+{
+    plm__line_reader *r = plm__line_reader_new(fd, PLM_RUN_MAX_LINE);
+    plm__idset *seen = plm__idset_new();
+    plm__input_item item;
+    int64_t problems = -1;
+    if (!r || !seen)
+        goto out;
+    problems = 0;
+    for (;;) {
+        char *line;
+        size_t len;
+        int too_long, no_newline;
+        int got = plm__line_reader_next(r, &line, &len, &too_long,
+                                        &no_newline);
+        if (got < 0) {
+            fprintf(stderr, "parallm run: cannot read %s: %s\n", name,
+                    strerror(errno));
+            problems = -1;
+            goto out;
+        }
+        if (got == 0)
+            break;
+        if (!too_long && plm__input_blank(line, len))
+            continue;
+        uint64_t line_no = plm__line_reader_line_no(r);
+        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
+            plm__input_item_clear(&item);
+            problems = -1;
+            goto out;
+        }
+        if (!item.error[0] && !item.synthetic_id) {
+            unsigned char *f = plm__idset_find(
+                seen, item.custom_id, strlen(item.custom_id), 1);
+            if (f && *f) {
+                snprintf(item.error, sizeof(item.error),
+                         "line %llu: duplicate custom_id \"%.200s\" (first "
+                         "on line %llu)",
+                         (unsigned long long)line_no, item.custom_id,
+                         (unsigned long long)plm__idset_line(f));
+            } else if (f) {
+                *f = PLM_ID_SEEN;
+                plm__idset_set_line(f, line_no);
+            }
+        }
+        if (item.error[0]) {
+            plm__input_sanitize(item.error);
+            fprintf(stderr, "parallm run: %s: %s\n", name, item.error);
+            problems++;
+        }
+        plm__input_item_clear(&item);
+    }
+out:
+    plm__idset_free(seen);
+    plm__line_reader_free(r);
+    return problems;
+}

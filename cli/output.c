@@ -1,0 +1,402 @@
+/*
+ * The output file of `parallm run`: formatting one Batch output line per
+ * result, appending it with a single write() on an O_APPEND descriptor (a
+ * failed write is cut back so the file never holds half a line), batched
+ * fsync, and, before a run appends, the resume scan: which custom_ids the
+ * file already holds (succeeded or failed) and the repair of a torn last
+ * line that a crash may have left.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "run.h"
+
+#define SYNC_LINES 100
+#define SYNC_SECONDS 1.0
+/* Output lines embed response bodies (capped by the library at 16 MiB
+ * before escaping), so the scan accepts much longer lines than input. */
+#define MAX_OUTPUT_LINE (128u * 1024u * 1024u)
+
+struct plm__out {
+    int fd;
+    int regular;      /* a regular file: can be cut back and fsynced */
+    uint64_t size;    /* bytes of whole lines in the file */
+    unsigned pending; /* lines written since the last fsync */
+    double last_sync;
+};
+
+/* Reads one existing output line: its custom_id (borrowed from root) and
+ * whether it records a success. -1 if it is not an output record. */
+static int parse_record(const char *line, size_t len, json_t **root,
+                        const char **id, size_t *idlen, int *ok)
+{
+    *root = json_loadb(line, len, 0, NULL);
+    if (!*root || !json_is_object(*root))
+        return -1;
+    json_t *cid = json_object_get(*root, "custom_id");
+    /* Ids longer than the input allows cannot be ours. */
+    if (!json_is_string(cid) || json_string_length(cid) == 0 ||
+        json_string_length(cid) > PLM_RUN_MAX_CUSTOM_ID)
+        return -1;
+    *id = json_string_value(cid);
+    *idlen = json_string_length(cid);
+    json_t *resp = json_object_get(*root, "response");
+    json_t *err = json_object_get(*root, "error");
+    json_int_t status = 0;
+    if (json_is_object(resp))
+        status = json_integer_value(json_object_get(resp, "status_code"));
+    *ok = status >= 200 && status < 300 && (!err || json_is_null(err));
+    return 0;
+}
+
+static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
+                char *err, size_t errlen)
+{
+    plm__line_reader *r = plm__line_reader_new(o->fd, MAX_OUTPUT_LINE);
+    uint64_t good_end = 0; /* offset just past the last good line */
+    int last_bad = 0;
+    int rc = -1;
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (;;) {
+        char *line;
+        size_t len;
+        int too_long, no_newline;
+        int got = plm__line_reader_next(r, &line, &len, &too_long,
+                                        &no_newline);
+        if (got < 0) {
+            snprintf(err, errlen, "cannot read: %s", strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        if (plm__input_blank(line, len) && !no_newline) {
+            if (!last_bad)
+                good_end = plm__line_reader_offset(r);
+            continue;
+        }
+        json_t *root = NULL;
+        const char *id;
+        size_t idlen;
+        int ok;
+        if (too_long || no_newline ||
+            parse_record(line, len, &root, &id, &idlen, &ok) != 0) {
+            json_decref(root);
+            if (last_bad)
+                info->bad_lines++;
+            last_bad = 1;
+            continue;
+        }
+        if (last_bad)
+            info->bad_lines++;
+        last_bad = 0;
+        unsigned char *flags = plm__idset_find(ids, id, idlen, 1);
+        json_decref(root);
+        if (!flags) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        info->lines++;
+        if (ok && !(*flags & PLM_ID_DONE_OK)) {
+            if (*flags & PLM_ID_DONE_FAILED)
+                info->failed--;
+            info->ok++;
+            *flags |= PLM_ID_DONE_OK;
+        } else if (!ok && !(*flags & (PLM_ID_DONE_OK | PLM_ID_DONE_FAILED))) {
+            info->failed++;
+        }
+        if (!ok)
+            *flags |= PLM_ID_DONE_FAILED;
+        good_end = plm__line_reader_offset(r);
+    }
+    /* A bad line in the middle is someone else's text: left alone. A bad
+     * last line is what a crash during a write leaves: cut it off so the
+     * next line starts clean. */
+    uint64_t end = plm__line_reader_offset(r);
+    if (last_bad && end > good_end) {
+        if (ftruncate(o->fd, (off_t)good_end) != 0) {
+            snprintf(err, errlen, "cannot repair the torn last line: %s",
+                     strerror(errno));
+            goto out;
+        }
+        info->repaired_bytes = end - good_end;
+        end = good_end;
+    }
+    o->size = end;
+    rc = 0;
+out:
+    plm__line_reader_free(r);
+    return rc;
+}
+
+/* A new file's directory entry must reach the disk too, or a power cut
+ * could lose the whole file along with the lines fsync had saved. Best
+ * effort: some file systems refuse fsync on directories. */
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+int plm__out_open(plm__out **out, const char *path, int overwrite,
+                  plm__idset *ids, plm__resume_info *info, char *err,
+                  size_t errlen)
+{
+    struct stat st;
+    plm__out *o = calloc(1, sizeof(*o));
+    memset(info, 0, sizeof(*info));
+    *out = NULL;
+    if (!o) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* Read and write: resuming needs to read what earlier runs wrote. */
+    int existed = access(path, F_OK) == 0;
+    o->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (o->fd < 0) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        goto fail;
+    }
+    /* Two runs appending to one file would both send what neither has
+     * written yet. The lock goes with the descriptor, so a killed run
+     * never leaves it behind. File systems without flock are let be. */
+    if (flock(o->fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        snprintf(err, errlen, "in use by another parallm run");
+        goto fail;
+    }
+    if (fstat(o->fd, &st) != 0) {
+        snprintf(err, errlen, "cannot stat: %s", strerror(errno));
+        goto fail;
+    }
+    o->regular = S_ISREG(st.st_mode);
+    if (o->regular && !existed)
+        sync_parent_dir(path);
+    if (o->regular && overwrite && ftruncate(o->fd, 0) != 0) {
+        snprintf(err, errlen, "cannot truncate: %s", strerror(errno));
+        goto fail;
+    }
+    if (o->regular && !overwrite && st.st_size > 0 &&
+        scan(o, ids, info, err, errlen) != 0)
+        goto fail;
+    o->last_sync = plm__run_now();
+    *out = o;
+    return 0;
+fail:
+    if (o->fd >= 0)
+        close(o->fd);
+    free(o);
+    return -1;
+}
+
+int plm__out_write(plm__out *o, const char *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(o->fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int saved = n < 0 ? errno : EIO;
+            /* Cut back to the end of the last whole line: a resumed run
+             * or a reader must never see half of this one. */
+            if (off > 0 && o->regular && ftruncate(o->fd, (off_t)o->size) != 0)
+                saved = errno;
+            errno = saved;
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    o->size += len;
+    o->pending++;
+    return 0;
+}
+
+int plm__out_sync_maybe(plm__out *o)
+{
+    if (!o->regular || o->pending == 0)
+        return 0;
+    double now = plm__run_now();
+    if (o->pending < SYNC_LINES && now - o->last_sync < SYNC_SECONDS)
+        return 0;
+    o->pending = 0;
+    o->last_sync = now;
+    return fdatasync(o->fd);
+}
+
+int plm__out_close(plm__out *o)
+{
+    int rc = 0;
+    if (!o)
+        return 0;
+    if (o->regular && o->pending && fdatasync(o->fd) != 0)
+        rc = -1;
+    int saved = errno;
+    if (close(o->fd) != 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    free(o);
+    errno = saved;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Formatting */
+
+static json_t *jstr(const char *s)
+{
+    json_t *v = json_string(s ? s : "");
+    /* Text that is not UTF-8 cannot go into JSON as is. */
+    return v ? v : json_string("(message not valid UTF-8)");
+}
+
+static const char *code_name(int code)
+{
+    switch (code) {
+    case PLM_ETIMEOUT: return "timeout";
+    case PLM_ENETWORK: return "connection_error";
+    case PLM_EPARSE: return "invalid_response";
+    case PLM_ETOOBIG: return "response_too_large";
+    case PLM_ECANCELLED: return "cancelled";
+    case PLM_ERATELIMIT: return "rate_limited";
+    case PLM_EQUOTA: return "insufficient_quota";
+    case PLM_EOVERLOADED: return "overloaded";
+    case PLM_EAUTH: return "authentication_error";
+    case PLM_EBADREQUEST: return "invalid_request";
+    case PLM_ESERVER: return "server_error";
+    case PLM_EBUDGET: return "rate_budget_exceeded";
+    case PLM_EBREAKER: return "circuit_open";
+    case PLM_ECONTEXT: return "context_length_exceeded";
+    case PLM_ENOMEM: return "out_of_memory";
+    case PLM_EIO: return "io_error";
+    default: return "request_failed";
+    }
+}
+
+static char *finish(json_t *obj, int simulated, uint64_t serial,
+                    size_t *len)
+{
+    char idbuf[48];
+    char *s = NULL;
+    /* The id mimics the Batch API's "batch_req_..." form; it only has to
+     * be unique within the file. */
+    snprintf(idbuf, sizeof(idbuf), "batch_req_%016llx",
+             (unsigned long long)serial);
+    if (json_object_set_new(obj, "id", json_string(idbuf)) != 0)
+        goto out;
+    if (simulated && json_object_set_new(obj, "simulated", json_true()) != 0)
+        goto out;
+    s = json_dumps(obj, JSON_COMPACT);
+    if (!s)
+        goto out;
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (!t) {
+        free(s);
+        s = NULL;
+        goto out;
+    }
+    s = t;
+    s[n] = '\n';
+    s[n + 1] = '\0';
+    *len = n + 1;
+out:
+    json_decref(obj);
+    return s;
+}
+
+/* Builds {"id": ..., "custom_id": ...} with id first, as the Batch API
+ * writes it (readers do not care, people do). */
+static json_t *record_new(const char *custom_id)
+{
+    json_t *obj = json_object();
+    if (!obj)
+        return NULL;
+    if (json_object_set_new(obj, "id", json_null()) != 0 ||
+        json_object_set_new(obj, "custom_id", jstr(custom_id)) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+char *plm__out_format_result(const char *custom_id, const plm_result *res,
+                             int simulated, uint64_t serial, int *ok,
+                             size_t *len)
+{
+    int code = plm_result_code(res);
+    int status = plm_result_http_status(res);
+    json_t *obj = record_new(custom_id);
+    *ok = 0;
+    if (!obj)
+        return NULL;
+    /* An HTTP answer is reported as the provider gave it (status and
+     * error body, "error": null), as the Batch API does; a failure with
+     * no usable answer (network, timeout, unreadable body) goes to
+     * "error". */
+    int answered = status > 0 && code != PLM_EPARSE && code != PLM_ETOOBIG &&
+                   !(status >= 200 && status < 300 && code != PLM_OK);
+    if (answered) {
+        size_t blen = 0;
+        const char *body = plm_result_body(res, &blen);
+        json_t *jb = NULL;
+        if (body) {
+            jb = json_loadb(body, blen, 0, NULL);
+            if (!jb)
+                jb = json_stringn(body, blen);
+        }
+        const char *rid = plm_result_request_id(res);
+        json_t *resp = json_pack("{s:i, s:o, s:o}", "status_code", status,
+                                 "request_id", rid ? jstr(rid) : json_null(),
+                                 "body", jb ? jb : json_null());
+        if (!resp || json_object_set_new(obj, "response", resp) != 0 ||
+            json_object_set_new(obj, "error", json_null()) != 0)
+            goto fail;
+        *ok = status >= 200 && status < 300;
+    } else {
+        json_t *e = json_pack("{s:s, s:o}", "code", code_name(code),
+                              "message",
+                              jstr(plm_result_error_message(res)));
+        if (!e || json_object_set_new(obj, "response", json_null()) != 0 ||
+            json_object_set_new(obj, "error", e) != 0)
+            goto fail;
+    }
+    return finish(obj, simulated, serial, len);
+fail:
+    json_decref(obj);
+    return NULL;
+}
+
+char *plm__out_format_error(const char *custom_id, const char *code,
+                            const char *message, int simulated,
+                            uint64_t serial, size_t *len)
+{
+    json_t *obj = record_new(custom_id);
+    if (!obj)
+        return NULL;
+    json_t *e = json_pack("{s:s, s:o}", "code", code, "message",
+                          jstr(message));
+    if (!e || json_object_set_new(obj, "response", json_null()) != 0 ||
+        json_object_set_new(obj, "error", e) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return finish(obj, simulated, serial, len);
+}

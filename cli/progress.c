@@ -1,0 +1,182 @@
+/*
+ * What `parallm run` tells the person watching: a one-line progress
+ * display redrawn in place on stderr (done/total, rate, in flight,
+ * retries, errors, ETA) and the end-of-run summary, as text on stderr and
+ * optionally as JSON in a file for scripts.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "run.h"
+
+struct plm__progress {
+    int fd;
+    int color;
+    int tty;        /* erase-to-end-of-line only on a terminal */
+    int drawn;      /* a progress line is on screen */
+    double t0;
+    double last_t;  /* for the rate: a smoothed requests/second */
+    uint64_t last_done;
+    double rate;
+};
+
+plm__progress *plm__progress_new(int fd, int color)
+{
+    plm__progress *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->fd = fd;
+    p->color = color;
+    p->tty = isatty(fd);
+    p->t0 = plm__run_now();
+    p->last_t = p->t0;
+    return p;
+}
+
+void plm__progress_free(plm__progress *p)
+{
+    free(p);
+}
+
+static void put(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* progress is best effort */
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void fmt_eta(char *buf, size_t n, double seconds)
+{
+    if (seconds < 0 || seconds > 99 * 3600.0) {
+        snprintf(buf, n, "--");
+        return;
+    }
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(buf, n, "%lds", s);
+}
+
+void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
+                        const plm_stats *st)
+{
+    char line[256], eta[32], total[48];
+    double now = plm__run_now();
+    uint64_t done = c->succeeded + c->failed + c->skipped;
+    uint64_t completed = c->succeeded + c->failed;
+    double dt = now - p->last_t;
+    if (dt >= 0.5) {
+        double inst = (double)(completed - p->last_done) / dt;
+        /* Exponential smoothing keeps the figure readable under bursts. */
+        p->rate = p->rate == 0 ? inst : 0.7 * p->rate + 0.3 * inst;
+        p->last_t = now;
+        p->last_done = completed;
+    }
+    if (c->total > 0) {
+        snprintf(total, sizeof(total), "%llu (%.0f%%)",
+                 (unsigned long long)c->total,
+                 100.0 * (double)done / (double)c->total);
+        double left = c->total > done ? (double)(c->total - done) : 0;
+        fmt_eta(eta, sizeof(eta), p->rate > 0 ? left / p->rate : -1);
+    } else {
+        snprintf(total, sizeof(total), "?");
+        snprintf(eta, sizeof(eta), "--");
+    }
+    const char *bold = p->color ? "\033[1m" : "";
+    const char *red = p->color && c->failed ? "\033[31m" : "";
+    const char *reset = p->color ? "\033[0m" : "";
+    int n = snprintf(line, sizeof(line),
+                     "\r%s%llu/%s%s | %.1f req/s | in flight %llu | "
+                     "retries %llu | %serrors %llu%s | ETA %s%s",
+                     bold, (unsigned long long)done, total, reset, p->rate,
+                     (unsigned long long)st->in_flight,
+                     (unsigned long long)st->retries, red,
+                     (unsigned long long)c->failed, reset, eta,
+                     p->tty ? "\033[K" : "   ");
+    if (n > 0)
+        put(p->fd, line, (size_t)n < sizeof(line) ? (size_t)n
+                                                   : sizeof(line) - 1);
+    p->drawn = 1;
+}
+
+void plm__progress_clear(plm__progress *p)
+{
+    if (p && p->drawn) {
+        if (p->tty)
+            put(p->fd, "\r\033[K", 4);
+        else
+            put(p->fd, "\n", 1);
+        p->drawn = 0;
+    }
+}
+
+void plm__progress_finish(plm__progress *p, const plm__run_counts *c,
+                          const plm_stats *st)
+{
+    if (!p)
+        return;
+    plm__progress_draw(p, c, st);
+    put(p->fd, "\n", 1);
+    p->drawn = 0;
+}
+
+void plm__summary_print(FILE *f, const plm__run_counts *c,
+                        const plm_stats *st, double elapsed,
+                        const char *outcome)
+{
+    uint64_t n = c->succeeded + c->failed - c->invalid;
+    double avg = n ? elapsed / (double)n : 0.0;
+    fprintf(f, "Executed %llu LLM requests in parallel: %.2fs "
+               "(avg: %.2fs per request)\n",
+            (unsigned long long)n, elapsed, avg);
+    fprintf(f, "succeeded %llu, failed %llu (invalid input %llu), "
+               "skipped %llu (already done)",
+            (unsigned long long)c->succeeded, (unsigned long long)c->failed,
+            (unsigned long long)c->invalid, (unsigned long long)c->skipped);
+    if (c->not_run)
+        fprintf(f, ", not run %llu (will run on resume)",
+                (unsigned long long)c->not_run);
+    fprintf(f, "\nretries %llu, tokens in %lld, out %lld; %s\n",
+            (unsigned long long)st->retries, (long long)c->prompt_tokens,
+            (long long)c->completion_tokens, outcome);
+}
+
+int plm__summary_write_json(const char *path, const plm__run_counts *c,
+                            const plm_stats *st, double elapsed,
+                            const char *outcome, int exit_code)
+{
+    uint64_t n = c->succeeded + c->failed - c->invalid;
+    json_t *o = json_pack(
+        "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
+        "s:i}",
+        "requests", (json_int_t)n, "elapsed_seconds", elapsed,
+        "avg_seconds_per_request", n ? elapsed / (double)n : 0.0,
+        "succeeded", (json_int_t)c->succeeded, "failed",
+        (json_int_t)c->failed, "invalid", (json_int_t)c->invalid, "skipped",
+        (json_int_t)c->skipped, "not_run", (json_int_t)c->not_run,
+        "retries", (json_int_t)st->retries, "rate_limited",
+        (json_int_t)st->rate_limited, "prompt_tokens",
+        (json_int_t)c->prompt_tokens, "completion_tokens",
+        (json_int_t)c->completion_tokens, "outcome", outcome, "exit_code",
+        exit_code);
+    if (!o)
+        return -1;
+    if (c->total > 0)
+        json_object_set_new(o, "total", json_integer((json_int_t)c->total));
+    int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    json_decref(o);
+    return rc == 0 ? 0 : -1;
+}

@@ -1,0 +1,228 @@
+/*
+ * The command line of `parallm run`: the option table, --help, and the
+ * checks that refuse a bad command line before anything is opened or
+ * sent.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "run_options.h"
+
+static const char usage_text[] =
+    "usage: parallm run INPUT.jsonl -o OUTPUT.jsonl [options]\n"
+    "\n"
+    "Runs every request of an OpenAI Batch input file (one JSON request a\n"
+    "line; INPUT may be - for stdin) in parallel and appends one Batch\n"
+    "output line per request to OUTPUT as each completes. Run it again to\n"
+    "resume: requests already in OUTPUT are skipped.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE        output JSONL (appended; required)\n"
+    "      --provider P         auto (default: by each line's url), openai,\n"
+    "                           anthropic, or mock (embedded simulated\n"
+    "                           server)\n"
+    "      --base-url URL       server base URL (http://host:port or .../v1)\n"
+    "  -c, --max-concurrent N   requests in flight at once (default 5)\n"
+    "      --timeout SECONDS    stop the whole run after this long\n"
+    "      --request-timeout SECONDS  per-attempt timeout (default 600)\n"
+    "      --retries N          retries per request (default 4)\n"
+    "      --retry-failed       also re-run requests that failed before\n"
+    "      --overwrite          start over: truncate OUTPUT first\n"
+    "      --strict             check the whole input first; refuse it\n"
+    "                           (sending nothing) if any line is invalid\n"
+    "      --progress, --no-progress  force the progress line on or off\n"
+    "                           (default: on when stderr is a terminal)\n"
+    "  -q, --quiet              print only errors\n"
+    "  -v, --verbose            log the library's warnings and retries\n"
+    "      --summary-json FILE  also write the summary as JSON\n"
+    "      --ca-file FILE       extra CA bundle (PEM) to trust\n"
+    "      --insecure           do NOT verify TLS certificates\n"
+    "      --mock-latency MS    reply latency of --provider mock (default 50)\n"
+    "  -h, --help               this help\n"
+    "\n"
+    "Keys come from OPENAI_API_KEY and ANTHROPIC_API_KEY.\n"
+    "Exit codes: 0 all succeeded, 1 some failed, 2 usage or invalid input,\n"
+    "3 I/O error, 4 interrupted, 5 --timeout reached, 6 authentication or\n"
+    "quota error (run stopped early).\n";
+
+enum {
+    OPT_PROVIDER = 256,
+    OPT_BASE_URL,
+    OPT_TIMEOUT,
+    OPT_REQUEST_TIMEOUT,
+    OPT_RETRIES,
+    OPT_RETRY_FAILED,
+    OPT_OVERWRITE,
+    OPT_STRICT,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_SUMMARY_JSON,
+    OPT_CA_FILE,
+    OPT_INSECURE,
+    OPT_MOCK_LATENCY
+    /* Rate-limit options (--tier, --rpm, --tpm, --adaptive) go here once
+     * plm_client_options carries the matching fields. */
+};
+
+static const struct option long_options[] = {
+    { "output", required_argument, NULL, 'o' },
+    { "provider", required_argument, NULL, OPT_PROVIDER },
+    { "base-url", required_argument, NULL, OPT_BASE_URL },
+    { "max-concurrent", required_argument, NULL, 'c' },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
+    { "retries", required_argument, NULL, OPT_RETRIES },
+    { "retry-failed", no_argument, NULL, OPT_RETRY_FAILED },
+    { "overwrite", no_argument, NULL, OPT_OVERWRITE },
+    { "strict", no_argument, NULL, OPT_STRICT },
+    { "progress", no_argument, NULL, OPT_PROGRESS },
+    { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+    { "quiet", no_argument, NULL, 'q' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "summary-json", required_argument, NULL, OPT_SUMMARY_JSON },
+    { "ca-file", required_argument, NULL, OPT_CA_FILE },
+    { "insecure", no_argument, NULL, OPT_INSECURE },
+    { "mock-latency", required_argument, NULL, OPT_MOCK_LATENCY },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+static int bad_value(const char *opt, const char *value, const char *want)
+{
+    fprintf(stderr, "parallm run: invalid value for %s: '%s' (%s)\n", opt,
+            value, want);
+    return PLM_EXIT_USAGE;
+}
+
+static int check_url(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
+int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
+{
+    long v;
+    int64_t ms;
+    memset(o, 0, sizeof(*o));
+    o->max_concurrent = 5;
+    o->retries = -1;
+    o->progress = -1;
+    o->mock_latency_ms = 50;
+    o->provider = PLM__RUN_AUTO;
+
+    optind = 1;
+    opterr = 1;
+    for (;;) {
+        int c = getopt_long(argc, argv, "o:c:qvh", long_options, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'o':
+            o->output = optarg;
+            break;
+        case OPT_PROVIDER:
+            if (strcmp(optarg, "auto") == 0)
+                o->provider = PLM__RUN_AUTO;
+            else if (strcmp(optarg, "openai") == 0)
+                o->provider = PLM__RUN_OPENAI;
+            else if (strcmp(optarg, "anthropic") == 0)
+                o->provider = PLM__RUN_ANTHROPIC;
+            else if (strcmp(optarg, "mock") == 0)
+                o->provider = PLM__RUN_MOCK;
+            else
+                return bad_value("--provider", optarg,
+                                 "auto, openai, anthropic or mock");
+            break;
+        case OPT_BASE_URL:
+            if (!check_url(optarg))
+                return bad_value("--base-url", optarg,
+                                 "http://host:port or https://...");
+            o->base_url = optarg;
+            break;
+        case 'c':
+            if (plm__run_parse_long(optarg, 1, 100000, &v) != 0)
+                return bad_value("--max-concurrent", optarg,
+                                 "an integer from 1 to 100000");
+            o->max_concurrent = (int)v;
+            break;
+        case OPT_TIMEOUT:
+            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0)
+                return bad_value("--timeout", optarg, "seconds, > 0");
+            o->timeout_ms = ms;
+            break;
+        case OPT_REQUEST_TIMEOUT:
+            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0)
+                return bad_value("--request-timeout", optarg, "seconds, > 0");
+            o->request_timeout_ms = ms;
+            break;
+        case OPT_RETRIES:
+            if (plm__run_parse_long(optarg, 0, 100, &v) != 0)
+                return bad_value("--retries", optarg,
+                                 "an integer from 0 to 100");
+            o->retries = (int)v;
+            break;
+        case OPT_RETRY_FAILED:
+            o->retry_failed = 1;
+            break;
+        case OPT_OVERWRITE:
+            o->overwrite = 1;
+            break;
+        case OPT_STRICT:
+            o->strict = 1;
+            break;
+        case OPT_PROGRESS:
+            o->progress = 1;
+            break;
+        case OPT_NO_PROGRESS:
+            o->progress = 0;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case OPT_SUMMARY_JSON:
+            o->summary_json = optarg;
+            break;
+        case OPT_CA_FILE:
+            o->ca_file = optarg;
+            break;
+        case OPT_INSECURE:
+            o->insecure = 1;
+            break;
+        case OPT_MOCK_LATENCY:
+            if (plm__run_parse_long(optarg, 0, 3600000, &v) != 0)
+                return bad_value("--mock-latency", optarg,
+                                 "milliseconds, 0 to 3600000");
+            o->mock_latency_ms = v;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return -1;
+        default:
+            fputs("Try 'parallm run --help'.\n", stderr);
+            return PLM_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "parallm run: %s\n%s",
+                optind >= argc ? "missing INPUT" : "only one INPUT allowed",
+                usage_text);
+        return PLM_EXIT_USAGE;
+    }
+    o->input = argv[optind];
+    if (!o->output) {
+        fprintf(stderr, "parallm run: missing -o OUTPUT\n"
+                        "Try 'parallm run --help'.\n");
+        return PLM_EXIT_USAGE;
+    }
+    if (o->provider == PLM__RUN_MOCK && o->base_url) {
+        fprintf(stderr, "parallm run: --provider mock starts its own server; "
+                        "drop --base-url\n");
+        return PLM_EXIT_USAGE;
+    }
+    return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * The parsed command line of `parallm run`.
+ */
+#ifndef PLM_CLI_RUN_OPTIONS_H
+#define PLM_CLI_RUN_OPTIONS_H
+
+#include "run.h"
+
+enum plm__run_provider {
+    PLM__RUN_AUTO = 0, /* each line's url picks OpenAI or Anthropic */
+    PLM__RUN_OPENAI,
+    PLM__RUN_ANTHROPIC,
+    PLM__RUN_MOCK
+};
+
+typedef struct plm__run_options {
+    const char *input;   /* path or "-" */
+    const char *output;
+    const char *base_url;
+    const char *summary_json;
+    const char *ca_file;
+    int provider;        /* enum plm__run_provider */
+    int max_concurrent;
+    int64_t timeout_ms;  /* whole run; 0 = none */
+    int64_t request_timeout_ms;
+    int retries;         /* -1 = library default */
+    int retry_failed;
+    int overwrite;
+    int strict;
+    int progress;        /* -1 = when stderr is a TTY */
+    int quiet;
+    int verbose;
+    int insecure;
+    long mock_latency_ms;
+} plm__run_options;
+
+/* Parses argv (argv[0] is "run"). Returns 0, -1 after printing --help
+ * (exit 0), or an exit code after printing what is wrong. */
+int plm__run_options_parse(int argc, char **argv, plm__run_options *o);
+
+#endif

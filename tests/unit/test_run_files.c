@@ -1,0 +1,324 @@
+/*
+ * The building blocks of `parallm run` on their own: the custom_id set,
+ * the capped line reader, the input checks, the output line format and the
+ * writer's resume scan and torn-line repair. The command's sources are
+ * compiled in directly (they are not part of the library).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../../cli/idset.c"
+#include "../../cli/jsonl_input.c"
+#include "../../cli/output.c"
+#include "result.h"
+#include "test_util.h"
+
+/* cli_util.c pulls in the other subcommands' parsers; the writer only
+ * needs the clock. */
+double plm__run_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_run__idset_many_ids(void **state)
+{
+    (void)state;
+    plm__idset *set = plm__idset_new();
+    char id[32];
+    assert_non_null(set);
+    for (int i = 0; i < 200000; i++) {
+        int n = snprintf(id, sizeof(id), "id-%d", i);
+        unsigned char *f = plm__idset_find(set, id, (size_t)n, 1);
+        assert_non_null(f);
+        assert_int_equal(*f, 0);
+        *f = (unsigned char)(1 + i % 3);
+        plm__idset_set_line(f, (uint64_t)i * 1000);
+    }
+    assert_int_equal(plm__idset_count(set), 200000);
+    for (int i = 0; i < 200000; i++) {
+        int n = snprintf(id, sizeof(id), "id-%d", i);
+        unsigned char *f = plm__idset_find(set, id, (size_t)n, 0);
+        assert_non_null(f);
+        assert_int_equal(*f, 1 + i % 3);
+        assert_int_equal(plm__idset_line(f),
+                         (uint64_t)i * 1000 > UINT32_MAX ? UINT32_MAX
+                                                         : (uint64_t)i * 1000);
+    }
+    /* Prefixes and extensions of stored ids are different ids. */
+    assert_null(plm__idset_find(set, "id-1", 3, 0));
+    assert_null(plm__idset_find(set, "id-1999999", 10, 0));
+    assert_null(plm__idset_find(set, "", 0, 0));
+    /* Inserting again returns the same entry. */
+    assert_int_equal(plm__idset_count(set), 200000);
+    assert_non_null(plm__idset_find(set, "id-7", 4, 1));
+    assert_int_equal(plm__idset_count(set), 200000);
+    /* Ids too long for the record are refused, never truncated. */
+    char *big = malloc(70000);
+    assert_non_null(big);
+    memset(big, 'x', 70000);
+    assert_null(plm__idset_find(set, big, 70000, 1));
+    free(big);
+    plm__idset_free(set);
+}
+
+static int temp_file(const char *content, size_t len)
+{
+    char path[] = "/tmp/plm-run-unit-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, content, len), (ssize_t)len);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+static void test_run__line_reader_cap_and_tail(void **state)
+{
+    (void)state;
+    /* A line of 300 KiB (over a 100 KiB cap) spans many reads. */
+    size_t biglen = 300 * 1024;
+    size_t total = 2 + 1 + biglen + 1 + 3;
+    char *data = malloc(total);
+    assert_non_null(data);
+    memcpy(data, "a\n\n", 3);
+    memset(data + 3, 'x', biglen);
+    memcpy(data + 3 + biglen, "\nccc", 4);
+    int fd = temp_file(data, total);
+    plm__line_reader *r = plm__line_reader_new(fd, 100 * 1024);
+    char *line;
+    size_t len;
+    int too_long, no_nl;
+    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+                     1);
+    assert_string_equal(line, "a");
+    assert_int_equal(plm__line_reader_offset(r), 2);
+    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+                     1);
+    assert_int_equal(len, 0);
+    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+                     1);
+    assert_int_equal(too_long, 1);
+    assert_int_equal(plm__line_reader_line_no(r), 3);
+    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+                     1);
+    assert_string_equal(line, "ccc");
+    assert_int_equal(too_long, 0);
+    assert_int_equal(no_nl, 1);
+    assert_int_equal(plm__line_reader_offset(r), total);
+    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+                     0);
+    plm__line_reader_free(r);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    /* Blank lines are not counted. */
+    assert_int_equal(plm__input_count_lines(fd), 3);
+    close(fd);
+    free(data);
+}
+
+static void test_run__input_checks(void **state)
+{
+    (void)state;
+    plm__input_item it;
+    const char *ok = "{\"custom_id\":\"q\",\"method\":\"POST\",\"url\":"
+                     "\"/v1/messages\",\"body\":{\"b\":[1, 2]}}";
+    assert_int_equal(plm__input_parse(ok, strlen(ok), 0, 3, &it), 0);
+    assert_string_equal(it.error, "");
+    assert_string_equal(it.custom_id, "q");
+    assert_int_equal(it.provider, PLM_PROVIDER_ANTHROPIC);
+    assert_string_equal(it.body, "{\"b\":[1,2]}");
+    plm__input_item_clear(&it);
+
+    /* A byte order mark before the first line, CRLF line ends. */
+    char bom[256];
+    snprintf(bom, sizeof(bom), "\xef\xbb\xbf%s\r", ok);
+    assert_int_equal(plm__input_parse(bom, strlen(bom), 0, 1, &it), 0);
+    assert_string_equal(it.error, "");
+    plm__input_item_clear(&it);
+    assert_int_equal(plm__input_parse(bom, strlen(bom), 0, 2, &it), 0);
+    assert_true(strncmp(it.error, "line 2: invalid JSON", 20) == 0);
+    plm__input_item_clear(&it);
+
+    static const struct {
+        const char *line;
+        const char *id;
+        const char *error;
+    } bad[] = {
+        { "{", "line-9", "line 9: invalid JSON" },
+        { "{\"custom_id\":\"\",\"method\":\"POST\"}", "line-9",
+          "line 9: custom_id is empty" },
+        { "{\"custom_id\":null}", "line-9", "line 9: custom_id is not" },
+        { "{\"custom_id\":\"q\",\"url\":\"/v1/chat/completions\","
+          "\"body\":{}}", "q", "line 9: missing method" },
+        { "{\"custom_id\":\"q\",\"method\":\"POST\",\"body\":{}}", "q",
+          "line 9: missing url" },
+        { "{\"custom_id\":\"q\",\"method\":\"POST\","
+          "\"url\":\"/v1/embeddings\"}", "q", "line 9: missing body" },
+        { "{\"custom_id\":\"q\"} trailing", "line-9", "line 9: invalid JSON" },
+        { "{\"custom_id\":\"q\\u0000\"}", "line-9", "line 9: invalid JSON" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(plm__input_parse(bad[i].line, strlen(bad[i].line), 0,
+                                          9, &it),
+                         0);
+        assert_string_equal(it.custom_id, bad[i].id);
+        assert_true(strncmp(it.error, bad[i].error, strlen(bad[i].error)) ==
+                    0);
+        plm__input_item_clear(&it);
+    }
+    assert_int_equal(plm__input_parse("", 0, 1, 4, &it), 0);
+    assert_string_equal(it.error, "line 4: line longer than 16777216 bytes");
+    plm__input_item_clear(&it);
+}
+
+static void test_run__format_http_and_local_failures(void **state)
+{
+    (void)state;
+    plm_result *res = plm__result_new(NULL);
+    int ok = 1;
+    size_t len = 0;
+    assert_non_null(res);
+    plm__result_set_error(res, PLM_ERATELIMIT, PLM_CLASS_RATE_LIMITED,
+                          "rate limited");
+    res->http_status = 429;
+    res->body = strdup("{\"error\":\n{\"message\":\"slow down\"}}");
+    res->body_len = strlen(res->body);
+    char *line = plm__out_format_result("c\"1", res, 1, 42, &ok, &len);
+    assert_non_null(line);
+    assert_int_equal(ok, 0);
+    assert_int_equal(line[len - 1], '\n');
+    assert_null(memchr(line, '\n', len - 1));
+    json_t *j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "custom_id")),
+                        "c\"1");
+    assert_string_equal(json_string_value(json_object_get(j, "id")),
+                        "batch_req_000000000000002a");
+    json_t *resp = json_object_get(j, "response");
+    assert_int_equal(json_integer_value(json_object_get(resp, "status_code")),
+                     429);
+    assert_true(json_is_null(json_object_get(resp, "request_id")));
+    assert_true(json_is_object(json_object_get(resp, "body")));
+    assert_true(json_is_null(json_object_get(j, "error")));
+    assert_true(json_is_true(json_object_get(j, "simulated")));
+    json_decref(j);
+    free(line);
+
+    /* A 200 that did not parse is a local failure, not an answer. */
+    plm__result_set_error(res, PLM_EPARSE, PLM_CLASS_PARSE, "not JSON");
+    res->http_status = 200;
+    line = plm__out_format_result("c", res, 0, 1, &ok, &len);
+    j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_true(json_is_null(json_object_get(j, "response")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "error"),
+                                          "code")),
+        "invalid_response");
+    assert_null(json_object_get(j, "simulated"));
+    json_decref(j);
+    free(line);
+    plm_result_free(res);
+}
+
+static void write_all(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+static void test_run__resume_scan_and_repair(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    assert_int_equal(plm_test_tmpdir("plm-run-unit", dir, sizeof(dir)), 0);
+    snprintf(path, sizeof(path), "%s/out.jsonl", dir);
+    const char *good =
+        "{\"custom_id\":\"a\",\"response\":{\"status_code\":200},"
+        "\"error\":null}\n"
+        "{\"custom_id\":\"b\",\"response\":{\"status_code\":500},"
+        "\"error\":null}\n"
+        "garbage in the middle\n"
+        "{\"custom_id\":\"c\",\"response\":null,\"error\":{\"code\":\"x\"}}\n"
+        "{\"custom_id\":\"b\",\"response\":{\"status_code\":201},"
+        "\"error\":null}\n";
+    char *content = malloc(strlen(good) + 32);
+    assert_non_null(content);
+    sprintf(content, "%s{\"custom_id\":\"d\",\"resp", good);
+    write_all(path, content);
+
+    plm__idset *ids = plm__idset_new();
+    plm__resume_info info;
+    plm__out *o = NULL;
+    char err[256];
+    assert_int_equal(plm__out_open(&o, path, 0, ids, &info, err, sizeof(err)),
+                     0);
+    assert_int_equal(info.ok, 2);     /* a, b (its later success wins) */
+    assert_int_equal(info.failed, 1); /* c */
+    assert_int_equal(info.bad_lines, 1);
+    assert_int_equal(info.repaired_bytes,
+                     strlen("{\"custom_id\":\"d\",\"resp"));
+    assert_int_equal(*plm__idset_find(ids, "a", 1, 0), PLM_ID_DONE_OK);
+    assert_int_equal(*plm__idset_find(ids, "b", 1, 0),
+                     PLM_ID_DONE_OK | PLM_ID_DONE_FAILED);
+    assert_int_equal(*plm__idset_find(ids, "c", 1, 0), PLM_ID_DONE_FAILED);
+    assert_null(plm__idset_find(ids, "d", 1, 0));
+    assert_int_equal(plm__out_write(o, "{\"custom_id\":\"d\"}\n", 18), 0);
+    assert_int_equal(plm__out_close(o), 0);
+    size_t len = 0;
+    char *after = plm_test_read_file(path, &len);
+    assert_non_null(after);
+    assert_int_equal(len, strlen(good) + 18);
+    assert_memory_equal(after, good, strlen(good));
+    free(after);
+
+    /* --overwrite: nothing read, file emptied. */
+    plm__idset *ids2 = plm__idset_new();
+    assert_int_equal(plm__out_open(&o, path, 1, ids2, &info, err, sizeof(err)),
+                     0);
+    assert_int_equal(plm__idset_count(ids2), 0);
+    assert_int_equal(plm__out_close(o), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0);
+
+    /* Every write to /dev/full fails; the error is reported. */
+    assert_int_equal(
+        plm__out_open(&o, "/dev/full", 0, ids2, &info, err, sizeof(err)), 0);
+    errno = 0;
+    assert_int_equal(plm__out_write(o, "x\n", 2), -1);
+    assert_int_equal(errno, ENOSPC);
+    plm__out_close(o);
+
+    plm__idset_free(ids);
+    plm__idset_free(ids2);
+    free(content);
+    plm_test_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run__idset_many_ids),
+        cmocka_unit_test(test_run__line_reader_cap_and_tail),
+        cmocka_unit_test(test_run__input_checks),
+        cmocka_unit_test(test_run__format_http_and_local_failures),
+        cmocka_unit_test(test_run__resume_scan_and_repair),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
