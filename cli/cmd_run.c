@@ -480,6 +480,12 @@ int plm_cmd_run(int argc, char **argv)
     plm_client_options copts;
     memset(&copts, 0, sizeof(copts));
     copts.version = PLM_CLIENT_OPTIONS_VERSION;
+    copts.rpm = opt.rpm;
+    copts.tpm = opt.tpm;
+    copts.adaptive_concurrency = opt.adaptive;
+    copts.breaker_failures = opt.breaker_failures;
+    copts.breaker_cooldown_ms = opt.breaker_cooldown_ms;
+    copts.retry_budget = opt.retry_budget;
     const char *okey = getenv("OPENAI_API_KEY");
     const char *akey = getenv("ANTHROPIC_API_KEY");
     if (opt.provider == PLM__RUN_MOCK) {

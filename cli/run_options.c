@@ -3,7 +3,11 @@
  * checks that refuse a bad command line before anything is opened or
  * sent.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +46,22 @@ static const char usage_text[] =
     "      --mock-latency MS    reply latency of --provider mock (default 50)\n"
     "  -h, --help               this help\n"
     "\n"
+    "limits, per model (--rpm, --tpm and -c override --tier):\n"
+    "      --tier NAME          a provider tier's limits and concurrency:\n"
+    "                           openai-1, openai-4, anthropic-1,\n"
+    "                           anthropic-4 or local\n"
+    "      --rpm N              requests per minute, paced evenly\n"
+    "      --tpm N              tokens per minute (prompt/4 + max_tokens,\n"
+    "                           corrected by the reported usage)\n"
+    "      --adaptive           adapt the concurrency to the server's\n"
+    "                           answers (AIMD, at most -c)\n"
+    "      --breaker-failures N consecutive failures that open the circuit\n"
+    "                           breaker (default 5; 0 turns it off)\n"
+    "      --breaker-cooldown S seconds the breaker stays open before a\n"
+    "                           trial request (default 30)\n"
+    "      --retry-budget F     retries as a fraction of requests (default\n"
+    "                           0.2; 'off': only --retries counts)\n"
+    "\n"
     "Keys come from OPENAI_API_KEY and ANTHROPIC_API_KEY.\n"
     "Exit codes: 0 all succeeded, 1 some failed, 2 usage or invalid input,\n"
     "3 I/O error, 4 interrupted, 5 --timeout reached, 6 authentication or\n"
@@ -61,9 +81,14 @@ enum {
     OPT_SUMMARY_JSON,
     OPT_CA_FILE,
     OPT_INSECURE,
-    OPT_MOCK_LATENCY
-    /* Rate-limit options (--tier, --rpm, --tpm, --adaptive) go here once
-     * plm_client_options carries the matching fields. */
+    OPT_MOCK_LATENCY,
+    OPT_TIER,
+    OPT_RPM,
+    OPT_TPM,
+    OPT_ADAPTIVE,
+    OPT_BREAKER_FAILURES,
+    OPT_BREAKER_COOLDOWN,
+    OPT_RETRY_BUDGET
 };
 
 static const struct option long_options[] = {
@@ -85,6 +110,13 @@ static const struct option long_options[] = {
     { "ca-file", required_argument, NULL, OPT_CA_FILE },
     { "insecure", no_argument, NULL, OPT_INSECURE },
     { "mock-latency", required_argument, NULL, OPT_MOCK_LATENCY },
+    { "tier", required_argument, NULL, OPT_TIER },
+    { "rpm", required_argument, NULL, OPT_RPM },
+    { "tpm", required_argument, NULL, OPT_TPM },
+    { "adaptive", no_argument, NULL, OPT_ADAPTIVE },
+    { "breaker-failures", required_argument, NULL, OPT_BREAKER_FAILURES },
+    { "breaker-cooldown", required_argument, NULL, OPT_BREAKER_COOLDOWN },
+    { "retry-budget", required_argument, NULL, OPT_RETRY_BUDGET },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -93,6 +125,32 @@ static int bad_value(const char *opt, const char *value, const char *want)
 {
     fprintf(stderr, "parallm run: invalid value for %s: '%s' (%s)\n", opt,
             value, want);
+    return PLM_EXIT_USAGE;
+}
+
+/* A finite decimal number in [min, max], the whole string. 0 or -1. */
+static int parse_number(const char *text, double min, double max,
+                        double *out)
+{
+    char *end = NULL;
+    double v;
+
+    errno = 0;
+    v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) ||
+        v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int bad_tier(const char *name)
+{
+    const char *t;
+    fprintf(stderr, "parallm run: unknown --tier '%s'; known tiers:", name);
+    for (size_t i = 0; (t = plm_tier_name(i)) != NULL; i++)
+        fprintf(stderr, " %s", t);
+    fputc('\n', stderr);
     return PLM_EXIT_USAGE;
 }
 
@@ -105,6 +163,9 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
 {
     long v;
     int64_t ms;
+    double d;
+    int concurrency_set = 0, rpm_set = 0, tpm_set = 0;
+    plm_tier tier;
     memset(o, 0, sizeof(*o));
     o->max_concurrent = 5;
     o->retries = -1;
@@ -146,6 +207,7 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
                 return bad_value("--max-concurrent", optarg,
                                  "an integer from 1 to 100000");
             o->max_concurrent = (int)v;
+            concurrency_set = 1;
             break;
         case OPT_TIMEOUT:
             if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0)
@@ -199,6 +261,50 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
                                  "milliseconds, 0 to 3600000");
             o->mock_latency_ms = v;
             break;
+        case OPT_TIER:
+            if (plm_tier_lookup(optarg, &tier) != PLM_OK)
+                return bad_tier(optarg);
+            o->tier = optarg;
+            break;
+        case OPT_RPM:
+            if (parse_number(optarg, 0, 1e9, &d) != 0)
+                return bad_value("--rpm", optarg,
+                                 "requests per minute, 0 for no limit");
+            o->rpm = d;
+            rpm_set = 1;
+            break;
+        case OPT_TPM:
+            if (parse_number(optarg, 0, 1e12, &d) != 0)
+                return bad_value("--tpm", optarg,
+                                 "tokens per minute, 0 for no limit");
+            o->tpm = d;
+            tpm_set = 1;
+            break;
+        case OPT_ADAPTIVE:
+            o->adaptive = 1;
+            break;
+        case OPT_BREAKER_FAILURES:
+            if (plm__run_parse_long(optarg, 0, 100000, &v) != 0)
+                return bad_value("--breaker-failures", optarg,
+                                 "an integer from 0 (off) to 100000");
+            o->breaker_failures = v == 0 ? -1 : (int)v;
+            break;
+        case OPT_BREAKER_COOLDOWN:
+            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0 ||
+                ms > INT_MAX)
+                return bad_value("--breaker-cooldown", optarg,
+                                 "seconds, > 0");
+            o->breaker_cooldown_ms = (int)ms;
+            break;
+        case OPT_RETRY_BUDGET:
+            if (strcmp(optarg, "off") == 0)
+                o->retry_budget = -1;
+            else if (parse_number(optarg, 0, 1000, &d) != 0 || d == 0)
+                return bad_value("--retry-budget", optarg,
+                                 "a fraction of requests > 0, or off");
+            else
+                o->retry_budget = d;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return -1;
@@ -218,6 +324,15 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
         fprintf(stderr, "parallm run: missing -o OUTPUT\n"
                         "Try 'parallm run --help'.\n");
         return PLM_EXIT_USAGE;
+    }
+    /* The tier's numbers, wherever no option gave them. */
+    if (o->tier && plm_tier_lookup(o->tier, &tier) == PLM_OK) {
+        if (!rpm_set)
+            o->rpm = tier.rpm;
+        if (!tpm_set)
+            o->tpm = tier.tpm;
+        if (!concurrency_set && tier.max_concurrent > 0)
+            o->max_concurrent = tier.max_concurrent;
     }
     if (o->provider == PLM__RUN_MOCK && o->base_url) {
         fprintf(stderr, "parallm run: --provider mock starts its own server; "

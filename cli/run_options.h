@@ -32,6 +32,15 @@ typedef struct plm__run_options {
     int verbose;
     int insecure;
     long mock_latency_ms;
+    /* Limits, per model. --tier fills rpm, tpm and max_concurrent unless
+     * they were given; 0 in any of the others means the library's
+     * default. */
+    const char *tier;
+    double rpm, tpm;         /* per minute; 0 = none */
+    int adaptive;
+    int breaker_failures;    /* -1 = breaker off */
+    int breaker_cooldown_ms;
+    double retry_budget;     /* negative = no budget */
 } plm__run_options;
 
 /* Parses argv (argv[0] is "run"). Returns 0, -1 after printing --help

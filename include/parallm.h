@@ -215,17 +215,32 @@ typedef struct plm_client_options {
     int log_batches;                  /* 1: the per-batch summary line */
     /* Rate limits per endpoint, per minute; 0 = none configured (learned
      * from the provider's rate-limit headers when learn_limits allows).
-     * Requests are paced evenly across the minute, never sent as a burst.
-     * input_tpm / output_tpm are Anthropic's separate token limits. A
-     * request whose estimated tokens exceed a limit fails with
-     * PLM_EBUDGET. See plm_tier_lookup() for the providers' tiers. */
+     * An endpoint is a provider base URL and a model: each model gets
+     * these limits, as providers meter models apart. Requests are paced
+     * evenly across the minute, never sent as a burst; a 429 pauses the
+     * endpoint's requests until its Retry-After. input_tpm / output_tpm
+     * are Anthropic's separate token limits. A request whose estimated
+     * tokens (prompt characters / 4 + max_tokens * n; corrected by the
+     * usage the answer reports) exceed a limit fails at once with
+     * PLM_EBUDGET. A provider's tier, with plm_tier_lookup():
+     *   plm_tier t;
+     *   if (plm_tier_lookup("openai-1", &t) == PLM_OK) {
+     *       co.rpm = t.rpm; co.tpm = t.tpm;
+     *       ro.max_concurrent = t.max_concurrent;  (plm_run_options)
+     *   }
+     * The circuit breaker (per endpoint) fails requests at once with
+     * PLM_EBREAKER (class LOCAL) while open, then lets one trial request
+     * through; a success closes it. */
     double rpm;
     double tpm;
     double input_tpm;
     double output_tpm;
     int adaptive_concurrency;         /* 1: AIMD limit in [1, max_concurrent]
-                                         starting at 10, shrinking on 429/
-                                         529/503/timeouts; 0 = off */
+                                         (1000 when unlimited) starting at
+                                         10, shrinking on 429/529/503/
+                                         timeouts; plm_stats.
+                                         concurrency_limit shows it; 0 =
+                                         off */
     int breaker_failures;             /* consecutive failures (network,
                                          timeout, 5xx, overloaded) that open
                                          the circuit breaker; default 5 (it
@@ -235,10 +250,17 @@ typedef struct plm_client_options {
                                          default 30000; negative EINVAL */
     double retry_budget;              /* retries allowed as a fraction of
                                          first attempts (at least one per
-                                         second); default 0.2; negative =
-                                         no budget, only max_retries */
+                                         second), per endpoint; default
+                                         0.2; negative = no budget, only
+                                         max_retries. Retries after a 429
+                                         are paced by the pause instead and
+                                         do not count */
     int learn_limits;                 /* take limits from the provider's
                                          headers; 0 = default (on), -1 off */
+    int stop_on_fatal;                /* 0 = default (on): the first
+                                         PLM_EAUTH or PLM_EQUOTA answer stops
+                                         the run (see plm_client_run); -1 =
+                                         off, each request fails alone */
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)
@@ -339,8 +361,11 @@ typedef struct plm_run_options {
  * completed, or the run is aborted, timed out or interrupted. Blocks the
  * calling thread. Returns PLM_OK, PLM_ETIMEOUT (deadline: in-flight requests
  * complete with PLM_ETIMEOUT), PLM_ECANCELLED (interrupted), PLM_EABORTED
- * (a callback returned non-zero, or the source's negative code), PLM_EINVAL
- * or PLM_ESTATE (a run already going on this client). On an early error
+ * (a callback returned non-zero, or the source's negative code), PLM_EAUTH
+ * or PLM_EQUOTA (an answer that dooms every request stopped the run, see
+ * stop_on_fatal: that request completes with its error, the ones in flight
+ * as PLM_ECANCELLED, the source is not asked again), PLM_EINVAL or
+ * PLM_ESTATE (a run already going on this client). On an early error
  * (invalid arguments) no callback is called.
  */
 int plm_client_run(plm_client *client, plm_source_fn source,
@@ -373,7 +398,10 @@ typedef struct plm_gather_options {
  * slots keep their results, cancelled ones say PLM_ECANCELLED and never
  * started ones PLM_ENOTSTARTED. With a deadline, PLM_ETIMEOUT: completed
  * results are kept, in-flight ones say PLM_ETIMEOUT (started = 1), never
- * started ones PLM_ENOTSTARTED. n == 0 returns PLM_OK at once.
+ * started ones PLM_ENOTSTARTED. n == 0 returns PLM_OK at once. An
+ * authentication or quota failure stops the batch even with return_errors
+ * (unless the client's stop_on_fatal is -1) and returns PLM_EAUTH or
+ * PLM_EQUOTA, the slots filled as for fail-fast.
  */
 int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
                plm_result **results, const plm_gather_options *opts);

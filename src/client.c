@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "policy.h"
 #include "provider.h"
 
 #define DEFAULT_OPENAI_BASE "https://api.openai.com/v1"
@@ -165,6 +166,9 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     rc = plm__transport_new(&c->transport, c->loop, &tc);
     if (rc != PLM_OK)
         goto fail;
+    rc = plm__policy_attach(c, o);
+    if (rc != PLM_OK)
+        goto fail;
     *out = c;
     return PLM_OK;
 fail:
@@ -191,6 +195,7 @@ void plm_client_free(plm_client *client)
      * first. */
     plm__transport_free(client->transport);
     plm__loop_free(client->loop);
+    plm__policy_free(client->policy);
     for (i = 0; i < 2; i++) {
         struct curl_slist *h;
         /* The auth header holds the key too. */

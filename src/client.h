@@ -36,6 +36,7 @@ struct plm_client {
     /* Admission and outcome hooks, called in registration order. */
     plm__engine_hooks hooks[PLM__MAX_HOOKS];
     int nhooks;
+    struct plm__policy *policy; /* limits: budget, breaker, ... (policy.c) */
 
     /* Written by other threads and signal handlers. */
     atomic_int running;

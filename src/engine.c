@@ -353,6 +353,18 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     a.headers = &x->headers;
     retry = plm__retry_decide(&policy, j->attempt, &a, res);
     hooks_after_attempt(run, j, &a);
+    for (i = 0; i < c->nhooks && !run->abort_pending; i++) {
+        plm__hook_ctx ctx;
+        int stop;
+        if (!c->hooks[i].stop_run)
+            continue;
+        ctx = hook_ctx(run, j, i);
+        stop = c->hooks[i].stop_run(c->hooks[i].data, &ctx, res);
+        if (stop < 0) {
+            run->abort_pending = 1;
+            run->result = stop;
+        }
+    }
     for (i = 0; retry && !run->stopping && i < c->nhooks; i++) {
         plm__hook_ctx ctx;
         if (!c->hooks[i].allow_retry)
@@ -407,7 +419,8 @@ static int current_limit(const plm__run *run)
  * hook in turn (rate budget, circuit breaker, ...). Returns a PLM__ADMIT_
  * verdict; *until_ns or *code say more.
  */
-static int admit(plm__run *run, job *j, int64_t *until_ns, int *code)
+static int admit(plm__run *run, job *j, int64_t *until_ns, int *code,
+                 char *why, size_t whylen)
 {
     plm_client *c = run->client;
     int limit = current_limit(run), i;
@@ -427,6 +440,9 @@ static int admit(plm__run *run, job *j, int64_t *until_ns, int *code)
                                     code);
         if (v == PLM__ADMIT_GO)
             continue;
+        if (v == PLM__ADMIT_FAIL && c->hooks[i].fail_message)
+            c->hooks[i].fail_message(c->hooks[i].data, &ctx, *code, why,
+                                     whylen);
         hooks_unadmit(run, j, i);
         return v;
     }
@@ -439,13 +455,14 @@ static void admit_waiting(plm__run *run)
         job *j = run->waiting.head;
         int64_t until = 0;
         int code = PLM_EINTERNAL;
-        int v = admit(run, j, &until, &code);
+        char why[256] = "";
+        int v = admit(run, j, &until, &code, why, sizeof why);
 
         if (v == PLM__ADMIT_GO) {
             start_attempt(run, j);
         } else if (v == PLM__ADMIT_FAIL) {
             job_fail(run, j, code, PLM_CLASS_LOCAL,
-                     plm_strerror(code));
+                     why[0] ? why : plm_strerror(code));
         } else {
             /* "Wait for an attempt to finish" with none on the wire would
              * wait forever: ask again a little later instead. */

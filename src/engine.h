@@ -76,6 +76,15 @@ typedef struct plm__engine_hooks {
     /* The concurrency limit to use now, given the configured one (0 =
      * unlimited). Lets an adaptive limit shrink or grow it. */
     int (*concurrency_limit)(void *data, int configured);
+    /* After each attempt's outcome (after after_attempt): a negative
+     * plm_code stops the run with that code (errors that doom every
+     * request: a bad key, a spent quota); requests in flight then
+     * complete cancelled. 0 goes on. */
+    int (*stop_run)(void *data, plm__hook_ctx *ctx, const plm_result *res);
+    /* Right after before_send said PLM__ADMIT_FAIL: writes the request's
+     * failure message (NUL-terminated, at most len bytes) into buf. */
+    void (*fail_message)(void *data, plm__hook_ctx *ctx, int code,
+                         char *buf, size_t len);
 } plm__engine_hooks;
 
 /* Registers hooks on a client (copied). PLM_OK, PLM_EINVAL when full,

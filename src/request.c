@@ -533,3 +533,25 @@ int64_t plm__request_estimate_tokens(const plm_request *req)
         out = cap / n;
     return (bytes + 3) / 4 + out * n;
 }
+
+/* The output part of plm__request_estimate_tokens (the output limit times
+ * n, same caps), so Anthropic's separate input and output budgets can be
+ * charged their share. */
+int64_t plm__request_estimate_output_tokens(const plm_request *req)
+{
+    static const int64_t cap = INT64_MAX / 4;
+    json_t *nval;
+    int64_t out, n = 1;
+
+    if (!req || !json_is_object(req->body))
+        return 0;
+    nval = json_object_get(req->body, "n");
+    if (json_is_integer(nval) && json_integer_value(nval) > 1)
+        n = json_integer_value(nval) > PLM_ESTIMATE_MAX_N
+                ? PLM_ESTIMATE_MAX_N
+                : json_integer_value(nval);
+    out = output_limit(req);
+    if (out > cap / n)
+        out = cap / n;
+    return out * n;
+}

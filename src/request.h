@@ -44,4 +44,8 @@ int plm__request_serialize(plm_request *req);
  * max_tokens (times n). */
 int64_t plm__request_estimate_tokens(const plm_request *req);
 
+/* The output part of that estimate (max_tokens times n), for budgets that
+ * count input and output tokens apart. */
+int64_t plm__request_estimate_output_tokens(const plm_request *req);
+
 #endif

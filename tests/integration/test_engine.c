@@ -200,6 +200,8 @@ static void test_engine__not_retried(void **state)
         "[mock status=401]",
     };
     static const int codes[] = { PLM_EBADREQUEST, PLM_EQUOTA, PLM_EAUTH };
+    /* A spent quota or a rejected key stops the run with its code. */
+    static const int run_codes[] = { PLM_OK, PLM_EQUOTA, PLM_EAUTH };
     (void)state;
 
     for (size_t i = 0; i < 3; i++) {
@@ -213,7 +215,7 @@ static void test_engine__not_retried(void **state)
         feed_init(&f, fx.client, reqs, 1);
         assert_int_equal(plm_client_run(fx.client, feed_source,
                                         feed_complete, &o, &f),
-                         PLM_OK);
+                         run_codes[i]);
         assert_int_equal(plm_result_code(f.done[0]), codes[i]);
         assert_int_equal(plm_result_attempts(f.done[0]), 1);
         assert_int_equal(mock_requests(&fx), 1);
@@ -561,9 +563,10 @@ static void test_engine__key_never_in_messages(void **state)
     reqs[1] = plm_fx_chat(PLM_PROVIDER_ANTHROPIC, "[mock status=403]");
     reqs[2] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock status=500]");
     feed_init(&f, fx.client, reqs, 3);
+    /* The first 401 stops the run (stop_on_fatal). */
     assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
                                     &o, &f),
-                     PLM_OK);
+                     PLM_EAUTH);
     assert_false(plm_fx_key_leaked(&fx, f.done, f.ndone));
     feed_free(&f);
 

@@ -1,0 +1,597 @@
+/*
+ * The limit policy: wires the rate budget, circuit breaker, retry budget
+ * and adaptive concurrency limit into the engine's admission point and
+ * outcome path (see docs/LIMITS.md for the order and the reasons).
+ *
+ * Admission of one attempt, for the request at the head of the queue:
+ *   1. the breaker, looked at without changing it: while open, the request
+ *      fails at once with PLM_EBREAKER (it is not charged to the budget,
+ *      so a queue of doomed requests drains in microseconds, not at the
+ *      paced rate);
+ *   2. the budget: wait (the engine arms a timer), fail with PLM_EBUDGET
+ *      when the estimate can never fit, or charge it;
+ *   3. the breaker for real (a half-open breaker hands out its trial only
+ *      to a request that is actually going out, never to one that then
+ *      waits for budget).
+ * What an admitted attempt reserved is kept in the engine's per-request
+ * scratch memory and settled when the attempt ends: the usage
+ * the answer reported replaces the estimate, rate-limit headers update the
+ * budget, a 429 pauses the endpoint for every slot, and the breaker and
+ * the concurrency limit learn the outcome.
+ *
+ * Retries after a 429 do not draw from the retry budget: the pause already
+ * spaces them (one backoff for the whole endpoint, so they add no load
+ * while the provider refuses), and a rate-limit storm must end with every
+ * request done once the provider has room again. Other retries (network,
+ * timeout, 5xx, overloaded) are the ones that multiply load on a server in
+ * trouble, and those the budget caps.
+ */
+#include "policy.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aimd.h"
+#include "breaker.h"
+#include "client.h"
+#include "limitcfg.h"
+#include "ratelimit.h"
+#include "request.h"
+#include "result.h"
+#include "retry.h"
+#include "retrybudget.h"
+#include "rlheaders.h"
+
+typedef struct endpoint {
+    plm_provider provider;
+    char *model;
+    plm__budget *budget;
+    plm__breaker breaker;
+    plm__retrybudget retries;
+} endpoint;
+
+/* What an admitted attempt reserved lives in the engine's per-request
+ * scratch memory for this hook, kept until the attempt ends. */
+enum {
+    SCR_RESERVED_AT = 0, /* now_ns of the granting reserve */
+    SCR_IN = 1,          /* estimated input tokens charged */
+    SCR_OUT = 2,         /* estimated output tokens charged */
+    SCR_FLAGS = 3        /* FLAG_* | endpoint index << FLAG_BITS */
+};
+#define FLAG_RESERVED 1  /* a reservation is outstanding */
+#define FLAG_TRIAL 2     /* the attempt is the breaker's trial */
+#define FLAG_BITS 2
+
+struct plm__policy {
+    plm_client *client;
+    plm__limits_config cfg;
+    int stop_on_fatal;
+    endpoint **eps;
+    size_t neps, eps_cap;
+    endpoint *last;            /* most recently used: the usual hit */
+    plm__aimd aimd;
+    int aimd_for;              /* the maximum aimd was set up for */
+    char why[256];             /* the last admission failure's message */
+};
+
+/* ---- endpoints ---- */
+
+static const char *model_of(const plm_request *req)
+{
+    const char *s = NULL;
+    if (req->body)
+        s = json_string_value(json_object_get(req->body, "model"));
+    return s ? s : "";
+}
+
+static void endpoint_free(endpoint *ep)
+{
+    if (!ep)
+        return;
+    plm__budget_free(ep->budget);
+    free(ep->model);
+    free(ep);
+}
+
+static endpoint *endpoint_find(const plm__policy *p, plm_provider provider,
+                               const char *model)
+{
+    size_t i;
+    if (p->last && p->last->provider == provider &&
+        strcmp(p->last->model, model) == 0)
+        return p->last;
+    for (i = 0; i < p->neps; i++)
+        if (p->eps[i]->provider == provider &&
+            strcmp(p->eps[i]->model, model) == 0)
+            return p->eps[i];
+    return NULL;
+}
+
+/* The endpoint of req, created on first use; NULL when out of memory. */
+static endpoint *endpoint_for(plm__policy *p, const plm_request *req)
+{
+    const char *model = model_of(req);
+    endpoint *ep = endpoint_find(p, req->provider, model);
+
+    if (ep) {
+        p->last = ep;
+        return ep;
+    }
+    if (p->neps == p->eps_cap) {
+        size_t cap = p->eps_cap ? p->eps_cap * 2 : 4;
+        endpoint **grown = realloc(p->eps, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        p->eps = grown;
+        p->eps_cap = cap;
+    }
+    ep = calloc(1, sizeof *ep);
+    if (!ep)
+        return NULL;
+    ep->provider = req->provider;
+    ep->model = strdup(model);
+    if (!ep->model ||
+        plm__budget_new(&ep->budget, &p->cfg.budget) != PLM_OK ||
+        plm__breaker_init(&ep->breaker, &p->cfg.breaker) != PLM_OK)
+        goto fail;
+    plm__retrybudget_init(&ep->retries, p->cfg.retry_budget, plm__now_ns());
+    p->eps[p->neps++] = ep;
+    p->last = ep;
+    return ep;
+fail:
+    endpoint_free(ep);
+    return NULL;
+}
+
+/* The endpoint an outstanding reservation was charged to. */
+static endpoint *reserved_endpoint(const plm__policy *p, const int64_t *scr)
+{
+    uint64_t idx = (uint64_t)scr[SCR_FLAGS] >> FLAG_BITS;
+    if (!(scr[SCR_FLAGS] & FLAG_RESERVED) || idx >= p->neps)
+        return NULL;
+    return p->eps[idx];
+}
+
+static size_t endpoint_index(const plm__policy *p, const endpoint *ep)
+{
+    size_t i;
+    for (i = 0; i < p->neps; i++)
+        if (p->eps[i] == ep)
+            return i;
+    return 0;
+}
+
+/* ---- messages ---- */
+
+static const char *base_url(const plm__policy *p, plm_provider provider)
+{
+    if (provider != PLM_PROVIDER_OPENAI && provider != PLM_PROVIDER_ANTHROPIC)
+        return "(unknown provider)";
+    return p->client->base_url[provider];
+}
+
+static const char *base_of(const plm__policy *p, const endpoint *ep)
+{
+    return base_url(p, ep->provider);
+}
+
+/* Messages put what matters first: a long base URL may be cut off at the
+ * end of the engine's message buffer. */
+static void say(plm__policy *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void say(plm__policy *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(p->why, sizeof p->why, fmt, ap) < 0)
+        p->why[0] = '\0';
+    va_end(ap);
+}
+
+static void say_breaker(plm__policy *p, const endpoint *ep, int64_t left)
+{
+    if (left > 0)
+        say(p,
+            "circuit breaker open after repeated network, timeout or "
+            "server errors: not sent; a trial request goes through in "
+            "%.1f s (%s, model \"%.64s\")",
+            (double)left / 1e9, base_of(p, ep), ep->model);
+    else
+        say(p,
+            "circuit breaker half-open: a trial request is testing the "
+            "server; not sent (%s, model \"%.64s\")",
+            base_of(p, ep), ep->model);
+}
+
+static void say_budget(plm__policy *p, const endpoint *ep, int64_t in,
+                       int64_t out)
+{
+    static const char *const names[PLM__RL_KINDS] = {
+        "requests", "tokens", "input tokens", "output tokens"};
+    double cost[PLM__RL_KINDS] = {1, (double)in + (double)out, (double)in,
+                                  (double)out};
+    int k;
+
+    for (k = 0; k < PLM__RL_KINDS; k++) {
+        double limit = plm__budget_limit(ep->budget, (plm__rl_kind)k);
+        if (limit > 0 && cost[k] > limit) {
+            say(p,
+                "request can never fit the rate budget: it needs an "
+                "estimated %.0f %s (prompt %lld + output limit %lld) but "
+                "the limit is %.0f %s per minute; lower max_tokens or "
+                "raise the limit (%s, model \"%.64s\")",
+                cost[k], names[k], (long long)in, (long long)out, limit,
+                names[k], base_of(p, ep), ep->model);
+            return;
+        }
+    }
+    say(p, "request can never fit the rate budget (estimated %lld tokens)",
+        (long long)(in + out));
+}
+
+/* ---- hooks ---- */
+
+/* The breaker's verdict at now, without taking a trial or moving it. */
+static plm__breaker_verdict breaker_peek(const plm__breaker *b, int64_t now,
+                                         int64_t *left)
+{
+    *left = 0;
+    if (b->disabled || b->state == PLM__BREAKER_CLOSED)
+        return PLM__BREAKER_ALLOW;
+    if (b->state == PLM__BREAKER_OPEN) {
+        *left = b->opened_at + b->cfg.cooldown_ms * INT64_C(1000000) - now;
+        return *left > 0 ? PLM__BREAKER_REJECT : PLM__BREAKER_TRIAL;
+    }
+    return b->trials_out + b->trials_ok < b->cfg.trials
+               ? PLM__BREAKER_TRIAL
+               : PLM__BREAKER_REJECT;
+}
+
+static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
+                          int64_t *until_ns, int *code)
+{
+    plm__policy *p = data;
+    endpoint *ep = endpoint_for(p, ctx->req);
+    int64_t total, in, out, wait = 0, left = 0, flags;
+    int rc;
+
+    if (!ep) {
+        say(p, "out of memory tracking the endpoint's limits");
+        *code = PLM_ENOMEM;
+        return PLM__ADMIT_FAIL;
+    }
+    if (breaker_peek(&ep->breaker, now, &left) == PLM__BREAKER_REJECT) {
+        say_breaker(p, ep, left);
+        *code = PLM_EBREAKER;
+        return PLM__ADMIT_FAIL;
+    }
+    total = plm__request_estimate_tokens(ctx->req);
+    out = plm__request_estimate_output_tokens(ctx->req);
+    if (out > total)
+        out = total;
+    in = total - out;
+    rc = plm__budget_reserve_io(ep->budget, in, out, now, &wait);
+    if (rc == 1) {
+        *until_ns = now + wait;
+        return PLM__ADMIT_WAIT;
+    }
+    if (rc != 0) {
+        say_budget(p, ep, in, out);
+        *code = rc == PLM_EBUDGET ? PLM_EBUDGET : PLM_EINTERNAL;
+        return PLM__ADMIT_FAIL;
+    }
+    flags = FLAG_RESERVED | (int64_t)(endpoint_index(p, ep) << FLAG_BITS);
+    switch (plm__breaker_allow(&ep->breaker, now, &left)) {
+    case PLM__BREAKER_REJECT:
+        /* The peek said otherwise; only a bug gets here. */
+        plm__budget_settle_io(ep->budget, in, out, 0, 0, now, now);
+        say_breaker(p, ep, left);
+        *code = PLM_EBREAKER;
+        return PLM__ADMIT_FAIL;
+    case PLM__BREAKER_TRIAL:
+        flags |= FLAG_TRIAL;
+        plm__log(p->client, PLM_LOG_INFO,
+                 "circuit breaker half-open for %s (model \"%.64s\"): "
+                 "sending a trial request", base_of(p, ep), ep->model);
+        break;
+    case PLM__BREAKER_ALLOW:
+        break;
+    }
+    ctx->scratch[SCR_RESERVED_AT] = now;
+    ctx->scratch[SCR_IN] = in;
+    ctx->scratch[SCR_OUT] = out;
+    ctx->scratch[SCR_FLAGS] = flags;
+    if (ctx->attempt == 1)
+        plm__retrybudget_on_request(&ep->retries, now);
+    return PLM__ADMIT_GO;
+}
+
+static void on_unadmit(void *data, plm__hook_ctx *ctx)
+{
+    plm__policy *p = data;
+    endpoint *ep = reserved_endpoint(p, ctx->scratch);
+    int64_t now = plm__now_ns();
+
+    if (!ep)
+        return;
+    /* The tokens go back; the budget has no way to return the request
+     * count, which errs on the safe side. */
+    plm__budget_settle_io(ep->budget, ctx->scratch[SCR_IN],
+                          ctx->scratch[SCR_OUT], 0, 0,
+                          ctx->scratch[SCR_RESERVED_AT], now);
+    if (ctx->scratch[SCR_FLAGS] & FLAG_TRIAL)
+        plm__breaker_record(&ep->breaker, PLM_CLASS_CANCELLED, 1, now);
+    ctx->scratch[SCR_FLAGS] = 0;
+}
+
+static int64_t wall_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
+}
+
+/* How long a 429 pauses the endpoint: the server's Retry-After, else the
+ * reset of a meter it reported spent, else the client's backoff base. */
+static int64_t pause_ms(const plm__policy *p, const plm__attempt *a,
+                        const plm__rl_state *st)
+{
+    const plm_client *c = p->client;
+    int64_t ms = -1;
+    int k;
+
+    if (a->headers &&
+        plm__retry_after_parse(a->headers->retry_after_ms,
+                               a->headers->retry_after, time(NULL), &ms))
+        return ms < c->retry_after_max_ms ? ms : c->retry_after_max_ms;
+    for (k = 0; k < PLM__RL_KINDS; k++) {
+        const plm__rl_meter_state *m = &st->meter[k];
+        int64_t r;
+        if (!m->has_remaining || m->remaining > 0 || !m->has_reset)
+            continue;
+        r = (m->reset_after_ns + 999999) / 1000000;
+        if (r > ms)
+            ms = r;
+    }
+    if (ms < 0)
+        return c->retry_base_ms;
+    return ms < c->retry_after_max_ms ? ms : c->retry_after_max_ms;
+}
+
+/* Replaces an attempt's estimate with what it really cost. */
+static void settle(endpoint *ep, const int64_t *scr, const plm__attempt *a,
+                   const plm_result *res, int64_t now)
+{
+    int64_t used_in = res->prompt_tokens, used_out = res->completion_tokens;
+
+    if (a->transport_error == PLM_ECANCELLED) {
+        /* Cancelled on the wire: it may have been processed. */
+        used_in = used_out = -1;
+    } else if (a->http_status >= 200 && a->http_status <= 299) {
+        /* The reported usage; a part not reported stays as estimated. */
+    } else if (a->http_status > 0) {
+        /* An error answer generated nothing; the provider may still
+         * count the prompt. */
+        used_in = -1;
+        used_out = 0;
+    } else if (a->transport_error == PLM_ENETWORK) {
+        /* No answer at all: most likely never reached the provider. */
+        used_in = 0;
+        used_out = 0;
+    } else {
+        /* Timed out: it may have been processed. */
+        used_in = used_out = -1;
+    }
+    plm__budget_settle_io(ep->budget, scr[SCR_IN], scr[SCR_OUT], used_in,
+                          used_out, scr[SCR_RESERVED_AT], now);
+}
+
+static void record_breaker(plm__policy *p, endpoint *ep,
+                           const plm_result *res, plm_error_class cls,
+                           int trial, int64_t now)
+{
+    plm__breaker_state before = plm__breaker_get_state(&ep->breaker);
+    plm__breaker_state after;
+
+    plm__breaker_record(&ep->breaker, cls, trial, now);
+    after = plm__breaker_get_state(&ep->breaker);
+    if (after == before)
+        return;
+    if (after == PLM__BREAKER_OPEN)
+        plm__log(p->client, PLM_LOG_WARN,
+                 "circuit breaker opened for %s (model \"%.64s\") after "
+                 "%s: failing its requests for %lld ms",
+                 base_of(p, ep), ep->model, plm_strerror(res->code),
+                 (long long)ep->breaker.cfg.cooldown_ms);
+    else if (after == PLM__BREAKER_CLOSED)
+        plm__log(p->client, PLM_LOG_INFO,
+                 "circuit breaker closed for %s (model \"%.64s\"): the "
+                 "trial request succeeded", base_of(p, ep), ep->model);
+}
+
+static void on_after_attempt(void *data, plm__hook_ctx *ctx,
+                             const plm__attempt *a, const plm_result *res,
+                             int64_t now)
+{
+    plm__policy *p = data;
+    endpoint *ep = reserved_endpoint(p, ctx->scratch);
+    int cancelled = a->transport_error == PLM_ECANCELLED;
+    /* An attempt cut off by the run (abort, deadline, interrupt) says
+     * nothing about the server. */
+    plm_error_class cls = cancelled ? PLM_CLASS_CANCELLED : res->error_class;
+    plm__rl_state st;
+
+    if (!ep)
+        ep = endpoint_for(p, ctx->req);
+    memset(&st, 0, sizeof st);
+    if (ep && a->headers && !cancelled) {
+        plm__rl_state_from_headers(a->headers, wall_now_ns(), &st);
+        plm__budget_observe(ep->budget, &st, now);
+    }
+    if (ep && cls == PLM_CLASS_RATE_LIMITED) {
+        int64_t ms = pause_ms(p, a, &st);
+        plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
+        plm__log(p->client, PLM_LOG_DEBUG,
+                 "rate limited by %s (model \"%.64s\"): pausing its "
+                 "requests for %lld ms", base_of(p, ep), ep->model,
+                 (long long)ms);
+    }
+    if (ep && (ctx->scratch[SCR_FLAGS] & FLAG_RESERVED)) {
+        settle(ep, ctx->scratch, a, res, now);
+        record_breaker(p, ep, res, cls,
+                       (ctx->scratch[SCR_FLAGS] & FLAG_TRIAL) != 0, now);
+    }
+    ctx->scratch[SCR_FLAGS] = 0;
+    if (p->cfg.adaptive_concurrency && ctx->sent_ns > 0)
+        plm__aimd_on_outcome(&p->aimd, plm__aimd_outcome_from_class(cls),
+                             ctx->sent_ns, (int)ctx->in_flight, now);
+}
+
+static int on_allow_retry(void *data, plm__hook_ctx *ctx,
+                          const plm_result *res, int64_t now)
+{
+    plm__policy *p = data;
+    endpoint *ep;
+
+    if (res->error_class == PLM_CLASS_RATE_LIMITED)
+        return 1; /* spaced by the endpoint's pause; see the top */
+    ep = endpoint_for(p, ctx->req);
+    if (!ep || plm__retrybudget_try_retry(&ep->retries, now))
+        return 1;
+    plm__log(p->client, PLM_LOG_DEBUG,
+             "not retrying a request to %s (model \"%.64s\"): the retry "
+             "budget is spent", base_of(p, ep), ep->model);
+    return 0;
+}
+
+static int on_stop_run(void *data, plm__hook_ctx *ctx,
+                       const plm_result *res)
+{
+    plm__policy *p = data;
+
+    if (!p->stop_on_fatal || (res->error_class != PLM_CLASS_AUTH &&
+                              res->error_class != PLM_CLASS_QUOTA))
+        return 0;
+    /* A warning, not an error: the run's return code and the result's
+     * message are how the caller learns of it (and tells its user once).
+     * The provider's own message may quote part of the key: only the
+     * status goes into the log; the result keeps the details. */
+    plm__log(p->client, PLM_LOG_WARN,
+             "stopping the run: %s answered HTTP %d (%s); every other "
+             "request would fail the same way",
+             base_url(p, ctx->req->provider), res->http_status,
+             plm_strerror(res->code));
+    return res->code;
+}
+
+static void on_fail_message(void *data, plm__hook_ctx *ctx, int code,
+                            char *buf, size_t len)
+{
+    plm__policy *p = data;
+    (void)ctx;
+    (void)code;
+    if (len > 0)
+        snprintf(buf, len, "%s", p->why);
+}
+
+static int on_concurrency_limit(void *data, int configured)
+{
+    plm__policy *p = data;
+    int max;
+
+    if (!p->cfg.adaptive_concurrency)
+        return configured;
+    max = configured > 0 ? configured : PLM__AIMD_DEFAULT_MAX;
+    if (p->aimd_for != max) {
+        plm__aimd_init(&p->aimd, max);
+        p->aimd_for = max;
+    }
+    return plm__aimd_limit(&p->aimd);
+}
+
+/* ---- life cycle ---- */
+
+int plm__policy_attach(plm_client *client, const plm_client_options *opts)
+{
+    plm__engine_hooks h;
+    plm__limits_config cfg;
+    plm__breaker check_breaker;
+    plm__budget *check_budget = NULL;
+    plm__policy *p;
+    int stop = opts ? opts->stop_on_fatal : 0;
+    int rc;
+
+    rc = plm__limits_config_from_options(opts, &cfg);
+    if (rc != PLM_OK)
+        return rc;
+    if (stop < -1 || stop > 1)
+        return PLM_EINVAL;
+    /* Endpoints are made on first use: check their configuration now, so
+     * a bad option fails plm_client_new rather than a request. */
+    rc = plm__breaker_init(&check_breaker, &cfg.breaker);
+    if (rc != PLM_OK)
+        return rc;
+    rc = plm__budget_new(&check_budget, &cfg.budget);
+    plm__budget_free(check_budget);
+    if (rc != PLM_OK)
+        return rc;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return PLM_ENOMEM;
+    p->client = client;
+    p->cfg = cfg;
+    p->stop_on_fatal = stop != -1;
+    plm__aimd_init(&p->aimd, PLM__AIMD_DEFAULT_MAX);
+    p->aimd_for = PLM__AIMD_DEFAULT_MAX;
+
+    memset(&h, 0, sizeof h);
+    h.data = p;
+    h.before_send = on_before_send;
+    h.unadmit = on_unadmit;
+    h.after_attempt = on_after_attempt;
+    h.concurrency_limit = on_concurrency_limit;
+    h.allow_retry = on_allow_retry;
+    h.stop_run = on_stop_run;
+    h.fail_message = on_fail_message;
+    rc = plm__client_add_hooks(client, &h);
+    if (rc != PLM_OK) {
+        plm__policy_free(p);
+        return rc;
+    }
+    client->policy = p;
+    return PLM_OK;
+}
+
+void plm__policy_free(plm__policy *p)
+{
+    size_t i;
+    if (!p)
+        return;
+    for (i = 0; i < p->neps; i++)
+        endpoint_free(p->eps[i]);
+    free(p->eps);
+    free(p);
+}
+
+double plm__policy_limit(const plm__policy *p, plm_provider provider,
+                         const char *model, int kind)
+{
+    const endpoint *ep = p ? endpoint_find(p, provider, model ? model : "")
+                           : NULL;
+    if (!ep || kind < 0 || kind >= PLM__RL_KINDS)
+        return 0;
+    return plm__budget_limit(ep->budget, (plm__rl_kind)kind);
+}
+
+int plm__policy_breaker_state(const plm__policy *p, plm_provider provider,
+                              const char *model)
+{
+    const endpoint *ep = p ? endpoint_find(p, provider, model ? model : "")
+                           : NULL;
+    return ep ? (int)plm__breaker_get_state(&ep->breaker) : -1;
+}
