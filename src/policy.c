@@ -354,7 +354,10 @@ static int64_t pause_ms(const plm__policy *p, const plm__attempt *a,
         int64_t r;
         if (!m->has_remaining || m->remaining > 0 || !m->has_reset)
             continue;
-        r = (m->reset_after_ns + 999999) / 1000000;
+        /* Rounded up without adding first: a server's reset may be
+         * close to INT64_MAX nanoseconds. */
+        r = m->reset_after_ns / 1000000 +
+            (m->reset_after_ns % 1000000 != 0);
         if (r > ms)
             ms = r;
     }

@@ -18,6 +18,8 @@
 #include "client.h"
 #include "limits_fixture.h"
 #include "policy.h"
+#include "provider.h"
+#include "result.h"
 #include "rlheaders.h"
 
 #define MODEL "outcome-model"
@@ -227,6 +229,73 @@ static void test_limit_outcomes__tier_preset_applies(void **state)
     plm_mock_free(m);
 }
 
+/* A 429 that says a meter is spent until a reset so far away that its
+ * nanoseconds are near INT64_MAX: the endpoint pauses for the longest
+ * Retry-After allowed, and the rounding to milliseconds must not overflow
+ * (it wrapped to a negative pause and fell back to the backoff base). */
+static void test_limit_outcomes__huge_reset_pause_capped(void **state)
+{
+    static const char *const lines[] = {
+        "x-ratelimit-limit-requests: 60",
+        "x-ratelimit-remaining-requests: 0",
+        "x-ratelimit-reset-requests: 9223372036854775807ns",
+    };
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_request *req = plm_lf_chat(MODEL, "paused", 16);
+    plm__headers hd;
+    plm__attempt a;
+    plm__hook_ctx ctx;
+    int64_t scratch[PLM__HOOK_SCRATCH] = {0};
+    int64_t now, until = 0;
+    int code = 0;
+    plm_result *res;
+    (void)state;
+
+    co.retry_base_ms = 10;
+    co.retry_after_max_ms = 5000;
+    plm_client *c = plm_lf_client(m, &co);
+    const plm__engine_hooks *h = &c->hooks[0];
+    assert_non_null(h->before_send);
+    memset(&ctx, 0, sizeof ctx);
+    ctx.req = req;
+    ctx.attempt = 1;
+    ctx.scratch = scratch;
+    now = plm__now_ns();
+    assert_int_equal(h->before_send(h->data, &ctx, now, &until, &code),
+                     PLM__ADMIT_GO);
+
+    memset(&hd, 0, sizeof hd);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        plm__headers_take(&hd, lines[i], strlen(lines[i]));
+    assert_non_null(hd.rl_reset_requests);
+    res = plm__result_new(NULL);
+    assert_non_null(res);
+    plm__result_set_error(res, PLM_ERATELIMIT, PLM_CLASS_RATE_LIMITED,
+                          "%s", "rate limited");
+    res->http_status = 429;
+    a.http_status = 429;
+    a.transport_error = 0;
+    a.headers = &hd;
+    ctx.sent_ns = now;
+    ctx.in_flight = 1;
+    h->after_attempt(h->data, &ctx, &a, res, now);
+
+    ctx.attempt = 2;
+    ctx.sent_ns = 0;
+    ctx.in_flight = 0;
+    assert_int_equal(h->before_send(h->data, &ctx, now, &until, &code),
+                     PLM__ADMIT_WAIT);
+    assert_true(until - now > INT64_C(4000) * 1000000);
+    assert_true(until - now <= INT64_C(5000) * 1000000);
+
+    plm__headers_clear(&hd);
+    plm_result_free(res);
+    plm_request_free(req);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_limit_outcomes__anthropic_limits_learned),
         cmocka_unit_test(test_limit_outcomes__anthropic_output_budget),
         cmocka_unit_test(test_limit_outcomes__tier_preset_applies),
+        cmocka_unit_test(test_limit_outcomes__huge_reset_pause_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
