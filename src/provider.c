@@ -371,21 +371,27 @@ void plm__parse_fail(plm_result *res, const char *what, const char *reason,
 }
 
 /* Copies at most PLM_ERROR_MESSAGE_MAX bytes, not cutting a UTF-8
- * sequence, and scrubs keys. */
+ * sequence, and scrubs keys. Scrubbing comes first: a key cut short by
+ * the limit would be too short to be recognised as one. */
 static void take_message(plm_result *res, const char *msg)
 {
-    size_t n = strlen(msg);
-    char *copy;
+    size_t n;
+    char *copy = strdup(msg);
 
-    if (n > PLM_ERROR_MESSAGE_MAX) {
-        n = PLM_ERROR_MESSAGE_MAX;
-        while (n && ((unsigned char)msg[n] & 0xC0) == 0x80)
-            n--;
-    }
-    copy = strndup(msg, n);
     if (!copy)
         return;
     scrub_keys(copy);
+    n = strlen(copy);
+    if (n > PLM_ERROR_MESSAGE_MAX) {
+        n = PLM_ERROR_MESSAGE_MAX;
+        while (n && ((unsigned char)copy[n] & 0xC0) == 0x80)
+            n--;
+        copy[n] = '\0';
+        /* Results may be kept by the thousand: hold only what is kept. */
+        char *shrunk = realloc(copy, n + 1);
+        if (shrunk)
+            copy = shrunk;
+    }
     free(res->error_message);
     res->error_message = copy;
 }

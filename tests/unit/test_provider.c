@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "provider.h"
+#include "provider_parse.h"
 #include "result.h"
 
 #define TAKE(h, s) plm__headers_take((h), (s), strlen(s))
@@ -595,6 +596,32 @@ static void test_provider__error_bodies(void **state)
     free(body);
 }
 
+/* A provider echoing a key where the message is cut to its maximum: the
+ * few key characters left before the cut are masked as well. */
+static void test_provider__key_at_message_cut_masked(void **state)
+{
+    enum { FILL = PLM_ERROR_MESSAGE_MAX - 10 };
+    static const char key[] = "sk-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    char *body = malloc(FILL + sizeof key + 64);
+    plm_result *res;
+    (void)state;
+
+    assert_non_null(body);
+    strcpy(body, "{\"error\":{\"message\":\"");
+    memset(body + strlen(body), 'x', FILL);
+    body[21 + FILL] = '\0';
+    strcat(body, key);
+    strcat(body, "\"}}");
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 401, NULL,
+                body);
+    assert_non_null(res->error_message);
+    assert_int_equal(strlen(res->error_message), PLM_ERROR_MESSAGE_MAX);
+    /* The cut leaves "sk-" and 7 key characters. */
+    assert_null(strstr(res->error_message, "ABCDEFG"));
+    plm_result_free(res);
+    free(body);
+}
+
 static void test_provider__unparseable_2xx(void **state)
 {
     static const char *const bad[] = {
@@ -747,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_provider__openai_responses_sse),
         cmocka_unit_test(test_provider__anthropic_sse),
         cmocka_unit_test(test_provider__error_bodies),
+        cmocka_unit_test(test_provider__key_at_message_cut_masked),
         cmocka_unit_test(test_provider__unparseable_2xx),
         cmocka_unit_test(test_provider__parse_error_excerpt_short_and_clean),
         cmocka_unit_test(test_provider__fuzz_never_crashes),
