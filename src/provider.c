@@ -323,6 +323,11 @@ void plm__json_take_tokens(int64_t *dst, const json_t *v)
         *dst = (int64_t)json_integer_value(v);
 }
 
+static int key_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
 /* Masks what looks like an API key ("sk-..." as OpenAI and Anthropic keys
  * begin) so that a provider echoing a key cannot leak it through us. */
 static void scrub_keys(char *s)
@@ -331,12 +336,29 @@ static void scrub_keys(char *s)
         char *q = p + 3;
         size_t run = 0;
 
-        while (isalnum((unsigned char)q[run]) || q[run] == '-' ||
-               q[run] == '_')
+        while (key_char(q[run]))
             run++;
         if (run >= 8)
             memset(q, '*', run);
         p = q + run;
+    }
+}
+
+/* out holds the first n bytes of a longer text whose next byte is `next`.
+ * A key that the cut leaves too short for scrub_keys is masked too. */
+static void mask_cut_key(char *out, size_t n, char next)
+{
+    size_t start = n;
+
+    if (!key_char(next))
+        return;
+    while (start > 0 && key_char(out[start - 1]))
+        start--;
+    for (size_t i = start; i + 3 <= n; i++) {
+        if (memcmp(out + i, "sk-", 3) == 0) {
+            memset(out + i + 3, '*', n - i - 3);
+            return;
+        }
     }
 }
 
@@ -354,8 +376,10 @@ static void excerpt(char *out, size_t out_size, const char *body,
         out[i] = (c < 0x20 || c == 0x7f) ? ' ' : c >= 0x80 ? '?' : (char)c;
     }
     out[n] = '\0';
-    if (n < len)
+    if (n < len) {
+        mask_cut_key(out, n, body[n]);
         strcat(out, "...");
+    }
     scrub_keys(out);
 }
 

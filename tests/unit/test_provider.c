@@ -650,6 +650,28 @@ static void test_provider__unparseable_2xx(void **state)
     plm_result_free(res);
 }
 
+/* An unparseable body whose echoed key straddles the excerpt's end: the
+ * part of the key inside the excerpt is masked however short it is. */
+static void test_provider__key_at_excerpt_cut_masked(void **state)
+{
+    enum { FILL = PLM_EXCERPT_MAX - 7 };
+    static const char key[] = "sk-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    char body[PLM_EXCERPT_MAX + sizeof key];
+    plm_result *res;
+    (void)state;
+
+    memset(body, 'x', FILL);
+    body[FILL - 1] = ' ';
+    memcpy(body + FILL, key, sizeof key);
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
+                "application/json", body);
+    assert_int_equal(res->code, PLM_EPARSE);
+    /* The cut leaves "sk-" and 4 key characters. */
+    assert_non_null(strstr(res->error_message, "sk-****..."));
+    assert_null(strstr(res->error_message, "ABCD"));
+    plm_result_free(res);
+}
+
 static void test_provider__parse_error_excerpt_short_and_clean(void **state)
 {
     static const char head[] =
@@ -775,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_provider__anthropic_sse),
         cmocka_unit_test(test_provider__error_bodies),
         cmocka_unit_test(test_provider__key_at_message_cut_masked),
+        cmocka_unit_test(test_provider__key_at_excerpt_cut_masked),
         cmocka_unit_test(test_provider__unparseable_2xx),
         cmocka_unit_test(test_provider__parse_error_excerpt_short_and_clean),
         cmocka_unit_test(test_provider__fuzz_never_crashes),
