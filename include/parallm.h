@@ -191,7 +191,8 @@ typedef void (*plm_log_fn)(plm_log_level level, const char *message,
 
 #define PLM_CLIENT_OPTIONS_VERSION 1
 
-/* Zero (or NULL) in any field means "the default" given in its comment. */
+/* Zero (or NULL) in any field means "the default" given in its comment.
+ * Every _ms duration must lie in [0, 7 days]; anything else is PLM_EINVAL. */
 typedef struct plm_client_options {
     unsigned int version;             /* PLM_CLIENT_OPTIONS_VERSION */
     const char *openai_api_key;       /* default $OPENAI_API_KEY */

@@ -56,14 +56,25 @@ static int copy_opt(char **dst, const char *src)
     return *dst ? PLM_OK : PLM_ENOMEM;
 }
 
+/* Durations are turned into nanosecond deadlines on the monotonic clock;
+ * a week keeps every sum far from overflow and is longer than any sane
+ * timeout or backoff. */
+#define PLM__MAX_DURATION_MS ((int64_t)7 * 24 * 3600 * 1000)
+
+static int duration_ok(int64_t ms)
+{
+    return ms >= 0 && ms <= PLM__MAX_DURATION_MS;
+}
+
 static int validate(const plm_client_options *o)
 {
     if (o->version != PLM_CLIENT_OPTIONS_VERSION)
         return PLM_EINVAL;
-    if (o->max_retries < -1 || o->request_timeout_ms < 0 ||
-        o->connect_timeout_ms < 0 || o->retry_base_ms < 0 ||
-        o->retry_max_ms < 0 || o->retry_after_max_ms < 0 ||
-        o->log_level < 0 || o->log_level > PLM_LOG_DEBUG)
+    if (o->max_retries < -1 || !duration_ok(o->request_timeout_ms) ||
+        !duration_ok(o->connect_timeout_ms) ||
+        !duration_ok(o->retry_base_ms) || !duration_ok(o->retry_max_ms) ||
+        !duration_ok(o->retry_after_max_ms) || o->log_level < 0 ||
+        o->log_level > PLM_LOG_DEBUG)
         return PLM_EINVAL;
     return PLM_OK;
 }

@@ -37,6 +37,16 @@ static void test_client__options_checked(void **state)
     co.request_timeout_ms = -1;
     assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
     co.request_timeout_ms = 0;
+    /* Durations beyond a week would overflow nanosecond deadlines. */
+    co.retry_after_max_ms = INT64_MAX / 1000;
+    assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
+    co.retry_after_max_ms = 0;
+    co.retry_base_ms = INT64_MAX / 2;
+    assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
+    co.retry_base_ms = 0;
+    co.request_timeout_ms = INT64_MAX;
+    assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
+    co.request_timeout_ms = 0;
     co.openai_base_url = "ftp://example.com";
     assert_int_equal(plm_client_new(&c, &co), PLM_EINVAL);
     co.openai_base_url = NULL;
