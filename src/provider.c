@@ -555,3 +555,38 @@ void plm__provider_parse(plm_provider provider, const char *path,
         plm__openai_parse_json(path, body, len, res);
     }
 }
+
+int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
+                     plm_result *res, const char *what)
+{
+    plm__sse_state st = {0};
+    int rc;
+
+    st.res = res;
+    rc = plm__sse_each(body, len, fn, &st);
+    if (rc == PLM_ENOMEM) {
+        plm__result_set_error(res, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                              "out of memory reading the stream");
+        goto out;
+    }
+    if (st.failed) {
+        rc = res->code;
+        goto out;
+    }
+    /* A stream that stopped before its end marker and before any finish
+     * reason was cut short: its text is incomplete. */
+    if (!st.ended && !res->finish_reason) {
+        plm__parse_fail(res, what, "stream ended early", body, len);
+        rc = PLM_EPARSE;
+        goto out;
+    }
+    if (st.any_content) {
+        free(res->content);
+        res->content = st.content.data;
+        st.content.data = NULL;
+    }
+    rc = PLM_OK;
+out:
+    plm__buf_free(&st.content);
+    return rc;
+}

@@ -81,18 +81,10 @@ out:
     return rc;
 }
 
-struct sse_state {
-    plm_result *res;
-    plm__buf content;
-    int any_content;
-    int stopped;
-    int failed;
-};
-
 static int on_event(const char *event, const char *data, size_t len,
                     void *ctx)
 {
-    struct sse_state *st = ctx;
+    plm__sse_state *st = ctx;
     json_t *ev = json_loadb(data, len, 0, NULL);
     const json_t *delta, *message, *t;
     const char *type;
@@ -140,7 +132,7 @@ static int on_event(const char *event, const char *data, size_t len,
             &st->res->completion_tokens,
             json_object_get(json_object_get(ev, "usage"), "output_tokens"));
     } else if (strcmp(type, "message_stop") == 0) {
-        st->stopped = 1;
+        st->ended = 1;
         rc = 1;
     }
 out:
@@ -150,33 +142,5 @@ out:
 
 int plm__anthropic_parse_sse(const char *body, size_t len, plm_result *res)
 {
-    struct sse_state st = {0};
-    int rc;
-
-    st.res = res;
-    rc = plm__sse_each(body, len, on_event, &st);
-    if (rc == PLM_ENOMEM) {
-        plm__result_set_error(res, PLM_ENOMEM, PLM_CLASS_LOCAL,
-                              "out of memory reading the stream");
-        goto out;
-    }
-    if (st.failed) {
-        rc = res->code;
-        goto out;
-    }
-    if (!st.stopped && !res->finish_reason) {
-        plm__parse_fail(res, "Anthropic stream", "stream ended early", body,
-                        len);
-        rc = PLM_EPARSE;
-        goto out;
-    }
-    if (st.any_content) {
-        free(res->content);
-        res->content = st.content.data;
-        st.content.data = NULL;
-    }
-    rc = PLM_OK;
-out:
-    plm__buf_free(&st.content);
-    return rc;
+    return plm__sse_collect(body, len, on_event, res, "Anthropic stream");
 }

@@ -137,14 +137,6 @@ out:
     return rc;
 }
 
-struct sse_state {
-    plm_result *res;
-    plm__buf content;
-    int any_content;
-    int done;
-    int failed;
-};
-
 /* The chunk's part of choice 0: with n > 1 every chunk carries one
  * choice, named by its index, and only the first answer is kept. */
 static const json_t *first_choice(const json_t *choices)
@@ -164,7 +156,7 @@ static const json_t *first_choice(const json_t *choices)
 /* The Responses API streams typed events and no [DONE]: text arrives in
  * response.output_text.delta, usage and status in the final
  * response.completed (or .incomplete / .failed) event. */
-static int on_responses_event(struct sse_state *st, const json_t *ev)
+static int on_responses_event(plm__sse_state *st, const json_t *ev)
 {
     const char *type = json_string_value(json_object_get(ev, "type"));
     const json_t *delta = json_object_get(ev, "delta");
@@ -189,7 +181,7 @@ static int on_responses_event(struct sse_state *st, const json_t *ev)
                               json_object_get(response, "status"));
         plm__json_take_string(&st->res->finish_reason,
                               json_object_get(details, "reason"));
-        st->done = 1;
+        st->ended = 1;
         return 1;
     } else if (strcmp(type, "response.failed") == 0 ||
                strcmp(type, "error") == 0) {
@@ -205,13 +197,13 @@ static int on_responses_event(struct sse_state *st, const json_t *ev)
 static int on_chunk(const char *event, const char *data, size_t len,
                     void *ctx)
 {
-    struct sse_state *st = ctx;
+    plm__sse_state *st = ctx;
     json_t *chunk;
     const json_t *choice, *delta, *content;
 
     (void)event;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        st->done = 1;
+        st->ended = 1;
         return 1;
     }
     chunk = json_loadb(data, len, 0, NULL);
@@ -255,35 +247,5 @@ static int on_chunk(const char *event, const char *data, size_t len,
 
 int plm__openai_parse_sse(const char *body, size_t len, plm_result *res)
 {
-    struct sse_state st = {0};
-    int rc;
-
-    st.res = res;
-    rc = plm__sse_each(body, len, on_chunk, &st);
-    if (rc == PLM_ENOMEM) {
-        plm__result_set_error(res, PLM_ENOMEM, PLM_CLASS_LOCAL,
-                              "out of memory reading the stream");
-        goto out;
-    }
-    if (st.failed) {
-        rc = res->code;
-        goto out;
-    }
-    /* A stream that stopped before [DONE] and before any finish reason
-     * was cut short: its text is incomplete. */
-    if (!st.done && !res->finish_reason) {
-        plm__parse_fail(res, "OpenAI stream", "stream ended early", body,
-                        len);
-        rc = PLM_EPARSE;
-        goto out;
-    }
-    if (st.any_content) {
-        free(res->content);
-        res->content = st.content.data;
-        st.content.data = NULL;
-    }
-    rc = PLM_OK;
-out:
-    plm__buf_free(&st.content);
-    return rc;
+    return plm__sse_collect(body, len, on_chunk, res, "OpenAI stream");
 }

@@ -37,6 +37,24 @@ typedef int (*plm__sse_fn)(const char *event, const char *data,
                            size_t data_len, void *ctx);
 int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx);
 
+/* What a stream parser's event callback gathers. */
+typedef struct plm__sse_state {
+    plm_result *res;
+    plm__buf content;   /* the text deltas, joined */
+    int any_content;
+    int ended;          /* the stream's own end marker was seen */
+    int failed;         /* an error event set res's code */
+} plm__sse_state;
+
+/*
+ * Runs fn over body's events with a fresh plm__sse_state, then settles
+ * res: out of memory, the error an event reported, a stream cut short
+ * (PLM_EPARSE; `what` names the stream in the message), or the joined
+ * text as the content. Returns the resulting code.
+ */
+int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
+                     plm_result *res, const char *what);
+
 /* Copies a JSON string value into *dst (leaves *dst alone otherwise). */
 void plm__json_take_string(char **dst, const json_t *v);
 /* Stores a non-negative JSON integer into *dst (leaves it otherwise). */
