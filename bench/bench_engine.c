@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "mock.h"
 #include "parallm.h"
 
@@ -45,13 +46,6 @@ struct bench {
     double first_ms;           /* first answer, ms after t0 */
     long slots[TRACE_SLOTS];   /* answers per TRACE_MS of the run */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int source(plm_request **out, void *user_data)
 {
@@ -83,7 +77,7 @@ static int source(plm_request **out, void *user_data)
 static int complete(plm_request *req, plm_result *res, void *user_data)
 {
     struct bench *b = user_data;
-    double ms = (now_s() - b->t0) * 1e3;
+    double ms = (bench_now_s() - b->t0) * 1e3;
 
     if (b->ok + b->failed == 0)
         b->first_ms = ms;
@@ -99,46 +93,6 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
     plm_result_free(res);
     plm_request_free(req);
     return 0;
-}
-
-/* Starts `parallm mock`'s server in a child; returns its pid and port. */
-static pid_t start_mock(int64_t latency_ms, int *port)
-{
-    char port_file[] = "/tmp/plm-bench-port-XXXXXX";
-    int fd = mkstemp(port_file);
-    pid_t pid;
-
-    if (fd < 0)
-        return -1;
-    close(fd);
-    unlink(port_file);
-    pid = fork();
-    if (pid == 0) {
-        plm_mock_options mo;
-        char err[256];
-        memset(&mo, 0, sizeof(mo));
-        mo.latency_ms = latency_ms;
-        mo.port_file = port_file;
-        _exit(plm_mock_serve(&mo, err, sizeof(err)) == 0 ? 0 : 1);
-    }
-    if (pid < 0)
-        return -1;
-    /* A benchmark may poll: wait up to 10 s for the port file. */
-    for (int i = 0; i < 1000; i++) {
-        FILE *f = fopen(port_file, "r");
-        if (f != NULL) {
-            int ok = fscanf(f, "%d", port) == 1;
-            fclose(f);
-            if (ok) {
-                unlink(port_file);
-                return pid;
-            }
-        }
-        usleep(10000);
-    }
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-    return -1;
 }
 
 int main(int argc, char **argv)
@@ -169,7 +123,10 @@ int main(int argc, char **argv)
         }
     }
 
-    pid_t mock = start_mock(latency_ms, &port);
+    plm_mock_options mo;
+    memset(&mo, 0, sizeof(mo));
+    mo.latency_ms = latency_ms;
+    pid_t mock = bench_mock_start(&mo, &port);
     if (mock < 0) {
         fprintf(stderr, "bench: cannot start the mock server\n");
         return 1;
@@ -185,8 +142,7 @@ int main(int argc, char **argv)
     plm_client *client = NULL;
     if (plm_client_new(&client, &co) != PLM_OK) {
         fprintf(stderr, "bench: cannot create the client\n");
-        kill(mock, SIGTERM);
-        waitpid(mock, NULL, 0);
+        bench_mock_stop(mock);
         return 1;
     }
 
@@ -194,14 +150,13 @@ int main(int argc, char **argv)
     ro.max_concurrent = (int)concurrency;
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     b.t0 = t0;
     int rc = plm_client_run(client, source, complete, &ro, &b);
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
     getrusage(RUSAGE_SELF, &after);
     plm_client_free(client);
-    kill(mock, SIGTERM);
-    waitpid(mock, NULL, 0);
+    bench_mock_stop(mock);
     /* The mock's CPU for the whole run: a mock near one full core means
      * the benchmark measures its server, not the client. */
     struct rusage child;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "mock.h"
 #include "parallm.h"
 
@@ -34,13 +35,6 @@ typedef struct bench {
     double *done_at;     /* completion times, seconds, in order */
     long ndone;
 } bench;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int source(plm_request **out, void *user_data)
 {
@@ -79,54 +73,10 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
         b->failed++;
     }
     if (b->ndone < b->n)
-        b->done_at[b->ndone++] = now_s();
+        b->done_at[b->ndone++] = bench_now_s();
     plm_result_free(res);
     plm_request_free(req);
     return 0;
-}
-
-/* Starts the mock server in a child; returns its pid and sets *port, or
- * -1. The child writes its port to a file, which the parent polls. */
-static pid_t start_mock(const plm_mock_options *base, int *port)
-{
-    char port_file[] = "/tmp/plm-bench-limits-XXXXXX";
-    int fd = mkstemp(port_file);
-    pid_t pid;
-
-    if (fd < 0)
-        return -1;
-    close(fd);
-    unlink(port_file);
-    pid = fork();
-    if (pid == 0) {
-        plm_mock_options mo = *base;
-        char err[256];
-        mo.port_file = port_file;
-        _exit(plm_mock_serve(&mo, err, sizeof err) == 0 ? 0 : 1);
-    }
-    if (pid < 0)
-        return -1;
-    for (int i = 0; i < 1000; i++) {
-        FILE *f = fopen(port_file, "r");
-        if (f) {
-            int ok = fscanf(f, "%d", port) == 1;
-            fclose(f);
-            if (ok) {
-                unlink(port_file);
-                return pid;
-            }
-        }
-        usleep(10000);
-    }
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
-static void stop_mock(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -172,7 +122,7 @@ int main(int argc, char **argv)
     mo.latency_ms = latency_ms;
     mo.rpm = rpm;
     mo.send_ratelimit_headers = headers;
-    pid_t mock = start_mock(&mo, &port);
+    pid_t mock = bench_mock_start(&mo, &port);
     if (mock < 0) {
         fprintf(stderr, "bench_limits: cannot start the mock server\n");
         free(b.done_at);
@@ -190,20 +140,20 @@ int main(int argc, char **argv)
     plm_client *client = NULL;
     if (plm_client_new(&client, &co) != PLM_OK) {
         fprintf(stderr, "bench_limits: cannot create the client\n");
-        stop_mock(mock);
+        bench_mock_stop(mock);
         free(b.done_at);
         return 1;
     }
 
     plm_run_options ro = PLM_RUN_OPTIONS_INIT;
     ro.max_concurrent = (int)concurrency;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int rc = plm_client_run(client, source, complete, &ro, &b);
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
     plm_stats st;
     plm_client_stats(client, &st);
     plm_client_free(client);
-    stop_mock(mock);
+    bench_mock_stop(mock);
 
     /* Under way: from the completion at 10% of N to the last one. */
     long k = b.ndone / 10;

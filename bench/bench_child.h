@@ -1,0 +1,70 @@
+/*
+ * What the benchmark programs share: a monotonic clock in seconds and the
+ * mock server run in a forked child, so the client's CPU time and memory
+ * (getrusage RUSAGE_SELF) are measured without the server's. Header-only
+ * because every C file in bench/ is its own program.
+ */
+#ifndef PLM_BENCH_CHILD_H
+#define PLM_BENCH_CHILD_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mock.h"
+
+static inline double bench_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline void bench_mock_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* Starts the mock with opts (its port_file is replaced) in a child;
+ * returns the child's pid and sets *port, or -1. */
+static inline pid_t bench_mock_start(const plm_mock_options *opts, int *port)
+{
+    char port_file[] = "/tmp/plm-bench-port-XXXXXX";
+    int fd = mkstemp(port_file);
+    pid_t pid;
+
+    if (fd < 0)
+        return -1;
+    close(fd);
+    unlink(port_file);
+    pid = fork();
+    if (pid == 0) {
+        plm_mock_options mo = *opts;
+        char err[256];
+        mo.port_file = port_file;
+        _exit(plm_mock_serve(&mo, err, sizeof(err)) == 0 ? 0 : 1);
+    }
+    if (pid < 0)
+        return -1;
+    /* A benchmark may poll: wait up to 10 s for the port file. */
+    for (int i = 0; i < 1000; i++) {
+        FILE *f = fopen(port_file, "r");
+        if (f != NULL) {
+            int ok = fscanf(f, "%d", port) == 1;
+            fclose(f);
+            if (ok) {
+                unlink(port_file);
+                return pid;
+            }
+        }
+        usleep(10000);
+    }
+    bench_mock_stop(pid);
+    return -1;
+}
+
+#endif
