@@ -3,8 +3,8 @@
  * results by index. It owns the requests it was given and the results.
  */
 #include <stdlib.h>
-#include <string.h>
 
+#include "gather.h"
 #include "parallm.h"
 
 struct plm_executor {
@@ -19,25 +19,19 @@ struct plm_executor {
 int plm_executor_new(plm_executor **out, plm_client *client,
                      const plm_gather_options *opts)
 {
-    plm_gather_options defaults;
+    plm_gather_options resolved;
     plm_executor *ex;
 
     if (!out)
         return PLM_EINVAL;
     *out = NULL;
-    if (!opts) {
-        memset(&defaults, 0, sizeof defaults);
-        defaults.version = PLM_GATHER_OPTIONS_VERSION;
-        opts = &defaults;
-    }
-    if (!client || opts->version != PLM_GATHER_OPTIONS_VERSION ||
-        opts->max_concurrent < 0 || opts->timeout_ms < 0)
+    if (!client || plm__gather_options_resolve(opts, &resolved) != PLM_OK)
         return PLM_EINVAL;
     ex = calloc(1, sizeof *ex);
     if (!ex)
         return PLM_ENOMEM;
     ex->client = client;
-    ex->opts = *opts;
+    ex->opts = resolved;
     *out = ex;
     return PLM_OK;
 }

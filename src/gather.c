@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "gather.h"
 #include "request.h"
 #include "result.h"
 
@@ -47,23 +48,33 @@ static int gather_complete(plm_request *req, void *tag, plm_result *res,
     return 0;
 }
 
+int plm__gather_options_resolve(const plm_gather_options *opts,
+                                plm_gather_options *out)
+{
+    if (!opts) {
+        memset(out, 0, sizeof *out);
+        out->version = PLM_GATHER_OPTIONS_VERSION;
+        return PLM_OK;
+    }
+    if (opts->version != PLM_GATHER_OPTIONS_VERSION ||
+        opts->max_concurrent < 0 || opts->timeout_ms < 0)
+        return PLM_EINVAL;
+    *out = *opts;
+    return PLM_OK;
+}
+
 int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
                plm_result **results, const plm_gather_options *opts)
 {
-    plm_gather_options defaults;
+    plm_gather_options resolved;
     plm_run_options ro;
     gather_state g;
     size_t i;
     int rc, fill_rc = PLM_OK;
 
-    if (!opts) {
-        memset(&defaults, 0, sizeof defaults);
-        defaults.version = PLM_GATHER_OPTIONS_VERSION;
-        opts = &defaults;
-    }
-    if (!client || opts->version != PLM_GATHER_OPTIONS_VERSION ||
-        opts->max_concurrent < 0 || opts->timeout_ms < 0)
+    if (!client || plm__gather_options_resolve(opts, &resolved) != PLM_OK)
         return PLM_EINVAL;
+    opts = &resolved;
     if (n == 0)
         return PLM_OK;
     if (!reqs || !results)
