@@ -19,7 +19,7 @@
 
 #include "commands.h"
 #include "mock.h"
-#include "request.h"
+#include "parallm_tool.h"
 #include "run.h"
 #include "run_options.h"
 
@@ -300,7 +300,7 @@ static int source(plm_request **out, void *user_data)
          * parsing and dumping them again would double the command's cost
          * per line. */
         if (p) {
-            rc = plm__request_new_raw_take(&req, (plm_provider)provider,
+            rc = plm_tool_request_new_raw_take(&req, (plm_provider)provider,
                                            item.method, item.url,
                                            item.body_json, item.body);
             item.body_json = NULL;

@@ -26,13 +26,21 @@
 extern "C" {
 #endif
 
+/* Marks the library's API: the only symbols the shared library exports
+ * (everything else is built with hidden visibility). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PLM_EXTERN __attribute__((visibility("default")))
+#else
+#define PLM_EXTERN
+#endif
+
 #define PLM_VERSION_MAJOR 0
 #define PLM_VERSION_MINOR 1
 #define PLM_VERSION_PATCH 0
 #define PLM_VERSION_STRING "0.1.0"
 
 /* Returns the library's version string, e.g. "0.1.0". */
-const char *plm_version(void);
+PLM_EXTERN const char *plm_version(void);
 
 /* ------------------------------------------------------------------------
  * Result codes. 0 is success; every failure is a distinct negative value.
@@ -72,7 +80,17 @@ typedef enum plm_code {
 } plm_code;
 
 /* A short, static, human-readable description of a code. Never NULL. */
-const char *plm_strerror(int code);
+PLM_EXTERN const char *plm_strerror(int code);
+
+/*
+ * Why the last call on this thread that checks its arguments (plm_client_new,
+ * plm_gather, plm_executor_new, plm_task_gather, ...) failed with
+ * PLM_EINVAL: the option or argument concerned and the reason, e.g.
+ * "retry_max_ms: must be between 0 and 604800000 (7 days), got 691200000".
+ * Per thread, like errno; valid until the next such call on this thread.
+ * Never NULL; "" when there is nothing to say. Never contains a key.
+ */
+PLM_EXTERN const char *plm_last_error(void);
 
 /* The class of a final outcome. Retry decisions read the class. */
 typedef enum plm_error_class {
@@ -91,7 +109,7 @@ typedef enum plm_error_class {
 } plm_error_class;
 
 /* The class's name: "none", "network", "timeout", "rate_limited", ... */
-const char *plm_error_class_name(plm_error_class cls);
+PLM_EXTERN const char *plm_error_class_name(plm_error_class cls);
 
 /* ------------------------------------------------------------------------
  * Providers and requests
@@ -108,7 +126,7 @@ typedef struct plm_request plm_request;
  * /v1/messages, depending on the provider. model is copied. Returns PLM_OK,
  * PLM_EINVAL or PLM_ENOMEM. Free with plm_request_free().
  */
-int plm_request_new_chat(plm_request **out, plm_provider provider,
+PLM_EXTERN int plm_request_new_chat(plm_request **out, plm_provider provider,
                          const char *model);
 
 /*
@@ -116,62 +134,62 @@ int plm_request_new_chat(plm_request **out, plm_provider provider,
  * given (what an OpenAI Batch input line holds). body_json must be a JSON
  * object; otherwise PLM_EINVAL.
  */
-int plm_request_new_raw(plm_request **out, plm_provider provider,
+PLM_EXTERN int plm_request_new_raw(plm_request **out, plm_provider provider,
                         const char *method, const char *path,
                         const char *body_json);
 
 /* Chat builders. Each copies its arguments; PLM_EINVAL on a raw request. */
-int plm_request_set_system(plm_request *req, const char *text);
-int plm_request_add_message(plm_request *req, const char *role,
+PLM_EXTERN int plm_request_set_system(plm_request *req, const char *text);
+PLM_EXTERN int plm_request_add_message(plm_request *req, const char *role,
                             const char *content);
-int plm_request_set_temperature(plm_request *req, double temperature);
-int plm_request_set_max_tokens(plm_request *req, int max_tokens);
+PLM_EXTERN int plm_request_set_temperature(plm_request *req, double temperature);
+PLM_EXTERN int plm_request_set_max_tokens(plm_request *req, int max_tokens);
 /* Ask for a JSON object answer (OpenAI response_format json_object). */
-int plm_request_set_json_response(plm_request *req, int on);
+PLM_EXTERN int plm_request_set_json_response(plm_request *req, int on);
 /* Ask for a streamed (SSE) answer; the result is assembled the same way. */
-int plm_request_set_stream(plm_request *req, int on);
+PLM_EXTERN int plm_request_set_stream(plm_request *req, int on);
 
 /* Per-attempt timeout in milliseconds (0 = the client's default). Time spent
  * queued or waiting for budget does not count. */
-int plm_request_set_timeout_ms(plm_request *req, int64_t timeout_ms);
+PLM_EXTERN int plm_request_set_timeout_ms(plm_request *req, int64_t timeout_ms);
 /* Retries for this request (-1 = the client's default). */
-int plm_request_set_max_retries(plm_request *req, int max_retries);
+PLM_EXTERN int plm_request_set_max_retries(plm_request *req, int max_retries);
 /* The caller's pointer, handed back in the result. */
-void plm_request_set_user_data(plm_request *req, void *user_data);
-void *plm_request_user_data(const plm_request *req);
+PLM_EXTERN void plm_request_set_user_data(plm_request *req, void *user_data);
+PLM_EXTERN void *plm_request_user_data(const plm_request *req);
 /* The JSON body as it will be sent (borrowed until the next change). */
-const char *plm_request_body(plm_request *req);
+PLM_EXTERN const char *plm_request_body(plm_request *req);
 
 /* Frees a request. Not while a run that was given it is still going. */
-void plm_request_free(plm_request *req);
+PLM_EXTERN void plm_request_free(plm_request *req);
 
 /* ------------------------------------------------------------------------
  * Results
  * ---------------------------------------------------------------------- */
 typedef struct plm_result plm_result;
 
-int plm_result_code(const plm_result *res);          /* plm_code */
-plm_error_class plm_result_error_class(const plm_result *res);
+PLM_EXTERN int plm_result_code(const plm_result *res);          /* plm_code */
+PLM_EXTERN plm_error_class plm_result_error_class(const plm_result *res);
 /* Readable message for a failure (never contains an API key); "" on
  * success. */
-const char *plm_result_error_message(const plm_result *res);
-int plm_result_http_status(const plm_result *res);   /* 0 if no answer */
+PLM_EXTERN const char *plm_result_error_message(const plm_result *res);
+PLM_EXTERN int plm_result_http_status(const plm_result *res);   /* 0 if no answer */
 /* The assistant's text (joined text blocks), or NULL. */
-const char *plm_result_content(const plm_result *res);
-const char *plm_result_finish_reason(const plm_result *res); /* or NULL */
+PLM_EXTERN const char *plm_result_content(const plm_result *res);
+PLM_EXTERN const char *plm_result_finish_reason(const plm_result *res); /* or NULL */
 /* Tokens: prompt/input and completion/output; -1 when not reported. */
-int64_t plm_result_prompt_tokens(const plm_result *res);
-int64_t plm_result_completion_tokens(const plm_result *res);
-const char *plm_result_request_id(const plm_result *res); /* or NULL */
-int plm_result_attempts(const plm_result *res);      /* 0 if never sent */
+PLM_EXTERN int64_t plm_result_prompt_tokens(const plm_result *res);
+PLM_EXTERN int64_t plm_result_completion_tokens(const plm_result *res);
+PLM_EXTERN const char *plm_result_request_id(const plm_result *res); /* or NULL */
+PLM_EXTERN int plm_result_attempts(const plm_result *res);      /* 0 if never sent */
 /* Seconds from first going in flight to completion (0 if never sent). */
-double plm_result_latency(const plm_result *res);
+PLM_EXTERN double plm_result_latency(const plm_result *res);
 /* 1 if the request was ever sent; 0 if it never started. */
-int plm_result_started(const plm_result *res);
+PLM_EXTERN int plm_result_started(const plm_result *res);
 /* The raw response body of the last attempt (NUL-terminated), or NULL. */
-const char *plm_result_body(const plm_result *res, size_t *len);
-void *plm_result_user_data(const plm_result *res);
-void plm_result_free(plm_result *res);
+PLM_EXTERN const char *plm_result_body(const plm_result *res, size_t *len);
+PLM_EXTERN void *plm_result_user_data(const plm_result *res);
+PLM_EXTERN void plm_result_free(plm_result *res);
 
 /* ------------------------------------------------------------------------
  * Client: long-lived; holds credentials, connections and policies.
@@ -277,27 +295,27 @@ typedef struct plm_tier {
 
 /* Looks a tier up by name (case-sensitive). Returns PLM_OK and fills *out,
  * or PLM_EINVAL for an unknown name or NULL arguments. */
-int plm_tier_lookup(const char *name, plm_tier *out);
+PLM_EXTERN int plm_tier_lookup(const char *name, plm_tier *out);
 
 /* The index-th tier's name (0-based), or NULL past the last one; for
  * listing them, e.g. in --help. */
-const char *plm_tier_name(size_t index);
+PLM_EXTERN const char *plm_tier_name(size_t index);
 
 /*
  * Creates a client. opts may be NULL (all defaults). Strings are copied.
  * Returns PLM_OK, PLM_EINVAL (bad version or values) or PLM_ENOMEM.
  */
-int plm_client_new(plm_client **out, const plm_client_options *opts);
+PLM_EXTERN int plm_client_new(plm_client **out, const plm_client_options *opts);
 
 /* Frees a client. Never while a run on it is going. */
-void plm_client_free(plm_client *client);
+PLM_EXTERN void plm_client_free(plm_client *client);
 
 /*
  * Asks a running run to stop. level 1: start no new requests, let the ones
  * in flight finish. level 2: also cancel the ones in flight. Safe from any
  * thread and from a signal handler; a no-op when nothing runs.
  */
-void plm_client_interrupt(plm_client *client, int level);
+PLM_EXTERN void plm_client_interrupt(plm_client *client, int level);
 
 /* ------------------------------------------------------------------------
  * The streaming engine: a source and a completion callback.
@@ -340,7 +358,7 @@ typedef struct plm_stats {
 
 /* Copies the counters. Call from the run's thread (e.g. in a callback) or
  * after the run. */
-void plm_client_stats(const plm_client *client, plm_stats *out);
+PLM_EXTERN void plm_client_stats(const plm_client *client, plm_stats *out);
 
 /* Called from the run's thread every tick_ms while a run goes on. */
 typedef void (*plm_tick_fn)(const plm_stats *stats, void *user_data);
@@ -369,7 +387,7 @@ typedef struct plm_run_options {
  * PLM_ESTATE (a run already going on this client). On an early error
  * (invalid arguments) no callback is called.
  */
-int plm_client_run(plm_client *client, plm_source_fn source,
+PLM_EXTERN int plm_client_run(plm_client *client, plm_source_fn source,
                    plm_complete_fn complete, const plm_run_options *opts,
                    void *user_data);
 
@@ -404,11 +422,11 @@ typedef struct plm_gather_options {
  * (unless the client's stop_on_fatal is -1) and returns PLM_EAUTH or
  * PLM_EQUOTA, the slots filled as for fail-fast.
  */
-int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
+PLM_EXTERN int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
                plm_result **results, const plm_gather_options *opts);
 
 /* Frees results[0..n-1] and sets them to NULL. */
-void plm_results_free(plm_result **results, size_t n);
+PLM_EXTERN void plm_results_free(plm_result **results, size_t n);
 
 /* ------------------------------------------------------------------------
  * Executor: the seed's ParallelLLMExecutor.
@@ -417,18 +435,18 @@ typedef struct plm_executor plm_executor;
 
 /* Creates an executor on client (borrowed: keep it alive until the executor
  * is freed). opts may be NULL. */
-int plm_executor_new(plm_executor **out, plm_client *client,
+PLM_EXTERN int plm_executor_new(plm_executor **out, plm_client *client,
                      const plm_gather_options *opts);
 /* Adds a request; the executor takes ownership of req on PLM_OK (and only
  * then). PLM_ESTATE after plm_executor_run. Sets *index if non-NULL. */
-int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index);
+PLM_EXTERN int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index);
 /* Runs every added request; same return values as plm_gather. PLM_ESTATE
  * when called a second time. */
-int plm_executor_run(plm_executor *ex);
-size_t plm_executor_count(const plm_executor *ex);
+PLM_EXTERN int plm_executor_run(plm_executor *ex);
+PLM_EXTERN size_t plm_executor_count(const plm_executor *ex);
 /* The result for request i (borrowed), or NULL before run / out of range. */
-const plm_result *plm_executor_result(const plm_executor *ex, size_t i);
-void plm_executor_free(plm_executor *ex);
+PLM_EXTERN const plm_result *plm_executor_result(const plm_executor *ex, size_t i);
+PLM_EXTERN void plm_executor_free(plm_executor *ex);
 
 /* ------------------------------------------------------------------------
  * Tasks: the same gather semantics for plain C functions, on a bounded
@@ -454,10 +472,10 @@ typedef void *(*plm_task_fn)(void *arg, plm_task_ctx *ctx);
  * it from the task's own thread, before the function returns. A NULL ctx
  * is ignored.
  */
-void plm_task_fail(plm_task_ctx *ctx, const char *message);
+PLM_EXTERN void plm_task_fail(plm_task_ctx *ctx, const char *message);
 /* 1 once the gather was cancelled (fail-fast or deadline); 0 for NULL. Cheap
  * (an atomic load): poll it between steps of long work. */
-int plm_task_cancelled(const plm_task_ctx *ctx);
+PLM_EXTERN int plm_task_cancelled(const plm_task_ctx *ctx);
 
 typedef struct plm_task {
     plm_task_fn fn;
@@ -517,12 +535,12 @@ typedef struct plm_task_result {
  * not all threads can be created, the tasks run on those. n == 0 returns
  * PLM_OK at once.
  */
-int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
+PLM_EXTERN int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
                     const plm_gather_options *opts);
 
 /* Frees the error strings in results[0..n-1] and sets them to NULL (not
  * the values). */
-void plm_task_results_clear(plm_task_result *results, size_t n);
+PLM_EXTERN void plm_task_results_clear(plm_task_result *results, size_t n);
 
 #ifdef __cplusplus
 }

@@ -167,9 +167,9 @@ static int pol_before_send(void *data, plm__hook_ctx *ctx, int64_t now_ns,
         return PLM__ADMIT_WAIT;
     }
     assert_int_equal(ctx->sent_ns, 0);
-    /* Remember the reservation in this request's scratch memory. */
-    ctx->scratch[0] = now_ns;
-    ctx->scratch[1]++;
+    /* Remember the reservation in this request's admission record. */
+    ctx->adm->reserved_at_ns = now_ns;
+    ctx->adm->count++;
     p->sends++;
     return PLM__ADMIT_GO;
 }
@@ -193,8 +193,8 @@ static int pol_second_before_send(void *data, plm__hook_ctx *ctx,
 static void pol_unadmit(void *data, plm__hook_ctx *ctx)
 {
     policy *p = data;
-    assert_true(ctx->scratch[0] > 0);
-    ctx->scratch[1]--;
+    assert_true(ctx->adm->reserved_at_ns > 0);
+    ctx->adm->count--;
     p->unadmits++;
 }
 
@@ -204,9 +204,9 @@ static void pol_after(void *data, plm__hook_ctx *ctx, const plm__attempt *a,
     policy *p = data;
     (void)res;
     /* The reservation made for this attempt is still there. */
-    assert_true(ctx->scratch[0] > 0);
-    assert_int_equal(ctx->scratch[1], ctx->attempt);
-    assert_true(ctx->sent_ns >= ctx->scratch[0]);
+    assert_true(ctx->adm->reserved_at_ns > 0);
+    assert_int_equal(ctx->adm->count, ctx->attempt);
+    assert_true(ctx->sent_ns >= ctx->adm->reserved_at_ns);
     assert_true(now_ns >= ctx->sent_ns);
     assert_true(ctx->in_flight >= 1);
     p->outcomes++;

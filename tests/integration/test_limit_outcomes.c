@@ -246,7 +246,7 @@ static void test_limit_outcomes__huge_reset_pause_capped(void **state)
     plm__headers hd;
     plm__attempt a;
     plm__hook_ctx ctx;
-    int64_t scratch[PLM__HOOK_SCRATCH] = {0};
+    plm__admission adm;
     int64_t now, until = 0;
     int code = 0;
     plm_result *res;
@@ -260,7 +260,8 @@ static void test_limit_outcomes__huge_reset_pause_capped(void **state)
     memset(&ctx, 0, sizeof ctx);
     ctx.req = req;
     ctx.attempt = 1;
-    ctx.scratch = scratch;
+    memset(&adm, 0, sizeof adm);
+    ctx.adm = &adm;
     now = plm__now_ns();
     assert_int_equal(h->before_send(h->data, &ctx, now, &until, &code),
                      PLM__ADMIT_GO);

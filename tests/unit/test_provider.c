@@ -11,6 +11,7 @@
 
 #include "provider.h"
 #include "provider_parse.h"
+#include "scrub.h"
 #include "result.h"
 
 #define TAKE(h, s) plm__headers_take((h), (s), strlen(s))

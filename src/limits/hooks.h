@@ -1,14 +1,20 @@
 /*
- * The streaming engine: pulls requests from a source when it has room,
- * drives each through one state machine
- *   queued -> waiting for admission -> in flight
- *          -> (backoff -> waiting -> in flight)* -> done
- * and hands every final result to a completion callback, in completion
- * order. gather, the executor and the command are layers on top.
+ * The admission hook contract between the engine and the limit policies.
+ * It lives in the limits layer, below the engine: the policies implement
+ * it without knowing the engine or the client, and the engine calls it
+ * without knowing what a policy counts. Every hook runs on the loop thread.
+ *
+ * The contract, in order, for one attempt of one request:
+ *   before_send (GO, WAIT until a time, or FAIL with a code; the head of
+ *   the queue is asked first) -> on the wire -> after_attempt exactly once
+ *   -> stop_run -> allow_retry when the retry decision said "again".
+ * A GO that a later hook or the transport takes back is returned through
+ * unadmit. A hook's record for the request (plm__admission) is its own.
  */
-#ifndef PLM_ENGINE_H
-#define PLM_ENGINE_H
+#ifndef PLM_LIMITS_HOOKS_H
+#define PLM_LIMITS_HOOKS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "parallm.h"
@@ -23,8 +29,21 @@ enum {
     PLM__ADMIT_FAIL = 2  /* complete the request with *code, unsent */
 };
 
-/* Per-request memory each hook owns, in int64 units. */
-#define PLM__HOOK_SCRATCH 4
+/*
+ * What a hook keeps for one request between the admission of an attempt
+ * and its end (the policy's reservation). The engine owns one per request
+ * per hook, zeroed when the request is taken from the source and kept
+ * across its attempts; only the hook reads or writes it.
+ */
+typedef struct plm__admission {
+    struct plm__endpoint *endpoint; /* where the reservation was charged;
+                                       NULL while none is outstanding */
+    int64_t reserved_at_ns;         /* when it was granted */
+    int64_t in_tokens;              /* estimated input tokens charged */
+    int64_t out_tokens;             /* estimated output tokens charged */
+    int trial;                      /* the attempt is the breaker's trial */
+    int count;                      /* free for a hook's own bookkeeping */
+} plm__admission;
 
 /* What a hook is told about the request and attempt concerned. */
 typedef struct plm__hook_ctx {
@@ -33,16 +52,13 @@ typedef struct plm__hook_ctx {
     int64_t sent_ns;    /* when that attempt went on the wire; 0 before */
     size_t in_flight;   /* attempts on the wire now, this one included
                            while it is */
-    int64_t *scratch;   /* PLM__HOOK_SCRATCH values that belong to this
-                           hook for this request (e.g. a reservation's
-                           time and size); zero when the request is taken
-                           from the source, kept across its attempts */
+    plm__admission *adm; /* this hook's record for this request */
 } plm__hook_ctx;
 
 /*
  * Policy modules (rate budget, circuit breaker, adaptive concurrency,
  * retry budget) plug into the engine through these hooks, registered on
- * the client with plm__client_add_hooks. Every function may be NULL. All
+ * the client with plm__client_add_hooks (src/engine). Every function may be NULL. All
  * run on the loop thread, in registration order.
  */
 typedef struct plm__engine_hooks {
@@ -86,22 +102,5 @@ typedef struct plm__engine_hooks {
     void (*fail_message)(void *data, plm__hook_ctx *ctx, int code,
                          char *buf, size_t len);
 } plm__engine_hooks;
-
-/* Registers hooks on a client (copied). PLM_OK, PLM_EINVAL when full,
- * PLM_ESTATE during a run. */
-int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h);
-
-/* The engine's own source and completion: like the public ones with a tag
- * that travels with the request (gather keeps the input index there). */
-typedef int (*plm__source_fn)(plm_request **out, void **tag,
-                              void *user_data);
-typedef int (*plm__complete_fn)(plm_request *req, void *tag,
-                                plm_result *res, void *user_data);
-
-/* plm_client_run with tags. user_data goes to source and complete,
- * tick_user_data to opts->tick. Same return values. */
-int plm__engine_run(plm_client *client, plm__source_fn source,
-                    plm__complete_fn complete, const plm_run_options *opts,
-                    void *user_data, void *tick_user_data);
 
 #endif

@@ -84,6 +84,11 @@ int plm__breaker_init(plm__breaker *b, const plm__breaker_config *cfg);
 plm__breaker_verdict plm__breaker_allow(plm__breaker *b, int64_t now_ns,
                                         int64_t *retry_in_ns);
 
+/* What allow() would answer at now_ns, without moving the breaker or
+ * taking a trial: the admission asks this before it charges the budget. */
+plm__breaker_verdict plm__breaker_peek(const plm__breaker *b, int64_t now_ns,
+                                       int64_t *retry_in_ns);
+
 /*
  * Records the outcome of a request that allow() let through. Every TRIAL
  * verdict must be matched by exactly one record with was_trial = 1 (also

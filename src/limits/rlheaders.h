@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "provider.h"
+#include "headers.h"
 
 /* The meters a provider may report, in plm__rl_state.meter[] order. */
 typedef enum plm__rl_kind {

@@ -89,8 +89,8 @@ static int64_t cooldown_ns(const plm__breaker *b)
     return b->cfg.cooldown_ms * INT64_C(1000000);
 }
 
-plm__breaker_verdict plm__breaker_allow(plm__breaker *b, int64_t now_ns,
-                                        int64_t *retry_in_ns)
+plm__breaker_verdict plm__breaker_peek(const plm__breaker *b, int64_t now_ns,
+                                       int64_t *retry_in_ns)
 {
     if (retry_in_ns)
         *retry_in_ns = 0;
@@ -103,15 +103,27 @@ plm__breaker_verdict plm__breaker_allow(plm__breaker *b, int64_t now_ns,
                 *retry_in_ns = left;
             return PLM__BREAKER_REJECT;
         }
+        return PLM__BREAKER_TRIAL; /* it half-opens at the next allow() */
+    }
+    return b->trials_out + b->trials_ok < b->cfg.trials
+               ? PLM__BREAKER_TRIAL
+               : PLM__BREAKER_REJECT;
+}
+
+plm__breaker_verdict plm__breaker_allow(plm__breaker *b, int64_t now_ns,
+                                        int64_t *retry_in_ns)
+{
+    plm__breaker_verdict v = plm__breaker_peek(b, now_ns, retry_in_ns);
+
+    if (v != PLM__BREAKER_TRIAL)
+        return v;
+    if (b->state == PLM__BREAKER_OPEN) {
         b->state = PLM__BREAKER_HALF_OPEN;
         b->trials_out = 0;
         b->trials_ok = 0;
     }
-    if (b->trials_out + b->trials_ok < b->cfg.trials) {
-        b->trials_out++;
-        return PLM__BREAKER_TRIAL;
-    }
-    return PLM__BREAKER_REJECT;
+    b->trials_out++;
+    return PLM__BREAKER_TRIAL;
 }
 
 void plm__breaker_record(plm__breaker *b, plm_error_class cls, int was_trial,

@@ -10,23 +10,13 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "provider.h"
 #include "result.h"
 
 /* Cap on an error message copied from a provider's answer. */
 #define PLM_ERROR_MESSAGE_MAX 1024
-/* Cap on a body excerpt quoted in a message. */
-#define PLM_EXCERPT_MAX 200
 
-typedef struct plm__buf {
-    char *data; /* NUL-terminated when non-NULL */
-    size_t len;
-    size_t cap;
-} plm__buf;
-
-/* Appends n bytes. PLM_OK or PLM_ENOMEM. */
-int plm__buf_append(plm__buf *b, const char *s, size_t n);
-void plm__buf_free(plm__buf *b);
 
 /*
  * Calls fn once per SSE event in body (event name or "" and the joined
@@ -59,6 +49,10 @@ int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
 void plm__json_take_string(char **dst, const json_t *v);
 /* Stores a non-negative JSON integer into *dst (leaves it otherwise). */
 void plm__json_take_tokens(int64_t *dst, const json_t *v);
+
+/* Copies msg into res->error_message: at most PLM_ERROR_MESSAGE_MAX bytes,
+ * not cutting a UTF-8 sequence, keys scrubbed. */
+void plm__take_message(plm_result *res, const char *msg);
 
 /* Marks res as PLM_EPARSE with reason and a sanitized excerpt of body. */
 void plm__parse_fail(plm_result *res, const char *what, const char *reason,

@@ -13,8 +13,8 @@
  *   3. the breaker for real (a half-open breaker hands out its trial only
  *      to a request that is actually going out, never to one that then
  *      waits for budget).
- * What an admitted attempt reserved is kept in the engine's per-request
- * scratch memory and settled when the attempt ends: the usage
+ * What an admitted attempt reserved is kept in the request's admission
+ * record (hooks.h) and settled when the attempt ends: the usage
  * the answer reported replaces the estimate, rate-limit headers update the
  * budget, a 429 pauses the endpoint for every slot, and the breaker and
  * the concurrency limit learn the outcome.
@@ -35,9 +35,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
+#include "clock.h"
+#include "errdetail.h"
+#include "hooks.h"
+
 #include "aimd.h"
 #include "breaker.h"
-#include "client.h"
 #include "limitcfg.h"
 #include "ratelimit.h"
 #include "request.h"
@@ -46,28 +50,18 @@
 #include "retrybudget.h"
 #include "rlheaders.h"
 
-typedef struct endpoint {
+typedef struct plm__endpoint {
     plm_provider provider;
     char *model;
     plm__budget *budget;
     plm__breaker breaker;
     plm__retrybudget retries;
-} endpoint;
-
-/* What an admitted attempt reserved lives in the engine's per-request
- * scratch memory for this hook, kept until the attempt ends. */
-enum {
-    SCR_RESERVED_AT = 0, /* now_ns of the granting reserve */
-    SCR_IN = 1,          /* estimated input tokens charged */
-    SCR_OUT = 2,         /* estimated output tokens charged */
-    SCR_FLAGS = 3        /* FLAG_* | endpoint index << FLAG_BITS */
-};
-#define FLAG_RESERVED 1  /* a reservation is outstanding */
-#define FLAG_TRIAL 2     /* the attempt is the breaker's trial */
-#define FLAG_BITS 2
+} plm__endpoint;
+typedef plm__endpoint endpoint;
 
 struct plm__policy {
-    plm_client *client;
+    plm__policy_env env;       /* base URLs copied */
+    char *base_url[2];
     plm__limits_config cfg;
     int stop_on_fatal;
     endpoint **eps;
@@ -121,14 +115,9 @@ static endpoint *endpoint_for(plm__policy *p, const plm_request *req)
         p->last = ep;
         return ep;
     }
-    if (p->neps == p->eps_cap) {
-        size_t cap = p->eps_cap ? p->eps_cap * 2 : 4;
-        endpoint **grown = realloc(p->eps, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        p->eps = grown;
-        p->eps_cap = cap;
-    }
+    if (plm__array_reserve((void **)&p->eps, &p->eps_cap, p->neps + 1,
+                           sizeof *p->eps, 4) != 0)
+        return NULL;
     ep = calloc(1, sizeof *ep);
     if (!ep)
         return NULL;
@@ -147,23 +136,6 @@ fail:
     return NULL;
 }
 
-/* The endpoint an outstanding reservation was charged to. */
-static endpoint *reserved_endpoint(const plm__policy *p, const int64_t *scr)
-{
-    uint64_t idx = (uint64_t)scr[SCR_FLAGS] >> FLAG_BITS;
-    if (!(scr[SCR_FLAGS] & FLAG_RESERVED) || idx >= p->neps)
-        return NULL;
-    return p->eps[idx];
-}
-
-static size_t endpoint_index(const plm__policy *p, const endpoint *ep)
-{
-    size_t i;
-    for (i = 0; i < p->neps; i++)
-        if (p->eps[i] == ep)
-            return i;
-    return 0;
-}
 
 /* ---- messages ---- */
 
@@ -171,7 +143,7 @@ static const char *base_url(const plm__policy *p, plm_provider provider)
 {
     if (provider != PLM_PROVIDER_OPENAI && provider != PLM_PROVIDER_ANTHROPIC)
         return "(unknown provider)";
-    return p->client->base_url[provider];
+    return p->base_url[provider] ? p->base_url[provider] : "(no base URL)";
 }
 
 static const char *base_of(const plm__policy *p, const endpoint *ep)
@@ -236,20 +208,23 @@ static void say_budget(plm__policy *p, const endpoint *ep, int64_t in,
 
 /* ---- hooks ---- */
 
-/* The breaker's verdict at now, without taking a trial or moving it. */
-static plm__breaker_verdict breaker_peek(const plm__breaker *b, int64_t now,
-                                         int64_t *left)
+/* Formats a message and hands it to the environment's log function. */
+static void plog(const plm__policy *p, plm_log_level level, const char *fmt,
+                 ...) __attribute__((format(printf, 3, 4)));
+
+static void plog(const plm__policy *p, plm_log_level level, const char *fmt,
+                 ...)
 {
-    *left = 0;
-    if (b->disabled || b->state == PLM__BREAKER_CLOSED)
-        return PLM__BREAKER_ALLOW;
-    if (b->state == PLM__BREAKER_OPEN) {
-        *left = b->opened_at + b->cfg.cooldown_ms * INT64_C(1000000) - now;
-        return *left > 0 ? PLM__BREAKER_REJECT : PLM__BREAKER_TRIAL;
-    }
-    return b->trials_out + b->trials_ok < b->cfg.trials
-               ? PLM__BREAKER_TRIAL
-               : PLM__BREAKER_REJECT;
+    char buf[1024];
+    va_list ap;
+
+    if (!p->env.log || (int)level > p->env.log_level)
+        return;
+    va_start(ap, fmt);
+    if (vsnprintf(buf, sizeof buf, fmt, ap) < 0)
+        buf[0] = '\0';
+    va_end(ap);
+    p->env.log(p->env.log_data, level, buf);
 }
 
 static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
@@ -257,7 +232,8 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
 {
     plm__policy *p = data;
     endpoint *ep = endpoint_for(p, ctx->req);
-    int64_t total, in, out, wait = 0, left = 0, flags;
+    int64_t total, in, out, wait = 0, left = 0;
+    int trial = 0;
     int rc;
 
     if (!ep) {
@@ -265,7 +241,7 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
         *code = PLM_ENOMEM;
         return PLM__ADMIT_FAIL;
     }
-    if (breaker_peek(&ep->breaker, now, &left) == PLM__BREAKER_REJECT) {
+    if (plm__breaker_peek(&ep->breaker, now, &left) == PLM__BREAKER_REJECT) {
         say_breaker(p, ep, left);
         *code = PLM_EBREAKER;
         return PLM__ADMIT_FAIL;
@@ -285,7 +261,6 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
         *code = rc == PLM_EBUDGET ? PLM_EBUDGET : PLM_EINTERNAL;
         return PLM__ADMIT_FAIL;
     }
-    flags = FLAG_RESERVED | (int64_t)(endpoint_index(p, ep) << FLAG_BITS);
     switch (plm__breaker_allow(&ep->breaker, now, &left)) {
     case PLM__BREAKER_REJECT:
         /* The peek said otherwise; only a bug gets here. */
@@ -294,18 +269,19 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
         *code = PLM_EBREAKER;
         return PLM__ADMIT_FAIL;
     case PLM__BREAKER_TRIAL:
-        flags |= FLAG_TRIAL;
-        plm__log(p->client, PLM_LOG_INFO,
+        trial = 1;
+        plog(p, PLM_LOG_INFO,
                  "circuit breaker half-open for %s (model \"%.64s\"): "
                  "sending a trial request", base_of(p, ep), ep->model);
         break;
     case PLM__BREAKER_ALLOW:
         break;
     }
-    ctx->scratch[SCR_RESERVED_AT] = now;
-    ctx->scratch[SCR_IN] = in;
-    ctx->scratch[SCR_OUT] = out;
-    ctx->scratch[SCR_FLAGS] = flags;
+    ctx->adm->endpoint = ep;
+    ctx->adm->reserved_at_ns = now;
+    ctx->adm->in_tokens = in;
+    ctx->adm->out_tokens = out;
+    ctx->adm->trial = trial;
     if (ctx->attempt == 1)
         plm__retrybudget_on_request(&ep->retries, now);
     return PLM__ADMIT_GO;
@@ -314,26 +290,20 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
 static void on_unadmit(void *data, plm__hook_ctx *ctx)
 {
     plm__policy *p = data;
-    endpoint *ep = reserved_endpoint(p, ctx->scratch);
+    plm__admission *adm = ctx->adm;
+    endpoint *ep = adm->endpoint;
     int64_t now = plm__now_ns();
 
+    (void)p;
     if (!ep)
         return;
     /* The tokens go back; the budget has no way to return the request
      * count, which errs on the safe side. */
-    plm__budget_settle_io(ep->budget, ctx->scratch[SCR_IN],
-                          ctx->scratch[SCR_OUT], 0, 0,
-                          ctx->scratch[SCR_RESERVED_AT], now);
-    if (ctx->scratch[SCR_FLAGS] & FLAG_TRIAL)
+    plm__budget_settle_io(ep->budget, adm->in_tokens, adm->out_tokens, 0, 0,
+                          adm->reserved_at_ns, now);
+    if (adm->trial)
         plm__breaker_record(&ep->breaker, PLM_CLASS_CANCELLED, 1, now);
-    ctx->scratch[SCR_FLAGS] = 0;
-}
-
-static int64_t wall_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
+    memset(adm, 0, sizeof *adm);
 }
 
 /* How long a 429 pauses the endpoint: the server's Retry-After, else the
@@ -341,7 +311,7 @@ static int64_t wall_now_ns(void)
 static int64_t pause_ms(const plm__policy *p, const plm__attempt *a,
                         const plm__rl_state *st)
 {
-    const plm_client *c = p->client;
+    const plm__policy_env *c = &p->env;
     int64_t ms = -1;
     int k;
 
@@ -367,7 +337,8 @@ static int64_t pause_ms(const plm__policy *p, const plm__attempt *a,
 }
 
 /* Replaces an attempt's estimate with what it really cost. */
-static void settle(endpoint *ep, const int64_t *scr, const plm__attempt *a,
+static void settle(endpoint *ep, const plm__admission *adm,
+                   const plm__attempt *a,
                    const plm_result *res, int64_t now)
 {
     int64_t used_in = res->prompt_tokens, used_out = res->completion_tokens;
@@ -390,8 +361,8 @@ static void settle(endpoint *ep, const int64_t *scr, const plm__attempt *a,
         /* Timed out: it may have been processed. */
         used_in = used_out = -1;
     }
-    plm__budget_settle_io(ep->budget, scr[SCR_IN], scr[SCR_OUT], used_in,
-                          used_out, scr[SCR_RESERVED_AT], now);
+    plm__budget_settle_io(ep->budget, adm->in_tokens, adm->out_tokens,
+                          used_in, used_out, adm->reserved_at_ns, now);
 }
 
 static void record_breaker(plm__policy *p, endpoint *ep,
@@ -406,13 +377,13 @@ static void record_breaker(plm__policy *p, endpoint *ep,
     if (after == before)
         return;
     if (after == PLM__BREAKER_OPEN)
-        plm__log(p->client, PLM_LOG_WARN,
+        plog(p, PLM_LOG_WARN,
                  "circuit breaker opened for %s (model \"%.64s\") after "
                  "%s: failing its requests for %lld ms",
                  base_of(p, ep), ep->model, plm_strerror(res->code),
                  (long long)ep->breaker.cfg.cooldown_ms);
     else if (after == PLM__BREAKER_CLOSED)
-        plm__log(p->client, PLM_LOG_INFO,
+        plog(p, PLM_LOG_INFO,
                  "circuit breaker closed for %s (model \"%.64s\"): the "
                  "trial request succeeded", base_of(p, ep), ep->model);
 }
@@ -422,7 +393,7 @@ static void on_after_attempt(void *data, plm__hook_ctx *ctx,
                              int64_t now)
 {
     plm__policy *p = data;
-    endpoint *ep = reserved_endpoint(p, ctx->scratch);
+    endpoint *ep = ctx->adm->endpoint;
     int cancelled = a->transport_error == PLM_ECANCELLED;
     /* An attempt cut off by the run (abort, deadline, interrupt) says
      * nothing about the server. */
@@ -433,23 +404,22 @@ static void on_after_attempt(void *data, plm__hook_ctx *ctx,
         ep = endpoint_for(p, ctx->req);
     memset(&st, 0, sizeof st);
     if (ep && a->headers && !cancelled) {
-        plm__rl_state_from_headers(a->headers, wall_now_ns(), &st);
+        plm__rl_state_from_headers(a->headers, plm__wall_ns(), &st);
         plm__budget_observe(ep->budget, &st, now);
     }
     if (ep && cls == PLM_CLASS_RATE_LIMITED) {
         int64_t ms = pause_ms(p, a, &st);
         plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
-        plm__log(p->client, PLM_LOG_DEBUG,
+        plog(p, PLM_LOG_DEBUG,
                  "rate limited by %s (model \"%.64s\"): pausing its "
                  "requests for %lld ms", base_of(p, ep), ep->model,
                  (long long)ms);
     }
-    if (ep && (ctx->scratch[SCR_FLAGS] & FLAG_RESERVED)) {
-        settle(ep, ctx->scratch, a, res, now);
-        record_breaker(p, ep, res, cls,
-                       (ctx->scratch[SCR_FLAGS] & FLAG_TRIAL) != 0, now);
+    if (ctx->adm->endpoint) {
+        settle(ep, ctx->adm, a, res, now);
+        record_breaker(p, ep, res, cls, ctx->adm->trial, now);
     }
-    ctx->scratch[SCR_FLAGS] = 0;
+    memset(ctx->adm, 0, sizeof *ctx->adm);
     if (p->cfg.adaptive_concurrency && ctx->sent_ns > 0)
         plm__aimd_on_outcome(&p->aimd, plm__aimd_outcome_from_class(cls),
                              ctx->sent_ns, (int)ctx->in_flight, now);
@@ -466,7 +436,7 @@ static int on_allow_retry(void *data, plm__hook_ctx *ctx,
     ep = endpoint_for(p, ctx->req);
     if (!ep || plm__retrybudget_try_retry(&ep->retries, now))
         return 1;
-    plm__log(p->client, PLM_LOG_DEBUG,
+    plog(p, PLM_LOG_DEBUG,
              "not retrying a request to %s (model \"%.64s\"): the retry "
              "budget is spent", base_of(p, ep), ep->model);
     return 0;
@@ -484,7 +454,7 @@ static int on_stop_run(void *data, plm__hook_ctx *ctx,
      * message are how the caller learns of it (and tells its user once).
      * The provider's own message may quote part of the key: only the
      * status goes into the log; the result keeps the details. */
-    plm__log(p->client, PLM_LOG_WARN,
+    plog(p, PLM_LOG_WARN,
              "stopping the run: %s answered HTTP %d (%s); every other "
              "request would fail the same way",
              base_url(p, ctx->req->provider), res->http_status,
@@ -519,9 +489,9 @@ static int on_concurrency_limit(void *data, int configured)
 
 /* ---- life cycle ---- */
 
-int plm__policy_attach(plm_client *client, const plm_client_options *opts)
+int plm__policy_new(plm__policy **out, const plm__policy_env *env,
+                    const plm_client_options *opts)
 {
-    plm__engine_hooks h;
     plm__limits_config cfg;
     plm__breaker check_breaker;
     plm__budget *check_budget = NULL;
@@ -529,11 +499,13 @@ int plm__policy_attach(plm_client *client, const plm_client_options *opts)
     int stop = opts ? opts->stop_on_fatal : 0;
     int rc;
 
+    *out = NULL;
     rc = plm__limits_config_from_options(opts, &cfg);
     if (rc != PLM_OK)
         return rc;
     if (stop < -1 || stop > 1)
-        return PLM_EINVAL;
+        return plm__error_set(PLM_EINVAL, "stop_on_fatal",
+                              "must be -1 (off), 0 or 1 (on)");
     /* Endpoints are made on first use: check their configuration now, so
      * a bad option fails plm_client_new rather than a request. */
     rc = plm__breaker_init(&check_breaker, &cfg.breaker);
@@ -546,28 +518,34 @@ int plm__policy_attach(plm_client *client, const plm_client_options *opts)
     p = calloc(1, sizeof *p);
     if (!p)
         return PLM_ENOMEM;
-    p->client = client;
+    p->env = *env;
+    for (int i = 0; i < 2; i++) {
+        p->env.base_url[i] = NULL;
+        if (env->base_url[i] &&
+            !(p->base_url[i] = strdup(env->base_url[i]))) {
+            plm__policy_free(p);
+            return PLM_ENOMEM;
+        }
+    }
     p->cfg = cfg;
     p->stop_on_fatal = stop != -1;
     plm__aimd_init(&p->aimd, PLM__AIMD_DEFAULT_MAX);
     p->aimd_for = PLM__AIMD_DEFAULT_MAX;
-
-    memset(&h, 0, sizeof h);
-    h.data = p;
-    h.before_send = on_before_send;
-    h.unadmit = on_unadmit;
-    h.after_attempt = on_after_attempt;
-    h.concurrency_limit = on_concurrency_limit;
-    h.allow_retry = on_allow_retry;
-    h.stop_run = on_stop_run;
-    h.fail_message = on_fail_message;
-    rc = plm__client_add_hooks(client, &h);
-    if (rc != PLM_OK) {
-        plm__policy_free(p);
-        return rc;
-    }
-    client->policy = p;
+    *out = p;
     return PLM_OK;
+}
+
+void plm__policy_hooks(plm__policy *p, plm__engine_hooks *h)
+{
+    memset(h, 0, sizeof *h);
+    h->data = p;
+    h->before_send = on_before_send;
+    h->unadmit = on_unadmit;
+    h->after_attempt = on_after_attempt;
+    h->concurrency_limit = on_concurrency_limit;
+    h->allow_retry = on_allow_retry;
+    h->stop_run = on_stop_run;
+    h->fail_message = on_fail_message;
 }
 
 void plm__policy_free(plm__policy *p)
@@ -578,6 +556,8 @@ void plm__policy_free(plm__policy *p)
     for (i = 0; i < p->neps; i++)
         endpoint_free(p->eps[i]);
     free(p->eps);
+    free(p->base_url[0]);
+    free(p->base_url[1]);
     free(p);
 }
 

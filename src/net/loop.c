@@ -37,13 +37,6 @@ struct plm__loop {
     uint64_t round;         /* dispatch round, see run_timers */
 };
 
-int64_t plm__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int epoll_add_internal(int epfd, int fd)
 {
     struct epoll_event ev;

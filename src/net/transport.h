@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "loop.h"
-#include "provider.h"
+#include "headers.h"
 
 typedef struct plm__transport plm__transport;
 

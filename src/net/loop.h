@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 typedef struct plm__loop plm__loop;
 
 enum {
@@ -33,8 +35,6 @@ struct plm__timer {
     void *user_data;
 };
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-int64_t plm__now_ns(void);
 
 int plm__loop_new(plm__loop **out);
 void plm__loop_free(plm__loop *loop);

@@ -50,7 +50,7 @@ typedef struct job {
     int attempt;               /* attempts sent so far */
     int64_t first_sent_ns;
     int64_t sent_ns;           /* this attempt */
-    int64_t scratch[PLM__MAX_HOOKS][PLM__HOOK_SCRATCH];
+    plm__admission adm[PLM__MAX_HOOKS]; /* each hook's record */
 } job;
 
 typedef struct job_list {
@@ -149,7 +149,7 @@ static plm__hook_ctx hook_ctx(const plm__run *run, job *j, int hook)
     ctx.attempt = j->state == JOB_IN_FLIGHT ? j->attempt : j->attempt + 1;
     ctx.sent_ns = j->state == JOB_IN_FLIGHT ? j->sent_ns : 0;
     ctx.in_flight = run->in_flight.n;
-    ctx.scratch = j->scratch[hook];
+    ctx.adm = &j->adm[hook];
     return ctx;
 }
 

@@ -95,6 +95,36 @@ static int build_headers(plm_client *c, plm_provider p)
     return PLM_OK;
 }
 
+/* The policy logs through the client's sink, filtered by its level. */
+static void policy_log(void *data, plm_log_level level, const char *message)
+{
+    plm__log((const plm_client *)data, level, "%s", message);
+}
+
+/* Creates the limit policy with the narrow environment it may see and
+ * registers its hooks. */
+static int attach_policy(plm_client *c, const plm_client_options *o)
+{
+    plm__policy_env env;
+    plm__engine_hooks h;
+    int rc;
+
+    memset(&env, 0, sizeof env);
+    env.base_url[PLM_PROVIDER_OPENAI] = c->base_url[PLM_PROVIDER_OPENAI];
+    env.base_url[PLM_PROVIDER_ANTHROPIC] =
+        c->base_url[PLM_PROVIDER_ANTHROPIC];
+    env.retry_base_ms = c->retry_base_ms;
+    env.retry_after_max_ms = c->retry_after_max_ms;
+    env.log_level = c->log_level;
+    env.log = policy_log;
+    env.log_data = c;
+    rc = plm__policy_new(&c->policy, &env, o);
+    if (rc != PLM_OK)
+        return rc;
+    plm__policy_hooks(c->policy, &h);
+    return plm__client_add_hooks(c, &h);
+}
+
 int plm_client_new(plm_client **out, const plm_client_options *opts)
 {
     plm_client_options defaults;
@@ -177,7 +207,7 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     rc = plm__transport_new(&c->transport, c->loop, &tc);
     if (rc != PLM_OK)
         goto fail;
-    rc = plm__policy_attach(c, o);
+    rc = attach_policy(c, o);
     if (rc != PLM_OK)
         goto fail;
     *out = c;

@@ -1,0 +1,14 @@
+/*
+ * The command's tool-only entry points (src/tool/parallm_tool.h): thin
+ * exported wrappers over internal calls.
+ */
+#include "parallm_tool.h"
+#include "request.h"
+
+int plm_tool_request_new_raw_take(plm_request **out, plm_provider provider,
+                                  const char *method, const char *path,
+                                  json_t *body, char *body_text)
+{
+    return plm__request_new_raw_take(out, provider, method, path, body,
+                                     body_text);
+}

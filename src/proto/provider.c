@@ -1,0 +1,206 @@
+/*
+ * Provider protocols, the parts both providers share: which response
+ * headers an attempt keeps, which request headers it sends, the base URL
+ * form, and the dispatch of a completed answer to the right parser (JSON
+ * or SSE, OpenAI or Anthropic). Also the helpers the two parsers share.
+ * Everything here reads untrusted bytes from the network: every size is
+ * capped and nothing assumes well-formed input.
+ */
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "provider.h"
+#include "provider_parse.h"
+#include "scrub.h"
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A key containing a control byte would split the header it goes into and
+ * inject another: such a key is not sent at all (the provider then answers
+ * 401, which names the problem without echoing the key). */
+static int key_is_sendable(const char *key)
+{
+    if (!key || !*key)
+        return 0;
+    for (; *key; key++) {
+        unsigned char c = (unsigned char)*key;
+
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* Appends "prefix key", wiping the temporary copy of the key. */
+static struct curl_slist *append_secret(struct curl_slist *list,
+                                        const char *prefix, const char *key)
+{
+    size_t n = strlen(prefix) + strlen(key) + 1;
+    char *line = malloc(n);
+    struct curl_slist *next;
+
+    if (!line)
+        return NULL;
+    snprintf(line, n, "%s%s", prefix, key);
+    next = curl_slist_append(list, line);
+    explicit_bzero(line, n);
+    free(line);
+    return next;
+}
+
+struct curl_slist *plm__provider_headers(plm_provider provider,
+                                         const char *api_key,
+                                         struct curl_slist *list)
+{
+    struct curl_slist *next;
+
+    next = curl_slist_append(list, "Content-Type: application/json");
+    if (!next)
+        goto fail;
+    list = next;
+    /* An empty "Expect:" stops curl from waiting for 100-continue before
+     * sending a large body: providers answer straight away. */
+    next = curl_slist_append(list, "Expect:");
+    if (!next)
+        goto fail;
+    list = next;
+    if (provider == PLM_PROVIDER_ANTHROPIC) {
+        next = curl_slist_append(list, "anthropic-version: 2023-06-01");
+        if (!next)
+            goto fail;
+        list = next;
+        if (key_is_sendable(api_key)) {
+            next = append_secret(list, "x-api-key: ", api_key);
+            if (!next)
+                goto fail;
+            list = next;
+        }
+    } else if (key_is_sendable(api_key)) {
+        next = append_secret(list, "Authorization: Bearer ", api_key);
+        if (!next)
+            goto fail;
+        list = next;
+    }
+    return list;
+fail:
+    curl_slist_free_all(list);
+    return NULL;
+}
+
+char *plm__base_url_normalize(const char *url)
+{
+    const char *start, *end, *scheme, *path;
+    size_t len;
+
+    if (!url)
+        return NULL;
+    start = url;
+    while (is_blank(*start))
+        start++;
+    end = start + strlen(start);
+    while (end > start && is_blank(end[-1]))
+        end--;
+    while (end > start && end[-1] == '/')
+        end--;
+    /* Only a "/v1" in the path counts, never a host called "v1". */
+    scheme = strstr(start, "://");
+    path = scheme ? scheme + 3 : start;
+    while (path < end && *path != '/')
+        path++;
+    len = (size_t)(end - start);
+    if (len >= 3 && end - 3 >= path && strncmp(end - 3, "/v1", 3) == 0) {
+        end -= 3;
+        while (end > start && end[-1] == '/' && end - 1 > path)
+            end--;
+    }
+    return strndup(start, (size_t)(end - start));
+}
+
+/* An SSE answer: announced by its content type, or recognisable from its
+ * first bytes when a proxy dropped the header. */
+static int is_sse(const plm__headers *h, const char *body, size_t len)
+{
+    size_t i = 0;
+
+    if (h && h->content_type &&
+        strncasecmp(h->content_type, "text/event-stream", 17) == 0)
+        return 1;
+    while (i < len && is_blank(body[i]))
+        i++;
+    return (len - i >= 5 && memcmp(body + i, "data:", 5) == 0) ||
+           (len - i >= 6 && memcmp(body + i, "event:", 6) == 0);
+}
+
+static void parse_error_answer(plm_provider provider, int status,
+                               const char *body, size_t len,
+                               plm_result *res)
+{
+    json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *error = json_object_get(root, "error");
+    char quote[PLM_EXCERPT_MAX + 4];
+
+    if (error) {
+        plm__error_fields(res, error);
+        /* Anthropic's error.type ("rate_limit_error", ...) is its code. */
+        if (provider == PLM_PROVIDER_ANTHROPIC && !res->error_code)
+            (void)plm__strdup_into(&res->error_code, res->error_type);
+    } else if (json_is_object(root)) {
+        /* Compatible servers: {"message": ...} or FastAPI's {"detail"}. */
+        if (json_is_string(json_object_get(root, "message")))
+            plm__take_message(res, json_string_value(json_object_get(root,
+                                                                "message")));
+        else if (json_is_string(json_object_get(root, "detail")))
+            plm__take_message(res, json_string_value(json_object_get(root,
+                                                                "detail")));
+    }
+    json_decref(root);
+    if (!res->error_message || !*res->error_message) {
+        plm__excerpt(quote, sizeof(quote), body, len);
+        plm__result_set_error(res, res->code, res->error_class,
+                              "HTTP %d: %s", status,
+                              len ? quote : "(empty body)");
+    }
+}
+
+void plm__provider_parse(plm_provider provider, const char *path,
+                         int http_status, const plm__headers *headers,
+                         const char *body, size_t len, plm_result *res)
+{
+    int anthropic = provider == PLM_PROVIDER_ANTHROPIC;
+
+    if (!res)
+        return;
+    if (!body)
+        len = 0;
+    if (!body)
+        body = "";
+    res->http_status = http_status;
+    if (headers && headers->request_id)
+        (void)plm__strdup_into(&res->request_id, headers->request_id);
+    if (http_status < 200 || http_status > 299) {
+        parse_error_answer(provider, http_status, body, len, res);
+        return;
+    }
+    if (len == 0) {
+        plm__parse_fail(res, anthropic ? "Anthropic" : "OpenAI",
+                        "empty body", body, len);
+        return;
+    }
+    if (is_sse(headers, body, len)) {
+        if (anthropic)
+            plm__anthropic_parse_sse(body, len, res);
+        else
+            plm__openai_parse_sse(body, len, res);
+    } else if (anthropic) {
+        plm__anthropic_parse_json(path, body, len, res);
+    } else {
+        plm__openai_parse_json(path, body, len, res);
+    }
+}
