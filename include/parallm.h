@@ -44,9 +44,13 @@ PLM_EXTERN const char *plm_version(void);
 
 /* ------------------------------------------------------------------------
  * Result codes. 0 is success; every failure is a distinct negative value.
+ *
+ * Durations: every value in milliseconds that the API takes (a field or
+ * an argument whose name ends in _ms) must lie in [0, 7 days]; anything
+ * else is PLM_EINVAL, and plm_last_error() names it.
  * ---------------------------------------------------------------------- */
 /* The _INIT macros of the option structs: the version set, every other
- * field zero ("default"). Designated in C so that -Wextra stays quiet. */
+ * field zero ("default"). */
 #ifdef __cplusplus
 #define PLM__OPTIONS_INIT(v) { v }
 #else
@@ -528,8 +532,9 @@ typedef struct plm_task_result {
  * Values of slots that do not end PLM_OK go to free_value when non-NULL.
  *
  * Returns PLM_EINVAL (tasks or results NULL with n > 0, a NULL fn, a bad
- * options version, negative max_concurrent or timeout_ms) and PLM_ENOMEM
- * (no memory or no thread could be created) before running anything; on
+ * options version, negative max_concurrent, a timeout_ms beyond 7 days)
+ * and PLM_ENOMEM (no memory or no thread could be created) before running
+ * anything; on
  * PLM_EINVAL and on an allocation failure results are untouched; if no
  * thread could be created every slot says PLM_ENOTSTARTED. When some but
  * not all threads can be created, the tasks run on those. n == 0 returns

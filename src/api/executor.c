@@ -4,6 +4,9 @@
  */
 #include <stdlib.h>
 
+#include "buf.h"
+#include "check.h"
+#include "errdetail.h"
 #include "gather.h"
 #include "parallm.h"
 
@@ -22,11 +25,15 @@ int plm_executor_new(plm_executor **out, plm_client *client,
     plm_gather_options resolved;
     plm_executor *ex;
 
-    if (!out)
-        return PLM_EINVAL;
+    int rc;
+
+    plm__error_clear();
+    if ((rc = plm__check_not_null("out", out)))
+        return rc;
     *out = NULL;
-    if (!client || plm__gather_options_resolve(opts, &resolved) != PLM_OK)
-        return PLM_EINVAL;
+    if ((rc = plm__check_not_null("client", client)) ||
+        (rc = plm__gather_options_resolve(opts, &resolved)))
+        return rc;
     ex = calloc(1, sizeof *ex);
     if (!ex)
         return PLM_ENOMEM;
@@ -42,14 +49,9 @@ int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index)
         return PLM_EINVAL;
     if (ex->ran)
         return PLM_ESTATE;
-    if (ex->n == ex->cap) {
-        size_t cap = ex->cap ? ex->cap * 2 : 16;
-        plm_request **p = realloc(ex->reqs, cap * sizeof *p);
-        if (!p)
-            return PLM_ENOMEM;
-        ex->reqs = p;
-        ex->cap = cap;
-    }
+    if (plm__array_reserve((void **)&ex->reqs, &ex->cap, ex->n + 1,
+                           sizeof *ex->reqs, 16) != 0)
+        return PLM_ENOMEM;
     if (index)
         *index = ex->n;
     ex->reqs[ex->n++] = req;

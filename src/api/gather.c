@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "engine.h"
+#include "errdetail.h"
 #include "gather.h"
 #include "request.h"
 #include "result.h"
@@ -51,14 +53,19 @@ static int gather_complete(plm_request *req, void *tag, plm_result *res,
 int plm__gather_options_resolve(const plm_gather_options *opts,
                                 plm_gather_options *out)
 {
+    int rc;
+
     if (!opts) {
         memset(out, 0, sizeof *out);
         out->version = PLM_GATHER_OPTIONS_VERSION;
         return PLM_OK;
     }
-    if (opts->version != PLM_GATHER_OPTIONS_VERSION ||
-        opts->max_concurrent < 0 || opts->timeout_ms < 0)
-        return PLM_EINVAL;
+    if ((rc = plm__check_version("plm_gather_options", opts->version,
+                                 PLM_GATHER_OPTIONS_VERSION)) ||
+        (rc = plm__check_range("max_concurrent", opts->max_concurrent, 0,
+                               INT32_MAX)) ||
+        (rc = plm__check_duration_ms("timeout_ms", opts->timeout_ms)))
+        return rc;
     *out = *opts;
     return PLM_OK;
 }
@@ -72,16 +79,20 @@ int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
     size_t i;
     int rc, fill_rc = PLM_OK;
 
-    if (!client || plm__gather_options_resolve(opts, &resolved) != PLM_OK)
-        return PLM_EINVAL;
+    plm__error_clear();
+    if ((rc = plm__check_not_null("client", client)) ||
+        (rc = plm__gather_options_resolve(opts, &resolved)))
+        return rc;
     opts = &resolved;
     if (n == 0)
         return PLM_OK;
-    if (!reqs || !results)
-        return PLM_EINVAL;
+    if ((rc = plm__check_not_null("reqs", reqs)) ||
+        (rc = plm__check_not_null("results", results)))
+        return rc;
     for (i = 0; i < n; i++)
         if (!reqs[i])
-            return PLM_EINVAL;
+            return plm__error_set(PLM_EINVAL, "reqs",
+                                  "element %zu is NULL", i);
     for (i = 0; i < n; i++)
         results[i] = NULL;
 

@@ -18,6 +18,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
+#include "clock.h"
+#include "errdetail.h"
+#include "gather.h"
 #include "parallm.h"
 
 /* Without a limit, one thread per task up to this many. */
@@ -53,10 +57,7 @@ struct plm_task_ctx {
 
 static double now_seconds(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)plm__now_ns() / 1e9;
 }
 
 static char *copy_string(const char *s)
@@ -185,13 +186,11 @@ static void *worker_main(void *arg)
 /* The absolute CLOCK_MONOTONIC time timeout_ms from now. */
 static struct timespec deadline_after(int64_t timeout_ms)
 {
+    int64_t at = plm__now_ns() + timeout_ms * PLM__NS_PER_MS;
     struct timespec ts;
-    int64_t nsec;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    nsec = (int64_t)ts.tv_nsec + (timeout_ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(timeout_ms / 1000 + nsec / 1000000000);
-    ts.tv_nsec = (long)(nsec % 1000000000);
+    ts.tv_sec = (time_t)(at / PLM__NS_PER_S);
+    ts.tv_nsec = (long)(at % PLM__NS_PER_S);
     return ts;
 }
 
@@ -249,21 +248,27 @@ static size_t start_workers(task_gather *g, pthread_t *threads, size_t count)
     return started;
 }
 
+/* The same option resolution as plm_gather's (gather.c), then the
+ * task array. */
 static int check_args(const plm_task *tasks, size_t n,
                       const plm_task_result *results,
-                      const plm_gather_options *opts)
+                      const plm_gather_options *opts,
+                      plm_gather_options *resolved)
 {
-    if (opts && (opts->version < 1 ||
-                 opts->version > PLM_GATHER_OPTIONS_VERSION ||
-                 opts->max_concurrent < 0 || opts->timeout_ms < 0))
-        return PLM_EINVAL;
+    int rc;
+
+    plm__error_clear();
+    if ((rc = plm__gather_options_resolve(opts, resolved)))
+        return rc;
     if (n == 0)
         return PLM_OK;
-    if (!tasks || !results)
-        return PLM_EINVAL;
+    if ((rc = plm__check_not_null("tasks", tasks)) ||
+        (rc = plm__check_not_null("results", results)))
+        return rc;
     for (size_t i = 0; i < n; i++) {
         if (!tasks[i].fn)
-            return PLM_EINVAL;
+            return plm__error_set(PLM_EINVAL, "tasks",
+                                  "element %zu has no function", i);
     }
     return PLM_OK;
 }
@@ -271,7 +276,7 @@ static int check_args(const plm_task *tasks, size_t n,
 int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
                     const plm_gather_options *opts)
 {
-    plm_gather_options defaults;
+    plm_gather_options resolved;
     task_gather g;
     pthread_condattr_t attr;
     pthread_t *threads = NULL;
@@ -279,14 +284,10 @@ int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
     size_t count, started;
     int rc;
 
-    rc = check_args(tasks, n, results, opts);
+    rc = check_args(tasks, n, results, opts, &resolved);
     if (rc != PLM_OK || n == 0)
         return rc;
-    if (!opts) {
-        memset(&defaults, 0, sizeof(defaults));
-        defaults.version = PLM_GATHER_OPTIONS_VERSION;
-        opts = &defaults;
-    }
+    opts = &resolved;
 
     /* The deadline counts from the call, like plm_gather()'s. */
     if (opts->timeout_ms > 0)

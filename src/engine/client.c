@@ -6,14 +6,17 @@
  */
 #include "client.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
+#include "check.h"
+#include "defaults.h"
+#include "errdetail.h"
 #include "policy.h"
 #include "provider.h"
 
@@ -56,27 +59,54 @@ static int copy_opt(char **dst, const char *src)
     return *dst ? PLM_OK : PLM_ENOMEM;
 }
 
-/* Durations are turned into nanosecond deadlines on the monotonic clock;
- * a week keeps every sum far from overflow and is longer than any sane
- * timeout or backoff. */
-#define PLM__MAX_DURATION_MS ((int64_t)7 * 24 * 3600 * 1000)
-
-static int duration_ok(int64_t ms)
-{
-    return ms >= 0 && ms <= PLM__MAX_DURATION_MS;
-}
-
+/* The client's own options (the limit options are checked by the
+ * policy); each failure names its field in plm_last_error(). */
 static int validate(const plm_client_options *o)
 {
-    if (o->version != PLM_CLIENT_OPTIONS_VERSION)
-        return PLM_EINVAL;
-    if (o->max_retries < -1 || !duration_ok(o->request_timeout_ms) ||
-        !duration_ok(o->connect_timeout_ms) ||
-        !duration_ok(o->retry_base_ms) || !duration_ok(o->retry_max_ms) ||
-        !duration_ok(o->retry_after_max_ms) || o->log_level < 0 ||
-        o->log_level > PLM_LOG_DEBUG)
-        return PLM_EINVAL;
+    int rc;
+
+    if ((rc = plm__check_version("plm_client_options", o->version,
+                                 PLM_CLIENT_OPTIONS_VERSION)) ||
+        (rc = plm__check_range("max_retries", o->max_retries, -1,
+                               INT32_MAX)) ||
+        (rc = plm__check_duration_ms("request_timeout_ms",
+                                     o->request_timeout_ms)) ||
+        (rc = plm__check_duration_ms("connect_timeout_ms",
+                                     o->connect_timeout_ms)) ||
+        (rc = plm__check_duration_ms("retry_base_ms", o->retry_base_ms)) ||
+        (rc = plm__check_duration_ms("retry_max_ms", o->retry_max_ms)) ||
+        (rc = plm__check_duration_ms("retry_after_max_ms",
+                                     o->retry_after_max_ms)) ||
+        (rc = plm__check_range("log_level", o->log_level, 0,
+                               PLM_LOG_DEBUG)))
+        return rc;
     return PLM_OK;
+}
+
+/* A CA file that cannot be read would fail every request later: open it
+ * now (no check-then-open race; the transport opens it again by name). */
+static int check_ca_file(const char *path)
+{
+    FILE *f;
+
+    if (!path)
+        return PLM_OK;
+    f = fopen(path, "r");
+    if (!f)
+        return plm__error_set(PLM_EINVAL, "ca_file", "cannot read %.200s: %s",
+                              path, strerror(errno));
+    fclose(f);
+    return PLM_OK;
+}
+
+/* A base URL the transport could never use. */
+static int check_base_url(const char *field, const char *url)
+{
+    if (is_http_url(url))
+        return PLM_OK;
+    return plm__error_set(PLM_EINVAL, field,
+                          "must start with http:// or https://, got "
+                          "\"%.200s\"", url);
 }
 
 static int build_headers(plm_client *c, plm_provider p)
@@ -133,8 +163,9 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     plm_client *c = NULL;
     int rc;
 
+    plm__error_clear();
     if (!out)
-        return PLM_EINVAL;
+        return plm__check_not_null("out", out);
     *out = NULL;
     if (!o) {
         memset(&defaults, 0, sizeof defaults);
@@ -168,27 +199,33 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
         goto fail;
     /* Only http(s) (the transport refuses other schemes anyway; saying so
      * here is clearer than a network error per request). */
-    rc = PLM_EINVAL;
-    if (!is_http_url(c->base_url[0]) || !is_http_url(c->base_url[1]))
-        goto fail;
-    /* A CA file that cannot be read would fail every request later. */
-    if (o->ca_file && access(o->ca_file, R_OK) != 0)
+    if ((rc = check_base_url("openai_base_url",
+                             c->base_url[PLM_PROVIDER_OPENAI])) ||
+        (rc = check_base_url("anthropic_base_url",
+                             c->base_url[PLM_PROVIDER_ANTHROPIC])) ||
+        (rc = check_ca_file(o->ca_file)))
         goto fail;
     rc = PLM_ENOMEM;
 
-    c->max_retries = o->max_retries == 0 ? 4
+    c->max_retries = o->max_retries == 0  ? PLM__DEFAULT_MAX_RETRIES
                      : o->max_retries < 0 ? 0
                                           : o->max_retries;
-    c->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms
-                                                  : 600000;
-    c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms
-                                                  : 10000;
-    c->max_response_bytes = o->max_response_bytes ? o->max_response_bytes
-                                                  : (size_t)16 << 20;
-    c->retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 500;
-    c->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 8000;
-    c->retry_after_max_ms = o->retry_after_max_ms ? o->retry_after_max_ms
-                                                  : 60000;
+    c->request_timeout_ms = o->request_timeout_ms
+                                ? o->request_timeout_ms
+                                : PLM__DEFAULT_REQUEST_TIMEOUT_MS;
+    c->connect_timeout_ms = o->connect_timeout_ms
+                                ? o->connect_timeout_ms
+                                : PLM__DEFAULT_CONNECT_TIMEOUT_MS;
+    c->max_response_bytes = o->max_response_bytes
+                                ? o->max_response_bytes
+                                : PLM__DEFAULT_MAX_RESPONSE_BYTES;
+    c->retry_base_ms = o->retry_base_ms ? o->retry_base_ms
+                                        : PLM__DEFAULT_RETRY_BASE_MS;
+    c->retry_max_ms = o->retry_max_ms ? o->retry_max_ms
+                                      : PLM__DEFAULT_RETRY_MAX_MS;
+    c->retry_after_max_ms = o->retry_after_max_ms
+                                ? o->retry_after_max_ms
+                                : PLM__DEFAULT_RETRY_AFTER_MAX_MS;
     c->log = o->log;
     c->log_user_data = o->log_user_data;
     c->log_level = o->log_level;

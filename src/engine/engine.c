@@ -25,7 +25,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "client.h"
+#include "defaults.h"
 #include "request.h"
 #include "result.h"
 
@@ -720,12 +722,20 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
     sigpipe_guard guard;
     int expected = 0, i;
 
-    if (!client || !source || !complete)
-        return PLM_EINVAL;
-    if (opts && (opts->version != PLM_RUN_OPTIONS_VERSION ||
-                 opts->max_concurrent < 0 || opts->timeout_ms < 0 ||
-                 opts->tick_ms < 0))
-        return PLM_EINVAL;
+    int rc;
+
+    if ((rc = plm__check_not_null("client", client)) ||
+        (rc = plm__check_not_null("source", source)) ||
+        (rc = plm__check_not_null("complete", complete)))
+        return rc;
+    if (opts &&
+        ((rc = plm__check_version("plm_run_options", opts->version,
+                                  PLM_RUN_OPTIONS_VERSION)) ||
+         (rc = plm__check_range("max_concurrent", opts->max_concurrent, 0,
+                                INT32_MAX)) ||
+         (rc = plm__check_duration_ms("timeout_ms", opts->timeout_ms)) ||
+         (rc = plm__check_duration_ms("tick_ms", opts->tick_ms))))
+        return rc;
     if (!atomic_compare_exchange_strong(&client->running, &expected, 1))
         return PLM_ESTATE;
 
@@ -758,7 +768,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
         plm__timer_start(client->loop, &run.deadline, opts->timeout_ms);
     if (opts && opts->tick) {
         run.tick_fn = opts->tick;
-        run.tick_ms = opts->tick_ms > 0 ? opts->tick_ms : 250;
+        run.tick_ms = opts->tick_ms > 0 ? opts->tick_ms : PLM__DEFAULT_TICK_MS;
         run.tick_user_data = tick_user_data;
         plm__timer_start(client->loop, &run.tick, run.tick_ms);
     }

@@ -37,7 +37,6 @@
 
 #include "buf.h"
 #include "clock.h"
-#include "errdetail.h"
 #include "hooks.h"
 
 #include "aimd.h"
@@ -493,26 +492,15 @@ int plm__policy_new(plm__policy **out, const plm__policy_env *env,
                     const plm_client_options *opts)
 {
     plm__limits_config cfg;
-    plm__breaker check_breaker;
-    plm__budget *check_budget = NULL;
     plm__policy *p;
     int stop = opts ? opts->stop_on_fatal : 0;
     int rc;
 
     *out = NULL;
+    /* The one check of the limit options: every value the endpoints'
+     * budget and breaker will be made from (on first use) is valid once
+     * this passes, so a bad option fails plm_client_new, not a request. */
     rc = plm__limits_config_from_options(opts, &cfg);
-    if (rc != PLM_OK)
-        return rc;
-    if (stop < -1 || stop > 1)
-        return plm__error_set(PLM_EINVAL, "stop_on_fatal",
-                              "must be -1 (off), 0 or 1 (on)");
-    /* Endpoints are made on first use: check their configuration now, so
-     * a bad option fails plm_client_new rather than a request. */
-    rc = plm__breaker_init(&check_breaker, &cfg.breaker);
-    if (rc != PLM_OK)
-        return rc;
-    rc = plm__budget_new(&check_budget, &cfg.budget);
-    plm__budget_free(check_budget);
     if (rc != PLM_OK)
         return rc;
     p = calloc(1, sizeof *p);

@@ -223,17 +223,17 @@ static void meter_adjust(plm__budget *b, meter *m, double delta, int64_t at,
         m->cap_granted -= refund < m->cap_granted ? refund : m->cap_granted;
 }
 
-static int limit_valid(double v)
+int plm__per_minute_ok(double v)
 {
     /* Rejects NaN and infinities too; 1e15 per minute is beyond any
      * provider and keeps every product with nanoseconds finite. */
-    return isfinite(v) && v >= 0 && v <= 1e15;
+    return isfinite(v) && v >= 0 && v <= PLM__PER_MINUTE_MAX;
 }
 
 static int config_valid(const plm__budget_config *c)
 {
-    return limit_valid(c->rpm) && limit_valid(c->tpm) &&
-           limit_valid(c->input_tpm) && limit_valid(c->output_tpm) &&
+    return plm__per_minute_ok(c->rpm) && plm__per_minute_ok(c->tpm) &&
+           plm__per_minute_ok(c->input_tpm) && plm__per_minute_ok(c->output_tpm) &&
            c->burst_ms >= 0 && c->burst_ms <= 3600 * 1000;
 }
 

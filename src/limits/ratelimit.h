@@ -13,6 +13,13 @@
 
 #include "rlheaders.h"
 
+/* The largest per-minute limit accepted anywhere (options, headers). */
+#define PLM__PER_MINUTE_MAX 1e15
+
+/* 1 when v is a usable per-minute limit: finite, 0 (none) to
+ * PLM__PER_MINUTE_MAX. The one check every limit value goes through. */
+int plm__per_minute_ok(double v);
+
 /* Default burst: one second's worth of each meter. */
 #define PLM__BUDGET_DEFAULT_BURST_MS 1000
 

@@ -16,6 +16,8 @@
 
 #include "request.h"
 
+#include "check.h"
+
 /* Anthropic requires max_tokens; this is what a chat request sends when
  * the caller never set one, and what the token estimate assumes for a body
  * without any output limit. */
@@ -365,8 +367,11 @@ int plm_request_set_stream(plm_request *req, int on)
 
 int plm_request_set_timeout_ms(plm_request *req, int64_t timeout_ms)
 {
-    if (!req || timeout_ms < 0)
-        return PLM_EINVAL;
+    int rc;
+
+    if ((rc = plm__check_not_null("req", req)) ||
+        (rc = plm__check_duration_ms("timeout_ms", timeout_ms)))
+        return rc;
     req->timeout_ms = timeout_ms;
     return PLM_OK;
 }

@@ -3,7 +3,7 @@
  * transport and the provider parser saw into a final code and class and
  * says whether to try again; plm__retry_delay_ms() says how long to wait.
  *
- * Decisions worth knowing (see REFERENCE.md for the rules they follow):
+ * Decisions worth knowing (docs/PROTOCOLS.md has the whole table):
  * - x-should-retry (true/false) overrides the status rule for an HTTP
  *   answer, but never turns a 2xx, a hard quota (insufficient_quota) or a
  *   transport outcome (cancelled, oversized body) into a retry.
@@ -27,11 +27,9 @@
 
 #include <curl/curl.h>
 
+#include "defaults.h"
 #include "retry.h"
 
-#define PLM_DEFAULT_BASE_MS 500
-#define PLM_DEFAULT_MAX_MS 8000
-#define PLM_DEFAULT_AFTER_MAX_MS 60000
 /* Any server delay above this (about 31 years) is clamped before the cap,
  * so conversions can never overflow. */
 #define PLM_AFTER_CLAMP_MS ((int64_t)1 << 40)
@@ -300,8 +298,9 @@ int64_t plm__retry_delay_ms(const plm__retry_policy *policy, int attempt,
                             const plm__headers *headers, time_t now,
                             uint64_t *rng_state)
 {
-    int64_t base = PLM_DEFAULT_BASE_MS, max = PLM_DEFAULT_MAX_MS;
-    int64_t after_max = PLM_DEFAULT_AFTER_MAX_MS, delay, server;
+    int64_t base = PLM__DEFAULT_RETRY_BASE_MS;
+    int64_t max = PLM__DEFAULT_RETRY_MAX_MS;
+    int64_t after_max = PLM__DEFAULT_RETRY_AFTER_MAX_MS, delay, server;
     int shift;
     double u;
 
