@@ -49,8 +49,7 @@ int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index)
         return PLM_EINVAL;
     if (ex->ran)
         return PLM_ESTATE;
-    if (plm__array_reserve((void **)&ex->reqs, &ex->cap, ex->n + 1,
-                           sizeof *ex->reqs, 16) != 0)
+    if (PLM__ARRAY_RESERVE(ex->reqs, ex->cap, ex->n + 1, 16) != 0)
         return PLM_ENOMEM;
     if (index)
         *index = ex->n;

@@ -114,8 +114,7 @@ static endpoint *endpoint_for(plm__policy *p, const plm_request *req)
         p->last = ep;
         return ep;
     }
-    if (plm__array_reserve((void **)&p->eps, &p->eps_cap, p->neps + 1,
-                           sizeof *p->eps, 4) != 0)
+    if (PLM__ARRAY_RESERVE(p->eps, p->eps_cap, p->neps + 1, 4) != 0)
         return NULL;
     ep = calloc(1, sizeof *ep);
     if (!ep)

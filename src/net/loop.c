@@ -5,6 +5,7 @@
  * kernel object), and an eventfd for wake-ups from other threads or signal
  * handlers. Everything but plm__loop_wake runs on the loop's thread.
  */
+#include "buf.h"
 #include "loop.h"
 
 #include <errno.h>
@@ -98,18 +99,14 @@ int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
     if (fd < 0)
         return -1;
     if ((size_t)fd >= loop->nwatches) {
-        size_t n = loop->nwatches ? loop->nwatches : 64;
-        plm__watch *w;
+        size_t old = loop->nwatches;
+
         if (events == 0)
             return 0;
-        while (n <= (size_t)fd)
-            n *= 2;
-        w = realloc(loop->watches, n * sizeof *w);
-        if (!w)
+        if (PLM__ARRAY_RESERVE(loop->watches, loop->nwatches, (size_t)fd + 1, 64) != 0)
             return -1;
-        memset(w + loop->nwatches, 0, (n - loop->nwatches) * sizeof *w);
-        loop->watches = w;
-        loop->nwatches = n;
+        memset(loop->watches + old, 0,
+               (loop->nwatches - old) * sizeof *loop->watches);
     }
     cur = &loop->watches[fd];
     memset(&ev, 0, sizeof ev);
@@ -274,14 +271,8 @@ int plm__timer_start_at(plm__loop *loop, plm__timer *t, int64_t due_ns)
         heap_down(loop, t->heap_index);
         return 0;
     }
-    if (loop->heap_len == loop->heap_cap) {
-        size_t n = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        plm__timer **h = realloc(loop->heap, n * sizeof *h);
-        if (!h)
-            return -1;
-        loop->heap = h;
-        loop->heap_cap = n;
-    }
+    if (PLM__ARRAY_RESERVE(loop->heap, loop->heap_cap, loop->heap_len + 1, 64) != 0)
+        return -1;
     t->due_ns = due_ns;
     heap_set(loop, loop->heap_len++, t);
     heap_up(loop, t->heap_index);

@@ -18,6 +18,8 @@
  */
 #include "transport.h"
 
+#include "buf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,16 +139,11 @@ static curl_socket_t open_socket_cb(void *userp, curlsocktype purpose,
     /* Whatever the loop knew of this number was about a closed file. */
     plm__loop_forget(t->loop, fd);
     if ((size_t)fd >= t->nowned) {
-        size_t n = t->nowned ? t->nowned : 256;
-        unsigned char *p;
-        while (n <= (size_t)fd)
-            n *= 2;
-        p = realloc(t->owned, n);
-        if (!p)
+        size_t old = t->nowned;
+
+        if (PLM__ARRAY_RESERVE(t->owned, t->nowned, (size_t)fd + 1, 256) != 0)
             return fd; /* not owned: never parked, only slower */
-        memset(p + t->nowned, 0, n - t->nowned);
-        t->owned = p;
-        t->nowned = n;
+        memset(t->owned + old, 0, t->nowned - old);
     }
     t->owned[fd] = 1;
     return fd;
@@ -347,14 +344,9 @@ static CURL *easy_get(plm__transport *t, int *fresh)
 
 static void easy_put(plm__transport *t, CURL *easy)
 {
-    if (t->nfree == t->free_cap && t->free_cap < t->free_limit) {
-        size_t cap = t->free_cap ? t->free_cap * 2 : 64;
-        CURL **p = realloc(t->free_list, cap * sizeof *p);
-        if (p) {
-            t->free_list = p;
-            t->free_cap = cap;
-        }
-    }
+    /* A failure to grow only means this handle is not recycled. */
+    if (t->nfree == t->free_cap && t->free_cap < t->free_limit)
+        (void)PLM__ARRAY_RESERVE(t->free_list, t->free_cap, t->nfree + 1, 64);
     /* No curl_easy_reset: the options every attempt shares stay set and
      * set_options overwrites all the others. */
     if (t->nfree < t->free_cap && t->nfree < t->free_limit) {
@@ -462,14 +454,8 @@ static int pend_push(plm__transport *t, plm__xfer *x)
         t->pend_len -= t->pend_head;
         t->pend_head = 0;
     }
-    if (t->pend_len == t->pend_cap) {
-        size_t cap = t->pend_cap ? t->pend_cap * 2 : 64;
-        plm__xfer **p = realloc(t->pend, cap * sizeof *p);
-        if (!p)
-            return -1;
-        t->pend = p;
-        t->pend_cap = cap;
-    }
+    if (PLM__ARRAY_RESERVE(t->pend, t->pend_cap, t->pend_len + 1, 64) != 0)
+        return -1;
     t->pend[t->pend_len++] = x;
     if (!plm__timer_active(&t->feed) &&
         plm__timer_start(t->loop, &t->feed, 0) != 0) {

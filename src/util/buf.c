@@ -57,3 +57,17 @@ int plm__array_reserve(void **data, size_t *cap, size_t need, size_t elem,
     *cap = n;
     return 0;
 }
+
+int plm__array_reserve_typed(void *arr_ptr, size_t *cap, size_t need,
+                             size_t elem, size_t first)
+{
+    void *data;
+    int rc;
+
+    /* Every object pointer has the representation of void * on the
+     * platforms we build for; memcpy keeps the access well defined. */
+    memcpy(&data, arr_ptr, sizeof data);
+    rc = plm__array_reserve(&data, cap, need, elem, first);
+    memcpy(arr_ptr, &data, sizeof data);
+    return rc;
+}

@@ -28,4 +28,14 @@ void plm__buf_free(plm__buf *b);
 int plm__array_reserve(void **data, size_t *cap, size_t need, size_t elem,
                        size_t first);
 
+/* The same for a typed array pointer `arr` (an lvalue), without
+ * accessing it through a void ** (which strict aliasing forbids). */
+#define PLM__ARRAY_RESERVE(arr, cap, need, first)                           \
+    plm__array_reserve_typed((void *)&(arr), &(cap), (need), sizeof *(arr), \
+                             (first))
+
+/* What PLM__ARRAY_RESERVE calls: arr_ptr points at the array pointer. */
+int plm__array_reserve_typed(void *arr_ptr, size_t *cap, size_t need,
+                             size_t elem, size_t first);
+
 #endif
