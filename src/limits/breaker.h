@@ -16,7 +16,7 @@
 
 #include "parallm.h"
 
-/* Defaults, against REFERENCE's anchors (pybreaker: 5 consecutive, 60 s,
+/* Defaults, against the common libraries' (pybreaker: 5 consecutive, 60 s,
  * 1 trial; resilience4j: 50% of 100 calls, min 100, 60 s, 10 trials):
  * - 5 consecutive failures, as pybreaker;
  * - 50% of the last 20 calls with at least 10 in the window: resilience4j's
