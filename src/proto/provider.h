@@ -34,9 +34,9 @@
 /* How many providers there are: the size of arrays indexed by provider. */
 #define PLM__PROVIDER_COUNT (0 PLM__PROVIDER_LIST(PLM__PROVIDER_PLUS_ONE))
 
-/* Anthropic requires max_tokens; this is what a chat request sends when
- * the caller never set one, and what the token estimate assumes for a body
- * without any output limit. */
+/* The output limit a chat body starts with when its provider requires one
+ * (chat_init), and what the token estimate assumes for a body without
+ * any. */
 #define PLM__DEFAULT_MAX_TOKENS 1024
 
 /*
