@@ -20,9 +20,6 @@
 #include "policy.h"
 #include "provider.h"
 
-#define DEFAULT_OPENAI_BASE "https://api.openai.com/v1"
-#define DEFAULT_ANTHROPIC_BASE "https://api.anthropic.com"
-
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_init_rc;
 
@@ -125,6 +122,45 @@ static int build_headers(plm_client *c, plm_provider p)
     return PLM_OK;
 }
 
+/* Each provider's key and base URL: the option, else its environment
+ * variable, else (base URL only) its default. All keys first, then all
+ * base URLs, then the scheme check: PLM_ENOMEM or PLM_EINVAL. */
+static int resolve_endpoints(plm_client *c, const plm_client_options *o)
+{
+    const char *key[PLM__PROVIDER_COUNT] = {0};
+    const char *base[PLM__PROVIDER_COUNT] = {0};
+    int i;
+
+    for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
+        const plm__provider_ops *ops = plm__provider_get((plm_provider)i);
+
+        if (ops->client_options)
+            ops->client_options(o, &key[i], &base[i]);
+        if (copy_opt(&c->api_key[i], pick(key[i], ops->env_api_key, NULL)))
+            return PLM_ENOMEM;
+    }
+    for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
+        const plm__provider_ops *ops = plm__provider_get((plm_provider)i);
+
+        c->base_url[i] = plm__base_url_normalize(
+            pick(base[i], ops->env_base_url, ops->default_base_url));
+        if (!c->base_url[i])
+            return PLM_ENOMEM;
+    }
+    /* Only http(s) (the transport refuses other schemes anyway; saying so
+     * here is clearer than a network error per request). */
+    for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
+        char field[64];
+        int rc;
+
+        snprintf(field, sizeof field, "%s_base_url",
+                 plm__provider_get((plm_provider)i)->name);
+        if ((rc = check_base_url(field, c->base_url[i])))
+            return rc;
+    }
+    return PLM_OK;
+}
+
 /* The policy logs through the client's sink, filtered by its level. */
 static void policy_log(void *data, plm_log_level level, const char *message)
 {
@@ -140,9 +176,8 @@ static int attach_policy(plm_client *c, const plm_client_options *o)
     int rc;
 
     memset(&env, 0, sizeof env);
-    env.base_url[PLM_PROVIDER_OPENAI] = c->base_url[PLM_PROVIDER_OPENAI];
-    env.base_url[PLM_PROVIDER_ANTHROPIC] =
-        c->base_url[PLM_PROVIDER_ANTHROPIC];
+    for (int i = 0; i < PLM__PROVIDER_COUNT; i++)
+        env.base_url[i] = c->base_url[i];
     env.retry_base_ms = c->retry_base_ms;
     env.retry_after_max_ms = c->retry_after_max_ms;
     env.log_level = c->log_level;
@@ -185,25 +220,10 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     atomic_init(&c->running, 0);
     atomic_init(&c->interrupt_level, 0);
 
-    if (copy_opt(&c->api_key[PLM_PROVIDER_OPENAI],
-                 pick(o->openai_api_key, "OPENAI_API_KEY", NULL)) ||
-        copy_opt(&c->api_key[PLM_PROVIDER_ANTHROPIC],
-                 pick(o->anthropic_api_key, "ANTHROPIC_API_KEY", NULL)))
+    rc = resolve_endpoints(c, o);
+    if (rc != PLM_OK)
         goto fail;
-    c->base_url[PLM_PROVIDER_OPENAI] = plm__base_url_normalize(
-        pick(o->openai_base_url, "OPENAI_BASE_URL", DEFAULT_OPENAI_BASE));
-    c->base_url[PLM_PROVIDER_ANTHROPIC] = plm__base_url_normalize(
-        pick(o->anthropic_base_url, "ANTHROPIC_BASE_URL",
-             DEFAULT_ANTHROPIC_BASE));
-    if (!c->base_url[0] || !c->base_url[1])
-        goto fail;
-    /* Only http(s) (the transport refuses other schemes anyway; saying so
-     * here is clearer than a network error per request). */
-    if ((rc = check_base_url("openai_base_url",
-                             c->base_url[PLM_PROVIDER_OPENAI])) ||
-        (rc = check_base_url("anthropic_base_url",
-                             c->base_url[PLM_PROVIDER_ANTHROPIC])) ||
-        (rc = check_ca_file(o->ca_file)))
+    if ((rc = check_ca_file(o->ca_file)))
         goto fail;
     rc = PLM_ENOMEM;
 
@@ -231,9 +251,9 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     c->log_level = o->log_level;
     c->log_batches = o->log_batches;
 
-    if (build_headers(c, PLM_PROVIDER_OPENAI) != PLM_OK ||
-        build_headers(c, PLM_PROVIDER_ANTHROPIC) != PLM_OK)
-        goto fail;
+    for (int i = 0; i < PLM__PROVIDER_COUNT; i++)
+        if (build_headers(c, (plm_provider)i) != PLM_OK)
+            goto fail;
     if (plm__loop_new(&c->loop) != 0)
         goto fail;
     memset(&tc, 0, sizeof tc);
@@ -274,7 +294,7 @@ void plm_client_free(plm_client *client)
     plm__transport_free(client->transport);
     plm__loop_free(client->loop);
     plm__policy_free(client->policy);
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
         struct curl_slist *h;
         /* The auth header holds the key too. */
         for (h = client->headers[i]; h; h = h->next)

@@ -12,14 +12,17 @@
 #include "engine.h"
 #include "loop.h"
 #include "parallm.h"
+#include "provider.h"
 #include "transport.h"
 
 #define PLM__MAX_HOOKS 8
 
 struct plm_client {
-    char *api_key[2];          /* by plm_provider; NULL = none */
-    char *base_url[2];         /* normalized: no trailing / or /v1 */
-    struct curl_slist *headers[2]; /* auth + protocol headers, built once */
+    /* By plm_provider: the key (NULL = none), the base URL (normalized:
+     * no trailing / or /v1), the auth + protocol headers (built once). */
+    char *api_key[PLM__PROVIDER_COUNT];
+    char *base_url[PLM__PROVIDER_COUNT];
+    struct curl_slist *headers[PLM__PROVIDER_COUNT];
     int max_retries;           /* resolved: 0 means none */
     int64_t request_timeout_ms;
     int64_t connect_timeout_ms;

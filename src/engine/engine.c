@@ -514,9 +514,8 @@ static int pull_one(plm__run *run)
     j->state = JOB_WAITING;
     list_push(&run->waiting, j, 0);
     update_gauges(run);
-    if ((req->provider != PLM_PROVIDER_OPENAI &&
-         req->provider != PLM_PROVIDER_ANTHROPIC) ||
-        !req->path || req->path[0] != '/') {
+    if (!plm__provider_get(req->provider) || !req->path ||
+        req->path[0] != '/') {
         job_fail(run, j, PLM_EINVAL, PLM_CLASS_BAD_REQUEST,
                  "the request has no valid provider or path");
         return 1;

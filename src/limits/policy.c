@@ -60,7 +60,7 @@ typedef plm__endpoint endpoint;
 
 struct plm__policy {
     plm__policy_env env;       /* base URLs copied */
-    char *base_url[2];
+    char *base_url[PLM__PROVIDER_COUNT];
     plm__limits_config cfg;
     int stop_on_fatal;
     endpoint **eps;
@@ -139,7 +139,7 @@ fail:
 
 static const char *base_url(const plm__policy *p, plm_provider provider)
 {
-    if (provider != PLM_PROVIDER_OPENAI && provider != PLM_PROVIDER_ANTHROPIC)
+    if (!plm__provider_get(provider))
         return "(unknown provider)";
     return p->base_url[provider] ? p->base_url[provider] : "(no base URL)";
 }
@@ -506,7 +506,7 @@ int plm__policy_new(plm__policy **out, const plm__policy_env *env,
     if (!p)
         return PLM_ENOMEM;
     p->env = *env;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < PLM__PROVIDER_COUNT; i++) {
         p->env.base_url[i] = NULL;
         if (env->base_url[i] &&
             !(p->base_url[i] = strdup(env->base_url[i]))) {
@@ -543,8 +543,8 @@ void plm__policy_free(plm__policy *p)
     for (i = 0; i < p->neps; i++)
         endpoint_free(p->eps[i]);
     free(p->eps);
-    free(p->base_url[0]);
-    free(p->base_url[1]);
+    for (i = 0; i < PLM__PROVIDER_COUNT; i++)
+        free(p->base_url[i]);
     free(p);
 }
 

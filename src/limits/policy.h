@@ -15,6 +15,7 @@
 
 #include "hooks.h"
 #include "parallm.h"
+#include "provider.h"
 
 typedef struct plm__policy plm__policy;
 
@@ -29,7 +30,8 @@ typedef void (*plm__policy_log_fn)(void *data, plm_log_level level,
  * logs. Copied (base URLs included) by plm__policy_new.
  */
 typedef struct plm__policy_env {
-    const char *base_url[2];     /* by plm_provider, for messages */
+    /* By plm_provider, for messages. */
+    const char *base_url[PLM__PROVIDER_COUNT];
     int64_t retry_base_ms;       /* pause after a 429 that names no time */
     int64_t retry_after_max_ms;  /* cap on any pause */
     int log_level;               /* messages above it are dropped */

@@ -1,8 +1,8 @@
 /*
- * Provider protocols, the parts both providers share: which response
- * headers an attempt keeps, which request headers it sends, the base URL
- * form, and the dispatch of a completed answer to the right parser (JSON
- * or SSE, OpenAI or Anthropic). Also the helpers the two parsers share.
+ * Provider protocols, the parts all providers share: the request headers
+ * every request sends, the base URL form, and the dispatch of a completed
+ * answer to the provider's parser (JSON or SSE, through its operations
+ * table). Also the helpers the providers' operations share.
  * Everything here reads untrusted bytes from the network: every size is
  * capped and nothing assumes well-formed input.
  */
@@ -39,8 +39,9 @@ static int key_is_sendable(const char *key)
 }
 
 /* Appends "prefix key", wiping the temporary copy of the key. */
-static struct curl_slist *append_secret(struct curl_slist *list,
-                                        const char *prefix, const char *key)
+struct curl_slist *plm__header_append_secret(struct curl_slist *list,
+                                             const char *prefix,
+                                             const char *key)
 {
     size_t n = strlen(prefix) + strlen(key) + 1;
     char *line = malloc(n);
@@ -59,8 +60,11 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
                                          const char *api_key,
                                          struct curl_slist *list)
 {
+    const plm__provider_ops *ops = plm__provider_get(provider);
     struct curl_slist *next;
 
+    if (!ops)
+        goto fail;
     next = curl_slist_append(list, "Content-Type: application/json");
     if (!next)
         goto fail;
@@ -71,24 +75,11 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
     if (!next)
         goto fail;
     list = next;
-    if (provider == PLM_PROVIDER_ANTHROPIC) {
-        next = curl_slist_append(list, "anthropic-version: 2023-06-01");
-        if (!next)
-            goto fail;
-        list = next;
-        if (key_is_sendable(api_key)) {
-            next = append_secret(list, "x-api-key: ", api_key);
-            if (!next)
-                goto fail;
-            list = next;
-        }
-    } else if (key_is_sendable(api_key)) {
-        next = append_secret(list, "Authorization: Bearer ", api_key);
-        if (!next)
-            goto fail;
-        list = next;
-    }
-    return list;
+    next = ops->request_headers(key_is_sendable(api_key) ? api_key : NULL,
+                                list);
+    if (!next)
+        goto fail;
+    return next;
 fail:
     curl_slist_free_all(list);
     return NULL;
@@ -138,7 +129,7 @@ static int is_sse(const plm__headers *h, const char *body, size_t len)
            (len - i >= 6 && memcmp(body + i, "event:", 6) == 0);
 }
 
-static void parse_error_answer(plm_provider provider, int status,
+static void parse_error_answer(const plm__provider_ops *ops, int status,
                                const char *body, size_t len,
                                plm_result *res)
 {
@@ -147,10 +138,10 @@ static void parse_error_answer(plm_provider provider, int status,
     char quote[PLM_EXCERPT_MAX + 4];
 
     if (error) {
-        plm__error_fields(res, error);
-        /* Anthropic's error.type ("rate_limit_error", ...) is its code. */
-        if (provider == PLM_PROVIDER_ANTHROPIC && !res->error_code)
-            (void)plm__strdup_into(&res->error_code, res->error_type);
+        if (ops->error_fields)
+            ops->error_fields(res, error);
+        else
+            plm__error_fields(res, error);
     } else if (json_is_object(root)) {
         /* Compatible servers: {"message": ...} or FastAPI's {"detail"}. */
         if (json_is_string(json_object_get(root, "message")))
@@ -173,10 +164,15 @@ void plm__provider_parse(plm_provider provider, const char *path,
                          int http_status, const plm__headers *headers,
                          const char *body, size_t len, plm_result *res)
 {
-    int anthropic = provider == PLM_PROVIDER_ANTHROPIC;
+    const plm__provider_ops *ops = plm__provider_get(provider);
 
     if (!res)
         return;
+    if (!ops) {
+        plm__result_set_error(res, PLM_EINVAL, PLM_CLASS_BAD_REQUEST,
+                              "unknown provider %d", (int)provider);
+        return;
+    }
     if (!body)
         len = 0;
     if (!body)
@@ -185,22 +181,15 @@ void plm__provider_parse(plm_provider provider, const char *path,
     if (headers && headers->request_id)
         (void)plm__strdup_into(&res->request_id, headers->request_id);
     if (http_status < 200 || http_status > 299) {
-        parse_error_answer(provider, http_status, body, len, res);
+        parse_error_answer(ops, http_status, body, len, res);
         return;
     }
     if (len == 0) {
-        plm__parse_fail(res, anthropic ? "Anthropic" : "OpenAI",
-                        "empty body", body, len);
+        plm__parse_fail(res, ops->display_name, "empty body", body, len);
         return;
     }
-    if (is_sse(headers, body, len)) {
-        if (anthropic)
-            plm__anthropic_parse_sse(body, len, res);
-        else
-            plm__openai_parse_sse(body, len, res);
-    } else if (anthropic) {
-        plm__anthropic_parse_json(path, body, len, res);
-    } else {
-        plm__openai_parse_json(path, body, len, res);
-    }
+    if (is_sse(headers, body, len))
+        ops->parse_sse(body, len, res);
+    else
+        ops->parse_json(path, body, len, res);
 }

@@ -1,21 +1,110 @@
 /*
- * Provider protocols: which headers a request carries and how an answer is
- * read. One function per direction; the differences between OpenAI and
- * Anthropic stay inside provider_openai.c and provider_anthropic.c.
+ * Provider protocols: which headers a request carries, how a chat body is
+ * shaped and how an answer is read. Everything that differs between
+ * providers is in one table of operations per provider (as curl's
+ * protocol handlers), defined in src/proto/providers/<name>.c and listed
+ * once in PLM__PROVIDER_LIST below; the code that uses it (request.c,
+ * provider.c, the client) is generic over that table.
+ *
+ * Adding a provider: a value in the public plm_provider enum, one file
+ * providers/<name>.c defining its plm__provider_ops, and one line in
+ * PLM__PROVIDER_LIST.
  */
 #ifndef PLM_PROVIDER_H
 #define PLM_PROVIDER_H
 
 #include <curl/curl.h>
+#include <jansson.h>
+#include <stdint.h>
 
+#include "defaults.h"
 #include "parallm.h"
 #include "headers.h"
 #include "result.h"
 
+/*
+ * The registered providers, one line each: the public enum value and the
+ * name of its ops object. The table is indexed by the enum value, so the
+ * values must be 0, 1, ... without gaps (providers.c checks this).
+ */
+#define PLM__PROVIDER_LIST(X)                          \
+    X(PLM_PROVIDER_OPENAI, plm__provider_openai)       \
+    X(PLM_PROVIDER_ANTHROPIC, plm__provider_anthropic)
 
-/* Appends the provider's auth and protocol headers (Content-Type, auth,
- * anthropic-version) to list. The key goes only into this list, never into
- * a message. Returns the new list, or NULL on out of memory (list freed). */
+#define PLM__PROVIDER_PLUS_ONE(id, ops) +1
+/* How many providers there are: the size of arrays indexed by provider. */
+#define PLM__PROVIDER_COUNT (0 PLM__PROVIDER_LIST(PLM__PROVIDER_PLUS_ONE))
+
+/*
+ * One provider's protocol. The strings are static and required; a NULL
+ * function means the provider needs nothing beyond the shared behaviour
+ * described at that field. Builder functions are called only for chat
+ * requests (plm_request_new_chat), after the shared checks, with the
+ * request's JSON body; they return PLM_OK or PLM_ENOMEM.
+ */
+typedef struct plm__provider_ops {
+    plm_provider id;              /* its index in the table */
+    const char *name;             /* short, lower case: "openai" */
+    const char *display_name;     /* in messages: "OpenAI" */
+    const char *default_base_url; /* used without option or env variable */
+    const char *env_api_key;      /* env variable with the key */
+    const char *env_base_url;     /* env variable with the base URL */
+    const char *chat_path;        /* plm_request_new_chat's path */
+
+    /* The plm_client_options fields naming this provider's key and base
+     * URL (they win over the env variables). NULL: no such fields. */
+    void (*client_options)(const plm_client_options *o, const char **api_key,
+                           const char **base_url);
+
+    /* Appends the auth and protocol headers to list, which already holds
+     * the shared ones (Content-Type, Expect). api_key is NULL when there
+     * is none that may be sent. Returns list, or NULL on out of memory
+     * (the caller frees list, which still holds what was appended). */
+    struct curl_slist *(*request_headers)(const char *api_key,
+                                          struct curl_slist *list);
+
+    /* The provider's default body fields, after "model" and "messages".
+     * NULL: none. */
+    int (*chat_init)(json_t *body);
+    /* Sets (replaces) the system prompt. Required. */
+    int (*set_system)(json_t *body, const char *text);
+    /* Adds a message with role. NULL: plm__chat_append_message. */
+    int (*add_message)(json_t *body, const char *role, const char *content);
+    /* JSON-response mode turned on or off. NULL: nothing in the body. */
+    int (*set_json_response)(json_t *body, int on);
+    /* Streaming turned on or off, after the shared "stream" field was set
+     * or removed. NULL: nothing more. */
+    int (*set_stream)(json_t *body, int on);
+    /* Serializes a chat body (compact); json_response is the mode the
+     * caller asked for. Must leave body as it found it. NULL:
+     * json_dumps(body, JSON_COMPACT). Returns NULL on out of memory. */
+    char *(*serialize)(json_t *body, int json_response);
+    /* Prompt bytes the serialization adds that are not in the body (for
+     * the token estimate). NULL: none. */
+    int64_t (*estimate_extra_bytes)(int json_response);
+
+    /* The 2xx parsers (JSON and SSE body). Each returns PLM_OK, or sets an
+     * error in res (code, class, message) and returns it. Required. */
+    int (*parse_json)(const char *path, const char *body, size_t len,
+                      plm_result *res);
+    int (*parse_sse)(const char *body, size_t len, plm_result *res);
+    /* Fills error_message/type/code from an error answer's "error"
+     * object. NULL: plm__error_fields. */
+    void (*error_fields)(plm_result *res, const json_t *error);
+} plm__provider_ops;
+
+/* The ops objects, each defined in its providers/<name>.c. */
+#define PLM__PROVIDER_DECLARE(id, ops) extern const plm__provider_ops ops;
+PLM__PROVIDER_LIST(PLM__PROVIDER_DECLARE)
+
+/* The provider's operations, or NULL for a value that names none. */
+const plm__provider_ops *plm__provider_get(plm_provider provider);
+
+/* Appends the auth and protocol headers (Content-Type, Expect, then the
+ * provider's own: auth, version) to list. The key goes only into this
+ * list, never into a message; a key with a control byte is not sent.
+ * Returns the new list, or NULL on out of memory or an unknown provider
+ * (list freed). */
 struct curl_slist *plm__provider_headers(plm_provider provider,
                                          const char *api_key,
                                          struct curl_slist *list);
@@ -26,8 +115,9 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
  * error message/type/code. Sets res->code/error_class for a 2xx body that
  * does not parse (PLM_EPARSE) and for an error event inside a 2xx stream
  * (PLM_EOVERLOADED / PLM_ERATELIMIT / PLM_ESERVER); for non-2xx it only
- * fills the error fields (the retry module decides the code). Does not
- * touch res->body. body is NUL-terminated.
+ * fills the error fields (the retry module decides the code). An unknown
+ * provider is PLM_EINVAL. Does not touch res->body. body is
+ * NUL-terminated.
  */
 void plm__provider_parse(plm_provider provider, const char *path,
                          int http_status, const plm__headers *headers,
@@ -37,5 +127,18 @@ void plm__provider_parse(plm_provider provider, const char *path,
  * trailing "/v1", so a base that users paste from OPENAI_BASE_URL and a
  * bare host both work. Returns a malloc'd string or NULL. */
 char *plm__base_url_normalize(const char *url);
+
+/* ---- helpers for the providers' operations ---- */
+
+/* Appends the header line "prefix key", wiping its temporary copy.
+ * Returns the list or NULL on out of memory (list left as it was). */
+struct curl_slist *plm__header_append_secret(struct curl_slist *list,
+                                             const char *prefix,
+                                             const char *key);
+
+/* Appends {"role": role, "content": content} to the body's "messages"
+ * (the shared add_message). PLM_OK or PLM_ENOMEM. */
+int plm__chat_append_message(json_t *body, const char *role,
+                             const char *content);
 
 #endif

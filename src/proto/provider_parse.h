@@ -1,8 +1,8 @@
 /*
- * Helpers shared by the two providers' answer parsers (provider_openai.c,
- * provider_anthropic.c) and the dispatcher in provider.c: a growable text
- * buffer, an SSE event splitter, and the common ways of filling a result.
- * Internal to the provider modules.
+ * Helpers shared by the providers' answer parsers (providers/<name>.c)
+ * and the dispatcher in provider.c: a growable text buffer, an SSE event
+ * splitter, and the common ways of filling a result. Internal to the
+ * provider modules.
  */
 #ifndef PLM_PROVIDER_PARSE_H
 #define PLM_PROVIDER_PARSE_H
@@ -68,14 +68,5 @@ void plm__stream_error(plm_result *res, const json_t *error);
 
 /* Path equality ignoring a query string. */
 int plm__path_is(const char *path, const char *want);
-
-/* The provider-specific 2xx parsers. Each returns PLM_OK, or sets an error
- * in res (code, class, message) and returns it. */
-int plm__openai_parse_json(const char *path, const char *body, size_t len,
-                           plm_result *res);
-int plm__openai_parse_sse(const char *body, size_t len, plm_result *res);
-int plm__anthropic_parse_json(const char *path, const char *body,
-                              size_t len, plm_result *res);
-int plm__anthropic_parse_sse(const char *body, size_t len, plm_result *res);
 
 #endif

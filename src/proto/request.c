@@ -3,31 +3,26 @@
  * the provider's own shape while the caller builds it, so that serializing
  * it is one json_dumps() when the engine takes it; the text is cached until
  * the next builder call. A raw request carries a caller-given method, path
- * and JSON object (one OpenAI Batch input line) and only its policy fields
+ * and JSON object (one batch input line) and only its policy fields
  * (timeout, retries, user data, stream) may change.
  *
- * Anthropic has no JSON response mode; when asked for one, the serialized
- * body gets an instruction appended to its system prompt (the documented
- * way to ask Claude for JSON), without changing the body the caller built.
+ * What differs between providers (the chat path, where the system prompt
+ * goes, default fields, JSON-response and stream fields, extra text added
+ * at serialization) comes from the provider's operations (provider.h);
+ * this file checks arguments and keeps the cached text in step.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider.h"
 #include "request.h"
 
 #include "check.h"
-
-/* Anthropic requires max_tokens; this is what a chat request sends when
- * the caller never set one, and what the token estimate assumes for a body
- * without any output limit. */
-#define PLM_DEFAULT_MAX_TOKENS 1024
+#include "defaults.h"
 
 /* Cap on "n" in the estimate, so a silly value cannot overflow it. */
 #define PLM_ESTIMATE_MAX_N 128
-
-static const char plm_json_instruction[] =
-    "Respond with a single valid JSON object and nothing else.";
 
 static void invalidate(plm_request *req)
 {
@@ -121,33 +116,28 @@ static plm_request *request_alloc(plm_provider provider)
 int plm_request_new_chat(plm_request **out, plm_provider provider,
                          const char *model)
 {
+    const plm__provider_ops *ops;
     plm_request *req = NULL;
-    const char *path;
     int rc = PLM_ENOMEM;
 
     if (!out)
         return PLM_EINVAL;
     *out = NULL;
-    if (!model || !*model || !is_utf8(model) ||
-        (provider != PLM_PROVIDER_OPENAI &&
-         provider != PLM_PROVIDER_ANTHROPIC))
+    ops = plm__provider_get(provider);
+    if (!model || !*model || !is_utf8(model) || !ops)
         return PLM_EINVAL;
-    path = provider == PLM_PROVIDER_OPENAI ? "/v1/chat/completions"
-                                           : "/v1/messages";
     req = request_alloc(provider);
     if (!req)
         goto fail;
     req->method = strdup("POST");
-    req->path = strdup(path);
+    req->path = strdup(ops->chat_path);
     req->body = json_object();
     if (!req->method || !req->path || !req->body)
         goto fail;
     if (json_object_set_new(req->body, "model", json_string(model)) ||
         json_object_set_new(req->body, "messages", json_array()))
         goto fail;
-    if (provider == PLM_PROVIDER_ANTHROPIC &&
-        json_object_set_new(req->body, "max_tokens",
-                            json_integer(PLM_DEFAULT_MAX_TOKENS)))
+    if (ops->chat_init && ops->chat_init(req->body) != PLM_OK)
         goto fail;
     *out = req;
     return PLM_OK;
@@ -166,9 +156,8 @@ int plm__request_new_raw_take(plm_request **out, plm_provider provider,
     if (!out)
         goto fail;
     *out = NULL;
-    if ((provider != PLM_PROVIDER_OPENAI &&
-         provider != PLM_PROVIDER_ANTHROPIC) ||
-        !is_token(method) || !is_path(path) || !json_is_object(body))
+    if (!plm__provider_get(provider) || !is_token(method) ||
+        !is_path(path) || !json_is_object(body))
         goto fail;
     req = request_alloc(provider);
     if (!req) {
@@ -208,9 +197,8 @@ int plm_request_new_raw(plm_request **out, plm_provider provider,
     if (!out)
         return PLM_EINVAL;
     *out = NULL;
-    if ((provider != PLM_PROVIDER_OPENAI &&
-         provider != PLM_PROVIDER_ANTHROPIC) ||
-        !is_token(method) || !is_path(path) || !body_json)
+    if (!plm__provider_get(provider) || !is_token(method) ||
+        !is_path(path) || !body_json)
         return PLM_EINVAL;
     body = json_loads(body_json, 0, NULL);
     if (!body)
@@ -225,77 +213,45 @@ static int chat_ok(const plm_request *req)
     return req && !req->is_raw && json_is_object(req->body);
 }
 
-/* OpenAI keeps the system prompt as the first message; the caller may set
- * it after adding messages, so it replaces or prepends that message. */
-static int openai_set_system(plm_request *req, const char *text)
+/* The provider's operations. A request's provider was checked when it
+ * was made; code that may see a request changed since checks for NULL. */
+static const plm__provider_ops *ops_of(const plm_request *req)
 {
-    json_t *messages = json_object_get(req->body, "messages");
-    json_t *first = json_array_get(messages, 0);
-    json_t *msg;
-
-    if (first && json_is_string(json_object_get(first, "role")) &&
-        strcmp(json_string_value(json_object_get(first, "role")),
-               "system") == 0)
-        return json_object_set_new(first, "content", json_string(text))
-                   ? PLM_ENOMEM
-                   : PLM_OK;
-    msg = json_pack("{s:s, s:s}", "role", "system", "content", text);
-    if (!msg)
-        return PLM_ENOMEM;
-    return json_array_insert_new(messages, 0, msg) ? PLM_ENOMEM : PLM_OK;
+    return plm__provider_get(req->provider);
 }
 
 int plm_request_set_system(plm_request *req, const char *text)
 {
-    int rc;
-
     if (!chat_ok(req) || !is_utf8(text))
         return PLM_EINVAL;
     invalidate(req);
-    if (req->provider == PLM_PROVIDER_OPENAI) {
-        rc = openai_set_system(req, text);
-    } else {
-        rc = json_object_set_new(req->body, "system", json_string(text))
-                 ? PLM_ENOMEM
-                 : PLM_OK;
-    }
-    return rc;
+    return ops_of(req)->set_system(req->body, text);
 }
 
-/* Anthropic has no "system" role in messages: such a message is appended
- * to the top-level system prompt instead, so callers can stay generic. */
-static int anthropic_append_system(plm_request *req, const char *content)
+int plm__chat_append_message(json_t *body, const char *role,
+                             const char *content)
 {
-    const char *old = json_string_value(json_object_get(req->body, "system"));
-    json_t *joined;
+    json_t *messages = json_object_get(body, "messages");
+    json_t *msg = json_pack("{s:s, s:s}", "role", role, "content", content);
 
-    if (!old || !*old)
-        joined = json_string(content);
-    else
-        joined = json_sprintf("%s\n\n%s", old, content);
-    if (!joined)
+    if (!msg)
         return PLM_ENOMEM;
-    return json_object_set_new(req->body, "system", joined) ? PLM_ENOMEM
-                                                            : PLM_OK;
+    return json_array_append_new(messages, msg) ? PLM_ENOMEM : PLM_OK;
 }
 
 int plm_request_add_message(plm_request *req, const char *role,
                             const char *content)
 {
-    json_t *messages, *msg;
+    const plm__provider_ops *ops;
 
     if (!chat_ok(req) || !role || !*role || !is_utf8(role) ||
         !is_utf8(content))
         return PLM_EINVAL;
     invalidate(req);
-    if (req->provider == PLM_PROVIDER_ANTHROPIC &&
-        strcmp(role, "system") == 0)
-        return anthropic_append_system(req, content);
-    messages = json_object_get(req->body, "messages");
-    msg = json_pack("{s:s, s:s}", "role", role, "content", content);
-    if (!msg)
-        return PLM_ENOMEM;
-    return json_array_append_new(messages, msg) ? PLM_ENOMEM : PLM_OK;
+    ops = ops_of(req);
+    if (ops->add_message)
+        return ops->add_message(req->body, role, content);
+    return plm__chat_append_message(req->body, role, content);
 }
 
 int plm_request_set_temperature(plm_request *req, double temperature)
@@ -323,46 +279,35 @@ int plm_request_set_max_tokens(plm_request *req, int max_tokens)
 
 int plm_request_set_json_response(plm_request *req, int on)
 {
+    const plm__provider_ops *ops;
+
     if (!chat_ok(req))
         return PLM_EINVAL;
     invalidate(req);
     req->json_response = on ? 1 : 0;
-    if (req->provider == PLM_PROVIDER_ANTHROPIC)
-        return PLM_OK; /* applied when serializing, see the top comment */
-    if (!on) {
-        json_object_del(req->body, "response_format");
-        return PLM_OK;
-    }
-    return json_object_set_new(req->body, "response_format",
-                               json_pack("{s:s}", "type", "json_object"))
-               ? PLM_ENOMEM
-               : PLM_OK;
+    ops = ops_of(req);
+    if (!ops->set_json_response)
+        return PLM_OK; /* applied when serializing, if at all */
+    return ops->set_json_response(req->body, req->json_response);
 }
 
 int plm_request_set_stream(plm_request *req, int on)
 {
-    int openai_chat;
+    const plm__provider_ops *ops;
 
     if (!req || !json_is_object(req->body))
         return PLM_EINVAL;
     invalidate(req);
-    openai_chat = !req->is_raw && req->provider == PLM_PROVIDER_OPENAI;
     req->stream = on ? 1 : 0;
-    if (!on) {
+    if (on && json_object_set_new(req->body, "stream", json_true()))
+        return PLM_ENOMEM;
+    if (!on)
         json_object_del(req->body, "stream");
-        if (openai_chat)
-            json_object_del(req->body, "stream_options");
+    /* A raw body is the caller's: only "stream" follows the flag. */
+    ops = ops_of(req);
+    if (req->is_raw || !ops || !ops->set_stream)
         return PLM_OK;
-    }
-    if (json_object_set_new(req->body, "stream", json_true()))
-        return PLM_ENOMEM;
-    /* Without include_usage a streamed OpenAI answer reports no tokens,
-     * and the rate budget could never be reconciled. */
-    if (openai_chat &&
-        json_object_set_new(req->body, "stream_options",
-                            json_pack("{s:b}", "include_usage", 1)))
-        return PLM_ENOMEM;
-    return PLM_OK;
+    return ops->set_stream(req->body, req->stream);
 }
 
 int plm_request_set_timeout_ms(plm_request *req, int64_t timeout_ms)
@@ -395,43 +340,18 @@ void *plm_request_user_data(const plm_request *req)
     return req ? req->user_data : NULL;
 }
 
-/* Dumps the Anthropic body with the JSON instruction added to its system
- * prompt; the caller's "system" is put back afterwards. */
-static char *dump_anthropic_json(plm_request *req)
-{
-    json_t *old = json_object_get(req->body, "system");
-    const char *text = json_string_value(old);
-    json_t *saved = old ? json_incref(old) : NULL;
-    json_t *sys;
-    char *out = NULL;
-
-    if (text && *text)
-        sys = json_sprintf("%s\n\n%s", text, plm_json_instruction);
-    else
-        sys = json_string(plm_json_instruction);
-    if (!sys || json_object_set_new(req->body, "system", sys))
-        goto out;
-    out = json_dumps(req->body, JSON_COMPACT);
-    if (saved)
-        json_object_set(req->body, "system", saved);
-    else
-        json_object_del(req->body, "system");
-out:
-    json_decref(saved);
-    return out;
-}
-
 int plm__request_serialize(plm_request *req)
 {
+    const plm__provider_ops *ops;
     char *text;
 
     if (!req || !req->body)
         return PLM_EINVAL;
     if (req->body_text)
         return PLM_OK;
-    if (!req->is_raw && req->json_response &&
-        req->provider == PLM_PROVIDER_ANTHROPIC)
-        text = dump_anthropic_json(req);
+    ops = ops_of(req);
+    if (!req->is_raw && ops && ops->serialize)
+        text = ops->serialize(req->body, req->json_response);
     else
         text = json_dumps(req->body, JSON_COMPACT);
     if (!text)
@@ -497,7 +417,7 @@ static int64_t output_limit(const plm_request *req)
     /* Embeddings produce no output tokens. */
     if (req->path && strstr(req->path, "/embeddings"))
         return 0;
-    return PLM_DEFAULT_MAX_TOKENS;
+    return PLM__DEFAULT_MAX_TOKENS;
 }
 
 /*
@@ -511,6 +431,7 @@ static int64_t output_limit(const plm_request *req)
 int64_t plm__request_estimate_tokens(const plm_request *req)
 {
     static const int64_t cap = INT64_MAX / 4;
+    const plm__provider_ops *ops;
     json_t *messages, *msg, *nval;
     int64_t bytes = 0, out, n = 1;
     size_t i;
@@ -525,9 +446,9 @@ int64_t plm__request_estimate_tokens(const plm_request *req)
     bytes += text_bytes(json_object_get(req->body, "input"));
     bytes += text_bytes(json_object_get(req->body, "prompt"));
     bytes += text_bytes(json_object_get(req->body, "instructions"));
-    if (!req->is_raw && req->json_response &&
-        req->provider == PLM_PROVIDER_ANTHROPIC)
-        bytes += (int64_t)sizeof(plm_json_instruction);
+    ops = ops_of(req);
+    if (!req->is_raw && ops && ops->estimate_extra_bytes)
+        bytes += ops->estimate_extra_bytes(req->json_response);
     nval = json_object_get(req->body, "n");
     if (json_is_integer(nval) && json_integer_value(nval) > 1)
         n = json_integer_value(nval) > PLM_ESTIMATE_MAX_N
@@ -540,8 +461,8 @@ int64_t plm__request_estimate_tokens(const plm_request *req)
 }
 
 /* The output part of plm__request_estimate_tokens (the output limit times
- * n, same caps), so Anthropic's separate input and output budgets can be
- * charged their share. */
+ * n, same caps), so budgets that count input and output tokens apart can
+ * be charged their share. */
 int64_t plm__request_estimate_output_tokens(const plm_request *req)
 {
     static const int64_t cap = INT64_MAX / 4;

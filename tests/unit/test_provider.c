@@ -191,6 +191,38 @@ static void test_provider__request_headers(void **state)
     curl_slist_free_all(l);
 }
 
+/* The table: every provider's slot holds its own ops with the required
+ * fields; values outside the enum name none. */
+static void test_provider__table(void **state)
+{
+    plm_result *res;
+
+    (void)state;
+    for (int i = 0; i < PLM__PROVIDER_COUNT; i++) {
+        const plm__provider_ops *ops = plm__provider_get((plm_provider)i);
+
+        assert_non_null(ops);
+        assert_int_equal(ops->id, i);
+        assert_non_null(ops->name);
+        assert_non_null(ops->display_name);
+        assert_non_null(ops->default_base_url);
+        assert_non_null(ops->env_api_key);
+        assert_non_null(ops->env_base_url);
+        assert_true(ops->chat_path && ops->chat_path[0] == '/');
+        assert_non_null(ops->request_headers);
+        assert_non_null(ops->set_system);
+        assert_non_null(ops->parse_json);
+        assert_non_null(ops->parse_sse);
+    }
+    assert_null(plm__provider_get((plm_provider)PLM__PROVIDER_COUNT));
+    assert_null(plm__provider_get((plm_provider)-1));
+    assert_null(plm__provider_headers((plm_provider)-1, "k", NULL));
+    res = parse((plm_provider)PLM__PROVIDER_COUNT, "/v1/x", 200, NULL,
+                "{}");
+    assert_int_equal(res->code, PLM_EINVAL);
+    plm_result_free(res);
+}
+
 static void check_base(const char *in, const char *want)
 {
     char *out = plm__base_url_normalize(in);
@@ -788,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_provider__headers_anthropic),
         cmocka_unit_test(test_provider__headers_odd_input),
         cmocka_unit_test(test_provider__request_headers),
+        cmocka_unit_test(test_provider__table),
         cmocka_unit_test(test_provider__base_url_normalize),
         cmocka_unit_test(test_provider__openai_chat_json),
         cmocka_unit_test(test_provider__header_request_id_wins),

@@ -1,13 +1,117 @@
 /*
- * Reading a successful Anthropic Messages answer, as JSON or as a stream
- * of server-sent events (message_start, content_block_delta, message_delta,
- * message_stop, and an "error" event when the provider fails mid-stream).
- * Text blocks are joined; tool-use and thinking blocks are skipped.
+ * The Anthropic Messages protocol: its defaults, the x-api-key and
+ * anthropic-version headers, the chat body (a top-level system prompt that
+ * also takes system-role messages, a required max_tokens), its error codes,
+ * and reading a successful answer, as JSON or as a stream of server-sent
+ * events (message_start, content_block_delta, message_delta, message_stop,
+ * and an "error" event when the provider fails mid-stream). Text blocks
+ * are joined; tool-use and thinking blocks are skipped.
+ *
+ * Anthropic has no JSON response mode; when asked for one, the serialized
+ * body gets an instruction appended to its system prompt (the documented
+ * way to ask Claude for JSON), without changing the body the caller built.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider.h"
 #include "provider_parse.h"
+
+static const char json_instruction[] =
+    "Respond with a single valid JSON object and nothing else.";
+
+static struct curl_slist *request_headers(const char *api_key,
+                                          struct curl_slist *list)
+{
+    struct curl_slist *next;
+
+    next = curl_slist_append(list, "anthropic-version: 2023-06-01");
+    if (!next || !api_key)
+        return next;
+    return plm__header_append_secret(next, "x-api-key: ", api_key);
+}
+
+/* Anthropic requires max_tokens: a chat body starts with the default. */
+static int chat_init(json_t *body)
+{
+    return json_object_set_new(body, "max_tokens",
+                               json_integer(PLM__DEFAULT_MAX_TOKENS))
+               ? PLM_ENOMEM
+               : PLM_OK;
+}
+
+static int set_system(json_t *body, const char *text)
+{
+    return json_object_set_new(body, "system", json_string(text))
+               ? PLM_ENOMEM
+               : PLM_OK;
+}
+
+/* Anthropic has no "system" role in messages: such a message is appended
+ * to the top-level system prompt instead, so callers can stay generic. */
+static int add_message(json_t *body, const char *role, const char *content)
+{
+    const char *old;
+    json_t *joined;
+
+    if (strcmp(role, "system") != 0)
+        return plm__chat_append_message(body, role, content);
+    old = json_string_value(json_object_get(body, "system"));
+    if (!old || !*old)
+        joined = json_string(content);
+    else
+        joined = json_sprintf("%s\n\n%s", old, content);
+    if (!joined)
+        return PLM_ENOMEM;
+    return json_object_set_new(body, "system", joined) ? PLM_ENOMEM
+                                                       : PLM_OK;
+}
+
+/* Dumps the body with the JSON instruction added to its system prompt;
+ * the caller's "system" is put back afterwards. */
+static char *dump_with_instruction(json_t *body)
+{
+    json_t *old = json_object_get(body, "system");
+    const char *text = json_string_value(old);
+    json_t *saved = old ? json_incref(old) : NULL;
+    json_t *sys;
+    char *out = NULL;
+
+    if (text && *text)
+        sys = json_sprintf("%s\n\n%s", text, json_instruction);
+    else
+        sys = json_string(json_instruction);
+    if (!sys || json_object_set_new(body, "system", sys))
+        goto out;
+    out = json_dumps(body, JSON_COMPACT);
+    if (saved)
+        json_object_set(body, "system", saved);
+    else
+        json_object_del(body, "system");
+out:
+    json_decref(saved);
+    return out;
+}
+
+static char *serialize(json_t *body, int json_response)
+{
+    if (json_response)
+        return dump_with_instruction(body);
+    return json_dumps(body, JSON_COMPACT);
+}
+
+static int64_t estimate_extra_bytes(int json_response)
+{
+    return json_response ? (int64_t)sizeof(json_instruction) : 0;
+}
+
+/* Anthropic's error.type ("rate_limit_error", ...) is its code. */
+static void error_fields(plm_result *res, const json_t *error)
+{
+    plm__error_fields(res, error);
+    if (!res->error_code)
+        (void)plm__strdup_into(&res->error_code, res->error_type);
+}
 
 static void take_usage(plm_result *res, const json_t *usage)
 {
@@ -26,8 +130,8 @@ static int type_is(const json_t *obj, const char *want)
     return type && strcmp(type, want) == 0;
 }
 
-int plm__anthropic_parse_json(const char *path, const char *body,
-                              size_t len, plm_result *res)
+static int parse_json(const char *path, const char *body, size_t len,
+                      plm_result *res)
 {
     json_t *root = json_loadb(body, len, 0, NULL);
     const json_t *content, *block;
@@ -140,7 +244,34 @@ out:
     return rc;
 }
 
-int plm__anthropic_parse_sse(const char *body, size_t len, plm_result *res)
+static int parse_sse(const char *body, size_t len, plm_result *res)
 {
     return plm__sse_collect(body, len, on_event, res, "Anthropic stream");
 }
+
+static void client_options(const plm_client_options *o, const char **api_key,
+                           const char **base_url)
+{
+    *api_key = o->anthropic_api_key;
+    *base_url = o->anthropic_base_url;
+}
+
+const plm__provider_ops plm__provider_anthropic = {
+    .id = PLM_PROVIDER_ANTHROPIC,
+    .name = "anthropic",
+    .display_name = "Anthropic",
+    .default_base_url = "https://api.anthropic.com",
+    .env_api_key = "ANTHROPIC_API_KEY",
+    .env_base_url = "ANTHROPIC_BASE_URL",
+    .chat_path = "/v1/messages",
+    .client_options = client_options,
+    .request_headers = request_headers,
+    .chat_init = chat_init,
+    .set_system = set_system,
+    .add_message = add_message,
+    .serialize = serialize,
+    .estimate_extra_bytes = estimate_extra_bytes,
+    .parse_json = parse_json,
+    .parse_sse = parse_sse,
+    .error_fields = error_fields,
+};

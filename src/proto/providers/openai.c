@@ -1,16 +1,74 @@
 /*
- * Reading a successful OpenAI answer (and that of every compatible server):
- * chat completions, legacy completions, embeddings and the Responses API as
- * JSON, and chat completions and Responses as server-sent event streams.
- * The parser takes what it knows and ignores the rest, so new fields never
- * break it;
- * only a body that is not JSON, or a known endpoint's answer without its
- * defining field, is a parse error.
+ * The OpenAI protocol (and that of every compatible server): its defaults,
+ * a bearer token, the chat body (the system prompt as the first message,
+ * response_format for JSON answers, stream_options for usage in streams),
+ * and reading a successful answer: chat completions, legacy completions,
+ * embeddings and the Responses API as JSON, and chat completions and
+ * Responses as server-sent event streams. The parser takes what it knows
+ * and ignores the rest, so new fields never break it; only a body that is
+ * not JSON, or a known endpoint's answer without its defining field, is a
+ * parse error. Error answers use the shared reader.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider.h"
 #include "provider_parse.h"
+
+static struct curl_slist *request_headers(const char *api_key,
+                                          struct curl_slist *list)
+{
+    if (!api_key)
+        return list;
+    return plm__header_append_secret(list, "Authorization: Bearer ",
+                                     api_key);
+}
+
+/* OpenAI keeps the system prompt as the first message; the caller may set
+ * it after adding messages, so it replaces or prepends that message. */
+static int set_system(json_t *body, const char *text)
+{
+    json_t *messages = json_object_get(body, "messages");
+    json_t *first = json_array_get(messages, 0);
+    json_t *msg;
+
+    if (first && json_is_string(json_object_get(first, "role")) &&
+        strcmp(json_string_value(json_object_get(first, "role")),
+               "system") == 0)
+        return json_object_set_new(first, "content", json_string(text))
+                   ? PLM_ENOMEM
+                   : PLM_OK;
+    msg = json_pack("{s:s, s:s}", "role", "system", "content", text);
+    if (!msg)
+        return PLM_ENOMEM;
+    return json_array_insert_new(messages, 0, msg) ? PLM_ENOMEM : PLM_OK;
+}
+
+static int set_json_response(json_t *body, int on)
+{
+    if (!on) {
+        json_object_del(body, "response_format");
+        return PLM_OK;
+    }
+    return json_object_set_new(body, "response_format",
+                               json_pack("{s:s}", "type", "json_object"))
+               ? PLM_ENOMEM
+               : PLM_OK;
+}
+
+/* Without include_usage a streamed OpenAI answer reports no tokens, and
+ * the rate budget could never be reconciled. */
+static int set_stream(json_t *body, int on)
+{
+    if (!on) {
+        json_object_del(body, "stream_options");
+        return PLM_OK;
+    }
+    return json_object_set_new(body, "stream_options",
+                               json_pack("{s:b}", "include_usage", 1))
+               ? PLM_ENOMEM
+               : PLM_OK;
+}
 
 static void take_usage(plm_result *res, const json_t *usage)
 {
@@ -83,8 +141,8 @@ static int take_responses_output(plm_result *res, const json_t *output)
     return PLM_OK;
 }
 
-int plm__openai_parse_json(const char *path, const char *body, size_t len,
-                           plm_result *res)
+static int parse_json(const char *path, const char *body, size_t len,
+                      plm_result *res)
 {
     json_t *root = json_loadb(body, len, 0, NULL);
     const json_t *choices, *output, *details;
@@ -245,7 +303,31 @@ static int on_chunk(const char *event, const char *data, size_t len,
     return 0;
 }
 
-int plm__openai_parse_sse(const char *body, size_t len, plm_result *res)
+static int parse_sse(const char *body, size_t len, plm_result *res)
 {
     return plm__sse_collect(body, len, on_chunk, res, "OpenAI stream");
 }
+
+static void client_options(const plm_client_options *o, const char **api_key,
+                           const char **base_url)
+{
+    *api_key = o->openai_api_key;
+    *base_url = o->openai_base_url;
+}
+
+const plm__provider_ops plm__provider_openai = {
+    .id = PLM_PROVIDER_OPENAI,
+    .name = "openai",
+    .display_name = "OpenAI",
+    .default_base_url = "https://api.openai.com/v1",
+    .env_api_key = "OPENAI_API_KEY",
+    .env_base_url = "OPENAI_BASE_URL",
+    .chat_path = "/v1/chat/completions",
+    .client_options = client_options,
+    .request_headers = request_headers,
+    .set_system = set_system,
+    .set_json_response = set_json_response,
+    .set_stream = set_stream,
+    .parse_json = parse_json,
+    .parse_sse = parse_sse,
+};
