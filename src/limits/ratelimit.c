@@ -324,18 +324,6 @@ int plm__budget_reserve_io(plm__budget *b, int64_t input_tokens,
     return 0;
 }
 
-int64_t plm__budget_estimate(size_t prompt_chars, int64_t max_tokens, int n)
-{
-    uint64_t prompt = prompt_chars / 4 + (prompt_chars % 4 != 0);
-    uint64_t per = max_tokens > 0 ? (uint64_t)max_tokens : 0;
-    uint64_t count = n > 1 ? (uint64_t)n : 1;
-    if (prompt > (uint64_t)INT64_MAX)
-        return INT64_MAX;
-    if (per != 0 && count > ((uint64_t)INT64_MAX - prompt) / per)
-        return INT64_MAX;
-    return (int64_t)(prompt + per * count);
-}
-
 int plm__budget_reserve(plm__budget *b, int64_t tokens, int64_t now_ns,
                         int64_t *wait_ns)
 {

@@ -68,13 +68,6 @@ int plm__budget_reserve_io(plm__budget *b, int64_t input_tokens,
                            int64_t output_tokens, int64_t now_ns,
                            int64_t *wait_ns);
 
-/*
- * The usual estimate of a request's tokens before it is sent: about four
- * characters of prompt per token (rounded up) plus max_tokens for each of
- * n completions (n < 1 counts as 1; max_tokens < 0, "not set", as 0).
- * Saturates at INT64_MAX instead of overflowing.
- */
-int64_t plm__budget_estimate(size_t prompt_chars, int64_t max_tokens, int n);
 
 /* plm__budget_reserve_io(b, tokens, 0, ...): one request, tokens total. */
 int plm__budget_reserve(plm__budget *b, int64_t tokens, int64_t now_ns,

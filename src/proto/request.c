@@ -428,12 +428,47 @@ static int64_t output_limit(const plm_request *req)
  * rather than characters: non-ASCII text costs more tokens per character,
  * so this errs on the safe side of a budget.
  */
-int64_t plm__request_estimate_tokens(const plm_request *req)
+int64_t plm__token_estimate(uint64_t prompt_bytes, int64_t max_output,
+                            int64_t n)
+{
+    uint64_t prompt = prompt_bytes / 4 + (prompt_bytes % 4 != 0);
+    uint64_t per = max_output > 0 ? (uint64_t)max_output : 0;
+    uint64_t count = n > 1 ? (uint64_t)n : 1;
+
+    if (prompt > (uint64_t)INT64_MAX)
+        return INT64_MAX;
+    if (per != 0 && count > ((uint64_t)INT64_MAX - prompt) / per)
+        return INT64_MAX;
+    return (int64_t)(prompt + per * count);
+}
+
+/* The body's "n" (choices), capped so a silly value cannot dominate. */
+static int64_t choices(const plm_request *req)
+{
+    json_t *nval = json_object_get(req->body, "n");
+
+    if (!json_is_integer(nval) || json_integer_value(nval) <= 1)
+        return 1;
+    return json_integer_value(nval) > PLM_ESTIMATE_MAX_N
+               ? PLM_ESTIMATE_MAX_N
+               : json_integer_value(nval);
+}
+
+/* The output limit per choice, capped so that times n it stays far from
+ * overflowing the sums the budget makes with it. */
+static int64_t capped_output(const plm_request *req, int64_t n)
 {
     static const int64_t cap = INT64_MAX / 4;
+    int64_t out = output_limit(req);
+
+    return out > cap / n ? cap / n : out;
+}
+
+int64_t plm__request_estimate_tokens(const plm_request *req)
+{
     const plm__provider_ops *ops;
-    json_t *messages, *msg, *nval;
-    int64_t bytes = 0, out, n = 1;
+    json_t *messages, *msg;
+    int64_t bytes = 0, n;
     size_t i;
 
     if (!req || !json_is_object(req->body))
@@ -449,35 +484,16 @@ int64_t plm__request_estimate_tokens(const plm_request *req)
     ops = ops_of(req);
     if (!req->is_raw && ops && ops->estimate_extra_bytes)
         bytes += ops->estimate_extra_bytes(req->json_response);
-    nval = json_object_get(req->body, "n");
-    if (json_is_integer(nval) && json_integer_value(nval) > 1)
-        n = json_integer_value(nval) > PLM_ESTIMATE_MAX_N
-                ? PLM_ESTIMATE_MAX_N
-                : json_integer_value(nval);
-    out = output_limit(req);
-    if (out > cap / n)
-        out = cap / n;
-    return (bytes + 3) / 4 + out * n;
+    n = choices(req);
+    return plm__token_estimate((uint64_t)bytes, capped_output(req, n), n);
 }
 
-/* The output part of plm__request_estimate_tokens (the output limit times
- * n, same caps), so budgets that count input and output tokens apart can
- * be charged their share. */
 int64_t plm__request_estimate_output_tokens(const plm_request *req)
 {
-    static const int64_t cap = INT64_MAX / 4;
-    json_t *nval;
-    int64_t out, n = 1;
+    int64_t n;
 
     if (!req || !json_is_object(req->body))
         return 0;
-    nval = json_object_get(req->body, "n");
-    if (json_is_integer(nval) && json_integer_value(nval) > 1)
-        n = json_integer_value(nval) > PLM_ESTIMATE_MAX_N
-                ? PLM_ESTIMATE_MAX_N
-                : json_integer_value(nval);
-    out = output_limit(req);
-    if (out > cap / n)
-        out = cap / n;
-    return out * n;
+    n = choices(req);
+    return plm__token_estimate(0, capped_output(req, n), n);
 }

@@ -40,6 +40,15 @@ int plm__request_new_raw_take(plm_request **out, plm_provider provider,
  * Returns PLM_OK or PLM_ENOMEM. */
 int plm__request_serialize(plm_request *req);
 
+/*
+ * The one token estimate of the library (the common rule): about four
+ * bytes of prompt per token, rounded up, plus the output limit times the
+ * number of choices (n below 1 counts as 1, a negative limit as 0).
+ * Saturates at INT64_MAX.
+ */
+int64_t plm__token_estimate(uint64_t prompt_bytes, int64_t max_output,
+                            int64_t n);
+
 /* Rough token estimate for budgets: prompt characters / 4 plus
  * max_tokens (times n). */
 int64_t plm__request_estimate_tokens(const plm_request *req);

@@ -11,6 +11,7 @@
 
 #include "parallm.h"
 #include "ratelimit.h"
+#include "request.h"
 
 #define MS INT64_C(1000000)
 #define SEC INT64_C(1000000000)
@@ -392,19 +393,19 @@ static void test_ratelimit__input_output_meters(void **state)
 static void test_ratelimit__estimate(void **state)
 {
     (void)state;
-    assert_int_equal(plm__budget_estimate(0, -1, 0), 0);
-    assert_int_equal(plm__budget_estimate(4, 0, 1), 1);
-    assert_int_equal(plm__budget_estimate(5, 0, 1), 2);
-    assert_int_equal(plm__budget_estimate(400, 256, 1), 356);
-    assert_int_equal(plm__budget_estimate(400, 256, 3), 868);
-    assert_int_equal(plm__budget_estimate(400, 256, -2), 356);
-    assert_true(plm__budget_estimate(8, INT64_MAX, 2) == INT64_MAX);
-    assert_true(plm__budget_estimate(SIZE_MAX, 0, 1) <= INT64_MAX);
+    assert_int_equal(plm__token_estimate(0, -1, 0), 0);
+    assert_int_equal(plm__token_estimate(4, 0, 1), 1);
+    assert_int_equal(plm__token_estimate(5, 0, 1), 2);
+    assert_int_equal(plm__token_estimate(400, 256, 1), 356);
+    assert_int_equal(plm__token_estimate(400, 256, 3), 868);
+    assert_int_equal(plm__token_estimate(400, 256, -2), 356);
+    assert_true(plm__token_estimate(8, INT64_MAX, 2) == INT64_MAX);
+    assert_true(plm__token_estimate(SIZE_MAX, 0, 1) <= INT64_MAX);
     /* A saturated estimate can never fit, rather than wrapping. */
     plm__budget *b = NULL;
     plm__budget_config cfg = {.tpm = 1000};
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
-    assert_int_equal(plm__budget_reserve(b, plm__budget_estimate(
+    assert_int_equal(plm__budget_reserve(b, plm__token_estimate(
                                                 8, INT64_MAX / 2, 3),
                                          0, NULL),
                      PLM_EBUDGET);
