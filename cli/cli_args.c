@@ -53,7 +53,7 @@ static int read_fixed(const char **p, int64_t *whole, int64_t *nano)
     return 0;
 }
 
-int plm__cli_parse_duration(const char *text, int64_t default_unit_ms,
+int cli_parse_duration(const char *text, int64_t default_unit_ms,
                             int64_t *out_ms)
 {
     const char *p = text;
@@ -83,7 +83,7 @@ int plm__cli_parse_duration(const char *text, int64_t default_unit_ms,
     return 0;
 }
 
-int plm__cli_parse_int64(const char *text, int64_t min, int64_t max,
+int cli_parse_int64(const char *text, int64_t min, int64_t max,
                          int64_t *out)
 {
     const char *p = text;
@@ -117,17 +117,17 @@ int plm__cli_parse_int64(const char *text, int64_t min, int64_t max,
     return 0;
 }
 
-int plm__cli_parse_int(const char *text, int min, int max, int *out)
+int cli_parse_int(const char *text, int min, int max, int *out)
 {
     int64_t v;
 
-    if (plm__cli_parse_int64(text, min, max, &v))
+    if (cli_parse_int64(text, min, max, &v))
         return -1;
     *out = (int)v;
     return 0;
 }
 
-int plm__cli_parse_uint64(const char *text, uint64_t *out)
+int cli_parse_uint64(const char *text, uint64_t *out)
 {
     uint64_t v = 0;
 
@@ -144,7 +144,7 @@ int plm__cli_parse_uint64(const char *text, uint64_t *out)
     return 0;
 }
 
-int plm__cli_parse_double(const char *text, double min, double max,
+int cli_parse_double(const char *text, double min, double max,
                           double *out)
 {
     const char *p = text;

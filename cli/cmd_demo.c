@@ -76,7 +76,7 @@ static int parse_sizes(const char *text, struct demo_config *cfg)
          tok = strtok_r(NULL, ",", &save)) {
         if (cfg->n_sizes == DEMO_MAX_SIZES)
             return -1;
-        if (plm__cli_parse_int(tok, 1, DEMO_MAX_FILES,
+        if (cli_parse_int(tok, 1, DEMO_MAX_FILES,
                                &cfg->sizes[cfg->n_sizes]))
             return -1;
         cfg->n_sizes++;
@@ -102,20 +102,20 @@ static int parse_options(int argc, char **argv, struct demo_config *cfg)
         switch (c) {
         case 'l':
             /* Capped at 10 minutes: longer only makes the demo hang. */
-            if (plm__cli_parse_duration(optarg, 1, &cfg->latency_ms) ||
+            if (cli_parse_duration(optarg, 1, &cfg->latency_ms) ||
                 cfg->latency_ms > 600000) {
                 fprintf(stderr, "parallm demo: invalid --latency '%s'\n",
                         optarg);
-                return PLM_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             break;
         case 'c':
-            if (plm__cli_parse_int(optarg, 1, DEMO_MAX_FILES,
+            if (cli_parse_int(optarg, 1, DEMO_MAX_FILES,
                                    &cfg->max_concurrent)) {
                 fprintf(stderr,
                         "parallm demo: invalid --max-concurrent '%s' "
                         "(1..%d)\n", optarg, DEMO_MAX_FILES);
-                return PLM_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             break;
         case 's':
@@ -124,21 +124,21 @@ static int parse_options(int argc, char **argv, struct demo_config *cfg)
                         "parallm demo: invalid --sizes '%s' (up to %d "
                         "numbers 1..%d, comma-separated)\n",
                         optarg, DEMO_MAX_SIZES, DEMO_MAX_FILES);
-                return PLM_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             break;
         case 'h':
             usage(stdout);
-            return PLM_EXIT_OK;
+            return CLI_EXIT_OK;
         default:
             fprintf(stderr, "Try 'parallm demo --help'.\n");
-            return PLM_EXIT_USAGE;
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "parallm demo: unexpected argument '%s'\n",
                 argv[optind]);
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     return -1;
 }
@@ -258,7 +258,7 @@ static void print_footnote(const struct demo_config *cfg)
            "(and 12 s, not 4.2 s, for 20 files).\n");
 }
 
-int plm_cmd_demo(int argc, char **argv)
+int cmd_demo(int argc, char **argv)
 {
     struct demo_config cfg = { DEMO_DEFAULT_LATENCY_MS,
                                DEMO_DEFAULT_CONCURRENCY,
@@ -283,7 +283,7 @@ int plm_cmd_demo(int argc, char **argv)
     if (plm_mock_start(&mock, &mopts, err, sizeof(err)) != 0) {
         fprintf(stderr, "parallm demo: cannot start the mock server: %s\n",
                 err);
-        return PLM_EXIT_FATAL;
+        return CLI_EXIT_FATAL;
     }
     memset(&copts, 0, sizeof(copts));
     copts.version = PLM_CLIENT_OPTIONS_VERSION;
@@ -296,7 +296,7 @@ int plm_cmd_demo(int argc, char **argv)
     rc = plm_client_new(&client, &copts);
     if (rc != PLM_OK) {
         fprintf(stderr, "parallm demo: %s\n", plm_strerror(rc));
-        rc = PLM_EXIT_FATAL;
+        rc = CLI_EXIT_FATAL;
         goto out;
     }
 
@@ -310,7 +310,7 @@ int plm_cmd_demo(int argc, char **argv)
      * once every number is known, so nothing interleaves with it. */
     double seq[DEMO_MAX_SIZES], par[DEMO_MAX_SIZES];
     int peak[DEMO_MAX_SIZES];
-    rc = PLM_EXIT_OK;
+    rc = CLI_EXIT_OK;
     for (size_t i = 0; i < cfg.n_sizes; i++) {
         int n = cfg.sizes[i];
         int peak_seq = 0;
@@ -321,7 +321,7 @@ int plm_cmd_demo(int argc, char **argv)
         if (code != PLM_OK) {
             fprintf(stderr, "parallm demo: batch of %d failed: %s\n", n,
                     plm_strerror(code));
-            rc = PLM_EXIT_PARTIAL;
+            rc = CLI_EXIT_PARTIAL;
             goto out;
         }
     }

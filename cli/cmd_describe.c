@@ -133,7 +133,7 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg)
             } else {
                 fprintf(stderr, "parallm describe: unknown provider '%s' "
                                 "(openai, anthropic, mock)\n", optarg);
-                return PLM_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             break;
         case 'm':
@@ -143,26 +143,26 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg)
             cfg->base_url = optarg;
             break;
         case 'c':
-            if (plm__cli_parse_int(optarg, 1, 10000, &cfg->max_concurrent)) {
+            if (cli_parse_int(optarg, 1, 10000, &cfg->max_concurrent)) {
                 fprintf(stderr, "parallm describe: invalid "
                                 "--max-concurrent '%s' (1..10000)\n", optarg);
-                return PLM_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             break;
         case 'B':
-            if (plm__cli_parse_int64(optarg, 1, DESCRIBE_MAX_MAX_BYTES,
+            if (cli_parse_int64(optarg, 1, DESCRIBE_MAX_MAX_BYTES,
                                      &cfg->max_bytes)) {
                 fprintf(stderr, "parallm describe: invalid --max-bytes '%s' "
                                 "(1..%d)\n", optarg, DESCRIBE_MAX_MAX_BYTES);
-                return PLM_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             break;
         case 't':
-            if (plm__cli_parse_duration(optarg, 1000, &cfg->timeout_ms) ||
+            if (cli_parse_duration(optarg, 1000, &cfg->timeout_ms) ||
                 cfg->timeout_ms == 0) {
                 fprintf(stderr, "parallm describe: invalid --timeout '%s'\n",
                         optarg);
-                return PLM_EXIT_USAGE;
+                return CLI_EXIT_USAGE;
             }
             break;
         case 'o':
@@ -170,27 +170,27 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg)
             break;
         case 'h':
             usage(stdout);
-            return PLM_EXIT_OK;
+            return CLI_EXIT_OK;
         default:
             fprintf(stderr, "Try 'parallm describe --help'.\n");
-            return PLM_EXIT_USAGE;
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, "parallm describe: no FILE given\n"
                         "Try 'parallm describe --help'.\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     if (cfg->base_url != NULL && strncmp(cfg->base_url, "http://", 7) != 0 &&
         strncmp(cfg->base_url, "https://", 8) != 0) {
         fprintf(stderr, "parallm describe: --base-url must start with "
                         "http:// or https://\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     if (cfg->provider == CHOICE_MOCK && cfg->base_url != NULL) {
         fprintf(stderr, "parallm describe: --base-url does not apply to "
                         "--provider mock\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     return -1;
 }
@@ -209,7 +209,7 @@ static int set_error(struct file_job *job, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     /* Provider messages are not guaranteed UTF-8; JSON strings must be. */
-    char *text = plm__describe_utf8_fix(msg, strlen(msg));
+    char *text = describe_utf8_fix(msg, strlen(msg));
     json_decref(job->description);
     job->description = text != NULL ? json_pack("{s:s}", "error", text)
                                     : NULL;
@@ -276,8 +276,8 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
     }
     int truncated = len > (size_t)max_bytes;
     if (truncated)
-        len = plm__describe_utf8_cut(data, (size_t)max_bytes);
-    job->prompt = plm__describe_prompt(job->key, data, len,
+        len = describe_utf8_cut(data, (size_t)max_bytes);
+    job->prompt = describe_prompt(job->key, data, len,
                                        truncated ? size : -1);
     rc = job->prompt != NULL ? 0 : -1;
 out:
@@ -300,11 +300,11 @@ static int build_request(const struct describe_config *cfg,
 
     if (rc != PLM_OK)
         goto out;
-    rc = plm_request_set_system(req, plm__describe_system_prompt());
+    rc = plm_request_set_system(req, describe_system_prompt());
     if (rc == PLM_OK)
         rc = plm_request_add_message(req, "user", job->prompt);
     if (rc == PLM_OK && job->bad_answer != NULL) {
-        reask = plm__describe_reask(job->bad_reason);
+        reask = describe_reask(job->bad_reason);
         rc = reask != NULL ? PLM_OK : PLM_ENOMEM;
         if (rc == PLM_OK)
             rc = plm_request_add_message(req, "assistant",
@@ -354,7 +354,7 @@ static int take_result(struct file_job *job, const plm_result *res,
     const char *answer = plm_result_content(res);
     if (answer == NULL)
         answer = "";
-    json_t *desc = plm__describe_parse(answer, reason, sizeof(reason));
+    json_t *desc = describe_parse(answer, reason, sizeof(reason));
     if (desc != NULL) {
         json_decref(job->description);
         job->description = desc;
@@ -507,7 +507,7 @@ static int emit(const struct describe_config *cfg, struct file_job *jobs,
 {
     json_t *root = json_object();
     char *text = NULL;
-    int rc = PLM_EXIT_IO;
+    int rc = CLI_EXIT_IO;
 
     if (root == NULL)
         goto out;
@@ -528,11 +528,11 @@ static int emit(const struct describe_config *cfg, struct file_job *jobs,
         text = line;
         memcpy(text + len, "\n", 2);
         if (write_output(cfg->output, text) == 0)
-            rc = PLM_EXIT_OK;
+            rc = CLI_EXIT_OK;
     } else {
         if (fputs(text, stdout) != EOF && fputc('\n', stdout) != EOF &&
             fflush(stdout) == 0)
-            rc = PLM_EXIT_OK;
+            rc = CLI_EXIT_OK;
         else
             fprintf(stderr, "parallm describe: cannot write the output: "
                             "%s\n", strerror(errno));
@@ -597,14 +597,14 @@ static size_t collect_jobs(int argc, char **argv, struct file_job *jobs,
             continue;
         struct file_job *job = &jobs[n++];
         job->path = argv[i];
-        job->key = plm__describe_utf8_fix(argv[i], strlen(argv[i]));
+        job->key = describe_utf8_fix(argv[i], strlen(argv[i]));
         if (job->key == NULL || prepare_job(job, max_bytes))
             return (size_t)-1;
     }
     return n;
 }
 
-int plm_cmd_describe(int argc, char **argv)
+int cmd_describe(int argc, char **argv)
 {
     struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
                                    DESCRIBE_DEFAULT_CONCURRENCY,
@@ -631,10 +631,10 @@ int plm_cmd_describe(int argc, char **argv)
         fprintf(stderr, "parallm describe: %s is not set (or use "
                         "--provider mock, or --base-url for a local "
                         "server)\n", key_var);
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     double start = now_seconds();
-    rc = PLM_EXIT_FATAL;
+    rc = CLI_EXIT_FATAL;
     jobs = calloc((size_t)(argc - optind), sizeof(*jobs));
     if (jobs == NULL)
         goto oom;
@@ -663,7 +663,7 @@ int plm_cmd_describe(int argc, char **argv)
         fprintf(stderr, "parallm describe: cannot create the client: %s "
                         "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
                 plm_strerror(code));
-        rc = code == PLM_EINVAL ? PLM_EXIT_USAGE : PLM_EXIT_FATAL;
+        rc = code == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
         goto out;
     }
 
@@ -709,20 +709,20 @@ int plm_cmd_describe(int argc, char **argv)
     fprintf(stderr, "parallm describe: %zu file%s, %zu described, %zu "
                     "failed (%.1f s)\n",
             n, n == 1 ? "" : "s", n - failed, failed, now_seconds() - start);
-    if (rc != PLM_EXIT_OK)
+    if (rc != CLI_EXIT_OK)
         goto out;
     if (gather_rc == PLM_ECANCELLED)
-        rc = PLM_EXIT_INTERRUPTED;
+        rc = CLI_EXIT_INTERRUPTED;
     else if (gather_rc == PLM_ETIMEOUT)
-        rc = PLM_EXIT_TIMEOUT;
+        rc = CLI_EXIT_TIMEOUT;
     else if (sent > 0 && fatal == sent)
-        rc = PLM_EXIT_FATAL;
+        rc = CLI_EXIT_FATAL;
     else if (failed > 0)
-        rc = PLM_EXIT_PARTIAL;
+        rc = CLI_EXIT_PARTIAL;
     goto out;
 oom:
     fprintf(stderr, "parallm describe: out of memory\n");
-    rc = PLM_EXIT_FATAL;
+    rc = CLI_EXIT_FATAL;
 out:
     running_client = NULL;
     if (signals_set) {

@@ -99,7 +99,7 @@ static int bad_value(const char *option, const char *value)
 {
     fprintf(stderr, "parallm mock: invalid value for --%s: '%s'\n", option,
             value);
-    return PLM_EXIT_USAGE;
+    return CLI_EXIT_USAGE;
 }
 
 /* Fills opts from the command line. Returns -1 to go on, or an exit
@@ -118,48 +118,48 @@ static int parse_options(int argc, char **argv, plm_mock_options *opts)
             opts->host = optarg;
             break;
         case 'p':
-            if (plm__cli_parse_int(optarg, 0, 65535, &opts->port))
+            if (cli_parse_int(optarg, 0, 65535, &opts->port))
                 return bad_value("port", optarg);
             break;
         case OPT_PORT_FILE:
             opts->port_file = optarg;
             break;
         case 'l':
-            if (plm__cli_parse_duration(optarg, 1, &opts->latency_ms))
+            if (cli_parse_duration(optarg, 1, &opts->latency_ms))
                 return bad_value("latency", optarg);
             break;
         case OPT_JITTER:
-            if (plm__cli_parse_duration(optarg, 1, &opts->jitter_ms))
+            if (cli_parse_duration(optarg, 1, &opts->jitter_ms))
                 return bad_value("jitter", optarg);
             break;
         case OPT_SEED:
-            if (plm__cli_parse_uint64(optarg, &opts->seed))
+            if (cli_parse_uint64(optarg, &opts->seed))
                 return bad_value("seed", optarg);
             break;
         case OPT_FAULT_RATE:
-            if (plm__cli_parse_double(optarg, 0.0, 1.0, &opts->fault_rate))
+            if (cli_parse_double(optarg, 0.0, 1.0, &opts->fault_rate))
                 return bad_value("fault-rate", optarg);
             break;
         case OPT_FAULT_STATUS:
-            if (plm__cli_parse_int(optarg, 100, 599, &opts->fault_status))
+            if (cli_parse_int(optarg, 100, 599, &opts->fault_status))
                 return bad_value("fault-status", optarg);
             break;
         case OPT_FAULT_RETRY_AFTER:
             /* Seconds, like the header it sets; "500ms" also works. */
-            if (plm__cli_parse_duration(optarg, 1000, &ms))
+            if (cli_parse_duration(optarg, 1000, &ms))
                 return bad_value("fault-retry-after", optarg);
             opts->fault_retry_after = (double)ms / 1000.0;
             break;
         case OPT_RPM:
-            if (plm__cli_parse_int64(optarg, 0, INT64_MAX / 2, &opts->rpm))
+            if (cli_parse_int64(optarg, 0, INT64_MAX / 2, &opts->rpm))
                 return bad_value("rpm", optarg);
             break;
         case OPT_TPM:
-            if (plm__cli_parse_int64(optarg, 0, INT64_MAX / 2, &opts->tpm))
+            if (cli_parse_int64(optarg, 0, INT64_MAX / 2, &opts->tpm))
                 return bad_value("tpm", optarg);
             break;
         case OPT_MAX_IN_FLIGHT:
-            if (plm__cli_parse_int(optarg, 0, 1000000, &opts->max_in_flight))
+            if (cli_parse_int(optarg, 0, 1000000, &opts->max_in_flight))
                 return bad_value("max-in-flight", optarg);
             break;
         case OPT_RATELIMIT_HEADERS:
@@ -179,27 +179,27 @@ static int parse_options(int argc, char **argv, plm_mock_options *opts)
             break;
         case 'h':
             usage(stdout);
-            return PLM_EXIT_OK;
+            return CLI_EXIT_OK;
         default:
             /* getopt_long already said what was wrong. */
             fprintf(stderr, "Try 'parallm mock --help'.\n");
-            return PLM_EXIT_USAGE;
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "parallm mock: unexpected argument '%s'\n",
                 argv[optind]);
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     if ((opts->tls_cert_file == NULL) != (opts->tls_key_file == NULL)) {
         fprintf(stderr, "parallm mock: --tls-cert and --tls-key go "
                         "together\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     return -1;
 }
 
-int plm_cmd_mock(int argc, char **argv)
+int cmd_mock(int argc, char **argv)
 {
     plm_mock_options opts;
     plm_mock *mock = NULL;
@@ -224,14 +224,14 @@ int plm_cmd_mock(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask) != 0) {
         fprintf(stderr, "parallm mock: cannot block signals\n");
-        return PLM_EXIT_FATAL;
+        return CLI_EXIT_FATAL;
     }
     if (plm_mock_start(&mock, &opts, err, sizeof(err)) != 0) {
         /* The server's messages name it already ("mock: ..."). */
         const char *why = strncmp(err, "mock: ", 6) == 0 ? err + 6 : err;
         fprintf(stderr, "parallm mock: %s\n",
                 why[0] != '\0' ? why : "cannot start the server");
-        rc = PLM_EXIT_FATAL;
+        rc = CLI_EXIT_FATAL;
         goto out;
     }
     /* An IPv6 literal needs brackets in a URL. */
@@ -243,7 +243,7 @@ int plm_cmd_mock(int argc, char **argv)
 
     if (sigwait(&stop_signals, &sig) != 0) {
         fprintf(stderr, "parallm mock: sigwait failed\n");
-        rc = PLM_EXIT_FATAL;
+        rc = CLI_EXIT_FATAL;
         goto out;
     }
     plm_mock_stats stats;
@@ -257,7 +257,7 @@ int plm_cmd_mock(int argc, char **argv)
             (unsigned long long)stats.answered_429,
             (unsigned long long)stats.answered_other,
             (unsigned long long)stats.resets);
-    rc = PLM_EXIT_OK;
+    rc = CLI_EXIT_OK;
 out:
     if (mock != NULL)
         plm_mock_free(mock);

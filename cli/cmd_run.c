@@ -32,13 +32,13 @@ typedef struct pending {
 } pending;
 
 typedef struct run_ctx {
-    const plm__run_options *opt;
+    const run_options *opt;
     plm_client *client;
-    plm__line_reader *reader;
-    plm__out *out;
-    plm__idset *ids;
-    plm__progress *progress;
-    plm__run_counts counts;
+    run_line_reader *reader;
+    run_out *out;
+    run_idset *ids;
+    run_progress *progress;
+    run_counts counts;
     int simulated;
     int have_key[2];      /* per plm_provider: key or base URL given */
     uint64_t serial_base;
@@ -94,7 +94,7 @@ static void say(run_ctx *ctx, const char *fmt, ...)
 static void say(run_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    plm__progress_clear(ctx->progress);
+    run_progress_clear(ctx->progress);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -147,10 +147,10 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
         ctx->io_error = 1;
         return -1;
     }
-    int rc = plm__out_write(ctx->out, line, len);
+    int rc = run_out_write(ctx->out, line, len);
     int saved = errno;
     free(line);
-    if (rc == 0 && plm__out_sync_maybe(ctx->out) != 0) {
+    if (rc == 0 && run_out_sync_maybe(ctx->out) != 0) {
         rc = -1;
         saved = errno;
     }
@@ -163,10 +163,10 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
     return rc;
 }
 
-static int write_invalid(run_ctx *ctx, const plm__input_item *item)
+static int write_invalid(run_ctx *ctx, const run_input_item *item)
 {
     size_t len = 0;
-    char *line = plm__out_format_error(item->custom_id, "invalid_request",
+    char *line = run_out_format_error(item->custom_id, "invalid_request",
                                        item->error, ctx->simulated,
                                        next_serial(ctx), &len);
     if (write_line(ctx, line, len) != 0)
@@ -176,7 +176,7 @@ static int write_invalid(run_ctx *ctx, const plm__input_item *item)
     if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
         char shown[sizeof(item->error)];
         memcpy(shown, item->error, sizeof(shown));
-        plm__input_sanitize(shown);
+        run_input_sanitize(shown);
         say(ctx, "parallm: %s\n", shown);
     }
     return 0;
@@ -184,15 +184,15 @@ static int write_invalid(run_ctx *ctx, const plm__input_item *item)
 
 /* Decides what a line becomes: 1 = send it, 0 = handled (skipped or
  * written as invalid), <0 = abort with that code. */
-static int admit(run_ctx *ctx, plm__input_item *item)
+static int admit(run_ctx *ctx, run_input_item *item)
 {
     unsigned char *flags;
     if (!item->synthetic_id) {
-        flags = plm__idset_find(ctx->ids, item->custom_id,
+        flags = run_idset_find(ctx->ids, item->custom_id,
                                 strlen(item->custom_id), 1);
         if (!flags)
             return PLM_ENOMEM;
-        if (*flags & PLM_ID_SEEN) {
+        if (*flags & RUN_ID_SEEN) {
             /* The first line with this id keeps it; later ones are
              * refused under their line's synthetic id so the output
              * still holds one record per custom_id. */
@@ -201,7 +201,7 @@ static int admit(run_ctx *ctx, plm__input_item *item)
                      "line %llu: duplicate custom_id \"%.200s\" (first on "
                      "line %llu)",
                      (unsigned long long)item->line_no, dup,
-                     (unsigned long long)plm__idset_line(flags));
+                     (unsigned long long)run_idset_line(flags));
             item->custom_id = malloc(32);
             if (!item->custom_id) {
                 item->custom_id = dup;
@@ -212,14 +212,14 @@ static int admit(run_ctx *ctx, plm__input_item *item)
             item->synthetic_id = 1;
             free(dup);
         } else {
-            *flags |= PLM_ID_SEEN;
-            plm__idset_set_line(flags, item->line_no);
+            *flags |= RUN_ID_SEEN;
+            run_idset_set_line(flags, item->line_no);
         }
     }
-    flags = plm__idset_find(ctx->ids, item->custom_id,
+    flags = run_idset_find(ctx->ids, item->custom_id,
                             strlen(item->custom_id), 0);
-    if (flags && ((*flags & PLM_ID_DONE_OK) ||
-                  ((*flags & PLM_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
+    if (flags && ((*flags & RUN_ID_DONE_OK) ||
+                  ((*flags & RUN_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
         ctx->counts.skipped++;
         return 0;
     }
@@ -238,7 +238,7 @@ static int out_of_memory(run_ctx *ctx)
 static int source(plm_request **out, void *user_data)
 {
     run_ctx *ctx = user_data;
-    plm__input_item item;
+    run_input_item item;
     unsigned handled = 0;
     grave_flush(ctx);
     while (!g_signals && !ctx->io_error && !ctx->fatal) {
@@ -247,12 +247,12 @@ static int source(plm_request **out, void *user_data)
         if (ctx->progress && ++handled % 8192 == 0) {
             plm_stats st;
             plm_client_stats(ctx->client, &st);
-            plm__progress_draw(ctx->progress, &ctx->counts, &st);
+            run_progress_draw(ctx->progress, &ctx->counts, &st);
         }
         char *line;
         size_t len;
         int too_long, no_newline;
-        int got = plm__line_reader_next(ctx->reader, &line, &len, &too_long,
+        int got = run_line_reader_next(ctx->reader, &line, &len, &too_long,
                                         &no_newline);
         if (got < 0) {
             say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
@@ -262,16 +262,16 @@ static int source(plm_request **out, void *user_data)
         }
         if (got == 0)
             return 0;
-        if (!too_long && plm__input_blank(line, len))
+        if (!too_long && run_input_blank(line, len))
             continue;
-        uint64_t line_no = plm__line_reader_line_no(ctx->reader);
-        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
-            plm__input_item_clear(&item);
+        uint64_t line_no = run_line_reader_line_no(ctx->reader);
+        if (run_input_parse(line, len, too_long, line_no, &item) != 0) {
+            run_input_item_clear(&item);
             return out_of_memory(ctx);
         }
         int rc = admit(ctx, &item);
         if (rc <= 0) {
-            plm__input_item_clear(&item);
+            run_input_item_clear(&item);
             if (rc == PLM_ENOMEM)
                 return out_of_memory(ctx);
             if (rc < 0)
@@ -279,18 +279,18 @@ static int source(plm_request **out, void *user_data)
             continue;
         }
         int provider = item.provider;
-        if (ctx->opt->provider == PLM__RUN_OPENAI)
+        if (ctx->opt->provider == RUN_PROVIDER_OPENAI)
             provider = PLM_PROVIDER_OPENAI;
-        else if (ctx->opt->provider == PLM__RUN_ANTHROPIC)
+        else if (ctx->opt->provider == RUN_PROVIDER_ANTHROPIC)
             provider = PLM_PROVIDER_ANTHROPIC;
         if (!ctx->have_key[provider]) {
             char where[48];
             snprintf(where, sizeof(where), "line %llu: ",
                      (unsigned long long)line_no);
-            plm__progress_clear(ctx->progress);
+            run_progress_clear(ctx->progress);
             missing_key_message(provider, where);
             ctx->fatal = 1;
-            plm__input_item_clear(&item);
+            run_input_item_clear(&item);
             return PLM_EAUTH;
         }
         plm_request *req = NULL;
@@ -311,21 +311,21 @@ static int source(plm_request **out, void *user_data)
         if (rc != PLM_OK) {
             free(p);
             if (rc == PLM_ENOMEM) {
-                plm__input_item_clear(&item);
+                run_input_item_clear(&item);
                 return out_of_memory(ctx);
             }
             snprintf(item.error, sizeof(item.error),
                      "line %llu: request refused: %s",
                      (unsigned long long)line_no, plm_strerror(rc));
             rc = write_invalid(ctx, &item);
-            plm__input_item_clear(&item);
+            run_input_item_clear(&item);
             if (rc != 0)
                 return PLM_EIO;
             continue;
         }
         p->line_no = line_no;
         memcpy(p->custom_id, item.custom_id, idlen + 1);
-        plm__input_item_clear(&item);
+        run_input_item_clear(&item);
         if (ctx->opt->request_timeout_ms)
             plm_request_set_timeout_ms(req, ctx->opt->request_timeout_ms);
         plm_request_set_user_data(req, p);
@@ -350,7 +350,7 @@ static int recordable(run_ctx *ctx, const plm_result *res)
     /* A timeout within a moment of the run's deadline is the deadline's
      * doing; erring towards "run it again" never loses a request. */
     if (code == PLM_ETIMEOUT && ctx->deadline > 0 &&
-        plm__run_now() >= ctx->deadline - 0.1)
+        run_now() >= ctx->deadline - 0.1)
         return 0;
     return 1;
 }
@@ -382,7 +382,7 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
     }
     int ok = 0;
     size_t len = 0;
-    char *line = plm__out_format_result(p->custom_id, res, ctx->simulated,
+    char *line = run_out_format_result(p->custom_id, res, ctx->simulated,
                                         next_serial(ctx), &ok, &len);
     if (write_line(ctx, line, len) != 0) {
         ctx->counts.not_run++;
@@ -406,7 +406,7 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
             cls == PLM_CLASS_AUTH ? "authentication failed"
                                   : "quota exhausted",
             plm_result_http_status(res));
-        plm__run_print_safe(stderr, p->custom_id,
+        run_print_safe(stderr, p->custom_id,
                             strnlen(p->custom_id, 200));
         fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
                         "and the account's quota, then run again to "
@@ -424,8 +424,8 @@ static void tick(const plm_stats *st, void *user_data)
 {
     run_ctx *ctx = user_data;
     if (ctx->progress)
-        plm__progress_draw(ctx->progress, &ctx->counts, st);
-    if (!ctx->io_error && plm__out_sync_maybe(ctx->out) != 0) {
+        run_progress_draw(ctx->progress, &ctx->counts, st);
+    if (!ctx->io_error && run_out_sync_maybe(ctx->out) != 0) {
         say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
             strerror(errno));
         ctx->io_error = 1;
@@ -443,33 +443,33 @@ static int same_file(int fd, const char *path)
 static const char *outcome_text(int code)
 {
     switch (code) {
-    case PLM_EXIT_OK: return "all requests succeeded";
-    case PLM_EXIT_PARTIAL: return "some requests failed";
-    case PLM_EXIT_IO: return "stopped by an I/O error";
-    case PLM_EXIT_INTERRUPTED: return "interrupted";
-    case PLM_EXIT_TIMEOUT: return "--timeout reached";
-    case PLM_EXIT_FATAL: return "stopped: authentication or quota error";
+    case CLI_EXIT_OK: return "all requests succeeded";
+    case CLI_EXIT_PARTIAL: return "some requests failed";
+    case CLI_EXIT_IO: return "stopped by an I/O error";
+    case CLI_EXIT_INTERRUPTED: return "interrupted";
+    case CLI_EXIT_TIMEOUT: return "--timeout reached";
+    case CLI_EXIT_FATAL: return "stopped: authentication or quota error";
     default: return "failed";
     }
 }
 
-int plm_cmd_run(int argc, char **argv)
+int cmd_run(int argc, char **argv)
 {
-    plm__run_options opt;
+    run_options opt;
     run_ctx ctx;
     plm_mock *mock = NULL;
     char errbuf[512], base[64];
-    int in_fd = -1, exit_code = PLM_EXIT_FATAL;
+    int in_fd = -1, exit_code = CLI_EXIT_FATAL;
 
     memset(&ctx, 0, sizeof(ctx));
-    int prc = plm__run_options_parse(argc, argv, &opt);
+    int prc = run_options_parse(argc, argv, &opt);
     if (prc != 0)
-        return prc < 0 ? PLM_EXIT_OK : prc;
+        return prc < 0 ? CLI_EXIT_OK : prc;
     ctx.opt = &opt;
     if (opt.ca_file && access(opt.ca_file, R_OK) != 0) {
         fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n",
                 opt.ca_file, strerror(errno));
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     install_signals();
 
@@ -488,7 +488,7 @@ int plm_cmd_run(int argc, char **argv)
     copts.retry_budget = opt.retry_budget;
     const char *okey = getenv("OPENAI_API_KEY");
     const char *akey = getenv("ANTHROPIC_API_KEY");
-    if (opt.provider == PLM__RUN_MOCK) {
+    if (opt.provider == RUN_PROVIDER_MOCK) {
         plm_mock_options mo;
         memset(&mo, 0, sizeof(mo));
         mo.latency_ms = opt.mock_latency_ms;
@@ -496,7 +496,7 @@ int plm_cmd_run(int argc, char **argv)
         if (plm_mock_start(&mock, &mo, errbuf, sizeof(errbuf)) != 0) {
             fprintf(stderr, "parallm run: cannot start the mock server: %s\n",
                     errbuf);
-            return PLM_EXIT_FATAL;
+            return CLI_EXIT_FATAL;
         }
         snprintf(base, sizeof(base), "http://127.0.0.1:%d",
                  plm_mock_port(mock));
@@ -517,25 +517,25 @@ int plm_cmd_run(int argc, char **argv)
                                         (obase && *obase) || mock;
     ctx.have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) || opt.base_url ||
                                            (abase && *abase) || mock;
-    if ((opt.provider == PLM__RUN_OPENAI &&
+    if ((opt.provider == RUN_PROVIDER_OPENAI &&
          !ctx.have_key[PLM_PROVIDER_OPENAI]) ||
-        (opt.provider == PLM__RUN_ANTHROPIC &&
+        (opt.provider == RUN_PROVIDER_ANTHROPIC &&
          !ctx.have_key[PLM_PROVIDER_ANTHROPIC])) {
-        missing_key_message(opt.provider == PLM__RUN_ANTHROPIC
+        missing_key_message(opt.provider == RUN_PROVIDER_ANTHROPIC
                                 ? PLM_PROVIDER_ANTHROPIC
                                 : PLM_PROVIDER_OPENAI,
                             "");
-        exit_code = PLM_EXIT_USAGE;
+        exit_code = CLI_EXIT_USAGE;
         goto out;
     }
-    if (opt.provider == PLM__RUN_AUTO && !ctx.have_key[0] && !ctx.have_key[1]) {
+    if (opt.provider == RUN_PROVIDER_AUTO && !ctx.have_key[0] && !ctx.have_key[1]) {
         fprintf(stderr,
                 "parallm run: no API key: set OPENAI_API_KEY (for "
                 "/v1/chat/completions, /v1/completions,\n  /v1/embeddings, "
                 "/v1/responses) or ANTHROPIC_API_KEY (for /v1/messages),\n"
                 "  or give --base-url for a server that needs no key, or use "
                 "--provider mock to simulate.\n");
-        exit_code = PLM_EXIT_USAGE;
+        exit_code = CLI_EXIT_USAGE;
         goto out;
     }
     copts.openai_api_key = okey && *okey ? okey : NULL;
@@ -555,11 +555,11 @@ int plm_cmd_run(int argc, char **argv)
     /* Input. */
     int is_stdin = strcmp(opt.input, "-") == 0;
     if (is_stdin && opt.strict) {
-        in_fd = plm__input_spool_stdin();
+        in_fd = run_input_spool_stdin();
         if (in_fd < 0) {
             fprintf(stderr, "parallm run: cannot buffer stdin: %s\n",
                     strerror(errno));
-            exit_code = PLM_EXIT_IO;
+            exit_code = CLI_EXIT_IO;
             goto out;
         }
     } else if (is_stdin) {
@@ -570,12 +570,12 @@ int plm_cmd_run(int argc, char **argv)
     if (in_fd < 0) {
         fprintf(stderr, "parallm run: cannot open %s: %s\n", opt.input,
                 strerror(errno));
-        exit_code = PLM_EXIT_IO;
+        exit_code = CLI_EXIT_IO;
         goto out;
     }
     if (same_file(in_fd, opt.output)) {
         fprintf(stderr, "parallm run: INPUT and OUTPUT are the same file\n");
-        exit_code = PLM_EXIT_USAGE;
+        exit_code = CLI_EXIT_USAGE;
         goto out;
     }
     struct stat st;
@@ -583,40 +583,40 @@ int plm_cmd_run(int argc, char **argv)
     int seekable = fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode);
     if (!seekable && S_ISDIR(st.st_mode)) {
         fprintf(stderr, "parallm run: %s is a directory\n", opt.input);
-        exit_code = PLM_EXIT_IO;
+        exit_code = CLI_EXIT_IO;
         goto out;
     }
     if (opt.strict) {
-        int64_t problems = plm__input_strict_check(in_fd, opt.input);
+        int64_t problems = run_input_strict_check(in_fd, opt.input);
         if (problems != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {
             if (problems > 0)
                 fprintf(stderr, "parallm run: --strict: %lld invalid "
                                 "line(s); nothing was sent\n",
                         (long long)problems);
-            exit_code = problems > 0 ? PLM_EXIT_USAGE : PLM_EXIT_IO;
+            exit_code = problems > 0 ? CLI_EXIT_USAGE : CLI_EXIT_IO;
             goto out;
         }
     }
     int show_progress = opt.progress >= 0 ? opt.progress
                                           : (!opt.quiet && isatty(2));
     if (show_progress && seekable) {
-        int64_t n = plm__input_count_lines(in_fd);
+        int64_t n = run_input_count_lines(in_fd);
         if (n >= 0 && lseek(in_fd, 0, SEEK_SET) == 0)
             ctx.counts.total = (uint64_t)n;
     }
-    ctx.reader = plm__line_reader_new(in_fd, PLM_RUN_MAX_LINE);
-    ctx.ids = plm__idset_new();
+    ctx.reader = run_line_reader_new(in_fd, RUN_MAX_LINE);
+    ctx.ids = run_idset_new();
     if (!ctx.reader || !ctx.ids) {
         fprintf(stderr, "parallm run: out of memory\n");
         goto out;
     }
 
     /* Output and resume. */
-    plm__resume_info info;
-    if (plm__out_open(&ctx.out, opt.output, opt.overwrite, ctx.ids, &info,
+    run_resume_info info;
+    if (run_out_open(&ctx.out, opt.output, opt.overwrite, ctx.ids, &info,
                       errbuf, sizeof(errbuf)) != 0) {
         fprintf(stderr, "parallm run: %s: %s\n", opt.output, errbuf);
-        exit_code = PLM_EXIT_IO;
+        exit_code = CLI_EXIT_IO;
         goto out;
     }
     if (info.repaired_bytes)
@@ -640,13 +640,13 @@ int plm_cmd_run(int argc, char **argv)
         (ssize_t)sizeof(ctx.serial_base))
         ctx.serial_base = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
     if (show_progress)
-        ctx.progress = plm__progress_new(STDERR_FILENO, plm__run_use_color(2));
+        ctx.progress = run_progress_new(STDERR_FILENO, run_use_color(2));
 
     int rc = plm_client_new(&ctx.client, &copts);
     if (rc != PLM_OK) {
         fprintf(stderr, "parallm run: cannot create the client: %s\n",
                 plm_strerror(rc));
-        exit_code = rc == PLM_EINVAL ? PLM_EXIT_USAGE : PLM_EXIT_FATAL;
+        exit_code = rc == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
         goto out;
     }
     plm_run_options ropts;
@@ -664,7 +664,7 @@ int plm_cmd_run(int argc, char **argv)
         fprintf(stderr, "parallm run: out of memory\n");
         goto out;
     }
-    ctx.counts.started = plm__run_now();
+    ctx.counts.started = run_now();
     if (opt.timeout_ms)
         ctx.deadline = ctx.counts.started + (double)opt.timeout_ms / 1000.0;
     g_client = ctx.client;
@@ -672,9 +672,9 @@ int plm_cmd_run(int argc, char **argv)
                    : plm_client_run(ctx.client, source, complete, &ropts,
                                     &ctx);
     g_client = NULL;
-    double elapsed = plm__run_now() - ctx.counts.started;
+    double elapsed = run_now() - ctx.counts.started;
     grave_flush(&ctx);
-    if (plm__out_close(ctx.out) != 0 && !ctx.io_error) {
+    if (run_out_close(ctx.out) != 0 && !ctx.io_error) {
         fprintf(stderr, "parallm run: cannot write %s: %s\n", opt.output,
                 strerror(errno));
         ctx.io_error = 1;
@@ -682,48 +682,48 @@ int plm_cmd_run(int argc, char **argv)
     ctx.out = NULL;
     plm_stats stats;
     plm_client_stats(ctx.client, &stats);
-    plm__progress_finish(ctx.progress, &ctx.counts, &stats);
+    run_progress_finish(ctx.progress, &ctx.counts, &stats);
 
     if (ctx.io_error)
-        exit_code = PLM_EXIT_IO;
+        exit_code = CLI_EXIT_IO;
     else if (ctx.fatal)
-        exit_code = PLM_EXIT_FATAL;
+        exit_code = CLI_EXIT_FATAL;
     else if (g_signals)
-        exit_code = PLM_EXIT_INTERRUPTED;
+        exit_code = CLI_EXIT_INTERRUPTED;
     else if (rc == PLM_ETIMEOUT)
-        exit_code = PLM_EXIT_TIMEOUT;
+        exit_code = CLI_EXIT_TIMEOUT;
     else if (rc != PLM_OK) {
         fprintf(stderr, "parallm run: the run failed: %s\n", plm_strerror(rc));
-        exit_code = PLM_EXIT_FATAL;
+        exit_code = CLI_EXIT_FATAL;
     } else
         exit_code = ctx.counts.failed || ctx.counts.not_run
-                        ? PLM_EXIT_PARTIAL
-                        : PLM_EXIT_OK;
+                        ? CLI_EXIT_PARTIAL
+                        : CLI_EXIT_OK;
 
     if (ctx.listed_invalid > MAX_LISTED_INVALID)
         fprintf(stderr, "parallm: ... and %llu more invalid line(s); see %s\n",
                 (unsigned long long)(ctx.listed_invalid - MAX_LISTED_INVALID),
                 opt.output);
-    if (exit_code == PLM_EXIT_TIMEOUT)
+    if (exit_code == CLI_EXIT_TIMEOUT)
         fprintf(stderr, "parallm run: --timeout reached; unfinished requests "
                         "were not written and run on resume\n");
     if (!opt.quiet)
-        plm__summary_print(stderr, &ctx.counts, &stats, elapsed,
+        run_summary_print(stderr, &ctx.counts, &stats, elapsed,
                            outcome_text(exit_code));
     if (opt.summary_json &&
-        plm__summary_write_json(opt.summary_json, &ctx.counts, &stats,
+        run_summary_write_json(opt.summary_json, &ctx.counts, &stats,
                                 elapsed, outcome_text(exit_code),
                                 exit_code) != 0) {
         fprintf(stderr, "parallm run: cannot write %s\n", opt.summary_json);
-        if (exit_code == PLM_EXIT_OK || exit_code == PLM_EXIT_PARTIAL)
-            exit_code = PLM_EXIT_IO;
+        if (exit_code == CLI_EXIT_OK || exit_code == CLI_EXIT_PARTIAL)
+            exit_code = CLI_EXIT_IO;
     }
 out:
     plm_client_free(ctx.client);
-    plm__out_close(ctx.out);
-    plm__progress_free(ctx.progress);
-    plm__line_reader_free(ctx.reader);
-    plm__idset_free(ctx.ids);
+    run_out_close(ctx.out);
+    run_progress_free(ctx.progress);
+    run_line_reader_free(ctx.reader);
+    run_idset_free(ctx.ids);
     free(ctx.grave);
     if (in_fd >= 0)
         close(in_fd);

@@ -125,7 +125,7 @@ static int bad_value(const char *opt, const char *value, const char *want)
 {
     fprintf(stderr, "parallm run: invalid value for %s: '%s' (%s)\n", opt,
             value, want);
-    return PLM_EXIT_USAGE;
+    return CLI_EXIT_USAGE;
 }
 
 /* A finite decimal number in [min, max], the whole string. 0 or -1. */
@@ -151,7 +151,7 @@ static int bad_tier(const char *name)
     for (size_t i = 0; (t = plm_tier_name(i)) != NULL; i++)
         fprintf(stderr, " %s", t);
     fputc('\n', stderr);
-    return PLM_EXIT_USAGE;
+    return CLI_EXIT_USAGE;
 }
 
 static int check_url(const char *url)
@@ -159,7 +159,7 @@ static int check_url(const char *url)
     return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
 }
 
-int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
+int run_options_parse(int argc, char **argv, run_options *o)
 {
     long v;
     int64_t ms;
@@ -171,7 +171,7 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
     o->retries = -1;
     o->progress = -1;
     o->mock_latency_ms = 50;
-    o->provider = PLM__RUN_AUTO;
+    o->provider = RUN_PROVIDER_AUTO;
 
     optind = 1;
     opterr = 1;
@@ -185,13 +185,13 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
             break;
         case OPT_PROVIDER:
             if (strcmp(optarg, "auto") == 0)
-                o->provider = PLM__RUN_AUTO;
+                o->provider = RUN_PROVIDER_AUTO;
             else if (strcmp(optarg, "openai") == 0)
-                o->provider = PLM__RUN_OPENAI;
+                o->provider = RUN_PROVIDER_OPENAI;
             else if (strcmp(optarg, "anthropic") == 0)
-                o->provider = PLM__RUN_ANTHROPIC;
+                o->provider = RUN_PROVIDER_ANTHROPIC;
             else if (strcmp(optarg, "mock") == 0)
-                o->provider = PLM__RUN_MOCK;
+                o->provider = RUN_PROVIDER_MOCK;
             else
                 return bad_value("--provider", optarg,
                                  "auto, openai, anthropic or mock");
@@ -203,24 +203,24 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
             o->base_url = optarg;
             break;
         case 'c':
-            if (plm__run_parse_long(optarg, 1, 100000, &v) != 0)
+            if (run_parse_long(optarg, 1, 100000, &v) != 0)
                 return bad_value("--max-concurrent", optarg,
                                  "an integer from 1 to 100000");
             o->max_concurrent = (int)v;
             concurrency_set = 1;
             break;
         case OPT_TIMEOUT:
-            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0)
+            if (run_parse_seconds(optarg, &ms) != 0 || ms == 0)
                 return bad_value("--timeout", optarg, "seconds, > 0");
             o->timeout_ms = ms;
             break;
         case OPT_REQUEST_TIMEOUT:
-            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0)
+            if (run_parse_seconds(optarg, &ms) != 0 || ms == 0)
                 return bad_value("--request-timeout", optarg, "seconds, > 0");
             o->request_timeout_ms = ms;
             break;
         case OPT_RETRIES:
-            if (plm__run_parse_long(optarg, 0, 100, &v) != 0)
+            if (run_parse_long(optarg, 0, 100, &v) != 0)
                 return bad_value("--retries", optarg,
                                  "an integer from 0 to 100");
             o->retries = (int)v;
@@ -256,7 +256,7 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
             o->insecure = 1;
             break;
         case OPT_MOCK_LATENCY:
-            if (plm__run_parse_long(optarg, 0, 3600000, &v) != 0)
+            if (run_parse_long(optarg, 0, 3600000, &v) != 0)
                 return bad_value("--mock-latency", optarg,
                                  "milliseconds, 0 to 3600000");
             o->mock_latency_ms = v;
@@ -284,13 +284,13 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
             o->adaptive = 1;
             break;
         case OPT_BREAKER_FAILURES:
-            if (plm__run_parse_long(optarg, 0, 100000, &v) != 0)
+            if (run_parse_long(optarg, 0, 100000, &v) != 0)
                 return bad_value("--breaker-failures", optarg,
                                  "an integer from 0 (off) to 100000");
             o->breaker_failures = v == 0 ? -1 : (int)v;
             break;
         case OPT_BREAKER_COOLDOWN:
-            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0 ||
+            if (run_parse_seconds(optarg, &ms) != 0 || ms == 0 ||
                 ms > INT_MAX)
                 return bad_value("--breaker-cooldown", optarg,
                                  "seconds, > 0");
@@ -310,20 +310,20 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
             return -1;
         default:
             fputs("Try 'parallm run --help'.\n", stderr);
-            return PLM_EXIT_USAGE;
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind != argc - 1) {
         fprintf(stderr, "parallm run: %s\n%s",
                 optind >= argc ? "missing INPUT" : "only one INPUT allowed",
                 usage_text);
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     o->input = argv[optind];
     if (!o->output) {
         fprintf(stderr, "parallm run: missing -o OUTPUT\n"
                         "Try 'parallm run --help'.\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     /* The tier's numbers, wherever no option gave them. */
     if (o->tier && plm_tier_lookup(o->tier, &tier) == PLM_OK) {
@@ -334,10 +334,10 @@ int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
         if (!concurrency_set && tier.max_concurrent > 0)
             o->max_concurrent = tier.max_concurrent;
     }
-    if (o->provider == PLM__RUN_MOCK && o->base_url) {
+    if (o->provider == RUN_PROVIDER_MOCK && o->base_url) {
         fprintf(stderr, "parallm run: --provider mock starts its own server; "
                         "drop --base-url\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     return 0;
 }
