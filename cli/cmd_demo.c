@@ -14,7 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <getopt.h>
 
 #include "cli_args.h"
 #include "commands.h"
@@ -62,82 +61,60 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Parses "5,10,20". Returns 0 or -1. */
-static int parse_sizes(const char *text, struct demo_config *cfg)
+/* Parses "5,10,20" into the demo_config at dest. Returns 0 or -1. */
+static int convert_sizes(const char *text, void *dest)
 {
+    struct demo_config *cfg = dest;
     char buf[256];
     char *save = NULL;
+    size_t len = strlen(text);
 
-    if (strlen(text) >= sizeof(buf))
+    if (len >= sizeof(buf))
         return -1;
-    strcpy(buf, text);
+    memcpy(buf, text, len + 1);
     cfg->n_sizes = 0;
     for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
          tok = strtok_r(NULL, ",", &save)) {
         if (cfg->n_sizes == DEMO_MAX_SIZES)
             return -1;
-        if (cli_parse_int(tok, 1, DEMO_MAX_FILES,
-                               &cfg->sizes[cfg->n_sizes]))
+        if (cli_parse_int(tok, 1, DEMO_MAX_FILES, &cfg->sizes[cfg->n_sizes]))
             return -1;
         cfg->n_sizes++;
     }
     return cfg->n_sizes > 0 ? 0 : -1;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 /* Returns -1 to go on, or an exit code. */
 static int parse_options(int argc, char **argv, struct demo_config *cfg)
 {
-    static const struct option long_options[] = {
-        { "latency", required_argument, NULL, 'l' },
-        { "max-concurrent", required_argument, NULL, 'c' },
-        { "sizes", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    const cli_option options[] = {
+        /* Capped at 10 minutes: longer only makes the demo hang. */
+        { .name = "latency", .letter = 'l', .kind = CLI_OPT_DURATION,
+          .dest = &cfg->latency_ms, .unit_ms = 1, .max = 600000,
+          .bad = "invalid --latency '%v'" },
+        { .name = "max-concurrent", .letter = 'c', .kind = CLI_OPT_INT,
+          .dest = &cfg->max_concurrent, .min = 1, .max = DEMO_MAX_FILES,
+          .bad = "invalid --max-concurrent '%v' (1.." STR(DEMO_MAX_FILES)
+                 ")" },
+        { .name = "sizes", .letter = 's', .kind = CLI_OPT_CUSTOM,
+          .dest = cfg, .convert = convert_sizes,
+          .bad = "invalid --sizes '%v' (up to " STR(DEMO_MAX_SIZES)
+                 " numbers 1.." STR(DEMO_MAX_FILES) ", comma-separated)" },
+        { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
+        { .kind = CLI_OPT_END }
     };
-    int c;
+    const cli_command_line cl = { "demo", options, NULL, usage };
+    int first_arg;
+    int rc = cli_parse_command_line(&cl, argc, argv, &first_arg);
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "l:c:s:h", long_options, NULL)) !=
-           -1) {
-        switch (c) {
-        case 'l':
-            /* Capped at 10 minutes: longer only makes the demo hang. */
-            if (cli_parse_duration(optarg, 1, &cfg->latency_ms) ||
-                cfg->latency_ms > 600000) {
-                fprintf(stderr, "parallm demo: invalid --latency '%s'\n",
-                        optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'c':
-            if (cli_parse_int(optarg, 1, DEMO_MAX_FILES,
-                                   &cfg->max_concurrent)) {
-                fprintf(stderr,
-                        "parallm demo: invalid --max-concurrent '%s' "
-                        "(1..%d)\n", optarg, DEMO_MAX_FILES);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 's':
-            if (parse_sizes(optarg, cfg)) {
-                fprintf(stderr,
-                        "parallm demo: invalid --sizes '%s' (up to %d "
-                        "numbers 1..%d, comma-separated)\n",
-                        optarg, DEMO_MAX_SIZES, DEMO_MAX_FILES);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            fprintf(stderr, "Try 'parallm demo --help'.\n");
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
+    if (rc >= 0)
+        return rc;
+    if (first_arg < argc) {
         fprintf(stderr, "parallm demo: unexpected argument '%s'\n",
-                argv[optind]);
+                argv[first_arg]);
         return CLI_EXIT_USAGE;
     }
     return -1;

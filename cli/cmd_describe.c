@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,14 +28,14 @@
 #include "parallm.h"
 
 #define DESCRIBE_DEFAULT_MAX_BYTES (64 * 1024)
-#define DESCRIBE_MAX_MAX_BYTES (16 * 1024 * 1024)
+#define DESCRIBE_MAX_MAX_BYTES 16777216 /* 16 MiB */
 #define DESCRIBE_DEFAULT_CONCURRENCY 5
 #define DESCRIBE_MAX_TOKENS 1024
 
 enum provider_choice { CHOICE_OPENAI, CHOICE_ANTHROPIC, CHOICE_MOCK };
 
 struct describe_config {
-    enum provider_choice provider;
+    int provider;         /* enum provider_choice */
     const char *model;
     const char *base_url;
     int max_concurrent;
@@ -103,80 +102,47 @@ static void usage(FILE *out)
         DESCRIBE_DEFAULT_CONCURRENCY, DESCRIBE_DEFAULT_MAX_BYTES);
 }
 
-/* Returns -1 to go on, or an exit code. */
-static int parse_options(int argc, char **argv, struct describe_config *cfg)
-{
-    static const struct option long_options[] = {
-        { "provider", required_argument, NULL, 'P' },
-        { "model", required_argument, NULL, 'm' },
-        { "base-url", required_argument, NULL, 'u' },
-        { "max-concurrent", required_argument, NULL, 'c' },
-        { "max-bytes", required_argument, NULL, 'B' },
-        { "timeout", required_argument, NULL, 't' },
-        { "output", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-    int c;
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "P:m:u:c:t:o:h", long_options,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'P':
-            if (strcmp(optarg, "openai") == 0) {
-                cfg->provider = CHOICE_OPENAI;
-            } else if (strcmp(optarg, "anthropic") == 0) {
-                cfg->provider = CHOICE_ANTHROPIC;
-            } else if (strcmp(optarg, "mock") == 0) {
-                cfg->provider = CHOICE_MOCK;
-            } else {
-                fprintf(stderr, "parallm describe: unknown provider '%s' "
-                                "(openai, anthropic, mock)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'm':
-            cfg->model = optarg;
-            break;
-        case 'u':
-            cfg->base_url = optarg;
-            break;
-        case 'c':
-            if (cli_parse_int(optarg, 1, 10000, &cfg->max_concurrent)) {
-                fprintf(stderr, "parallm describe: invalid "
-                                "--max-concurrent '%s' (1..10000)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'B':
-            if (cli_parse_int64(optarg, 1, DESCRIBE_MAX_MAX_BYTES,
-                                     &cfg->max_bytes)) {
-                fprintf(stderr, "parallm describe: invalid --max-bytes '%s' "
-                                "(1..%d)\n", optarg, DESCRIBE_MAX_MAX_BYTES);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 't':
-            if (cli_parse_duration(optarg, 1000, &cfg->timeout_ms) ||
-                cfg->timeout_ms == 0) {
-                fprintf(stderr, "parallm describe: invalid --timeout '%s'\n",
-                        optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'o':
-            cfg->output = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            fprintf(stderr, "Try 'parallm describe --help'.\n");
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
+/* Returns -1 to go on, with *first_file the index of the first FILE, or
+ * an exit code. */
+static int parse_options(int argc, char **argv, struct describe_config *cfg,
+                         int *first_file)
+{
+    /* In the order of enum provider_choice. */
+    static const char *const providers[] = { "openai", "anthropic", "mock",
+                                             NULL };
+    const cli_option options[] = {
+        { .name = "provider", .letter = 'P', .kind = CLI_OPT_CHOICE,
+          .dest = &cfg->provider, .choices = providers,
+          .bad = "unknown provider '%v' (openai, anthropic, mock)" },
+        { .name = "model", .letter = 'm', .kind = CLI_OPT_STRING,
+          .dest = &cfg->model },
+        { .name = "base-url", .letter = 'u', .kind = CLI_OPT_STRING,
+          .dest = &cfg->base_url },
+        { .name = "max-concurrent", .letter = 'c', .kind = CLI_OPT_INT,
+          .dest = &cfg->max_concurrent, .min = 1, .max = 10000,
+          .bad = "invalid --max-concurrent '%v' (1..10000)" },
+        /* Long only. */
+        { .name = "max-bytes", .kind = CLI_OPT_INT64, .dest = &cfg->max_bytes,
+          .min = 1, .max = DESCRIBE_MAX_MAX_BYTES,
+          .bad = "invalid --max-bytes '%v' (1.." STR(DESCRIBE_MAX_MAX_BYTES)
+                 ")" },
+        { .name = "timeout", .letter = 't', .kind = CLI_OPT_DURATION,
+          .dest = &cfg->timeout_ms, .unit_ms = 1000, .min = 1,
+          .max = INT64_MAX, .bad = "invalid --timeout '%v'" },
+        { .name = "output", .letter = 'o', .kind = CLI_OPT_STRING,
+          .dest = &cfg->output },
+        { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
+        { .kind = CLI_OPT_END }
+    };
+    const cli_command_line cl = { "describe", options, NULL, usage };
+    int rc = cli_parse_command_line(&cl, argc, argv, first_file);
+
+    if (rc >= 0)
+        return rc;
+    if (*first_file >= argc) {
         fprintf(stderr, "parallm describe: no FILE given\n"
                         "Try 'parallm describe --help'.\n");
         return CLI_EXIT_USAGE;
@@ -584,12 +550,12 @@ static int key_missing(const struct describe_config *cfg, const char **var)
 
 /* Fills jobs from the file arguments, once per distinct path. Returns the
  * number of jobs, or (size_t)-1 when out of memory. */
-static size_t collect_jobs(int argc, char **argv, struct file_job *jobs,
-                           int64_t max_bytes)
+static size_t collect_jobs(int argc, char **argv, int first_file,
+                           struct file_job *jobs, int64_t max_bytes)
 {
     size_t n = 0;
 
-    for (int i = optind; i < argc; i++) {
+    for (int i = first_file; i < argc; i++) {
         int seen = 0;
         for (size_t k = 0; k < n && !seen; k++)
             seen = strcmp(jobs[k].path, argv[i]) == 0;
@@ -618,7 +584,8 @@ int cmd_describe(int argc, char **argv)
     struct sigaction sa, old_int, old_term;
     int signals_set = 0;
     int gather_rc = PLM_OK;
-    int rc = parse_options(argc, argv, &cfg);
+    int first_file = 0;
+    int rc = parse_options(argc, argv, &cfg, &first_file);
 
     if (rc >= 0)
         return rc;
@@ -635,12 +602,12 @@ int cmd_describe(int argc, char **argv)
     }
     double start = now_seconds();
     rc = CLI_EXIT_FATAL;
-    jobs = calloc((size_t)(argc - optind), sizeof(*jobs));
+    jobs = calloc((size_t)(argc - first_file), sizeof(*jobs));
     if (jobs == NULL)
         goto oom;
-    n = collect_jobs(argc, argv, jobs, cfg.max_bytes);
+    n = collect_jobs(argc, argv, first_file, jobs, cfg.max_bytes);
     if (n == (size_t)-1) {
-        n = (size_t)(argc - optind);
+        n = (size_t)(argc - first_file);
         goto oom;
     }
 

@@ -463,8 +463,8 @@ int cmd_run(int argc, char **argv)
 
     memset(&ctx, 0, sizeof(ctx));
     int prc = run_options_parse(argc, argv, &opt);
-    if (prc != 0)
-        return prc < 0 ? CLI_EXIT_OK : prc;
+    if (prc >= 0)
+        return prc;
     ctx.opt = &opt;
     if (opt.ca_file && access(opt.ca_file, R_OK) != 0) {
         fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n",
@@ -484,7 +484,7 @@ int cmd_run(int argc, char **argv)
     copts.tpm = opt.tpm;
     copts.adaptive_concurrency = opt.adaptive;
     copts.breaker_failures = opt.breaker_failures;
-    copts.breaker_cooldown_ms = opt.breaker_cooldown_ms;
+    copts.breaker_cooldown_ms = (int)opt.breaker_cooldown_ms;
     copts.retry_budget = opt.retry_budget;
     const char *okey = getenv("OPENAI_API_KEY");
     const char *akey = getenv("ANTHROPIC_API_KEY");

@@ -17,11 +17,6 @@
 /* ------------------------------------------------------------------ */
 /* cli_util.c                                                          */
 
-/* Parses a decimal integer in [min, max], the whole string. 0 or -1. */
-int run_parse_long(const char *text, long min, long max, long *out);
-/* Parses a non-negative decimal number of seconds ("30", "0.5") into
- * milliseconds. 0 or -1. */
-int run_parse_seconds(const char *text, int64_t *out_ms);
 /* Monotonic clock in seconds. */
 double run_now(void);
 /* 1 if colour may be used on fd (a TTY and NO_COLOR unset). */

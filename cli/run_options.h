@@ -31,7 +31,7 @@ typedef struct run_options {
     int quiet;
     int verbose;
     int insecure;
-    long mock_latency_ms;
+    int mock_latency_ms;
     /* Limits, per model. --tier fills rpm, tpm and max_concurrent unless
      * they were given; 0 in any of the others means the library's
      * default. */
@@ -39,12 +39,12 @@ typedef struct run_options {
     double rpm, tpm;         /* per minute; 0 = none */
     int adaptive;
     int breaker_failures;    /* -1 = breaker off */
-    int breaker_cooldown_ms;
+    int64_t breaker_cooldown_ms; /* at most INT_MAX */
     double retry_budget;     /* negative = no budget */
 } run_options;
 
-/* Parses argv (argv[0] is "run"). Returns 0, -1 after printing --help
- * (exit 0), or an exit code after printing what is wrong. */
+/* Parses argv (argv[0] is "run"). Returns -1 to go on, or an exit code
+ * to stop with: 0 after --help, else after printing what is wrong. */
 int run_options_parse(int argc, char **argv, run_options *o);
 
 #endif

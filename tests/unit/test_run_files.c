@@ -26,7 +26,7 @@
 #include "result.h"
 #include "test_util.h"
 
-/* cli_util.c pulls in the other subcommands' parsers; the writer only
+/* cli_util.c brings the terminal helpers too; the writer only
  * needs the clock. */
 double run_now(void)
 {
