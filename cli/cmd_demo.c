@@ -154,7 +154,7 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
 {
     plm_request **reqs = calloc((size_t)n, sizeof(*reqs));
     plm_result **results = calloc((size_t)n, sizeof(*results));
-    plm_gather_options gopts;
+    plm_gather_options gopts = PLM_GATHER_OPTIONS_INIT;
     plm_mock_stats stats;
     int rc = PLM_ENOMEM;
 
@@ -164,10 +164,6 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
     if (rc != PLM_OK)
         goto out;
     plm_mock_reset(mock);
-    /* memset, not PLM_GATHER_OPTIONS_INIT: gcc's -Wextra flags the
-     * partial initializer. */
-    memset(&gopts, 0, sizeof(gopts));
-    gopts.version = PLM_GATHER_OPTIONS_VERSION;
     gopts.max_concurrent = c;
     gopts.return_errors = 1;
     double start = now_seconds();
@@ -241,7 +237,7 @@ int cmd_demo(int argc, char **argv)
                                DEMO_DEFAULT_CONCURRENCY,
                                { 5, 10, 20 }, 3, 0 };
     plm_mock_options mopts;
-    plm_client_options copts;
+    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
     plm_mock *mock = NULL;
     plm_client *client = NULL;
     char err[256] = "";
@@ -262,8 +258,6 @@ int cmd_demo(int argc, char **argv)
                 err);
         return CLI_EXIT_FATAL;
     }
-    memset(&copts, 0, sizeof(copts));
-    copts.version = PLM_CLIENT_OPTIONS_VERSION;
     snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d",
              plm_mock_port(mock));
     copts.openai_base_url = base_url;

@@ -360,7 +360,7 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
     plm_request **reqs = calloc(n, sizeof(*reqs));
     plm_result **results = calloc(n, sizeof(*results));
     size_t *which = calloc(n, sizeof(*which));
-    plm_gather_options gopts;
+    plm_gather_options gopts = PLM_GATHER_OPTIONS_INIT;
     size_t count = 0;
     int rc = -1;
 
@@ -389,10 +389,6 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
         rc = 0;
         goto out;
     }
-    /* memset, not PLM_GATHER_OPTIONS_INIT: gcc's -Wextra flags the
-     * partial initializer. */
-    memset(&gopts, 0, sizeof(gopts));
-    gopts.version = PLM_GATHER_OPTIONS_VERSION;
     gopts.max_concurrent = cfg->max_concurrent;
     gopts.return_errors = 1;
     gopts.timeout_ms = timeout_ms;
@@ -575,7 +571,7 @@ int cmd_describe(int argc, char **argv)
     struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
                                    DESCRIBE_DEFAULT_CONCURRENCY,
                                    DESCRIBE_DEFAULT_MAX_BYTES, 0, NULL };
-    plm_client_options copts;
+    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
     plm_client *client = NULL;
     plm_mock *mock = NULL;
     struct file_job *jobs = NULL;
@@ -611,8 +607,6 @@ int cmd_describe(int argc, char **argv)
         goto oom;
     }
 
-    memset(&copts, 0, sizeof(copts));
-    copts.version = PLM_CLIENT_OPTIONS_VERSION;
     if (cfg.provider == CHOICE_MOCK) {
         if (start_mock(&mock, base_url, sizeof(base_url)))
             goto out;

@@ -475,11 +475,7 @@ int cmd_run(int argc, char **argv)
 
     /* Credentials first: a missing key is reported before anything is
      * read or created. */
-    /* memset + version rather than the _INIT macro, which trips
-     * -Wmissing-field-initializers. */
-    plm_client_options copts;
-    memset(&copts, 0, sizeof(copts));
-    copts.version = PLM_CLIENT_OPTIONS_VERSION;
+    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
     copts.rpm = opt.rpm;
     copts.tpm = opt.tpm;
     copts.adaptive_concurrency = opt.adaptive;
@@ -649,9 +645,7 @@ int cmd_run(int argc, char **argv)
         exit_code = rc == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
         goto out;
     }
-    plm_run_options ropts;
-    memset(&ropts, 0, sizeof(ropts));
-    ropts.version = PLM_RUN_OPTIONS_VERSION;
+    plm_run_options ropts = PLM_RUN_OPTIONS_INIT;
     ropts.max_concurrent = opt.max_concurrent;
     ropts.timeout_ms = opt.timeout_ms;
     ropts.tick = tick;
