@@ -566,133 +566,139 @@ static size_t collect_jobs(int argc, char **argv, int first_file,
     return n;
 }
 
-int cmd_describe(int argc, char **argv)
+static const char *default_model(int provider)
 {
-    struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
-                                   DESCRIBE_DEFAULT_CONCURRENCY,
-                                   DESCRIBE_DEFAULT_MAX_BYTES, 0, NULL };
+    return provider == CHOICE_ANTHROPIC ? "claude-3-5-haiku-latest"
+           : provider == CHOICE_MOCK    ? "mock-model"
+                                        : "gpt-4o-mini";
+}
+
+static int out_of_memory(void)
+{
+    fprintf(stderr, "parallm describe: out of memory\n");
+    return CLI_EXIT_FATAL;
+}
+
+/* Creates the client (starting the mock for --provider mock). Returns -1
+ * to go on, or an exit code. */
+static int create_client(const struct describe_config *cfg, plm_mock **mock,
+                         char *base_url, size_t base_len,
+                         plm_client **client)
+{
     plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
-    plm_client *client = NULL;
-    plm_mock *mock = NULL;
-    struct file_job *jobs = NULL;
-    size_t n = 0;
-    char base_url[64];
-    struct sigaction sa, old_int, old_term;
-    int signals_set = 0;
-    int gather_rc = PLM_OK;
-    int first_file = 0;
-    int rc = parse_options(argc, argv, &cfg, &first_file);
 
-    if (rc >= 0)
-        return rc;
-    if (cfg.model == NULL)
-        cfg.model = cfg.provider == CHOICE_ANTHROPIC ? "claude-3-5-haiku-latest"
-                    : cfg.provider == CHOICE_MOCK    ? "mock-model"
-                                                     : "gpt-4o-mini";
-    const char *key_var;
-    if (key_missing(&cfg, &key_var)) {
-        fprintf(stderr, "parallm describe: %s is not set (or use "
-                        "--provider mock, or --base-url for a local "
-                        "server)\n", key_var);
-        return CLI_EXIT_USAGE;
-    }
-    double start = now_seconds();
-    rc = CLI_EXIT_FATAL;
-    jobs = calloc((size_t)(argc - first_file), sizeof(*jobs));
-    if (jobs == NULL)
-        goto oom;
-    n = collect_jobs(argc, argv, first_file, jobs, cfg.max_bytes);
-    if (n == (size_t)-1) {
-        n = (size_t)(argc - first_file);
-        goto oom;
-    }
-
-    if (cfg.provider == CHOICE_MOCK) {
-        if (start_mock(&mock, base_url, sizeof(base_url)))
-            goto out;
+    if (cfg->provider == CHOICE_MOCK) {
+        if (start_mock(mock, base_url, base_len))
+            return CLI_EXIT_FATAL;
         copts.openai_base_url = base_url;
         copts.openai_api_key = "mock-key"; /* the mock accepts any key */
-    } else if (cfg.provider == CHOICE_ANTHROPIC) {
-        copts.anthropic_base_url = cfg.base_url;
+    } else if (cfg->provider == CHOICE_ANTHROPIC) {
+        copts.anthropic_base_url = cfg->base_url;
     } else {
-        copts.openai_base_url = cfg.base_url;
+        copts.openai_base_url = cfg->base_url;
     }
-    int code = plm_client_new(&client, &copts);
+    int code = plm_client_new(client, &copts);
     if (code != PLM_OK) {
         /* PLM_EINVAL here means a setting from the environment
          * (OPENAI_BASE_URL, ...): a usage problem, not a failed run. */
         fprintf(stderr, "parallm describe: cannot create the client: %s "
                         "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
                 plm_strerror(code));
-        rc = code == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
-        goto out;
+        return code == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
     }
+    return -1;
+}
+
+/* SIGINT and SIGTERM interrupt the client while it runs. */
+struct stop_signals {
+    struct sigaction old_int, old_term;
+    int set;
+};
+
+static void catch_stop_signals(struct stop_signals *stop, plm_client *client)
+{
+    struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    signals_set = 1;
+    sigaction(SIGINT, &sa, &stop->old_int);
+    sigaction(SIGTERM, &sa, &stop->old_term);
+    stop->set = 1;
     running_client = client;
+}
 
-    if (run_round(client, &cfg, jobs, n, 0, cfg.timeout_ms, &gather_rc))
-        goto out;
-    if (gather_rc == PLM_OK) {
-        int64_t left = 0;
-        if (cfg.timeout_ms > 0) {
-            left = cfg.timeout_ms -
-                   (int64_t)((now_seconds() - start) * 1000.0);
-            if (left <= 0)
-                gather_rc = PLM_ETIMEOUT;
-        }
-        if (gather_rc == PLM_OK &&
-            run_round(client, &cfg, jobs, n, 1, left, &gather_rc))
-            goto out;
+static void restore_stop_signals(struct stop_signals *stop)
+{
+    running_client = NULL;
+    if (stop->set) {
+        sigaction(SIGINT, &stop->old_int, NULL);
+        sigaction(SIGTERM, &stop->old_term, NULL);
+        stop->set = 0;
     }
+}
+
+/* The first asks, then the re-asks of bad answers within what is left of
+ * --timeout. *gather_rc gets the last plm_gather code. Returns 0, or -1
+ * after saying what went wrong. */
+static int run_rounds(plm_client *client, const struct describe_config *cfg,
+                      struct file_job *jobs, size_t n, double start,
+                      int *gather_rc)
+{
+    int64_t left = 0;
+
+    if (run_round(client, cfg, jobs, n, 0, cfg->timeout_ms, gather_rc))
+        return -1;
+    if (*gather_rc != PLM_OK)
+        return 0;
+    if (cfg->timeout_ms > 0) {
+        left = cfg->timeout_ms - (int64_t)((now_seconds() - start) * 1000.0);
+        if (left <= 0) {
+            *gather_rc = PLM_ETIMEOUT;
+            return 0;
+        }
+    }
+    return run_round(client, cfg, jobs, n, 1, left, gather_rc);
+}
+
+/* Settles what is left, writes the output and the summary line, and
+ * returns the exit code. */
+static int finish(const struct describe_config *cfg, struct file_job *jobs,
+                  size_t n, int gather_rc, double start)
+{
+    size_t failed = 0, fatal = 0, sent = 0;
+
     /* A bad answer left over means its re-ask never ran (interrupted or
      * out of time): report the first problem. */
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].description == NULL && jobs[i].bad_answer != NULL &&
             set_error(&jobs[i], "invalid answer: %s", jobs[i].bad_reason))
-            goto oom;
+            return out_of_memory();
     }
-
-    size_t failed = 0, fatal = 0, sent = 0;
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].description == NULL)
-            goto oom;
+            return out_of_memory();
         failed += jobs[i].failed != 0;
         fatal += jobs[i].fatal != 0;
         sent += jobs[i].prompt != NULL;
     }
-    rc = emit(&cfg, jobs, n);
+    int rc = emit(cfg, jobs, n);
     fprintf(stderr, "parallm describe: %zu file%s, %zu described, %zu "
                     "failed (%.1f s)\n",
             n, n == 1 ? "" : "s", n - failed, failed, now_seconds() - start);
     if (rc != CLI_EXIT_OK)
-        goto out;
+        return rc;
     if (gather_rc == PLM_ECANCELLED)
-        rc = CLI_EXIT_INTERRUPTED;
-    else if (gather_rc == PLM_ETIMEOUT)
-        rc = CLI_EXIT_TIMEOUT;
-    else if (sent > 0 && fatal == sent)
-        rc = CLI_EXIT_FATAL;
-    else if (failed > 0)
-        rc = CLI_EXIT_PARTIAL;
-    goto out;
-oom:
-    fprintf(stderr, "parallm describe: out of memory\n");
-    rc = CLI_EXIT_FATAL;
-out:
-    running_client = NULL;
-    if (signals_set) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
-    plm_client_free(client);
-    if (mock != NULL)
-        plm_mock_free(mock);
+        return CLI_EXIT_INTERRUPTED;
+    if (gather_rc == PLM_ETIMEOUT)
+        return CLI_EXIT_TIMEOUT;
+    if (sent > 0 && fatal == sent)
+        return CLI_EXIT_FATAL;
+    return failed > 0 ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+}
+
+static void free_jobs(struct file_job *jobs, size_t n)
+{
     for (size_t i = 0; jobs != NULL && i < n; i++) {
         free(jobs[i].key);
         free(jobs[i].prompt);
@@ -701,5 +707,52 @@ out:
         json_decref(jobs[i].description);
     }
     free(jobs);
+}
+
+int cmd_describe(int argc, char **argv)
+{
+    struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
+                                   DESCRIBE_DEFAULT_CONCURRENCY,
+                                   DESCRIBE_DEFAULT_MAX_BYTES, 0, NULL };
+    plm_client *client = NULL;
+    plm_mock *mock = NULL;
+    struct stop_signals stop = { .set = 0 };
+    char base_url[64];
+    int gather_rc = PLM_OK;
+    int first_file = 0;
+    const char *key_var;
+    int rc = parse_options(argc, argv, &cfg, &first_file);
+
+    if (rc >= 0)
+        return rc;
+    if (cfg.model == NULL)
+        cfg.model = default_model(cfg.provider);
+    if (key_missing(&cfg, &key_var)) {
+        fprintf(stderr, "parallm describe: %s is not set (or use "
+                        "--provider mock, or --base-url for a local "
+                        "server)\n", key_var);
+        return CLI_EXIT_USAGE;
+    }
+    double start = now_seconds();
+    size_t nfiles = (size_t)(argc - first_file);
+    struct file_job *jobs = calloc(nfiles, sizeof(*jobs));
+    size_t n = jobs != NULL ? collect_jobs(argc, argv, first_file, jobs,
+                                           cfg.max_bytes)
+                            : (size_t)-1;
+    if (n == (size_t)-1) {
+        n = jobs != NULL ? nfiles : 0; /* free what was filled */
+        rc = out_of_memory();
+    } else if ((rc = create_client(&cfg, &mock, base_url, sizeof(base_url),
+                                   &client)) < 0) {
+        catch_stop_signals(&stop, client);
+        rc = run_rounds(client, &cfg, jobs, n, start, &gather_rc) != 0
+                 ? CLI_EXIT_FATAL
+                 : finish(&cfg, jobs, n, gather_rc, start);
+    }
+    restore_stop_signals(&stop);
+    plm_client_free(client);
+    if (mock != NULL)
+        plm_mock_free(mock);
+    free_jobs(jobs, n);
     return rc;
 }
