@@ -812,6 +812,24 @@ static int set_up(run_ctx *ctx)
     return -1;
 }
 
+/* Refuses an unreadable --ca-file before anything starts, by opening it
+ * (the library reads it later). 0 or -1 after saying why. */
+static int check_ca_file(const char *path)
+{
+    int fd;
+
+    if (path == NULL)
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     run_options opt;
@@ -825,11 +843,8 @@ int cmd_run(int argc, char **argv)
     if (rc >= 0)
         return rc;
     ctx.opt = &opt;
-    if (opt.ca_file && access(opt.ca_file, R_OK) != 0) {
-        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n",
-                opt.ca_file, strerror(errno));
+    if (check_ca_file(opt.ca_file) != 0)
         return CLI_EXIT_USAGE;
-    }
     install_signals();
     int exit_code = set_up(&ctx);
     if (exit_code < 0) {

@@ -155,9 +155,32 @@ static void sync_parent_dir(const char *path)
     free(dir);
 }
 
+/*
+ * Opens path for reading and appending, creating it if absent; *created
+ * says whether this call made it (its directory entry then needs a sync).
+ * One open decides, instead of asking first whether the file exists and
+ * racing whoever changes that in between. -1 with errno set.
+ */
+static int open_for_append(const char *path, int *created)
+{
+    const int flags = O_RDWR | O_APPEND | O_CLOEXEC;
+    int fd = open(path, flags | O_CREAT | O_EXCL, 0644);
+
+    *created = fd >= 0;
+    if (fd >= 0 || errno != EEXIST)
+        return fd;
+    fd = open(path, flags);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    /* Removed meanwhile, or a dangling symbolic link: create it (through
+     * the link), as a plain O_CREAT would. */
+    *created = 1;
+    return open(path, flags | O_CREAT, 0644);
+}
+
 int run_out_open(run_out **out, const char *path, int overwrite,
-                  run_idset *ids, run_resume_info *info, char *err,
-                  size_t errlen)
+                 run_idset *ids, run_resume_info *info, char *err,
+                 size_t errlen)
 {
     struct stat st;
     run_out *o = calloc(1, sizeof(*o));
@@ -168,8 +191,8 @@ int run_out_open(run_out **out, const char *path, int overwrite,
         return -1;
     }
     /* Read and write: resuming needs to read what earlier runs wrote. */
-    int existed = access(path, F_OK) == 0;
-    o->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int created = 0;
+    o->fd = open_for_append(path, &created);
     if (o->fd < 0) {
         snprintf(err, errlen, "cannot open: %s", strerror(errno));
         goto fail;
@@ -186,7 +209,7 @@ int run_out_open(run_out **out, const char *path, int overwrite,
         goto fail;
     }
     o->regular = S_ISREG(st.st_mode);
-    if (o->regular && !existed)
+    if (o->regular && created)
         sync_parent_dir(path);
     if (o->regular && overwrite && ftruncate(o->fd, 0) != 0) {
         snprintf(err, errlen, "cannot truncate: %s", strerror(errno));
