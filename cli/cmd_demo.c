@@ -146,11 +146,12 @@ static int make_requests(plm_request **reqs, int n)
 /*
  * Runs one batch of n requests at concurrency c and returns its wall time
  * in *seconds and the server's peak of requests in flight in *peak.
- * Prints the seed's summary line for the batch. Returns PLM_OK,
- * or the first failure's code (after saying what it was).
+ * Prints the seed's summary line for the batch. Returns PLM_OK, or the
+ * first failure's code with its text (plm_last_error()'s detail
+ * included) in why.
  */
 static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
-                     double *seconds, int *peak)
+                     double *seconds, int *peak, char *why, size_t why_len)
 {
     plm_request **reqs = calloc((size_t)n, sizeof(*reqs));
     plm_result **results = calloc((size_t)n, sizeof(*results));
@@ -171,8 +172,11 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
     *seconds = now_seconds() - start;
     plm_mock_get_stats(mock, &stats);
     *peak = stats.max_in_flight_seen;
-    if (rc != PLM_OK)
+    if (rc != PLM_OK) {
+        /* Now, while plm_last_error() is plm_gather's. */
+        cli_strerror(rc, why, why_len);
         goto out;
+    }
     for (int i = 0; i < n; i++) {
         if (plm_result_code(results[i]) != PLM_OK) {
             rc = plm_result_code(results[i]);
@@ -187,6 +191,8 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
            *seconds / n);
     fflush(stdout);
 out:
+    if (rc != PLM_OK && why[0] == '\0')
+        snprintf(why, why_len, "%s", plm_strerror(rc));
     if (results != NULL)
         plm_results_free(results, (size_t)n);
     if (reqs != NULL) {
@@ -266,7 +272,9 @@ int cmd_demo(int argc, char **argv)
     copts.request_timeout_ms = cfg.latency_ms + 30000;
     rc = plm_client_new(&client, &copts);
     if (rc != PLM_OK) {
-        fprintf(stderr, "parallm demo: %s\n", plm_strerror(rc));
+        char why[CLI_ERROR_LEN];
+        fprintf(stderr, "parallm demo: %s\n",
+                cli_strerror(rc, why, sizeof(why)));
         rc = CLI_EXIT_FATAL;
         goto out;
     }
@@ -285,13 +293,15 @@ int cmd_demo(int argc, char **argv)
     for (size_t i = 0; i < cfg.n_sizes; i++) {
         int n = cfg.sizes[i];
         int peak_seq = 0;
-        int code = run_batch(client, mock, n, 1, &seq[i], &peak_seq);
+        char why[CLI_ERROR_LEN] = "";
+        int code = run_batch(client, mock, n, 1, &seq[i], &peak_seq, why,
+                             sizeof(why));
         if (code == PLM_OK)
             code = run_batch(client, mock, n, cfg.max_concurrent, &par[i],
-                             &peak[i]);
+                             &peak[i], why, sizeof(why));
         if (code != PLM_OK) {
             fprintf(stderr, "parallm demo: batch of %d failed: %s\n", n,
-                    plm_strerror(code));
+                    why);
             rc = CLI_EXIT_PARTIAL;
             goto out;
         }

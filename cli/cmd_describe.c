@@ -395,7 +395,9 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
     *gather_rc = plm_gather(client, reqs, count, results, &gopts);
     if (*gather_rc == PLM_EINVAL || *gather_rc == PLM_ENOMEM ||
         *gather_rc == PLM_ESTATE) {
-        fprintf(stderr, "parallm describe: %s\n", plm_strerror(*gather_rc));
+        char why[CLI_ERROR_LEN];
+        fprintf(stderr, "parallm describe: %s\n",
+                cli_strerror(*gather_rc, why, sizeof(why)));
         goto out;
     }
     for (size_t k = 0; k < count; k++) {
@@ -599,11 +601,12 @@ static int create_client(const struct describe_config *cfg, plm_mock **mock,
     }
     int code = plm_client_new(client, &copts);
     if (code != PLM_OK) {
+        char why[CLI_ERROR_LEN];
         /* PLM_EINVAL here means a setting from the environment
          * (OPENAI_BASE_URL, ...): a usage problem, not a failed run. */
         fprintf(stderr, "parallm describe: cannot create the client: %s "
                         "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
-                plm_strerror(code));
+                cli_strerror(code, why, sizeof(why)));
         return code == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
     }
     return -1;

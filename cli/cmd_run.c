@@ -734,7 +734,9 @@ static int run_exit_code(const run_ctx *ctx, int rc)
     if (rc == PLM_ETIMEOUT)
         return CLI_EXIT_TIMEOUT;
     if (rc != PLM_OK) {
-        fprintf(stderr, "parallm run: the run failed: %s\n", plm_strerror(rc));
+        char why[CLI_ERROR_LEN];
+        fprintf(stderr, "parallm run: the run failed: %s\n",
+                cli_strerror(rc, why, sizeof(why)));
         return CLI_EXIT_FATAL;
     }
     return ctx->counts.failed || ctx->counts.not_run ? CLI_EXIT_PARTIAL
@@ -805,8 +807,9 @@ static int set_up(run_ctx *ctx)
         ctx->progress = run_progress_new(STDERR_FILENO, run_use_color(2));
     rc = plm_client_new(&ctx->client, &copts);
     if (rc != PLM_OK) {
+        char why[CLI_ERROR_LEN];
         fprintf(stderr, "parallm run: cannot create the client: %s\n",
-                plm_strerror(rc));
+                cli_strerror(rc, why, sizeof(why)));
         return rc == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
     }
     return -1;

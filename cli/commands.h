@@ -6,6 +6,8 @@
 #ifndef CLI_COMMANDS_H
 #define CLI_COMMANDS_H
 
+#include <stddef.h>
+
 /* Exit codes, documented in parallm.1 and the README. */
 enum cli_exit {
     CLI_EXIT_OK = 0,          /* everything succeeded */
@@ -16,6 +18,13 @@ enum cli_exit {
     CLI_EXIT_TIMEOUT = 5,     /* the whole-run --timeout passed */
     CLI_EXIT_FATAL = 6        /* auth/quota: every request was doomed */
 };
+
+/* The text for a failed library call's code, with plm_last_error()'s
+ * detail for PLM_EINVAL: "invalid argument (retry_max_ms: ...)". Call it
+ * right after the failing call; the text is written into buf (len bytes,
+ * CLI_ERROR_LEN is enough), which is returned. */
+#define CLI_ERROR_LEN 640
+const char *cli_strerror(int code, char *buf, size_t len);
 
 int cmd_run(int argc, char **argv);
 int cmd_mock(int argc, char **argv);
