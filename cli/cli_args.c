@@ -60,7 +60,7 @@ static int read_fixed(const char **p, int64_t *whole, int64_t *nano)
 }
 
 int cli_parse_duration(const char *text, int64_t default_unit_ms,
-                            int64_t *out_ms)
+                       int64_t *out_ms)
 {
     const char *p = text;
     int64_t whole, nano, unit_ms;
@@ -90,7 +90,7 @@ int cli_parse_duration(const char *text, int64_t default_unit_ms,
 }
 
 int cli_parse_int64(const char *text, int64_t min, int64_t max,
-                         int64_t *out)
+                    int64_t *out)
 {
     const char *p = text;
     int negative = 0;
@@ -151,7 +151,7 @@ int cli_parse_uint64(const char *text, uint64_t *out)
 }
 
 int cli_parse_double(const char *text, double min, double max,
-                          double *out)
+                     double *out)
 {
     const char *p = text;
     int64_t whole, nano;

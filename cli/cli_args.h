@@ -19,11 +19,11 @@
  * Returns 0, or -1 on a malformed or out-of-range value.
  */
 int cli_parse_duration(const char *text, int64_t default_unit_ms,
-                            int64_t *out_ms);
+                       int64_t *out_ms);
 
 /* Parses a decimal integer in [min, max]. Returns 0 or -1. */
 int cli_parse_int64(const char *text, int64_t min, int64_t max,
-                         int64_t *out);
+                    int64_t *out);
 int cli_parse_int(const char *text, int min, int max, int *out);
 
 /* Parses an integer as strtol reads it (leading blanks and a sign
@@ -40,7 +40,7 @@ int cli_parse_uint64(const char *text, uint64_t *out);
 /* Parses a plain decimal number ("0.25", "1") in [min, max]; no
  * exponents, hex, infinities. Returns 0 or -1. */
 int cli_parse_double(const char *text, double min, double max,
-                          double *out);
+                     double *out);
 
 /* ------------------------------------------------------------------ */
 /* The option table. */

@@ -244,7 +244,7 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
     if (truncated)
         len = describe_utf8_cut(data, (size_t)max_bytes);
     job->prompt = describe_prompt(job->key, data, len,
-                                       truncated ? size : -1);
+                                  truncated ? size : -1);
     rc = job->prompt != NULL ? 0 : -1;
 out:
     free(data);

@@ -170,8 +170,8 @@ static int write_invalid(run_ctx *ctx, const run_input_item *item)
 {
     size_t len = 0;
     char *line = run_out_format_error(item->custom_id, "invalid_request",
-                                       item->error, ctx->simulated,
-                                       next_serial(ctx), &len);
+                                      item->error, ctx->simulated,
+                                      next_serial(ctx), &len);
     if (write_line(ctx, line, len) != 0)
         return -1;
     ctx->counts.failed++;
@@ -192,7 +192,7 @@ static int admit(run_ctx *ctx, run_input_item *item)
     unsigned char *flags;
     if (!item->synthetic_id) {
         flags = run_idset_find(ctx->ids, item->custom_id,
-                                strlen(item->custom_id), 1);
+                               strlen(item->custom_id), 1);
         if (!flags)
             return PLM_ENOMEM;
         if (*flags & RUN_ID_SEEN) {
@@ -220,7 +220,7 @@ static int admit(run_ctx *ctx, run_input_item *item)
         }
     }
     flags = run_idset_find(ctx->ids, item->custom_id,
-                            strlen(item->custom_id), 0);
+                           strlen(item->custom_id), 0);
     if (flags && ((*flags & RUN_ID_DONE_OK) ||
                   ((*flags & RUN_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
         ctx->counts.skipped++;
@@ -318,7 +318,7 @@ static int source(plm_request **out, void *user_data)
         size_t len;
         int too_long, no_newline;
         int got = run_line_reader_next(ctx->reader, &line, &len, &too_long,
-                                        &no_newline);
+                                       &no_newline);
         if (got < 0) {
             say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
                 strerror(errno));
@@ -398,7 +398,7 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
     int ok = 0;
     size_t len = 0;
     char *line = run_out_format_result(p->custom_id, res, ctx->simulated,
-                                        next_serial(ctx), &ok, &len);
+                                       next_serial(ctx), &ok, &len);
     if (write_line(ctx, line, len) != 0) {
         ctx->counts.not_run++;
         stop = 1;
@@ -422,7 +422,7 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
                                   : "quota exhausted",
             plm_result_http_status(res));
         run_print_safe(stderr, p->custom_id,
-                            strnlen(p->custom_id, 200));
+                       strnlen(p->custom_id, 200));
         fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
                         "and the account's quota, then run again to "
                         "resume\n",

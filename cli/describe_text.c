@@ -129,7 +129,7 @@ static char *format_new(const char *fmt, ...)
 }
 
 char *describe_prompt(const char *path, const char *text, size_t len,
-                           int64_t full_size)
+                      int64_t full_size)
 {
     char *safe_path = describe_utf8_fix(path, strlen(path));
     char *safe_text = describe_utf8_fix(text, len);

@@ -23,7 +23,7 @@ const char *describe_system_prompt(void);
  * malloc'd string or NULL (out of memory).
  */
 char *describe_prompt(const char *path, const char *text, size_t len,
-                           int64_t full_size);
+                      int64_t full_size);
 
 /* The follow-up message when an answer did not parse. malloc'd or
  * NULL. */

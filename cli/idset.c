@@ -67,7 +67,7 @@ static uint64_t load_le64(const unsigned char *p)
 }
 
 void run_idset_siphash128(const uint64_t key[2], const char *s, size_t len,
-                           uint64_t out[2])
+                          uint64_t out[2])
 {
     const unsigned char *p = (const unsigned char *)s;
     uint64_t v0 = key[0] ^ 0x736f6d6570736575ull;
@@ -231,7 +231,7 @@ static int reserve_record(run_idset *set)
 }
 
 unsigned char *run_idset_find(run_idset *set, const char *id, size_t len,
-                               int create)
+                              int create)
 {
     uint64_t h[2];
     /* Lengths are capped by the input validator; the cap here keeps the

@@ -310,7 +310,7 @@ char *cli_json_put_string(char *out, const char *str)
 }
 
 int cli_json_member_text(const char *text, size_t len, const char *key,
-                          char **out)
+                         char **out)
 {
     cursor s = { (const unsigned char *)text, (const unsigned char *)text + len };
     size_t klen = strlen(key);

@@ -84,7 +84,7 @@ static int append(run_line_reader *r, const char *p, size_t n)
 }
 
 int run_line_reader_next(run_line_reader *r, char **line, size_t *len,
-                          int *too_long, int *no_newline)
+                         int *too_long, int *no_newline)
 {
     int over = 0;
     int any = 0; /* bytes of a line seen (even if dropped as too long) */
@@ -240,7 +240,7 @@ static int set_synthetic_id(run_input_item *item, uint64_t line_no)
 }
 
 int run_input_parse(const char *line, size_t len, int too_long,
-                     uint64_t line_no, run_input_item *item)
+                    uint64_t line_no, run_input_item *item)
 {
     json_t *root = NULL;
     json_error_t jerr;
@@ -369,7 +369,7 @@ int64_t run_input_strict_check(int fd, const char *name)
         size_t len;
         int too_long, no_newline;
         int got = run_line_reader_next(r, &line, &len, &too_long,
-                                        &no_newline);
+                                       &no_newline);
         if (got < 0) {
             fprintf(stderr, "parallm run: cannot read %s: %s\n", name,
                     strerror(errno));

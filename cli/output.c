@@ -72,7 +72,7 @@ static int scan(run_out *o, run_idset *ids, run_resume_info *info,
         size_t len;
         int too_long, no_newline;
         int got = run_line_reader_next(r, &line, &len, &too_long,
-                                        &no_newline);
+                                       &no_newline);
         if (got < 0) {
             snprintf(err, errlen, "cannot read: %s", strerror(errno));
             goto out;
@@ -418,8 +418,8 @@ fail:
 }
 
 char *run_out_format_result(const char *custom_id, const plm_result *res,
-                             int simulated, uint64_t serial, int *ok,
-                             size_t *len)
+                            int simulated, uint64_t serial, int *ok,
+                            size_t *len)
 {
     int code = plm_result_code(res);
     int status = plm_result_http_status(res);
@@ -473,8 +473,8 @@ fail:
 }
 
 char *run_out_format_error(const char *custom_id, const char *code,
-                            const char *message, int simulated,
-                            uint64_t serial, size_t *len)
+                           const char *message, int simulated,
+                           uint64_t serial, size_t *len)
 {
     json_t *obj = record_new(custom_id);
     if (!obj)

@@ -71,7 +71,7 @@ static void fmt_eta(char *buf, size_t n, double seconds)
 }
 
 void run_progress_draw(run_progress *p, const run_counts *c,
-                        const plm_stats *st)
+                       const plm_stats *st)
 {
     char line[256], eta[32], total[48];
     double now = run_now();
@@ -129,7 +129,7 @@ void run_progress_clear(run_progress *p)
 }
 
 void run_progress_finish(run_progress *p, const run_counts *c,
-                          const plm_stats *st)
+                         const plm_stats *st)
 {
     if (!p)
         return;
@@ -139,8 +139,8 @@ void run_progress_finish(run_progress *p, const run_counts *c,
 }
 
 void run_summary_print(FILE *f, const run_counts *c,
-                        const plm_stats *st, double elapsed,
-                        const char *outcome)
+                       const plm_stats *st, double elapsed,
+                       const char *outcome)
 {
     uint64_t n = c->succeeded + c->failed - c->invalid;
     double avg = n ? elapsed / (double)n : 0.0;
@@ -160,8 +160,8 @@ void run_summary_print(FILE *f, const run_counts *c,
 }
 
 int run_summary_write_json(const char *path, const run_counts *c,
-                            const plm_stats *st, double elapsed,
-                            const char *outcome, int exit_code)
+                           const plm_stats *st, double elapsed,
+                           const char *outcome, int exit_code)
 {
     uint64_t n = c->succeeded + c->failed - c->invalid;
     json_t *o = json_pack(

@@ -41,10 +41,10 @@ typedef struct run_idset run_idset;
 
 /* Hashes len bytes of s under key into out (two 64-bit halves). */
 typedef void (*run_idset_hash_fn)(const uint64_t key[2], const char *s,
-                                   size_t len, uint64_t out[2]);
+                                  size_t len, uint64_t out[2]);
 /* The default: SipHash-2-4 with 128-bit output. */
 void run_idset_siphash128(const uint64_t key[2], const char *s, size_t len,
-                           uint64_t out[2]);
+                          uint64_t out[2]);
 
 run_idset *run_idset_new(void);
 /* With another hash (NULL = the default); for tests that force
@@ -55,7 +55,7 @@ void run_idset_free(run_idset *set);
  * id is added with flags 0. NULL with create means out of memory (or an
  * id over 65535 bytes). The pointer stays valid until the set is freed. */
 unsigned char *run_idset_find(run_idset *set, const char *id, size_t len,
-                               int create);
+                              int create);
 size_t run_idset_count(const run_idset *set);
 /* The input line an id was first met on (0 = not recorded), kept beside
  * its flags. */
@@ -80,7 +80,7 @@ void run_line_reader_free(run_line_reader *r);
  * next call), 0 at end of input, -1 on a read error (errno set).
  * *no_newline is 1 for a last line without a trailing newline. */
 int run_line_reader_next(run_line_reader *r, char **line, size_t *len,
-                          int *too_long, int *no_newline);
+                         int *too_long, int *no_newline);
 /* Bytes consumed so far (through the end of the last line returned). */
 uint64_t run_line_reader_offset(const run_line_reader *r);
 uint64_t run_line_reader_line_no(const run_line_reader *r);
@@ -101,7 +101,7 @@ typedef struct run_input_item {
 /* Parses and checks one line. Always fills item (free with _clear);
  * item->error says what is wrong. Returns 0, or -1 on out of memory. */
 int run_input_parse(const char *line, size_t len, int too_long,
-                     uint64_t line_no, run_input_item *item);
+                    uint64_t line_no, run_input_item *item);
 void run_input_item_clear(run_input_item *item);
 /* Replaces control bytes in s, so text from the input (ids, parser
  * excerpts) printed on a terminal cannot drive it. */
@@ -135,7 +135,7 @@ char *cli_json_put_string(char *out, const char *str);
  * cannot be had this way (the caller dumps the parsed value instead), -2
  * when out of memory. For text jansson has already accepted. */
 int cli_json_member_text(const char *text, size_t len, const char *key,
-                          char **out);
+                         char **out);
 
 /* ------------------------------------------------------------------ */
 /* output.c */
@@ -156,8 +156,8 @@ typedef struct run_resume_info {
  * line. Returns 0, or -1 with a message in err.
  */
 int run_out_open(run_out **out, const char *path, int overwrite,
-                  run_idset *ids, run_resume_info *info, char *err,
-                  size_t errlen);
+                 run_idset *ids, run_resume_info *info, char *err,
+                 size_t errlen);
 /* Appends one whole line (the newline included in buf) with one write();
  * a failed write leaves the file as it was. 0, or -1 with errno set. */
 int run_out_write(run_out *o, const char *buf, size_t len);
@@ -172,13 +172,13 @@ int run_out_close(run_out *o);
  * Returns NULL on out of memory.
  */
 char *run_out_format_result(const char *custom_id, const plm_result *res,
-                             int simulated, uint64_t serial, int *ok,
-                             size_t *len);
+                            int simulated, uint64_t serial, int *ok,
+                            size_t *len);
 /* The line for an input that was refused (error "invalid_request"), or
  * for another local failure with code (e.g. "io_error"). */
 char *run_out_format_error(const char *custom_id, const char *code,
-                            const char *message, int simulated,
-                            uint64_t serial, size_t *len);
+                           const char *message, int simulated,
+                           uint64_t serial, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* progress.c */
@@ -203,19 +203,19 @@ run_progress *run_progress_new(int fd, int color);
 void run_progress_free(run_progress *p);
 /* Redraws the progress line. */
 void run_progress_draw(run_progress *p, const run_counts *c,
-                        const plm_stats *st);
+                       const plm_stats *st);
 /* Draws the final state and ends the line. */
 void run_progress_finish(run_progress *p, const run_counts *c,
-                          const plm_stats *st);
+                         const plm_stats *st);
 /* Clears the line so other messages start clean. */
 void run_progress_clear(run_progress *p);
 
 /* The end-of-run summary on f, and as JSON into path (0 or -1). */
 void run_summary_print(FILE *f, const run_counts *c,
-                        const plm_stats *st, double elapsed,
-                        const char *outcome);
+                       const plm_stats *st, double elapsed,
+                       const char *outcome);
 int run_summary_write_json(const char *path, const run_counts *c,
-                            const plm_stats *st, double elapsed,
-                            const char *outcome, int exit_code);
+                           const plm_stats *st, double elapsed,
+                           const char *outcome, int exit_code);
 
 #endif

@@ -70,13 +70,13 @@ static void test_cli_args__integers(void **state)
     assert_int_equal(cli_parse_int("99999999999", 0, 2147483647, &v),
                      -1);
     assert_int_equal(cli_parse_int64("9223372036854775807", 0,
-                                          INT64_MAX, &w), 0);
+                                     INT64_MAX, &w), 0);
     assert_true(w == INT64_MAX);
     assert_int_equal(cli_parse_int64("-9223372036854775808",
-                                          INT64_MIN, 0, &w), 0);
+                                     INT64_MIN, 0, &w), 0);
     assert_true(w == INT64_MIN);
     assert_int_equal(cli_parse_int64("9223372036854775808", 0,
-                                          INT64_MAX, &w), -1);
+                                     INT64_MAX, &w), -1);
     assert_int_equal(cli_parse_uint64("18446744073709551615", &u), 0);
     assert_true(u == UINT64_MAX);
     assert_int_equal(cli_parse_uint64("18446744073709551616", &u), -1);

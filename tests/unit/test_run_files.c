@@ -249,7 +249,7 @@ static void test_run__input_checks(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(run_input_parse(bad[i].line, strlen(bad[i].line), 0,
-                                          9, &it),
+                                         9, &it),
                          0);
         assert_string_equal(it.custom_id, bad[i].id);
         assert_true(strncmp(it.error, bad[i].error, strlen(bad[i].error)) ==
@@ -386,8 +386,8 @@ static void test_run__json_member_text(void **state)
     };
     for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
         assert_int_equal(cli_json_member_text(fallback[i],
-                                               strlen(fallback[i]), "body",
-                                               &t),
+                                              strlen(fallback[i]), "body",
+                                              &t),
                          -1);
         assert_null(t);
     }
