@@ -1,9 +1,12 @@
 /*
  * The generic option parser of the parallm command and its value parsers
- * (see cli_args.h). The value parsers are written by hand instead of with strtod/strtol because those accept
- * leading spaces, signs, hex, exponents and "inf", none of which belong in
- * an option such as --latency, and they report trailing garbage only to
- * callers who remember to check.
+ * (see cli_args.h). The value parsers are written by hand instead of with
+ * strtod/strtol because those accept leading spaces, signs, hex,
+ * exponents and "inf", none of which belong in an option such as
+ * --latency, and they report trailing garbage only to callers who
+ * remember to check. (cli_parse_long and cli_parse_number keep strtol's
+ * and strtod's grammar on purpose: `parallm run` has always read its
+ * numbers that way.)
  */
 #include "cli_args.h"
 

@@ -221,8 +221,9 @@ static int admit(run_ctx *ctx, run_input_item *item)
     }
     flags = run_idset_find(ctx->ids, item->custom_id,
                            strlen(item->custom_id), 0);
-    if (flags && ((*flags & RUN_ID_DONE_OK) ||
-                  ((*flags & RUN_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
+    if (flags &&
+        ((*flags & RUN_ID_DONE_OK) ||
+         ((*flags & RUN_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
         ctx->counts.skipped++;
         return 0;
     }
