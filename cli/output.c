@@ -56,6 +56,23 @@ static int parse_record(const char *line, size_t len, json_t **root,
     return 0;
 }
 
+/* Counts one output record for a custom_id with flags: an id counts as
+ * succeeded once any of its lines succeeded, else as failed. */
+static void count_record(run_resume_info *info, unsigned char *flags, int ok)
+{
+    info->lines++;
+    if (ok && !(*flags & RUN_ID_DONE_OK)) {
+        if (*flags & RUN_ID_DONE_FAILED)
+            info->failed--;
+        info->ok++;
+        *flags |= RUN_ID_DONE_OK;
+    } else if (!ok && !(*flags & (RUN_ID_DONE_OK | RUN_ID_DONE_FAILED))) {
+        info->failed++;
+    }
+    if (!ok)
+        *flags |= RUN_ID_DONE_FAILED;
+}
+
 static int scan(run_out *o, run_idset *ids, run_resume_info *info,
                 char *err, size_t errlen)
 {
@@ -105,17 +122,7 @@ static int scan(run_out *o, run_idset *ids, run_resume_info *info,
             snprintf(err, errlen, "out of memory");
             goto out;
         }
-        info->lines++;
-        if (ok && !(*flags & RUN_ID_DONE_OK)) {
-            if (*flags & RUN_ID_DONE_FAILED)
-                info->failed--;
-            info->ok++;
-            *flags |= RUN_ID_DONE_OK;
-        } else if (!ok && !(*flags & (RUN_ID_DONE_OK | RUN_ID_DONE_FAILED))) {
-            info->failed++;
-        }
-        if (!ok)
-            *flags |= RUN_ID_DONE_FAILED;
+        count_record(info, flags, ok);
         good_end = run_line_reader_offset(r);
     }
     /* A bad line in the middle is someone else's text: left alone. A bad
