@@ -14,7 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <getopt.h>
 
 #include "cli_args.h"
 #include "commands.h"
@@ -62,83 +61,61 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Parses "5,10,20". Returns 0 or -1. */
-static int parse_sizes(const char *text, struct demo_config *cfg)
+/* Parses "5,10,20" into the demo_config at dest. Returns 0 or -1. */
+static int convert_sizes(const char *text, void *dest)
 {
+    struct demo_config *cfg = dest;
     char buf[256];
     char *save = NULL;
+    size_t len = strlen(text);
 
-    if (strlen(text) >= sizeof(buf))
+    if (len >= sizeof(buf))
         return -1;
-    strcpy(buf, text);
+    memcpy(buf, text, len + 1);
     cfg->n_sizes = 0;
     for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
          tok = strtok_r(NULL, ",", &save)) {
         if (cfg->n_sizes == DEMO_MAX_SIZES)
             return -1;
-        if (plm__cli_parse_int(tok, 1, DEMO_MAX_FILES,
-                               &cfg->sizes[cfg->n_sizes]))
+        if (cli_parse_int(tok, 1, DEMO_MAX_FILES, &cfg->sizes[cfg->n_sizes]))
             return -1;
         cfg->n_sizes++;
     }
     return cfg->n_sizes > 0 ? 0 : -1;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 /* Returns -1 to go on, or an exit code. */
 static int parse_options(int argc, char **argv, struct demo_config *cfg)
 {
-    static const struct option long_options[] = {
-        { "latency", required_argument, NULL, 'l' },
-        { "max-concurrent", required_argument, NULL, 'c' },
-        { "sizes", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    const cli_option options[] = {
+        /* Capped at 10 minutes: longer only makes the demo hang. */
+        { .name = "latency", .letter = 'l', .kind = CLI_OPT_DURATION,
+          .dest = &cfg->latency_ms, .unit_ms = 1, .max = 600000,
+          .bad = "invalid --latency '%v'" },
+        { .name = "max-concurrent", .letter = 'c', .kind = CLI_OPT_INT,
+          .dest = &cfg->max_concurrent, .min = 1, .max = DEMO_MAX_FILES,
+          .bad = "invalid --max-concurrent '%v' (1.." STR(DEMO_MAX_FILES)
+                 ")" },
+        { .name = "sizes", .letter = 's', .kind = CLI_OPT_CUSTOM,
+          .dest = cfg, .convert = convert_sizes,
+          .bad = "invalid --sizes '%v' (up to " STR(DEMO_MAX_SIZES)
+                 " numbers 1.." STR(DEMO_MAX_FILES) ", comma-separated)" },
+        { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
+        { .kind = CLI_OPT_END }
     };
-    int c;
+    const cli_command_line cl = { "demo", options, NULL, usage };
+    int first_arg;
+    int rc = cli_parse_command_line(&cl, argc, argv, &first_arg);
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "l:c:s:h", long_options, NULL)) !=
-           -1) {
-        switch (c) {
-        case 'l':
-            /* Capped at 10 minutes: longer only makes the demo hang. */
-            if (plm__cli_parse_duration(optarg, 1, &cfg->latency_ms) ||
-                cfg->latency_ms > 600000) {
-                fprintf(stderr, "parallm demo: invalid --latency '%s'\n",
-                        optarg);
-                return PLM_EXIT_USAGE;
-            }
-            break;
-        case 'c':
-            if (plm__cli_parse_int(optarg, 1, DEMO_MAX_FILES,
-                                   &cfg->max_concurrent)) {
-                fprintf(stderr,
-                        "parallm demo: invalid --max-concurrent '%s' "
-                        "(1..%d)\n", optarg, DEMO_MAX_FILES);
-                return PLM_EXIT_USAGE;
-            }
-            break;
-        case 's':
-            if (parse_sizes(optarg, cfg)) {
-                fprintf(stderr,
-                        "parallm demo: invalid --sizes '%s' (up to %d "
-                        "numbers 1..%d, comma-separated)\n",
-                        optarg, DEMO_MAX_SIZES, DEMO_MAX_FILES);
-                return PLM_EXIT_USAGE;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return PLM_EXIT_OK;
-        default:
-            fprintf(stderr, "Try 'parallm demo --help'.\n");
-            return PLM_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
+    if (rc >= 0)
+        return rc;
+    if (first_arg < argc) {
         fprintf(stderr, "parallm demo: unexpected argument '%s'\n",
-                argv[optind]);
-        return PLM_EXIT_USAGE;
+                argv[first_arg]);
+        return CLI_EXIT_USAGE;
     }
     return -1;
 }
@@ -169,15 +146,16 @@ static int make_requests(plm_request **reqs, int n)
 /*
  * Runs one batch of n requests at concurrency c and returns its wall time
  * in *seconds and the server's peak of requests in flight in *peak.
- * Prints the seed's summary line for the batch. Returns PLM_OK,
- * or the first failure's code (after saying what it was).
+ * Prints the seed's summary line for the batch. Returns PLM_OK, or the
+ * first failure's code with its text (plm_last_error()'s detail
+ * included) in why.
  */
 static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
-                     double *seconds, int *peak)
+                     double *seconds, int *peak, char *why, size_t why_len)
 {
     plm_request **reqs = calloc((size_t)n, sizeof(*reqs));
     plm_result **results = calloc((size_t)n, sizeof(*results));
-    plm_gather_options gopts;
+    plm_gather_options gopts = PLM_GATHER_OPTIONS_INIT;
     plm_mock_stats stats;
     int rc = PLM_ENOMEM;
 
@@ -187,10 +165,6 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
     if (rc != PLM_OK)
         goto out;
     plm_mock_reset(mock);
-    /* memset, not PLM_GATHER_OPTIONS_INIT: gcc's -Wextra flags the
-     * partial initializer. */
-    memset(&gopts, 0, sizeof(gopts));
-    gopts.version = PLM_GATHER_OPTIONS_VERSION;
     gopts.max_concurrent = c;
     gopts.return_errors = 1;
     double start = now_seconds();
@@ -198,8 +172,11 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
     *seconds = now_seconds() - start;
     plm_mock_get_stats(mock, &stats);
     *peak = stats.max_in_flight_seen;
-    if (rc != PLM_OK)
+    if (rc != PLM_OK) {
+        /* Now, while plm_last_error() is plm_gather's. */
+        cli_strerror(rc, why, why_len);
         goto out;
+    }
     for (int i = 0; i < n; i++) {
         if (plm_result_code(results[i]) != PLM_OK) {
             rc = plm_result_code(results[i]);
@@ -214,6 +191,8 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
            *seconds / n);
     fflush(stdout);
 out:
+    if (rc != PLM_OK && why[0] == '\0')
+        snprintf(why, why_len, "%s", plm_strerror(rc));
     if (results != NULL)
         plm_results_free(results, (size_t)n);
     if (reqs != NULL) {
@@ -258,13 +237,13 @@ static void print_footnote(const struct demo_config *cfg)
            "(and 12 s, not 4.2 s, for 20 files).\n");
 }
 
-int plm_cmd_demo(int argc, char **argv)
+int cmd_demo(int argc, char **argv)
 {
     struct demo_config cfg = { DEMO_DEFAULT_LATENCY_MS,
                                DEMO_DEFAULT_CONCURRENCY,
                                { 5, 10, 20 }, 3, 0 };
     plm_mock_options mopts;
-    plm_client_options copts;
+    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
     plm_mock *mock = NULL;
     plm_client *client = NULL;
     char err[256] = "";
@@ -283,10 +262,8 @@ int plm_cmd_demo(int argc, char **argv)
     if (plm_mock_start(&mock, &mopts, err, sizeof(err)) != 0) {
         fprintf(stderr, "parallm demo: cannot start the mock server: %s\n",
                 err);
-        return PLM_EXIT_FATAL;
+        return CLI_EXIT_FATAL;
     }
-    memset(&copts, 0, sizeof(copts));
-    copts.version = PLM_CLIENT_OPTIONS_VERSION;
     snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d",
              plm_mock_port(mock));
     copts.openai_base_url = base_url;
@@ -295,8 +272,10 @@ int plm_cmd_demo(int argc, char **argv)
     copts.request_timeout_ms = cfg.latency_ms + 30000;
     rc = plm_client_new(&client, &copts);
     if (rc != PLM_OK) {
-        fprintf(stderr, "parallm demo: %s\n", plm_strerror(rc));
-        rc = PLM_EXIT_FATAL;
+        char why[CLI_ERROR_LEN];
+        fprintf(stderr, "parallm demo: %s\n",
+                cli_strerror(rc, why, sizeof(why)));
+        rc = CLI_EXIT_FATAL;
         goto out;
     }
 
@@ -310,18 +289,20 @@ int plm_cmd_demo(int argc, char **argv)
      * once every number is known, so nothing interleaves with it. */
     double seq[DEMO_MAX_SIZES], par[DEMO_MAX_SIZES];
     int peak[DEMO_MAX_SIZES];
-    rc = PLM_EXIT_OK;
+    rc = CLI_EXIT_OK;
     for (size_t i = 0; i < cfg.n_sizes; i++) {
         int n = cfg.sizes[i];
         int peak_seq = 0;
-        int code = run_batch(client, mock, n, 1, &seq[i], &peak_seq);
+        char why[CLI_ERROR_LEN] = "";
+        int code = run_batch(client, mock, n, 1, &seq[i], &peak_seq, why,
+                             sizeof(why));
         if (code == PLM_OK)
             code = run_batch(client, mock, n, cfg.max_concurrent, &par[i],
-                             &peak[i]);
+                             &peak[i], why, sizeof(why));
         if (code != PLM_OK) {
             fprintf(stderr, "parallm demo: batch of %d failed: %s\n", n,
-                    plm_strerror(code));
-            rc = PLM_EXIT_PARTIAL;
+                    why);
+            rc = CLI_EXIT_PARTIAL;
             goto out;
         }
     }

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,14 +28,14 @@
 #include "parallm.h"
 
 #define DESCRIBE_DEFAULT_MAX_BYTES (64 * 1024)
-#define DESCRIBE_MAX_MAX_BYTES (16 * 1024 * 1024)
+#define DESCRIBE_MAX_MAX_BYTES 16777216 /* 16 MiB */
 #define DESCRIBE_DEFAULT_CONCURRENCY 5
 #define DESCRIBE_MAX_TOKENS 1024
 
 enum provider_choice { CHOICE_OPENAI, CHOICE_ANTHROPIC, CHOICE_MOCK };
 
 struct describe_config {
-    enum provider_choice provider;
+    int provider;         /* enum provider_choice */
     const char *model;
     const char *base_url;
     int max_concurrent;
@@ -103,94 +102,61 @@ static void usage(FILE *out)
         DESCRIBE_DEFAULT_CONCURRENCY, DESCRIBE_DEFAULT_MAX_BYTES);
 }
 
-/* Returns -1 to go on, or an exit code. */
-static int parse_options(int argc, char **argv, struct describe_config *cfg)
-{
-    static const struct option long_options[] = {
-        { "provider", required_argument, NULL, 'P' },
-        { "model", required_argument, NULL, 'm' },
-        { "base-url", required_argument, NULL, 'u' },
-        { "max-concurrent", required_argument, NULL, 'c' },
-        { "max-bytes", required_argument, NULL, 'B' },
-        { "timeout", required_argument, NULL, 't' },
-        { "output", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-    int c;
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "P:m:u:c:t:o:h", long_options,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'P':
-            if (strcmp(optarg, "openai") == 0) {
-                cfg->provider = CHOICE_OPENAI;
-            } else if (strcmp(optarg, "anthropic") == 0) {
-                cfg->provider = CHOICE_ANTHROPIC;
-            } else if (strcmp(optarg, "mock") == 0) {
-                cfg->provider = CHOICE_MOCK;
-            } else {
-                fprintf(stderr, "parallm describe: unknown provider '%s' "
-                                "(openai, anthropic, mock)\n", optarg);
-                return PLM_EXIT_USAGE;
-            }
-            break;
-        case 'm':
-            cfg->model = optarg;
-            break;
-        case 'u':
-            cfg->base_url = optarg;
-            break;
-        case 'c':
-            if (plm__cli_parse_int(optarg, 1, 10000, &cfg->max_concurrent)) {
-                fprintf(stderr, "parallm describe: invalid "
-                                "--max-concurrent '%s' (1..10000)\n", optarg);
-                return PLM_EXIT_USAGE;
-            }
-            break;
-        case 'B':
-            if (plm__cli_parse_int64(optarg, 1, DESCRIBE_MAX_MAX_BYTES,
-                                     &cfg->max_bytes)) {
-                fprintf(stderr, "parallm describe: invalid --max-bytes '%s' "
-                                "(1..%d)\n", optarg, DESCRIBE_MAX_MAX_BYTES);
-                return PLM_EXIT_USAGE;
-            }
-            break;
-        case 't':
-            if (plm__cli_parse_duration(optarg, 1000, &cfg->timeout_ms) ||
-                cfg->timeout_ms == 0) {
-                fprintf(stderr, "parallm describe: invalid --timeout '%s'\n",
-                        optarg);
-                return PLM_EXIT_USAGE;
-            }
-            break;
-        case 'o':
-            cfg->output = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return PLM_EXIT_OK;
-        default:
-            fprintf(stderr, "Try 'parallm describe --help'.\n");
-            return PLM_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
+/* Returns -1 to go on, with *first_file the index of the first FILE, or
+ * an exit code. */
+static int parse_options(int argc, char **argv, struct describe_config *cfg,
+                         int *first_file)
+{
+    /* In the order of enum provider_choice. */
+    static const char *const providers[] = { "openai", "anthropic", "mock",
+                                             NULL };
+    const cli_option options[] = {
+        { .name = "provider", .letter = 'P', .kind = CLI_OPT_CHOICE,
+          .dest = &cfg->provider, .choices = providers,
+          .bad = "unknown provider '%v' (openai, anthropic, mock)" },
+        { .name = "model", .letter = 'm', .kind = CLI_OPT_STRING,
+          .dest = &cfg->model },
+        { .name = "base-url", .letter = 'u', .kind = CLI_OPT_STRING,
+          .dest = &cfg->base_url },
+        { .name = "max-concurrent", .letter = 'c', .kind = CLI_OPT_INT,
+          .dest = &cfg->max_concurrent, .min = 1, .max = 10000,
+          .bad = "invalid --max-concurrent '%v' (1..10000)" },
+        /* Long only. */
+        { .name = "max-bytes", .kind = CLI_OPT_INT64, .dest = &cfg->max_bytes,
+          .min = 1, .max = DESCRIBE_MAX_MAX_BYTES,
+          .bad = "invalid --max-bytes '%v' (1.." STR(DESCRIBE_MAX_MAX_BYTES)
+                 ")" },
+        { .name = "timeout", .letter = 't', .kind = CLI_OPT_DURATION,
+          .dest = &cfg->timeout_ms, .unit_ms = 1000, .min = 1,
+          .max = INT64_MAX, .bad = "invalid --timeout '%v'" },
+        { .name = "output", .letter = 'o', .kind = CLI_OPT_STRING,
+          .dest = &cfg->output },
+        { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
+        { .kind = CLI_OPT_END }
+    };
+    const cli_command_line cl = { "describe", options, NULL, usage };
+    int rc = cli_parse_command_line(&cl, argc, argv, first_file);
+
+    if (rc >= 0)
+        return rc;
+    if (*first_file >= argc) {
         fprintf(stderr, "parallm describe: no FILE given\n"
                         "Try 'parallm describe --help'.\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     if (cfg->base_url != NULL && strncmp(cfg->base_url, "http://", 7) != 0 &&
         strncmp(cfg->base_url, "https://", 8) != 0) {
         fprintf(stderr, "parallm describe: --base-url must start with "
                         "http:// or https://\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     if (cfg->provider == CHOICE_MOCK && cfg->base_url != NULL) {
         fprintf(stderr, "parallm describe: --base-url does not apply to "
                         "--provider mock\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     return -1;
 }
@@ -209,7 +175,7 @@ static int set_error(struct file_job *job, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     /* Provider messages are not guaranteed UTF-8; JSON strings must be. */
-    char *text = plm__describe_utf8_fix(msg, strlen(msg));
+    char *text = describe_utf8_fix(msg, strlen(msg));
     json_decref(job->description);
     job->description = text != NULL ? json_pack("{s:s}", "error", text)
                                     : NULL;
@@ -276,9 +242,9 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
     }
     int truncated = len > (size_t)max_bytes;
     if (truncated)
-        len = plm__describe_utf8_cut(data, (size_t)max_bytes);
-    job->prompt = plm__describe_prompt(job->key, data, len,
-                                       truncated ? size : -1);
+        len = describe_utf8_cut(data, (size_t)max_bytes);
+    job->prompt = describe_prompt(job->key, data, len,
+                                  truncated ? size : -1);
     rc = job->prompt != NULL ? 0 : -1;
 out:
     free(data);
@@ -300,11 +266,11 @@ static int build_request(const struct describe_config *cfg,
 
     if (rc != PLM_OK)
         goto out;
-    rc = plm_request_set_system(req, plm__describe_system_prompt());
+    rc = plm_request_set_system(req, describe_system_prompt());
     if (rc == PLM_OK)
         rc = plm_request_add_message(req, "user", job->prompt);
     if (rc == PLM_OK && job->bad_answer != NULL) {
-        reask = plm__describe_reask(job->bad_reason);
+        reask = describe_reask(job->bad_reason);
         rc = reask != NULL ? PLM_OK : PLM_ENOMEM;
         if (rc == PLM_OK)
             rc = plm_request_add_message(req, "assistant",
@@ -354,7 +320,7 @@ static int take_result(struct file_job *job, const plm_result *res,
     const char *answer = plm_result_content(res);
     if (answer == NULL)
         answer = "";
-    json_t *desc = plm__describe_parse(answer, reason, sizeof(reason));
+    json_t *desc = describe_parse(answer, reason, sizeof(reason));
     if (desc != NULL) {
         json_decref(job->description);
         job->description = desc;
@@ -394,7 +360,7 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
     plm_request **reqs = calloc(n, sizeof(*reqs));
     plm_result **results = calloc(n, sizeof(*results));
     size_t *which = calloc(n, sizeof(*which));
-    plm_gather_options gopts;
+    plm_gather_options gopts = PLM_GATHER_OPTIONS_INIT;
     size_t count = 0;
     int rc = -1;
 
@@ -423,17 +389,15 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
         rc = 0;
         goto out;
     }
-    /* memset, not PLM_GATHER_OPTIONS_INIT: gcc's -Wextra flags the
-     * partial initializer. */
-    memset(&gopts, 0, sizeof(gopts));
-    gopts.version = PLM_GATHER_OPTIONS_VERSION;
     gopts.max_concurrent = cfg->max_concurrent;
     gopts.return_errors = 1;
     gopts.timeout_ms = timeout_ms;
     *gather_rc = plm_gather(client, reqs, count, results, &gopts);
     if (*gather_rc == PLM_EINVAL || *gather_rc == PLM_ENOMEM ||
         *gather_rc == PLM_ESTATE) {
-        fprintf(stderr, "parallm describe: %s\n", plm_strerror(*gather_rc));
+        char why[CLI_ERROR_LEN];
+        fprintf(stderr, "parallm describe: %s\n",
+                cli_strerror(*gather_rc, why, sizeof(why)));
         goto out;
     }
     for (size_t k = 0; k < count; k++) {
@@ -507,7 +471,7 @@ static int emit(const struct describe_config *cfg, struct file_job *jobs,
 {
     json_t *root = json_object();
     char *text = NULL;
-    int rc = PLM_EXIT_IO;
+    int rc = CLI_EXIT_IO;
 
     if (root == NULL)
         goto out;
@@ -528,11 +492,11 @@ static int emit(const struct describe_config *cfg, struct file_job *jobs,
         text = line;
         memcpy(text + len, "\n", 2);
         if (write_output(cfg->output, text) == 0)
-            rc = PLM_EXIT_OK;
+            rc = CLI_EXIT_OK;
     } else {
         if (fputs(text, stdout) != EOF && fputc('\n', stdout) != EOF &&
             fflush(stdout) == 0)
-            rc = PLM_EXIT_OK;
+            rc = CLI_EXIT_OK;
         else
             fprintf(stderr, "parallm describe: cannot write the output: "
                             "%s\n", strerror(errno));
@@ -584,12 +548,12 @@ static int key_missing(const struct describe_config *cfg, const char **var)
 
 /* Fills jobs from the file arguments, once per distinct path. Returns the
  * number of jobs, or (size_t)-1 when out of memory. */
-static size_t collect_jobs(int argc, char **argv, struct file_job *jobs,
-                           int64_t max_bytes)
+static size_t collect_jobs(int argc, char **argv, int first_file,
+                           struct file_job *jobs, int64_t max_bytes)
 {
     size_t n = 0;
 
-    for (int i = optind; i < argc; i++) {
+    for (int i = first_file; i < argc; i++) {
         int seen = 0;
         for (size_t k = 0; k < n && !seen; k++)
             seen = strcmp(jobs[k].path, argv[i]) == 0;
@@ -597,141 +561,147 @@ static size_t collect_jobs(int argc, char **argv, struct file_job *jobs,
             continue;
         struct file_job *job = &jobs[n++];
         job->path = argv[i];
-        job->key = plm__describe_utf8_fix(argv[i], strlen(argv[i]));
+        job->key = describe_utf8_fix(argv[i], strlen(argv[i]));
         if (job->key == NULL || prepare_job(job, max_bytes))
             return (size_t)-1;
     }
     return n;
 }
 
-int plm_cmd_describe(int argc, char **argv)
+static const char *default_model(int provider)
 {
-    struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
-                                   DESCRIBE_DEFAULT_CONCURRENCY,
-                                   DESCRIBE_DEFAULT_MAX_BYTES, 0, NULL };
-    plm_client_options copts;
-    plm_client *client = NULL;
-    plm_mock *mock = NULL;
-    struct file_job *jobs = NULL;
-    size_t n = 0;
-    char base_url[64];
-    struct sigaction sa, old_int, old_term;
-    int signals_set = 0;
-    int gather_rc = PLM_OK;
-    int rc = parse_options(argc, argv, &cfg);
+    return provider == CHOICE_ANTHROPIC ? "claude-3-5-haiku-latest"
+           : provider == CHOICE_MOCK    ? "mock-model"
+                                        : "gpt-4o-mini";
+}
 
-    if (rc >= 0)
-        return rc;
-    if (cfg.model == NULL)
-        cfg.model = cfg.provider == CHOICE_ANTHROPIC ? "claude-3-5-haiku-latest"
-                    : cfg.provider == CHOICE_MOCK    ? "mock-model"
-                                                     : "gpt-4o-mini";
-    const char *key_var;
-    if (key_missing(&cfg, &key_var)) {
-        fprintf(stderr, "parallm describe: %s is not set (or use "
-                        "--provider mock, or --base-url for a local "
-                        "server)\n", key_var);
-        return PLM_EXIT_USAGE;
-    }
-    double start = now_seconds();
-    rc = PLM_EXIT_FATAL;
-    jobs = calloc((size_t)(argc - optind), sizeof(*jobs));
-    if (jobs == NULL)
-        goto oom;
-    n = collect_jobs(argc, argv, jobs, cfg.max_bytes);
-    if (n == (size_t)-1) {
-        n = (size_t)(argc - optind);
-        goto oom;
-    }
+static int out_of_memory(void)
+{
+    fprintf(stderr, "parallm describe: out of memory\n");
+    return CLI_EXIT_FATAL;
+}
 
-    memset(&copts, 0, sizeof(copts));
-    copts.version = PLM_CLIENT_OPTIONS_VERSION;
-    if (cfg.provider == CHOICE_MOCK) {
-        if (start_mock(&mock, base_url, sizeof(base_url)))
-            goto out;
+/* Creates the client (starting the mock for --provider mock). Returns -1
+ * to go on, or an exit code. */
+static int create_client(const struct describe_config *cfg, plm_mock **mock,
+                         char *base_url, size_t base_len,
+                         plm_client **client)
+{
+    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
+
+    if (cfg->provider == CHOICE_MOCK) {
+        if (start_mock(mock, base_url, base_len))
+            return CLI_EXIT_FATAL;
         copts.openai_base_url = base_url;
         copts.openai_api_key = "mock-key"; /* the mock accepts any key */
-    } else if (cfg.provider == CHOICE_ANTHROPIC) {
-        copts.anthropic_base_url = cfg.base_url;
+    } else if (cfg->provider == CHOICE_ANTHROPIC) {
+        copts.anthropic_base_url = cfg->base_url;
     } else {
-        copts.openai_base_url = cfg.base_url;
+        copts.openai_base_url = cfg->base_url;
     }
-    int code = plm_client_new(&client, &copts);
+    int code = plm_client_new(client, &copts);
     if (code != PLM_OK) {
+        char why[CLI_ERROR_LEN];
         /* PLM_EINVAL here means a setting from the environment
          * (OPENAI_BASE_URL, ...): a usage problem, not a failed run. */
         fprintf(stderr, "parallm describe: cannot create the client: %s "
                         "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
-                plm_strerror(code));
-        rc = code == PLM_EINVAL ? PLM_EXIT_USAGE : PLM_EXIT_FATAL;
-        goto out;
+                cli_strerror(code, why, sizeof(why)));
+        return code == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
     }
+    return -1;
+}
+
+/* SIGINT and SIGTERM interrupt the client while it runs. */
+struct stop_signals {
+    struct sigaction old_int, old_term;
+    int set;
+};
+
+static void catch_stop_signals(struct stop_signals *stop, plm_client *client)
+{
+    struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    signals_set = 1;
+    sigaction(SIGINT, &sa, &stop->old_int);
+    sigaction(SIGTERM, &sa, &stop->old_term);
+    stop->set = 1;
     running_client = client;
+}
 
-    if (run_round(client, &cfg, jobs, n, 0, cfg.timeout_ms, &gather_rc))
-        goto out;
-    if (gather_rc == PLM_OK) {
-        int64_t left = 0;
-        if (cfg.timeout_ms > 0) {
-            left = cfg.timeout_ms -
-                   (int64_t)((now_seconds() - start) * 1000.0);
-            if (left <= 0)
-                gather_rc = PLM_ETIMEOUT;
-        }
-        if (gather_rc == PLM_OK &&
-            run_round(client, &cfg, jobs, n, 1, left, &gather_rc))
-            goto out;
+static void restore_stop_signals(struct stop_signals *stop)
+{
+    running_client = NULL;
+    if (stop->set) {
+        sigaction(SIGINT, &stop->old_int, NULL);
+        sigaction(SIGTERM, &stop->old_term, NULL);
+        stop->set = 0;
     }
+}
+
+/* The first asks, then the re-asks of bad answers within what is left of
+ * --timeout. *gather_rc gets the last plm_gather code. Returns 0, or -1
+ * after saying what went wrong. */
+static int run_rounds(plm_client *client, const struct describe_config *cfg,
+                      struct file_job *jobs, size_t n, double start,
+                      int *gather_rc)
+{
+    int64_t left = 0;
+
+    if (run_round(client, cfg, jobs, n, 0, cfg->timeout_ms, gather_rc))
+        return -1;
+    if (*gather_rc != PLM_OK)
+        return 0;
+    if (cfg->timeout_ms > 0) {
+        left = cfg->timeout_ms - (int64_t)((now_seconds() - start) * 1000.0);
+        if (left <= 0) {
+            *gather_rc = PLM_ETIMEOUT;
+            return 0;
+        }
+    }
+    return run_round(client, cfg, jobs, n, 1, left, gather_rc);
+}
+
+/* Settles what is left, writes the output and the summary line, and
+ * returns the exit code. */
+static int finish(const struct describe_config *cfg, struct file_job *jobs,
+                  size_t n, int gather_rc, double start)
+{
+    size_t failed = 0, fatal = 0, sent = 0;
+
     /* A bad answer left over means its re-ask never ran (interrupted or
      * out of time): report the first problem. */
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].description == NULL && jobs[i].bad_answer != NULL &&
             set_error(&jobs[i], "invalid answer: %s", jobs[i].bad_reason))
-            goto oom;
+            return out_of_memory();
     }
-
-    size_t failed = 0, fatal = 0, sent = 0;
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].description == NULL)
-            goto oom;
+            return out_of_memory();
         failed += jobs[i].failed != 0;
         fatal += jobs[i].fatal != 0;
         sent += jobs[i].prompt != NULL;
     }
-    rc = emit(&cfg, jobs, n);
+    int rc = emit(cfg, jobs, n);
     fprintf(stderr, "parallm describe: %zu file%s, %zu described, %zu "
                     "failed (%.1f s)\n",
             n, n == 1 ? "" : "s", n - failed, failed, now_seconds() - start);
-    if (rc != PLM_EXIT_OK)
-        goto out;
+    if (rc != CLI_EXIT_OK)
+        return rc;
     if (gather_rc == PLM_ECANCELLED)
-        rc = PLM_EXIT_INTERRUPTED;
-    else if (gather_rc == PLM_ETIMEOUT)
-        rc = PLM_EXIT_TIMEOUT;
-    else if (sent > 0 && fatal == sent)
-        rc = PLM_EXIT_FATAL;
-    else if (failed > 0)
-        rc = PLM_EXIT_PARTIAL;
-    goto out;
-oom:
-    fprintf(stderr, "parallm describe: out of memory\n");
-    rc = PLM_EXIT_FATAL;
-out:
-    running_client = NULL;
-    if (signals_set) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
-    plm_client_free(client);
-    if (mock != NULL)
-        plm_mock_free(mock);
+        return CLI_EXIT_INTERRUPTED;
+    if (gather_rc == PLM_ETIMEOUT)
+        return CLI_EXIT_TIMEOUT;
+    if (sent > 0 && fatal == sent)
+        return CLI_EXIT_FATAL;
+    return failed > 0 ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+}
+
+static void free_jobs(struct file_job *jobs, size_t n)
+{
     for (size_t i = 0; jobs != NULL && i < n; i++) {
         free(jobs[i].key);
         free(jobs[i].prompt);
@@ -740,5 +710,52 @@ out:
         json_decref(jobs[i].description);
     }
     free(jobs);
+}
+
+int cmd_describe(int argc, char **argv)
+{
+    struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
+                                   DESCRIBE_DEFAULT_CONCURRENCY,
+                                   DESCRIBE_DEFAULT_MAX_BYTES, 0, NULL };
+    plm_client *client = NULL;
+    plm_mock *mock = NULL;
+    struct stop_signals stop = { .set = 0 };
+    char base_url[64];
+    int gather_rc = PLM_OK;
+    int first_file = 0;
+    const char *key_var;
+    int rc = parse_options(argc, argv, &cfg, &first_file);
+
+    if (rc >= 0)
+        return rc;
+    if (cfg.model == NULL)
+        cfg.model = default_model(cfg.provider);
+    if (key_missing(&cfg, &key_var)) {
+        fprintf(stderr, "parallm describe: %s is not set (or use "
+                        "--provider mock, or --base-url for a local "
+                        "server)\n", key_var);
+        return CLI_EXIT_USAGE;
+    }
+    double start = now_seconds();
+    size_t nfiles = (size_t)(argc - first_file);
+    struct file_job *jobs = calloc(nfiles, sizeof(*jobs));
+    size_t n = jobs != NULL ? collect_jobs(argc, argv, first_file, jobs,
+                                           cfg.max_bytes)
+                            : (size_t)-1;
+    if (n == (size_t)-1) {
+        n = jobs != NULL ? nfiles : 0; /* free what was filled */
+        rc = out_of_memory();
+    } else if ((rc = create_client(&cfg, &mock, base_url, sizeof(base_url),
+                                   &client)) < 0) {
+        catch_stop_signals(&stop, client);
+        rc = run_rounds(client, &cfg, jobs, n, start, &gather_rc) != 0
+                 ? CLI_EXIT_FATAL
+                 : finish(&cfg, jobs, n, gather_rc, start);
+    }
+    restore_stop_signals(&stop);
+    plm_client_free(client);
+    if (mock != NULL)
+        plm_mock_free(mock);
+    free_jobs(jobs, n);
     return rc;
 }

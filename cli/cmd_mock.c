@@ -7,7 +7,6 @@
  * handling here (sigwait, no async-signal-safety puzzles) and lets the
  * command announce the port it actually bound.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,150 +55,78 @@ static void usage(FILE *out)
         MOCK_DEFAULT_PORT);
 }
 
-enum {
-    OPT_PORT_FILE = 256,
-    OPT_JITTER,
-    OPT_SEED,
-    OPT_FAULT_RATE,
-    OPT_FAULT_STATUS,
-    OPT_FAULT_RETRY_AFTER,
-    OPT_RPM,
-    OPT_TPM,
-    OPT_MAX_IN_FLIGHT,
-    OPT_RATELIMIT_HEADERS,
-    OPT_TLS_CERT,
-    OPT_TLS_KEY,
-    OPT_LOG,
-    OPT_SIMULATED
-};
-
-static const struct option long_options[] = {
-    { "host", required_argument, NULL, 'H' },
-    { "port", required_argument, NULL, 'p' },
-    { "port-file", required_argument, NULL, OPT_PORT_FILE },
-    { "latency", required_argument, NULL, 'l' },
-    { "jitter", required_argument, NULL, OPT_JITTER },
-    { "seed", required_argument, NULL, OPT_SEED },
-    { "fault-rate", required_argument, NULL, OPT_FAULT_RATE },
-    { "fault-status", required_argument, NULL, OPT_FAULT_STATUS },
-    { "fault-retry-after", required_argument, NULL, OPT_FAULT_RETRY_AFTER },
-    { "rpm", required_argument, NULL, OPT_RPM },
-    { "tpm", required_argument, NULL, OPT_TPM },
-    { "max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT },
-    { "ratelimit-headers", no_argument, NULL, OPT_RATELIMIT_HEADERS },
-    { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-    { "tls-key", required_argument, NULL, OPT_TLS_KEY },
-    { "log", required_argument, NULL, OPT_LOG },
-    { "simulated", no_argument, NULL, OPT_SIMULATED },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 }
-};
-
-static int bad_value(const char *option, const char *value)
+/* --fault-retry-after: seconds, like the header it sets; "500ms" also
+ * works. */
+static int convert_retry_after(const char *text, void *dest)
 {
-    fprintf(stderr, "parallm mock: invalid value for --%s: '%s'\n", option,
-            value);
-    return PLM_EXIT_USAGE;
+    int64_t ms;
+
+    if (cli_parse_duration(text, 1000, &ms))
+        return -1;
+    *(double *)dest = (double)ms / 1000.0;
+    return 0;
 }
 
 /* Fills opts from the command line. Returns -1 to go on, or an exit
  * code (0 after --help). */
-static int parse_options(int argc, char **argv, plm_mock_options *opts)
+static int parse_options(int argc, char **argv, plm_mock_options *o)
 {
-    int c;
-    int64_t ms;
+    const cli_option options[] = {
+        { .name = "host", .letter = 'H', .kind = CLI_OPT_STRING,
+          .dest = &o->host },
+        { .name = "port", .letter = 'p', .kind = CLI_OPT_INT,
+          .dest = &o->port, .min = 0, .max = 65535 },
+        { .name = "port-file", .kind = CLI_OPT_STRING, .dest = &o->port_file },
+        { .name = "latency", .letter = 'l', .kind = CLI_OPT_DURATION,
+          .dest = &o->latency_ms, .unit_ms = 1, .max = INT64_MAX },
+        { .name = "jitter", .kind = CLI_OPT_DURATION, .dest = &o->jitter_ms,
+          .unit_ms = 1, .max = INT64_MAX },
+        { .name = "seed", .kind = CLI_OPT_UINT64, .dest = &o->seed },
+        { .name = "fault-rate", .kind = CLI_OPT_DOUBLE,
+          .dest = &o->fault_rate, .dmin = 0.0, .dmax = 1.0 },
+        { .name = "fault-status", .kind = CLI_OPT_INT,
+          .dest = &o->fault_status, .min = 100, .max = 599 },
+        { .name = "fault-retry-after", .kind = CLI_OPT_CUSTOM,
+          .dest = &o->fault_retry_after, .convert = convert_retry_after },
+        { .name = "rpm", .kind = CLI_OPT_INT64, .dest = &o->rpm, .min = 0,
+          .max = INT64_MAX / 2 },
+        { .name = "tpm", .kind = CLI_OPT_INT64, .dest = &o->tpm, .min = 0,
+          .max = INT64_MAX / 2 },
+        { .name = "max-in-flight", .kind = CLI_OPT_INT,
+          .dest = &o->max_in_flight, .min = 0, .max = 1000000 },
+        { .name = "ratelimit-headers", .kind = CLI_OPT_FLAG,
+          .dest = &o->send_ratelimit_headers, .flag_value = 1 },
+        { .name = "tls-cert", .kind = CLI_OPT_STRING,
+          .dest = &o->tls_cert_file },
+        { .name = "tls-key", .kind = CLI_OPT_STRING,
+          .dest = &o->tls_key_file },
+        { .name = "log", .kind = CLI_OPT_STRING, .dest = &o->log_file },
+        { .name = "simulated", .kind = CLI_OPT_FLAG,
+          .dest = &o->simulated_marker, .flag_value = 1 },
+        { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
+        { .kind = CLI_OPT_END }
+    };
+    const cli_command_line cl = { "mock", options,
+                                  "invalid value for %o: '%v'", usage };
+    int first_arg;
+    int rc = cli_parse_command_line(&cl, argc, argv, &first_arg);
 
-    optind = 1;
-    opterr = 1;
-    while ((c = getopt_long(argc, argv, "H:p:l:h", long_options, NULL)) !=
-           -1) {
-        switch (c) {
-        case 'H':
-            opts->host = optarg;
-            break;
-        case 'p':
-            if (plm__cli_parse_int(optarg, 0, 65535, &opts->port))
-                return bad_value("port", optarg);
-            break;
-        case OPT_PORT_FILE:
-            opts->port_file = optarg;
-            break;
-        case 'l':
-            if (plm__cli_parse_duration(optarg, 1, &opts->latency_ms))
-                return bad_value("latency", optarg);
-            break;
-        case OPT_JITTER:
-            if (plm__cli_parse_duration(optarg, 1, &opts->jitter_ms))
-                return bad_value("jitter", optarg);
-            break;
-        case OPT_SEED:
-            if (plm__cli_parse_uint64(optarg, &opts->seed))
-                return bad_value("seed", optarg);
-            break;
-        case OPT_FAULT_RATE:
-            if (plm__cli_parse_double(optarg, 0.0, 1.0, &opts->fault_rate))
-                return bad_value("fault-rate", optarg);
-            break;
-        case OPT_FAULT_STATUS:
-            if (plm__cli_parse_int(optarg, 100, 599, &opts->fault_status))
-                return bad_value("fault-status", optarg);
-            break;
-        case OPT_FAULT_RETRY_AFTER:
-            /* Seconds, like the header it sets; "500ms" also works. */
-            if (plm__cli_parse_duration(optarg, 1000, &ms))
-                return bad_value("fault-retry-after", optarg);
-            opts->fault_retry_after = (double)ms / 1000.0;
-            break;
-        case OPT_RPM:
-            if (plm__cli_parse_int64(optarg, 0, INT64_MAX / 2, &opts->rpm))
-                return bad_value("rpm", optarg);
-            break;
-        case OPT_TPM:
-            if (plm__cli_parse_int64(optarg, 0, INT64_MAX / 2, &opts->tpm))
-                return bad_value("tpm", optarg);
-            break;
-        case OPT_MAX_IN_FLIGHT:
-            if (plm__cli_parse_int(optarg, 0, 1000000, &opts->max_in_flight))
-                return bad_value("max-in-flight", optarg);
-            break;
-        case OPT_RATELIMIT_HEADERS:
-            opts->send_ratelimit_headers = 1;
-            break;
-        case OPT_TLS_CERT:
-            opts->tls_cert_file = optarg;
-            break;
-        case OPT_TLS_KEY:
-            opts->tls_key_file = optarg;
-            break;
-        case OPT_LOG:
-            opts->log_file = optarg;
-            break;
-        case OPT_SIMULATED:
-            opts->simulated_marker = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return PLM_EXIT_OK;
-        default:
-            /* getopt_long already said what was wrong. */
-            fprintf(stderr, "Try 'parallm mock --help'.\n");
-            return PLM_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
+    if (rc >= 0)
+        return rc;
+    if (first_arg < argc) {
         fprintf(stderr, "parallm mock: unexpected argument '%s'\n",
-                argv[optind]);
-        return PLM_EXIT_USAGE;
+                argv[first_arg]);
+        return CLI_EXIT_USAGE;
     }
-    if ((opts->tls_cert_file == NULL) != (opts->tls_key_file == NULL)) {
+    if ((o->tls_cert_file == NULL) != (o->tls_key_file == NULL)) {
         fprintf(stderr, "parallm mock: --tls-cert and --tls-key go "
                         "together\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     return -1;
 }
 
-int plm_cmd_mock(int argc, char **argv)
+int cmd_mock(int argc, char **argv)
 {
     plm_mock_options opts;
     plm_mock *mock = NULL;
@@ -224,14 +151,14 @@ int plm_cmd_mock(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask) != 0) {
         fprintf(stderr, "parallm mock: cannot block signals\n");
-        return PLM_EXIT_FATAL;
+        return CLI_EXIT_FATAL;
     }
     if (plm_mock_start(&mock, &opts, err, sizeof(err)) != 0) {
         /* The server's messages name it already ("mock: ..."). */
         const char *why = strncmp(err, "mock: ", 6) == 0 ? err + 6 : err;
         fprintf(stderr, "parallm mock: %s\n",
                 why[0] != '\0' ? why : "cannot start the server");
-        rc = PLM_EXIT_FATAL;
+        rc = CLI_EXIT_FATAL;
         goto out;
     }
     /* An IPv6 literal needs brackets in a URL. */
@@ -243,7 +170,7 @@ int plm_cmd_mock(int argc, char **argv)
 
     if (sigwait(&stop_signals, &sig) != 0) {
         fprintf(stderr, "parallm mock: sigwait failed\n");
-        rc = PLM_EXIT_FATAL;
+        rc = CLI_EXIT_FATAL;
         goto out;
     }
     plm_mock_stats stats;
@@ -257,7 +184,7 @@ int plm_cmd_mock(int argc, char **argv)
             (unsigned long long)stats.answered_429,
             (unsigned long long)stats.answered_other,
             (unsigned long long)stats.resets);
-    rc = PLM_EXIT_OK;
+    rc = CLI_EXIT_OK;
 out:
     if (mock != NULL)
         plm_mock_free(mock);

@@ -32,13 +32,13 @@ typedef struct pending {
 } pending;
 
 typedef struct run_ctx {
-    const plm__run_options *opt;
+    const run_options *opt;
     plm_client *client;
-    plm__line_reader *reader;
-    plm__out *out;
-    plm__idset *ids;
-    plm__progress *progress;
-    plm__run_counts counts;
+    run_line_reader *reader;
+    run_out *out;
+    run_idset *ids;
+    run_progress *progress;
+    run_counts counts;
     int simulated;
     int have_key[2];      /* per plm_provider: key or base URL given */
     uint64_t serial_base;
@@ -49,6 +49,9 @@ typedef struct run_ctx {
     uint64_t listed_invalid;
     plm_request **grave;  /* finished requests, freed outside callbacks */
     size_t ngrave, capgrave;
+    int in_fd;            /* INPUT, -1 until opened */
+    plm_mock *mock;       /* --provider mock's server, or NULL */
+    char mock_url[64];    /* its base URL */
 } run_ctx;
 
 static plm_client *volatile g_client;
@@ -94,7 +97,7 @@ static void say(run_ctx *ctx, const char *fmt, ...)
 static void say(run_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    plm__progress_clear(ctx->progress);
+    run_progress_clear(ctx->progress);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -147,10 +150,10 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
         ctx->io_error = 1;
         return -1;
     }
-    int rc = plm__out_write(ctx->out, line, len);
+    int rc = run_out_write(ctx->out, line, len);
     int saved = errno;
     free(line);
-    if (rc == 0 && plm__out_sync_maybe(ctx->out) != 0) {
+    if (rc == 0 && run_out_sync_maybe(ctx->out) != 0) {
         rc = -1;
         saved = errno;
     }
@@ -163,12 +166,12 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
     return rc;
 }
 
-static int write_invalid(run_ctx *ctx, const plm__input_item *item)
+static int write_invalid(run_ctx *ctx, const run_input_item *item)
 {
     size_t len = 0;
-    char *line = plm__out_format_error(item->custom_id, "invalid_request",
-                                       item->error, ctx->simulated,
-                                       next_serial(ctx), &len);
+    char *line = run_out_format_error(item->custom_id, "invalid_request",
+                                      item->error, ctx->simulated,
+                                      next_serial(ctx), &len);
     if (write_line(ctx, line, len) != 0)
         return -1;
     ctx->counts.failed++;
@@ -176,7 +179,7 @@ static int write_invalid(run_ctx *ctx, const plm__input_item *item)
     if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
         char shown[sizeof(item->error)];
         memcpy(shown, item->error, sizeof(shown));
-        plm__input_sanitize(shown);
+        run_input_sanitize(shown);
         say(ctx, "parallm: %s\n", shown);
     }
     return 0;
@@ -184,15 +187,15 @@ static int write_invalid(run_ctx *ctx, const plm__input_item *item)
 
 /* Decides what a line becomes: 1 = send it, 0 = handled (skipped or
  * written as invalid), <0 = abort with that code. */
-static int admit(run_ctx *ctx, plm__input_item *item)
+static int admit(run_ctx *ctx, run_input_item *item)
 {
     unsigned char *flags;
     if (!item->synthetic_id) {
-        flags = plm__idset_find(ctx->ids, item->custom_id,
-                                strlen(item->custom_id), 1);
+        flags = run_idset_find(ctx->ids, item->custom_id,
+                               strlen(item->custom_id), 1);
         if (!flags)
             return PLM_ENOMEM;
-        if (*flags & PLM_ID_SEEN) {
+        if (*flags & RUN_ID_SEEN) {
             /* The first line with this id keeps it; later ones are
              * refused under their line's synthetic id so the output
              * still holds one record per custom_id. */
@@ -201,7 +204,7 @@ static int admit(run_ctx *ctx, plm__input_item *item)
                      "line %llu: duplicate custom_id \"%.200s\" (first on "
                      "line %llu)",
                      (unsigned long long)item->line_no, dup,
-                     (unsigned long long)plm__idset_line(flags));
+                     (unsigned long long)run_idset_line(flags));
             item->custom_id = malloc(32);
             if (!item->custom_id) {
                 item->custom_id = dup;
@@ -212,14 +215,15 @@ static int admit(run_ctx *ctx, plm__input_item *item)
             item->synthetic_id = 1;
             free(dup);
         } else {
-            *flags |= PLM_ID_SEEN;
-            plm__idset_set_line(flags, item->line_no);
+            *flags |= RUN_ID_SEEN;
+            run_idset_set_line(flags, item->line_no);
         }
     }
-    flags = plm__idset_find(ctx->ids, item->custom_id,
-                            strlen(item->custom_id), 0);
-    if (flags && ((*flags & PLM_ID_DONE_OK) ||
-                  ((*flags & PLM_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
+    flags = run_idset_find(ctx->ids, item->custom_id,
+                           strlen(item->custom_id), 0);
+    if (flags &&
+        ((*flags & RUN_ID_DONE_OK) ||
+         ((*flags & RUN_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
         ctx->counts.skipped++;
         return 0;
     }
@@ -235,10 +239,72 @@ static int out_of_memory(run_ctx *ctx)
     return PLM_ENOMEM;
 }
 
+/* Turns an admitted line into a request for the engine, in *out. Clears
+ * item. Returns 1 (a request), 0 (refused and written as invalid), or <0
+ * to abort the run with that code. */
+static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
+                        plm_request **out)
+{
+    int rc;
+    int provider = item->provider;
+
+    if (ctx->opt->provider == RUN_PROVIDER_OPENAI)
+        provider = PLM_PROVIDER_OPENAI;
+    else if (ctx->opt->provider == RUN_PROVIDER_ANTHROPIC)
+        provider = PLM_PROVIDER_ANTHROPIC;
+    if (!ctx->have_key[provider]) {
+        char where[48];
+        snprintf(where, sizeof(where), "line %llu: ",
+                 (unsigned long long)line_no);
+        run_progress_clear(ctx->progress);
+        missing_key_message(provider, where);
+        ctx->fatal = 1;
+        run_input_item_clear(item);
+        return PLM_EAUTH;
+    }
+    plm_request *req = NULL;
+    size_t idlen = strlen(item->custom_id);
+    pending *p = malloc(sizeof(*p) + idlen + 1);
+    /* The request takes the parsed body and its text as they are:
+     * parsing and dumping them again would double the command's cost
+     * per line. */
+    if (p) {
+        rc = plm_tool_request_new_raw_take(&req, (plm_provider)provider,
+                                           item->method, item->url,
+                                           item->body_json, item->body);
+        item->body_json = NULL;
+        item->body = NULL;
+    } else {
+        rc = PLM_ENOMEM;
+    }
+    if (rc != PLM_OK) {
+        free(p);
+        if (rc == PLM_ENOMEM) {
+            run_input_item_clear(item);
+            return out_of_memory(ctx);
+        }
+        snprintf(item->error, sizeof(item->error),
+                 "line %llu: request refused: %s",
+                 (unsigned long long)line_no, plm_strerror(rc));
+        rc = write_invalid(ctx, item);
+        run_input_item_clear(item);
+        return rc != 0 ? PLM_EIO : 0;
+    }
+    p->line_no = line_no;
+    memcpy(p->custom_id, item->custom_id, idlen + 1);
+    run_input_item_clear(item);
+    if (ctx->opt->request_timeout_ms)
+        plm_request_set_timeout_ms(req, ctx->opt->request_timeout_ms);
+    plm_request_set_user_data(req, p);
+    ctx->counts.sent++;
+    *out = req;
+    return 1;
+}
+
 static int source(plm_request **out, void *user_data)
 {
     run_ctx *ctx = user_data;
-    plm__input_item item;
+    run_input_item item;
     unsigned handled = 0;
     grave_flush(ctx);
     while (!g_signals && !ctx->io_error && !ctx->fatal) {
@@ -247,13 +313,13 @@ static int source(plm_request **out, void *user_data)
         if (ctx->progress && ++handled % 8192 == 0) {
             plm_stats st;
             plm_client_stats(ctx->client, &st);
-            plm__progress_draw(ctx->progress, &ctx->counts, &st);
+            run_progress_draw(ctx->progress, &ctx->counts, &st);
         }
         char *line;
         size_t len;
         int too_long, no_newline;
-        int got = plm__line_reader_next(ctx->reader, &line, &len, &too_long,
-                                        &no_newline);
+        int got = run_line_reader_next(ctx->reader, &line, &len, &too_long,
+                                       &no_newline);
         if (got < 0) {
             say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
                 strerror(errno));
@@ -262,76 +328,26 @@ static int source(plm_request **out, void *user_data)
         }
         if (got == 0)
             return 0;
-        if (!too_long && plm__input_blank(line, len))
+        if (!too_long && run_input_blank(line, len))
             continue;
-        uint64_t line_no = plm__line_reader_line_no(ctx->reader);
-        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
-            plm__input_item_clear(&item);
+        uint64_t line_no = run_line_reader_line_no(ctx->reader);
+        if (run_input_parse(line, len, too_long, line_no, &item) != 0) {
+            run_input_item_clear(&item);
             return out_of_memory(ctx);
         }
         int rc = admit(ctx, &item);
         if (rc <= 0) {
-            plm__input_item_clear(&item);
+            run_input_item_clear(&item);
             if (rc == PLM_ENOMEM)
                 return out_of_memory(ctx);
             if (rc < 0)
                 return rc;
             continue;
         }
-        int provider = item.provider;
-        if (ctx->opt->provider == PLM__RUN_OPENAI)
-            provider = PLM_PROVIDER_OPENAI;
-        else if (ctx->opt->provider == PLM__RUN_ANTHROPIC)
-            provider = PLM_PROVIDER_ANTHROPIC;
-        if (!ctx->have_key[provider]) {
-            char where[48];
-            snprintf(where, sizeof(where), "line %llu: ",
-                     (unsigned long long)line_no);
-            plm__progress_clear(ctx->progress);
-            missing_key_message(provider, where);
-            ctx->fatal = 1;
-            plm__input_item_clear(&item);
-            return PLM_EAUTH;
-        }
-        plm_request *req = NULL;
-        size_t idlen = strlen(item.custom_id);
-        pending *p = malloc(sizeof(*p) + idlen + 1);
-        /* The request takes the parsed body and its text as they are:
-         * parsing and dumping them again would double the command's cost
-         * per line. */
-        if (p) {
-            rc = plm_tool_request_new_raw_take(&req, (plm_provider)provider,
-                                           item.method, item.url,
-                                           item.body_json, item.body);
-            item.body_json = NULL;
-            item.body = NULL;
-        } else {
-            rc = PLM_ENOMEM;
-        }
-        if (rc != PLM_OK) {
-            free(p);
-            if (rc == PLM_ENOMEM) {
-                plm__input_item_clear(&item);
-                return out_of_memory(ctx);
-            }
-            snprintf(item.error, sizeof(item.error),
-                     "line %llu: request refused: %s",
-                     (unsigned long long)line_no, plm_strerror(rc));
-            rc = write_invalid(ctx, &item);
-            plm__input_item_clear(&item);
-            if (rc != 0)
-                return PLM_EIO;
-            continue;
-        }
-        p->line_no = line_no;
-        memcpy(p->custom_id, item.custom_id, idlen + 1);
-        plm__input_item_clear(&item);
-        if (ctx->opt->request_timeout_ms)
-            plm_request_set_timeout_ms(req, ctx->opt->request_timeout_ms);
-        plm_request_set_user_data(req, p);
-        ctx->counts.sent++;
-        *out = req;
-        return 1;
+        /* make_request clears item. */
+        rc = make_request(ctx, &item, line_no, out);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -350,7 +366,7 @@ static int recordable(run_ctx *ctx, const plm_result *res)
     /* A timeout within a moment of the run's deadline is the deadline's
      * doing; erring towards "run it again" never loses a request. */
     if (code == PLM_ETIMEOUT && ctx->deadline > 0 &&
-        plm__run_now() >= ctx->deadline - 0.1)
+        run_now() >= ctx->deadline - 0.1)
         return 0;
     return 1;
 }
@@ -382,8 +398,8 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
     }
     int ok = 0;
     size_t len = 0;
-    char *line = plm__out_format_result(p->custom_id, res, ctx->simulated,
-                                        next_serial(ctx), &ok, &len);
+    char *line = run_out_format_result(p->custom_id, res, ctx->simulated,
+                                       next_serial(ctx), &ok, &len);
     if (write_line(ctx, line, len) != 0) {
         ctx->counts.not_run++;
         stop = 1;
@@ -406,8 +422,8 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
             cls == PLM_CLASS_AUTH ? "authentication failed"
                                   : "quota exhausted",
             plm_result_http_status(res));
-        plm__run_print_safe(stderr, p->custom_id,
-                            strnlen(p->custom_id, 200));
+        run_print_safe(stderr, p->custom_id,
+                       strnlen(p->custom_id, 200));
         fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
                         "and the account's quota, then run again to "
                         "resume\n",
@@ -424,8 +440,8 @@ static void tick(const plm_stats *st, void *user_data)
 {
     run_ctx *ctx = user_data;
     if (ctx->progress)
-        plm__progress_draw(ctx->progress, &ctx->counts, st);
-    if (!ctx->io_error && plm__out_sync_maybe(ctx->out) != 0) {
+        run_progress_draw(ctx->progress, &ctx->counts, st);
+    if (!ctx->io_error && run_out_sync_maybe(ctx->out) != 0) {
         say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
             strerror(errno));
         ctx->io_error = 1;
@@ -443,290 +459,404 @@ static int same_file(int fd, const char *path)
 static const char *outcome_text(int code)
 {
     switch (code) {
-    case PLM_EXIT_OK: return "all requests succeeded";
-    case PLM_EXIT_PARTIAL: return "some requests failed";
-    case PLM_EXIT_IO: return "stopped by an I/O error";
-    case PLM_EXIT_INTERRUPTED: return "interrupted";
-    case PLM_EXIT_TIMEOUT: return "--timeout reached";
-    case PLM_EXIT_FATAL: return "stopped: authentication or quota error";
+    case CLI_EXIT_OK: return "all requests succeeded";
+    case CLI_EXIT_PARTIAL: return "some requests failed";
+    case CLI_EXIT_IO: return "stopped by an I/O error";
+    case CLI_EXIT_INTERRUPTED: return "interrupted";
+    case CLI_EXIT_TIMEOUT: return "--timeout reached";
+    case CLI_EXIT_FATAL: return "stopped: authentication or quota error";
     default: return "failed";
     }
 }
 
-int plm_cmd_run(int argc, char **argv)
+/* Starts the embedded mock server for --provider mock and points copts
+ * at it. -1 to go on, or an exit code. */
+static int start_mock(run_ctx *ctx, plm_client_options *copts)
 {
-    plm__run_options opt;
-    run_ctx ctx;
-    plm_mock *mock = NULL;
-    char errbuf[512], base[64];
-    int in_fd = -1, exit_code = PLM_EXIT_FATAL;
+    plm_mock_options mo;
+    char err[512];
 
-    memset(&ctx, 0, sizeof(ctx));
-    int prc = plm__run_options_parse(argc, argv, &opt);
-    if (prc != 0)
-        return prc < 0 ? PLM_EXIT_OK : prc;
-    ctx.opt = &opt;
-    if (opt.ca_file && access(opt.ca_file, R_OK) != 0) {
-        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n",
-                opt.ca_file, strerror(errno));
-        return PLM_EXIT_USAGE;
+    memset(&mo, 0, sizeof(mo));
+    mo.latency_ms = ctx->opt->mock_latency_ms;
+    mo.simulated_marker = 1;
+    if (plm_mock_start(&ctx->mock, &mo, err, sizeof(err)) != 0) {
+        fprintf(stderr, "parallm run: cannot start the mock server: %s\n",
+                err);
+        return CLI_EXIT_FATAL;
     }
-    install_signals();
+    snprintf(ctx->mock_url, sizeof(ctx->mock_url), "http://127.0.0.1:%d",
+             plm_mock_port(ctx->mock));
+    copts->openai_base_url = ctx->mock_url;
+    copts->anthropic_base_url = ctx->mock_url;
+    ctx->simulated = 1;
+    return -1;
+}
 
-    /* Credentials first: a missing key is reported before anything is
-     * read or created. */
-    /* memset + version rather than the _INIT macro, which trips
-     * -Wmissing-field-initializers. */
-    plm_client_options copts;
-    memset(&copts, 0, sizeof(copts));
-    copts.version = PLM_CLIENT_OPTIONS_VERSION;
-    copts.rpm = opt.rpm;
-    copts.tpm = opt.tpm;
-    copts.adaptive_concurrency = opt.adaptive;
-    copts.breaker_failures = opt.breaker_failures;
-    copts.breaker_cooldown_ms = opt.breaker_cooldown_ms;
-    copts.retry_budget = opt.retry_budget;
-    const char *okey = getenv("OPENAI_API_KEY");
-    const char *akey = getenv("ANTHROPIC_API_KEY");
-    if (opt.provider == PLM__RUN_MOCK) {
-        plm_mock_options mo;
-        memset(&mo, 0, sizeof(mo));
-        mo.latency_ms = opt.mock_latency_ms;
-        mo.simulated_marker = 1;
-        if (plm_mock_start(&mock, &mo, errbuf, sizeof(errbuf)) != 0) {
-            fprintf(stderr, "parallm run: cannot start the mock server: %s\n",
-                    errbuf);
-            return PLM_EXIT_FATAL;
-        }
-        snprintf(base, sizeof(base), "http://127.0.0.1:%d",
-                 plm_mock_port(mock));
-        copts.openai_base_url = base;
-        copts.anthropic_base_url = base;
-        /* The mock accepts any key; a fixed one keeps real keys off it. */
-        okey = akey = "mock-key";
-        ctx.simulated = 1;
-    } else if (opt.base_url) {
-        copts.openai_base_url = opt.base_url;
-        copts.anthropic_base_url = opt.base_url;
-    }
-    /* A base URL (option or the SDKs' environment variables) may point at
-     * a local server that needs no key. */
+/* Decides which providers can be called (a key, or a base URL that may
+ * point at a local server needing none) and refuses a run that could
+ * call none it needs. -1 to go on, or an exit code. */
+static int check_keys(run_ctx *ctx, const char *okey, const char *akey)
+{
+    const run_options *opt = ctx->opt;
+    /* The SDKs' environment variables count as base URLs too. */
     const char *obase = getenv("OPENAI_BASE_URL");
     const char *abase = getenv("ANTHROPIC_BASE_URL");
-    ctx.have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt.base_url ||
-                                        (obase && *obase) || mock;
-    ctx.have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) || opt.base_url ||
-                                           (abase && *abase) || mock;
-    if ((opt.provider == PLM__RUN_OPENAI &&
-         !ctx.have_key[PLM_PROVIDER_OPENAI]) ||
-        (opt.provider == PLM__RUN_ANTHROPIC &&
-         !ctx.have_key[PLM_PROVIDER_ANTHROPIC])) {
-        missing_key_message(opt.provider == PLM__RUN_ANTHROPIC
+    int mock = ctx->mock != NULL;
+
+    ctx->have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt->base_url ||
+                                         (obase && *obase) || mock;
+    ctx->have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) ||
+                                            opt->base_url ||
+                                            (abase && *abase) || mock;
+    if ((opt->provider == RUN_PROVIDER_OPENAI &&
+         !ctx->have_key[PLM_PROVIDER_OPENAI]) ||
+        (opt->provider == RUN_PROVIDER_ANTHROPIC &&
+         !ctx->have_key[PLM_PROVIDER_ANTHROPIC])) {
+        missing_key_message(opt->provider == RUN_PROVIDER_ANTHROPIC
                                 ? PLM_PROVIDER_ANTHROPIC
                                 : PLM_PROVIDER_OPENAI,
                             "");
-        exit_code = PLM_EXIT_USAGE;
-        goto out;
+        return CLI_EXIT_USAGE;
     }
-    if (opt.provider == PLM__RUN_AUTO && !ctx.have_key[0] && !ctx.have_key[1]) {
+    if (opt->provider == RUN_PROVIDER_AUTO && !ctx->have_key[0] &&
+        !ctx->have_key[1]) {
         fprintf(stderr,
                 "parallm run: no API key: set OPENAI_API_KEY (for "
                 "/v1/chat/completions, /v1/completions,\n  /v1/embeddings, "
                 "/v1/responses) or ANTHROPIC_API_KEY (for /v1/messages),\n"
                 "  or give --base-url for a server that needs no key, or use "
                 "--provider mock to simulate.\n");
-        exit_code = PLM_EXIT_USAGE;
-        goto out;
+        return CLI_EXIT_USAGE;
     }
-    copts.openai_api_key = okey && *okey ? okey : NULL;
-    copts.anthropic_api_key = akey && *akey ? akey : NULL;
-    copts.ca_file = opt.ca_file;
-    copts.insecure_skip_verify = opt.insecure;
-    copts.max_retries = opt.retries == 0 ? -1 : opt.retries > 0 ? opt.retries
-                                                                : 0;
-    copts.request_timeout_ms = opt.request_timeout_ms;
-    copts.log = log_to_stderr;
-    copts.log_user_data = &ctx;
-    copts.log_level = opt.verbose ? PLM_LOG_INFO : PLM_LOG_ERROR;
-    if (opt.insecure && !opt.quiet)
+    return -1;
+}
+
+/* The client's options from the command line and the environment,
+ * starting the mock server if asked. Credentials come first: a missing
+ * key is reported before anything is read or created. -1 to go on, or an
+ * exit code. */
+static int client_options(run_ctx *ctx, plm_client_options *copts)
+{
+    const run_options *opt = ctx->opt;
+    const char *okey = getenv("OPENAI_API_KEY");
+    const char *akey = getenv("ANTHROPIC_API_KEY");
+    int rc;
+
+    copts->rpm = opt->rpm;
+    copts->tpm = opt->tpm;
+    copts->adaptive_concurrency = opt->adaptive;
+    copts->breaker_failures = opt->breaker_failures;
+    copts->breaker_cooldown_ms = (int)opt->breaker_cooldown_ms;
+    copts->retry_budget = opt->retry_budget;
+    if (opt->provider == RUN_PROVIDER_MOCK) {
+        if ((rc = start_mock(ctx, copts)) >= 0)
+            return rc;
+        /* The mock accepts any key; a fixed one keeps real keys off it. */
+        okey = akey = "mock-key";
+    } else if (opt->base_url) {
+        copts->openai_base_url = opt->base_url;
+        copts->anthropic_base_url = opt->base_url;
+    }
+    if ((rc = check_keys(ctx, okey, akey)) >= 0)
+        return rc;
+    copts->openai_api_key = okey && *okey ? okey : NULL;
+    copts->anthropic_api_key = akey && *akey ? akey : NULL;
+    copts->ca_file = opt->ca_file;
+    copts->insecure_skip_verify = opt->insecure;
+    copts->max_retries = opt->retries == 0  ? -1
+                         : opt->retries > 0 ? opt->retries
+                                            : 0;
+    copts->request_timeout_ms = opt->request_timeout_ms;
+    copts->log = log_to_stderr;
+    copts->log_user_data = ctx;
+    copts->log_level = opt->verbose ? PLM_LOG_INFO : PLM_LOG_ERROR;
+    if (opt->insecure && !opt->quiet)
         fprintf(stderr, "parallm run: warning: --insecure: TLS certificates "
                         "are NOT verified\n");
+    return -1;
+}
 
-    /* Input. */
-    int is_stdin = strcmp(opt.input, "-") == 0;
-    if (is_stdin && opt.strict) {
-        in_fd = plm__input_spool_stdin();
-        if (in_fd < 0) {
+/* Opens INPUT (stdin is spooled to a file for --strict, which reads it
+ * twice) into ctx->in_fd. -1 to go on, or an exit code. */
+static int open_input(run_ctx *ctx)
+{
+    const run_options *opt = ctx->opt;
+    int is_stdin = strcmp(opt->input, "-") == 0;
+
+    if (is_stdin && opt->strict) {
+        ctx->in_fd = run_input_spool_stdin();
+        if (ctx->in_fd < 0) {
             fprintf(stderr, "parallm run: cannot buffer stdin: %s\n",
                     strerror(errno));
-            exit_code = PLM_EXIT_IO;
-            goto out;
+            return CLI_EXIT_IO;
         }
     } else if (is_stdin) {
-        in_fd = dup(STDIN_FILENO);
+        ctx->in_fd = dup(STDIN_FILENO);
     } else {
-        in_fd = open(opt.input, O_RDONLY | O_CLOEXEC);
+        ctx->in_fd = open(opt->input, O_RDONLY | O_CLOEXEC);
     }
-    if (in_fd < 0) {
-        fprintf(stderr, "parallm run: cannot open %s: %s\n", opt.input,
+    if (ctx->in_fd < 0) {
+        fprintf(stderr, "parallm run: cannot open %s: %s\n", opt->input,
                 strerror(errno));
-        exit_code = PLM_EXIT_IO;
-        goto out;
+        return CLI_EXIT_IO;
     }
-    if (same_file(in_fd, opt.output)) {
+    if (same_file(ctx->in_fd, opt->output)) {
         fprintf(stderr, "parallm run: INPUT and OUTPUT are the same file\n");
-        exit_code = PLM_EXIT_USAGE;
-        goto out;
+        return CLI_EXIT_USAGE;
     }
+    return -1;
+}
+
+/* Checks the opened input (--strict reads it all first), counts its
+ * lines for the progress line and sets up the reader and the id set. -1
+ * to go on, or an exit code. */
+static int prepare_input(run_ctx *ctx, int show_progress)
+{
+    const run_options *opt = ctx->opt;
     struct stat st;
+
     memset(&st, 0, sizeof(st));
-    int seekable = fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode);
+    int seekable = fstat(ctx->in_fd, &st) == 0 && S_ISREG(st.st_mode);
     if (!seekable && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "parallm run: %s is a directory\n", opt.input);
-        exit_code = PLM_EXIT_IO;
-        goto out;
+        fprintf(stderr, "parallm run: %s is a directory\n", opt->input);
+        return CLI_EXIT_IO;
     }
-    if (opt.strict) {
-        int64_t problems = plm__input_strict_check(in_fd, opt.input);
-        if (problems != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {
+    if (opt->strict) {
+        int64_t problems = run_input_strict_check(ctx->in_fd, opt->input);
+        if (problems != 0 || lseek(ctx->in_fd, 0, SEEK_SET) != 0) {
             if (problems > 0)
                 fprintf(stderr, "parallm run: --strict: %lld invalid "
                                 "line(s); nothing was sent\n",
                         (long long)problems);
-            exit_code = problems > 0 ? PLM_EXIT_USAGE : PLM_EXIT_IO;
-            goto out;
+            return problems > 0 ? CLI_EXIT_USAGE : CLI_EXIT_IO;
         }
     }
-    int show_progress = opt.progress >= 0 ? opt.progress
-                                          : (!opt.quiet && isatty(2));
     if (show_progress && seekable) {
-        int64_t n = plm__input_count_lines(in_fd);
-        if (n >= 0 && lseek(in_fd, 0, SEEK_SET) == 0)
-            ctx.counts.total = (uint64_t)n;
+        int64_t n = run_input_count_lines(ctx->in_fd);
+        if (n >= 0 && lseek(ctx->in_fd, 0, SEEK_SET) == 0)
+            ctx->counts.total = (uint64_t)n;
     }
-    ctx.reader = plm__line_reader_new(in_fd, PLM_RUN_MAX_LINE);
-    ctx.ids = plm__idset_new();
-    if (!ctx.reader || !ctx.ids) {
+    ctx->reader = run_line_reader_new(ctx->in_fd, RUN_MAX_LINE);
+    ctx->ids = run_idset_new();
+    if (!ctx->reader || !ctx->ids) {
         fprintf(stderr, "parallm run: out of memory\n");
-        goto out;
+        return CLI_EXIT_FATAL;
     }
+    return -1;
+}
 
-    /* Output and resume. */
-    plm__resume_info info;
-    if (plm__out_open(&ctx.out, opt.output, opt.overwrite, ctx.ids, &info,
-                      errbuf, sizeof(errbuf)) != 0) {
-        fprintf(stderr, "parallm run: %s: %s\n", opt.output, errbuf);
-        exit_code = PLM_EXIT_IO;
-        goto out;
+/* Opens OUTPUT, reading what an earlier run left in it (resume). -1 to go
+ * on, or an exit code. */
+static int open_output(run_ctx *ctx)
+{
+    const run_options *opt = ctx->opt;
+    run_resume_info info;
+    char err[512];
+
+    if (run_out_open(&ctx->out, opt->output, opt->overwrite, ctx->ids, &info,
+                     err, sizeof(err)) != 0) {
+        fprintf(stderr, "parallm run: %s: %s\n", opt->output, err);
+        return CLI_EXIT_IO;
     }
     if (info.repaired_bytes)
         fprintf(stderr, "parallm run: %s: removed a torn last line (%llu "
                         "bytes) left by an interrupted run\n",
-                opt.output, (unsigned long long)info.repaired_bytes);
+                opt->output, (unsigned long long)info.repaired_bytes);
     if (info.bad_lines)
         fprintf(stderr, "parallm run: %s: warning: %llu line(s) are not "
                         "output records; ignored\n",
-                opt.output, (unsigned long long)info.bad_lines);
-    if ((info.ok || info.failed) && !opt.quiet)
+                opt->output, (unsigned long long)info.bad_lines);
+    if ((info.ok || info.failed) && !opt->quiet)
         fprintf(stderr, "parallm run: resuming: %s already holds %llu "
                         "succeeded and %llu failed request(s)%s\n",
-                opt.output, (unsigned long long)info.ok,
+                opt->output, (unsigned long long)info.ok,
                 (unsigned long long)info.failed,
-                info.failed && !opt.retry_failed
+                info.failed && !opt->retry_failed
                     ? " (failed ones are kept; --retry-failed re-runs them)"
                     : "");
+    return -1;
+}
 
-    if (getrandom(&ctx.serial_base, sizeof(ctx.serial_base), 0) !=
-        (ssize_t)sizeof(ctx.serial_base))
-        ctx.serial_base = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
-    if (show_progress)
-        ctx.progress = plm__progress_new(STDERR_FILENO, plm__run_use_color(2));
+/* Runs every request through the engine; the source and completion
+ * callbacks do the work. Returns plm_client_run's code, with the run's
+ * duration in *elapsed and the client's statistics in *stats. -1 in
+ * *exit_code to go on, or an exit code when the run could not start. */
+static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
+                        int *exit_code)
+{
+    const run_options *opt = ctx->opt;
+    plm_run_options ropts = PLM_RUN_OPTIONS_INIT;
+    int rc;
 
-    int rc = plm_client_new(&ctx.client, &copts);
-    if (rc != PLM_OK) {
-        fprintf(stderr, "parallm run: cannot create the client: %s\n",
-                plm_strerror(rc));
-        exit_code = rc == PLM_EINVAL ? PLM_EXIT_USAGE : PLM_EXIT_FATAL;
-        goto out;
-    }
-    plm_run_options ropts;
-    memset(&ropts, 0, sizeof(ropts));
-    ropts.version = PLM_RUN_OPTIONS_VERSION;
-    ropts.max_concurrent = opt.max_concurrent;
-    ropts.timeout_ms = opt.timeout_ms;
+    ropts.max_concurrent = opt->max_concurrent;
+    ropts.timeout_ms = opt->timeout_ms;
     ropts.tick = tick;
     ropts.tick_ms = 250;
     /* At most max_concurrent requests finish between two calls of the
      * source (and after its last one), so this is the graveyard's size. */
-    ctx.capgrave = (size_t)opt.max_concurrent + 16;
-    ctx.grave = malloc(ctx.capgrave * sizeof(*ctx.grave));
-    if (!ctx.grave) {
+    ctx->capgrave = (size_t)opt->max_concurrent + 16;
+    ctx->grave = malloc(ctx->capgrave * sizeof(*ctx->grave));
+    if (!ctx->grave) {
         fprintf(stderr, "parallm run: out of memory\n");
-        goto out;
+        *exit_code = CLI_EXIT_FATAL;
+        return PLM_ENOMEM;
     }
-    ctx.counts.started = plm__run_now();
-    if (opt.timeout_ms)
-        ctx.deadline = ctx.counts.started + (double)opt.timeout_ms / 1000.0;
-    g_client = ctx.client;
+    *exit_code = -1;
+    ctx->counts.started = run_now();
+    if (opt->timeout_ms)
+        ctx->deadline = ctx->counts.started + (double)opt->timeout_ms / 1000.0;
+    g_client = ctx->client;
     rc = g_signals ? PLM_ECANCELLED
-                   : plm_client_run(ctx.client, source, complete, &ropts,
-                                    &ctx);
+                   : plm_client_run(ctx->client, source, complete, &ropts,
+                                    ctx);
     g_client = NULL;
-    double elapsed = plm__run_now() - ctx.counts.started;
-    grave_flush(&ctx);
-    if (plm__out_close(ctx.out) != 0 && !ctx.io_error) {
-        fprintf(stderr, "parallm run: cannot write %s: %s\n", opt.output,
+    *elapsed = run_now() - ctx->counts.started;
+    grave_flush(ctx);
+    if (run_out_close(ctx->out) != 0 && !ctx->io_error) {
+        fprintf(stderr, "parallm run: cannot write %s: %s\n", opt->output,
                 strerror(errno));
-        ctx.io_error = 1;
+        ctx->io_error = 1;
     }
-    ctx.out = NULL;
-    plm_stats stats;
-    plm_client_stats(ctx.client, &stats);
-    plm__progress_finish(ctx.progress, &ctx.counts, &stats);
+    ctx->out = NULL;
+    plm_client_stats(ctx->client, stats);
+    run_progress_finish(ctx->progress, &ctx->counts, stats);
+    return rc;
+}
 
-    if (ctx.io_error)
-        exit_code = PLM_EXIT_IO;
-    else if (ctx.fatal)
-        exit_code = PLM_EXIT_FATAL;
-    else if (g_signals)
-        exit_code = PLM_EXIT_INTERRUPTED;
-    else if (rc == PLM_ETIMEOUT)
-        exit_code = PLM_EXIT_TIMEOUT;
-    else if (rc != PLM_OK) {
-        fprintf(stderr, "parallm run: the run failed: %s\n", plm_strerror(rc));
-        exit_code = PLM_EXIT_FATAL;
-    } else
-        exit_code = ctx.counts.failed || ctx.counts.not_run
-                        ? PLM_EXIT_PARTIAL
-                        : PLM_EXIT_OK;
+/* The exit code of a finished run whose plm_client_run returned rc. */
+static int run_exit_code(const run_ctx *ctx, int rc)
+{
+    if (ctx->io_error)
+        return CLI_EXIT_IO;
+    if (ctx->fatal)
+        return CLI_EXIT_FATAL;
+    if (g_signals)
+        return CLI_EXIT_INTERRUPTED;
+    if (rc == PLM_ETIMEOUT)
+        return CLI_EXIT_TIMEOUT;
+    if (rc != PLM_OK) {
+        char why[CLI_ERROR_LEN];
+        fprintf(stderr, "parallm run: the run failed: %s\n",
+                cli_strerror(rc, why, sizeof(why)));
+        return CLI_EXIT_FATAL;
+    }
+    return ctx->counts.failed || ctx->counts.not_run ? CLI_EXIT_PARTIAL
+                                                     : CLI_EXIT_OK;
+}
 
-    if (ctx.listed_invalid > MAX_LISTED_INVALID)
+/* The closing messages, the summary and --summary-json. Returns the exit
+ * code, which a failed --summary-json turns into CLI_EXIT_IO. */
+static int report(const run_ctx *ctx, int exit_code, double elapsed,
+                  const plm_stats *stats)
+{
+    const run_options *opt = ctx->opt;
+
+    if (ctx->listed_invalid > MAX_LISTED_INVALID)
         fprintf(stderr, "parallm: ... and %llu more invalid line(s); see %s\n",
-                (unsigned long long)(ctx.listed_invalid - MAX_LISTED_INVALID),
-                opt.output);
-    if (exit_code == PLM_EXIT_TIMEOUT)
+                (unsigned long long)(ctx->listed_invalid - MAX_LISTED_INVALID),
+                opt->output);
+    if (exit_code == CLI_EXIT_TIMEOUT)
         fprintf(stderr, "parallm run: --timeout reached; unfinished requests "
                         "were not written and run on resume\n");
-    if (!opt.quiet)
-        plm__summary_print(stderr, &ctx.counts, &stats, elapsed,
-                           outcome_text(exit_code));
-    if (opt.summary_json &&
-        plm__summary_write_json(opt.summary_json, &ctx.counts, &stats,
-                                elapsed, outcome_text(exit_code),
-                                exit_code) != 0) {
-        fprintf(stderr, "parallm run: cannot write %s\n", opt.summary_json);
-        if (exit_code == PLM_EXIT_OK || exit_code == PLM_EXIT_PARTIAL)
-            exit_code = PLM_EXIT_IO;
+    if (!opt->quiet)
+        run_summary_print(stderr, &ctx->counts, stats, elapsed,
+                          outcome_text(exit_code));
+    if (opt->summary_json &&
+        run_summary_write_json(opt->summary_json, &ctx->counts, stats,
+                               elapsed, outcome_text(exit_code),
+                               exit_code) != 0) {
+        fprintf(stderr, "parallm run: cannot write %s\n", opt->summary_json);
+        if (exit_code == CLI_EXIT_OK || exit_code == CLI_EXIT_PARTIAL)
+            exit_code = CLI_EXIT_IO;
     }
-out:
-    plm_client_free(ctx.client);
-    plm__out_close(ctx.out);
-    plm__progress_free(ctx.progress);
-    plm__line_reader_free(ctx.reader);
-    plm__idset_free(ctx.ids);
-    free(ctx.grave);
-    if (in_fd >= 0)
-        close(in_fd);
-    plm_mock_free(mock);
+    return exit_code;
+}
+
+static void run_ctx_free(run_ctx *ctx)
+{
+    plm_client_free(ctx->client);
+    run_out_close(ctx->out);
+    run_progress_free(ctx->progress);
+    run_line_reader_free(ctx->reader);
+    run_idset_free(ctx->ids);
+    free(ctx->grave);
+    if (ctx->in_fd >= 0)
+        close(ctx->in_fd);
+    plm_mock_free(ctx->mock);
+}
+
+/* Opens input and output, then creates the client: everything the run
+ * needs, or an exit code (-1 to go on). */
+static int set_up(run_ctx *ctx)
+{
+    const run_options *opt = ctx->opt;
+    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
+    int rc;
+
+    if ((rc = client_options(ctx, &copts)) >= 0)
+        return rc;
+    int show_progress = opt->progress >= 0 ? opt->progress
+                                           : (!opt->quiet && isatty(2));
+    if ((rc = open_input(ctx)) >= 0 ||
+        (rc = prepare_input(ctx, show_progress)) >= 0 ||
+        (rc = open_output(ctx)) >= 0)
+        return rc;
+    if (getrandom(&ctx->serial_base, sizeof(ctx->serial_base), 0) !=
+        (ssize_t)sizeof(ctx->serial_base))
+        ctx->serial_base = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
+    if (show_progress)
+        ctx->progress = run_progress_new(STDERR_FILENO, run_use_color(2));
+    rc = plm_client_new(&ctx->client, &copts);
+    if (rc != PLM_OK) {
+        char why[CLI_ERROR_LEN];
+        fprintf(stderr, "parallm run: cannot create the client: %s\n",
+                cli_strerror(rc, why, sizeof(why)));
+        return rc == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
+    }
+    return -1;
+}
+
+/* Refuses an unreadable --ca-file before anything starts, by opening it
+ * (the library reads it later). 0 or -1 after saying why. */
+static int check_ca_file(const char *path)
+{
+    int fd;
+
+    if (path == NULL)
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_options opt;
+    run_ctx ctx;
+    plm_stats stats;
+    double elapsed = 0;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.in_fd = -1;
+    int rc = run_options_parse(argc, argv, &opt);
+    if (rc >= 0)
+        return rc;
+    ctx.opt = &opt;
+    if (check_ca_file(opt.ca_file) != 0)
+        return CLI_EXIT_USAGE;
+    install_signals();
+    int exit_code = set_up(&ctx);
+    if (exit_code < 0) {
+        rc = run_requests(&ctx, &elapsed, &stats, &exit_code);
+        if (exit_code < 0)
+            exit_code = report(&ctx, run_exit_code(&ctx, rc), elapsed,
+                               &stats);
+    }
+    run_ctx_free(&ctx);
     return exit_code;
 }

@@ -17,7 +17,7 @@ static const char system_prompt[] =
     "You describe the files of a software project for a code index. You "
     "answer with one JSON object and nothing else.";
 
-const char *plm__describe_system_prompt(void)
+const char *describe_system_prompt(void)
 {
     return system_prompt;
 }
@@ -61,7 +61,7 @@ static size_t utf8_sequence(const unsigned char *s, size_t avail)
     return need;
 }
 
-char *plm__describe_utf8_fix(const char *s, size_t len)
+char *describe_utf8_fix(const char *s, size_t len)
 {
     const unsigned char *in = (const unsigned char *)s;
     /* Each bad byte becomes 3 bytes at most. */
@@ -86,7 +86,7 @@ char *plm__describe_utf8_fix(const char *s, size_t len)
     return out;
 }
 
-size_t plm__describe_utf8_cut(const char *s, size_t len)
+size_t describe_utf8_cut(const char *s, size_t len)
 {
     const unsigned char *in = (const unsigned char *)s;
 
@@ -128,11 +128,11 @@ static char *format_new(const char *fmt, ...)
     return out;
 }
 
-char *plm__describe_prompt(const char *path, const char *text, size_t len,
-                           int64_t full_size)
+char *describe_prompt(const char *path, const char *text, size_t len,
+                      int64_t full_size)
 {
-    char *safe_path = plm__describe_utf8_fix(path, strlen(path));
-    char *safe_text = plm__describe_utf8_fix(text, len);
+    char *safe_path = describe_utf8_fix(path, strlen(path));
+    char *safe_text = describe_utf8_fix(text, len);
     char note[160] = "";
     char *out = NULL;
 
@@ -165,7 +165,7 @@ out:
     return out;
 }
 
-char *plm__describe_reask(const char *reason)
+char *describe_reask(const char *reason)
 {
     return format_new("Your answer was not valid: %s. Reply with only the "
                       "JSON object, {\"summary\": \"...\", \"references\": "
@@ -178,7 +178,7 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-json_t *plm__describe_parse(const char *answer, char *err, size_t errlen)
+json_t *describe_parse(const char *answer, char *err, size_t errlen)
 {
     const char *start = answer;
     const char *end = answer + strlen(answer);

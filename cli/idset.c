@@ -31,14 +31,14 @@
 #define MAX_RECS (UINT32_MAX - 1u) /* record numbers are stored plus 1 */
 #define FIRST_CAP 1024
 
-struct plm__idset {
+struct run_idset {
     uint32_t *index;      /* record number + 1; 0 = empty */
     size_t cap;           /* index slots */
     size_t count;
     unsigned char **chunks;
     size_t nchunks, capchunks;
     uint64_t key[2];
-    plm__idset_hash_fn hash;
+    run_idset_hash_fn hash;
 };
 
 /* ------------------------------------------------------------------ */
@@ -66,8 +66,8 @@ static uint64_t load_le64(const unsigned char *p)
     return v;
 }
 
-void plm__idset_siphash128(const uint64_t key[2], const char *s, size_t len,
-                           uint64_t out[2])
+void run_idset_siphash128(const uint64_t key[2], const char *s, size_t len,
+                          uint64_t out[2])
 {
     const unsigned char *p = (const unsigned char *)s;
     uint64_t v0 = key[0] ^ 0x736f6d6570736575ull;
@@ -105,12 +105,12 @@ void plm__idset_siphash128(const uint64_t key[2], const char *s, size_t len,
 
 /* ------------------------------------------------------------------ */
 
-plm__idset *plm__idset_new_with_hash(plm__idset_hash_fn hash)
+run_idset *run_idset_new_with_hash(run_idset_hash_fn hash)
 {
-    plm__idset *set = calloc(1, sizeof(*set));
+    run_idset *set = calloc(1, sizeof(*set));
     if (!set)
         return NULL;
-    set->hash = hash ? hash : plm__idset_siphash128;
+    set->hash = hash ? hash : run_idset_siphash128;
     set->cap = FIRST_CAP;
     set->index = calloc(set->cap, sizeof(*set->index));
     if (!set->index) {
@@ -132,12 +132,12 @@ plm__idset *plm__idset_new_with_hash(plm__idset_hash_fn hash)
     return set;
 }
 
-plm__idset *plm__idset_new(void)
+run_idset *run_idset_new(void)
 {
-    return plm__idset_new_with_hash(NULL);
+    return run_idset_new_with_hash(NULL);
 }
 
-void plm__idset_free(plm__idset *set)
+void run_idset_free(run_idset *set)
 {
     if (!set)
         return;
@@ -148,19 +148,19 @@ void plm__idset_free(plm__idset *set)
     free(set);
 }
 
-size_t plm__idset_count(const plm__idset *set)
+size_t run_idset_count(const run_idset *set)
 {
     return set->count;
 }
 
-size_t plm__idset_bytes(const plm__idset *set)
+size_t run_idset_bytes(const run_idset *set)
 {
     return set->cap * sizeof(*set->index) +
            set->nchunks * CHUNK_RECS * REC_SIZE +
            set->capchunks * sizeof(*set->chunks);
 }
 
-static unsigned char *rec_at(const plm__idset *set, size_t n)
+static unsigned char *rec_at(const run_idset *set, size_t n)
 {
     return set->chunks[n / CHUNK_RECS] + (n % CHUNK_RECS) * REC_SIZE;
 }
@@ -181,12 +181,12 @@ static int rec_matches(const unsigned char *rec, const uint64_t h[2])
 
 /* The first 64 bits pick the home slot; any capacity works, so the index
  * grows by half rather than doubling. */
-static size_t home(const plm__idset *set, uint64_t h0)
+static size_t home(const run_idset *set, uint64_t h0)
 {
     return (size_t)(h0 % set->cap);
 }
 
-static int grow_index(plm__idset *set)
+static int grow_index(run_idset *set)
 {
     size_t cap = set->cap + set->cap / 2;
     uint32_t *index = calloc(cap, sizeof(*index));
@@ -209,7 +209,7 @@ static int grow_index(plm__idset *set)
 }
 
 /* Room for one more record; 0 or -1 when out of memory. */
-static int reserve_record(plm__idset *set)
+static int reserve_record(run_idset *set)
 {
     if (set->count < set->nchunks * CHUNK_RECS)
         return 0;
@@ -230,8 +230,8 @@ static int reserve_record(plm__idset *set)
     return 0;
 }
 
-unsigned char *plm__idset_find(plm__idset *set, const char *id, size_t len,
-                               int create)
+unsigned char *run_idset_find(run_idset *set, const char *id, size_t len,
+                              int create)
 {
     uint64_t h[2];
     /* Lengths are capped by the input validator; the cap here keeps the
@@ -268,13 +268,13 @@ unsigned char *plm__idset_find(plm__idset *set, const char *id, size_t len,
 }
 
 /* The line number lives right after the flags byte, unaligned. */
-void plm__idset_set_line(unsigned char *flags, uint64_t line_no)
+void run_idset_set_line(unsigned char *flags, uint64_t line_no)
 {
     uint32_t v = line_no > UINT32_MAX ? UINT32_MAX : (uint32_t)line_no;
     memcpy(flags + 1, &v, sizeof(v));
 }
 
-uint64_t plm__idset_line(const unsigned char *flags)
+uint64_t run_idset_line(const unsigned char *flags)
 {
     uint32_t v;
     memcpy(&v, flags + 1, sizeof(v));

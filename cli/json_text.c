@@ -255,7 +255,7 @@ static int check_value(cursor *s, int depth)
     }
 }
 
-int plm__json_embeddable(const char *text, size_t len)
+int cli_json_embeddable(const char *text, size_t len)
 {
     cursor s = { (const unsigned char *)text, (const unsigned char *)text + len };
     skip_ws(&s);
@@ -269,7 +269,7 @@ int plm__json_embeddable(const char *text, size_t len)
     return s.p == s.end;
 }
 
-char *plm__json_put_string(char *out, const char *str)
+char *cli_json_put_string(char *out, const char *str)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)str;
@@ -309,8 +309,8 @@ char *plm__json_put_string(char *out, const char *str)
     return out;
 }
 
-int plm__json_member_text(const char *text, size_t len, const char *key,
-                          char **out)
+int cli_json_member_text(const char *text, size_t len, const char *key,
+                         char **out)
 {
     cursor s = { (const unsigned char *)text, (const unsigned char *)text + len };
     size_t klen = strlen(key);

@@ -18,7 +18,7 @@
 
 #define READ_CHUNK (64u * 1024u)
 
-struct plm__line_reader {
+struct run_line_reader {
     int fd;
     char *rbuf;
     size_t rlen, rpos;
@@ -30,9 +30,9 @@ struct plm__line_reader {
     int eof;
 };
 
-plm__line_reader *plm__line_reader_new(int fd, size_t max_line)
+run_line_reader *run_line_reader_new(int fd, size_t max_line)
 {
-    plm__line_reader *r = calloc(1, sizeof(*r));
+    run_line_reader *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     r->fd = fd;
@@ -41,13 +41,13 @@ plm__line_reader *plm__line_reader_new(int fd, size_t max_line)
     r->lcap = 4096;
     r->line = malloc(r->lcap);
     if (!r->rbuf || !r->line) {
-        plm__line_reader_free(r);
+        run_line_reader_free(r);
         return NULL;
     }
     return r;
 }
 
-void plm__line_reader_free(plm__line_reader *r)
+void run_line_reader_free(run_line_reader *r)
 {
     if (!r)
         return;
@@ -56,17 +56,17 @@ void plm__line_reader_free(plm__line_reader *r)
     free(r);
 }
 
-uint64_t plm__line_reader_offset(const plm__line_reader *r)
+uint64_t run_line_reader_offset(const run_line_reader *r)
 {
     return r->offset;
 }
 
-uint64_t plm__line_reader_line_no(const plm__line_reader *r)
+uint64_t run_line_reader_line_no(const run_line_reader *r)
 {
     return r->line_no;
 }
 
-static int append(plm__line_reader *r, const char *p, size_t n)
+static int append(run_line_reader *r, const char *p, size_t n)
 {
     if (r->llen + n + 1 > r->lcap) {
         size_t cap = r->lcap;
@@ -83,8 +83,8 @@ static int append(plm__line_reader *r, const char *p, size_t n)
     return 0;
 }
 
-int plm__line_reader_next(plm__line_reader *r, char **line, size_t *len,
-                          int *too_long, int *no_newline)
+int run_line_reader_next(run_line_reader *r, char **line, size_t *len,
+                         int *too_long, int *no_newline)
 {
     int over = 0;
     int any = 0; /* bytes of a line seen (even if dropped as too long) */
@@ -138,7 +138,7 @@ int plm__line_reader_next(plm__line_reader *r, char **line, size_t *len,
     return 1;
 }
 
-int plm__input_blank(const char *line, size_t len)
+int run_input_blank(const char *line, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         char c = line[i];
@@ -148,7 +148,7 @@ int plm__input_blank(const char *line, size_t len)
     return 1;
 }
 
-int64_t plm__input_count_lines(int fd)
+int64_t run_input_count_lines(int fd)
 {
     char *buf = malloc(1u << 20);
     int64_t count = 0;
@@ -199,7 +199,7 @@ static const struct {
     { "/v1/messages", PLM_PROVIDER_ANTHROPIC },
 };
 
-void plm__input_sanitize(char *s)
+void run_input_sanitize(char *s)
 {
     /* Control bytes (escape sequences included) become '?'; UTF-8 text is
      * left alone. */
@@ -210,7 +210,7 @@ void plm__input_sanitize(char *s)
     }
 }
 
-void plm__input_item_clear(plm__input_item *item)
+void run_input_item_clear(run_input_item *item)
 {
     free(item->custom_id);
     free(item->method);
@@ -229,7 +229,7 @@ void plm__input_item_clear(plm__input_item *item)
         goto out;                                                        \
     } while (0)
 
-static int set_synthetic_id(plm__input_item *item, uint64_t line_no)
+static int set_synthetic_id(run_input_item *item, uint64_t line_no)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "line-%llu", (unsigned long long)line_no);
@@ -239,8 +239,8 @@ static int set_synthetic_id(plm__input_item *item, uint64_t line_no)
     return item->custom_id ? 0 : -1;
 }
 
-int plm__input_parse(const char *line, size_t len, int too_long,
-                     uint64_t line_no, plm__input_item *item)
+int run_input_parse(const char *line, size_t len, int too_long,
+                    uint64_t line_no, run_input_item *item)
 {
     json_t *root = NULL;
     json_error_t jerr;
@@ -249,7 +249,7 @@ int plm__input_parse(const char *line, size_t len, int too_long,
     memset(item, 0, sizeof(*item));
     item->line_no = line_no;
     if (too_long)
-        FAIL("line longer than %u bytes", PLM_RUN_MAX_LINE);
+        FAIL("line longer than %u bytes", RUN_MAX_LINE);
     /* Editors on some systems start a UTF-8 file with a byte order mark;
      * it is not part of the first request. */
     if (line_no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
@@ -270,8 +270,8 @@ int plm__input_parse(const char *line, size_t len, int too_long,
     size_t idlen = json_string_length(id);
     if (idlen == 0)
         FAIL("custom_id is empty");
-    if (idlen > PLM_RUN_MAX_CUSTOM_ID)
-        FAIL("custom_id longer than %d bytes", PLM_RUN_MAX_CUSTOM_ID);
+    if (idlen > RUN_MAX_CUSTOM_ID)
+        FAIL("custom_id longer than %d bytes", RUN_MAX_CUSTOM_ID);
     item->custom_id = strndup(json_string_value(id), idlen);
     if (!item->custom_id) {
         rc = -1;
@@ -306,7 +306,7 @@ int plm__input_parse(const char *line, size_t len, int too_long,
     item->url = strdup(endpoints[k].url);
     /* The body's own text, as the line spells it, saves dumping the
      * tree; jansson's dump is the fallback for what the scan refuses. */
-    int got = plm__json_member_text(line, len, "body", &item->body);
+    int got = cli_json_member_text(line, len, "body", &item->body);
     if (got == -1)
         item->body = json_dumps(body, JSON_COMPACT);
     item->body_json = json_incref(body);
@@ -321,7 +321,7 @@ out:
 
 /* Copies stdin into an unlinked temporary file so --strict can read the
  * input twice and progress knows the total. */
-int plm__input_spool_stdin(void)
+int run_input_spool_stdin(void)
 {
     char path[] = "/tmp/parallm-stdin-XXXXXX";
     int fd = mkstemp(path);
@@ -355,11 +355,11 @@ fail:
 
 /* --strict: every line checked before anything is sent. Returns the
  * number of problems (each printed), or -1 on a read error. */
-int64_t plm__input_strict_check(int fd, const char *name)
+int64_t run_input_strict_check(int fd, const char *name)
 {
-    plm__line_reader *r = plm__line_reader_new(fd, PLM_RUN_MAX_LINE);
-    plm__idset *seen = plm__idset_new();
-    plm__input_item item;
+    run_line_reader *r = run_line_reader_new(fd, RUN_MAX_LINE);
+    run_idset *seen = run_idset_new();
+    run_input_item item;
     int64_t problems = -1;
     if (!r || !seen)
         goto out;
@@ -368,8 +368,8 @@ int64_t plm__input_strict_check(int fd, const char *name)
         char *line;
         size_t len;
         int too_long, no_newline;
-        int got = plm__line_reader_next(r, &line, &len, &too_long,
-                                        &no_newline);
+        int got = run_line_reader_next(r, &line, &len, &too_long,
+                                       &no_newline);
         if (got < 0) {
             fprintf(stderr, "parallm run: cannot read %s: %s\n", name,
                     strerror(errno));
@@ -378,37 +378,37 @@ int64_t plm__input_strict_check(int fd, const char *name)
         }
         if (got == 0)
             break;
-        if (!too_long && plm__input_blank(line, len))
+        if (!too_long && run_input_blank(line, len))
             continue;
-        uint64_t line_no = plm__line_reader_line_no(r);
-        if (plm__input_parse(line, len, too_long, line_no, &item) != 0) {
-            plm__input_item_clear(&item);
+        uint64_t line_no = run_line_reader_line_no(r);
+        if (run_input_parse(line, len, too_long, line_no, &item) != 0) {
+            run_input_item_clear(&item);
             problems = -1;
             goto out;
         }
         if (!item.error[0] && !item.synthetic_id) {
-            unsigned char *f = plm__idset_find(
+            unsigned char *f = run_idset_find(
                 seen, item.custom_id, strlen(item.custom_id), 1);
             if (f && *f) {
                 snprintf(item.error, sizeof(item.error),
                          "line %llu: duplicate custom_id \"%.200s\" (first "
                          "on line %llu)",
                          (unsigned long long)line_no, item.custom_id,
-                         (unsigned long long)plm__idset_line(f));
+                         (unsigned long long)run_idset_line(f));
             } else if (f) {
-                *f = PLM_ID_SEEN;
-                plm__idset_set_line(f, line_no);
+                *f = RUN_ID_SEEN;
+                run_idset_set_line(f, line_no);
             }
         }
         if (item.error[0]) {
-            plm__input_sanitize(item.error);
+            run_input_sanitize(item.error);
             fprintf(stderr, "parallm run: %s: %s\n", name, item.error);
             problems++;
         }
-        plm__input_item_clear(&item);
+        run_input_item_clear(&item);
     }
 out:
-    plm__idset_free(seen);
-    plm__line_reader_free(r);
+    run_idset_free(seen);
+    run_line_reader_free(r);
     return problems;
 }

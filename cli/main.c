@@ -15,10 +15,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-    { "run", plm_cmd_run, "run a Batch JSONL file of requests, resumably" },
-    { "mock", plm_cmd_mock, "serve the mock LLM API for offline testing" },
-    { "demo", plm_cmd_demo, "sequential vs parallel benchmark on the mock" },
-    { "describe", plm_cmd_describe, "describe files in parallel with an LLM" },
+    { "run", cmd_run, "run a Batch JSONL file of requests, resumably" },
+    { "mock", cmd_mock, "serve the mock LLM API for offline testing" },
+    { "demo", cmd_demo, "sequential vs parallel benchmark on the mock" },
+    { "describe", cmd_describe, "describe files in parallel with an LLM" },
 };
 
 static void usage(FILE *out)
@@ -34,16 +34,16 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return PLM_EXIT_OK;
+        return CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
         printf("parallm %s\n", plm_version());
-        return PLM_EXIT_OK;
+        return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) == 0)
@@ -51,5 +51,5 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "parallm: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
-    return PLM_EXIT_USAGE;
+    return CLI_EXIT_USAGE;
 }

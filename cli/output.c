@@ -24,7 +24,7 @@
  * before escaping), so the scan accepts much longer lines than input. */
 #define MAX_OUTPUT_LINE (128u * 1024u * 1024u)
 
-struct plm__out {
+struct run_out {
     int fd;
     int regular;      /* a regular file: can be cut back and fsynced */
     uint64_t size;    /* bytes of whole lines in the file */
@@ -43,7 +43,7 @@ static int parse_record(const char *line, size_t len, json_t **root,
     json_t *cid = json_object_get(*root, "custom_id");
     /* Ids longer than the input allows cannot be ours. */
     if (!json_is_string(cid) || json_string_length(cid) == 0 ||
-        json_string_length(cid) > PLM_RUN_MAX_CUSTOM_ID)
+        json_string_length(cid) > RUN_MAX_CUSTOM_ID)
         return -1;
     *id = json_string_value(cid);
     *idlen = json_string_length(cid);
@@ -56,10 +56,27 @@ static int parse_record(const char *line, size_t len, json_t **root,
     return 0;
 }
 
-static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
+/* Counts one output record for a custom_id with flags: an id counts as
+ * succeeded once any of its lines succeeded, else as failed. */
+static void count_record(run_resume_info *info, unsigned char *flags, int ok)
+{
+    info->lines++;
+    if (ok && !(*flags & RUN_ID_DONE_OK)) {
+        if (*flags & RUN_ID_DONE_FAILED)
+            info->failed--;
+        info->ok++;
+        *flags |= RUN_ID_DONE_OK;
+    } else if (!ok && !(*flags & (RUN_ID_DONE_OK | RUN_ID_DONE_FAILED))) {
+        info->failed++;
+    }
+    if (!ok)
+        *flags |= RUN_ID_DONE_FAILED;
+}
+
+static int scan(run_out *o, run_idset *ids, run_resume_info *info,
                 char *err, size_t errlen)
 {
-    plm__line_reader *r = plm__line_reader_new(o->fd, MAX_OUTPUT_LINE);
+    run_line_reader *r = run_line_reader_new(o->fd, MAX_OUTPUT_LINE);
     uint64_t good_end = 0; /* offset just past the last good line */
     int last_bad = 0;
     int rc = -1;
@@ -71,17 +88,17 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
         char *line;
         size_t len;
         int too_long, no_newline;
-        int got = plm__line_reader_next(r, &line, &len, &too_long,
-                                        &no_newline);
+        int got = run_line_reader_next(r, &line, &len, &too_long,
+                                       &no_newline);
         if (got < 0) {
             snprintf(err, errlen, "cannot read: %s", strerror(errno));
             goto out;
         }
         if (got == 0)
             break;
-        if (plm__input_blank(line, len) && !no_newline) {
+        if (run_input_blank(line, len) && !no_newline) {
             if (!last_bad)
-                good_end = plm__line_reader_offset(r);
+                good_end = run_line_reader_offset(r);
             continue;
         }
         json_t *root = NULL;
@@ -99,29 +116,19 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
         if (last_bad)
             info->bad_lines++;
         last_bad = 0;
-        unsigned char *flags = plm__idset_find(ids, id, idlen, 1);
+        unsigned char *flags = run_idset_find(ids, id, idlen, 1);
         json_decref(root);
         if (!flags) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }
-        info->lines++;
-        if (ok && !(*flags & PLM_ID_DONE_OK)) {
-            if (*flags & PLM_ID_DONE_FAILED)
-                info->failed--;
-            info->ok++;
-            *flags |= PLM_ID_DONE_OK;
-        } else if (!ok && !(*flags & (PLM_ID_DONE_OK | PLM_ID_DONE_FAILED))) {
-            info->failed++;
-        }
-        if (!ok)
-            *flags |= PLM_ID_DONE_FAILED;
-        good_end = plm__line_reader_offset(r);
+        count_record(info, flags, ok);
+        good_end = run_line_reader_offset(r);
     }
     /* A bad line in the middle is someone else's text: left alone. A bad
      * last line is what a crash during a write leaves: cut it off so the
      * next line starts clean. */
-    uint64_t end = plm__line_reader_offset(r);
+    uint64_t end = run_line_reader_offset(r);
     if (last_bad && end > good_end) {
         if (ftruncate(o->fd, (off_t)good_end) != 0) {
             snprintf(err, errlen, "cannot repair the torn last line: %s",
@@ -134,7 +141,7 @@ static int scan(plm__out *o, plm__idset *ids, plm__resume_info *info,
     o->size = end;
     rc = 0;
 out:
-    plm__line_reader_free(r);
+    run_line_reader_free(r);
     return rc;
 }
 
@@ -155,12 +162,35 @@ static void sync_parent_dir(const char *path)
     free(dir);
 }
 
-int plm__out_open(plm__out **out, const char *path, int overwrite,
-                  plm__idset *ids, plm__resume_info *info, char *err,
-                  size_t errlen)
+/*
+ * Opens path for reading and appending, creating it if absent; *created
+ * says whether this call made it (its directory entry then needs a sync).
+ * One open decides, instead of asking first whether the file exists and
+ * racing whoever changes that in between. -1 with errno set.
+ */
+static int open_for_append(const char *path, int *created)
+{
+    const int flags = O_RDWR | O_APPEND | O_CLOEXEC;
+    int fd = open(path, flags | O_CREAT | O_EXCL, 0644);
+
+    *created = fd >= 0;
+    if (fd >= 0 || errno != EEXIST)
+        return fd;
+    fd = open(path, flags);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    /* Removed meanwhile, or a dangling symbolic link: create it (through
+     * the link), as a plain O_CREAT would. */
+    *created = 1;
+    return open(path, flags | O_CREAT, 0644);
+}
+
+int run_out_open(run_out **out, const char *path, int overwrite,
+                 run_idset *ids, run_resume_info *info, char *err,
+                 size_t errlen)
 {
     struct stat st;
-    plm__out *o = calloc(1, sizeof(*o));
+    run_out *o = calloc(1, sizeof(*o));
     memset(info, 0, sizeof(*info));
     *out = NULL;
     if (!o) {
@@ -168,8 +198,8 @@ int plm__out_open(plm__out **out, const char *path, int overwrite,
         return -1;
     }
     /* Read and write: resuming needs to read what earlier runs wrote. */
-    int existed = access(path, F_OK) == 0;
-    o->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int created = 0;
+    o->fd = open_for_append(path, &created);
     if (o->fd < 0) {
         snprintf(err, errlen, "cannot open: %s", strerror(errno));
         goto fail;
@@ -186,7 +216,7 @@ int plm__out_open(plm__out **out, const char *path, int overwrite,
         goto fail;
     }
     o->regular = S_ISREG(st.st_mode);
-    if (o->regular && !existed)
+    if (o->regular && created)
         sync_parent_dir(path);
     if (o->regular && overwrite && ftruncate(o->fd, 0) != 0) {
         snprintf(err, errlen, "cannot truncate: %s", strerror(errno));
@@ -195,7 +225,7 @@ int plm__out_open(plm__out **out, const char *path, int overwrite,
     if (o->regular && !overwrite && st.st_size > 0 &&
         scan(o, ids, info, err, errlen) != 0)
         goto fail;
-    o->last_sync = plm__run_now();
+    o->last_sync = run_now();
     *out = o;
     return 0;
 fail:
@@ -205,7 +235,7 @@ fail:
     return -1;
 }
 
-int plm__out_write(plm__out *o, const char *buf, size_t len)
+int run_out_write(run_out *o, const char *buf, size_t len)
 {
     size_t off = 0;
     while (off < len) {
@@ -228,11 +258,11 @@ int plm__out_write(plm__out *o, const char *buf, size_t len)
     return 0;
 }
 
-int plm__out_sync_maybe(plm__out *o)
+int run_out_sync_maybe(run_out *o)
 {
     if (!o->regular || o->pending == 0)
         return 0;
-    double now = plm__run_now();
+    double now = run_now();
     if (o->pending < SYNC_LINES && now - o->last_sync < SYNC_SECONDS)
         return 0;
     o->pending = 0;
@@ -240,7 +270,7 @@ int plm__out_sync_maybe(plm__out *o)
     return fdatasync(o->fd);
 }
 
-int plm__out_close(plm__out *o)
+int run_out_close(run_out *o)
 {
     int rc = 0;
     if (!o)
@@ -351,7 +381,7 @@ static char *format_answer_fast(const char *custom_id, const plm_result *res,
     size_t blen = 0;
     const char *body = plm_result_body(res, &blen);
     const char *rid = plm_result_request_id(res);
-    if (!body || !custom_id || !plm__json_embeddable(body, blen))
+    if (!body || !custom_id || !cli_json_embeddable(body, blen))
         return NULL;
     size_t cap = 192 + 6 * strlen(custom_id) + (rid ? 6 * strlen(rid) : 0) +
                  blen;
@@ -361,13 +391,13 @@ static char *format_answer_fast(const char *custom_id, const plm_result *res,
     char *p = buf;
     p += snprintf(p, 64, "{\"id\":\"batch_req_%016llx\",\"custom_id\":",
                   (unsigned long long)serial);
-    p = plm__json_put_string(p, custom_id);
+    p = cli_json_put_string(p, custom_id);
     if (!p)
         goto fail;
     p += snprintf(p, 64, ",\"response\":{\"status_code\":%d,"
                          "\"request_id\":", status);
     if (rid) {
-        p = plm__json_put_string(p, rid);
+        p = cli_json_put_string(p, rid);
         if (!p)
             goto fail;
     } else {
@@ -394,9 +424,9 @@ fail:
     return NULL;
 }
 
-char *plm__out_format_result(const char *custom_id, const plm_result *res,
-                             int simulated, uint64_t serial, int *ok,
-                             size_t *len)
+char *run_out_format_result(const char *custom_id, const plm_result *res,
+                            int simulated, uint64_t serial, int *ok,
+                            size_t *len)
 {
     int code = plm_result_code(res);
     int status = plm_result_http_status(res);
@@ -449,9 +479,9 @@ fail:
     return NULL;
 }
 
-char *plm__out_format_error(const char *custom_id, const char *code,
-                            const char *message, int simulated,
-                            uint64_t serial, size_t *len)
+char *run_out_format_error(const char *custom_id, const char *code,
+                           const char *message, int simulated,
+                           uint64_t serial, size_t *len)
 {
     json_t *obj = record_new(custom_id);
     if (!obj)

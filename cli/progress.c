@@ -13,7 +13,7 @@
 
 #include "run.h"
 
-struct plm__progress {
+struct run_progress {
     int fd;
     int color;
     int tty;        /* erase-to-end-of-line only on a terminal */
@@ -24,20 +24,20 @@ struct plm__progress {
     double rate;
 };
 
-plm__progress *plm__progress_new(int fd, int color)
+run_progress *run_progress_new(int fd, int color)
 {
-    plm__progress *p = calloc(1, sizeof(*p));
+    run_progress *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     p->fd = fd;
     p->color = color;
     p->tty = isatty(fd);
-    p->t0 = plm__run_now();
+    p->t0 = run_now();
     p->last_t = p->t0;
     return p;
 }
 
-void plm__progress_free(plm__progress *p)
+void run_progress_free(run_progress *p)
 {
     free(p);
 }
@@ -70,11 +70,11 @@ static void fmt_eta(char *buf, size_t n, double seconds)
         snprintf(buf, n, "%lds", s);
 }
 
-void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
-                        const plm_stats *st)
+void run_progress_draw(run_progress *p, const run_counts *c,
+                       const plm_stats *st)
 {
     char line[256], eta[32], total[48];
-    double now = plm__run_now();
+    double now = run_now();
     uint64_t done = c->succeeded + c->failed + c->skipped;
     uint64_t completed = c->succeeded + c->failed;
     double dt = now - p->last_t;
@@ -117,7 +117,7 @@ void plm__progress_draw(plm__progress *p, const plm__run_counts *c,
     p->drawn = 1;
 }
 
-void plm__progress_clear(plm__progress *p)
+void run_progress_clear(run_progress *p)
 {
     if (p && p->drawn) {
         if (p->tty)
@@ -128,19 +128,19 @@ void plm__progress_clear(plm__progress *p)
     }
 }
 
-void plm__progress_finish(plm__progress *p, const plm__run_counts *c,
-                          const plm_stats *st)
+void run_progress_finish(run_progress *p, const run_counts *c,
+                         const plm_stats *st)
 {
     if (!p)
         return;
-    plm__progress_draw(p, c, st);
+    run_progress_draw(p, c, st);
     put(p->fd, "\n", 1);
     p->drawn = 0;
 }
 
-void plm__summary_print(FILE *f, const plm__run_counts *c,
-                        const plm_stats *st, double elapsed,
-                        const char *outcome)
+void run_summary_print(FILE *f, const run_counts *c,
+                       const plm_stats *st, double elapsed,
+                       const char *outcome)
 {
     uint64_t n = c->succeeded + c->failed - c->invalid;
     double avg = n ? elapsed / (double)n : 0.0;
@@ -159,9 +159,9 @@ void plm__summary_print(FILE *f, const plm__run_counts *c,
             (long long)c->completion_tokens, outcome);
 }
 
-int plm__summary_write_json(const char *path, const plm__run_counts *c,
-                            const plm_stats *st, double elapsed,
-                            const char *outcome, int exit_code)
+int run_summary_write_json(const char *path, const run_counts *c,
+                           const plm_stats *st, double elapsed,
+                           const char *outcome, int exit_code)
 {
     uint64_t n = c->succeeded + c->failed - c->invalid;
     json_t *o = json_pack(

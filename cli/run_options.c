@@ -3,14 +3,11 @@
  * checks that refuse a bad command line before anything is opened or
  * sent.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "run_options.h"
 
@@ -67,277 +64,203 @@ static const char usage_text[] =
     "3 I/O error, 4 interrupted, 5 --timeout reached, 6 authentication or\n"
     "quota error (run stopped early).\n";
 
-enum {
-    OPT_PROVIDER = 256,
-    OPT_BASE_URL,
-    OPT_TIMEOUT,
-    OPT_REQUEST_TIMEOUT,
-    OPT_RETRIES,
-    OPT_RETRY_FAILED,
-    OPT_OVERWRITE,
-    OPT_STRICT,
-    OPT_PROGRESS,
-    OPT_NO_PROGRESS,
-    OPT_SUMMARY_JSON,
-    OPT_CA_FILE,
-    OPT_INSECURE,
-    OPT_MOCK_LATENCY,
-    OPT_TIER,
-    OPT_RPM,
-    OPT_TPM,
-    OPT_ADAPTIVE,
-    OPT_BREAKER_FAILURES,
-    OPT_BREAKER_COOLDOWN,
-    OPT_RETRY_BUDGET
-};
-
-static const struct option long_options[] = {
-    { "output", required_argument, NULL, 'o' },
-    { "provider", required_argument, NULL, OPT_PROVIDER },
-    { "base-url", required_argument, NULL, OPT_BASE_URL },
-    { "max-concurrent", required_argument, NULL, 'c' },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
-    { "retries", required_argument, NULL, OPT_RETRIES },
-    { "retry-failed", no_argument, NULL, OPT_RETRY_FAILED },
-    { "overwrite", no_argument, NULL, OPT_OVERWRITE },
-    { "strict", no_argument, NULL, OPT_STRICT },
-    { "progress", no_argument, NULL, OPT_PROGRESS },
-    { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-    { "quiet", no_argument, NULL, 'q' },
-    { "verbose", no_argument, NULL, 'v' },
-    { "summary-json", required_argument, NULL, OPT_SUMMARY_JSON },
-    { "ca-file", required_argument, NULL, OPT_CA_FILE },
-    { "insecure", no_argument, NULL, OPT_INSECURE },
-    { "mock-latency", required_argument, NULL, OPT_MOCK_LATENCY },
-    { "tier", required_argument, NULL, OPT_TIER },
-    { "rpm", required_argument, NULL, OPT_RPM },
-    { "tpm", required_argument, NULL, OPT_TPM },
-    { "adaptive", no_argument, NULL, OPT_ADAPTIVE },
-    { "breaker-failures", required_argument, NULL, OPT_BREAKER_FAILURES },
-    { "breaker-cooldown", required_argument, NULL, OPT_BREAKER_COOLDOWN },
-    { "retry-budget", required_argument, NULL, OPT_RETRY_BUDGET },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-};
-
-static int bad_value(const char *opt, const char *value, const char *want)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "parallm run: invalid value for %s: '%s' (%s)\n", opt,
-            value, want);
-    return PLM_EXIT_USAGE;
+    fputs(usage_text, out);
 }
 
-/* A finite decimal number in [min, max], the whole string. 0 or -1. */
-static int parse_number(const char *text, double min, double max,
-                        double *out)
-{
-    char *end = NULL;
-    double v;
-
-    errno = 0;
-    v = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) ||
-        v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int bad_tier(const char *name)
+/* Lists the known tiers after an unknown --tier. */
+static void bad_tier(const char *name)
 {
     const char *t;
     fprintf(stderr, "parallm run: unknown --tier '%s'; known tiers:", name);
     for (size_t i = 0; (t = plm_tier_name(i)) != NULL; i++)
         fprintf(stderr, " %s", t);
     fputc('\n', stderr);
-    return PLM_EXIT_USAGE;
 }
 
-static int check_url(const char *url)
+static int convert_tier(const char *text, void *dest)
 {
-    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
-}
-
-int plm__run_options_parse(int argc, char **argv, plm__run_options *o)
-{
-    long v;
-    int64_t ms;
-    double d;
-    int concurrency_set = 0, rpm_set = 0, tpm_set = 0;
     plm_tier tier;
+
+    if (plm_tier_lookup(text, &tier) != PLM_OK)
+        return -1;
+    *(const char **)dest = text;
+    return 0;
+}
+
+static int convert_url(const char *text, void *dest)
+{
+    if (strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0)
+        return -1;
+    *(const char **)dest = text;
+    return 0;
+}
+
+/* 0 turns the breaker off (-1); unset (0) means the library's default. */
+static int convert_breaker_failures(const char *text, void *dest)
+{
+    int v;
+
+    if (cli_parse_long(text, 0, 100000, &v) != 0)
+        return -1;
+    *(int *)dest = v == 0 ? -1 : v;
+    return 0;
+}
+
+static int convert_retry_budget(const char *text, void *dest)
+{
+    double d;
+
+    if (strcmp(text, "off") == 0) {
+        *(double *)dest = -1;
+        return 0;
+    }
+    if (cli_parse_number(text, 0, 1000, &d) != 0 || d == 0)
+        return -1;
+    *(double *)dest = d;
+    return 0;
+}
+
+/* Seconds (or "500ms", "5m"), > 0, at most a year. */
+#define RUN_SECONDS(field)                                                  \
+    .kind = CLI_OPT_DURATION, .dest = &o->field, .unit_ms = 1000, .min = 1, \
+    .max = (int64_t)365 * 86400 * 1000
+
+/* Which options were given, where a default depends on it. */
+struct run_given {
+    int concurrency, rpm, tpm;
+};
+
+/* Runs the option table over argv. -1 to go on, or an exit code. */
+static int parse_table(int argc, char **argv, run_options *o,
+                       struct run_given *given, int *first_arg)
+{
+    /* In the order of enum run_provider. */
+    static const char *const providers[] = { "auto", "openai", "anthropic",
+                                             "mock", NULL };
+    const cli_option options[] = {
+        { .name = "output", .letter = 'o', .kind = CLI_OPT_STRING,
+          .dest = &o->output },
+        { .name = "provider", .kind = CLI_OPT_CHOICE, .dest = &o->provider,
+          .choices = providers,
+          .bad = "invalid value for %o: '%v' (auto, openai, anthropic or "
+                 "mock)" },
+        { .name = "base-url", .kind = CLI_OPT_CUSTOM, .dest = &o->base_url,
+          .convert = convert_url,
+          .bad = "invalid value for %o: '%v' (http://host:port or "
+                 "https://...)" },
+        { .name = "max-concurrent", .letter = 'c', .kind = CLI_OPT_LONG,
+          .dest = &o->max_concurrent, .min = 1, .max = 100000,
+          .given = &given->concurrency,
+          .bad = "invalid value for %o: '%v' (an integer from 1 to 100000)" },
+        { .name = "timeout", RUN_SECONDS(timeout_ms),
+          .bad = "invalid value for %o: '%v' (seconds, > 0)" },
+        { .name = "request-timeout", RUN_SECONDS(request_timeout_ms),
+          .bad = "invalid value for %o: '%v' (seconds, > 0)" },
+        { .name = "retries", .kind = CLI_OPT_LONG, .dest = &o->retries,
+          .min = 0, .max = 100,
+          .bad = "invalid value for %o: '%v' (an integer from 0 to 100)" },
+        { .name = "retry-failed", .kind = CLI_OPT_FLAG,
+          .dest = &o->retry_failed, .flag_value = 1 },
+        { .name = "overwrite", .kind = CLI_OPT_FLAG, .dest = &o->overwrite,
+          .flag_value = 1 },
+        { .name = "strict", .kind = CLI_OPT_FLAG, .dest = &o->strict,
+          .flag_value = 1 },
+        { .name = "progress", .kind = CLI_OPT_FLAG, .dest = &o->progress,
+          .flag_value = 1 },
+        { .name = "no-progress", .kind = CLI_OPT_FLAG, .dest = &o->progress,
+          .flag_value = 0 },
+        { .name = "quiet", .letter = 'q', .kind = CLI_OPT_FLAG,
+          .dest = &o->quiet, .flag_value = 1 },
+        { .name = "verbose", .letter = 'v', .kind = CLI_OPT_FLAG,
+          .dest = &o->verbose, .flag_value = 1 },
+        { .name = "summary-json", .kind = CLI_OPT_STRING,
+          .dest = &o->summary_json },
+        { .name = "ca-file", .kind = CLI_OPT_STRING, .dest = &o->ca_file },
+        { .name = "insecure", .kind = CLI_OPT_FLAG, .dest = &o->insecure,
+          .flag_value = 1 },
+        { .name = "mock-latency", .kind = CLI_OPT_LONG,
+          .dest = &o->mock_latency_ms, .min = 0, .max = 3600000,
+          .bad = "invalid value for %o: '%v' (milliseconds, 0 to 3600000)" },
+        { .name = "tier", .kind = CLI_OPT_CUSTOM, .dest = &o->tier,
+          .convert = convert_tier, .complain = bad_tier },
+        { .name = "rpm", .kind = CLI_OPT_NUMBER, .dest = &o->rpm, .dmin = 0,
+          .dmax = 1e9, .given = &given->rpm,
+          .bad = "invalid value for %o: '%v' (requests per minute, 0 for no "
+                 "limit)" },
+        { .name = "tpm", .kind = CLI_OPT_NUMBER, .dest = &o->tpm, .dmin = 0,
+          .dmax = 1e12, .given = &given->tpm,
+          .bad = "invalid value for %o: '%v' (tokens per minute, 0 for no "
+                 "limit)" },
+        { .name = "adaptive", .kind = CLI_OPT_FLAG, .dest = &o->adaptive,
+          .flag_value = 1 },
+        { .name = "breaker-failures", .kind = CLI_OPT_CUSTOM,
+          .dest = &o->breaker_failures, .convert = convert_breaker_failures,
+          .bad = "invalid value for %o: '%v' (an integer from 0 (off) to "
+                 "100000)" },
+        { .name = "breaker-cooldown", .kind = CLI_OPT_DURATION,
+          .dest = &o->breaker_cooldown_ms, .unit_ms = 1000, .min = 1,
+          .max = INT_MAX, .bad = "invalid value for %o: '%v' (seconds, > 0)" },
+        { .name = "retry-budget", .kind = CLI_OPT_CUSTOM,
+          .dest = &o->retry_budget, .convert = convert_retry_budget,
+          .bad = "invalid value for %o: '%v' (a fraction of requests > 0, or "
+                 "off)" },
+        { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
+        { .kind = CLI_OPT_END }
+    };
+    const cli_command_line cl = { "run", options, NULL, usage };
+
+    return cli_parse_command_line(&cl, argc, argv, first_arg);
+}
+
+/* The tier's numbers, wherever no option gave them. */
+static void apply_tier(run_options *o, const struct run_given *given)
+{
+    plm_tier tier;
+
+    if (!o->tier || plm_tier_lookup(o->tier, &tier) != PLM_OK)
+        return;
+    if (!given->rpm)
+        o->rpm = tier.rpm;
+    if (!given->tpm)
+        o->tpm = tier.tpm;
+    if (!given->concurrency && tier.max_concurrent > 0)
+        o->max_concurrent = tier.max_concurrent;
+}
+
+int run_options_parse(int argc, char **argv, run_options *o)
+{
+    struct run_given given = { 0, 0, 0 };
+    int first_arg = 0;
+
     memset(o, 0, sizeof(*o));
     o->max_concurrent = 5;
     o->retries = -1;
     o->progress = -1;
     o->mock_latency_ms = 50;
-    o->provider = PLM__RUN_AUTO;
+    o->provider = RUN_PROVIDER_AUTO;
 
-    optind = 1;
-    opterr = 1;
-    for (;;) {
-        int c = getopt_long(argc, argv, "o:c:qvh", long_options, NULL);
-        if (c == -1)
-            break;
-        switch (c) {
-        case 'o':
-            o->output = optarg;
-            break;
-        case OPT_PROVIDER:
-            if (strcmp(optarg, "auto") == 0)
-                o->provider = PLM__RUN_AUTO;
-            else if (strcmp(optarg, "openai") == 0)
-                o->provider = PLM__RUN_OPENAI;
-            else if (strcmp(optarg, "anthropic") == 0)
-                o->provider = PLM__RUN_ANTHROPIC;
-            else if (strcmp(optarg, "mock") == 0)
-                o->provider = PLM__RUN_MOCK;
-            else
-                return bad_value("--provider", optarg,
-                                 "auto, openai, anthropic or mock");
-            break;
-        case OPT_BASE_URL:
-            if (!check_url(optarg))
-                return bad_value("--base-url", optarg,
-                                 "http://host:port or https://...");
-            o->base_url = optarg;
-            break;
-        case 'c':
-            if (plm__run_parse_long(optarg, 1, 100000, &v) != 0)
-                return bad_value("--max-concurrent", optarg,
-                                 "an integer from 1 to 100000");
-            o->max_concurrent = (int)v;
-            concurrency_set = 1;
-            break;
-        case OPT_TIMEOUT:
-            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0)
-                return bad_value("--timeout", optarg, "seconds, > 0");
-            o->timeout_ms = ms;
-            break;
-        case OPT_REQUEST_TIMEOUT:
-            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0)
-                return bad_value("--request-timeout", optarg, "seconds, > 0");
-            o->request_timeout_ms = ms;
-            break;
-        case OPT_RETRIES:
-            if (plm__run_parse_long(optarg, 0, 100, &v) != 0)
-                return bad_value("--retries", optarg,
-                                 "an integer from 0 to 100");
-            o->retries = (int)v;
-            break;
-        case OPT_RETRY_FAILED:
-            o->retry_failed = 1;
-            break;
-        case OPT_OVERWRITE:
-            o->overwrite = 1;
-            break;
-        case OPT_STRICT:
-            o->strict = 1;
-            break;
-        case OPT_PROGRESS:
-            o->progress = 1;
-            break;
-        case OPT_NO_PROGRESS:
-            o->progress = 0;
-            break;
-        case 'q':
-            o->quiet = 1;
-            break;
-        case 'v':
-            o->verbose = 1;
-            break;
-        case OPT_SUMMARY_JSON:
-            o->summary_json = optarg;
-            break;
-        case OPT_CA_FILE:
-            o->ca_file = optarg;
-            break;
-        case OPT_INSECURE:
-            o->insecure = 1;
-            break;
-        case OPT_MOCK_LATENCY:
-            if (plm__run_parse_long(optarg, 0, 3600000, &v) != 0)
-                return bad_value("--mock-latency", optarg,
-                                 "milliseconds, 0 to 3600000");
-            o->mock_latency_ms = v;
-            break;
-        case OPT_TIER:
-            if (plm_tier_lookup(optarg, &tier) != PLM_OK)
-                return bad_tier(optarg);
-            o->tier = optarg;
-            break;
-        case OPT_RPM:
-            if (parse_number(optarg, 0, 1e9, &d) != 0)
-                return bad_value("--rpm", optarg,
-                                 "requests per minute, 0 for no limit");
-            o->rpm = d;
-            rpm_set = 1;
-            break;
-        case OPT_TPM:
-            if (parse_number(optarg, 0, 1e12, &d) != 0)
-                return bad_value("--tpm", optarg,
-                                 "tokens per minute, 0 for no limit");
-            o->tpm = d;
-            tpm_set = 1;
-            break;
-        case OPT_ADAPTIVE:
-            o->adaptive = 1;
-            break;
-        case OPT_BREAKER_FAILURES:
-            if (plm__run_parse_long(optarg, 0, 100000, &v) != 0)
-                return bad_value("--breaker-failures", optarg,
-                                 "an integer from 0 (off) to 100000");
-            o->breaker_failures = v == 0 ? -1 : (int)v;
-            break;
-        case OPT_BREAKER_COOLDOWN:
-            if (plm__run_parse_seconds(optarg, &ms) != 0 || ms == 0 ||
-                ms > INT_MAX)
-                return bad_value("--breaker-cooldown", optarg,
-                                 "seconds, > 0");
-            o->breaker_cooldown_ms = (int)ms;
-            break;
-        case OPT_RETRY_BUDGET:
-            if (strcmp(optarg, "off") == 0)
-                o->retry_budget = -1;
-            else if (parse_number(optarg, 0, 1000, &d) != 0 || d == 0)
-                return bad_value("--retry-budget", optarg,
-                                 "a fraction of requests > 0, or off");
-            else
-                o->retry_budget = d;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return -1;
-        default:
-            fputs("Try 'parallm run --help'.\n", stderr);
-            return PLM_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
+    int rc = parse_table(argc, argv, o, &given, &first_arg);
+    if (rc >= 0)
+        return rc;
+    if (first_arg != argc - 1) {
         fprintf(stderr, "parallm run: %s\n%s",
-                optind >= argc ? "missing INPUT" : "only one INPUT allowed",
+                first_arg >= argc ? "missing INPUT" : "only one INPUT allowed",
                 usage_text);
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
-    o->input = argv[optind];
+    o->input = argv[first_arg];
     if (!o->output) {
         fprintf(stderr, "parallm run: missing -o OUTPUT\n"
                         "Try 'parallm run --help'.\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
-    /* The tier's numbers, wherever no option gave them. */
-    if (o->tier && plm_tier_lookup(o->tier, &tier) == PLM_OK) {
-        if (!rpm_set)
-            o->rpm = tier.rpm;
-        if (!tpm_set)
-            o->tpm = tier.tpm;
-        if (!concurrency_set && tier.max_concurrent > 0)
-            o->max_concurrent = tier.max_concurrent;
-    }
-    if (o->provider == PLM__RUN_MOCK && o->base_url) {
+    apply_tier(o, &given);
+    if (o->provider == RUN_PROVIDER_MOCK && o->base_url) {
         fprintf(stderr, "parallm run: --provider mock starts its own server; "
                         "drop --base-url\n");
-        return PLM_EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
-    return 0;
+    return -1;
 }

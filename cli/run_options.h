@@ -1,25 +1,25 @@
 /*
  * The parsed command line of `parallm run`.
  */
-#ifndef PLM_CLI_RUN_OPTIONS_H
-#define PLM_CLI_RUN_OPTIONS_H
+#ifndef CLI_RUN_OPTIONS_H
+#define CLI_RUN_OPTIONS_H
 
 #include "run.h"
 
-enum plm__run_provider {
-    PLM__RUN_AUTO = 0, /* each line's url picks OpenAI or Anthropic */
-    PLM__RUN_OPENAI,
-    PLM__RUN_ANTHROPIC,
-    PLM__RUN_MOCK
+enum run_provider {
+    RUN_PROVIDER_AUTO = 0, /* each line's url picks OpenAI or Anthropic */
+    RUN_PROVIDER_OPENAI,
+    RUN_PROVIDER_ANTHROPIC,
+    RUN_PROVIDER_MOCK
 };
 
-typedef struct plm__run_options {
+typedef struct run_options {
     const char *input;   /* path or "-" */
     const char *output;
     const char *base_url;
     const char *summary_json;
     const char *ca_file;
-    int provider;        /* enum plm__run_provider */
+    int provider;        /* enum run_provider */
     int max_concurrent;
     int64_t timeout_ms;  /* whole run; 0 = none */
     int64_t request_timeout_ms;
@@ -31,7 +31,7 @@ typedef struct plm__run_options {
     int quiet;
     int verbose;
     int insecure;
-    long mock_latency_ms;
+    int mock_latency_ms;
     /* Limits, per model. --tier fills rpm, tpm and max_concurrent unless
      * they were given; 0 in any of the others means the library's
      * default. */
@@ -39,12 +39,12 @@ typedef struct plm__run_options {
     double rpm, tpm;         /* per minute; 0 = none */
     int adaptive;
     int breaker_failures;    /* -1 = breaker off */
-    int breaker_cooldown_ms;
+    int64_t breaker_cooldown_ms; /* at most INT_MAX */
     double retry_budget;     /* negative = no budget */
-} plm__run_options;
+} run_options;
 
-/* Parses argv (argv[0] is "run"). Returns 0, -1 after printing --help
- * (exit 0), or an exit code after printing what is wrong. */
-int plm__run_options_parse(int argc, char **argv, plm__run_options *o);
+/* Parses argv (argv[0] is "run"). Returns -1 to go on, or an exit code
+ * to stop with: 0 after --help, else after printing what is wrong. */
+int run_options_parse(int argc, char **argv, run_options *o);
 
 #endif

@@ -191,7 +191,7 @@ static void usage(FILE *to)
 
 int main(int argc, char **argv)
 {
-    plm_gather_options opts;
+    plm_gather_options opts = PLM_GATHER_OPTIONS_INIT;
     plm_task *tasks = NULL;
     plm_task_result *results = NULL;
     const char *const *deps;
@@ -199,10 +199,6 @@ int main(int argc, char **argv)
     long value;
     int i, rc, status = 0;
 
-    /* memset, not PLM_GATHER_OPTIONS_INIT: -Wextra flags its missing
-     * fields. */
-    memset(&opts, 0, sizeof(opts));
-    opts.version = PLM_GATHER_OPTIONS_VERSION;
     opts.max_concurrent = 10;
     opts.return_errors = 1;
 

@@ -121,7 +121,7 @@ fail:
 int main(int argc, char **argv)
 {
     const char *model = getenv("PLM_MODEL");
-    plm_gather_options opts;
+    plm_gather_options opts = PLM_GATHER_OPTIONS_INIT;
     plm_client *client = NULL;
     plm_request **reqs = NULL;    /* the requests that could be built */
     plm_result **results = NULL;
@@ -165,10 +165,6 @@ int main(int argc, char **argv)
         }
     }
 
-    /* memset, not PLM_GATHER_OPTIONS_INIT: -Wextra flags its missing
-     * fields. */
-    memset(&opts, 0, sizeof(opts));
-    opts.version = PLM_GATHER_OPTIONS_VERSION;
     opts.max_concurrent = MAX_CONCURRENT;
     opts.return_errors = 1;
     rc = plm_gather(client, reqs, nreqs, results, &opts);

@@ -17,7 +17,7 @@ static int64_t duration(const char *text, int64_t unit)
 {
     int64_t ms = -12345;
 
-    if (plm__cli_parse_duration(text, unit, &ms))
+    if (cli_parse_duration(text, unit, &ms))
         return -1;
     return ms;
 }
@@ -48,7 +48,7 @@ static void test_cli_args__duration_refused(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(duration(bad[i], 1), -1);
     int64_t ms;
-    assert_int_equal(plm__cli_parse_duration(NULL, 1, &ms), -1);
+    assert_int_equal(cli_parse_duration(NULL, 1, &ms), -1);
 }
 
 static void test_cli_args__integers(void **state)
@@ -58,29 +58,29 @@ static void test_cli_args__integers(void **state)
     uint64_t u = 0;
 
     (void)state;
-    assert_int_equal(plm__cli_parse_int("5", 1, 10, &v), 0);
+    assert_int_equal(cli_parse_int("5", 1, 10, &v), 0);
     assert_int_equal(v, 5);
-    assert_int_equal(plm__cli_parse_int("-3", -5, 0, &v), 0);
+    assert_int_equal(cli_parse_int("-3", -5, 0, &v), 0);
     assert_int_equal(v, -3);
-    assert_int_equal(plm__cli_parse_int("11", 1, 10, &v), -1);
-    assert_int_equal(plm__cli_parse_int("0", 1, 10, &v), -1);
-    assert_int_equal(plm__cli_parse_int("", 1, 10, &v), -1);
-    assert_int_equal(plm__cli_parse_int("-", -1, 10, &v), -1);
-    assert_int_equal(plm__cli_parse_int("5x", 1, 10, &v), -1);
-    assert_int_equal(plm__cli_parse_int("99999999999", 0, 2147483647, &v),
+    assert_int_equal(cli_parse_int("11", 1, 10, &v), -1);
+    assert_int_equal(cli_parse_int("0", 1, 10, &v), -1);
+    assert_int_equal(cli_parse_int("", 1, 10, &v), -1);
+    assert_int_equal(cli_parse_int("-", -1, 10, &v), -1);
+    assert_int_equal(cli_parse_int("5x", 1, 10, &v), -1);
+    assert_int_equal(cli_parse_int("99999999999", 0, 2147483647, &v),
                      -1);
-    assert_int_equal(plm__cli_parse_int64("9223372036854775807", 0,
-                                          INT64_MAX, &w), 0);
+    assert_int_equal(cli_parse_int64("9223372036854775807", 0,
+                                     INT64_MAX, &w), 0);
     assert_true(w == INT64_MAX);
-    assert_int_equal(plm__cli_parse_int64("-9223372036854775808",
-                                          INT64_MIN, 0, &w), 0);
+    assert_int_equal(cli_parse_int64("-9223372036854775808",
+                                     INT64_MIN, 0, &w), 0);
     assert_true(w == INT64_MIN);
-    assert_int_equal(plm__cli_parse_int64("9223372036854775808", 0,
-                                          INT64_MAX, &w), -1);
-    assert_int_equal(plm__cli_parse_uint64("18446744073709551615", &u), 0);
+    assert_int_equal(cli_parse_int64("9223372036854775808", 0,
+                                     INT64_MAX, &w), -1);
+    assert_int_equal(cli_parse_uint64("18446744073709551615", &u), 0);
     assert_true(u == UINT64_MAX);
-    assert_int_equal(plm__cli_parse_uint64("18446744073709551616", &u), -1);
-    assert_int_equal(plm__cli_parse_uint64("-1", &u), -1);
+    assert_int_equal(cli_parse_uint64("18446744073709551616", &u), -1);
+    assert_int_equal(cli_parse_uint64("-1", &u), -1);
 }
 
 static void test_cli_args__fractions(void **state)
@@ -88,15 +88,15 @@ static void test_cli_args__fractions(void **state)
     double d = -1;
 
     (void)state;
-    assert_int_equal(plm__cli_parse_double("0.25", 0, 1, &d), 0);
+    assert_int_equal(cli_parse_double("0.25", 0, 1, &d), 0);
     assert_true(d > 0.2499 && d < 0.2501);
-    assert_int_equal(plm__cli_parse_double("1", 0, 1, &d), 0);
+    assert_int_equal(cli_parse_double("1", 0, 1, &d), 0);
     assert_true(d == 1.0);
-    assert_int_equal(plm__cli_parse_double("1.01", 0, 1, &d), -1);
-    assert_int_equal(plm__cli_parse_double("-0.1", 0, 1, &d), -1);
-    assert_int_equal(plm__cli_parse_double("1e-1", 0, 1, &d), -1);
-    assert_int_equal(plm__cli_parse_double("nan", 0, 1, &d), -1);
-    assert_int_equal(plm__cli_parse_double("", 0, 1, &d), -1);
+    assert_int_equal(cli_parse_double("1.01", 0, 1, &d), -1);
+    assert_int_equal(cli_parse_double("-0.1", 0, 1, &d), -1);
+    assert_int_equal(cli_parse_double("1e-1", 0, 1, &d), -1);
+    assert_int_equal(cli_parse_double("nan", 0, 1, &d), -1);
+    assert_int_equal(cli_parse_double("", 0, 1, &d), -1);
 }
 
 int main(void)

@@ -19,7 +19,7 @@
  * frees) or NULL with the reason in err. */
 static char *parsed(const char *answer, char *err, size_t errlen)
 {
-    json_t *d = plm__describe_parse(answer, err, errlen);
+    json_t *d = describe_parse(answer, err, errlen);
     char *text;
 
     if (d == NULL)
@@ -87,14 +87,14 @@ static void test_describe_text__refuses_with_reason(void **state)
 static void test_describe_text__utf8_fix(void **state)
 {
     (void)state;
-    char *s = plm__describe_utf8_fix("h\xC3\xA9llo", 6);
+    char *s = describe_utf8_fix("h\xC3\xA9llo", 6);
     assert_string_equal(s, "h\xC3\xA9llo"); /* valid text untouched */
     free(s);
-    s = plm__describe_utf8_fix("a\xFF" "b", 3);
+    s = describe_utf8_fix("a\xFF" "b", 3);
     assert_string_equal(s, "a\xEF\xBF\xBD" "b");
     free(s);
     /* Overlong, surrogate and cut sequences are each replaced. */
-    s = plm__describe_utf8_fix("\xC0\xAF|\xED\xA0\x80|\xE2\x82", 9);
+    s = describe_utf8_fix("\xC0\xAF|\xED\xA0\x80|\xE2\x82", 9);
     assert_string_equal(s, "\xEF\xBF\xBD\xEF\xBF\xBD|"
                            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|"
                            "\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -105,19 +105,19 @@ static void test_describe_text__utf8_cut(void **state)
 {
     (void)state;
     const char *euro = "ab\xE2\x82\xAC"; /* "ab" + U+20AC, 5 bytes */
-    assert_int_equal(plm__describe_utf8_cut(euro, 5), 5);
-    assert_int_equal(plm__describe_utf8_cut(euro, 4), 2);
-    assert_int_equal(plm__describe_utf8_cut(euro, 3), 2);
-    assert_int_equal(plm__describe_utf8_cut(euro, 2), 2);
-    assert_int_equal(plm__describe_utf8_cut("\xF0\x9F\x98\x80", 4), 4);
-    assert_int_equal(plm__describe_utf8_cut("\xF0\x9F\x98\x80", 3), 0);
-    assert_int_equal(plm__describe_utf8_cut("", 0), 0);
+    assert_int_equal(describe_utf8_cut(euro, 5), 5);
+    assert_int_equal(describe_utf8_cut(euro, 4), 2);
+    assert_int_equal(describe_utf8_cut(euro, 3), 2);
+    assert_int_equal(describe_utf8_cut(euro, 2), 2);
+    assert_int_equal(describe_utf8_cut("\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(describe_utf8_cut("\xF0\x9F\x98\x80", 3), 0);
+    assert_int_equal(describe_utf8_cut("", 0), 0);
 }
 
 static void test_describe_text__prompt(void **state)
 {
     (void)state;
-    char *p = plm__describe_prompt("src/a\xFF.c", "int x;\n", 7, -1);
+    char *p = describe_prompt("src/a\xFF.c", "int x;\n", 7, -1);
     assert_non_null(p);
     assert_non_null(strstr(p, "\"summary\""));
     assert_non_null(strstr(p, "\"references\""));
@@ -125,10 +125,10 @@ static void test_describe_text__prompt(void **state)
     assert_non_null(strstr(p, "```\nint x;\n\n```"));
     assert_null(strstr(p, "only its first"));
     free(p);
-    p = plm__describe_prompt("big.c", "XXXX", 4, 1000);
+    p = describe_prompt("big.c", "XXXX", 4, 1000);
     assert_non_null(strstr(p, "1000 bytes long; only its first 4 bytes"));
     free(p);
-    p = plm__describe_reask("\"summary\" is missing");
+    p = describe_reask("\"summary\" is missing");
     assert_string_equal(p, "Your answer was not valid: \"summary\" is "
                            "missing. Reply with only the JSON object, "
                            "{\"summary\": \"...\", \"references\": [...]}.");

@@ -26,9 +26,9 @@
 #include "result.h"
 #include "test_util.h"
 
-/* cli_util.c pulls in the other subcommands' parsers; the writer only
+/* cli_util.c brings the terminal helpers too; the writer only
  * needs the clock. */
-double plm__run_now(void)
+double run_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -38,42 +38,42 @@ double plm__run_now(void)
 static void test_run__idset_many_ids(void **state)
 {
     (void)state;
-    plm__idset *set = plm__idset_new();
+    run_idset *set = run_idset_new();
     char id[32];
     assert_non_null(set);
     for (int i = 0; i < 200000; i++) {
         int n = snprintf(id, sizeof(id), "id-%d", i);
-        unsigned char *f = plm__idset_find(set, id, (size_t)n, 1);
+        unsigned char *f = run_idset_find(set, id, (size_t)n, 1);
         assert_non_null(f);
         assert_int_equal(*f, 0);
         *f = (unsigned char)(1 + i % 3);
-        plm__idset_set_line(f, (uint64_t)i * 1000);
+        run_idset_set_line(f, (uint64_t)i * 1000);
     }
-    assert_int_equal(plm__idset_count(set), 200000);
+    assert_int_equal(run_idset_count(set), 200000);
     for (int i = 0; i < 200000; i++) {
         int n = snprintf(id, sizeof(id), "id-%d", i);
-        unsigned char *f = plm__idset_find(set, id, (size_t)n, 0);
+        unsigned char *f = run_idset_find(set, id, (size_t)n, 0);
         assert_non_null(f);
         assert_int_equal(*f, 1 + i % 3);
-        assert_int_equal(plm__idset_line(f),
+        assert_int_equal(run_idset_line(f),
                          (uint64_t)i * 1000 > UINT32_MAX ? UINT32_MAX
                                                          : (uint64_t)i * 1000);
     }
     /* Prefixes and extensions of stored ids are different ids. */
-    assert_null(plm__idset_find(set, "id-1", 3, 0));
-    assert_null(plm__idset_find(set, "id-1999999", 10, 0));
-    assert_null(plm__idset_find(set, "", 0, 0));
+    assert_null(run_idset_find(set, "id-1", 3, 0));
+    assert_null(run_idset_find(set, "id-1999999", 10, 0));
+    assert_null(run_idset_find(set, "", 0, 0));
     /* Inserting again returns the same entry. */
-    assert_int_equal(plm__idset_count(set), 200000);
-    assert_non_null(plm__idset_find(set, "id-7", 4, 1));
-    assert_int_equal(plm__idset_count(set), 200000);
+    assert_int_equal(run_idset_count(set), 200000);
+    assert_non_null(run_idset_find(set, "id-7", 4, 1));
+    assert_int_equal(run_idset_count(set), 200000);
     /* Ids too long for the record are refused, never truncated. */
     char *big = malloc(70000);
     assert_non_null(big);
     memset(big, 'x', 70000);
-    assert_null(plm__idset_find(set, big, 70000, 1));
+    assert_null(run_idset_find(set, big, 70000, 1));
     free(big);
-    plm__idset_free(set);
+    run_idset_free(set);
 }
 
 /* Every id lands on the same home slot (the first half is constant), so
@@ -83,7 +83,7 @@ static void same_home_hash(const uint64_t key[2], const char *s, size_t len,
                            uint64_t out[2])
 {
     uint64_t full[2];
-    plm__idset_siphash128(key, s, len, full);
+    run_idset_siphash128(key, s, len, full);
     out[0] = 42;
     out[1] = full[1];
 }
@@ -103,35 +103,35 @@ static void one_hash(const uint64_t key[2], const char *s, size_t len,
 static void test_run__idset_forced_collisions(void **state)
 {
     (void)state;
-    plm__idset *set = plm__idset_new_with_hash(same_home_hash);
+    run_idset *set = run_idset_new_with_hash(same_home_hash);
     char id[32];
     assert_non_null(set);
     /* Enough to grow the index twice with every record on one chain. */
     for (int i = 0; i < 3000; i++) {
         int n = snprintf(id, sizeof(id), "c-%d", i);
-        unsigned char *f = plm__idset_find(set, id, (size_t)n, 1);
+        unsigned char *f = run_idset_find(set, id, (size_t)n, 1);
         assert_non_null(f);
         assert_int_equal(*f, 0);
-        *f = PLM_ID_SEEN;
-        plm__idset_set_line(f, (uint64_t)i + 1);
+        *f = RUN_ID_SEEN;
+        run_idset_set_line(f, (uint64_t)i + 1);
     }
-    assert_int_equal(plm__idset_count(set), 3000);
+    assert_int_equal(run_idset_count(set), 3000);
     for (int i = 0; i < 3000; i++) {
         int n = snprintf(id, sizeof(id), "c-%d", i);
-        unsigned char *f = plm__idset_find(set, id, (size_t)n, 0);
+        unsigned char *f = run_idset_find(set, id, (size_t)n, 0);
         assert_non_null(f);
-        assert_int_equal(plm__idset_line(f), (uint64_t)i + 1);
+        assert_int_equal(run_idset_line(f), (uint64_t)i + 1);
     }
-    assert_null(plm__idset_find(set, "c-3000", 6, 0));
-    plm__idset_free(set);
+    assert_null(run_idset_find(set, "c-3000", 6, 0));
+    run_idset_free(set);
 
-    set = plm__idset_new_with_hash(one_hash);
+    set = run_idset_new_with_hash(one_hash);
     assert_non_null(set);
-    unsigned char *a = plm__idset_find(set, "a", 1, 1);
+    unsigned char *a = run_idset_find(set, "a", 1, 1);
     assert_non_null(a);
-    assert_ptr_equal(plm__idset_find(set, "b", 1, 1), a);
-    assert_int_equal(plm__idset_count(set), 1);
-    plm__idset_free(set);
+    assert_ptr_equal(run_idset_find(set, "b", 1, 1), a);
+    assert_int_equal(run_idset_count(set), 1);
+    run_idset_free(set);
 }
 
 static void test_run__idset_siphash(void **state)
@@ -141,14 +141,14 @@ static void test_run__idset_siphash(void **state)
      * empty message, and the key's and each byte's influence. */
     const uint64_t key[2] = { 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull };
     uint64_t h[2], g[2];
-    plm__idset_siphash128(key, "", 0, h);
+    run_idset_siphash128(key, "", 0, h);
     assert_true(h[0] == 0xe6a825ba047f81a3ull);
     assert_true(h[1] == 0x930255c71472f66dull);
-    plm__idset_siphash128(key, "request-1", 9, h);
-    plm__idset_siphash128(key, "request-2", 9, g);
+    run_idset_siphash128(key, "request-1", 9, h);
+    run_idset_siphash128(key, "request-2", 9, g);
     assert_true(h[0] != g[0] && h[1] != g[1]);
     const uint64_t key2[2] = { 1, 2 };
-    plm__idset_siphash128(key2, "request-1", 9, g);
+    run_idset_siphash128(key2, "request-1", 9, g);
     assert_true(h[0] != g[0] && h[1] != g[1]);
 }
 
@@ -175,33 +175,33 @@ static void test_run__line_reader_cap_and_tail(void **state)
     memset(data + 3, 'x', biglen);
     memcpy(data + 3 + biglen, "\nccc", 4);
     int fd = temp_file(data, total);
-    plm__line_reader *r = plm__line_reader_new(fd, 100 * 1024);
+    run_line_reader *r = run_line_reader_new(fd, 100 * 1024);
     char *line;
     size_t len;
     int too_long, no_nl;
-    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+    assert_int_equal(run_line_reader_next(r, &line, &len, &too_long, &no_nl),
                      1);
     assert_string_equal(line, "a");
-    assert_int_equal(plm__line_reader_offset(r), 2);
-    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+    assert_int_equal(run_line_reader_offset(r), 2);
+    assert_int_equal(run_line_reader_next(r, &line, &len, &too_long, &no_nl),
                      1);
     assert_int_equal(len, 0);
-    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+    assert_int_equal(run_line_reader_next(r, &line, &len, &too_long, &no_nl),
                      1);
     assert_int_equal(too_long, 1);
-    assert_int_equal(plm__line_reader_line_no(r), 3);
-    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+    assert_int_equal(run_line_reader_line_no(r), 3);
+    assert_int_equal(run_line_reader_next(r, &line, &len, &too_long, &no_nl),
                      1);
     assert_string_equal(line, "ccc");
     assert_int_equal(too_long, 0);
     assert_int_equal(no_nl, 1);
-    assert_int_equal(plm__line_reader_offset(r), total);
-    assert_int_equal(plm__line_reader_next(r, &line, &len, &too_long, &no_nl),
+    assert_int_equal(run_line_reader_offset(r), total);
+    assert_int_equal(run_line_reader_next(r, &line, &len, &too_long, &no_nl),
                      0);
-    plm__line_reader_free(r);
+    run_line_reader_free(r);
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
     /* Blank lines are not counted. */
-    assert_int_equal(plm__input_count_lines(fd), 3);
+    assert_int_equal(run_input_count_lines(fd), 3);
     close(fd);
     free(data);
 }
@@ -209,25 +209,25 @@ static void test_run__line_reader_cap_and_tail(void **state)
 static void test_run__input_checks(void **state)
 {
     (void)state;
-    plm__input_item it;
+    run_input_item it;
     const char *ok = "{\"custom_id\":\"q\",\"method\":\"POST\",\"url\":"
                      "\"/v1/messages\",\"body\":{\"b\":[1, 2]}}";
-    assert_int_equal(plm__input_parse(ok, strlen(ok), 0, 3, &it), 0);
+    assert_int_equal(run_input_parse(ok, strlen(ok), 0, 3, &it), 0);
     assert_string_equal(it.error, "");
     assert_string_equal(it.custom_id, "q");
     assert_int_equal(it.provider, PLM_PROVIDER_ANTHROPIC);
     assert_string_equal(it.body, "{\"b\":[1,2]}");
-    plm__input_item_clear(&it);
+    run_input_item_clear(&it);
 
     /* A byte order mark before the first line, CRLF line ends. */
     char bom[256];
     snprintf(bom, sizeof(bom), "\xef\xbb\xbf%s\r", ok);
-    assert_int_equal(plm__input_parse(bom, strlen(bom), 0, 1, &it), 0);
+    assert_int_equal(run_input_parse(bom, strlen(bom), 0, 1, &it), 0);
     assert_string_equal(it.error, "");
-    plm__input_item_clear(&it);
-    assert_int_equal(plm__input_parse(bom, strlen(bom), 0, 2, &it), 0);
+    run_input_item_clear(&it);
+    assert_int_equal(run_input_parse(bom, strlen(bom), 0, 2, &it), 0);
     assert_true(strncmp(it.error, "line 2: invalid JSON", 20) == 0);
-    plm__input_item_clear(&it);
+    run_input_item_clear(&it);
 
     static const struct {
         const char *line;
@@ -248,17 +248,17 @@ static void test_run__input_checks(void **state)
         { "{\"custom_id\":\"q\\u0000\"}", "line-9", "line 9: invalid JSON" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(plm__input_parse(bad[i].line, strlen(bad[i].line), 0,
-                                          9, &it),
+        assert_int_equal(run_input_parse(bad[i].line, strlen(bad[i].line), 0,
+                                         9, &it),
                          0);
         assert_string_equal(it.custom_id, bad[i].id);
         assert_true(strncmp(it.error, bad[i].error, strlen(bad[i].error)) ==
                     0);
-        plm__input_item_clear(&it);
+        run_input_item_clear(&it);
     }
-    assert_int_equal(plm__input_parse("", 0, 1, 4, &it), 0);
+    assert_int_equal(run_input_parse("", 0, 1, 4, &it), 0);
     assert_string_equal(it.error, "line 4: line longer than 16777216 bytes");
-    plm__input_item_clear(&it);
+    run_input_item_clear(&it);
 }
 
 static void test_run__format_http_and_local_failures(void **state)
@@ -273,7 +273,7 @@ static void test_run__format_http_and_local_failures(void **state)
     res->http_status = 429;
     res->body = strdup("{\"error\":\n{\"message\":\"slow down\"}}");
     res->body_len = strlen(res->body);
-    char *line = plm__out_format_result("c\"1", res, 1, 42, &ok, &len);
+    char *line = run_out_format_result("c\"1", res, 1, 42, &ok, &len);
     assert_non_null(line);
     assert_int_equal(ok, 0);
     assert_int_equal(line[len - 1], '\n');
@@ -297,7 +297,7 @@ static void test_run__format_http_and_local_failures(void **state)
     /* A 200 that did not parse is a local failure, not an answer. */
     plm__result_set_error(res, PLM_EPARSE, PLM_CLASS_PARSE, "not JSON");
     res->http_status = 200;
-    line = plm__out_format_result("c", res, 0, 1, &ok, &len);
+    line = run_out_format_result("c", res, 0, 1, &ok, &len);
     j = json_loads(line, 0, NULL);
     assert_non_null(j);
     assert_true(json_is_null(json_object_get(j, "response")));
@@ -331,32 +331,32 @@ static void test_run__json_embeddable(void **state)
         "[1e400]", "[tru]", "[nul]", "[\"open]",
     };
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        assert_int_equal(plm__json_embeddable(yes[i], strlen(yes[i])), 1);
+        assert_int_equal(cli_json_embeddable(yes[i], strlen(yes[i])), 1);
         /* What the check accepts, jansson reads. */
         json_t *j = json_loads(yes[i], 0, NULL);
         assert_non_null(j);
         json_decref(j);
     }
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        assert_int_equal(plm__json_embeddable(no[i], strlen(no[i])), 0);
+        assert_int_equal(cli_json_embeddable(no[i], strlen(no[i])), 0);
     /* A NUL byte inside the text. */
-    assert_int_equal(plm__json_embeddable("[\"a\0\"]", 6), 0);
-    assert_int_equal(plm__json_embeddable("[1]\0", 4), 0);
+    assert_int_equal(cli_json_embeddable("[\"a\0\"]", 6), 0);
+    assert_int_equal(cli_json_embeddable("[1]\0", 4), 0);
     /* Depth: fine at 500, handed to jansson past 512. */
     char deep[2048];
     memset(deep, '[', 500);
     memset(deep + 500, ']', 500);
-    assert_int_equal(plm__json_embeddable(deep, 1000), 1);
+    assert_int_equal(cli_json_embeddable(deep, 1000), 1);
     memset(deep, '[', 1000);
     memset(deep + 1000, ']', 1000);
-    assert_int_equal(plm__json_embeddable(deep, 2000), 0);
+    assert_int_equal(cli_json_embeddable(deep, 2000), 0);
 
     char out[64];
-    char *end = plm__json_put_string(out, "a\"\\\n\t\x01\xc3\xa9");
+    char *end = cli_json_put_string(out, "a\"\\\n\t\x01\xc3\xa9");
     assert_non_null(end);
     *end = '\0';
     assert_string_equal(out, "\"a\\\"\\\\\\n\\t\\u0001\xc3\xa9\"");
-    assert_null(plm__json_put_string(out, "bad\xc3"));
+    assert_null(cli_json_put_string(out, "bad\xc3"));
 }
 
 static void test_run__json_member_text(void **state)
@@ -366,7 +366,7 @@ static void test_run__json_member_text(void **state)
     const char *line = "{\"custom_id\": \"a b\", \"n\": [1, {\"x\": null}], "
                        "\"body\" : { \"s\": \"two  spaces \\\" \\\\\", "
                        "\"v\": [ 1.5e3 , true ] } , \"z\": 1}";
-    assert_int_equal(plm__json_member_text(line, strlen(line), "body", &t), 0);
+    assert_int_equal(cli_json_member_text(line, strlen(line), "body", &t), 0);
     assert_string_equal(t, "{\"s\":\"two  spaces \\\" \\\\\",\"v\":[1.5e3,true]}");
     json_t *a = json_loads(t, 0, NULL), *b = json_loads(line, 0, NULL);
     assert_non_null(a);
@@ -385,9 +385,9 @@ static void test_run__json_member_text(void **state)
         "[{\"body\":{}}]",
     };
     for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
-        assert_int_equal(plm__json_member_text(fallback[i],
-                                               strlen(fallback[i]), "body",
-                                               &t),
+        assert_int_equal(cli_json_member_text(fallback[i],
+                                              strlen(fallback[i]), "body",
+                                              &t),
                          -1);
         assert_null(t);
     }
@@ -406,7 +406,7 @@ static void test_run__format_answer_embeds_body(void **state)
     res->request_id = strdup("req-\"1");
     res->body = strdup("{\"b\": [1, 2.5e-3, \"\\u00e9\"], \"n\": null}");
     res->body_len = strlen(res->body);
-    char *line = plm__out_format_result("c\\1", res, 1, 42, &ok, &len);
+    char *line = run_out_format_result("c\\1", res, 1, 42, &ok, &len);
     assert_non_null(line);
     assert_int_equal(ok, 1);
     assert_int_equal(strlen(line), len);
@@ -441,7 +441,7 @@ static void test_run__format_answer_embeds_body(void **state)
     res->body = strdup("oops {");
     res->body_len = strlen(res->body);
     res->http_status = 500;
-    line = plm__out_format_result("c", res, 0, 1, &ok, &len);
+    line = run_out_format_result("c", res, 0, 1, &ok, &len);
     assert_non_null(line);
     assert_int_equal(ok, 0);
     j = json_loads(line, 0, NULL);
@@ -483,24 +483,24 @@ static void test_run__resume_scan_and_repair(void **state)
     sprintf(content, "%s{\"custom_id\":\"d\",\"resp", good);
     write_all(path, content);
 
-    plm__idset *ids = plm__idset_new();
-    plm__resume_info info;
-    plm__out *o = NULL;
+    run_idset *ids = run_idset_new();
+    run_resume_info info;
+    run_out *o = NULL;
     char err[256];
-    assert_int_equal(plm__out_open(&o, path, 0, ids, &info, err, sizeof(err)),
+    assert_int_equal(run_out_open(&o, path, 0, ids, &info, err, sizeof(err)),
                      0);
     assert_int_equal(info.ok, 2);     /* a, b (its later success wins) */
     assert_int_equal(info.failed, 1); /* c */
     assert_int_equal(info.bad_lines, 1);
     assert_int_equal(info.repaired_bytes,
                      strlen("{\"custom_id\":\"d\",\"resp"));
-    assert_int_equal(*plm__idset_find(ids, "a", 1, 0), PLM_ID_DONE_OK);
-    assert_int_equal(*plm__idset_find(ids, "b", 1, 0),
-                     PLM_ID_DONE_OK | PLM_ID_DONE_FAILED);
-    assert_int_equal(*plm__idset_find(ids, "c", 1, 0), PLM_ID_DONE_FAILED);
-    assert_null(plm__idset_find(ids, "d", 1, 0));
-    assert_int_equal(plm__out_write(o, "{\"custom_id\":\"d\"}\n", 18), 0);
-    assert_int_equal(plm__out_close(o), 0);
+    assert_int_equal(*run_idset_find(ids, "a", 1, 0), RUN_ID_DONE_OK);
+    assert_int_equal(*run_idset_find(ids, "b", 1, 0),
+                     RUN_ID_DONE_OK | RUN_ID_DONE_FAILED);
+    assert_int_equal(*run_idset_find(ids, "c", 1, 0), RUN_ID_DONE_FAILED);
+    assert_null(run_idset_find(ids, "d", 1, 0));
+    assert_int_equal(run_out_write(o, "{\"custom_id\":\"d\"}\n", 18), 0);
+    assert_int_equal(run_out_close(o), 0);
     size_t len = 0;
     char *after = plm_test_read_file(path, &len);
     assert_non_null(after);
@@ -509,25 +509,25 @@ static void test_run__resume_scan_and_repair(void **state)
     free(after);
 
     /* --overwrite: nothing read, file emptied. */
-    plm__idset *ids2 = plm__idset_new();
-    assert_int_equal(plm__out_open(&o, path, 1, ids2, &info, err, sizeof(err)),
+    run_idset *ids2 = run_idset_new();
+    assert_int_equal(run_out_open(&o, path, 1, ids2, &info, err, sizeof(err)),
                      0);
-    assert_int_equal(plm__idset_count(ids2), 0);
-    assert_int_equal(plm__out_close(o), 0);
+    assert_int_equal(run_idset_count(ids2), 0);
+    assert_int_equal(run_out_close(o), 0);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 0);
 
     /* Every write to /dev/full fails; the error is reported. */
     assert_int_equal(
-        plm__out_open(&o, "/dev/full", 0, ids2, &info, err, sizeof(err)), 0);
+        run_out_open(&o, "/dev/full", 0, ids2, &info, err, sizeof(err)), 0);
     errno = 0;
-    assert_int_equal(plm__out_write(o, "x\n", 2), -1);
+    assert_int_equal(run_out_write(o, "x\n", 2), -1);
     assert_int_equal(errno, ENOSPC);
-    plm__out_close(o);
+    run_out_close(o);
 
-    plm__idset_free(ids);
-    plm__idset_free(ids2);
+    run_idset_free(ids);
+    run_idset_free(ids2);
     free(content);
     plm_test_rmtree(dir);
 }
