@@ -4,6 +4,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/format-files.sh
-plm_format_files | while IFS= read -r f; do
-    "$CLANG_FORMAT" --style=file -i "$f"
-done
+plm_format_files | xargs "$CLANG_FORMAT" --style=file -i
