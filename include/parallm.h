@@ -52,9 +52,17 @@ PLM_EXTERN const char *plm_version(void);
 /* The _INIT macros of the option structs: the version set, every other
  * field zero ("default"). */
 #ifdef __cplusplus
-#define PLM__OPTIONS_INIT(v) { v }
+/* C++ has no designated initializers before C++20, and { v } trips
+ * -Wmissing-field-initializers: a value-initialized struct (every field
+ * zero) with the version set. */
+#define PLM__OPTIONS_INIT(type, v)                                         \
+    ([] {                                                                  \
+        type plm_options_ = type();                                        \
+        plm_options_.version = (v);                                        \
+        return plm_options_;                                               \
+    }())
 #else
-#define PLM__OPTIONS_INIT(v) { .version = (v) }
+#define PLM__OPTIONS_INIT(type, v) { .version = (v) }
 #endif
 
 typedef enum plm_code {
@@ -286,7 +294,7 @@ typedef struct plm_client_options {
                                          off, each request fails alone */
 } plm_client_options;
 
-#define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)
+#define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(plm_client_options, PLM_CLIENT_OPTIONS_VERSION)
 
 /* A provider usage tier's published limits and the concurrency we
  * suggest for it. Strings are static. */
@@ -377,7 +385,7 @@ typedef struct plm_run_options {
     int64_t tick_ms;        /* default 250 */
 } plm_run_options;
 
-#define PLM_RUN_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_RUN_OPTIONS_VERSION)
+#define PLM_RUN_OPTIONS_INIT PLM__OPTIONS_INIT(plm_run_options, PLM_RUN_OPTIONS_VERSION)
 
 /*
  * Runs requests from source until it is exhausted and every request has
@@ -408,7 +416,7 @@ typedef struct plm_gather_options {
     int64_t timeout_ms;     /* overall deadline; 0 = none */
 } plm_gather_options;
 
-#define PLM_GATHER_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_GATHER_OPTIONS_VERSION)
+#define PLM_GATHER_OPTIONS_INIT PLM__OPTIONS_INIT(plm_gather_options, PLM_GATHER_OPTIONS_VERSION)
 
 /*
  * Runs n requests, results[i] for reqs[i] (input order). results must have

@@ -13,6 +13,18 @@ else
     src=$tmp/header_alone.cpp
     flags="-x c++ -std=c++11 -Wall -Wextra -Werror"
 fi
-echo '#include "parallm.h"' > "$src"
+# The header alone, and the _INIT macros a user writes first (they must
+# stay quiet under -Wextra in both languages).
+cat > "$src" <<'EOF'
+#include "parallm.h"
+int header_alone_init(void);
+int header_alone_init(void)
+{
+    plm_client_options c = PLM_CLIENT_OPTIONS_INIT;
+    plm_run_options r = PLM_RUN_OPTIONS_INIT;
+    plm_gather_options g = PLM_GATHER_OPTIONS_INIT;
+    return c.version + r.version + g.version;
+}
+EOF
 echo "$cc $flags -fsyntax-only -I$inc $src"
 $cc $flags -fsyntax-only -I"$inc" "$src"
