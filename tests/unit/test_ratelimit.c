@@ -187,6 +187,69 @@ static void test_ratelimit__requests_paced_evenly(void **state)
     plm__budget_free(b);
 }
 
+/* Asks for one request at a time from 7 s on for `duration`, waking up to
+ * 3 ms late after each wait (a real timer's slack); returns the grants. */
+static grant *drive_late(plm__budget *b, int64_t duration, size_t *n_out)
+{
+    size_t cap = 1024, n = 0;
+    grant *g = malloc(cap * sizeof *g);
+    assert_non_null(g);
+    for (int64_t now = 7 * SEC; now < 7 * SEC + duration;) {
+        int64_t wait = -1;
+        int rc = plm__budget_reserve(b, 1, now, &wait);
+        if (rc == 1) {
+            assert_true(wait > 0);
+            now += wait + next_cost(0, 3 * MS);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        if (n == cap) {
+            cap *= 2;
+            g = realloc(g, cap * sizeof *g);
+            assert_non_null(g);
+        }
+        g[n].at = now;
+        g[n++].tokens = 1;
+    }
+    *n_out = n;
+    return g;
+}
+
+static void test_ratelimit__no_second_over_one_and_a_half(void **state)
+{
+    (void)state;
+    /* Providers may enforce a per-minute limit over shorter periods: from
+     * the first grant on, no 1 s window may hold more than 1.5 times the
+     * per-second rate (the first second used to hold twice), while the
+     * run still gets at least 95% of the limit. */
+    static const double rpms[] = {50, 600, 1200, 6000, 60000};
+    for (size_t i = 0; i < sizeof rpms / sizeof rpms[0]; i++) {
+        plm__budget *b = NULL;
+        plm__budget_config cfg = {.rpm = rpms[i]};
+        assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
+        size_t n;
+        grant *g = drive_late(b, 3 * MINUTE, &n);
+        double per_sec = rpms[i] / 60.0;
+        int64_t worst = max_in_window(g, n, SEC, 0);
+        double secs = (double)(g[n - 1].at - g[0].at) / (double)SEC;
+        double rate = (double)(n - 1) / secs;
+        print_message("rpm %.0f: worst 1 s window %lld (%.2fx), run %.1f%%\n",
+                      rpms[i], (long long)worst, (double)worst / per_sec,
+                      100 * rate / per_sec);
+        /* (One request always goes: under 40 RPM it alone is over 1.5
+         * times a second's rate.) */
+        if ((double)worst > 1.5 * per_sec && worst > 1)
+            fail_msg("rpm %.0f: %lld in one second (rate %.2f/s)", rpms[i],
+                     (long long)worst, per_sec);
+        /* Over the run: at least 95% of the limit. */
+        if (rate < 0.95 * per_sec)
+            fail_msg("rpm %.0f: %.3f/s over the run", rpms[i], rate);
+        assert_true(max_in_window(g, n, MINUTE, 0) <= (int64_t)rpms[i]);
+        free(g);
+        plm__budget_free(b);
+    }
+}
+
 static void test_ratelimit__too_big_fails_at_once(void **state)
 {
     (void)state;
@@ -454,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit__never_exceeds_any_minute),
         cmocka_unit_test(test_ratelimit__refunds_reused_within_limit),
         cmocka_unit_test(test_ratelimit__requests_paced_evenly),
+        cmocka_unit_test(test_ratelimit__no_second_over_one_and_a_half),
         cmocka_unit_test(test_ratelimit__too_big_fails_at_once),
         cmocka_unit_test(test_ratelimit__refund_and_charge),
         cmocka_unit_test(test_ratelimit__refund_is_not_double_counted),
