@@ -243,7 +243,12 @@ typedef struct plm_client_options {
     plm_log_fn log;                   /* default: stderr if log_level set */
     void *log_user_data;
     int log_level;                    /* 0 = errors only, ... 3 = debug */
-    int log_batches;                  /* 1: the per-batch summary line */
+    /* 1: one INFO line per batch, "Executed N LLM requests in parallel:
+     * X.XXs (avg: Y.YYs per request)", not filtered by log_level. N is the
+     * batch's size (plm_gather / executor: n, however many completed
+     * before a deadline or a stop; plm_client_run: the requests taken from
+     * the source); an empty batch says 0. */
+    int log_batches;
     /* Rate limits per endpoint, per minute; 0 = none configured (learned
      * from the provider's rate-limit headers when learn_limits allows).
      * An endpoint is a provider base URL and a model: each model gets
@@ -429,7 +434,9 @@ typedef struct plm_gather_options {
  * slots keep their results, cancelled ones say PLM_ECANCELLED and never
  * started ones PLM_ENOTSTARTED. With a deadline, PLM_ETIMEOUT: completed
  * results are kept, in-flight ones say PLM_ETIMEOUT (started = 1), never
- * started ones PLM_ENOTSTARTED. n == 0 returns PLM_OK at once. An
+ * started ones PLM_ENOTSTARTED. n == 0 is an empty batch: PLM_OK at once
+ * (reqs and results may be NULL; the statistics reset, the batch line
+ * says 0). An
  * authentication or quota failure stops the batch even with return_errors
  * (unless the client's stop_on_fatal is -1) and returns PLM_EAUTH or
  * PLM_EQUOTA, the slots filled as for fail-fast.

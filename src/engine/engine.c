@@ -80,6 +80,7 @@ struct plm__run {
     int64_t tick_ms;
     void *tick_user_data;
     uint64_t rng;
+    int64_t batch_size;        /* for the log line; -1 = requests taken */
 };
 
 /* ---- lists ---- */
@@ -695,10 +696,13 @@ static void sigpipe_restore(const sigpipe_guard *g)
     pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
 }
 
-static void log_batch(plm_client *c)
+/* N is the batch's size: what the caller gave (gather, executor), else
+ * what was taken from the source; never the completions, which a deadline
+ * or a stop cuts short. */
+static void log_batch(plm_client *c, int64_t batch_size)
 {
     double total = c->stats.elapsed;
-    uint64_t n = c->stats.completed;
+    uint64_t n = batch_size >= 0 ? (uint64_t)batch_size : c->stats.submitted;
     double avg = n > 0 ? total / (double)n : 0.0;
 
     char line[160];
@@ -716,6 +720,15 @@ static void log_batch(plm_client *c)
 int plm__engine_run(plm_client *client, plm__source_fn source,
                     plm__complete_fn complete, const plm_run_options *opts,
                     void *user_data, void *tick_user_data)
+{
+    return plm__engine_run_batch(client, source, complete, opts, user_data,
+                                 tick_user_data, -1);
+}
+
+int plm__engine_run_batch(plm_client *client, plm__source_fn source,
+                          plm__complete_fn complete,
+                          const plm_run_options *opts, void *user_data,
+                          void *tick_user_data, int64_t batch_size)
 {
     plm__run run;
     sigpipe_guard guard;
@@ -746,6 +759,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
     run.user_data = user_data;
     run.max_concurrent = opts ? opts->max_concurrent : 0;
     run.rng = (uint64_t)plm__now_ns() | 1;
+    run.batch_size = batch_size;
     run.result = PLM_OK;
     plm__timer_init(&run.deadline, on_deadline, &run);
     plm__timer_init(&run.tick, on_tick, &run);
@@ -808,7 +822,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
              (unsigned long long)client->stats.attempts,
              (unsigned long long)client->stats.retries,
              client->stats.elapsed);
-    log_batch(client);
+    log_batch(client, run.batch_size);
     sigpipe_restore(&guard);
     atomic_store(&client->running, 0);
     return run.result;
