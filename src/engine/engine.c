@@ -211,6 +211,15 @@ static void fill_missing_message(plm_result *res)
 }
 
 /* Hands a request's final result over and forgets the request. */
+/* Adds a reported usage to a sum, saturating at INT64_MAX: the figures
+ * come from the server, which may send anything up to INT64_MAX. */
+static void sum_tokens(int64_t *sum, int64_t add)
+{
+    if (add <= 0)
+        return;
+    *sum = *sum > INT64_MAX - add ? INT64_MAX : *sum + add;
+}
+
 static void job_complete(plm__run *run, job *j)
 {
     plm_stats *st = &run->client->stats;
@@ -230,10 +239,8 @@ static void job_complete(plm__run *run, job *j)
         st->succeeded++;
     else
         st->failed++;
-    if (res->prompt_tokens > 0)
-        st->prompt_tokens += res->prompt_tokens;
-    if (res->completion_tokens > 0)
-        st->completion_tokens += res->completion_tokens;
+    sum_tokens(&st->prompt_tokens, res->prompt_tokens);
+    sum_tokens(&st->completion_tokens, res->completion_tokens);
     j->res = NULL;
     rc = run->complete(j->req, j->tag, res, run->user_data);
     if (rc != 0 && !run->stopping && !run->abort_pending) {

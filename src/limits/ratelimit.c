@@ -361,6 +361,13 @@ void plm__budget_settle_io(plm__budget *b, int64_t reserved_input,
                                   : (double)reserved_input;
     double outp = actual_output >= 0 ? (double)actual_output
                                      : (double)reserved_output;
+    /* A server reporting more than the request could have used (up to
+     * INT64_MAX) would otherwise hold the meters for ever. */
+    double in_max = 4.0 * (double)reserved_input + PLM__SETTLE_INPUT_SLACK;
+    if (in > in_max)
+        in = in_max;
+    if (outp > (double)reserved_output)
+        outp = (double)reserved_output;
     double d_in = in - (double)reserved_input;
     double d_out = outp - (double)reserved_output;
     if (d_in != 0)

@@ -296,14 +296,41 @@ static void test_ratelimit__refund_and_charge(void **state)
     plm__budget_settle(b, 50, -1, t0 + 2 * MS, t0 + 3 * MS);
     plm__budget_free(b);
 
-    /* Under-estimates are charged: the minute is then spent. */
+    /* Under-estimates are charged (up to 4x the input estimate plus
+     * PLM__SETTLE_INPUT_SLACK): the minute is then spent. */
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
-    assert_int_equal(plm__budget_reserve(b, 100, t0, &wait), 0);
-    plm__budget_settle(b, 100, 6000, t0, t0 + SEC);
+    assert_int_equal(plm__budget_reserve(b, 1500, t0, &wait), 0);
+    plm__budget_settle(b, 1500, 6000, t0, t0 + SEC);
     assert_int_equal(plm__budget_reserve(b, 10, t0 + SEC, &wait), 1);
     assert_true(wait > 50 * SEC);
     /* After the charge has left the window, it fits again. */
     assert_int_equal(plm__budget_reserve(b, 10, t0 + SEC + wait, &wait), 0);
+    plm__budget_free(b);
+}
+
+static void test_ratelimit__reported_usage_is_capped(void **state)
+{
+    (void)state;
+    /* A server reporting INT64_MAX tokens is charged what the request
+     * could have used (4 x 100 + 1024 input, 50 output), not INT64_MAX:
+     * the next request goes within seconds, not never. */
+    plm__budget *b = NULL;
+    plm__budget_config cfg = {.tpm = 60000, .input_tpm = 60000,
+                              .output_tpm = 60000};
+    assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
+    int64_t wait = 0, now = SEC;
+    assert_int_equal(plm__budget_reserve_io(b, 100, 50, now, &wait), 0);
+    plm__budget_settle_io(b, 100, 50, INT64_MAX, INT64_MAX, now, now + MS);
+    int rc;
+    int asks = 0;
+    while ((rc = plm__budget_reserve_io(b, 100, 50, now, &wait)) == 1) {
+        assert_true(++asks < 100);
+        now += wait;
+    }
+    assert_int_equal(rc, 0);
+    /* 1474 charged at 60000/61 per second, a burst of about 984: the
+     * second request waits well under two seconds. */
+    assert_true(now - SEC < 2 * SEC);
     plm__budget_free(b);
 }
 
@@ -520,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit__no_second_over_one_and_a_half),
         cmocka_unit_test(test_ratelimit__too_big_fails_at_once),
         cmocka_unit_test(test_ratelimit__refund_and_charge),
+        cmocka_unit_test(test_ratelimit__reported_usage_is_capped),
         cmocka_unit_test(test_ratelimit__refund_is_not_double_counted),
         cmocka_unit_test(test_ratelimit__pause_until),
         cmocka_unit_test(test_ratelimit__observe_learns_limit),
