@@ -81,7 +81,8 @@ typedef enum plm_code {
     PLM_EBADREQUEST = -12, /* other 4xx: the request itself is wrong */
     PLM_ESERVER = -13,     /* 5xx server error, retries exhausted */
     PLM_EPARSE = -14,      /* response is not the JSON the provider sends */
-    PLM_ETOOBIG = -15,     /* response body larger than the configured cap */
+    PLM_ETOOBIG = -15,     /* response body larger than the configured cap,
+                              or a header larger than curl's */
     PLM_EABORTED = -16,    /* a user callback returned non-zero */
     PLM_EIO = -17,         /* local I/O error (file, disk full) */
     PLM_EBUDGET = -18,     /* request can never fit the rate budget */

@@ -278,6 +278,7 @@ void plm__xfer_clear(plm__xfer *x)
     x->error = 0;
     x->too_big = 0;
     x->no_memory = 0;
+    x->headers_done = 0;
     x->message[0] = '\0';
     x->curl_error[0] = '\0';
 }
@@ -325,9 +326,12 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
         len--;
     /* A status line starts a new header block (after 100 Continue or a
      * redirect): only the final response's headers count. */
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         plm__headers_clear(&x->headers);
-    else if (len > 0)
+        x->headers_done = 0;
+    } else if (len == 0) {
+        x->headers_done = 1;
+    } else
         plm__headers_take(&x->headers, data, len);
     return n;
 }
@@ -548,6 +552,24 @@ void plm__transport_cancel(plm__transport *t, plm__xfer *x)
     snprintf(x->message, sizeof x->message, "cancelled");
 }
 
+/* What curl 7.8x says when all the headers together pass its cap. */
+#define PLM__HEADERS_TOO_LARGE "Too large response headers: "
+
+/* curl fails a header line over CURL_MAX_HTTP_HEADER with
+ * CURLE_OUT_OF_MEMORY (and no error text), and a header block over its
+ * total cap with CURLE_RECV_ERROR. Either is the server's answer being
+ * too large, not a lack of memory here. */
+static int header_too_big(const plm__xfer *x, CURLcode cc)
+{
+    if (x->headers_done)
+        return 0;
+    if (cc == CURLE_OUT_OF_MEMORY)
+        return 1;
+    return cc == CURLE_RECV_ERROR &&
+           strncmp(x->curl_error, PLM__HEADERS_TOO_LARGE,
+                   strlen(PLM__HEADERS_TOO_LARGE)) == 0;
+}
+
 /* Maps a finished transfer's curl code to a plm code and message. The
  * message holds curl's error text, which may name the host but never a
  * header, so the API key cannot leak through it. */
@@ -572,6 +594,18 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
         x->error = PLM_ETOOBIG;
         snprintf(x->message, sizeof x->message,
                  "response body larger than %zu bytes", x->limit);
+    } else if (header_too_big(x, cc)) {
+        /* Same class as an oversized body (not retried: the same request
+         * gets the same answer). */
+        x->error = PLM_ETOOBIG;
+        if (cc == CURLE_OUT_OF_MEMORY)
+            snprintf(x->message, sizeof x->message,
+                     "response header line larger than curl's cap of %d "
+                     "bytes (CURL_MAX_HTTP_HEADER)", CURL_MAX_HTTP_HEADER);
+        else
+            snprintf(x->message, sizeof x->message,
+                     "response headers too large (%s bytes, curl's cap)",
+                     x->curl_error + strlen(PLM__HEADERS_TOO_LARGE));
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         x->error = PLM_ETIMEOUT;
         snprintf(x->message, sizeof x->message, "timed out: %s", detail);

@@ -33,12 +33,14 @@ typedef struct plm__xfer {
     plm__headers headers;         /* of the final response */
     int http_status;              /* 0 when no answer */
     int error;                    /* 0 or PLM_ENETWORK / PLM_ETIMEOUT /
-                                     PLM_ETOOBIG / PLM_ECANCELLED /
-                                     PLM_ENOMEM */
+                                     PLM_ETOOBIG (body over the cap,
+                                     or a header over curl's) /
+                                     PLM_ECANCELLED / PLM_ENOMEM */
     char message[CURL_ERROR_SIZE + 64]; /* why, when error != 0 */
     char curl_error[CURL_ERROR_SIZE];   /* curl's CURLOPT_ERRORBUFFER */
     int too_big;
     int no_memory;
+    int headers_done;             /* the header block's blank line came */
     size_t limit;
     void *owner;                  /* the caller's back-pointer */
 } plm__xfer;

@@ -2,7 +2,8 @@
  * Answers no provider should send, from a raw server in the test (the
  * mock cannot produce them): usage figures at INT64_MAX, which must
  * neither overflow the client's token sums nor stall a run under a TPM
- * limit.
+ * limit, and a response header of a megabyte, which must be reported as
+ * a header over the cap, not as "out of memory".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <curl/curl.h>
 
 #include "parallm.h"
 #include "raw_server.h"
@@ -104,10 +107,67 @@ static void test_hostile__usage_at_int64_max_saturates(void **state)
     plm_raw_server_stop(&s);
 }
 
+static void test_hostile__megabyte_header(void **state)
+{
+    plm_raw_server s;
+    plm_request *req = chat(16);
+    plm_result *res = NULL;
+    size_t big = 1024 * 1024;
+    char *headers = malloc(big + 32);
+    char cap[32];
+    (void)state;
+
+    assert_non_null(headers);
+    memcpy(headers, "X-Big: ", 7);
+    memset(headers + 7, 'a', big);
+    memcpy(headers + 7 + big, "\r\n", 3);
+    start(&s, headers, SMALL_ANSWER);
+    free(headers);
+    plm_client *c = client_on(&s, 0, 2);
+    assert_int_equal(plm_gather(c, &req, 1, &res, NULL), PLM_ETOOBIG);
+    const char *msg = plm_result_error_message(res);
+    assert_non_null(msg);
+    if (strstr(msg, "emory"))
+        fail_msg("reported as memory: %s", msg);
+    assert_non_null(strstr(msg, "header"));
+    snprintf(cap, sizeof cap, "%d", CURL_MAX_HTTP_HEADER);
+    assert_non_null(strstr(msg, cap));
+    assert_int_equal(plm_result_code(res), PLM_ETOOBIG);
+    assert_int_equal(plm_result_error_class(res), PLM_CLASS_BAD_REQUEST);
+    /* Not retried: the same request gets the same answer. */
+    assert_int_equal(plm_result_attempts(res), 1);
+    plm_result_free(res);
+    plm_client_free(c);
+    plm_raw_server_stop(&s);
+
+    /* Many headers of 10 KB, over curl's cap for all of them together. */
+    headers = malloc(40 * 10020 + 1);
+    assert_non_null(headers);
+    char *p = headers;
+    for (int i = 0; i < 40; i++) {
+        p += sprintf(p, "X-H%d: ", i);
+        memset(p, 'a', 10000);
+        p += 10000;
+        p += sprintf(p, "\r\n");
+    }
+    start(&s, headers, SMALL_ANSWER);
+    free(headers);
+    c = client_on(&s, 0, 2);
+    assert_int_equal(plm_gather(c, &req, 1, &res, NULL), PLM_ETOOBIG);
+    msg = plm_result_error_message(res);
+    assert_non_null(strstr(msg, "headers too large"));
+    assert_int_equal(plm_result_attempts(res), 1);
+    plm_result_free(res);
+    plm_request_free(req);
+    plm_client_free(c);
+    plm_raw_server_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile__usage_at_int64_max_saturates),
+        cmocka_unit_test(test_hostile__megabyte_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
