@@ -385,7 +385,12 @@ typedef void (*plm_tick_fn)(const plm_stats *stats, void *user_data);
 
 typedef struct plm_run_options {
     unsigned int version;   /* PLM_RUN_OPTIONS_VERSION */
-    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL */
+    /* 0 = unlimited; negative is PLM_EINVAL. Either way a run never asks
+     * for more connections than the process may open: when it needs more,
+     * it raises the soft RLIMIT_NOFILE to the hard limit (process-wide),
+     * then caps its concurrency below the descriptors left (less those in
+     * use and a reserve of 16 + 1/16 of the limit) with a WARN line. */
+    int max_concurrent;
     int64_t timeout_ms;     /* whole run deadline; 0 = none */
     plm_tick_fn tick;       /* optional progress callback */
     int64_t tick_ms;        /* default 250 */
@@ -416,7 +421,8 @@ PLM_EXTERN int plm_client_run(plm_client *client, plm_source_fn source,
 
 typedef struct plm_gather_options {
     unsigned int version;   /* PLM_GATHER_OPTIONS_VERSION */
-    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL */
+    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL;
+                               capped by open files as in plm_run_options */
     int return_errors;      /* 1: every slot holds its own outcome;
                                0: fail fast on the first final failure */
     int64_t timeout_ms;     /* overall deadline; 0 = none */
