@@ -102,22 +102,53 @@ static int child_run(int port, rlim_t soft, rlim_t hard, int want_warn)
     return status;
 }
 
-static int run_in_child(rlim_t soft, rlim_t hard, int want_warn)
+/* Runs fn in a child against a mock in this process. The child is forked
+ * before the mock's thread starts (forking a process with other threads
+ * can leave an allocator lock held in the child, as under ASan) and reads
+ * the mock's port from a pipe. Returns the child's exit status. */
+static int in_child(int (*fn)(int port, void *arg), void *arg)
 {
     plm_mock_options mo;
-    memset(&mo, 0, sizeof mo);
-    plm_mock *m = plm_test_mock_start(&mo);
-    int port = plm_mock_port(m), st = 0;
+    int fds[2], port = 0, st = 0;
 
+    assert_int_equal(pipe(fds), 0);
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(child_run(port, soft, hard, want_warn));
+    if (pid == 0) {
+        close(fds[1]);
+        if (read(fds[0], &port, sizeof port) != (ssize_t)sizeof port)
+            _exit(CHILD_SETUP);
+        close(fds[0]);
+        _exit(fn(port, arg));
+    }
+    close(fds[0]);
+    memset(&mo, 0, sizeof mo);
+    plm_mock *m = plm_test_mock_start(&mo);
+    port = plm_mock_port(m);
+    assert_int_equal(write(fds[1], &port, sizeof port), (ssize_t)sizeof port);
+    close(fds[1]);
     assert_int_equal(waitpid(pid, &st, 0), pid);
     plm_mock_free(m);
     assert_true(WIFEXITED(st));
     return WEXITSTATUS(st);
+}
+
+typedef struct limits {
+    rlim_t soft, hard;
+    int want_warn;
+} limits;
+
+static int child_limits(int port, void *arg)
+{
+    const limits *l = arg;
+    return child_run(port, l->soft, l->hard, l->want_warn);
+}
+
+static int run_in_child(rlim_t soft, rlim_t hard, int want_warn)
+{
+    limits l = {soft, hard, want_warn};
+    return in_child(child_limits, &l);
 }
 
 static void test_open_files__hard_limit_64(void **state)
@@ -248,23 +279,16 @@ static int child_hog(int port)
     return status;
 }
 
+static int child_hog_fn(int port, void *arg)
+{
+    (void)arg;
+    return child_hog(port);
+}
+
 static void test_open_files__emfile_is_retried_locally(void **state)
 {
-    plm_mock_options mo;
-    int st = 0;
     (void)state;
-
-    memset(&mo, 0, sizeof mo);
-    plm_mock *m = plm_test_mock_start(&mo);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(child_hog(plm_mock_port(m)));
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    plm_mock_free(m);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(in_child(child_hog_fn, NULL), 0);
 }
 
 int main(void)
