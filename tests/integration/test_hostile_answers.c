@@ -20,19 +20,19 @@
 #include "parallm.h"
 #include "raw_server.h"
 
-#define USAGE_MAX                                                          \
-    "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,"         \
-    "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":"     \
-    "\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"      \
-    "\"usage\":{\"prompt_tokens\":9223372036854775807,"                     \
-    "\"completion_tokens\":9223372036854775807,"                            \
+#define USAGE_MAX                                                              \
+    "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,"              \
+    "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":"         \
+    "\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"          \
+    "\"usage\":{\"prompt_tokens\":9223372036854775807,"                        \
+    "\"completion_tokens\":9223372036854775807,"                               \
     "\"total_tokens\":9223372036854775807}}"
 
-#define SMALL_ANSWER                                                       \
-    "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,"         \
-    "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":"     \
-    "\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"      \
-    "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,"              \
+#define SMALL_ANSWER                                                           \
+    "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,"              \
+    "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":"         \
+    "\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"          \
+    "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,"                  \
     "\"total_tokens\":2}}"
 
 static void start(plm_raw_server *s, const char *headers, const char *json)

@@ -28,9 +28,9 @@
 enum { N = 400 };
 
 /* Exit status bits of a child. */
-#define CHILD_FAILED 1      /* some request did not succeed */
-#define CHILD_NO_WARN 2     /* no WARN line naming the cap */
-#define CHILD_NOT_RAISED 4  /* the soft limit was not raised to the hard */
+#define CHILD_FAILED 1     /* some request did not succeed */
+#define CHILD_NO_WARN 2    /* no WARN line naming the cap */
+#define CHILD_NOT_RAISED 4 /* the soft limit was not raised to the hard */
 #define CHILD_SETUP 8
 
 typedef struct child_log {
@@ -50,14 +50,14 @@ static void on_log(plm_log_level level, const char *message, void *ud)
  * are in flight at once. */
 static int child_run(int port, rlim_t soft, rlim_t hard, int want_warn)
 {
-    struct rlimit rl = {soft, hard};
+    struct rlimit rl = { soft, hard };
     plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
     plm_gather_options go = PLM_GATHER_OPTIONS_INIT;
     plm_client *c = NULL;
     static plm_request *reqs[N];
     static plm_result *res[N];
     char base[64];
-    child_log lg = {0};
+    child_log lg = { 0 };
     int status = 0, bad = 0;
 
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -147,7 +147,7 @@ static int child_limits(int port, void *arg)
 
 static int run_in_child(rlim_t soft, rlim_t hard, int want_warn)
 {
-    limits l = {soft, hard, want_warn};
+    limits l = { soft, hard, want_warn };
     return in_child(child_limits, &l);
 }
 
@@ -227,7 +227,7 @@ static int hog_complete(plm_request *req, plm_result *res, void *ud)
 static int child_hog(int port)
 {
     enum { M = 20 };
-    struct rlimit rl = {64, 64};
+    struct rlimit rl = { 64, 64 };
     plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
     plm_run_options ro = PLM_RUN_OPTIONS_INIT;
     static plm_request *reqs[M];

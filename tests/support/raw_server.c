@@ -65,8 +65,8 @@ static void *serve(void *arg)
     plm_raw_server *s = arg;
 
     for (;;) {
-        struct pollfd pf[2] = {{s->listen_fd, POLLIN, 0},
-                               {s->stop_fd[0], POLLIN, 0}};
+        struct pollfd pf[2] = { { s->listen_fd, POLLIN, 0 },
+                                { s->stop_fd[0], POLLIN, 0 } };
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -86,8 +86,7 @@ static void *serve(void *arg)
     return NULL;
 }
 
-int plm_raw_server_start(plm_raw_server *s, const char *reply,
-                         size_t reply_len)
+int plm_raw_server_start(plm_raw_server *s, const char *reply, size_t reply_len)
 {
     struct sockaddr_in a;
     socklen_t alen = sizeof a;

@@ -13,11 +13,11 @@
 
 typedef struct plm_raw_server {
     int listen_fd;
-    int stop_fd[2];           /* a pipe: writing to it stops the thread */
+    int stop_fd[2]; /* a pipe: writing to it stops the thread */
     int port;
     char *reply;
     size_t reply_len;
-    unsigned served;          /* requests answered (read after stop) */
+    unsigned served; /* requests answered (read after stop) */
     pthread_t thread;
 } plm_raw_server;
 

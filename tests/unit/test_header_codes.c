@@ -75,33 +75,40 @@ static void expect_codes(const char *fn, const char *const *codes)
 static void test_header_codes__gather(void **state)
 {
     static const char *const codes[] = {
-        "PLM_OK", "PLM_ETIMEOUT", "PLM_ECANCELLED", "PLM_EAUTH",
-        "PLM_EQUOTA", "PLM_ENOMEM", "PLM_EINTERNAL", "PLM_EINVAL",
-        "PLM_ESTATE", "PLM_EBUDGET", "PLM_EBREAKER", NULL};
+        "PLM_OK",     "PLM_ETIMEOUT", "PLM_ECANCELLED", "PLM_EAUTH",
+        "PLM_EQUOTA", "PLM_ENOMEM",   "PLM_EINTERNAL",  "PLM_EINVAL",
+        "PLM_ESTATE", "PLM_EBUDGET",  "PLM_EBREAKER",   NULL
+    };
     (void)state;
     expect_codes("plm_gather", codes);
 }
 
 static void test_header_codes__client_run(void **state)
 {
-    static const char *const codes[] = {
-        "PLM_OK", "PLM_ETIMEOUT", "PLM_ECANCELLED", "PLM_EABORTED",
-        "PLM_EAUTH", "PLM_EQUOTA", "PLM_ENOMEM", "PLM_EINTERNAL",
-        "PLM_EINVAL", "PLM_ESTATE", "source's own negative code", NULL};
+    static const char *const codes[] = { "PLM_OK",
+                                         "PLM_ETIMEOUT",
+                                         "PLM_ECANCELLED",
+                                         "PLM_EABORTED",
+                                         "PLM_EAUTH",
+                                         "PLM_EQUOTA",
+                                         "PLM_ENOMEM",
+                                         "PLM_EINTERNAL",
+                                         "PLM_EINVAL",
+                                         "PLM_ESTATE",
+                                         "source's own negative code",
+                                         NULL };
     (void)state;
     expect_codes("plm_client_run", codes);
 }
 
 static void test_header_codes__executor(void **state)
 {
-    static const char *const new_codes[] = {"PLM_OK", "PLM_EINVAL",
-                                            "PLM_ENOMEM", NULL};
-    static const char *const add_codes[] = {"PLM_OK", "PLM_EINVAL",
-                                            "PLM_ESTATE", "PLM_ENOMEM",
-                                            NULL};
-    static const char *const run_codes[] = {"plm_gather", "PLM_EINVAL",
-                                            "PLM_ESTATE", "PLM_ENOMEM",
-                                            NULL};
+    static const char *const new_codes[] = { "PLM_OK", "PLM_EINVAL",
+                                             "PLM_ENOMEM", NULL };
+    static const char *const add_codes[] = { "PLM_OK", "PLM_EINVAL",
+                                             "PLM_ESTATE", "PLM_ENOMEM", NULL };
+    static const char *const run_codes[] = { "plm_gather", "PLM_EINVAL",
+                                             "PLM_ESTATE", "PLM_ENOMEM", NULL };
     (void)state;
     expect_codes("plm_executor_new", new_codes);
     expect_codes("plm_executor_add", add_codes);
@@ -110,11 +117,11 @@ static void test_header_codes__executor(void **state)
 
 static void test_header_codes__task_gather_and_client_new(void **state)
 {
-    static const char *const task_codes[] = {
-        "PLM_OK", "PLM_EABORTED", "PLM_ETIMEOUT", "PLM_EINVAL",
-        "PLM_ENOMEM", NULL};
-    static const char *const client_codes[] = {"PLM_OK", "PLM_EINVAL",
-                                               "PLM_ENOMEM", NULL};
+    static const char *const task_codes[] = { "PLM_OK",       "PLM_EABORTED",
+                                              "PLM_ETIMEOUT", "PLM_EINVAL",
+                                              "PLM_ENOMEM",   NULL };
+    static const char *const client_codes[] = { "PLM_OK", "PLM_EINVAL",
+                                                "PLM_ENOMEM", NULL };
     (void)state;
     expect_codes("plm_task_gather", task_codes);
     expect_codes("plm_client_new", client_codes);
