@@ -18,41 +18,11 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "mock.h"
 #include "parallm_tool.h"
-#include "run.h"
-#include "run_options.h"
+#include "run_ctx.h"
 
 #define MAX_LISTED_INVALID 20
 
-/* What each request in flight carries back to its completion. */
-typedef struct pending {
-    uint64_t line_no;
-    char custom_id[];
-} pending;
-
-typedef struct run_ctx {
-    const run_options *opt;
-    plm_client *client;
-    run_line_reader *reader;
-    run_out *out;
-    run_idset *ids;
-    run_progress *progress;
-    run_counts counts;
-    int simulated;
-    int have_key[2];      /* per plm_provider: key or base URL given */
-    uint64_t serial_base;
-    uint64_t serial;
-    double deadline;      /* monotonic; 0 = none */
-    int io_error;         /* output or input failed: run aborted */
-    int fatal;            /* auth/quota/missing key: run aborted */
-    uint64_t listed_invalid;
-    plm_request **grave;  /* finished requests, freed outside callbacks */
-    size_t ngrave, capgrave;
-    int in_fd;            /* INPUT, -1 until opened */
-    plm_mock *mock;       /* --provider mock's server, or NULL */
-    char mock_url[64];    /* its base URL */
-} run_ctx;
 
 static plm_client *volatile g_client;
 static volatile sig_atomic_t g_signals;
@@ -91,10 +61,7 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* Messages on stderr step around the progress line. */
-static void say(run_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void say(run_ctx *ctx, const char *fmt, ...)
+void run_say(run_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     run_progress_clear(ctx->progress);
@@ -103,30 +70,12 @@ static void say(run_ctx *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
-static void log_to_stderr(plm_log_level level, const char *message,
+void run_log_to_stderr(plm_log_level level, const char *message,
                           void *user_data)
 {
     run_ctx *ctx = user_data;
     static const char *names[] = { "error", "warning", "info", "debug" };
-    say(ctx, "parallm: %s: %s\n", names[level & 3], message);
-}
-
-/* where: "" or "line N: ". */
-static void missing_key_message(int provider, const char *where)
-{
-    if (provider == PLM_PROVIDER_ANTHROPIC)
-        fprintf(stderr,
-                "parallm run: %sno API key for /v1/messages requests: set "
-                "ANTHROPIC_API_KEY,\n  or give --base-url for a server that "
-                "needs no key, or use --provider mock to simulate.\n",
-                where);
-    else
-        fprintf(stderr,
-                "parallm run: %sno API key for OpenAI requests: set "
-                "OPENAI_API_KEY,\n  or give --base-url for a server that "
-                "needs no key (e.g. http://localhost:8000/v1),\n  or use "
-                "--provider mock to simulate.\n",
-                where);
+    run_say(ctx, "parallm: %s: %s\n", names[level & 3], message);
 }
 
 static void grave_flush(run_ctx *ctx)
@@ -146,7 +95,7 @@ static uint64_t next_serial(run_ctx *ctx)
 static int write_line(run_ctx *ctx, char *line, size_t len)
 {
     if (!line) {
-        say(ctx, "parallm: out of memory formatting an output line\n");
+        run_say(ctx, "parallm: out of memory formatting an output line\n");
         ctx->io_error = 1;
         return -1;
     }
@@ -158,7 +107,7 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
         saved = errno;
     }
     if (rc != 0) {
-        say(ctx, "parallm: cannot write %s: %s; stopping (what was written "
+        run_say(ctx, "parallm: cannot write %s: %s; stopping (what was written "
                  "is intact; run again to resume)\n",
             ctx->opt->output, strerror(saved));
         ctx->io_error = 1;
@@ -180,7 +129,7 @@ static int write_invalid(run_ctx *ctx, const run_input_item *item)
         char shown[sizeof(item->error)];
         memcpy(shown, item->error, sizeof(shown));
         run_input_sanitize(shown);
-        say(ctx, "parallm: %s\n", shown);
+        run_say(ctx, "parallm: %s\n", shown);
     }
     return 0;
 }
@@ -234,7 +183,7 @@ static int admit(run_ctx *ctx, run_input_item *item)
 
 static int out_of_memory(run_ctx *ctx)
 {
-    say(ctx, "parallm: out of memory; stopping (run again to resume)\n");
+    run_say(ctx, "parallm: out of memory; stopping (run again to resume)\n");
     ctx->fatal = 1;
     return PLM_ENOMEM;
 }
@@ -257,7 +206,7 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
         snprintf(where, sizeof(where), "line %llu: ",
                  (unsigned long long)line_no);
         run_progress_clear(ctx->progress);
-        missing_key_message(provider, where);
+        run_missing_key_message(provider, where);
         ctx->fatal = 1;
         run_input_item_clear(item);
         return PLM_EAUTH;
@@ -321,7 +270,7 @@ static int source(plm_request **out, void *user_data)
         int got = run_line_reader_next(ctx->reader, &line, &len, &too_long,
                                        &no_newline);
         if (got < 0) {
-            say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
+            run_say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
                 strerror(errno));
             ctx->io_error = 1;
             return PLM_EIO;
@@ -418,7 +367,7 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
         !ctx->fatal) {
         /* Every other request would fail the same way: say it once. */
         ctx->fatal = 1;
-        say(ctx, "parallm: %s (HTTP %d) on custom_id ",
+        run_say(ctx, "parallm: %s (HTTP %d) on custom_id ",
             cls == PLM_CLASS_AUTH ? "authentication failed"
                                   : "quota exhausted",
             plm_result_http_status(res));
@@ -442,18 +391,11 @@ static void tick(const plm_stats *st, void *user_data)
     if (ctx->progress)
         run_progress_draw(ctx->progress, &ctx->counts, st);
     if (!ctx->io_error && run_out_sync_maybe(ctx->out) != 0) {
-        say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
+        run_say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
             strerror(errno));
         ctx->io_error = 1;
         plm_client_interrupt(ctx->client, 2);
     }
-}
-
-static int same_file(int fd, const char *path)
-{
-    struct stat a, b;
-    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && S_ISREG(a.st_mode) &&
-           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 static const char *outcome_text(int code)
@@ -467,214 +409,6 @@ static const char *outcome_text(int code)
     case CLI_EXIT_FATAL: return "stopped: authentication or quota error";
     default: return "failed";
     }
-}
-
-/* Starts the embedded mock server for --provider mock and points copts
- * at it. -1 to go on, or an exit code. */
-static int start_mock(run_ctx *ctx, plm_client_options *copts)
-{
-    plm_mock_options mo;
-    char err[512];
-
-    memset(&mo, 0, sizeof(mo));
-    mo.latency_ms = ctx->opt->mock_latency_ms;
-    mo.simulated_marker = 1;
-    if (plm_mock_start(&ctx->mock, &mo, err, sizeof(err)) != 0) {
-        fprintf(stderr, "parallm run: cannot start the mock server: %s\n",
-                err);
-        return CLI_EXIT_FATAL;
-    }
-    snprintf(ctx->mock_url, sizeof(ctx->mock_url), "http://127.0.0.1:%d",
-             plm_mock_port(ctx->mock));
-    copts->openai_base_url = ctx->mock_url;
-    copts->anthropic_base_url = ctx->mock_url;
-    ctx->simulated = 1;
-    return -1;
-}
-
-/* Decides which providers can be called (a key, or a base URL that may
- * point at a local server needing none) and refuses a run that could
- * call none it needs. -1 to go on, or an exit code. */
-static int check_keys(run_ctx *ctx, const char *okey, const char *akey)
-{
-    const run_options *opt = ctx->opt;
-    /* The SDKs' environment variables count as base URLs too. */
-    const char *obase = getenv("OPENAI_BASE_URL");
-    const char *abase = getenv("ANTHROPIC_BASE_URL");
-    int mock = ctx->mock != NULL;
-
-    ctx->have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt->base_url ||
-                                         (obase && *obase) || mock;
-    ctx->have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) ||
-                                            opt->base_url ||
-                                            (abase && *abase) || mock;
-    if ((opt->provider == RUN_PROVIDER_OPENAI &&
-         !ctx->have_key[PLM_PROVIDER_OPENAI]) ||
-        (opt->provider == RUN_PROVIDER_ANTHROPIC &&
-         !ctx->have_key[PLM_PROVIDER_ANTHROPIC])) {
-        missing_key_message(opt->provider == RUN_PROVIDER_ANTHROPIC
-                                ? PLM_PROVIDER_ANTHROPIC
-                                : PLM_PROVIDER_OPENAI,
-                            "");
-        return CLI_EXIT_USAGE;
-    }
-    if (opt->provider == RUN_PROVIDER_AUTO && !ctx->have_key[0] &&
-        !ctx->have_key[1]) {
-        fprintf(stderr,
-                "parallm run: no API key: set OPENAI_API_KEY (for "
-                "/v1/chat/completions, /v1/completions,\n  /v1/embeddings, "
-                "/v1/responses) or ANTHROPIC_API_KEY (for /v1/messages),\n"
-                "  or give --base-url for a server that needs no key, or use "
-                "--provider mock to simulate.\n");
-        return CLI_EXIT_USAGE;
-    }
-    return -1;
-}
-
-/* The client's options from the command line and the environment,
- * starting the mock server if asked. Credentials come first: a missing
- * key is reported before anything is read or created. -1 to go on, or an
- * exit code. */
-static int client_options(run_ctx *ctx, plm_client_options *copts)
-{
-    const run_options *opt = ctx->opt;
-    const char *okey = getenv("OPENAI_API_KEY");
-    const char *akey = getenv("ANTHROPIC_API_KEY");
-    int rc;
-
-    copts->rpm = opt->rpm;
-    copts->tpm = opt->tpm;
-    copts->adaptive_concurrency = opt->adaptive;
-    copts->breaker_failures = opt->breaker_failures;
-    copts->breaker_cooldown_ms = (int)opt->breaker_cooldown_ms;
-    copts->retry_budget = opt->retry_budget;
-    if (opt->provider == RUN_PROVIDER_MOCK) {
-        if ((rc = start_mock(ctx, copts)) >= 0)
-            return rc;
-        /* The mock accepts any key; a fixed one keeps real keys off it. */
-        okey = akey = "mock-key";
-    } else if (opt->base_url) {
-        copts->openai_base_url = opt->base_url;
-        copts->anthropic_base_url = opt->base_url;
-    }
-    if ((rc = check_keys(ctx, okey, akey)) >= 0)
-        return rc;
-    copts->openai_api_key = okey && *okey ? okey : NULL;
-    copts->anthropic_api_key = akey && *akey ? akey : NULL;
-    copts->ca_file = opt->ca_file;
-    copts->insecure_skip_verify = opt->insecure;
-    copts->max_retries = opt->retries == 0  ? -1
-                         : opt->retries > 0 ? opt->retries
-                                            : 0;
-    copts->request_timeout_ms = opt->request_timeout_ms;
-    copts->log = log_to_stderr;
-    copts->log_user_data = ctx;
-    copts->log_level = opt->verbose ? PLM_LOG_INFO : PLM_LOG_ERROR;
-    if (opt->insecure && !opt->quiet)
-        fprintf(stderr, "parallm run: warning: --insecure: TLS certificates "
-                        "are NOT verified\n");
-    return -1;
-}
-
-/* Opens INPUT (stdin is spooled to a file for --strict, which reads it
- * twice) into ctx->in_fd. -1 to go on, or an exit code. */
-static int open_input(run_ctx *ctx)
-{
-    const run_options *opt = ctx->opt;
-    int is_stdin = strcmp(opt->input, "-") == 0;
-
-    if (is_stdin && opt->strict) {
-        ctx->in_fd = run_input_spool_stdin();
-        if (ctx->in_fd < 0) {
-            fprintf(stderr, "parallm run: cannot buffer stdin: %s\n",
-                    strerror(errno));
-            return CLI_EXIT_IO;
-        }
-    } else if (is_stdin) {
-        ctx->in_fd = dup(STDIN_FILENO);
-    } else {
-        ctx->in_fd = open(opt->input, O_RDONLY | O_CLOEXEC);
-    }
-    if (ctx->in_fd < 0) {
-        fprintf(stderr, "parallm run: cannot open %s: %s\n", opt->input,
-                strerror(errno));
-        return CLI_EXIT_IO;
-    }
-    if (same_file(ctx->in_fd, opt->output)) {
-        fprintf(stderr, "parallm run: INPUT and OUTPUT are the same file\n");
-        return CLI_EXIT_USAGE;
-    }
-    return -1;
-}
-
-/* Checks the opened input (--strict reads it all first), counts its
- * lines for the progress line and sets up the reader and the id set. -1
- * to go on, or an exit code. */
-static int prepare_input(run_ctx *ctx, int show_progress)
-{
-    const run_options *opt = ctx->opt;
-    struct stat st;
-
-    memset(&st, 0, sizeof(st));
-    int seekable = fstat(ctx->in_fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (!seekable && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "parallm run: %s is a directory\n", opt->input);
-        return CLI_EXIT_IO;
-    }
-    if (opt->strict) {
-        int64_t problems = run_input_strict_check(ctx->in_fd, opt->input);
-        if (problems != 0 || lseek(ctx->in_fd, 0, SEEK_SET) != 0) {
-            if (problems > 0)
-                fprintf(stderr, "parallm run: --strict: %lld invalid "
-                                "line(s); nothing was sent\n",
-                        (long long)problems);
-            return problems > 0 ? CLI_EXIT_USAGE : CLI_EXIT_IO;
-        }
-    }
-    if (show_progress && seekable) {
-        int64_t n = run_input_count_lines(ctx->in_fd);
-        if (n >= 0 && lseek(ctx->in_fd, 0, SEEK_SET) == 0)
-            ctx->counts.total = (uint64_t)n;
-    }
-    ctx->reader = run_line_reader_new(ctx->in_fd, RUN_MAX_LINE);
-    ctx->ids = run_idset_new();
-    if (!ctx->reader || !ctx->ids) {
-        fprintf(stderr, "parallm run: out of memory\n");
-        return CLI_EXIT_FATAL;
-    }
-    return -1;
-}
-
-/* Opens OUTPUT, reading what an earlier run left in it (resume). -1 to go
- * on, or an exit code. */
-static int open_output(run_ctx *ctx)
-{
-    const run_options *opt = ctx->opt;
-    run_resume_info info;
-    char err[512];
-
-    if (run_out_open(&ctx->out, opt->output, opt->overwrite, ctx->ids, &info,
-                     err, sizeof(err)) != 0) {
-        fprintf(stderr, "parallm run: %s: %s\n", opt->output, err);
-        return CLI_EXIT_IO;
-    }
-    if (info.repaired_bytes)
-        fprintf(stderr, "parallm run: %s: removed a torn last line (%llu "
-                        "bytes) left by an interrupted run\n",
-                opt->output, (unsigned long long)info.repaired_bytes);
-    if (info.bad_lines)
-        fprintf(stderr, "parallm run: %s: warning: %llu line(s) are not "
-                        "output records; ignored\n",
-                opt->output, (unsigned long long)info.bad_lines);
-    if ((info.ok || info.failed) && !opt->quiet)
-        fprintf(stderr, "parallm run: resuming: %s already holds %llu "
-                        "succeeded and %llu failed request(s)%s\n",
-                opt->output, (unsigned long long)info.ok,
-                (unsigned long long)info.failed,
-                info.failed && !opt->retry_failed
-                    ? " (failed ones are kept; --retry-failed re-runs them)"
-                    : "");
-    return -1;
 }
 
 /* Runs every request through the engine; the source and completion
@@ -772,68 +506,6 @@ static int report(const run_ctx *ctx, int exit_code, double elapsed,
     return exit_code;
 }
 
-static void run_ctx_free(run_ctx *ctx)
-{
-    plm_client_free(ctx->client);
-    run_out_close(ctx->out);
-    run_progress_free(ctx->progress);
-    run_line_reader_free(ctx->reader);
-    run_idset_free(ctx->ids);
-    free(ctx->grave);
-    if (ctx->in_fd >= 0)
-        close(ctx->in_fd);
-    plm_mock_free(ctx->mock);
-}
-
-/* Opens input and output, then creates the client: everything the run
- * needs, or an exit code (-1 to go on). */
-static int set_up(run_ctx *ctx)
-{
-    const run_options *opt = ctx->opt;
-    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
-    int rc;
-
-    if ((rc = client_options(ctx, &copts)) >= 0)
-        return rc;
-    int show_progress = opt->progress >= 0 ? opt->progress
-                                           : (!opt->quiet && isatty(2));
-    if ((rc = open_input(ctx)) >= 0 ||
-        (rc = prepare_input(ctx, show_progress)) >= 0 ||
-        (rc = open_output(ctx)) >= 0)
-        return rc;
-    if (getrandom(&ctx->serial_base, sizeof(ctx->serial_base), 0) !=
-        (ssize_t)sizeof(ctx->serial_base))
-        ctx->serial_base = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
-    if (show_progress)
-        ctx->progress = run_progress_new(STDERR_FILENO, run_use_color(2));
-    rc = plm_client_new(&ctx->client, &copts);
-    if (rc != PLM_OK) {
-        char why[CLI_ERROR_LEN];
-        fprintf(stderr, "parallm run: cannot create the client: %s\n",
-                cli_strerror(rc, why, sizeof(why)));
-        return rc == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
-    }
-    return -1;
-}
-
-/* Refuses an unreadable --ca-file before anything starts, by opening it
- * (the library reads it later). 0 or -1 after saying why. */
-static int check_ca_file(const char *path)
-{
-    int fd;
-
-    if (path == NULL)
-        return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n", path,
-                strerror(errno));
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
     run_options opt;
@@ -847,10 +519,10 @@ int cmd_run(int argc, char **argv)
     if (rc >= 0)
         return rc;
     ctx.opt = &opt;
-    if (check_ca_file(opt.ca_file) != 0)
+    if (run_check_ca_file(opt.ca_file) != 0)
         return CLI_EXIT_USAGE;
     install_signals();
-    int exit_code = set_up(&ctx);
+    int exit_code = run_set_up(&ctx);
     if (exit_code < 0) {
         rc = run_requests(&ctx, &elapsed, &stats, &exit_code);
         if (exit_code < 0)

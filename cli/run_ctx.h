@@ -1,0 +1,58 @@
+/*
+ * The state of one `parallm run`, shared by the engine callbacks
+ * (cmd_run.c) and the set-up that opens files and makes the client
+ * (run_setup.c).
+ */
+#ifndef CLI_RUN_CTX_H
+#define CLI_RUN_CTX_H
+
+#include "mock.h"
+#include "run.h"
+#include "run_options.h"
+
+/* What each request in flight carries back to its completion. */
+typedef struct pending {
+    uint64_t line_no;
+    char custom_id[];
+} pending;
+
+typedef struct run_ctx {
+    const run_options *opt;
+    plm_client *client;
+    run_line_reader *reader;
+    run_out *out;
+    run_idset *ids;
+    run_progress *progress;
+    run_counts counts;
+    int simulated;
+    int have_key[2];      /* per plm_provider: key or base URL given */
+    uint64_t serial_base;
+    uint64_t serial;
+    double deadline;      /* monotonic; 0 = none */
+    int io_error;         /* output or input failed: run aborted */
+    int fatal;            /* auth/quota/missing key: run aborted */
+    uint64_t listed_invalid;
+    plm_request **grave;  /* finished requests, freed outside callbacks */
+    size_t ngrave, capgrave;
+    int in_fd;            /* INPUT, -1 until opened */
+    plm_mock *mock;       /* --provider mock's server, or NULL */
+    char mock_url[64];    /* its base URL */
+} run_ctx;
+
+/* Messages on stderr step around the progress line. */
+void run_say(run_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The library's log, on stderr. */
+void run_log_to_stderr(plm_log_level level, const char *message,
+                       void *user_data);
+/* Says which key is missing; where: "" or "line N: ". */
+void run_missing_key_message(int provider, const char *where);
+/* Everything before the run: options for the client and its keys, INPUT,
+ * OUTPUT (resume) and the client itself. -1 to go on, or an exit code. */
+int run_set_up(run_ctx *ctx);
+/* Refuses an unreadable --ca-file before anything starts. 0 or -1 after
+ * saying why. */
+int run_check_ca_file(const char *path);
+void run_ctx_free(run_ctx *ctx);
+
+#endif
