@@ -519,7 +519,7 @@ int cmd_run(int argc, char **argv)
     if (rc >= 0)
         return rc;
     ctx.opt = &opt;
-    if (run_check_ca_file(opt.ca_file) != 0)
+    if (run_check_ca_file(opt.ca_file) != 0 || run_check_paths(&opt) != 0)
         return CLI_EXIT_USAGE;
     install_signals();
     int exit_code = run_set_up(&ctx);

@@ -53,6 +53,9 @@ int run_set_up(run_ctx *ctx);
 /* Refuses an unreadable --ca-file before anything starts. 0 or -1 after
  * saying why. */
 int run_check_ca_file(const char *path);
+/* Refuses a --summary-json that names the input or the output file
+ * (which writing it would destroy). 0 or -1 after saying why. */
+int run_check_paths(const run_options *opt);
 void run_ctx_free(run_ctx *ctx);
 
 #endif

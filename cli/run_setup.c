@@ -308,3 +308,58 @@ int run_check_ca_file(const char *path)
     close(fd);
     return 0;
 }
+
+/* The canonical form of path, for a file that may not exist yet: its
+ * directory resolved, its last component as given. NULL if the
+ * directory cannot be resolved. malloc'd. */
+static char *canonical_path(const char *path)
+{
+    char *full = realpath(path, NULL);
+    if (full)
+        return full;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path))
+                      : strdup(".");
+    if (!dir)
+        return NULL;
+    char *rdir = realpath(*dir ? dir : "/", NULL);
+    free(dir);
+    if (!rdir)
+        return NULL;
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(rdir) + strlen(base) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", rdir, base);
+    free(rdir);
+    return out;
+}
+
+/* 1 when a and b name the same file: the same device and inode when
+ * both exist, else the same canonical path. */
+static int same_path(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ca = canonical_path(a), *cb = canonical_path(b);
+    int same = ca && cb ? strcmp(ca, cb) == 0 : strcmp(a, b) == 0;
+    free(ca);
+    free(cb);
+    return same;
+}
+
+int run_check_paths(const run_options *opt)
+{
+    const char *s = opt->summary_json;
+    if (!s)
+        return 0;
+    if ((strcmp(opt->input, "-") != 0 && same_path(s, opt->input)) ||
+        (strcmp(opt->output, "-") != 0 && same_path(s, opt->output))) {
+        fprintf(stderr, "parallm run: --summary-json %s is the %s file; "
+                        "give it a path of its own\n",
+                s, same_path(s, opt->output) ? "output" : "input");
+        return -1;
+    }
+    return 0;
+}
