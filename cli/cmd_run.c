@@ -115,16 +115,31 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
     return rc;
 }
 
-static int write_invalid(run_ctx *ctx, const run_input_item *item)
+/* What every record of this run carries besides its answer. */
+static run_record_meta record_meta(run_ctx *ctx, uint64_t line_hash)
+{
+    run_record_meta m;
+    memset(&m, 0, sizeof(m));
+    m.simulated = ctx->simulated;
+    m.serial = next_serial(ctx);
+    m.has_input_hash = 1;
+    m.input_hash = line_hash;
+    m.secrets = ctx->secrets;
+    return m;
+}
+
+static int write_invalid(run_ctx *ctx, const run_input_item *item,
+                         uint64_t line_hash)
 {
     size_t len = 0;
+    run_record_meta meta = record_meta(ctx, line_hash);
     char *line = run_out_format_error(item->custom_id, "invalid_request",
-                                      item->error, ctx->simulated,
-                                      next_serial(ctx), &len);
+                                      item->error, &meta, &len);
     if (write_line(ctx, line, len) != 0)
         return -1;
     ctx->counts.failed++;
     ctx->counts.invalid++;
+    run_final_add(&ctx->counts.final, RUN_CLASS_INVALID);
     if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
         char shown[sizeof(item->error)];
         memcpy(shown, item->error, sizeof(shown));
@@ -136,49 +151,32 @@ static int write_invalid(run_ctx *ctx, const run_input_item *item)
 
 /* Decides what a line becomes: 1 = send it, 0 = handled (skipped or
  * written as invalid), <0 = abort with that code. */
-static int admit(run_ctx *ctx, run_input_item *item)
+static int admit(run_ctx *ctx, run_input_item *item, uint64_t line_hash,
+                 run_prior *prior)
 {
-    unsigned char *flags;
-    if (!item->synthetic_id) {
-        flags = run_idset_find(ctx->ids, item->custom_id,
-                               strlen(item->custom_id), 1);
-        if (!flags)
-            return PLM_ENOMEM;
-        if (*flags & RUN_ID_SEEN) {
-            /* The first line with this id keeps it; later ones are
-             * refused under their line's synthetic id so the output
-             * still holds one record per custom_id. */
-            char *dup = item->custom_id;
-            snprintf(item->error, sizeof(item->error),
-                     "line %llu: duplicate custom_id \"%.200s\" (first on "
-                     "line %llu)",
-                     (unsigned long long)item->line_no, dup,
-                     (unsigned long long)run_idset_line(flags));
-            item->custom_id = malloc(32);
-            if (!item->custom_id) {
-                item->custom_id = dup;
-                return PLM_ENOMEM;
-            }
-            snprintf(item->custom_id, 32, "line-%llu",
-                     (unsigned long long)item->line_no);
-            item->synthetic_id = 1;
-            free(dup);
-        } else {
-            *flags |= RUN_ID_SEEN;
-            run_idset_set_line(flags, item->line_no);
-        }
-    }
-    flags = run_idset_find(ctx->ids, item->custom_id,
-                           strlen(item->custom_id), 0);
-    if (flags &&
-        ((*flags & RUN_ID_DONE_OK) ||
-         ((*flags & RUN_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
+    int d = run_tally_decide(ctx->ids, item, line_hash,
+                             ctx->opt->skip_failed, prior);
+    if (d < 0)
+        return d;
+    ctx->counts.final.requests++;
+    switch (d) {
+    case RUN_SKIP_OK:
         ctx->counts.skipped++;
+        run_final_add(&ctx->counts.final, RUN_CLASS_OK);
         return 0;
+    case RUN_SKIP_FAILED:
+        ctx->counts.skipped++;
+        run_final_add(&ctx->counts.final, RUN_ID_CLASS(prior->flags));
+        return 0;
+    case RUN_KEEP_INVALID:
+        ctx->counts.kept_invalid++;
+        run_final_add(&ctx->counts.final, RUN_CLASS_INVALID);
+        return 0;
+    case RUN_WRITE_INVALID:
+        return write_invalid(ctx, item, line_hash) == 0 ? 0 : PLM_EIO;
+    default:
+        return 1;
     }
-    if (item->error[0])
-        return write_invalid(ctx, item) == 0 ? 0 : PLM_EIO;
-    return 1;
 }
 
 static int out_of_memory(run_ctx *ctx)
@@ -192,6 +190,7 @@ static int out_of_memory(run_ctx *ctx)
  * item. Returns 1 (a request), 0 (refused and written as invalid), or <0
  * to abort the run with that code. */
 static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
+                        uint64_t line_hash, const run_prior *prior,
                         plm_request **out)
 {
     int rc;
@@ -235,11 +234,13 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
         snprintf(item->error, sizeof(item->error),
                  "line %llu: request refused: %s",
                  (unsigned long long)line_no, plm_strerror(rc));
-        rc = write_invalid(ctx, item);
+        rc = write_invalid(ctx, item, line_hash);
         run_input_item_clear(item);
         return rc != 0 ? PLM_EIO : 0;
     }
     p->line_no = line_no;
+    p->line_hash = line_hash;
+    p->prior = *prior;
     memcpy(p->custom_id, item->custom_id, idlen + 1);
     run_input_item_clear(item);
     if (ctx->opt->request_timeout_ms)
@@ -273,18 +274,23 @@ static int source(plm_request **out, void *user_data)
             run_say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
                 strerror(errno));
             ctx->io_error = 1;
+            ctx->input_error = 1;
             return PLM_EIO;
         }
-        if (got == 0)
+        if (got == 0) {
+            ctx->input_eof = 1;
             return 0;
+        }
         if (!too_long && run_input_blank(line, len))
             continue;
         uint64_t line_no = run_line_reader_line_no(ctx->reader);
+        uint64_t line_hash = run_input_hash(line, len);
+        run_prior prior;
         if (run_input_parse(line, len, too_long, line_no, &item) != 0) {
             run_input_item_clear(&item);
             return out_of_memory(ctx);
         }
-        int rc = admit(ctx, &item);
+        int rc = admit(ctx, &item, line_hash, &prior);
         if (rc <= 0) {
             run_input_item_clear(&item);
             if (rc == PLM_ENOMEM)
@@ -294,7 +300,7 @@ static int source(plm_request **out, void *user_data)
             continue;
         }
         /* make_request clears item. */
-        rc = make_request(ctx, &item, line_no, out);
+        rc = make_request(ctx, &item, line_no, line_hash, &prior, out);
         if (rc != 0)
             return rc;
     }
@@ -320,6 +326,75 @@ static int recordable(run_ctx *ctx, const plm_result *res)
     return 1;
 }
 
+/* The first failure's reason, kept for the summary: one line. */
+static void note_failure(run_ctx *ctx, const pending *p, const plm_result *res)
+{
+    int code = plm_result_code(res);
+    char *why = ctx->counts.first_failure;
+    size_t cap = sizeof(ctx->counts.first_failure);
+    if (why[0] || code == PLM_OK || code == PLM_ECANCELLED ||
+        code == PLM_ENOTSTARTED || code == PLM_EABORTED)
+        return;
+    const char *msg = plm_result_error_message(res);
+    int status = plm_result_http_status(res);
+    int shown = (int)cli_utf8_cut(p->custom_id, 64);
+    if (status > 0)
+        snprintf(why, cap, "%.*s: HTTP %d: %s", shown, p->custom_id, status,
+                 msg && *msg ? msg : plm_strerror(code));
+    else
+        snprintf(why, cap, "%.*s: %s", shown, p->custom_id,
+                 msg && *msg ? msg : plm_strerror(code));
+    why[cli_utf8_cut(why, cap - 1)] = '\0';
+    run_mask_secrets(why, strlen(why), ctx->secrets);
+    run_input_sanitize(why);
+}
+
+/* Writes a result's line and counts it. 1 to stop the run. */
+static int record_result(run_ctx *ctx, pending *p, const plm_result *res)
+{
+    int cls = RUN_CLASS_OTHER;
+    size_t len = 0;
+    run_record_meta meta = record_meta(ctx, p->line_hash);
+    char *line = run_out_format_result(p->custom_id, res, &meta, &cls, &len);
+    if (write_line(ctx, line, len) != 0) {
+        ctx->counts.not_run++;
+        run_final_unanswered(&ctx->counts.final, &p->prior);
+        return 1;
+    }
+    int ok = cls == RUN_CLASS_OK;
+    run_final_add(&ctx->counts.final, cls);
+    if (ok)
+        ctx->counts.succeeded++;
+    else
+        ctx->counts.failed++;
+    if (!ok)
+        note_failure(ctx, p, res);
+    if (plm_result_prompt_tokens(res) > 0)
+        ctx->counts.prompt_tokens += plm_result_prompt_tokens(res);
+    if (plm_result_completion_tokens(res) > 0)
+        ctx->counts.completion_tokens += plm_result_completion_tokens(res);
+    plm_error_class ecls = plm_result_error_class(res);
+    if (ok || (ecls != PLM_CLASS_AUTH && ecls != PLM_CLASS_QUOTA) ||
+        ctx->fatal)
+        return 0;
+    /* Every other request would fail the same way: say it once. */
+    ctx->fatal = 1;
+    run_say(ctx, "parallm: %s (HTTP %d) on custom_id ",
+            ecls == PLM_CLASS_AUTH ? "authentication failed"
+                                   : "quota exhausted",
+            plm_result_http_status(res));
+    run_print_safe(stderr, p->custom_id, strnlen(p->custom_id, 200));
+    const char *msg = plm_result_error_message(res);
+    char *m = strdup(msg ? msg : "");
+    if (m)
+        run_mask_secrets(m, strlen(m), ctx->secrets);
+    fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
+                    "and the account's quota, then run again to resume\n",
+            m ? m : "");
+    free(m);
+    return 1;
+}
+
 static int complete(plm_request *req, plm_result *res, void *user_data)
 {
     run_ctx *ctx = user_data;
@@ -342,43 +417,12 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
 
     if (ctx->io_error || !recordable(ctx, res)) {
         ctx->counts.not_run++;
+        run_final_unanswered(&ctx->counts.final, &p->prior);
+        note_failure(ctx, p, res);
         stop = ctx->io_error;
         goto out;
     }
-    int ok = 0;
-    size_t len = 0;
-    char *line = run_out_format_result(p->custom_id, res, ctx->simulated,
-                                       next_serial(ctx), &ok, &len);
-    if (write_line(ctx, line, len) != 0) {
-        ctx->counts.not_run++;
-        stop = 1;
-        goto out;
-    }
-    if (ok)
-        ctx->counts.succeeded++;
-    else
-        ctx->counts.failed++;
-    if (plm_result_prompt_tokens(res) > 0)
-        ctx->counts.prompt_tokens += plm_result_prompt_tokens(res);
-    if (plm_result_completion_tokens(res) > 0)
-        ctx->counts.completion_tokens += plm_result_completion_tokens(res);
-    plm_error_class cls = plm_result_error_class(res);
-    if (!ok && (cls == PLM_CLASS_AUTH || cls == PLM_CLASS_QUOTA) &&
-        !ctx->fatal) {
-        /* Every other request would fail the same way: say it once. */
-        ctx->fatal = 1;
-        run_say(ctx, "parallm: %s (HTTP %d) on custom_id ",
-            cls == PLM_CLASS_AUTH ? "authentication failed"
-                                  : "quota exhausted",
-            plm_result_http_status(res));
-        run_print_safe(stderr, p->custom_id,
-                       strnlen(p->custom_id, 200));
-        fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
-                        "and the account's quota, then run again to "
-                        "resume\n",
-                plm_result_error_message(res));
-        stop = 1;
-    }
+    stop = record_result(ctx, p, res);
 out:
     free(p);
     plm_result_free(res);
@@ -409,6 +453,22 @@ static const char *outcome_text(int code)
     case CLI_EXIT_FATAL: return "stopped: authentication or quota error";
     default: return "failed";
     }
+}
+
+/* Classifies the input lines a run that stopped early did not reach, so
+ * the summary and the exit code cover the whole input. A pipe is not
+ * read on: it might never end. */
+static void tally_rest(run_ctx *ctx)
+{
+    if (ctx->input_eof) {
+        ctx->counts.final.input_complete = 1;
+        return;
+    }
+    if (!ctx->in_regular || ctx->input_error)
+        return;
+    ctx->counts.final.input_complete =
+        run_tally_rest(ctx->reader, ctx->ids, ctx->opt->skip_failed,
+                       &ctx->counts.final) == 0;
 }
 
 /* Runs every request through the engine; the source and completion
@@ -446,6 +506,7 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
     g_client = NULL;
     *elapsed = run_now() - ctx->counts.started;
     grave_flush(ctx);
+    tally_rest(ctx);
     if (run_out_close(ctx->out) != 0 && !ctx->io_error) {
         fprintf(stderr, "parallm run: cannot write %s: %s\n", opt->output,
                 strerror(errno));
@@ -474,8 +535,10 @@ static int run_exit_code(const run_ctx *ctx, int rc)
                 cli_strerror(rc, why, sizeof(why)));
         return CLI_EXIT_FATAL;
     }
-    return ctx->counts.failed || ctx->counts.not_run ? CLI_EXIT_PARTIAL
-                                                     : CLI_EXIT_OK;
+    /* The whole output against the whole input, not this run alone. */
+    const run_final *f = &ctx->counts.final;
+    return f->failed || f->not_run || !f->input_complete ? CLI_EXIT_PARTIAL
+                                                         : CLI_EXIT_OK;
 }
 
 /* The closing messages, the summary and --summary-json. Returns the exit
@@ -489,6 +552,9 @@ static int report(const run_ctx *ctx, int exit_code, double elapsed,
         fprintf(stderr, "parallm: ... and %llu more invalid line(s); see %s\n",
                 (unsigned long long)(ctx->listed_invalid - MAX_LISTED_INVALID),
                 opt->output);
+    if (ctx->counts.first_failure[0] && !opt->quiet)
+        fprintf(stderr, "parallm run: first failure: %s\n",
+                ctx->counts.first_failure);
     if (exit_code == CLI_EXIT_TIMEOUT)
         fprintf(stderr, "parallm run: --timeout reached; unfinished requests "
                         "were not written and run on resume\n");

@@ -412,3 +412,19 @@ out:
     run_line_reader_free(r);
     return problems;
 }
+
+uint64_t run_input_hash(const char *line, size_t len)
+{
+    /* Fixed, not secret: the value must be the same in every run. */
+    static const uint64_t key[2] = { 0x7061726c6c6d2d69ull,
+                                     0x6e7075742d6c696eull };
+    uint64_t h[2];
+    run_idset_siphash128(key, line, len, h);
+    return h[0];
+}
+
+uint32_t run_input_tag(uint64_t hash)
+{
+    uint32_t t = (uint32_t)hash;
+    return t ? t : 1;
+}

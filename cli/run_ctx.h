@@ -13,6 +13,8 @@
 /* What each request in flight carries back to its completion. */
 typedef struct pending {
     uint64_t line_no;
+    uint64_t line_hash;   /* run_input_hash of its input line */
+    run_prior prior;      /* what the output held for it before */
     char custom_id[];
 } pending;
 
@@ -35,8 +37,14 @@ typedef struct run_ctx {
     plm_request **grave;  /* finished requests, freed outside callbacks */
     size_t ngrave, capgrave;
     int in_fd;            /* INPUT, -1 until opened */
+    int in_regular;       /* INPUT is a regular file (can be read on) */
+    int input_eof;        /* the source read INPUT to its end */
+    int input_error;      /* reading INPUT failed */
     plm_mock *mock;       /* --provider mock's server, or NULL */
     char mock_url[64];    /* its base URL */
+    /* The API keys the client sends, masked wherever the command
+     * writes; NULL-terminated. */
+    const char *secrets[3];
 } run_ctx;
 
 /* Messages on stderr step around the progress line. */

@@ -131,6 +131,14 @@ static int client_options(run_ctx *ctx, plm_client_options *copts)
         return rc;
     copts->openai_api_key = okey && *okey ? okey : NULL;
     copts->anthropic_api_key = akey && *akey ? akey : NULL;
+    /* Whatever their shape, the keys sent are masked wherever the
+     * command writes (a server may echo them). */
+    int n = 0;
+    if (copts->openai_api_key)
+        ctx->secrets[n++] = copts->openai_api_key;
+    if (copts->anthropic_api_key)
+        ctx->secrets[n++] = copts->anthropic_api_key;
+    ctx->secrets[n] = NULL;
     copts->ca_file = opt->ca_file;
     copts->insecure_skip_verify = opt->insecure;
     copts->max_retries = opt->retries == 0  ? -1
@@ -187,6 +195,7 @@ static int prepare_input(run_ctx *ctx, int show_progress)
 
     memset(&st, 0, sizeof(st));
     int seekable = fstat(ctx->in_fd, &st) == 0 && S_ISREG(st.st_mode);
+    ctx->in_regular = seekable;
     if (!seekable && S_ISDIR(st.st_mode)) {
         fprintf(stderr, "parallm run: %s is a directory\n", opt->input);
         return CLI_EXIT_IO;
@@ -223,27 +232,38 @@ static int open_output(run_ctx *ctx)
     run_resume_info info;
     char err[512];
 
-    if (run_out_open(&ctx->out, opt->output, opt->overwrite, ctx->ids, &info,
-                     err, sizeof(err)) != 0) {
+    int flags = (opt->overwrite ? RUN_OUT_OVERWRITE : 0) |
+                (ctx->simulated ? 0 : RUN_OUT_IGNORE_SIMULATED);
+    int rc = run_out_open(&ctx->out, opt->output, flags, ctx->ids, &info,
+                          err, sizeof(err));
+    if (rc != 0) {
         fprintf(stderr, "parallm run: %s: %s\n", opt->output, err);
-        return CLI_EXIT_IO;
+        if (rc == -1 && errno == EINTR)
+            return CLI_EXIT_INTERRUPTED;
+        return rc == -2 ? CLI_EXIT_USAGE : CLI_EXIT_IO;
     }
+    if (!run_out_regular(ctx->out) && !opt->quiet)
+        fprintf(stderr, "parallm run: %s is not a regular file: nothing "
+                        "to resume from, every request is sent\n",
+                strcmp(opt->output, "-") == 0 ? "standard output"
+                                              : opt->output);
     if (info.repaired_bytes)
         fprintf(stderr, "parallm run: %s: removed a torn last line (%llu "
                         "bytes) left by an interrupted run\n",
                 opt->output, (unsigned long long)info.repaired_bytes);
-    if (info.bad_lines)
-        fprintf(stderr, "parallm run: %s: warning: %llu line(s) are not "
-                        "output records; ignored\n",
-                opt->output, (unsigned long long)info.bad_lines);
+    if (info.simulated && !opt->quiet)
+        fprintf(stderr, "parallm run: %s: %llu simulated answer(s) from "
+                        "--provider mock do not count on a real run; those "
+                        "requests are sent\n",
+                opt->output, (unsigned long long)info.simulated);
     if ((info.ok || info.failed) && !opt->quiet)
         fprintf(stderr, "parallm run: resuming: %s already holds %llu "
                         "succeeded and %llu failed request(s)%s\n",
                 opt->output, (unsigned long long)info.ok,
                 (unsigned long long)info.failed,
-                info.failed && !opt->retry_failed
-                    ? " (failed ones are kept; --retry-failed re-runs them)"
-                    : "");
+                !info.failed        ? ""
+                : opt->skip_failed ? " (failed ones are kept: --skip-failed)"
+                                   : " (failed ones are sent again)");
     return -1;
 }
 

@@ -72,17 +72,26 @@ assert len(recs) == 12, len(recs)
 PY
 grep -q "failed 10 (invalid input 10)" err.txt || fail "summary: $(cat err.txt)"
 
-# Resume does not write the invalid lines again...
-"$PLM" run bad.jsonl -o out.jsonl --provider mock -q || fail "resume exit $?"
+# A re-run does not write the unchanged invalid lines again (their
+# records stand), but the exit code and the summary still count them:
+# the file holds 10 failures.
+set +e
+"$PLM" run bad.jsonl -o out.jsonl --provider mock -q --summary-json s.json
+rc=$?
+set -e
+[ $rc = 1 ] || fail "resume exit $rc"
 [ "$(line_count out.jsonl)" = 12 ] || fail "resume rewrote invalid lines"
-# ...unless asked to retry failed ones (the failures are re-checked and
-# recorded again; the last line for a custom_id wins).
+python3 -c '
+import json; s = json.load(open("s.json"))
+assert (s["succeeded"], s["failed"], s["invalid"]) == (2, 10, 10), s
+assert s["this_run"]["requests"] == 0, s' || fail "resume summary"
+# --retry-failed (now the default, accepted as a no-op) changes nothing.
 set +e
 "$PLM" run bad.jsonl -o out.jsonl --provider mock -q --retry-failed
 rc=$?
 set -e
 [ $rc = 1 ] || fail "retry-failed exit $rc"
-[ "$(line_count out.jsonl)" = 22 ] || fail "retry-failed: $(line_count out.jsonl) lines"
+[ "$(line_count out.jsonl)" = 12 ] || fail "retry-failed: $(line_count out.jsonl) lines"
 
 # --strict: every problem listed, nothing sent, exit 2.
 set +e

@@ -35,6 +35,15 @@ double run_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static run_record_meta meta_of(int simulated, uint64_t serial)
+{
+    run_record_meta m;
+    memset(&m, 0, sizeof(m));
+    m.simulated = simulated;
+    m.serial = serial;
+    return m;
+}
+
 static void test_run__idset_many_ids(void **state)
 {
     (void)state;
@@ -265,7 +274,8 @@ static void test_run__format_http_and_local_failures(void **state)
 {
     (void)state;
     plm_result *res = plm__result_new(NULL);
-    int ok = 1;
+    int cls = RUN_CLASS_OK;
+    run_record_meta mt;
     size_t len = 0;
     assert_non_null(res);
     plm__result_set_error(res, PLM_ERATELIMIT, PLM_CLASS_RATE_LIMITED,
@@ -273,9 +283,10 @@ static void test_run__format_http_and_local_failures(void **state)
     res->http_status = 429;
     res->body = strdup("{\"error\":\n{\"message\":\"slow down\"}}");
     res->body_len = strlen(res->body);
-    char *line = run_out_format_result("c\"1", res, 1, 42, &ok, &len);
+    mt = meta_of(1, 42);
+    char *line = run_out_format_result("c\"1", res, &mt, &cls, &len);
     assert_non_null(line);
-    assert_int_equal(ok, 0);
+    assert_int_not_equal(cls, RUN_CLASS_OK);
     assert_int_equal(line[len - 1], '\n');
     assert_null(memchr(line, '\n', len - 1));
     json_t *j = json_loads(line, 0, NULL);
@@ -297,7 +308,8 @@ static void test_run__format_http_and_local_failures(void **state)
     /* A 200 that did not parse is a local failure, not an answer. */
     plm__result_set_error(res, PLM_EPARSE, PLM_CLASS_PARSE, "not JSON");
     res->http_status = 200;
-    line = run_out_format_result("c", res, 0, 1, &ok, &len);
+    mt = meta_of(0, 1);
+    line = run_out_format_result("c", res, &mt, &cls, &len);
     j = json_loads(line, 0, NULL);
     assert_non_null(j);
     assert_true(json_is_null(json_object_get(j, "response")));
@@ -398,7 +410,8 @@ static void test_run__format_answer_embeds_body(void **state)
 {
     (void)state;
     plm_result *res = plm__result_new(NULL);
-    int ok = 0;
+    int cls = RUN_CLASS_OTHER;
+    run_record_meta mt;
     size_t len = 0;
     assert_non_null(res);
     res->code = PLM_OK;
@@ -406,9 +419,10 @@ static void test_run__format_answer_embeds_body(void **state)
     res->request_id = strdup("req-\"1");
     res->body = strdup("{\"b\": [1, 2.5e-3, \"\\u00e9\"], \"n\": null}");
     res->body_len = strlen(res->body);
-    char *line = run_out_format_result("c\\1", res, 1, 42, &ok, &len);
+    mt = meta_of(1, 42);
+    char *line = run_out_format_result("c\\1", res, &mt, &cls, &len);
     assert_non_null(line);
-    assert_int_equal(ok, 1);
+    assert_int_equal(cls, RUN_CLASS_OK);
     assert_int_equal(strlen(line), len);
     assert_int_equal(line[len - 1], '\n');
     /* The body is embedded byte for byte. */
@@ -441,9 +455,10 @@ static void test_run__format_answer_embeds_body(void **state)
     res->body = strdup("oops {");
     res->body_len = strlen(res->body);
     res->http_status = 500;
-    line = run_out_format_result("c", res, 0, 1, &ok, &len);
+    mt = meta_of(0, 1);
+    line = run_out_format_result("c", res, &mt, &cls, &len);
     assert_non_null(line);
-    assert_int_equal(ok, 0);
+    assert_int_not_equal(cls, RUN_CLASS_OK);
     j = json_loads(line, 0, NULL);
     assert_non_null(j);
     assert_string_equal(
@@ -469,36 +484,46 @@ static void test_run__resume_scan_and_repair(void **state)
     char dir[256], path[300];
     assert_int_equal(plm_test_tmpdir("plm-run-unit", dir, sizeof(dir)), 0);
     snprintf(path, sizeof(path), "%s/out.jsonl", dir);
+#define REC(id, cid) "{\"id\":\"batch_req_" id "\",\"custom_id\":\"" cid "\","
     const char *good =
-        "{\"custom_id\":\"a\",\"response\":{\"status_code\":200},"
+        REC("0000000000000001", "a") "\"response\":{\"status_code\":200},"
         "\"error\":null}\n"
-        "{\"custom_id\":\"b\",\"response\":{\"status_code\":500},"
-        "\"error\":null}\n"
-        "garbage in the middle\n"
-        "{\"custom_id\":\"c\",\"response\":null,\"error\":{\"code\":\"x\"}}\n"
-        "{\"custom_id\":\"b\",\"response\":{\"status_code\":201},"
-        "\"error\":null}\n";
-    char *content = malloc(strlen(good) + 32);
+        REC("0000000000000002", "b") "\"response\":{\"status_code\":500},"
+        "\"error\":null,\"input_hash\":\"00000000000000aa\"}\n"
+        "\n"
+        REC("0000000000000003", "c") "\"response\":null,"
+        "\"error\":{\"code\":\"x\"}}\n"
+        REC("0000000000000004", "b") "\"response\":{\"status_code\":201},"
+        "\"error\":null,\"input_hash\":\"00000000000000bb\"}\n"
+        REC("0000000000000005", "s") "\"response\":{\"status_code\":200},"
+        "\"error\":null,\"simulated\":true}\n";
+    const char *torn = REC("00000000000000ff", "d") "\"resp";
+    char *content = malloc(strlen(good) + strlen(torn) + 256);
     assert_non_null(content);
-    sprintf(content, "%s{\"custom_id\":\"d\",\"resp", good);
+    sprintf(content, "%s%s", good, torn);
     write_all(path, content);
 
     run_idset *ids = run_idset_new();
     run_resume_info info;
     run_out *o = NULL;
     char err[256];
-    assert_int_equal(run_out_open(&o, path, 0, ids, &info, err, sizeof(err)),
+    assert_int_equal(run_out_open(&o, path, RUN_OUT_IGNORE_SIMULATED, ids,
+                                  &info, err, sizeof(err)),
                      0);
     assert_int_equal(info.ok, 2);     /* a, b (its later success wins) */
     assert_int_equal(info.failed, 1); /* c */
-    assert_int_equal(info.bad_lines, 1);
-    assert_int_equal(info.repaired_bytes,
-                     strlen("{\"custom_id\":\"d\",\"resp"));
+    assert_int_equal(info.simulated, 1); /* s: not taken on a real run */
+    assert_int_equal(info.repaired_bytes, strlen(torn));
     assert_int_equal(*run_idset_find(ids, "a", 1, 0), RUN_ID_DONE_OK);
-    assert_int_equal(*run_idset_find(ids, "b", 1, 0),
+    assert_int_equal(*run_idset_find(ids, "b", 1, 0) & 3,
                      RUN_ID_DONE_OK | RUN_ID_DONE_FAILED);
-    assert_int_equal(*run_idset_find(ids, "c", 1, 0), RUN_ID_DONE_FAILED);
+    /* The deciding record's input hash: b's success. */
+    assert_int_equal(run_idset_tag(run_idset_find(ids, "b", 1, 0)), 0xbb);
+    assert_int_equal(*run_idset_find(ids, "c", 1, 0),
+                     RUN_ID_DONE_FAILED |
+                         RUN_CLASS_OTHER << RUN_ID_CLASS_SHIFT);
     assert_null(run_idset_find(ids, "d", 1, 0));
+    assert_null(run_idset_find(ids, "s", 1, 0));
     assert_int_equal(run_out_write(o, "{\"custom_id\":\"d\"}\n", 18), 0);
     assert_int_equal(run_out_close(o), 0);
     size_t len = 0;
@@ -507,14 +532,45 @@ static void test_run__resume_scan_and_repair(void **state)
     assert_int_equal(len, strlen(good) + 18);
     assert_memory_equal(after, good, strlen(good));
     free(after);
+    struct stat st;
+
+    /* A line parallm did not write anywhere: refused, nothing changed
+     * (not even a torn-looking tail). */
+    const char *foreign[] = { "a\nb", "{\"note\": \"kept by a user\"}\n",
+                              "# comment\n", "[1]\n",
+                              "{\"custom_id\":\"q\",\"method\":\"POST\"}\n" };
+    for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+        sprintf(content, "%s%s%s", good, foreign[i], torn);
+        write_all(path, content);
+        run_idset *idsx = run_idset_new();
+        assert_int_equal(run_out_open(&o, path, 0, idsx, &info, err,
+                                      sizeof(err)),
+                         -2);
+        assert_non_null(strstr(err, "is not a parallm output record"));
+        after = plm_test_read_file(path, &len);
+        assert_int_equal(len, strlen(content));
+        assert_memory_equal(after, content, len);
+        free(after);
+        run_idset_free(idsx);
+    }
+    /* A last line without newline that is not the start of a record. */
+    sprintf(content, "%sabc", good);
+    write_all(path, content);
+    run_idset *ids3 = run_idset_new();
+    assert_int_equal(run_out_open(&o, path, 0, ids3, &info, err,
+                                  sizeof(err)),
+                     -2);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal((size_t)st.st_size, strlen(content));
+    run_idset_free(ids3);
 
     /* --overwrite: nothing read, file emptied. */
     run_idset *ids2 = run_idset_new();
-    assert_int_equal(run_out_open(&o, path, 1, ids2, &info, err, sizeof(err)),
+    assert_int_equal(run_out_open(&o, path, RUN_OUT_OVERWRITE, ids2, &info,
+                                  err, sizeof(err)),
                      0);
     assert_int_equal(run_idset_count(ids2), 0);
     assert_int_equal(run_out_close(o), 0);
-    struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 0);
 
@@ -530,6 +586,7 @@ static void test_run__resume_scan_and_repair(void **state)
     run_idset_free(ids2);
     free(content);
     plm_test_rmtree(dir);
+#undef REC
 }
 
 int main(void)
