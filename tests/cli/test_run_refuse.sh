@@ -36,4 +36,39 @@ cmp out.jsonl out.orig || fail "output changed"
 ln -s out.jsonl link.json
 expect_refused 2 in.jsonl -o out.jsonl --summary-json link.json
 cmp out.jsonl out.orig || fail "output changed through a link"
+
+# -o on files parallm did not write: a text file, random bytes, a Batch
+# input file. Exit 2, byte for byte the same.
+printf 'a\nb' > text.txt
+head -c 5000 /dev/urandom > random.bin
+cp in.jsonl batch_input.jsonl
+for f in text.txt random.bin batch_input.jsonl; do
+    cp "$f" "$f.orig"
+    expect_refused 2 in.jsonl -o "$f"
+    grep -q "is not a parallm output record" err.txt || fail "$f: $(cat err.txt)"
+    cmp "$f" "$f.orig" || fail "$f was changed"
+done
+
+# Lines a user appended to a real output: refused, not deleted.
+for extra in '{"note": "kept by a user"}' '# comment'; do
+    cp out.orig mine.jsonl
+    printf '%s\n' "$extra" >> mine.jsonl
+    cp mine.jsonl mine.orig
+    expect_refused 2 in.jsonl -o mine.jsonl
+    cmp mine.jsonl mine.orig || fail "user line removed: $extra"
+    # Even without its newline, a line that is not the start of a record
+    # is not taken for a torn write.
+    cp out.orig mine.jsonl
+    printf '%s' "$extra" >> mine.jsonl
+    cp mine.jsonl mine.orig
+    expect_refused 2 in.jsonl -o mine.jsonl
+    cmp mine.jsonl mine.orig || fail "user tail removed: $extra"
+done
+# --overwrite still starts over.
+"$PLM" run in.jsonl -o mine.jsonl --provider mock -q --overwrite \
+    || fail "--overwrite exit $?"
+read -r ok bad lines < <(check_output mine.jsonl in.jsonl)
+[ "$ok" = 3 ] && [ "$lines" = 3 ] || fail "--overwrite: ok=$ok lines=$lines"
+# The output is created readable by its owner only.
+[ "$(stat -c %a out.jsonl)" = 600 ] || fail "mode $(stat -c %a out.jsonl)"
 echo ok
