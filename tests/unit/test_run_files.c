@@ -589,6 +589,166 @@ static void test_run__resume_scan_and_repair(void **state)
 #undef REC
 }
 
+/* xorshift64*: a fixed seed, so every run checks the same cases. */
+static uint64_t prng(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* Random bytes shaped to hit the writer's paths: raw bytes, JSON-ish
+ * text with escapes, NULs and bad UTF-8, deep nesting. */
+static size_t random_body(uint64_t *s, char *buf, size_t cap)
+{
+    static const char *const bits[] = {
+        "{", "}", "[", "]", "\"", "\\", "\\u0000", "\\ud800", ":", ",",
+        "1e999", "null", "\xff\xfe", "\xc3\xa9", " ", "\n", "\t", "\0",
+        "data: ", ": keepalive \xff\xfe\n", "[DONE]", "{\"a\":", "\xe2\x82"
+    };
+    size_t n = 0, want = (size_t)(prng(s) % 200);
+    int mode = (int)(prng(s) % 4);
+    if (mode == 0) { /* raw bytes */
+        for (; n < want && n < cap; n++)
+            buf[n] = (char)prng(s);
+        return n;
+    }
+    if (mode == 1) { /* a deep array, around the scan's depth limit */
+        size_t depth = 2040 + (size_t)(prng(s) % 12);
+        if (2 * depth + 1 > cap)
+            depth = (cap - 1) / 2;
+        for (size_t i = 0; i < depth; i++)
+            buf[n++] = '[';
+        for (size_t i = 0; i < depth; i++)
+            buf[n++] = ']';
+        return n;
+    }
+    while (n < want) {
+        const char *b = bits[prng(s) % (sizeof(bits) / sizeof(bits[0]))];
+        size_t len = b[0] ? strlen(b) : 1;
+        if (n + len > cap)
+            break;
+        memcpy(buf + n, b, len);
+        n += len;
+    }
+    return n;
+}
+
+static void test_run__format_scan_roundtrip(void **state)
+{
+    (void)state;
+    static const int statuses[] = { 200, 201, 400, 401, 429, 500, 503, 0 };
+    static const int codes[] = { PLM_OK,      PLM_ENETWORK, PLM_ETIMEOUT,
+                                 PLM_EPARSE,  PLM_ETOOBIG,  PLM_ESERVER };
+    static const char *const secrets[] = { "local-SECRETVALUE123", NULL };
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    char *body = malloc(8192);
+    assert_non_null(body);
+    for (int i = 0; i < 5000; i++) {
+        plm_result *res = plm__result_new(NULL);
+        assert_non_null(res);
+        int status = statuses[prng(&seed) % 8];
+        int code = status >= 200 && status < 300
+                       ? codes[prng(&seed) % 6]
+                       : status ? PLM_ESERVER : codes[1 + prng(&seed) % 5];
+        if (code != PLM_OK)
+            plm__result_set_error(res, code, PLM_CLASS_SERVER,
+                                  i % 7 ? "boom \xff" : "local-SECRETVALUE123");
+        res->code = code;
+        res->http_status = status;
+        size_t blen = random_body(&seed, body, 8191);
+        if (i % 5 == 0 && blen >= 23)
+            memcpy(body + 3, "local-SECRETVALUE123", 20);
+        res->body = malloc(blen + 1);
+        memcpy(res->body, body, blen);
+        res->body[blen] = '\0';
+        res->body_len = blen;
+        if (i % 3 == 0) {
+            res->request_id = malloc(17);
+            for (int k = 0; k < 16; k++)
+                res->request_id[k] = (char)(1 + prng(&seed) % 255);
+            res->request_id[16] = '\0';
+        }
+        char cid[32];
+        snprintf(cid, sizeof(cid), "id-%d-\xc3\xa9\"\\", i);
+        run_record_meta m = meta_of(i % 2, (uint64_t)i);
+        m.has_input_hash = 1;
+        m.input_hash = prng(&seed);
+        m.secrets = secrets;
+        int cls = -1;
+        size_t len = 0;
+        char *line = run_out_format_result(cid, res, &m, &cls, &len);
+        assert_non_null(line);
+        assert_int_equal(line[len - 1], '\n');
+        /* One line, and the scan reads it back to the same id, outcome
+         * and input hash; no copy of the key survives. */
+        assert_null(memchr(line, '\n', len - 1));
+        if (strstr(line, "SECRETVALUE"))
+            fail_msg("case %d: key in %s", i, line);
+        run_record rec;
+        if (parse_record(line, len - 1, &rec) != 0)
+            fail_msg("case %d: the scan refuses: %s", i, line);
+        assert_string_equal(rec.id, cid);
+        assert_int_equal(rec.cls, cls);
+        assert_int_equal(rec.simulated, i % 2);
+        assert_true(rec.has_hash && rec.hash == m.input_hash);
+        /* A success always keeps its body. */
+        if (cls == RUN_CLASS_OK && blen > 0)
+            assert_false(json_is_null(json_object_get(
+                json_object_get(rec.root, "response"), "body")));
+        assert_true(record_prefix(line, len - 1));
+        json_decref(rec.root);
+        free(line);
+        plm_result_free(res);
+    }
+    free(body);
+}
+
+static void test_run__deep_and_nul_bodies(void **state)
+{
+    (void)state;
+    plm_result *res = plm__result_new(NULL);
+    run_record_meta m = meta_of(0, 7);
+    int cls = -1;
+    size_t len = 0;
+    assert_non_null(res);
+    res->code = PLM_OK;
+    res->http_status = 200;
+    /* Bodies nested 2,046 to 2,048 deep: the parser takes them all. */
+    for (int depth = 2046; depth <= 2048; depth++) {
+        free(res->body);
+        res->body = malloc((size_t)depth * 2 + 1);
+        memset(res->body, '[', (size_t)depth);
+        memset(res->body + depth, ']', (size_t)depth);
+        res->body[2 * depth] = '\0';
+        res->body_len = (size_t)depth * 2;
+        char *line = run_out_format_result("deep", res, &m, &cls, &len);
+        run_record rec;
+        assert_int_equal(parse_record(line, len - 1, &rec), 0);
+        assert_int_equal(rec.cls, RUN_CLASS_OK);
+        json_decref(rec.root);
+        free(line);
+    }
+    /* NULs in a non-JSON body and invalid UTF-8 in an SSE stream. */
+    static const char sse[] = ": keepalive \xff\xfe\ndata: {\"a\":1}\n\n"
+                              "data: [DONE]\n\n: bye \0 after";
+    free(res->body);
+    res->body = malloc(sizeof(sse));
+    memcpy(res->body, sse, sizeof(sse));
+    res->body_len = sizeof(sse) - 1;
+    char *line = run_out_format_result("sse", res, &m, &cls, &len);
+    run_record rec;
+    assert_int_equal(parse_record(line, len - 1, &rec), 0);
+    json_t *b = json_object_get(json_object_get(rec.root, "response"), "body");
+    assert_true(json_is_string(b));
+    assert_int_equal(json_string_length(b), sizeof(sse) - 1 + 2 * 2);
+    assert_memory_equal(json_string_value(b), ": keepalive \xef\xbf\xbd", 15);
+    json_decref(rec.root);
+    free(line);
+    plm_result_free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +762,8 @@ int main(void)
         cmocka_unit_test(test_run__json_member_text),
         cmocka_unit_test(test_run__format_answer_embeds_body),
         cmocka_unit_test(test_run__resume_scan_and_repair),
+        cmocka_unit_test(test_run__format_scan_roundtrip),
+        cmocka_unit_test(test_run__deep_and_nul_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
