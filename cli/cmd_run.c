@@ -71,11 +71,17 @@ void run_say(run_ctx *ctx, const char *fmt, ...)
 }
 
 void run_log_to_stderr(plm_log_level level, const char *message,
-                          void *user_data)
+                       void *user_data)
 {
     run_ctx *ctx = user_data;
     static const char *names[] = { "error", "warning", "info", "debug" };
-    run_say(ctx, "parallm: %s: %s\n", names[level & 3], message);
+    /* The library masks what looks like sk-...; the command knows the
+     * keys it sent, whatever their shape. */
+    char *m = strdup(message ? message : "");
+    if (m)
+        run_mask_secrets(m, strlen(m), ctx->secrets);
+    run_say(ctx, "parallm: %s: %s\n", names[level & 3], m ? m : "");
+    free(m);
 }
 
 static void grave_flush(run_ctx *ctx)
