@@ -338,6 +338,14 @@ static void note_failure(run_ctx *ctx, const pending *p, const plm_result *res)
     int code = plm_result_code(res);
     char *why = ctx->counts.first_failure;
     size_t cap = sizeof(ctx->counts.first_failure);
+    if (code == PLM_EBREAKER) {
+        /* Says only that earlier attempts failed: a fallback. */
+        why = ctx->breaker_note;
+        cap = sizeof(ctx->breaker_note);
+    } else if (plm_result_http_status(res) <= 0 &&
+               (code == PLM_ENETWORK || code == PLM_ETIMEOUT)) {
+        ctx->unreachable = 1;
+    }
     if (why[0] || code == PLM_OK || code == PLM_ECANCELLED ||
         code == PLM_ENOTSTARTED || code == PLM_EABORTED)
         return;
@@ -547,6 +555,32 @@ static int run_exit_code(const run_ctx *ctx, int rc)
                                                          : CLI_EXIT_OK;
 }
 
+/* When no request got through and the results only say the network
+ * failed (or the breaker opened), one connection to the server says why
+ * in a line: refused, unresolvable, TLS. */
+static void diagnose(run_ctx *ctx)
+{
+    const run_options *opt = ctx->opt;
+    char *why = ctx->counts.first_failure;
+    const char *url = opt->base_url;
+    if (!url)
+        url = getenv("OPENAI_BASE_URL");
+    if (!url || !*url)
+        url = getenv("ANTHROPIC_BASE_URL");
+    if (ctx->mock || ctx->counts.succeeded ||
+        !(ctx->unreachable || (ctx->breaker_note[0] && !why[0])))
+        return;
+    char reason[200];
+    if (url && *url &&
+        run_probe(url, opt->ca_file, opt->insecure, reason,
+                  sizeof(reason)) != 0) {
+        snprintf(why, sizeof(ctx->counts.first_failure), "%s", reason);
+        run_input_sanitize(why);
+    } else if (!why[0]) {
+        memcpy(why, ctx->breaker_note, sizeof(ctx->breaker_note));
+    }
+}
+
 /* The closing messages, the summary and --summary-json. Returns the exit
  * code, which a failed --summary-json turns into CLI_EXIT_IO. */
 static int report(const run_ctx *ctx, int exit_code, double elapsed,
@@ -597,6 +631,7 @@ int cmd_run(int argc, char **argv)
     int exit_code = run_set_up(&ctx);
     if (exit_code < 0) {
         rc = run_requests(&ctx, &elapsed, &stats, &exit_code);
+        diagnose(&ctx);
         if (exit_code < 0)
             exit_code = report(&ctx, run_exit_code(&ctx, rc), elapsed,
                                &stats);

@@ -255,6 +255,26 @@ char *run_out_format_error(const char *custom_id, const char *code,
 void run_mask_secrets(char *s, size_t len, const char *const *secrets);
 
 /* ------------------------------------------------------------------ */
+/* run_diag.c */
+
+typedef struct run_url {
+    char host[256];
+    int port;
+    int tls;
+} run_url;
+
+/* Parses an http:// or https:// base URL: a host (a name, an address,
+ * or [an IPv6 address]), an optional port from 1 to 65535, and a path
+ * without spaces or control characters. 0, or -1 if malformed. */
+int run_url_parse(const char *url, run_url *u);
+/* 0 when path holds PEM certificates only; -1 with the reason. */
+int run_check_ca_pem(const char *path, char *why, size_t len);
+/* Connects to the server of url (and makes a TLS handshake for https,
+ * unless insecure): 0 when that works, else -1 with a one-line reason. */
+int run_probe(const char *url, const char *ca_file, int insecure, char *why,
+              size_t len);
+
+/* ------------------------------------------------------------------ */
 /* progress.c */
 
 /* The whole output file against the whole input: every input request's

@@ -93,7 +93,8 @@ static int convert_tier(const char *text, void *dest)
 
 static int convert_url(const char *text, void *dest)
 {
-    if (strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0)
+    run_url u;
+    if (run_url_parse(text, &u) != 0)
         return -1;
     *(const char **)dest = text;
     return 0;
@@ -150,8 +151,8 @@ static int parse_table(int argc, char **argv, run_options *o,
                  "mock)" },
         { .name = "base-url", .kind = CLI_OPT_CUSTOM, .dest = &o->base_url,
           .convert = convert_url,
-          .bad = "invalid value for %o: '%v' (http://host:port or "
-                 "https://...)" },
+          .bad = "invalid value for %o: '%v' (a URL: http://host:port or "
+                 "https://host/v1)" },
         { .name = "max-concurrent", .letter = 'c', .kind = CLI_OPT_LONG,
           .dest = &o->max_concurrent, .min = 1, .max = 100000,
           .given = &given->concurrency,

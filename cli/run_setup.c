@@ -311,21 +311,20 @@ int run_set_up(run_ctx *ctx)
     return -1;
 }
 
-/* Refuses an unreadable --ca-file before anything starts, by opening it
- * (the library reads it later). 0 or -1 after saying why. */
+/* Refuses a --ca-file that is not PEM certificates before anything
+ * starts (the library reads it later). 0 or -1 after saying why. */
 int run_check_ca_file(const char *path)
 {
-    int fd;
+    char why[256];
 
     if (path == NULL)
         return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n", path,
-                strerror(errno));
+    /* Parsed with OpenSSL as the library will read it: a private key or
+     * garbage is a usage error now, not a TLS failure per request. */
+    if (run_check_ca_pem(path, why, sizeof(why)) != 0) {
+        fprintf(stderr, "parallm run: --ca-file %s: %s\n", path, why);
         return -1;
     }
-    close(fd);
     return 0;
 }
 
