@@ -55,6 +55,11 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed terminal is a request to stop like any other. */
+    sigaction(SIGHUP, &sa, NULL);
+    /* A write blocked by a reader that does not read gives up at the
+     * second signal. */
+    run_out_stop = &g_signals;
     /* A full disk under a file-size limit and a closed pipe must come
      * back as write errors, not kill the process mid-line. */
     signal(SIGXFSZ, SIG_IGN);
@@ -112,7 +117,14 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
         rc = -1;
         saved = errno;
     }
-    if (rc != 0) {
+    if (rc != 0 && saved == EINTR && g_signals) {
+        /* Given up at the second signal, blocked by a reader that does
+         * not read: an interruption, not an I/O error. */
+        run_say(ctx, "parallm: stopped writing to %s: interrupted\n",
+                ctx->opt->output);
+        ctx->io_error = 1;
+        ctx->write_interrupted = 1;
+    } else if (rc != 0) {
         run_say(ctx, "parallm: cannot write %s: %s; stopping (what was written "
                  "is intact; run again to resume)\n",
             ctx->opt->output, strerror(saved));
@@ -535,6 +547,8 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
 /* The exit code of a finished run whose plm_client_run returned rc. */
 static int run_exit_code(const run_ctx *ctx, int rc)
 {
+    if (ctx->write_interrupted)
+        return CLI_EXIT_INTERRUPTED;
     if (ctx->io_error)
         return CLI_EXIT_IO;
     if (ctx->fatal)

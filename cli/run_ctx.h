@@ -33,6 +33,7 @@ typedef struct run_ctx {
     double deadline;      /* monotonic; 0 = none */
     int io_error;         /* output or input failed: run aborted */
     int fatal;            /* auth/quota/missing key: run aborted */
+    int write_interrupted; /* a blocked write given up at a signal */
     uint64_t listed_invalid;
     plm_request **grave;  /* finished requests, freed outside callbacks */
     size_t ngrave, capgrave;
