@@ -74,6 +74,8 @@ size_t run_idset_bytes(const run_idset *set);
 
 #define RUN_MAX_LINE (16u * 1024u * 1024u)
 #define RUN_MAX_CUSTOM_ID 4096
+/* Of a line over the cap, the start kept to read its custom_id from. */
+#define RUN_TOO_LONG_KEEP 8192
 
 typedef struct run_line_reader run_line_reader;
 

@@ -23,6 +23,7 @@
 #include "../../cli/json_text.c"
 #include "../../cli/jsonl_input.c"
 #include "../../cli/output.c"
+#include "provider_parse.h"
 #include "result.h"
 #include "test_util.h"
 
@@ -749,6 +750,53 @@ static void test_run__deep_and_nul_bodies(void **state)
     plm_result_free(res);
 }
 
+/* Collects the events of an SSE body as "event|data;" */
+static int sse_collect_fn(const char *event, const char *data, size_t len,
+                          void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s|%.*s;", event, (int)len, data);
+    return 0;
+}
+
+static void test_run__sse_empty_data_is_not_an_event(void **state)
+{
+    (void)state;
+    char got[512] = "";
+    static const char body[] = "data:\n\ndata: \n\n: ping\n\n"
+                               "event: e\ndata: {\"a\":1}\n\n"
+                               "data:\ndata: x\n\ndata: [DONE]\n\n";
+    assert_int_equal(plm__sse_each(body, sizeof(body) - 1, sse_collect_fn,
+                                   got),
+                     0);
+    assert_string_equal(got, "e|{\"a\":1};|\nx;|[DONE];");
+}
+
+/* A line over the cap whose start shows its custom_id keeps it in the
+ * error line; one whose start does not gets "line-N". */
+static void test_run__too_long_line_keeps_its_id(void **state)
+{
+    (void)state;
+    run_input_item item;
+    static const char start[] = "{\"custom_id\": \"big-1\", \"method\": "
+                                "\"POST\", \"body\": {\"x\": \"aaaa";
+    assert_int_equal(run_input_parse(start, sizeof(start) - 1, 1, 9, &item),
+                     0);
+    assert_string_equal(item.custom_id, "big-1");
+    assert_false(item.synthetic_id);
+    assert_non_null(strstr(item.error, "line 9"));
+    run_input_item_clear(&item);
+    static const char late[] = "{\"body\": {\"x\": \"aaaa";
+    assert_int_equal(run_input_parse(late, sizeof(late) - 1, 1, 9, &item), 0);
+    assert_string_equal(item.custom_id, "line-9");
+    run_input_item_clear(&item);
+    static const char odd[] = "{\"custom_id\": \"a\\u0000b\", \"x";
+    assert_int_equal(run_input_parse(odd, sizeof(odd) - 1, 1, 3, &item), 0);
+    assert_string_equal(item.custom_id, "line-3");
+    run_input_item_clear(&item);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -764,6 +812,8 @@ int main(void)
         cmocka_unit_test(test_run__resume_scan_and_repair),
         cmocka_unit_test(test_run__format_scan_roundtrip),
         cmocka_unit_test(test_run__deep_and_nul_bodies),
+        cmocka_unit_test(test_run__sse_empty_data_is_not_an_event),
+        cmocka_unit_test(test_run__too_long_line_keeps_its_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
