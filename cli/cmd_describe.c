@@ -23,6 +23,7 @@
 
 #include "cli_args.h"
 #include "commands.h"
+#include "run.h"
 #include "describe_text.h"
 #include "mock.h"
 #include "parallm.h"
@@ -484,6 +485,17 @@ static int emit(const struct describe_config *cfg, struct file_job *jobs,
     text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text == NULL)
         goto out;
+    /* A provider may echo the key it was sent, whatever its shape: no
+     * copy of it reaches the output. */
+    if (cfg->provider != CHOICE_MOCK) {
+        const char *keys[] = { getenv("OPENAI_API_KEY"),
+                               getenv("ANTHROPIC_API_KEY"), NULL };
+        if (!keys[0]) {
+            keys[0] = keys[1];
+            keys[1] = NULL;
+        }
+        run_mask_secrets(text, strlen(text), keys);
+    }
     if (cfg->output != NULL) {
         size_t len = strlen(text);
         char *line = realloc(text, len + 2);

@@ -18,41 +18,11 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "mock.h"
 #include "parallm_tool.h"
-#include "run.h"
-#include "run_options.h"
+#include "run_ctx.h"
 
 #define MAX_LISTED_INVALID 20
 
-/* What each request in flight carries back to its completion. */
-typedef struct pending {
-    uint64_t line_no;
-    char custom_id[];
-} pending;
-
-typedef struct run_ctx {
-    const run_options *opt;
-    plm_client *client;
-    run_line_reader *reader;
-    run_out *out;
-    run_idset *ids;
-    run_progress *progress;
-    run_counts counts;
-    int simulated;
-    int have_key[2];      /* per plm_provider: key or base URL given */
-    uint64_t serial_base;
-    uint64_t serial;
-    double deadline;      /* monotonic; 0 = none */
-    int io_error;         /* output or input failed: run aborted */
-    int fatal;            /* auth/quota/missing key: run aborted */
-    uint64_t listed_invalid;
-    plm_request **grave;  /* finished requests, freed outside callbacks */
-    size_t ngrave, capgrave;
-    int in_fd;            /* INPUT, -1 until opened */
-    plm_mock *mock;       /* --provider mock's server, or NULL */
-    char mock_url[64];    /* its base URL */
-} run_ctx;
 
 static plm_client *volatile g_client;
 static volatile sig_atomic_t g_signals;
@@ -85,16 +55,18 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed terminal is a request to stop like any other. */
+    sigaction(SIGHUP, &sa, NULL);
+    /* A write blocked by a reader that does not read gives up at the
+     * second signal. */
+    run_out_stop = &g_signals;
     /* A full disk under a file-size limit and a closed pipe must come
      * back as write errors, not kill the process mid-line. */
     signal(SIGXFSZ, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* Messages on stderr step around the progress line. */
-static void say(run_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void say(run_ctx *ctx, const char *fmt, ...)
+void run_say(run_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     run_progress_clear(ctx->progress);
@@ -103,30 +75,18 @@ static void say(run_ctx *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
-static void log_to_stderr(plm_log_level level, const char *message,
-                          void *user_data)
+void run_log_to_stderr(plm_log_level level, const char *message,
+                       void *user_data)
 {
     run_ctx *ctx = user_data;
     static const char *names[] = { "error", "warning", "info", "debug" };
-    say(ctx, "parallm: %s: %s\n", names[level & 3], message);
-}
-
-/* where: "" or "line N: ". */
-static void missing_key_message(int provider, const char *where)
-{
-    if (provider == PLM_PROVIDER_ANTHROPIC)
-        fprintf(stderr,
-                "parallm run: %sno API key for /v1/messages requests: set "
-                "ANTHROPIC_API_KEY,\n  or give --base-url for a server that "
-                "needs no key, or use --provider mock to simulate.\n",
-                where);
-    else
-        fprintf(stderr,
-                "parallm run: %sno API key for OpenAI requests: set "
-                "OPENAI_API_KEY,\n  or give --base-url for a server that "
-                "needs no key (e.g. http://localhost:8000/v1),\n  or use "
-                "--provider mock to simulate.\n",
-                where);
+    /* The library masks what looks like sk-...; the command knows the
+     * keys it sent, whatever their shape. */
+    char *m = strdup(message ? message : "");
+    if (m)
+        run_mask_secrets(m, strlen(m), ctx->secrets);
+    run_say(ctx, "parallm: %s: %s\n", names[level & 3], m ? m : "");
+    free(m);
 }
 
 static void grave_flush(run_ctx *ctx)
@@ -146,7 +106,7 @@ static uint64_t next_serial(run_ctx *ctx)
 static int write_line(run_ctx *ctx, char *line, size_t len)
 {
     if (!line) {
-        say(ctx, "parallm: out of memory formatting an output line\n");
+        run_say(ctx, "parallm: out of memory formatting an output line\n");
         ctx->io_error = 1;
         return -1;
     }
@@ -157,8 +117,15 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
         rc = -1;
         saved = errno;
     }
-    if (rc != 0) {
-        say(ctx, "parallm: cannot write %s: %s; stopping (what was written "
+    if (rc != 0 && saved == EINTR && g_signals) {
+        /* Given up at the second signal, blocked by a reader that does
+         * not read: an interruption, not an I/O error. */
+        run_say(ctx, "parallm: stopped writing to %s: interrupted\n",
+                ctx->opt->output);
+        ctx->io_error = 1;
+        ctx->write_interrupted = 1;
+    } else if (rc != 0) {
+        run_say(ctx, "parallm: cannot write %s: %s; stopping (what was written "
                  "is intact; run again to resume)\n",
             ctx->opt->output, strerror(saved));
         ctx->io_error = 1;
@@ -166,75 +133,73 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
     return rc;
 }
 
-static int write_invalid(run_ctx *ctx, const run_input_item *item)
+/* What every record of this run carries besides its answer. */
+static run_record_meta record_meta(run_ctx *ctx, uint64_t line_hash)
+{
+    run_record_meta m;
+    memset(&m, 0, sizeof(m));
+    m.simulated = ctx->simulated;
+    m.serial = next_serial(ctx);
+    m.has_input_hash = 1;
+    m.input_hash = line_hash;
+    m.secrets = ctx->secrets;
+    return m;
+}
+
+static int write_invalid(run_ctx *ctx, const run_input_item *item,
+                         uint64_t line_hash)
 {
     size_t len = 0;
+    run_record_meta meta = record_meta(ctx, line_hash);
     char *line = run_out_format_error(item->custom_id, "invalid_request",
-                                      item->error, ctx->simulated,
-                                      next_serial(ctx), &len);
+                                      item->error, &meta, &len);
     if (write_line(ctx, line, len) != 0)
         return -1;
     ctx->counts.failed++;
     ctx->counts.invalid++;
+    run_final_add(&ctx->counts.final, RUN_CLASS_INVALID);
     if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
         char shown[sizeof(item->error)];
         memcpy(shown, item->error, sizeof(shown));
         run_input_sanitize(shown);
-        say(ctx, "parallm: %s\n", shown);
+        run_say(ctx, "parallm: %s\n", shown);
     }
     return 0;
 }
 
 /* Decides what a line becomes: 1 = send it, 0 = handled (skipped or
  * written as invalid), <0 = abort with that code. */
-static int admit(run_ctx *ctx, run_input_item *item)
+static int admit(run_ctx *ctx, run_input_item *item, uint64_t line_hash,
+                 run_prior *prior)
 {
-    unsigned char *flags;
-    if (!item->synthetic_id) {
-        flags = run_idset_find(ctx->ids, item->custom_id,
-                               strlen(item->custom_id), 1);
-        if (!flags)
-            return PLM_ENOMEM;
-        if (*flags & RUN_ID_SEEN) {
-            /* The first line with this id keeps it; later ones are
-             * refused under their line's synthetic id so the output
-             * still holds one record per custom_id. */
-            char *dup = item->custom_id;
-            snprintf(item->error, sizeof(item->error),
-                     "line %llu: duplicate custom_id \"%.200s\" (first on "
-                     "line %llu)",
-                     (unsigned long long)item->line_no, dup,
-                     (unsigned long long)run_idset_line(flags));
-            item->custom_id = malloc(32);
-            if (!item->custom_id) {
-                item->custom_id = dup;
-                return PLM_ENOMEM;
-            }
-            snprintf(item->custom_id, 32, "line-%llu",
-                     (unsigned long long)item->line_no);
-            item->synthetic_id = 1;
-            free(dup);
-        } else {
-            *flags |= RUN_ID_SEEN;
-            run_idset_set_line(flags, item->line_no);
-        }
-    }
-    flags = run_idset_find(ctx->ids, item->custom_id,
-                           strlen(item->custom_id), 0);
-    if (flags &&
-        ((*flags & RUN_ID_DONE_OK) ||
-         ((*flags & RUN_ID_DONE_FAILED) && !ctx->opt->retry_failed))) {
+    int d = run_tally_decide(ctx->ids, item, line_hash,
+                             ctx->opt->skip_failed, prior);
+    if (d < 0)
+        return d;
+    ctx->counts.final.requests++;
+    switch (d) {
+    case RUN_SKIP_OK:
         ctx->counts.skipped++;
+        run_final_add(&ctx->counts.final, RUN_CLASS_OK);
         return 0;
+    case RUN_SKIP_FAILED:
+        ctx->counts.skipped++;
+        run_final_add(&ctx->counts.final, RUN_ID_CLASS(prior->flags));
+        return 0;
+    case RUN_KEEP_INVALID:
+        ctx->counts.kept_invalid++;
+        run_final_add(&ctx->counts.final, RUN_CLASS_INVALID);
+        return 0;
+    case RUN_WRITE_INVALID:
+        return write_invalid(ctx, item, line_hash) == 0 ? 0 : PLM_EIO;
+    default:
+        return 1;
     }
-    if (item->error[0])
-        return write_invalid(ctx, item) == 0 ? 0 : PLM_EIO;
-    return 1;
 }
 
 static int out_of_memory(run_ctx *ctx)
 {
-    say(ctx, "parallm: out of memory; stopping (run again to resume)\n");
+    run_say(ctx, "parallm: out of memory; stopping (run again to resume)\n");
     ctx->fatal = 1;
     return PLM_ENOMEM;
 }
@@ -243,6 +208,7 @@ static int out_of_memory(run_ctx *ctx)
  * item. Returns 1 (a request), 0 (refused and written as invalid), or <0
  * to abort the run with that code. */
 static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
+                        uint64_t line_hash, const run_prior *prior,
                         plm_request **out)
 {
     int rc;
@@ -257,7 +223,7 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
         snprintf(where, sizeof(where), "line %llu: ",
                  (unsigned long long)line_no);
         run_progress_clear(ctx->progress);
-        missing_key_message(provider, where);
+        run_missing_key_message(provider, where);
         ctx->fatal = 1;
         run_input_item_clear(item);
         return PLM_EAUTH;
@@ -286,11 +252,13 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
         snprintf(item->error, sizeof(item->error),
                  "line %llu: request refused: %s",
                  (unsigned long long)line_no, plm_strerror(rc));
-        rc = write_invalid(ctx, item);
+        rc = write_invalid(ctx, item, line_hash);
         run_input_item_clear(item);
         return rc != 0 ? PLM_EIO : 0;
     }
     p->line_no = line_no;
+    p->line_hash = line_hash;
+    p->prior = *prior;
     memcpy(p->custom_id, item->custom_id, idlen + 1);
     run_input_item_clear(item);
     if (ctx->opt->request_timeout_ms)
@@ -321,21 +289,26 @@ static int source(plm_request **out, void *user_data)
         int got = run_line_reader_next(ctx->reader, &line, &len, &too_long,
                                        &no_newline);
         if (got < 0) {
-            say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
+            run_say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
                 strerror(errno));
             ctx->io_error = 1;
+            ctx->input_error = 1;
             return PLM_EIO;
         }
-        if (got == 0)
+        if (got == 0) {
+            ctx->input_eof = 1;
             return 0;
+        }
         if (!too_long && run_input_blank(line, len))
             continue;
         uint64_t line_no = run_line_reader_line_no(ctx->reader);
+        uint64_t line_hash = run_input_hash(line, len);
+        run_prior prior;
         if (run_input_parse(line, len, too_long, line_no, &item) != 0) {
             run_input_item_clear(&item);
             return out_of_memory(ctx);
         }
-        int rc = admit(ctx, &item);
+        int rc = admit(ctx, &item, line_hash, &prior);
         if (rc <= 0) {
             run_input_item_clear(&item);
             if (rc == PLM_ENOMEM)
@@ -345,7 +318,7 @@ static int source(plm_request **out, void *user_data)
             continue;
         }
         /* make_request clears item. */
-        rc = make_request(ctx, &item, line_no, out);
+        rc = make_request(ctx, &item, line_no, line_hash, &prior, out);
         if (rc != 0)
             return rc;
     }
@@ -371,6 +344,83 @@ static int recordable(run_ctx *ctx, const plm_result *res)
     return 1;
 }
 
+/* The first failure's reason, kept for the summary: one line. */
+static void note_failure(run_ctx *ctx, const pending *p, const plm_result *res)
+{
+    int code = plm_result_code(res);
+    char *why = ctx->counts.first_failure;
+    size_t cap = sizeof(ctx->counts.first_failure);
+    if (code == PLM_EBREAKER) {
+        /* Says only that earlier attempts failed: a fallback. */
+        why = ctx->breaker_note;
+        cap = sizeof(ctx->breaker_note);
+    } else if (plm_result_http_status(res) <= 0 &&
+               (code == PLM_ENETWORK || code == PLM_ETIMEOUT)) {
+        ctx->unreachable = 1;
+    }
+    if (why[0] || code == PLM_OK || code == PLM_ECANCELLED ||
+        code == PLM_ENOTSTARTED || code == PLM_EABORTED)
+        return;
+    const char *msg = plm_result_error_message(res);
+    int status = plm_result_http_status(res);
+    int shown = (int)cli_utf8_cut(p->custom_id, 64);
+    if (status > 0)
+        snprintf(why, cap, "%.*s: HTTP %d: %s", shown, p->custom_id, status,
+                 msg && *msg ? msg : plm_strerror(code));
+    else
+        snprintf(why, cap, "%.*s: %s", shown, p->custom_id,
+                 msg && *msg ? msg : plm_strerror(code));
+    why[cli_utf8_cut(why, cap - 1)] = '\0';
+    run_mask_secrets(why, strlen(why), ctx->secrets);
+    run_input_sanitize(why);
+}
+
+/* Writes a result's line and counts it. 1 to stop the run. */
+static int record_result(run_ctx *ctx, pending *p, const plm_result *res)
+{
+    int cls = RUN_CLASS_OTHER;
+    size_t len = 0;
+    run_record_meta meta = record_meta(ctx, p->line_hash);
+    char *line = run_out_format_result(p->custom_id, res, &meta, &cls, &len);
+    if (write_line(ctx, line, len) != 0) {
+        ctx->counts.not_run++;
+        run_final_unanswered(&ctx->counts.final, &p->prior);
+        return 1;
+    }
+    int ok = cls == RUN_CLASS_OK;
+    run_final_add(&ctx->counts.final, cls);
+    if (ok)
+        ctx->counts.succeeded++;
+    else
+        ctx->counts.failed++;
+    if (!ok)
+        note_failure(ctx, p, res);
+    if (plm_result_prompt_tokens(res) > 0)
+        ctx->counts.prompt_tokens += plm_result_prompt_tokens(res);
+    if (plm_result_completion_tokens(res) > 0)
+        ctx->counts.completion_tokens += plm_result_completion_tokens(res);
+    plm_error_class ecls = plm_result_error_class(res);
+    if (ok || (ecls != PLM_CLASS_AUTH && ecls != PLM_CLASS_QUOTA) ||
+        ctx->fatal)
+        return 0;
+    /* Every other request would fail the same way: say it once. */
+    ctx->fatal = 1;
+    run_say(ctx, "parallm: %s (HTTP %d) on custom_id ",
+            ecls == PLM_CLASS_AUTH ? "authentication failed"
+                                   : "quota exhausted",
+            plm_result_http_status(res));
+    run_print_safe(stderr, p->custom_id, strnlen(p->custom_id, 200));
+    const char *msg = plm_result_error_message(res);
+    char *m = strdup(msg ? msg : "");
+    if (m)
+        run_mask_secrets(m, strlen(m), ctx->secrets);
+    fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
+                    "and the account's quota, then run again to resume\n",
+            m ? m : "");
+    free(m);
+    return 1;
+}
+
 static int complete(plm_request *req, plm_result *res, void *user_data)
 {
     run_ctx *ctx = user_data;
@@ -393,43 +443,12 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
 
     if (ctx->io_error || !recordable(ctx, res)) {
         ctx->counts.not_run++;
+        run_final_unanswered(&ctx->counts.final, &p->prior);
+        note_failure(ctx, p, res);
         stop = ctx->io_error;
         goto out;
     }
-    int ok = 0;
-    size_t len = 0;
-    char *line = run_out_format_result(p->custom_id, res, ctx->simulated,
-                                       next_serial(ctx), &ok, &len);
-    if (write_line(ctx, line, len) != 0) {
-        ctx->counts.not_run++;
-        stop = 1;
-        goto out;
-    }
-    if (ok)
-        ctx->counts.succeeded++;
-    else
-        ctx->counts.failed++;
-    if (plm_result_prompt_tokens(res) > 0)
-        ctx->counts.prompt_tokens += plm_result_prompt_tokens(res);
-    if (plm_result_completion_tokens(res) > 0)
-        ctx->counts.completion_tokens += plm_result_completion_tokens(res);
-    plm_error_class cls = plm_result_error_class(res);
-    if (!ok && (cls == PLM_CLASS_AUTH || cls == PLM_CLASS_QUOTA) &&
-        !ctx->fatal) {
-        /* Every other request would fail the same way: say it once. */
-        ctx->fatal = 1;
-        say(ctx, "parallm: %s (HTTP %d) on custom_id ",
-            cls == PLM_CLASS_AUTH ? "authentication failed"
-                                  : "quota exhausted",
-            plm_result_http_status(res));
-        run_print_safe(stderr, p->custom_id,
-                       strnlen(p->custom_id, 200));
-        fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
-                        "and the account's quota, then run again to "
-                        "resume\n",
-                plm_result_error_message(res));
-        stop = 1;
-    }
+    stop = record_result(ctx, p, res);
 out:
     free(p);
     plm_result_free(res);
@@ -442,18 +461,11 @@ static void tick(const plm_stats *st, void *user_data)
     if (ctx->progress)
         run_progress_draw(ctx->progress, &ctx->counts, st);
     if (!ctx->io_error && run_out_sync_maybe(ctx->out) != 0) {
-        say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
+        run_say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
             strerror(errno));
         ctx->io_error = 1;
         plm_client_interrupt(ctx->client, 2);
     }
-}
-
-static int same_file(int fd, const char *path)
-{
-    struct stat a, b;
-    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && S_ISREG(a.st_mode) &&
-           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 static const char *outcome_text(int code)
@@ -469,212 +481,20 @@ static const char *outcome_text(int code)
     }
 }
 
-/* Starts the embedded mock server for --provider mock and points copts
- * at it. -1 to go on, or an exit code. */
-static int start_mock(run_ctx *ctx, plm_client_options *copts)
+/* Classifies the input lines a run that stopped early did not reach, so
+ * the summary and the exit code cover the whole input. A pipe is not
+ * read on: it might never end. */
+static void tally_rest(run_ctx *ctx)
 {
-    plm_mock_options mo;
-    char err[512];
-
-    memset(&mo, 0, sizeof(mo));
-    mo.latency_ms = ctx->opt->mock_latency_ms;
-    mo.simulated_marker = 1;
-    if (plm_mock_start(&ctx->mock, &mo, err, sizeof(err)) != 0) {
-        fprintf(stderr, "parallm run: cannot start the mock server: %s\n",
-                err);
-        return CLI_EXIT_FATAL;
+    if (ctx->input_eof) {
+        ctx->counts.final.input_complete = 1;
+        return;
     }
-    snprintf(ctx->mock_url, sizeof(ctx->mock_url), "http://127.0.0.1:%d",
-             plm_mock_port(ctx->mock));
-    copts->openai_base_url = ctx->mock_url;
-    copts->anthropic_base_url = ctx->mock_url;
-    ctx->simulated = 1;
-    return -1;
-}
-
-/* Decides which providers can be called (a key, or a base URL that may
- * point at a local server needing none) and refuses a run that could
- * call none it needs. -1 to go on, or an exit code. */
-static int check_keys(run_ctx *ctx, const char *okey, const char *akey)
-{
-    const run_options *opt = ctx->opt;
-    /* The SDKs' environment variables count as base URLs too. */
-    const char *obase = getenv("OPENAI_BASE_URL");
-    const char *abase = getenv("ANTHROPIC_BASE_URL");
-    int mock = ctx->mock != NULL;
-
-    ctx->have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt->base_url ||
-                                         (obase && *obase) || mock;
-    ctx->have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) ||
-                                            opt->base_url ||
-                                            (abase && *abase) || mock;
-    if ((opt->provider == RUN_PROVIDER_OPENAI &&
-         !ctx->have_key[PLM_PROVIDER_OPENAI]) ||
-        (opt->provider == RUN_PROVIDER_ANTHROPIC &&
-         !ctx->have_key[PLM_PROVIDER_ANTHROPIC])) {
-        missing_key_message(opt->provider == RUN_PROVIDER_ANTHROPIC
-                                ? PLM_PROVIDER_ANTHROPIC
-                                : PLM_PROVIDER_OPENAI,
-                            "");
-        return CLI_EXIT_USAGE;
-    }
-    if (opt->provider == RUN_PROVIDER_AUTO && !ctx->have_key[0] &&
-        !ctx->have_key[1]) {
-        fprintf(stderr,
-                "parallm run: no API key: set OPENAI_API_KEY (for "
-                "/v1/chat/completions, /v1/completions,\n  /v1/embeddings, "
-                "/v1/responses) or ANTHROPIC_API_KEY (for /v1/messages),\n"
-                "  or give --base-url for a server that needs no key, or use "
-                "--provider mock to simulate.\n");
-        return CLI_EXIT_USAGE;
-    }
-    return -1;
-}
-
-/* The client's options from the command line and the environment,
- * starting the mock server if asked. Credentials come first: a missing
- * key is reported before anything is read or created. -1 to go on, or an
- * exit code. */
-static int client_options(run_ctx *ctx, plm_client_options *copts)
-{
-    const run_options *opt = ctx->opt;
-    const char *okey = getenv("OPENAI_API_KEY");
-    const char *akey = getenv("ANTHROPIC_API_KEY");
-    int rc;
-
-    copts->rpm = opt->rpm;
-    copts->tpm = opt->tpm;
-    copts->adaptive_concurrency = opt->adaptive;
-    copts->breaker_failures = opt->breaker_failures;
-    copts->breaker_cooldown_ms = (int)opt->breaker_cooldown_ms;
-    copts->retry_budget = opt->retry_budget;
-    if (opt->provider == RUN_PROVIDER_MOCK) {
-        if ((rc = start_mock(ctx, copts)) >= 0)
-            return rc;
-        /* The mock accepts any key; a fixed one keeps real keys off it. */
-        okey = akey = "mock-key";
-    } else if (opt->base_url) {
-        copts->openai_base_url = opt->base_url;
-        copts->anthropic_base_url = opt->base_url;
-    }
-    if ((rc = check_keys(ctx, okey, akey)) >= 0)
-        return rc;
-    copts->openai_api_key = okey && *okey ? okey : NULL;
-    copts->anthropic_api_key = akey && *akey ? akey : NULL;
-    copts->ca_file = opt->ca_file;
-    copts->insecure_skip_verify = opt->insecure;
-    copts->max_retries = opt->retries == 0  ? -1
-                         : opt->retries > 0 ? opt->retries
-                                            : 0;
-    copts->request_timeout_ms = opt->request_timeout_ms;
-    copts->log = log_to_stderr;
-    copts->log_user_data = ctx;
-    copts->log_level = opt->verbose ? PLM_LOG_INFO : PLM_LOG_ERROR;
-    if (opt->insecure && !opt->quiet)
-        fprintf(stderr, "parallm run: warning: --insecure: TLS certificates "
-                        "are NOT verified\n");
-    return -1;
-}
-
-/* Opens INPUT (stdin is spooled to a file for --strict, which reads it
- * twice) into ctx->in_fd. -1 to go on, or an exit code. */
-static int open_input(run_ctx *ctx)
-{
-    const run_options *opt = ctx->opt;
-    int is_stdin = strcmp(opt->input, "-") == 0;
-
-    if (is_stdin && opt->strict) {
-        ctx->in_fd = run_input_spool_stdin();
-        if (ctx->in_fd < 0) {
-            fprintf(stderr, "parallm run: cannot buffer stdin: %s\n",
-                    strerror(errno));
-            return CLI_EXIT_IO;
-        }
-    } else if (is_stdin) {
-        ctx->in_fd = dup(STDIN_FILENO);
-    } else {
-        ctx->in_fd = open(opt->input, O_RDONLY | O_CLOEXEC);
-    }
-    if (ctx->in_fd < 0) {
-        fprintf(stderr, "parallm run: cannot open %s: %s\n", opt->input,
-                strerror(errno));
-        return CLI_EXIT_IO;
-    }
-    if (same_file(ctx->in_fd, opt->output)) {
-        fprintf(stderr, "parallm run: INPUT and OUTPUT are the same file\n");
-        return CLI_EXIT_USAGE;
-    }
-    return -1;
-}
-
-/* Checks the opened input (--strict reads it all first), counts its
- * lines for the progress line and sets up the reader and the id set. -1
- * to go on, or an exit code. */
-static int prepare_input(run_ctx *ctx, int show_progress)
-{
-    const run_options *opt = ctx->opt;
-    struct stat st;
-
-    memset(&st, 0, sizeof(st));
-    int seekable = fstat(ctx->in_fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (!seekable && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "parallm run: %s is a directory\n", opt->input);
-        return CLI_EXIT_IO;
-    }
-    if (opt->strict) {
-        int64_t problems = run_input_strict_check(ctx->in_fd, opt->input);
-        if (problems != 0 || lseek(ctx->in_fd, 0, SEEK_SET) != 0) {
-            if (problems > 0)
-                fprintf(stderr, "parallm run: --strict: %lld invalid "
-                                "line(s); nothing was sent\n",
-                        (long long)problems);
-            return problems > 0 ? CLI_EXIT_USAGE : CLI_EXIT_IO;
-        }
-    }
-    if (show_progress && seekable) {
-        int64_t n = run_input_count_lines(ctx->in_fd);
-        if (n >= 0 && lseek(ctx->in_fd, 0, SEEK_SET) == 0)
-            ctx->counts.total = (uint64_t)n;
-    }
-    ctx->reader = run_line_reader_new(ctx->in_fd, RUN_MAX_LINE);
-    ctx->ids = run_idset_new();
-    if (!ctx->reader || !ctx->ids) {
-        fprintf(stderr, "parallm run: out of memory\n");
-        return CLI_EXIT_FATAL;
-    }
-    return -1;
-}
-
-/* Opens OUTPUT, reading what an earlier run left in it (resume). -1 to go
- * on, or an exit code. */
-static int open_output(run_ctx *ctx)
-{
-    const run_options *opt = ctx->opt;
-    run_resume_info info;
-    char err[512];
-
-    if (run_out_open(&ctx->out, opt->output, opt->overwrite, ctx->ids, &info,
-                     err, sizeof(err)) != 0) {
-        fprintf(stderr, "parallm run: %s: %s\n", opt->output, err);
-        return CLI_EXIT_IO;
-    }
-    if (info.repaired_bytes)
-        fprintf(stderr, "parallm run: %s: removed a torn last line (%llu "
-                        "bytes) left by an interrupted run\n",
-                opt->output, (unsigned long long)info.repaired_bytes);
-    if (info.bad_lines)
-        fprintf(stderr, "parallm run: %s: warning: %llu line(s) are not "
-                        "output records; ignored\n",
-                opt->output, (unsigned long long)info.bad_lines);
-    if ((info.ok || info.failed) && !opt->quiet)
-        fprintf(stderr, "parallm run: resuming: %s already holds %llu "
-                        "succeeded and %llu failed request(s)%s\n",
-                opt->output, (unsigned long long)info.ok,
-                (unsigned long long)info.failed,
-                info.failed && !opt->retry_failed
-                    ? " (failed ones are kept; --retry-failed re-runs them)"
-                    : "");
-    return -1;
+    if (!ctx->in_regular || ctx->input_error)
+        return;
+    ctx->counts.final.input_complete =
+        run_tally_rest(ctx->reader, ctx->ids, ctx->opt->skip_failed,
+                       &ctx->counts.final) == 0;
 }
 
 /* Runs every request through the engine; the source and completion
@@ -712,6 +532,7 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
     g_client = NULL;
     *elapsed = run_now() - ctx->counts.started;
     grave_flush(ctx);
+    tally_rest(ctx);
     if (run_out_close(ctx->out) != 0 && !ctx->io_error) {
         fprintf(stderr, "parallm run: cannot write %s: %s\n", opt->output,
                 strerror(errno));
@@ -726,6 +547,8 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
 /* The exit code of a finished run whose plm_client_run returned rc. */
 static int run_exit_code(const run_ctx *ctx, int rc)
 {
+    if (ctx->write_interrupted)
+        return CLI_EXIT_INTERRUPTED;
     if (ctx->io_error)
         return CLI_EXIT_IO;
     if (ctx->fatal)
@@ -740,8 +563,36 @@ static int run_exit_code(const run_ctx *ctx, int rc)
                 cli_strerror(rc, why, sizeof(why)));
         return CLI_EXIT_FATAL;
     }
-    return ctx->counts.failed || ctx->counts.not_run ? CLI_EXIT_PARTIAL
-                                                     : CLI_EXIT_OK;
+    /* The whole output against the whole input, not this run alone. */
+    const run_final *f = &ctx->counts.final;
+    return f->failed || f->not_run || !f->input_complete ? CLI_EXIT_PARTIAL
+                                                         : CLI_EXIT_OK;
+}
+
+/* When no request got through and the results only say the network
+ * failed (or the breaker opened), one connection to the server says why
+ * in a line: refused, unresolvable, TLS. */
+static void diagnose(run_ctx *ctx)
+{
+    const run_options *opt = ctx->opt;
+    char *why = ctx->counts.first_failure;
+    const char *url = opt->base_url;
+    if (!url)
+        url = getenv("OPENAI_BASE_URL");
+    if (!url || !*url)
+        url = getenv("ANTHROPIC_BASE_URL");
+    if (ctx->mock || ctx->counts.succeeded ||
+        !(ctx->unreachable || (ctx->breaker_note[0] && !why[0])))
+        return;
+    char reason[200];
+    if (url && *url &&
+        run_probe(url, opt->ca_file, opt->insecure, reason,
+                  sizeof(reason)) != 0) {
+        snprintf(why, sizeof(ctx->counts.first_failure), "%s", reason);
+        run_input_sanitize(why);
+    } else if (!why[0]) {
+        memcpy(why, ctx->breaker_note, sizeof(ctx->breaker_note));
+    }
 }
 
 /* The closing messages, the summary and --summary-json. Returns the exit
@@ -755,6 +606,9 @@ static int report(const run_ctx *ctx, int exit_code, double elapsed,
         fprintf(stderr, "parallm: ... and %llu more invalid line(s); see %s\n",
                 (unsigned long long)(ctx->listed_invalid - MAX_LISTED_INVALID),
                 opt->output);
+    if (ctx->counts.first_failure[0] && !opt->quiet)
+        fprintf(stderr, "parallm run: first failure: %s\n",
+                ctx->counts.first_failure);
     if (exit_code == CLI_EXIT_TIMEOUT)
         fprintf(stderr, "parallm run: --timeout reached; unfinished requests "
                         "were not written and run on resume\n");
@@ -772,68 +626,6 @@ static int report(const run_ctx *ctx, int exit_code, double elapsed,
     return exit_code;
 }
 
-static void run_ctx_free(run_ctx *ctx)
-{
-    plm_client_free(ctx->client);
-    run_out_close(ctx->out);
-    run_progress_free(ctx->progress);
-    run_line_reader_free(ctx->reader);
-    run_idset_free(ctx->ids);
-    free(ctx->grave);
-    if (ctx->in_fd >= 0)
-        close(ctx->in_fd);
-    plm_mock_free(ctx->mock);
-}
-
-/* Opens input and output, then creates the client: everything the run
- * needs, or an exit code (-1 to go on). */
-static int set_up(run_ctx *ctx)
-{
-    const run_options *opt = ctx->opt;
-    plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
-    int rc;
-
-    if ((rc = client_options(ctx, &copts)) >= 0)
-        return rc;
-    int show_progress = opt->progress >= 0 ? opt->progress
-                                           : (!opt->quiet && isatty(2));
-    if ((rc = open_input(ctx)) >= 0 ||
-        (rc = prepare_input(ctx, show_progress)) >= 0 ||
-        (rc = open_output(ctx)) >= 0)
-        return rc;
-    if (getrandom(&ctx->serial_base, sizeof(ctx->serial_base), 0) !=
-        (ssize_t)sizeof(ctx->serial_base))
-        ctx->serial_base = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
-    if (show_progress)
-        ctx->progress = run_progress_new(STDERR_FILENO, run_use_color(2));
-    rc = plm_client_new(&ctx->client, &copts);
-    if (rc != PLM_OK) {
-        char why[CLI_ERROR_LEN];
-        fprintf(stderr, "parallm run: cannot create the client: %s\n",
-                cli_strerror(rc, why, sizeof(why)));
-        return rc == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
-    }
-    return -1;
-}
-
-/* Refuses an unreadable --ca-file before anything starts, by opening it
- * (the library reads it later). 0 or -1 after saying why. */
-static int check_ca_file(const char *path)
-{
-    int fd;
-
-    if (path == NULL)
-        return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "parallm run: cannot read --ca-file %s: %s\n", path,
-                strerror(errno));
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
     run_options opt;
@@ -847,12 +639,13 @@ int cmd_run(int argc, char **argv)
     if (rc >= 0)
         return rc;
     ctx.opt = &opt;
-    if (check_ca_file(opt.ca_file) != 0)
+    if (run_check_ca_file(opt.ca_file) != 0 || run_check_paths(&opt) != 0)
         return CLI_EXIT_USAGE;
     install_signals();
-    int exit_code = set_up(&ctx);
+    int exit_code = run_set_up(&ctx);
     if (exit_code < 0) {
         rc = run_requests(&ctx, &elapsed, &stats, &exit_code);
+        diagnose(&ctx);
         if (exit_code < 0)
             exit_code = report(&ctx, run_exit_code(&ctx, rc), elapsed,
                                &stats);

@@ -280,3 +280,15 @@ uint64_t run_idset_line(const unsigned char *flags)
     memcpy(&v, flags + 1, sizeof(v));
     return v;
 }
+
+void run_idset_set_tag(unsigned char *flags, uint32_t tag)
+{
+    memcpy(flags + 1, &tag, sizeof(tag));
+}
+
+uint32_t run_idset_tag(const unsigned char *flags)
+{
+    uint32_t v;
+    memcpy(&v, flags + 1, sizeof(v));
+    return v;
+}

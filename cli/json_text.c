@@ -371,3 +371,64 @@ int cli_json_member_text(const char *text, size_t len, const char *key,
     }
     return -1;
 }
+
+char *cli_utf8_repair(const char *s, size_t len, size_t *outlen)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    /* Each bad byte becomes U+FFFD, three bytes. */
+    char *out = malloc(3 * len + 1), *o = out;
+    if (!out)
+        return NULL;
+    while (p < end) {
+        size_t n = utf8_len(p, end);
+        if (n) {
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+        } else {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+            p++;
+        }
+    }
+    *o = '\0';
+    *outlen = (size_t)(o - out);
+    return out;
+}
+
+size_t cli_utf8_cut(const char *s, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        size_t n = utf8_len(p + i, p + len);
+        if (n == 0)
+            n = 1;
+        if (i + n > max)
+            break;
+        i += n;
+    }
+    return i;
+}
+
+int cli_json_depth_over(const char *text, size_t len, int limit)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit)
+                return 1;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}

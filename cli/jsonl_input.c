@@ -116,10 +116,20 @@ int run_line_reader_next(run_line_reader *r, char **line, size_t *len,
         size_t seg = nl ? (size_t)(nl - start) : avail;
         any = 1;
         if (!over && r->llen + seg > r->max) {
-            /* Drop what we have and skip to the newline: the line is
-             * reported, never held. */
+            /* Keep only the start (where a custom_id may be read) and
+             * skip to the newline: the line is reported, never held. */
             over = 1;
-            r->llen = 0;
+            size_t keep = r->max < RUN_TOO_LONG_KEEP ? r->max
+                                                     : RUN_TOO_LONG_KEEP;
+            if (r->llen < keep) {
+                size_t add = keep - r->llen < seg ? keep - r->llen : seg;
+                if (append(r, start, add) != 0) {
+                    errno = ENOMEM;
+                    return -1;
+                }
+            }
+            if (r->llen > keep)
+                r->llen = keep;
         }
         if (!over && append(r, start, seg) != 0) {
             errno = ENOMEM;
@@ -239,6 +249,50 @@ static int set_synthetic_id(run_input_item *item, uint64_t line_no)
     return item->custom_id ? 0 : -1;
 }
 
+/* The custom_id of a line known only by its start (too long to hold):
+ * the string value of a "custom_id" member of the top-level object,
+ * when the start shows all of it. malloc'd, or NULL. */
+static char *custom_id_from_start(const char *s, size_t len)
+{
+    size_t i = 0, key_at = 0;
+    int depth = 0, want_value = 0, key = 0;
+    while (i < len) {
+        char c = s[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < len && s[j] != '"')
+                j += s[j] == '\\' ? 2 : 1;
+            if (j >= len)
+                return NULL;
+            if (depth == 1 && want_value) {
+                /* jansson decodes the literal: escapes, UTF-8, no NUL. */
+                json_t *v = json_loadb(s + i, j + 1 - i, JSON_DECODE_ANY, NULL);
+                char *id = NULL;
+                if (json_is_string(v) && json_string_length(v) > 0 &&
+                    json_string_length(v) <= RUN_MAX_CUSTOM_ID)
+                    id = strdup(json_string_value(v));
+                json_decref(v);
+                return id;
+            }
+            key = depth == 1 && j - i - 1 == 9 &&
+                  memcmp(s + i + 1, "custom_id", 9) == 0;
+            key_at = j + 1;
+            i = j + 1;
+            continue;
+        }
+        if (c == ':' && key && i >= key_at)
+            want_value = 1;
+        else if (c != ' ' && c != '\t' && c != '\r')
+            want_value = key = 0;
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
+        i++;
+    }
+    return NULL;
+}
+
 int run_input_parse(const char *line, size_t len, int too_long,
                     uint64_t line_no, run_input_item *item)
 {
@@ -248,8 +302,10 @@ int run_input_parse(const char *line, size_t len, int too_long,
 
     memset(item, 0, sizeof(*item));
     item->line_no = line_no;
-    if (too_long)
+    if (too_long) {
+        item->custom_id = custom_id_from_start(line, len);
         FAIL("line longer than %u bytes", RUN_MAX_LINE);
+    }
     /* Editors on some systems start a UTF-8 file with a byte order mark;
      * it is not part of the first request. */
     if (line_no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
@@ -411,4 +467,20 @@ out:
     run_idset_free(seen);
     run_line_reader_free(r);
     return problems;
+}
+
+uint64_t run_input_hash(const char *line, size_t len)
+{
+    /* Fixed, not secret: the value must be the same in every run. */
+    static const uint64_t key[2] = { 0x7061726c6c6d2d69ull,
+                                     0x6e7075742d6c696eull };
+    uint64_t h[2];
+    run_idset_siphash128(key, line, len, h);
+    return h[0];
+}
+
+uint32_t run_input_tag(uint64_t hash)
+{
+    uint32_t t = (uint32_t)hash;
+    return t ? t : 1;
 }

@@ -7,6 +7,7 @@
  * line that a crash may have left.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,34 +33,147 @@ struct run_out {
     double last_sync;
 };
 
-/* Reads one existing output line: its custom_id (borrowed from root) and
- * whether it records a success. -1 if it is not an output record. */
-static int parse_record(const char *line, size_t len, json_t **root,
-                        const char **id, size_t *idlen, int *ok)
+static const char *const class_names[RUN_CLASS_COUNT] = {
+    "succeeded",    "invalid_input", "auth",       "rate_limited",
+    "client_error", "server_error",  "connection", "other"
+};
+
+const char *run_class_name(int cls)
 {
-    *root = json_loadb(line, len, 0, NULL);
-    if (!*root || !json_is_object(*root))
+    return cls >= 0 && cls < RUN_CLASS_COUNT ? class_names[cls] : "other";
+}
+
+int run_class_of(int status, const char *error_code)
+{
+    if (status > 0) {
+        if (status >= 200 && status < 300)
+            return error_code ? RUN_CLASS_OTHER : RUN_CLASS_OK;
+        if (status == 401 || status == 403)
+            return RUN_CLASS_AUTH;
+        if (status == 429)
+            return RUN_CLASS_RATE;
+        return status >= 400 && status < 500 ? RUN_CLASS_CLIENT
+                                             : RUN_CLASS_SERVER;
+    }
+    if (!error_code)
+        return RUN_CLASS_OTHER;
+    if (strcmp(error_code, "invalid_request") == 0)
+        return RUN_CLASS_INVALID;
+    if (strcmp(error_code, "connection_error") == 0 ||
+        strcmp(error_code, "timeout") == 0)
+        return RUN_CLASS_CONNECTION;
+    if (strcmp(error_code, "authentication_error") == 0 ||
+        strcmp(error_code, "insufficient_quota") == 0)
+        return RUN_CLASS_AUTH;
+    if (strcmp(error_code, "rate_limited") == 0)
+        return RUN_CLASS_RATE;
+    return RUN_CLASS_OTHER;
+}
+
+/* One existing output line, read back. */
+typedef struct run_record {
+    json_t *root;
+    const char *id;   /* borrowed from root */
+    size_t idlen;
+    int cls;          /* RUN_CLASS_OK for a success */
+    int simulated;
+    int has_hash;
+    uint64_t hash;
+} run_record;
+
+/* The members of the response and error objects hold what the server
+ * and the library said; the record's own members are only these. */
+static int known_key(const char *k)
+{
+    static const char *const keys[] = { "id", "custom_id", "response",
+                                        "error", RUN_INPUT_HASH_KEY,
+                                        "simulated" };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(k, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int parse_hash(json_t *v, uint64_t *out)
+{
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) != 16)
         return -1;
-    json_t *cid = json_object_get(*root, "custom_id");
-    /* Ids longer than the input allows cannot be ours. */
-    if (!json_is_string(cid) || json_string_length(cid) == 0 ||
-        json_string_length(cid) > RUN_MAX_CUSTOM_ID)
+    uint64_t h = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        h = h << 4 | (uint64_t)d;
+    }
+    *out = h;
+    return 0;
+}
+
+/* Reads one existing output line into rec. -1 if it is not a record
+ * parallm writes: an object with exactly its members, an "id" of the
+ * form "batch_req_...", a custom_id the input could hold, "response" an
+ * object with a status_code or null, "error" an object or null. */
+static int parse_record(const char *line, size_t len, run_record *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    /* Bodies may hold NUL characters (\u0000): the writer writes them. */
+    json_t *root = rec->root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+    if (!root || !json_is_object(root))
         return -1;
-    *id = json_string_value(cid);
-    *idlen = json_string_length(cid);
-    json_t *resp = json_object_get(*root, "response");
-    json_t *err = json_object_get(*root, "error");
-    json_int_t status = 0;
-    if (json_is_object(resp))
-        status = json_integer_value(json_object_get(resp, "status_code"));
-    *ok = status >= 200 && status < 300 && (!err || json_is_null(err));
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        if (!known_key(k))
+            return -1;
+    }
+    json_t *id = json_object_get(root, "id");
+    json_t *cid = json_object_get(root, "custom_id");
+    json_t *resp = json_object_get(root, "response");
+    json_t *err = json_object_get(root, "error");
+    json_t *hash = json_object_get(root, RUN_INPUT_HASH_KEY);
+    json_t *sim = json_object_get(root, "simulated");
+    if (!json_is_string(id) ||
+        strncmp(json_string_value(id), "batch_req_", 10) != 0 ||
+        !json_is_string(cid) || json_string_length(cid) == 0 ||
+        json_string_length(cid) > RUN_MAX_CUSTOM_ID || !resp || !err ||
+        !(json_is_null(resp) ||
+          (json_is_object(resp) &&
+           json_is_integer(json_object_get(resp, "status_code")))) ||
+        !(json_is_null(err) || json_is_object(err)) ||
+        (sim && !json_is_boolean(sim)))
+        return -1;
+    if (hash && parse_hash(hash, &rec->hash) != 0)
+        return -1;
+    rec->has_hash = hash != NULL;
+    rec->simulated = json_is_true(sim);
+    rec->id = json_string_value(cid);
+    rec->idlen = json_string_length(cid);
+    json_int_t status = json_is_object(resp)
+        ? json_integer_value(json_object_get(resp, "status_code")) : 0;
+    if (status < 0 || status > 999)
+        return -1;
+    const char *code = NULL;
+    if (json_is_object(err)) {
+        code = json_string_value(json_object_get(err, "code"));
+        if (!code)
+            code = "";
+    }
+    rec->cls = run_class_of((int)status, code);
     return 0;
 }
 
 /* Counts one output record for a custom_id with flags: an id counts as
- * succeeded once any of its lines succeeded, else as failed. */
-static void count_record(run_resume_info *info, unsigned char *flags, int ok)
+ * succeeded once any of its lines succeeded, else as failed by its last
+ * line. The tag of the input hash follows the deciding line: the last
+ * success, else the last failure. */
+static void count_record(run_resume_info *info, unsigned char *flags,
+                         const run_record *rec)
 {
+    int ok = rec->cls == RUN_CLASS_OK;
+    uint32_t tag = rec->has_hash ? run_input_tag(rec->hash) : 0;
     info->lines++;
     if (ok && !(*flags & RUN_ID_DONE_OK)) {
         if (*flags & RUN_ID_DONE_FAILED)
@@ -69,80 +183,121 @@ static void count_record(run_resume_info *info, unsigned char *flags, int ok)
     } else if (!ok && !(*flags & (RUN_ID_DONE_OK | RUN_ID_DONE_FAILED))) {
         info->failed++;
     }
+    if (ok) {
+        run_idset_set_tag(flags, tag);
+    } else if (!(*flags & RUN_ID_DONE_OK)) {
+        *flags = (unsigned char)((*flags & ~(7u << RUN_ID_CLASS_SHIFT)) |
+                                 (unsigned)rec->cls << RUN_ID_CLASS_SHIFT);
+        run_idset_set_tag(flags, tag);
+    }
     if (!ok)
         *flags |= RUN_ID_DONE_FAILED;
 }
 
-static int scan(run_out *o, run_idset *ids, run_resume_info *info,
-                char *err, size_t errlen)
+/* 1 if s (n bytes, no newline) can be the start of a line parallm
+ * writes: every record begins {"id":"batch_req_<16 hex>","custom_id":"
+ * and holds no raw control character but tab and CR. */
+static int record_prefix(const char *s, size_t n)
 {
-    run_line_reader *r = run_line_reader_new(o->fd, MAX_OUTPUT_LINE);
-    uint64_t good_end = 0; /* offset just past the last good line */
-    int last_bad = 0;
-    int rc = -1;
-    if (!r) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    static const char head[] = "{\"id\":\"batch_req_";
+    static const char mid[] = "\",\"custom_id\":\"";
+    const size_t h = sizeof(head) - 1, m = sizeof(mid) - 1;
+    size_t i;
+    if (memcmp(s, head, n < h ? n : h) != 0)
+        return 0;
+    for (i = h; i < n && i < h + 16; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    if (i < n && memcmp(s + i, mid, n - i < m ? n - i : m) != 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 && s[i] != '\t' && s[i] != '\r')
+            return 0;
+    return 1;
+}
+
+/* Reads every line: -2 with a message at the first one that is not a
+ * record; else *torn is set when the last line is an unfinished record
+ * (it starts at *torn_at). */
+static int scan_lines(run_line_reader *r, run_idset *ids, int flags,
+                      run_resume_info *info, uint64_t *torn_at, int *torn,
+                      char *err, size_t errlen)
+{
     for (;;) {
         char *line;
         size_t len;
         int too_long, no_newline;
+        uint64_t start = run_line_reader_offset(r);
         int got = run_line_reader_next(r, &line, &len, &too_long,
                                        &no_newline);
         if (got < 0) {
             snprintf(err, errlen, "cannot read: %s", strerror(errno));
-            goto out;
+            return -1;
         }
         if (got == 0)
-            break;
-        if (run_input_blank(line, len) && !no_newline) {
-            if (!last_bad)
-                good_end = run_line_reader_offset(r);
-            continue;
+            return 0;
+        uint64_t no = run_line_reader_line_no(r);
+        if (no_newline && !too_long && record_prefix(line, len)) {
+            *torn = 1;
+            *torn_at = start;
+            return 0;
         }
-        json_t *root = NULL;
-        const char *id;
-        size_t idlen;
-        int ok;
-        if (too_long || no_newline ||
-            parse_record(line, len, &root, &id, &idlen, &ok) != 0) {
-            json_decref(root);
-            if (last_bad)
-                info->bad_lines++;
-            last_bad = 1;
+        if (!too_long && !no_newline && run_input_blank(line, len))
             continue;
+        run_record rec;
+        memset(&rec, 0, sizeof(rec));
+        if (too_long || no_newline || parse_record(line, len, &rec) != 0) {
+            json_decref(rec.root);
+            snprintf(err, errlen,
+                     "line %llu is not a parallm output record; parallm "
+                     "appends only to files it wrote and changes nothing "
+                     "else (give another -o, or --overwrite to start "
+                     "over)",
+                     (unsigned long long)no);
+            return -2;
         }
-        if (last_bad)
-            info->bad_lines++;
-        last_bad = 0;
-        unsigned char *flags = run_idset_find(ids, id, idlen, 1);
-        json_decref(root);
-        if (!flags) {
+        unsigned char *f = NULL;
+        if (rec.simulated && (flags & RUN_OUT_IGNORE_SIMULATED))
+            info->simulated++;
+        else if (!(f = run_idset_find(ids, rec.id, rec.idlen, 1))) {
+            json_decref(rec.root);
             snprintf(err, errlen, "out of memory");
-            goto out;
+            return -1;
         }
-        count_record(info, flags, ok);
-        good_end = run_line_reader_offset(r);
+        if (f)
+            count_record(info, f, &rec);
+        json_decref(rec.root);
     }
-    /* A bad line in the middle is someone else's text: left alone. A bad
-     * last line is what a crash during a write leaves: cut it off so the
-     * next line starts clean. */
+}
+
+static int scan(run_out *o, run_idset *ids, int flags, run_resume_info *info,
+                char *err, size_t errlen)
+{
+    run_line_reader *r = run_line_reader_new(o->fd, MAX_OUTPUT_LINE);
+    uint64_t torn_at = 0;
+    int torn = 0;
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = scan_lines(r, ids, flags, info, &torn_at, &torn, err, errlen);
     uint64_t end = run_line_reader_offset(r);
-    if (last_bad && end > good_end) {
-        if (ftruncate(o->fd, (off_t)good_end) != 0) {
+    run_line_reader_free(r);
+    if (rc != 0)
+        return rc;
+    /* What a crash during a write leaves: the start of a record without
+     * its newline. Cut it so the next line starts clean. */
+    if (torn) {
+        if (ftruncate(o->fd, (off_t)torn_at) != 0) {
             snprintf(err, errlen, "cannot repair the torn last line: %s",
                      strerror(errno));
-            goto out;
+            return -1;
         }
-        info->repaired_bytes = end - good_end;
-        end = good_end;
+        info->repaired_bytes = end - torn_at;
+        end = torn_at;
     }
     o->size = end;
-    rc = 0;
-out:
-    run_line_reader_free(r);
-    return rc;
+    return 0;
 }
 
 /* A new file's directory entry must reach the disk too, or a power cut
@@ -163,7 +318,8 @@ static void sync_parent_dir(const char *path)
 }
 
 /*
- * Opens path for reading and appending, creating it if absent; *created
+ * Opens path for reading and appending, creating it if absent (readable
+ * by its owner only: records may hold whatever a server answered); *created
  * says whether this call made it (its directory entry then needs a sync).
  * One open decides, instead of asking first whether the file exists and
  * racing whoever changes that in between. -1 with errno set.
@@ -171,7 +327,7 @@ static void sync_parent_dir(const char *path)
 static int open_for_append(const char *path, int *created)
 {
     const int flags = O_RDWR | O_APPEND | O_CLOEXEC;
-    int fd = open(path, flags | O_CREAT | O_EXCL, 0644);
+    int fd = open(path, flags | O_CREAT | O_EXCL, 0600);
 
     *created = fd >= 0;
     if (fd >= 0 || errno != EEXIST)
@@ -182,12 +338,35 @@ static int open_for_append(const char *path, int *created)
     /* Removed meanwhile, or a dangling symbolic link: create it (through
      * the link), as a plain O_CREAT would. */
     *created = 1;
-    return open(path, flags | O_CREAT, 0644);
+    return open(path, flags | O_CREAT, 0600);
 }
 
-int run_out_open(run_out **out, const char *path, int overwrite,
-                 run_idset *ids, run_resume_info *info, char *err,
-                 size_t errlen)
+/* Standard output ("-"), or an existing file that is not a regular one
+ * (a pipe, a FIFO, a terminal, /dev/stdout): opened for writing only,
+ * with no resume. 1 when path is such a stream (then *fd is set, or -1
+ * with errno), 0 when it is a regular file or absent. */
+static int open_stream(const char *path, int *fd)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0) {
+        *fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+        return 1;
+    }
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return 0;
+    if (S_ISDIR(st.st_mode)) {
+        *fd = -1;
+        errno = EISDIR;
+        return 1;
+    }
+    /* Read-write would open a FIFO with no reader at once and fill it
+     * forever; write-only waits for a reader (a signal ends the wait). */
+    *fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    return 1;
+}
+
+int run_out_open(run_out **out, const char *path, int flags, run_idset *ids,
+                 run_resume_info *info, char *err, size_t errlen)
 {
     struct stat st;
     run_out *o = calloc(1, sizeof(*o));
@@ -197,8 +376,17 @@ int run_out_open(run_out **out, const char *path, int overwrite,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    int created = 0, rc = -1;
+    if (open_stream(path, &o->fd)) {
+        if (o->fd < 0) {
+            snprintf(err, errlen, "cannot open: %s", strerror(errno));
+            goto fail;
+        }
+        o->last_sync = run_now();
+        *out = o;
+        return 0;
+    }
     /* Read and write: resuming needs to read what earlier runs wrote. */
-    int created = 0;
     o->fd = open_for_append(path, &created);
     if (o->fd < 0) {
         snprintf(err, errlen, "cannot open: %s", strerror(errno));
@@ -218,12 +406,12 @@ int run_out_open(run_out **out, const char *path, int overwrite,
     o->regular = S_ISREG(st.st_mode);
     if (o->regular && created)
         sync_parent_dir(path);
-    if (o->regular && overwrite && ftruncate(o->fd, 0) != 0) {
+    if (o->regular && (flags & RUN_OUT_OVERWRITE) && ftruncate(o->fd, 0) != 0) {
         snprintf(err, errlen, "cannot truncate: %s", strerror(errno));
         goto fail;
     }
-    if (o->regular && !overwrite && st.st_size > 0 &&
-        scan(o, ids, info, err, errlen) != 0)
+    if (o->regular && !(flags & RUN_OUT_OVERWRITE) && st.st_size > 0 &&
+        (rc = scan(o, ids, flags, info, err, errlen)) != 0)
         goto fail;
     o->last_sync = run_now();
     *out = o;
@@ -232,15 +420,24 @@ fail:
     if (o->fd >= 0)
         close(o->fd);
     free(o);
-    return -1;
+    return rc == -2 ? -2 : -1;
 }
+
+int run_out_regular(const run_out *o)
+{
+    return o->regular;
+}
+
+volatile sig_atomic_t *run_out_stop;
 
 int run_out_write(run_out *o, const char *buf, size_t len)
 {
     size_t off = 0;
     while (off < len) {
         ssize_t n = write(o->fd, buf + off, len - off);
-        if (n < 0 && errno == EINTR)
+        /* A reader that stopped reading blocks the write; a second
+         * SIGINT gives up on it. */
+        if (n < 0 && errno == EINTR && !(run_out_stop && *run_out_stop >= 2))
             continue;
         if (n <= 0) {
             int saved = n < 0 ? errno : EIO;
@@ -290,11 +487,66 @@ int run_out_close(run_out *o)
 /* ------------------------------------------------------------------ */
 /* Formatting */
 
+/* Shorter keys are not masked: masking every copy of two or three
+ * characters would wreck the text around them. */
+#define MIN_SECRET_LEN 6
+/* The record and its "response" add two levels to the body's: jansson
+ * reads at most 2048, so a deeper body is kept as a string. */
+#define MAX_BODY_DEPTH 2046
+
+void run_mask_secrets(char *s, size_t len, const char *const *secrets)
+{
+    for (; secrets && *secrets; secrets++) {
+        size_t n = strlen(*secrets);
+        if (n < MIN_SECRET_LEN)
+            continue;
+        char *p = s, *end = s + len;
+        while ((p = memmem(p, (size_t)(end - p), *secrets, n)) != NULL) {
+            memset(p, '*', n);
+            p += n;
+        }
+    }
+}
+
+static int holds_secret(const char *s, size_t len, const char *const *secrets)
+{
+    for (; s && secrets && *secrets; secrets++) {
+        size_t n = strlen(*secrets);
+        if (n >= MIN_SECRET_LEN && memmem(s, len, *secrets, n))
+            return 1;
+    }
+    return 0;
+}
+
+/* A malloc'd copy of s (len bytes) with the secrets masked, or NULL. */
+static char *masked_copy(const char *s, size_t len, const char *const *secrets)
+{
+    char *c = malloc(len + 1);
+    if (!c)
+        return NULL;
+    memcpy(c, s, len);
+    c[len] = '\0';
+    run_mask_secrets(c, len, secrets);
+    return c;
+}
+
+/* A JSON string of len bytes of s: invalid UTF-8 becomes U+FFFD, NULs
+ * stay (the scan reads them back). */
+static json_t *jstrn(const char *s, size_t len)
+{
+    json_t *v = json_stringn(s, len);
+    if (v)
+        return v;
+    size_t n = 0;
+    char *fixed = cli_utf8_repair(s, len, &n);
+    v = fixed ? json_stringn(fixed, n) : NULL;
+    free(fixed);
+    return v;
+}
+
 static json_t *jstr(const char *s)
 {
-    json_t *v = json_string(s ? s : "");
-    /* Text that is not UTF-8 cannot go into JSON as is. */
-    return v ? v : json_string("(message not valid UTF-8)");
+    return jstrn(s ? s : "", s ? strlen(s) : 0);
 }
 
 static const char *code_name(int code)
@@ -320,33 +572,43 @@ static const char *code_name(int code)
     }
 }
 
-static char *finish(json_t *obj, int simulated, uint64_t serial,
-                    size_t *len)
+/* Writes the members after "error" (input_hash, simulated) at p, which
+ * has room for 64 bytes; returns the end. */
+static char *put_tail(char *p, const run_record_meta *meta)
+{
+    if (meta->has_input_hash)
+        p += sprintf(p, ",\"" RUN_INPUT_HASH_KEY "\":\"%016llx\"",
+                     (unsigned long long)meta->input_hash);
+    if (meta->simulated)
+        p += sprintf(p, ",\"simulated\":true");
+    return p;
+}
+
+static char *finish(json_t *obj, const run_record_meta *meta, size_t *len)
 {
     char idbuf[48];
     char *s = NULL;
     /* The id mimics the Batch API's "batch_req_..." form; it only has to
      * be unique within the file. */
     snprintf(idbuf, sizeof(idbuf), "batch_req_%016llx",
-             (unsigned long long)serial);
+             (unsigned long long)meta->serial);
     if (json_object_set_new(obj, "id", json_string(idbuf)) != 0)
-        goto out;
-    if (simulated && json_object_set_new(obj, "simulated", json_true()) != 0)
         goto out;
     s = json_dumps(obj, JSON_COMPACT);
     if (!s)
         goto out;
     size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
+    char *t = realloc(s, n + 66);
     if (!t) {
         free(s);
         s = NULL;
         goto out;
     }
     s = t;
-    s[n] = '\n';
-    s[n + 1] = '\0';
-    *len = n + 1;
+    /* The record's closing brace gives way to the tail members. */
+    char *p = put_tail(s + n - 1, meta);
+    memcpy(p, "}\n", 3);
+    *len = (size_t)(p - s) + 2;
 out:
     json_decref(obj);
     return s;
@@ -374,23 +636,20 @@ static json_t *record_new(const char *custom_id)
  * into a tree and dumping it again. NULL when the fast path does not
  * apply (or memory ran out); the caller then takes the jansson path.
  */
-static char *format_answer_fast(const char *custom_id, const plm_result *res,
-                                int status, int simulated, uint64_t serial,
-                                size_t *len)
+static char *format_answer_fast(const char *custom_id, const char *body,
+                                size_t blen, const char *rid, int status,
+                                const run_record_meta *meta, size_t *len)
 {
-    size_t blen = 0;
-    const char *body = plm_result_body(res, &blen);
-    const char *rid = plm_result_request_id(res);
     if (!body || !custom_id || !cli_json_embeddable(body, blen))
         return NULL;
-    size_t cap = 192 + 6 * strlen(custom_id) + (rid ? 6 * strlen(rid) : 0) +
+    size_t cap = 256 + 6 * strlen(custom_id) + (rid ? 6 * strlen(rid) : 0) +
                  blen;
     char *buf = malloc(cap);
     if (!buf)
         return NULL;
     char *p = buf;
     p += snprintf(p, 64, "{\"id\":\"batch_req_%016llx\",\"custom_id\":",
-                  (unsigned long long)serial);
+                  (unsigned long long)meta->serial);
     p = cli_json_put_string(p, custom_id);
     if (!p)
         goto fail;
@@ -409,13 +668,9 @@ static char *format_answer_fast(const char *custom_id, const plm_result *res,
     memcpy(p, body, blen);
     p += blen;
     static const char tail[] = "},\"error\":null";
-    static const char sim[] = ",\"simulated\":true";
     memcpy(p, tail, sizeof(tail) - 1);
     p += sizeof(tail) - 1;
-    if (simulated) {
-        memcpy(p, sim, sizeof(sim) - 1);
-        p += sizeof(sim) - 1;
-    }
+    p = put_tail(p, meta);
     memcpy(p, "}\n", 3); /* the NUL too */
     *len = (size_t)(p - buf) + 2;
     return buf;
@@ -424,74 +679,92 @@ fail:
     return NULL;
 }
 
+/* The body as a JSON value for the jansson path: parsed when it is JSON
+ * the scan can read back within its depth, else a string. */
+static json_t *body_value(const char *body, size_t blen)
+{
+    json_t *jb = NULL;
+    if (!body)
+        return json_null();
+    if (!cli_json_depth_over(body, blen, MAX_BODY_DEPTH))
+        jb = json_loadb(body, blen, 0, NULL);
+    return jb ? jb : jstrn(body, blen);
+}
+
+static char *format_answer(const char *custom_id, const char *body,
+                           size_t blen, const char *rid, int status,
+                           const run_record_meta *meta, size_t *len)
+{
+    char *line = format_answer_fast(custom_id, body, blen, rid, status,
+                                    meta, len);
+    if (line)
+        return line;
+    json_t *obj = record_new(custom_id);
+    json_t *jb = body_value(body, blen);
+    json_t *resp = jb ? json_pack("{s:i, s:o, s:o}", "status_code", status,
+                                  "request_id", rid ? jstr(rid) : json_null(),
+                                  "body", jb)
+                      : NULL;
+    if (!obj || !resp || json_object_set_new(obj, "response", resp) != 0 ||
+        json_object_set_new(obj, "error", json_null()) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return finish(obj, meta, len);
+}
+
 char *run_out_format_result(const char *custom_id, const plm_result *res,
-                            int simulated, uint64_t serial, int *ok,
+                            const run_record_meta *meta, int *cls,
                             size_t *len)
 {
     int code = plm_result_code(res);
     int status = plm_result_http_status(res);
-    *ok = 0;
     /* An HTTP answer is reported as the provider gave it (status and
      * error body, "error": null), as the Batch API does; a failure with
      * no usable answer (network, timeout, unreadable body) goes to
      * "error". */
     int answered = status > 0 && code != PLM_EPARSE && code != PLM_ETOOBIG &&
                    !(status >= 200 && status < 300 && code != PLM_OK);
-    if (answered) {
-        char *line = format_answer_fast(custom_id, res, status, simulated,
-                                        serial, len);
-        if (line) {
-            *ok = status >= 200 && status < 300;
-            return line;
-        }
+    if (!answered) {
+        *cls = run_class_of(0, code_name(code));
+        return run_out_format_error(custom_id, code_name(code),
+                                    plm_result_error_message(res), meta, len);
     }
-    json_t *obj = record_new(custom_id);
-    if (!obj)
-        return NULL;
-    if (answered) {
-        size_t blen = 0;
-        const char *body = plm_result_body(res, &blen);
-        json_t *jb = NULL;
-        if (body) {
-            jb = json_loadb(body, blen, 0, NULL);
-            if (!jb)
-                jb = json_stringn(body, blen);
-        }
-        const char *rid = plm_result_request_id(res);
-        json_t *resp = json_pack("{s:i, s:o, s:o}", "status_code", status,
-                                 "request_id", rid ? jstr(rid) : json_null(),
-                                 "body", jb ? jb : json_null());
-        if (!resp || json_object_set_new(obj, "response", resp) != 0 ||
-            json_object_set_new(obj, "error", json_null()) != 0)
-            goto fail;
-        *ok = status >= 200 && status < 300;
-    } else {
-        json_t *e = json_pack("{s:s, s:o}", "code", code_name(code),
-                              "message",
-                              jstr(plm_result_error_message(res)));
-        if (!e || json_object_set_new(obj, "response", json_null()) != 0 ||
-            json_object_set_new(obj, "error", e) != 0)
-            goto fail;
-    }
-    return finish(obj, simulated, serial, len);
-fail:
-    json_decref(obj);
-    return NULL;
+    *cls = run_class_of(status, NULL);
+    size_t blen = 0;
+    const char *body = plm_result_body(res, &blen);
+    const char *rid = plm_result_request_id(res);
+    char *mbody = NULL, *mrid = NULL;
+    /* A server that echoes the key sent must not put it in the file. */
+    if (holds_secret(body, blen, meta->secrets))
+        body = mbody = masked_copy(body, blen, meta->secrets);
+    if (rid && holds_secret(rid, strlen(rid), meta->secrets))
+        rid = mrid = masked_copy(rid, strlen(rid), meta->secrets);
+    char *line = NULL;
+    if ((body || !plm_result_body(res, &blen)) && (rid || !mrid))
+        line = format_answer(custom_id, body, blen, rid, status, meta, len);
+    free(mbody);
+    free(mrid);
+    return line;
 }
 
 char *run_out_format_error(const char *custom_id, const char *code,
-                           const char *message, int simulated,
-                           uint64_t serial, size_t *len)
+                           const char *message, const run_record_meta *meta,
+                           size_t *len)
 {
     json_t *obj = record_new(custom_id);
+    char *m = NULL;
     if (!obj)
         return NULL;
+    if (message && holds_secret(message, strlen(message), meta->secrets))
+        message = m = masked_copy(message, strlen(message), meta->secrets);
     json_t *e = json_pack("{s:s, s:o}", "code", code, "message",
                           jstr(message));
+    free(m);
     if (!e || json_object_set_new(obj, "response", json_null()) != 0 ||
         json_object_set_new(obj, "error", e) != 0) {
         json_decref(obj);
         return NULL;
     }
-    return finish(obj, simulated, serial, len);
+    return finish(obj, meta, len);
 }

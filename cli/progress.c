@@ -138,49 +138,108 @@ void run_progress_finish(run_progress *p, const run_counts *c,
     p->drawn = 0;
 }
 
+/* "server_error 2, invalid_input 1" into buf: the failures by class. */
+static void classes_text(const run_final *f, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int c = 1; c < RUN_CLASS_COUNT && n < cap; c++) {
+        if (!f->by_class[c])
+            continue;
+        int w = snprintf(buf + n, cap - n, "%s%s %llu", n ? ", " : "",
+                         run_class_name(c),
+                         (unsigned long long)f->by_class[c]);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+}
+
 void run_summary_print(FILE *f, const run_counts *c,
                        const plm_stats *st, double elapsed,
                        const char *outcome)
 {
     uint64_t n = c->succeeded + c->failed - c->invalid;
     double avg = n ? elapsed / (double)n : 0.0;
+    const run_final *fin = &c->final;
+    char classes[256];
     fprintf(f, "Executed %llu LLM requests in parallel: %.2fs "
                "(avg: %.2fs per request)\n",
             (unsigned long long)n, elapsed, avg);
-    fprintf(f, "succeeded %llu, failed %llu (invalid input %llu), "
+    fprintf(f, "this run: succeeded %llu, failed %llu (invalid input %llu), "
                "skipped %llu (already done)",
             (unsigned long long)c->succeeded, (unsigned long long)c->failed,
             (unsigned long long)c->invalid, (unsigned long long)c->skipped);
     if (c->not_run)
         fprintf(f, ", not run %llu (will run on resume)",
                 (unsigned long long)c->not_run);
+    classes_text(fin, classes, sizeof(classes));
+    fprintf(f, "\nthe output against the input: %llu request(s)%s, "
+               "succeeded %llu, failed %llu%s%s%s",
+            (unsigned long long)fin->requests,
+            fin->input_complete ? "" : " read",
+            (unsigned long long)fin->succeeded,
+            (unsigned long long)fin->failed, classes[0] ? " (" : "", classes,
+            classes[0] ? ")" : "");
+    if (fin->not_run)
+        fprintf(f, ", not run %llu", (unsigned long long)fin->not_run);
     fprintf(f, "\nretries %llu, tokens in %lld, out %lld; %s\n",
             (unsigned long long)st->retries, (long long)c->prompt_tokens,
             (long long)c->completion_tokens, outcome);
+}
+
+static json_t *summary_json(const run_counts *c, const plm_stats *st,
+                            double elapsed, const char *outcome,
+                            int exit_code)
+{
+    uint64_t n = c->succeeded + c->failed - c->invalid;
+    const run_final *f = &c->final;
+    json_t *o = json_pack(
+        "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
+        "s:i, s:I, s:b}",
+        "requests", (json_int_t)n, "elapsed_seconds", elapsed,
+        "avg_seconds_per_request", n ? elapsed / (double)n : 0.0,
+        "succeeded", (json_int_t)f->succeeded, "failed",
+        (json_int_t)f->failed, "invalid",
+        (json_int_t)f->by_class[RUN_CLASS_INVALID], "skipped",
+        (json_int_t)c->skipped, "not_run", (json_int_t)f->not_run,
+        "retries", (json_int_t)st->retries, "rate_limited",
+        (json_int_t)st->rate_limited, "prompt_tokens",
+        (json_int_t)c->prompt_tokens, "completion_tokens",
+        (json_int_t)c->completion_tokens, "outcome", outcome, "exit_code",
+        exit_code, "input_requests", (json_int_t)f->requests,
+        "input_complete", f->input_complete);
+    json_t *by = json_object();
+    json_t *run = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)n, "succeeded",
+        (json_int_t)c->succeeded, "failed", (json_int_t)c->failed, "invalid",
+        (json_int_t)c->invalid, "not_run", (json_int_t)c->not_run);
+    if (!o || !by || !run) {
+        json_decref(o);
+        json_decref(by);
+        json_decref(run);
+        return NULL;
+    }
+    for (int k = 1; k < RUN_CLASS_COUNT; k++)
+        json_object_set_new(by, run_class_name(k),
+                            json_integer((json_int_t)f->by_class[k]));
+    json_object_set_new(o, "failed_by_class", by);
+    json_object_set_new(o, "this_run", run);
+    json_object_set_new(o, "first_failure",
+                        c->first_failure[0] ? json_string(c->first_failure)
+                                            : json_null());
+    if (c->total > 0)
+        json_object_set_new(o, "total", json_integer((json_int_t)c->total));
+    return o;
 }
 
 int run_summary_write_json(const char *path, const run_counts *c,
                            const plm_stats *st, double elapsed,
                            const char *outcome, int exit_code)
 {
-    uint64_t n = c->succeeded + c->failed - c->invalid;
-    json_t *o = json_pack(
-        "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
-        "s:i}",
-        "requests", (json_int_t)n, "elapsed_seconds", elapsed,
-        "avg_seconds_per_request", n ? elapsed / (double)n : 0.0,
-        "succeeded", (json_int_t)c->succeeded, "failed",
-        (json_int_t)c->failed, "invalid", (json_int_t)c->invalid, "skipped",
-        (json_int_t)c->skipped, "not_run", (json_int_t)c->not_run,
-        "retries", (json_int_t)st->retries, "rate_limited",
-        (json_int_t)st->rate_limited, "prompt_tokens",
-        (json_int_t)c->prompt_tokens, "completion_tokens",
-        (json_int_t)c->completion_tokens, "outcome", outcome, "exit_code",
-        exit_code);
+    json_t *o = summary_json(c, st, elapsed, outcome, exit_code);
     if (!o)
         return -1;
-    if (c->total > 0)
-        json_object_set_new(o, "total", json_integer((json_int_t)c->total));
     int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(o);
     return rc == 0 ? 0 : -1;

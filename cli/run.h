@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "parallm.h"
@@ -61,6 +62,10 @@ size_t run_idset_count(const run_idset *set);
  * its flags. */
 void run_idset_set_line(unsigned char *flags, uint64_t line_no);
 uint64_t run_idset_line(const unsigned char *flags);
+/* Until an id is met in the input (RUN_ID_SEEN), the same bytes hold
+ * the tag of the input hash of its deciding output record (0 = none). */
+void run_idset_set_tag(unsigned char *flags, uint32_t tag);
+uint32_t run_idset_tag(const unsigned char *flags);
 /* Bytes held (for diagnostics). */
 size_t run_idset_bytes(const run_idset *set);
 
@@ -69,6 +74,8 @@ size_t run_idset_bytes(const run_idset *set);
 
 #define RUN_MAX_LINE (16u * 1024u * 1024u)
 #define RUN_MAX_CUSTOM_ID 4096
+/* Of a line over the cap, the start kept to read its custom_id from. */
+#define RUN_TOO_LONG_KEEP 8192
 
 typedef struct run_line_reader run_line_reader;
 
@@ -118,6 +125,11 @@ int run_input_spool_stdin(void);
 /* Counts the non-blank lines of a regular file (a quick pre-pass for the
  * progress total). -1 on error. */
 int64_t run_input_count_lines(int fd);
+/* The hash of an input line's bytes recorded in each output record:
+ * SipHash-2-4 under a fixed key, so every run computes the same. */
+uint64_t run_input_hash(const char *line, size_t len);
+/* Its 32-bit tag kept in the id set (never 0). */
+uint32_t run_input_tag(uint64_t hash);
 
 /* ------------------------------------------------------------------ */
 /* json_text.c */
@@ -130,6 +142,15 @@ int cli_json_embeddable(const char *text, size_t len);
  * 6 * strlen(str) + 2 bytes. Returns the end, or NULL when str is not
  * UTF-8. */
 char *cli_json_put_string(char *out, const char *str);
+/* s (len bytes, NULs allowed) with every byte that is not part of
+ * well-formed UTF-8 replaced by U+FFFD; malloc'd, NUL-terminated, its
+ * length in *outlen. NULL when out of memory. */
+char *cli_utf8_repair(const char *s, size_t len, size_t *outlen);
+/* The longest prefix of s, at most max bytes, that does not end inside
+ * a UTF-8 character. */
+size_t cli_utf8_cut(const char *s, size_t max);
+/* 1 if the JSON text nests arrays and objects deeper than limit. */
+int cli_json_depth_over(const char *text, size_t len, int limit);
 /* The text of member key of the JSON object in text (len bytes), compact
  * (no whitespace between tokens), into *out (malloc'd): 0, -1 when it
  * cannot be had this way (the caller dumps the parsed value instead), -2
@@ -142,22 +163,63 @@ int cli_json_member_text(const char *text, size_t len, const char *key,
 
 typedef struct run_out run_out;
 
+/* What a record says about its custom_id: success, or the class of its
+ * failure (summaries count failures by class). */
+enum run_class {
+    RUN_CLASS_OK = 0,
+    RUN_CLASS_INVALID,    /* refused input line */
+    RUN_CLASS_AUTH,       /* 401/403, authentication or quota error */
+    RUN_CLASS_RATE,       /* 429 */
+    RUN_CLASS_CLIENT,     /* another 4xx */
+    RUN_CLASS_SERVER,     /* 5xx or another non-2xx status */
+    RUN_CLASS_CONNECTION, /* no answer: connection error or timeout */
+    RUN_CLASS_OTHER,      /* any other local failure */
+    RUN_CLASS_COUNT
+};
+/* "invalid_input", "auth", "rate_limited", "client_error", ... */
+const char *run_class_name(int cls);
+/* The class of a record: status_code (0 when "response" is null) and
+ * error.code (NULL when "error" is null). */
+int run_class_of(int status, const char *error_code);
+
+/* The id set's flag byte keeps the class of an id's last failure. */
+#define RUN_ID_CLASS_SHIFT 4
+#define RUN_ID_CLASS(flags) (((flags) >> RUN_ID_CLASS_SHIFT) & 7)
+
+/* The field of every record holding the hash of the input line it
+ * answers: 16 hex digits of run_input_hash(). */
+#define RUN_INPUT_HASH_KEY "input_hash"
+
 typedef struct run_resume_info {
     uint64_t lines;          /* whole lines found in the existing output */
     uint64_t ok;             /* distinct custom_ids with a success line */
     uint64_t failed;         /* distinct custom_ids with failures only */
-    uint64_t bad_lines;      /* lines that are not output records */
+    uint64_t simulated;      /* --provider mock records a real run ignores */
     uint64_t repaired_bytes; /* torn tail removed */
 } run_resume_info;
 
+/* How run_out_open reads an existing file. */
+enum {
+    RUN_OUT_OVERWRITE = 1,       /* truncate instead of resuming */
+    RUN_OUT_IGNORE_SIMULATED = 2 /* a real run: mock answers do not count */
+};
+
 /*
- * Opens path for appending. Unless overwrite, reads the existing records
- * into ids (RUN_ID_DONE_OK / RUN_ID_DONE_FAILED) and cuts a torn last
- * line. Returns 0, or -1 with a message in err.
+ * Opens path for appending. Unless RUN_OUT_OVERWRITE, reads the existing
+ * records into ids (RUN_ID_DONE_OK / RUN_ID_DONE_FAILED, the class of the
+ * last failure, and the input hash tag of the deciding record, see
+ * run_idset_tag) and cuts a torn last line: one without its newline that
+ * begins as every parallm record does. Returns 0; -1 with a message in
+ * err when the file cannot be opened or read; -2 when it holds a line
+ * that is not a parallm record (nothing was changed).
  */
-int run_out_open(run_out **out, const char *path, int overwrite,
-                 run_idset *ids, run_resume_info *info, char *err,
-                 size_t errlen);
+int run_out_open(run_out **out, const char *path, int flags, run_idset *ids,
+                 run_resume_info *info, char *err, size_t errlen);
+/* 1 when the output is a regular file (resumable). */
+int run_out_regular(const run_out *o);
+/* When set, a write blocked by a reader that does not read gives up
+ * (EINTR) once it points at 2 or more: the count of SIGINTs. */
+extern volatile sig_atomic_t *run_out_stop;
 /* Appends one whole line (the newline included in buf) with one write();
  * a failed write leaves the file as it was. 0, or -1 with errno set. */
 int run_out_write(run_out *o, const char *buf, size_t len);
@@ -166,22 +228,70 @@ int run_out_sync_maybe(run_out *o);
 /* Flushes to disk and closes. 0, or -1 with errno set. */
 int run_out_close(run_out *o);
 
+/* What every record carries besides its answer. */
+typedef struct run_record_meta {
+    int simulated;        /* "simulated": true (--provider mock) */
+    uint64_t serial;      /* makes "id" */
+    int has_input_hash;
+    uint64_t input_hash;  /* of the input line answered */
+    /* Text that must not reach the file (the API keys sent), NULL-
+     * terminated; every copy in the body or request_id is masked. */
+    const char *const *secrets;
+} run_record_meta;
+
 /*
  * Formats the output line for a result (NUL-terminated, with the
- * newline) into a malloc'd buffer. *ok is set to 1 for a 2xx answer.
- * Returns NULL on out of memory.
+ * newline) into a malloc'd buffer. *cls is RUN_CLASS_OK for a 2xx answer,
+ * else the failure's class. Returns NULL on out of memory.
  */
 char *run_out_format_result(const char *custom_id, const plm_result *res,
-                            int simulated, uint64_t serial, int *ok,
+                            const run_record_meta *meta, int *cls,
                             size_t *len);
 /* The line for an input that was refused (error "invalid_request"), or
  * for another local failure with code (e.g. "io_error"). */
 char *run_out_format_error(const char *custom_id, const char *code,
-                           const char *message, int simulated,
-                           uint64_t serial, size_t *len);
+                           const char *message, const run_record_meta *meta,
+                           size_t *len);
+/* Masks every copy of each secret in s (len bytes) in place, keeping its
+ * length: all but its first 3 bytes become '*'. */
+void run_mask_secrets(char *s, size_t len, const char *const *secrets);
+
+/* ------------------------------------------------------------------ */
+/* run_diag.c */
+
+typedef struct run_url {
+    char host[256];
+    int port;
+    int tls;
+} run_url;
+
+/* Parses an http:// or https:// base URL: a host (a name, an address,
+ * or [an IPv6 address]), an optional port from 1 to 65535, and a path
+ * without spaces or control characters. 0, or -1 if malformed. */
+int run_url_parse(const char *url, run_url *u);
+/* 0 when path holds PEM certificates only; -1 with the reason. */
+int run_check_ca_pem(const char *path, char *why, size_t len);
+/* Connects to the server of url (and makes a TLS handshake for https,
+ * unless insecure): 0 when that works, else -1 with a one-line reason. */
+int run_probe(const char *url, const char *ca_file, int insecure, char *why,
+              size_t len);
 
 /* ------------------------------------------------------------------ */
 /* progress.c */
+
+/* The whole output file against the whole input: every input request's
+ * final outcome, whichever run wrote it. */
+typedef struct run_final {
+    uint64_t requests;    /* non-blank input lines classified */
+    uint64_t succeeded;
+    uint64_t failed;      /* the sum of by_class */
+    uint64_t by_class[RUN_CLASS_COUNT];
+    uint64_t not_run;     /* no record for the line as it is now */
+    int input_complete;   /* every input line was classified */
+} run_final;
+
+/* Counts a final outcome (RUN_CLASS_OK or a failure's class). */
+void run_final_add(run_final *f, int cls);
 
 typedef struct run_counts {
     uint64_t total;        /* input lines, 0 if unknown */
@@ -192,10 +302,44 @@ typedef struct run_counts {
     uint64_t invalid;      /* of which refused input lines */
     uint64_t skipped;      /* already done in the output */
     uint64_t not_run;      /* cancelled / never started: run again later */
+    uint64_t kept_invalid; /* refused lines whose record stands */
     int64_t prompt_tokens;
     int64_t completion_tokens;
     double started;        /* run_now() at start */
+    run_final final;
+    char first_failure[256]; /* one line: why the first request failed */
 } run_counts;
+
+/* ------------------------------------------------------------------ */
+/* run_tally.c: what an input line becomes, given what the output holds. */
+
+/* What the output held for a line's custom_id before this run. */
+typedef struct run_prior {
+    unsigned char flags;  /* RUN_ID_DONE_* and the failure class */
+    int changed;          /* the input line differs from the recorded one */
+} run_prior;
+
+enum run_decision {
+    RUN_SEND = 1,         /* no success for the line as it is: send it */
+    RUN_SKIP_OK,          /* succeeded before */
+    RUN_SKIP_FAILED,      /* failed before, kept (--skip-failed) */
+    RUN_KEEP_INVALID,     /* refused before as it is: the record stands */
+    RUN_WRITE_INVALID     /* refused: write its error line */
+};
+
+/* Decides what item becomes (line_hash: run_input_hash of its line);
+ * marks its custom_id as met, turning a repeated one into a refused
+ * "line-N". A run_decision, or PLM_ENOMEM. */
+int run_tally_decide(run_idset *ids, run_input_item *item,
+                     uint64_t line_hash, int skip_failed, run_prior *prior);
+/* The final outcome of a line this run did not answer: the output's
+ * failure if it answers the line as it is, else "not run". */
+void run_final_unanswered(run_final *f, const run_prior *prior);
+/* Classifies the input lines the run did not reach (it stopped early),
+ * so the summary covers the whole input. 0, or -1 on a read error or
+ * out of memory (the counts then cover what was read). */
+int run_tally_rest(run_line_reader *r, run_idset *ids, int skip_failed,
+                   run_final *f);
 
 typedef struct run_progress run_progress;
 

@@ -17,7 +17,7 @@ static const char usage_text[] =
     "Runs every request of an OpenAI Batch input file (one JSON request a\n"
     "line; INPUT may be - for stdin) in parallel and appends one Batch\n"
     "output line per request to OUTPUT as each completes. Run it again to\n"
-    "resume: requests already in OUTPUT are skipped.\n"
+    "resume: every request without a success in OUTPUT is sent again.\n"
     "\n"
     "options:\n"
     "  -o, --output FILE        output JSONL (appended; required)\n"
@@ -29,7 +29,9 @@ static const char usage_text[] =
     "      --timeout SECONDS    stop the whole run after this long\n"
     "      --request-timeout SECONDS  per-attempt timeout (default 600)\n"
     "      --retries N          retries per request (default 4)\n"
-    "      --retry-failed       also re-run requests that failed before\n"
+    "      --skip-failed        do not send again requests OUTPUT records\n"
+    "                           as failed (they are sent by default)\n"
+    "      --retry-failed       the default now; accepted, does nothing\n"
     "      --overwrite          start over: truncate OUTPUT first\n"
     "      --strict             check the whole input first; refuse it\n"
     "                           (sending nothing) if any line is invalid\n"
@@ -91,7 +93,8 @@ static int convert_tier(const char *text, void *dest)
 
 static int convert_url(const char *text, void *dest)
 {
-    if (strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0)
+    run_url u;
+    if (run_url_parse(text, &u) != 0)
         return -1;
     *(const char **)dest = text;
     return 0;
@@ -148,8 +151,8 @@ static int parse_table(int argc, char **argv, run_options *o,
                  "mock)" },
         { .name = "base-url", .kind = CLI_OPT_CUSTOM, .dest = &o->base_url,
           .convert = convert_url,
-          .bad = "invalid value for %o: '%v' (http://host:port or "
-                 "https://...)" },
+          .bad = "invalid value for %o: '%v' (a URL: http://host:port or "
+                 "https://host/v1)" },
         { .name = "max-concurrent", .letter = 'c', .kind = CLI_OPT_LONG,
           .dest = &o->max_concurrent, .min = 1, .max = 100000,
           .given = &given->concurrency,
@@ -161,8 +164,11 @@ static int parse_table(int argc, char **argv, run_options *o,
         { .name = "retries", .kind = CLI_OPT_LONG, .dest = &o->retries,
           .min = 0, .max = 100,
           .bad = "invalid value for %o: '%v' (an integer from 0 to 100)" },
+        { .name = "skip-failed", .kind = CLI_OPT_FLAG,
+          .dest = &o->skip_failed, .flag_value = 1 },
+        /* The old opt-in to what is now the default. */
         { .name = "retry-failed", .kind = CLI_OPT_FLAG,
-          .dest = &o->retry_failed, .flag_value = 1 },
+          .dest = &o->skip_failed, .flag_value = 0 },
         { .name = "overwrite", .kind = CLI_OPT_FLAG, .dest = &o->overwrite,
           .flag_value = 1 },
         { .name = "strict", .kind = CLI_OPT_FLAG, .dest = &o->strict,

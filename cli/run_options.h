@@ -24,7 +24,7 @@ typedef struct run_options {
     int64_t timeout_ms;  /* whole run; 0 = none */
     int64_t request_timeout_ms;
     int retries;         /* -1 = library default */
-    int retry_failed;
+    int skip_failed;     /* keep recorded failures (--skip-failed) */
     int overwrite;
     int strict;
     int progress;        /* -1 = when stderr is a TTY */

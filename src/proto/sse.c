@@ -29,7 +29,11 @@ int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx)
                 line_len--;
         }
         if (line_len == 0) {
-            if (have_data) {
+            /* An event whose data is empty ("data:" alone, as some
+             * servers send to keep a connection alive) carries nothing:
+             * no provider's stream has an empty chunk, and taking it for
+             * one failed the whole answer as invalid JSON. */
+            if (have_data && data.len > 0) {
                 rc = fn(event, data.data ? data.data : "", data.len, ctx);
                 if (rc)
                     goto out;

@@ -7,6 +7,9 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port_file, log_file, key = sys.argv[1], sys.argv[2], sys.argv[3]
+# "echo": a careless server that repeats the Authorization header it got
+# in its error message and its x-request-id.
+echo = len(sys.argv) > 4 and sys.argv[4] == "echo"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -19,8 +22,10 @@ class Handler(BaseHTTPRequestHandler):
         with open(log_file, "a") as f:
             f.write(self.path + "\n")
         if self.headers.get("Authorization") != "Bearer " + key:
+            said = self.headers.get("Authorization", "") if echo else ""
             status, body = 401, {"error": {
-                "message": "Incorrect API key provided",
+                "message": "Incorrect API key provided" + (
+                    ": " + said if said else ""),
                 "type": "invalid_request_error",
                 "code": "invalid_api_key"}}
         elif self.path != "/v1/chat/completions":
@@ -38,7 +43,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", "req_fake")
+        self.send_header("x-request-id", "req_fake" + (
+            self.headers.get("Authorization", "") if echo and status != 200
+            else ""))
         self.end_headers()
         self.wfile.write(data)
 

@@ -56,7 +56,7 @@ expect_err = {
     "b": "line 8: body is not a JSON object",
     "line-9": "line 9: not a JSON object",
     "line-10": "line 10: invalid JSON",
-    "line-11": "line 11: line longer than",
+    "long": "line 11: line longer than",
 }
 for cid, msg in expect_err.items():
     r = by_id.get(cid)
@@ -72,17 +72,26 @@ assert len(recs) == 12, len(recs)
 PY
 grep -q "failed 10 (invalid input 10)" err.txt || fail "summary: $(cat err.txt)"
 
-# Resume does not write the invalid lines again...
-"$PLM" run bad.jsonl -o out.jsonl --provider mock -q || fail "resume exit $?"
+# A re-run does not write the unchanged invalid lines again (their
+# records stand), but the exit code and the summary still count them:
+# the file holds 10 failures.
+set +e
+"$PLM" run bad.jsonl -o out.jsonl --provider mock -q --summary-json s.json
+rc=$?
+set -e
+[ $rc = 1 ] || fail "resume exit $rc"
 [ "$(line_count out.jsonl)" = 12 ] || fail "resume rewrote invalid lines"
-# ...unless asked to retry failed ones (the failures are re-checked and
-# recorded again; the last line for a custom_id wins).
+python3 -c '
+import json; s = json.load(open("s.json"))
+assert (s["succeeded"], s["failed"], s["invalid"]) == (2, 10, 10), s
+assert s["this_run"]["requests"] == 0, s' || fail "resume summary"
+# --retry-failed (now the default, accepted as a no-op) changes nothing.
 set +e
 "$PLM" run bad.jsonl -o out.jsonl --provider mock -q --retry-failed
 rc=$?
 set -e
 [ $rc = 1 ] || fail "retry-failed exit $rc"
-[ "$(line_count out.jsonl)" = 22 ] || fail "retry-failed: $(line_count out.jsonl) lines"
+[ "$(line_count out.jsonl)" = 12 ] || fail "retry-failed: $(line_count out.jsonl) lines"
 
 # --strict: every problem listed, nothing sent, exit 2.
 set +e
@@ -105,4 +114,33 @@ check_output good.out good.jsonl >/dev/null
 printf '%s' "$(head -c -1 good.jsonl | tail -n 1)" > nonl.jsonl
 "$PLM" run nonl.jsonl -o nonl.out --provider mock -q || fail "no newline"
 [ "$(line_count nonl.out)" = 1 ] || fail "last line without newline lost"
+# A line over 16 MiB whose start shows its custom_id keeps it in the
+# error line; a repeated id cut in its message stays UTF-8.
+python3 - <<'PY'
+import json
+dup = "a" + "\u00e9" * 150
+with open("long.jsonl", "w") as f:
+    f.write('{"custom_id": "big-1", "method": "POST", "url": '
+            '"/v1/chat/completions", "body": {"x": "' + "y" * (17 << 20) +
+            '"}}\n')
+    for _ in range(2):
+        f.write(json.dumps({"custom_id": dup, "method": "POST",
+            "url": "/v1/chat/completions", "body": {"model": "m",
+            "messages": [{"role": "user", "content": "hi"}]}}) + "\n")
+PY
+set +e
+"$PLM" run long.jsonl -o long.out --provider mock -q
+rc=$?
+set -e
+[ $rc = 1 ] || fail "long line exit $rc"
+python3 - <<'PY' || fail "too long / duplicate lines"
+import json
+recs = {r["custom_id"]: r for r in map(json.loads, open("long.out"))}
+big = recs["big-1"]
+assert big["error"]["message"] == "line 1: line longer than 16777216 bytes", big
+msg = recs["line-3"]["error"]["message"]
+assert msg.startswith('line 3: duplicate custom_id "a\u00e9\u00e9'), msg
+assert "\ufffd" not in msg and "not valid UTF-8" not in msg, msg
+assert msg.endswith('" (first on line 2)'), msg
+PY
 echo ok

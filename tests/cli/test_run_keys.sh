@@ -96,4 +96,35 @@ for r in recs:
     assert r["error"]["code"] == "connection_error", r
 PY
 ! grep -q "$SECRET" refused.jsonl || fail "key in output"
+
+# A server that echoes the Authorization header (in its error body and
+# its x-request-id), and a key that does not look like sk-...: no copy
+# of it in the output, on stderr (even with -v), in the summary or in
+# describe's output.
+python3 "$HERE/fake_openai.py" port2 log2.txt "$SECRET" echo &
+BG_PIDS+=("$!")
+for i in $(seq 1 1500); do [ -s port2 ] && break; sleep 0.02; done
+[ -s port2 ] || fail "echo server did not start"
+LOCAL=local-SECRETVALUE123
+set +e
+OPENAI_API_KEY=$LOCAL "$PLM" run in.jsonl -o echo.jsonl --base-url \
+    "http://127.0.0.1:$(cat port2)" -c 1 -v --summary-json echo.json \
+    2>err.txt >stdout.txt
+rc=$?
+set -e
+[ $rc = 6 ] || fail "echo server exit $rc: $(cat err.txt)"
+grep -q '"request_id":"req_fakeBearer ' echo.jsonl || fail "no echo: $(cat echo.jsonl)"
+if grep -q "SECRETVALUE" err.txt stdout.txt echo.jsonl echo.json; then
+    fail "a key of another shape leaked"
+fi
+[ "$(stat -c %a echo.jsonl)" = 600 ] || fail "output mode $(stat -c %a echo.jsonl)"
+echo 'int main(void) { return 0; }' > f.c
+set +e
+OPENAI_API_KEY=$LOCAL "$PLM" describe --base-url "http://127.0.0.1:$(cat port2)" \
+    --model m f.c >desc.json 2>err.txt
+set -e
+grep -q "Incorrect API key" desc.json || fail "describe: $(cat desc.json err.txt)"
+if grep -q "SECRETVALUE" desc.json err.txt; then
+    fail "describe printed the key"
+fi
 echo ok

@@ -23,6 +23,7 @@
 #include "../../cli/json_text.c"
 #include "../../cli/jsonl_input.c"
 #include "../../cli/output.c"
+#include "provider_parse.h"
 #include "result.h"
 #include "test_util.h"
 
@@ -33,6 +34,15 @@ double run_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static run_record_meta meta_of(int simulated, uint64_t serial)
+{
+    run_record_meta m;
+    memset(&m, 0, sizeof(m));
+    m.simulated = simulated;
+    m.serial = serial;
+    return m;
 }
 
 static void test_run__idset_many_ids(void **state)
@@ -265,7 +275,8 @@ static void test_run__format_http_and_local_failures(void **state)
 {
     (void)state;
     plm_result *res = plm__result_new(NULL);
-    int ok = 1;
+    int cls = RUN_CLASS_OK;
+    run_record_meta mt;
     size_t len = 0;
     assert_non_null(res);
     plm__result_set_error(res, PLM_ERATELIMIT, PLM_CLASS_RATE_LIMITED,
@@ -273,9 +284,10 @@ static void test_run__format_http_and_local_failures(void **state)
     res->http_status = 429;
     res->body = strdup("{\"error\":\n{\"message\":\"slow down\"}}");
     res->body_len = strlen(res->body);
-    char *line = run_out_format_result("c\"1", res, 1, 42, &ok, &len);
+    mt = meta_of(1, 42);
+    char *line = run_out_format_result("c\"1", res, &mt, &cls, &len);
     assert_non_null(line);
-    assert_int_equal(ok, 0);
+    assert_int_not_equal(cls, RUN_CLASS_OK);
     assert_int_equal(line[len - 1], '\n');
     assert_null(memchr(line, '\n', len - 1));
     json_t *j = json_loads(line, 0, NULL);
@@ -297,7 +309,8 @@ static void test_run__format_http_and_local_failures(void **state)
     /* A 200 that did not parse is a local failure, not an answer. */
     plm__result_set_error(res, PLM_EPARSE, PLM_CLASS_PARSE, "not JSON");
     res->http_status = 200;
-    line = run_out_format_result("c", res, 0, 1, &ok, &len);
+    mt = meta_of(0, 1);
+    line = run_out_format_result("c", res, &mt, &cls, &len);
     j = json_loads(line, 0, NULL);
     assert_non_null(j);
     assert_true(json_is_null(json_object_get(j, "response")));
@@ -398,7 +411,8 @@ static void test_run__format_answer_embeds_body(void **state)
 {
     (void)state;
     plm_result *res = plm__result_new(NULL);
-    int ok = 0;
+    int cls = RUN_CLASS_OTHER;
+    run_record_meta mt;
     size_t len = 0;
     assert_non_null(res);
     res->code = PLM_OK;
@@ -406,9 +420,10 @@ static void test_run__format_answer_embeds_body(void **state)
     res->request_id = strdup("req-\"1");
     res->body = strdup("{\"b\": [1, 2.5e-3, \"\\u00e9\"], \"n\": null}");
     res->body_len = strlen(res->body);
-    char *line = run_out_format_result("c\\1", res, 1, 42, &ok, &len);
+    mt = meta_of(1, 42);
+    char *line = run_out_format_result("c\\1", res, &mt, &cls, &len);
     assert_non_null(line);
-    assert_int_equal(ok, 1);
+    assert_int_equal(cls, RUN_CLASS_OK);
     assert_int_equal(strlen(line), len);
     assert_int_equal(line[len - 1], '\n');
     /* The body is embedded byte for byte. */
@@ -441,9 +456,10 @@ static void test_run__format_answer_embeds_body(void **state)
     res->body = strdup("oops {");
     res->body_len = strlen(res->body);
     res->http_status = 500;
-    line = run_out_format_result("c", res, 0, 1, &ok, &len);
+    mt = meta_of(0, 1);
+    line = run_out_format_result("c", res, &mt, &cls, &len);
     assert_non_null(line);
-    assert_int_equal(ok, 0);
+    assert_int_not_equal(cls, RUN_CLASS_OK);
     j = json_loads(line, 0, NULL);
     assert_non_null(j);
     assert_string_equal(
@@ -469,36 +485,46 @@ static void test_run__resume_scan_and_repair(void **state)
     char dir[256], path[300];
     assert_int_equal(plm_test_tmpdir("plm-run-unit", dir, sizeof(dir)), 0);
     snprintf(path, sizeof(path), "%s/out.jsonl", dir);
+#define REC(id, cid) "{\"id\":\"batch_req_" id "\",\"custom_id\":\"" cid "\","
     const char *good =
-        "{\"custom_id\":\"a\",\"response\":{\"status_code\":200},"
+        REC("0000000000000001", "a") "\"response\":{\"status_code\":200},"
         "\"error\":null}\n"
-        "{\"custom_id\":\"b\",\"response\":{\"status_code\":500},"
-        "\"error\":null}\n"
-        "garbage in the middle\n"
-        "{\"custom_id\":\"c\",\"response\":null,\"error\":{\"code\":\"x\"}}\n"
-        "{\"custom_id\":\"b\",\"response\":{\"status_code\":201},"
-        "\"error\":null}\n";
-    char *content = malloc(strlen(good) + 32);
+        REC("0000000000000002", "b") "\"response\":{\"status_code\":500},"
+        "\"error\":null,\"input_hash\":\"00000000000000aa\"}\n"
+        "\n"
+        REC("0000000000000003", "c") "\"response\":null,"
+        "\"error\":{\"code\":\"x\"}}\n"
+        REC("0000000000000004", "b") "\"response\":{\"status_code\":201},"
+        "\"error\":null,\"input_hash\":\"00000000000000bb\"}\n"
+        REC("0000000000000005", "s") "\"response\":{\"status_code\":200},"
+        "\"error\":null,\"simulated\":true}\n";
+    const char *torn = REC("00000000000000ff", "d") "\"resp";
+    char *content = malloc(strlen(good) + strlen(torn) + 256);
     assert_non_null(content);
-    sprintf(content, "%s{\"custom_id\":\"d\",\"resp", good);
+    sprintf(content, "%s%s", good, torn);
     write_all(path, content);
 
     run_idset *ids = run_idset_new();
     run_resume_info info;
     run_out *o = NULL;
     char err[256];
-    assert_int_equal(run_out_open(&o, path, 0, ids, &info, err, sizeof(err)),
+    assert_int_equal(run_out_open(&o, path, RUN_OUT_IGNORE_SIMULATED, ids,
+                                  &info, err, sizeof(err)),
                      0);
     assert_int_equal(info.ok, 2);     /* a, b (its later success wins) */
     assert_int_equal(info.failed, 1); /* c */
-    assert_int_equal(info.bad_lines, 1);
-    assert_int_equal(info.repaired_bytes,
-                     strlen("{\"custom_id\":\"d\",\"resp"));
+    assert_int_equal(info.simulated, 1); /* s: not taken on a real run */
+    assert_int_equal(info.repaired_bytes, strlen(torn));
     assert_int_equal(*run_idset_find(ids, "a", 1, 0), RUN_ID_DONE_OK);
-    assert_int_equal(*run_idset_find(ids, "b", 1, 0),
+    assert_int_equal(*run_idset_find(ids, "b", 1, 0) & 3,
                      RUN_ID_DONE_OK | RUN_ID_DONE_FAILED);
-    assert_int_equal(*run_idset_find(ids, "c", 1, 0), RUN_ID_DONE_FAILED);
+    /* The deciding record's input hash: b's success. */
+    assert_int_equal(run_idset_tag(run_idset_find(ids, "b", 1, 0)), 0xbb);
+    assert_int_equal(*run_idset_find(ids, "c", 1, 0),
+                     RUN_ID_DONE_FAILED |
+                         RUN_CLASS_OTHER << RUN_ID_CLASS_SHIFT);
     assert_null(run_idset_find(ids, "d", 1, 0));
+    assert_null(run_idset_find(ids, "s", 1, 0));
     assert_int_equal(run_out_write(o, "{\"custom_id\":\"d\"}\n", 18), 0);
     assert_int_equal(run_out_close(o), 0);
     size_t len = 0;
@@ -507,14 +533,45 @@ static void test_run__resume_scan_and_repair(void **state)
     assert_int_equal(len, strlen(good) + 18);
     assert_memory_equal(after, good, strlen(good));
     free(after);
+    struct stat st;
+
+    /* A line parallm did not write anywhere: refused, nothing changed
+     * (not even a torn-looking tail). */
+    const char *foreign[] = { "a\nb", "{\"note\": \"kept by a user\"}\n",
+                              "# comment\n", "[1]\n",
+                              "{\"custom_id\":\"q\",\"method\":\"POST\"}\n" };
+    for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+        sprintf(content, "%s%s%s", good, foreign[i], torn);
+        write_all(path, content);
+        run_idset *idsx = run_idset_new();
+        assert_int_equal(run_out_open(&o, path, 0, idsx, &info, err,
+                                      sizeof(err)),
+                         -2);
+        assert_non_null(strstr(err, "is not a parallm output record"));
+        after = plm_test_read_file(path, &len);
+        assert_int_equal(len, strlen(content));
+        assert_memory_equal(after, content, len);
+        free(after);
+        run_idset_free(idsx);
+    }
+    /* A last line without newline that is not the start of a record. */
+    sprintf(content, "%sabc", good);
+    write_all(path, content);
+    run_idset *ids3 = run_idset_new();
+    assert_int_equal(run_out_open(&o, path, 0, ids3, &info, err,
+                                  sizeof(err)),
+                     -2);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal((size_t)st.st_size, strlen(content));
+    run_idset_free(ids3);
 
     /* --overwrite: nothing read, file emptied. */
     run_idset *ids2 = run_idset_new();
-    assert_int_equal(run_out_open(&o, path, 1, ids2, &info, err, sizeof(err)),
+    assert_int_equal(run_out_open(&o, path, RUN_OUT_OVERWRITE, ids2, &info,
+                                  err, sizeof(err)),
                      0);
     assert_int_equal(run_idset_count(ids2), 0);
     assert_int_equal(run_out_close(o), 0);
-    struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 0);
 
@@ -530,6 +587,214 @@ static void test_run__resume_scan_and_repair(void **state)
     run_idset_free(ids2);
     free(content);
     plm_test_rmtree(dir);
+#undef REC
+}
+
+/* xorshift64*: a fixed seed, so every run checks the same cases. */
+static uint64_t prng(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* Random bytes shaped to hit the writer's paths: raw bytes, JSON-ish
+ * text with escapes, NULs and bad UTF-8, deep nesting. */
+static size_t random_body(uint64_t *s, char *buf, size_t cap)
+{
+    static const char *const bits[] = {
+        "{", "}", "[", "]", "\"", "\\", "\\u0000", "\\ud800", ":", ",",
+        "1e999", "null", "\xff\xfe", "\xc3\xa9", " ", "\n", "\t", "\0",
+        "data: ", ": keepalive \xff\xfe\n", "[DONE]", "{\"a\":", "\xe2\x82"
+    };
+    size_t n = 0, want = (size_t)(prng(s) % 200);
+    int mode = (int)(prng(s) % 4);
+    if (mode == 0) { /* raw bytes */
+        for (; n < want && n < cap; n++)
+            buf[n] = (char)prng(s);
+        return n;
+    }
+    if (mode == 1) { /* a deep array, around the scan's depth limit */
+        size_t depth = 2040 + (size_t)(prng(s) % 12);
+        if (2 * depth + 1 > cap)
+            depth = (cap - 1) / 2;
+        for (size_t i = 0; i < depth; i++)
+            buf[n++] = '[';
+        for (size_t i = 0; i < depth; i++)
+            buf[n++] = ']';
+        return n;
+    }
+    while (n < want) {
+        const char *b = bits[prng(s) % (sizeof(bits) / sizeof(bits[0]))];
+        size_t len = b[0] ? strlen(b) : 1;
+        if (n + len > cap)
+            break;
+        memcpy(buf + n, b, len);
+        n += len;
+    }
+    return n;
+}
+
+static void test_run__format_scan_roundtrip(void **state)
+{
+    (void)state;
+    static const int statuses[] = { 200, 201, 400, 401, 429, 500, 503, 0 };
+    static const int codes[] = { PLM_OK,      PLM_ENETWORK, PLM_ETIMEOUT,
+                                 PLM_EPARSE,  PLM_ETOOBIG,  PLM_ESERVER };
+    static const char *const secrets[] = { "local-SECRETVALUE123", NULL };
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    char *body = malloc(8192);
+    assert_non_null(body);
+    for (int i = 0; i < 5000; i++) {
+        plm_result *res = plm__result_new(NULL);
+        assert_non_null(res);
+        int status = statuses[prng(&seed) % 8];
+        int code = status >= 200 && status < 300
+                       ? codes[prng(&seed) % 6]
+                       : status ? PLM_ESERVER : codes[1 + prng(&seed) % 5];
+        if (code != PLM_OK)
+            plm__result_set_error(res, code, PLM_CLASS_SERVER,
+                                  i % 7 ? "boom \xff" : "local-SECRETVALUE123");
+        res->code = code;
+        res->http_status = status;
+        size_t blen = random_body(&seed, body, 8191);
+        if (i % 5 == 0 && blen >= 23)
+            memcpy(body + 3, "local-SECRETVALUE123", 20);
+        res->body = malloc(blen + 1);
+        memcpy(res->body, body, blen);
+        res->body[blen] = '\0';
+        res->body_len = blen;
+        if (i % 3 == 0) {
+            res->request_id = malloc(17);
+            for (int k = 0; k < 16; k++)
+                res->request_id[k] = (char)(1 + prng(&seed) % 255);
+            res->request_id[16] = '\0';
+        }
+        char cid[32];
+        snprintf(cid, sizeof(cid), "id-%d-\xc3\xa9\"\\", i);
+        run_record_meta m = meta_of(i % 2, (uint64_t)i);
+        m.has_input_hash = 1;
+        m.input_hash = prng(&seed);
+        m.secrets = secrets;
+        int cls = -1;
+        size_t len = 0;
+        char *line = run_out_format_result(cid, res, &m, &cls, &len);
+        assert_non_null(line);
+        assert_int_equal(line[len - 1], '\n');
+        /* One line, and the scan reads it back to the same id, outcome
+         * and input hash; no copy of the key survives. */
+        assert_null(memchr(line, '\n', len - 1));
+        if (strstr(line, "SECRETVALUE"))
+            fail_msg("case %d: key in %s", i, line);
+        run_record rec;
+        if (parse_record(line, len - 1, &rec) != 0)
+            fail_msg("case %d: the scan refuses: %s", i, line);
+        assert_string_equal(rec.id, cid);
+        assert_int_equal(rec.cls, cls);
+        assert_int_equal(rec.simulated, i % 2);
+        assert_true(rec.has_hash && rec.hash == m.input_hash);
+        /* A success always keeps its body. */
+        if (cls == RUN_CLASS_OK && blen > 0)
+            assert_false(json_is_null(json_object_get(
+                json_object_get(rec.root, "response"), "body")));
+        assert_true(record_prefix(line, len - 1));
+        json_decref(rec.root);
+        free(line);
+        plm_result_free(res);
+    }
+    free(body);
+}
+
+static void test_run__deep_and_nul_bodies(void **state)
+{
+    (void)state;
+    plm_result *res = plm__result_new(NULL);
+    run_record_meta m = meta_of(0, 7);
+    int cls = -1;
+    size_t len = 0;
+    assert_non_null(res);
+    res->code = PLM_OK;
+    res->http_status = 200;
+    /* Bodies nested 2,046 to 2,048 deep: the parser takes them all. */
+    for (int depth = 2046; depth <= 2048; depth++) {
+        free(res->body);
+        res->body = malloc((size_t)depth * 2 + 1);
+        memset(res->body, '[', (size_t)depth);
+        memset(res->body + depth, ']', (size_t)depth);
+        res->body[2 * depth] = '\0';
+        res->body_len = (size_t)depth * 2;
+        char *line = run_out_format_result("deep", res, &m, &cls, &len);
+        run_record rec;
+        assert_int_equal(parse_record(line, len - 1, &rec), 0);
+        assert_int_equal(rec.cls, RUN_CLASS_OK);
+        json_decref(rec.root);
+        free(line);
+    }
+    /* NULs in a non-JSON body and invalid UTF-8 in an SSE stream. */
+    static const char sse[] = ": keepalive \xff\xfe\ndata: {\"a\":1}\n\n"
+                              "data: [DONE]\n\n: bye \0 after";
+    free(res->body);
+    res->body = malloc(sizeof(sse));
+    memcpy(res->body, sse, sizeof(sse));
+    res->body_len = sizeof(sse) - 1;
+    char *line = run_out_format_result("sse", res, &m, &cls, &len);
+    run_record rec;
+    assert_int_equal(parse_record(line, len - 1, &rec), 0);
+    json_t *b = json_object_get(json_object_get(rec.root, "response"), "body");
+    assert_true(json_is_string(b));
+    assert_int_equal(json_string_length(b), sizeof(sse) - 1 + 2 * 2);
+    assert_memory_equal(json_string_value(b), ": keepalive \xef\xbf\xbd", 15);
+    json_decref(rec.root);
+    free(line);
+    plm_result_free(res);
+}
+
+/* Collects the events of an SSE body as "event|data;" */
+static int sse_collect_fn(const char *event, const char *data, size_t len,
+                          void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s|%.*s;", event, (int)len, data);
+    return 0;
+}
+
+static void test_run__sse_empty_data_is_not_an_event(void **state)
+{
+    (void)state;
+    char got[512] = "";
+    static const char body[] = "data:\n\ndata: \n\n: ping\n\n"
+                               "event: e\ndata: {\"a\":1}\n\n"
+                               "data:\ndata: x\n\ndata: [DONE]\n\n";
+    assert_int_equal(plm__sse_each(body, sizeof(body) - 1, sse_collect_fn,
+                                   got),
+                     0);
+    assert_string_equal(got, "e|{\"a\":1};|\nx;|[DONE];");
+}
+
+/* A line over the cap whose start shows its custom_id keeps it in the
+ * error line; one whose start does not gets "line-N". */
+static void test_run__too_long_line_keeps_its_id(void **state)
+{
+    (void)state;
+    run_input_item item;
+    static const char start[] = "{\"custom_id\": \"big-1\", \"method\": "
+                                "\"POST\", \"body\": {\"x\": \"aaaa";
+    assert_int_equal(run_input_parse(start, sizeof(start) - 1, 1, 9, &item),
+                     0);
+    assert_string_equal(item.custom_id, "big-1");
+    assert_false(item.synthetic_id);
+    assert_non_null(strstr(item.error, "line 9"));
+    run_input_item_clear(&item);
+    static const char late[] = "{\"body\": {\"x\": \"aaaa";
+    assert_int_equal(run_input_parse(late, sizeof(late) - 1, 1, 9, &item), 0);
+    assert_string_equal(item.custom_id, "line-9");
+    run_input_item_clear(&item);
+    static const char odd[] = "{\"custom_id\": \"a\\u0000b\", \"x";
+    assert_int_equal(run_input_parse(odd, sizeof(odd) - 1, 1, 3, &item), 0);
+    assert_string_equal(item.custom_id, "line-3");
+    run_input_item_clear(&item);
 }
 
 int main(void)
@@ -545,6 +810,10 @@ int main(void)
         cmocka_unit_test(test_run__json_member_text),
         cmocka_unit_test(test_run__format_answer_embeds_body),
         cmocka_unit_test(test_run__resume_scan_and_repair),
+        cmocka_unit_test(test_run__format_scan_roundtrip),
+        cmocka_unit_test(test_run__deep_and_nul_bodies),
+        cmocka_unit_test(test_run__sse_empty_data_is_not_an_event),
+        cmocka_unit_test(test_run__too_long_line_keeps_its_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
