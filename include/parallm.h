@@ -225,12 +225,13 @@ typedef struct plm_client_options {
                                          https://api.anthropic.com */
     const char *ca_file;              /* extra CA bundle (PEM) to trust */
     int insecure_skip_verify;         /* 1 turns TLS verification OFF */
-    int max_retries;                  /* default 4; -1 means none */
+    int max_retries;                  /* default 15; -1 means none (see
+                                         also retry_time_ms) */
     int64_t request_timeout_ms;       /* per attempt; default 600000 */
     int64_t connect_timeout_ms;       /* default 10000 */
     size_t max_response_bytes;        /* default 16 MiB */
     int64_t retry_base_ms;            /* backoff base; default 500 */
-    int64_t retry_max_ms;             /* backoff cap; default 8000 */
+    int64_t retry_max_ms;             /* backoff cap; default 2000 */
     int64_t retry_after_max_ms;       /* cap on Retry-After; default 60000 */
     plm_log_fn log;                   /* default: stderr if log_level set */
     void *log_user_data;
@@ -284,6 +285,10 @@ typedef struct plm_client_options {
                                          PLM_EAUTH or PLM_EQUOTA answer stops
                                          the run (see plm_client_run); -1 =
                                          off, each request fails alone */
+    int64_t retry_time_ms;            /* per request: no retry starts once
+                                         this long has passed since its
+                                         first attempt; default 900000 (15
+                                         min); -1 = no time bound */
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)

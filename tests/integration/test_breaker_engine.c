@@ -192,8 +192,8 @@ static void test_breaker_engine__retry_budget_caps_retries(void **state)
     char text[64];
     (void)state;
 
-    /* Every attempt fails with a retryable 500; four retries each would
-     * be 120. The budget: 10 saved, a fifth of 30 first attempts, one a
+    /* Every attempt fails with a retryable 500; fifteen retries each
+     * would be 450. The budget: 10 saved, a fifth of 30 first attempts, one a
      * second. */
     co.breaker_failures = -1;
     co.retry_base_ms = 1;
