@@ -241,8 +241,11 @@ typedef struct plm_client_options {
      * from the provider's rate-limit headers when learn_limits allows).
      * An endpoint is a provider base URL and a model: each model gets
      * these limits, as providers meter models apart. Requests are paced
-     * evenly across the minute, never sent as a burst; a 429 pauses the
-     * endpoint's requests until its Retry-After. input_tpm / output_tpm
+     * evenly across the minute, never sent as a burst; a 429 delays its
+     * own request by its Retry-After, and pauses the endpoint's requests
+     * only when the budget is spent (rate-limit headers with remaining 0,
+     * or 429s for at least half of the recent answers from several
+     * requests), for the time the headers give. input_tpm / output_tpm
      * are Anthropic's separate token limits. A request whose estimated
      * tokens (prompt characters / 4 + max_tokens * n; corrected by the
      * usage the answer reports) exceed a limit fails at once with

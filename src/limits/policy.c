@@ -16,13 +16,17 @@
  * What an admitted attempt reserved is kept in the request's admission
  * record (hooks.h) and settled when the attempt ends: the usage
  * the answer reported replaces the estimate, rate-limit headers update the
- * budget, a 429 pauses the endpoint for every slot, and the breaker and
- * the concurrency limit learn the outcome.
+ * budget, and the breaker and the concurrency limit learn the outcome. A
+ * 429 delays only its own request (its Retry-After is its backoff); the
+ * endpoint pauses for every slot only when the provider says the budget
+ * is spent: a meter's remaining at 0 in the 429's headers, or a burst of
+ * 429s across different requests (see burst_429()).
  *
- * Retries after a 429 do not draw from the retry budget: the pause already
- * spaces them (one backoff for the whole endpoint, so they add no load
- * while the provider refuses), and a rate-limit storm must end with every
- * request done once the provider has room again. Other retries (network,
+ * Retries after a 429 do not draw from the retry budget: the server's
+ * Retry-After spaces them (and the endpoint's pause, when the budget is
+ * spent), so they add no load while the provider refuses, and a
+ * rate-limit storm must end with every request done once the provider has
+ * room again. Other retries (network,
  * timeout, 5xx, overloaded) are the ones that multiply load on a server in
  * trouble, and those the budget caps.
  */
@@ -49,12 +53,26 @@
 #include "retrybudget.h"
 #include "rlheaders.h"
 
+/* The last answers of an endpoint, for telling a spent budget (most
+ * answers are 429s, from many requests) from sporadic 429s. */
+#define BURST_ANSWERS 32
+#define BURST_WINDOW_NS INT64_C(2000000000)
+#define BURST_MIN_REQUESTS 4
+
+typedef struct answer_note {
+    int64_t at;
+    const plm_request *req;    /* identity only, never dereferenced */
+    int rate_limited;
+} answer_note;
+
 typedef struct plm__endpoint {
     plm_provider provider;
     char *model;
     plm__budget *budget;
     plm__breaker breaker;
     plm__retrybudget retries;
+    answer_note answers[BURST_ANSWERS];
+    int answers_head;
 } plm__endpoint;
 typedef plm__endpoint endpoint;
 
@@ -386,6 +404,74 @@ static void record_breaker(plm__policy *p, endpoint *ep,
                  "trial request succeeded", base_of(p, ep), ep->model);
 }
 
+/* Notes an answer; returns 1 when it is a 429 in a burst that says the
+ * key's budget is spent: at least half of the endpoint's last answers
+ * (up to BURST_ANSWERS, none older than BURST_WINDOW_NS) are 429s, from at
+ * least BURST_MIN_REQUESTS different requests. A spent budget refuses
+ * nearly everything, from every request; sporadic 429s (the 20% of a bad
+ * storm) reach half of 32 answers about once in 100,000 checks, and one
+ * request's own repeated 429s never count as many. */
+static int burst_429(endpoint *ep, const plm_request *req, int limited,
+                     int64_t now)
+{
+    const plm_request *seen[BURST_ANSWERS];
+    int n = 0, k = 0, distinct = 0, i, j;
+
+    ep->answers[ep->answers_head].at = now;
+    ep->answers[ep->answers_head].req = req;
+    ep->answers[ep->answers_head].rate_limited = limited;
+    ep->answers_head = (ep->answers_head + 1) % BURST_ANSWERS;
+    if (!limited)
+        return 0;
+    for (i = 0; i < BURST_ANSWERS; i++) {
+        const answer_note *a = &ep->answers[i];
+        if (a->at == 0 || now - a->at > BURST_WINDOW_NS)
+            continue;
+        n++;
+        if (!a->rate_limited)
+            continue;
+        k++;
+        for (j = 0; j < distinct && seen[j] != a->req; j++)
+            ;
+        if (j == distinct)
+            seen[distinct++] = a->req;
+    }
+    return distinct >= BURST_MIN_REQUESTS && 2 * k >= n;
+}
+
+/* 1 when the answer's rate-limit headers report a meter spent. */
+static int meter_spent(const plm__rl_state *st)
+{
+    for (int k = 0; k < PLM__RL_KINDS; k++)
+        if (st->meter[k].has_remaining && st->meter[k].remaining <= 0)
+            return 1;
+    return 0;
+}
+
+/* A 429 delays its own request (the engine's backoff honours its
+ * Retry-After); the endpoint pauses only when the budget is spent. */
+static void on_rate_limited(plm__policy *p, endpoint *ep, plm__hook_ctx *ctx,
+                            const plm__attempt *a, const plm__rl_state *st,
+                            int64_t now)
+{
+    int burst = burst_429(ep, ctx->req, 1, now);
+    int64_t ms;
+
+    if (!burst && !meter_spent(st)) {
+        plog(p, PLM_LOG_DEBUG,
+             "rate limited by %s (model \"%.64s\"): only this request "
+             "waits", base_of(p, ep), ep->model);
+        return;
+    }
+    ms = pause_ms(p, a, st);
+    plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
+    plog(p, PLM_LOG_DEBUG,
+         "rate limited by %s (model \"%.64s\"), its budget spent (%s): "
+         "pausing its requests for %lld ms", base_of(p, ep), ep->model,
+         burst ? "429s from many requests" : "the headers say so",
+         (long long)ms);
+}
+
 static void on_after_attempt(void *data, plm__hook_ctx *ctx,
                              const plm__attempt *a, const plm_result *res,
                              int64_t now)
@@ -405,13 +491,11 @@ static void on_after_attempt(void *data, plm__hook_ctx *ctx,
         plm__rl_state_from_headers(a->headers, plm__wall_ns(), &st);
         plm__budget_observe(ep->budget, &st, now);
     }
-    if (ep && cls == PLM_CLASS_RATE_LIMITED) {
-        int64_t ms = pause_ms(p, a, &st);
-        plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
-        plog(p, PLM_LOG_DEBUG,
-                 "rate limited by %s (model \"%.64s\"): pausing its "
-                 "requests for %lld ms", base_of(p, ep), ep->model,
-                 (long long)ms);
+    if (ep && a->http_status > 0) {
+        if (cls == PLM_CLASS_RATE_LIMITED)
+            on_rate_limited(p, ep, ctx, a, &st, now);
+        else
+            burst_429(ep, ctx->req, 0, now);
     }
     if (ctx->adm->endpoint) {
         settle(ep, ctx->adm, a, res, now);
@@ -430,7 +514,7 @@ static int on_allow_retry(void *data, plm__hook_ctx *ctx,
     endpoint *ep;
 
     if (res->error_class == PLM_CLASS_RATE_LIMITED)
-        return 1; /* spaced by the endpoint's pause; see the top */
+        return 1; /* spaced by Retry-After; see the top */
     ep = endpoint_for(p, ctx->req);
     if (!ep || plm__retrybudget_try_retry(&ep->retries, now))
         return 1;
