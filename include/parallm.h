@@ -77,7 +77,10 @@ typedef enum plm_code {
     PLM_EABORTED = -16,    /* a user callback returned non-zero */
     PLM_EIO = -17,         /* local I/O error (file, disk full) */
     PLM_EBUDGET = -18,     /* request can never fit the rate budget */
-    PLM_EBREAKER = -19,    /* circuit breaker open: failed without sending */
+    PLM_EBREAKER = -19,    /* the circuit breaker found the endpoint dead
+                              (unreachable, or every probe failing for
+                              breaker_dead_ms): failed without sending; the
+                              message says why */
     PLM_ECONTEXT = -20,    /* prompt too long for the model's context */
     PLM_ENOTSTARTED = -21, /* the batch ended before this request started */
     PLM_EINTERNAL = -22    /* a bug in parallm; please report it */
@@ -255,9 +258,15 @@ typedef struct plm_client_options {
      *       co.rpm = t.rpm; co.tpm = t.tpm;
      *       ro.max_concurrent = t.max_concurrent;  (plm_run_options)
      *   }
-     * The circuit breaker (per endpoint) fails requests at once with
-     * PLM_EBREAKER (class LOCAL) while open, then lets one trial request
-     * through; a success closes it. */
+     * The circuit breaker (per endpoint) holds requests while open (they
+     * wait, as for a rate-limit pause; nothing fails), sends one probe
+     * after breaker_cooldown_ms, and lets traffic back gradually (one
+     * more request in flight per successful probe). Only a dead endpoint
+     * fails requests, with PLM_EBREAKER (class LOCAL) and the reason
+     * (e.g. curl's "Couldn't connect to server") as their message, and
+     * one warning in the log: connection refused on every address, DNS
+     * or TLS failure when it never answered, or every probe failing for
+     * breaker_dead_ms. */
     double rpm;
     double tpm;
     double input_tpm;
@@ -270,18 +279,23 @@ typedef struct plm_client_options {
                                          off */
     int breaker_failures;             /* consecutive failures (network,
                                          timeout, 5xx, overloaded) that open
-                                         the circuit breaker; default 5 (it
+                                         the circuit breaker; default
+                                         max(5, the run's concurrency) (it
                                          also opens at 50% failures of the
-                                         last 20 calls); -1 disables it */
-    int breaker_cooldown_ms;          /* time open before a trial request;
-                                         default 30000; negative EINVAL */
+                                         last max(20, 2 x concurrency)
+                                         calls, with at least max(10,
+                                         concurrency)); a value set here
+                                         is used as given; -1 disables it */
+    int breaker_cooldown_ms;          /* time open (holding requests)
+                                         before a probe; default 10000;
+                                         negative EINVAL */
     double retry_budget;              /* retries allowed as a fraction of
                                          first attempts (at least one per
                                          second), per endpoint; default
                                          0.2; negative = no budget, only
                                          max_retries. Retries after a 429
-                                         are paced by the pause instead and
-                                         do not count */
+                                         are paced by Retry-After instead
+                                         and do not count */
     int learn_limits;                 /* take limits from the provider's
                                          headers; 0 = default (on), -1 off */
     int stop_on_fatal;                /* 0 = default (on): the first
@@ -292,6 +306,11 @@ typedef struct plm_client_options {
                                          this long has passed since its
                                          first attempt; default 900000 (15
                                          min); -1 = no time bound */
+    int64_t breaker_dead_ms;          /* the endpoint is dead (its
+                                         requests fail with PLM_EBREAKER)
+                                         when the breaker's probes have
+                                         kept failing this long since it
+                                         opened; default 300000 (5 min) */
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)

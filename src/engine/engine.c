@@ -356,6 +356,7 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     a.http_status = x->http_status;
     a.transport_error = x->error;
     a.headers = &x->headers;
+    a.unreachable = x->unreachable;
     retry = plm__retry_decide(&policy, j->attempt, &a, res);
     hooks_after_attempt(run, j, &a);
     for (i = 0; i < c->nhooks && !run->abort_pending; i++) {
@@ -605,6 +606,7 @@ static void stop_all(plm__run *run, int code, int keep_in_flight)
         a.http_status = 0;
         a.transport_error = PLM_ECANCELLED;
         a.headers = &j->xfer.headers;
+        a.unreachable = 0;
         hooks_after_attempt(run, j, &a);
         job_complete(run, j);
     }

@@ -29,6 +29,10 @@ typedef struct plm__attempt {
     int transport_error;    /* 0, or PLM_ENETWORK / PLM_ETIMEOUT /
                                PLM_ETOOBIG / PLM_ECANCELLED */
     const plm__headers *headers;
+    int unreachable;        /* the server could not be reached at all
+                               (connection refused on every address, DNS
+                               or TLS failure); the transport's message
+                               says which */
 } plm__attempt;
 
 /*

@@ -18,7 +18,7 @@ static int decide(int attempt, int status, int transport, const char *type,
                   const char *should_retry, plm_result **out)
 {
     plm__headers h = {0};
-    plm__attempt a = {status, transport, &h};
+    plm__attempt a = {status, transport, &h, 0};
     plm_result *res = plm__result_new(NULL);
     int retry;
 
@@ -157,7 +157,7 @@ static void test_retry__should_retry_header_overrides(void **state)
 static void test_retry__attempts_bounded_by_policy(void **state)
 {
     plm__retry_policy none = {0, 500, 8000, 60000, 0, 0};
-    plm__attempt a = {503, 0, NULL};
+    plm__attempt a = {503, 0, NULL, 0};
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
@@ -171,7 +171,7 @@ static void test_retry__attempts_bounded_by_policy(void **state)
 
 static void test_retry__parse_error_kept_and_retried(void **state)
 {
-    plm__attempt a = {200, 0, NULL};
+    plm__attempt a = {200, 0, NULL, 0};
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
@@ -192,7 +192,7 @@ static void test_retry__parse_error_kept_and_retried(void **state)
 static void test_retry__bounded_by_time(void **state)
 {
     plm__retry_policy p = {10, 500, 8000, 60000, 1000, 999};
-    plm__attempt a = {500, 0, NULL};
+    plm__attempt a = {500, 0, NULL, 0};
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
