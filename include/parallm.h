@@ -292,7 +292,7 @@ typedef struct plm_client_options {
     double retry_budget;              /* retries allowed as a fraction of
                                          first attempts (at least one per
                                          second), per endpoint; default
-                                         0.2; negative = no budget, only
+                                         0.5; negative = no budget, only
                                          max_retries. Retries after a 429
                                          are paced by Retry-After instead
                                          and do not count */
