@@ -291,7 +291,9 @@ typedef struct plm_client_options {
                                          negative EINVAL */
     double retry_budget;              /* retries allowed as a fraction of
                                          first attempts (at least one per
-                                         second), per endpoint; default
+                                         second, at most max(10,
+                                         concurrency) saved up), per
+                                         endpoint; default
                                          0.5; negative = no budget, only
                                          max_retries. Retries after a 429
                                          are paced by Retry-After instead

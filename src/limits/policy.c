@@ -158,6 +158,14 @@ fail:
 }
 
 
+/* The concurrency the breaker's thresholds and the retry budget's savings
+ * scale with: the run's limit, or the most attempts seen in flight when it
+ * has none. */
+static int concurrency_scale(const plm__policy *p)
+{
+    return p->concurrency > 0 ? p->concurrency : p->peak_in_flight;
+}
+
 /* ---- messages ---- */
 
 static const char *base_url(const plm__policy *p, plm_provider provider)
@@ -308,8 +316,10 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     ctx->adm->in_tokens = in;
     ctx->adm->out_tokens = out;
     ctx->adm->trial = trial;
-    if (ctx->attempt == 1)
+    if (ctx->attempt == 1) {
+        plm__retrybudget_set_scale(&ep->retries, concurrency_scale(p));
         plm__retrybudget_on_request(&ep->retries, now);
+    }
     return PLM__ADMIT_GO;
 }
 
@@ -391,13 +401,6 @@ static void settle(endpoint *ep, const plm__admission *adm,
                           used_in, used_out, adm->reserved_at_ns, now);
 }
 
-/* The concurrency the breaker's thresholds scale with: the run's limit,
- * or the most attempts seen in flight when it has none. */
-static int breaker_scale(const plm__policy *p)
-{
-    return p->concurrency > 0 ? p->concurrency : p->peak_in_flight;
-}
-
 static void record_breaker(plm__policy *p, endpoint *ep,
                            const plm__attempt *a, const plm_result *res,
                            plm_error_class cls, int trial, int64_t now)
@@ -410,7 +413,7 @@ static void record_breaker(plm__policy *p, endpoint *ep,
                  res->error_message && *res->error_message
                      ? res->error_message
                      : plm_strerror(res->code));
-    plm__breaker_set_scale(&ep->breaker, breaker_scale(p));
+    plm__breaker_set_scale(&ep->breaker, concurrency_scale(p));
     plm__breaker_record(&ep->breaker, cls, trial, now);
     after = plm__breaker_get_state(&ep->breaker);
     /* Nothing there at all: no answer ever, and the connection refused on
@@ -553,6 +556,8 @@ static int on_allow_retry(void *data, plm__hook_ctx *ctx,
     if (res->error_class == PLM_CLASS_RATE_LIMITED)
         return 1; /* spaced by Retry-After; see the top */
     ep = endpoint_for(p, ctx->req);
+    if (ep)
+        plm__retrybudget_set_scale(&ep->retries, concurrency_scale(p));
     if (!ep || plm__retrybudget_try_retry(&ep->retries, now))
         return 1;
     plog(p, PLM_LOG_DEBUG,

@@ -24,7 +24,12 @@
  * per second for RPCs; LLM requests are far heavier). */
 #define PLM__RETRY_BUDGET_DEFAULT_MIN_PER_SEC 1.0
 /* At most this many tokens saved up: a long calm period must not fund a
- * large retry storm later. */
+ * large retry storm later. Raised to the concurrency by
+ * plm__retrybudget_set_scale(): requests in flight fail together (a
+ * dropped connection pool resets them all at once), and savings smaller
+ * than one such round fail requests that the traffic funds many times
+ * over; a round of retries can never exceed the requests in flight
+ * anyway. */
 #define PLM__RETRY_BUDGET_DEFAULT_CAP 10.0
 
 typedef struct plm__retrybudget {
@@ -38,6 +43,10 @@ typedef struct plm__retrybudget {
  * 1 allow more retries than first attempts. The bucket starts full. */
 void plm__retrybudget_init(plm__retrybudget *rb, double ratio,
                            int64_t now_ns);
+
+/* Sizes the savings for `concurrency` requests in flight: the cap becomes
+ * max(PLM__RETRY_BUDGET_DEFAULT_CAP, concurrency). */
+void plm__retrybudget_set_scale(plm__retrybudget *rb, int concurrency);
 
 /* A first attempt went out: deposit ratio tokens. */
 void plm__retrybudget_on_request(plm__retrybudget *rb, int64_t now_ns);
