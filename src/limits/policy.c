@@ -26,9 +26,9 @@
  * Retry-After spaces them (and the endpoint's pause, when the budget is
  * spent), so they add no load while the provider refuses, and a
  * rate-limit storm must end with every request done once the provider has
- * room again. Other retries (network,
- * timeout, 5xx, overloaded) are the ones that multiply load on a server in
- * trouble, and those the budget caps.
+ * room again. Other retries (network, timeout, 5xx, overloaded, a cut-off
+ * body) are the ones that multiply load on a server in trouble, and those
+ * the budget caps.
  */
 #include "policy.h"
 
@@ -415,7 +415,6 @@ static void record_breaker(plm__policy *p, endpoint *ep,
                      : plm_strerror(res->code));
     plm__breaker_set_scale(&ep->breaker, concurrency_scale(p));
     plm__breaker_record(&ep->breaker, cls, trial, now);
-    after = plm__breaker_get_state(&ep->breaker);
     /* Nothing there at all: no answer ever, and the connection refused on
      * every address (or DNS, or TLS): no probe will do better, and every
      * request would fail the same way. */
