@@ -86,7 +86,10 @@ typedef enum plm_code {
     PLM_EABORTED = -16,    /* a user callback returned non-zero */
     PLM_EIO = -17,         /* local I/O error (file, disk full) */
     PLM_EBUDGET = -18,     /* request can never fit the rate budget */
-    PLM_EBREAKER = -19,    /* circuit breaker open: failed without sending */
+    PLM_EBREAKER = -19,    /* the circuit breaker found the endpoint dead
+                              (unreachable, or every probe failing for
+                              breaker_dead_ms): failed without sending; the
+                              message says why */
     PLM_ECONTEXT = -20,    /* prompt too long for the model's context */
     PLM_ENOTSTARTED = -21, /* the batch ended before this request started */
     PLM_EINTERNAL = -22    /* a bug in parallm; please report it */
@@ -234,12 +237,13 @@ typedef struct plm_client_options {
                                          https://api.anthropic.com */
     const char *ca_file;              /* extra CA bundle (PEM) to trust */
     int insecure_skip_verify;         /* 1 turns TLS verification OFF */
-    int max_retries;                  /* default 4; -1 means none */
+    int max_retries;                  /* default 15; -1 means none (see
+                                         also retry_time_ms) */
     int64_t request_timeout_ms;       /* per attempt; default 600000 */
     int64_t connect_timeout_ms;       /* default 10000 */
     size_t max_response_bytes;        /* default 16 MiB */
     int64_t retry_base_ms;            /* backoff base; default 500 */
-    int64_t retry_max_ms;             /* backoff cap; default 8000 */
+    int64_t retry_max_ms;             /* backoff cap; default 2000 */
     int64_t retry_after_max_ms;       /* cap on Retry-After; default 60000 */
     plm_log_fn log;                   /* default: stderr if log_level set */
     void *log_user_data;
@@ -254,8 +258,11 @@ typedef struct plm_client_options {
      * from the provider's rate-limit headers when learn_limits allows).
      * An endpoint is a provider base URL and a model: each model gets
      * these limits, as providers meter models apart. Requests are paced
-     * evenly across the minute, never sent as a burst; a 429 pauses the
-     * endpoint's requests until its Retry-After. input_tpm / output_tpm
+     * evenly across the minute, never sent as a burst; a 429 delays its
+     * own request by its Retry-After, and pauses the endpoint's requests
+     * only when the budget is spent (rate-limit headers with remaining 0,
+     * or 429s for at least half of the recent answers from several
+     * requests), for the time the headers give. input_tpm / output_tpm
      * are Anthropic's separate token limits. A request whose estimated
      * tokens (prompt characters / 4 + max_tokens * n; corrected by the
      * usage the answer reports) exceed a limit fails at once with
@@ -265,9 +272,15 @@ typedef struct plm_client_options {
      *       co.rpm = t.rpm; co.tpm = t.tpm;
      *       ro.max_concurrent = t.max_concurrent;  (plm_run_options)
      *   }
-     * The circuit breaker (per endpoint) fails requests at once with
-     * PLM_EBREAKER (class LOCAL) while open, then lets one trial request
-     * through; a success closes it. */
+     * The circuit breaker (per endpoint) holds requests while open (they
+     * wait, as for a rate-limit pause; nothing fails), sends one probe
+     * after breaker_cooldown_ms, and lets traffic back gradually (one
+     * more request in flight per successful probe). Only a dead endpoint
+     * fails requests, with PLM_EBREAKER (class LOCAL) and the reason
+     * (e.g. curl's "Couldn't connect to server") as their message, and
+     * one warning in the log: connection refused on every address, DNS
+     * or TLS failure when it never answered, or every probe failing for
+     * breaker_dead_ms. */
     double rpm;
     double tpm;
     double input_tpm;
@@ -280,24 +293,40 @@ typedef struct plm_client_options {
                                          off */
     int breaker_failures;             /* consecutive failures (network,
                                          timeout, 5xx, overloaded) that open
-                                         the circuit breaker; default 5 (it
+                                         the circuit breaker; default
+                                         max(5, the run's concurrency) (it
                                          also opens at 50% failures of the
-                                         last 20 calls); -1 disables it */
-    int breaker_cooldown_ms;          /* time open before a trial request;
-                                         default 30000; negative EINVAL */
+                                         last max(20, 2 x concurrency)
+                                         calls, with at least max(10,
+                                         concurrency)); a value set here
+                                         is used as given; -1 disables it */
+    int breaker_cooldown_ms;          /* time open (holding requests)
+                                         before a probe; default 10000;
+                                         negative EINVAL */
     double retry_budget;              /* retries allowed as a fraction of
                                          first attempts (at least one per
-                                         second), per endpoint; default
-                                         0.2; negative = no budget, only
+                                         second, at most max(10,
+                                         concurrency) saved up), per
+                                         endpoint; default
+                                         0.5; negative = no budget, only
                                          max_retries. Retries after a 429
-                                         are paced by the pause instead and
-                                         do not count */
+                                         are paced by Retry-After instead
+                                         and do not count */
     int learn_limits;                 /* take limits from the provider's
                                          headers; 0 = default (on), -1 off */
     int stop_on_fatal;                /* 0 = default (on): the first
                                          PLM_EAUTH or PLM_EQUOTA answer stops
                                          the run (see plm_client_run); -1 =
                                          off, each request fails alone */
+    int64_t retry_time_ms;            /* per request: no retry starts once
+                                         this long has passed since its
+                                         first attempt; default 900000 (15
+                                         min); -1 = no time bound */
+    int64_t breaker_dead_ms;          /* the endpoint is dead (its
+                                         requests fail with PLM_EBREAKER)
+                                         when the breaker's probes have
+                                         kept failing this long since it
+                                         opened; default 300000 (5 min) */
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(plm_client_options, PLM_CLIENT_OPTIONS_VERSION)

@@ -74,6 +74,8 @@ static int validate(const plm_client_options *o)
         (rc = plm__check_duration_ms("retry_max_ms", o->retry_max_ms)) ||
         (rc = plm__check_duration_ms("retry_after_max_ms",
                                      o->retry_after_max_ms)) ||
+        (rc = plm__check_range("retry_time_ms", o->retry_time_ms, -1,
+                               INT64_C(604800000))) ||
         (rc = plm__check_range("log_level", o->log_level, 0,
                                PLM_LOG_DEBUG)))
         return rc;
@@ -246,6 +248,9 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     c->retry_after_max_ms = o->retry_after_max_ms
                                 ? o->retry_after_max_ms
                                 : PLM__DEFAULT_RETRY_AFTER_MAX_MS;
+    c->retry_time_ms = o->retry_time_ms == 0  ? PLM__DEFAULT_RETRY_TIME_MS
+                       : o->retry_time_ms < 0 ? 0
+                                              : o->retry_time_ms;
     c->log = o->log;
     c->log_user_data = o->log_user_data;
     c->log_level = o->log_level;

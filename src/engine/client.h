@@ -28,6 +28,7 @@ struct plm_client {
     int64_t connect_timeout_ms;
     size_t max_response_bytes;
     int64_t retry_base_ms, retry_max_ms, retry_after_max_ms;
+    int64_t retry_time_ms;     /* resolved: 0 means no time bound */
     plm_log_fn log;
     void *log_user_data;
     int log_level;

@@ -265,15 +265,18 @@ static void job_fail(plm__run *run, job *j, int code, plm_error_class cls,
 
 /* ---- attempts ---- */
 
-static plm__retry_policy policy_for(const plm_client *c,
-                                    const plm_request *req)
+static plm__retry_policy policy_for(const plm_client *c, const job *j)
 {
     plm__retry_policy p;
-    p.max_retries = req->max_retries >= 0 ? req->max_retries
-                                          : c->max_retries;
+    p.max_retries = j->req->max_retries >= 0 ? j->req->max_retries
+                                             : c->max_retries;
     p.base_ms = c->retry_base_ms;
     p.max_ms = c->retry_max_ms;
     p.after_max_ms = c->retry_after_max_ms;
+    p.time_ms = c->retry_time_ms;
+    p.elapsed_ms = j->attempt > 0
+                       ? (plm__now_ns() - j->first_sent_ns) / 1000000
+                       : 0;
     return p;
 }
 
@@ -382,7 +385,7 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     plm_client *c = run->client;
     job *j = x->owner;
     plm_result *res = j->res;
-    plm__retry_policy policy = policy_for(c, j->req);
+    plm__retry_policy policy = policy_for(c, j);
     plm__attempt a;
     int i, retry;
 
@@ -415,6 +418,7 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     a.http_status = x->http_status;
     a.transport_error = x->error;
     a.headers = &x->headers;
+    a.unreachable = x->unreachable;
     retry = plm__retry_decide(&policy, j->attempt, &a, res);
     hooks_after_attempt(run, j, &a);
     for (i = 0; i < c->nhooks && !run->abort_pending; i++) {
@@ -663,6 +667,7 @@ static void stop_all(plm__run *run, int code, int keep_in_flight)
         a.http_status = 0;
         a.transport_error = PLM_ECANCELLED;
         a.headers = &j->xfer.headers;
+        a.unreachable = 0;
         hooks_after_attempt(run, j, &a);
         job_complete(run, j);
     }

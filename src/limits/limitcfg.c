@@ -38,6 +38,8 @@ int plm__limits_config_from_options(const plm_client_options *opts,
                                -1, INT32_MAX)) ||
         (rc = plm__check_duration_ms("breaker_cooldown_ms",
                                      opts->breaker_cooldown_ms)) ||
+        (rc = plm__check_duration_ms("breaker_dead_ms",
+                                     opts->breaker_dead_ms)) ||
         (rc = plm__check_range("learn_limits", opts->learn_limits, -1, 1)) ||
         (rc = plm__check_range("adaptive_concurrency",
                                opts->adaptive_concurrency, 0, 1)) ||
@@ -55,6 +57,7 @@ int plm__limits_config_from_options(const plm_client_options *opts,
     out->budget.learn_limits = opts->learn_limits != -1;
     out->breaker.failures = opts->breaker_failures;
     out->breaker.cooldown_ms = opts->breaker_cooldown_ms;
+    out->breaker.dead_ms = opts->breaker_dead_ms;
     out->retry_budget = opts->retry_budget;
     out->adaptive_concurrency = opts->adaptive_concurrency;
     return PLM_OK;

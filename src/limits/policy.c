@@ -5,9 +5,9 @@
  *
  * Admission of one attempt, for the request at the head of the queue:
  *   1. the breaker, looked at without changing it: while open, the request
- *      fails at once with PLM_EBREAKER (it is not charged to the budget,
- *      so a queue of doomed requests drains in microseconds, not at the
- *      paced rate);
+ *      waits (held, not failed, and not charged to the budget) until the
+ *      probe is due or reports; once the endpoint is dead it fails at once
+ *      with PLM_EBREAKER and the reason;
  *   2. the budget: wait (the engine arms a timer), fail with PLM_EBUDGET
  *      when the estimate can never fit, or charge it;
  *   3. the breaker for real (a half-open breaker hands out its trial only
@@ -16,15 +16,19 @@
  * What an admitted attempt reserved is kept in the request's admission
  * record (hooks.h) and settled when the attempt ends: the usage
  * the answer reported replaces the estimate, rate-limit headers update the
- * budget, a 429 pauses the endpoint for every slot, and the breaker and
- * the concurrency limit learn the outcome.
+ * budget, and the breaker and the concurrency limit learn the outcome. A
+ * 429 delays only its own request (its Retry-After is its backoff); the
+ * endpoint pauses for every slot only when the provider says the budget
+ * is spent: a meter's remaining at 0 in the 429's headers, or a burst of
+ * 429s across different requests (see burst_429()).
  *
- * Retries after a 429 do not draw from the retry budget: the pause already
- * spaces them (one backoff for the whole endpoint, so they add no load
- * while the provider refuses), and a rate-limit storm must end with every
- * request done once the provider has room again. Other retries (network,
- * timeout, 5xx, overloaded) are the ones that multiply load on a server in
- * trouble, and those the budget caps.
+ * Retries after a 429 do not draw from the retry budget: the server's
+ * Retry-After spaces them (and the endpoint's pause, when the budget is
+ * spent), so they add no load while the provider refuses, and a
+ * rate-limit storm must end with every request done once the provider has
+ * room again. Other retries (network, timeout, 5xx, overloaded, a cut-off
+ * body) are the ones that multiply load on a server in trouble, and those
+ * the budget caps.
  */
 #include "policy.h"
 
@@ -49,12 +53,29 @@
 #include "retrybudget.h"
 #include "rlheaders.h"
 
+/* The last answers of an endpoint, for telling a spent budget (most
+ * answers are 429s, from many requests) from sporadic 429s. */
+#define BURST_ANSWERS 32
+#define BURST_WINDOW_NS INT64_C(2000000000)
+#define BURST_MIN_REQUESTS 4
+
+typedef struct answer_note {
+    int64_t at;
+    const plm_request *req;    /* identity only, never dereferenced */
+    int rate_limited;
+} answer_note;
+
 typedef struct plm__endpoint {
     plm_provider provider;
     char *model;
     plm__budget *budget;
     plm__breaker breaker;
     plm__retrybudget retries;
+    int answered;              /* some attempt ever got an HTTP answer */
+    int dead_said;             /* the dead verdict was logged */
+    char last_error[200];      /* the last failure the breaker counted */
+    answer_note answers[BURST_ANSWERS];
+    int answers_head;
 } plm__endpoint;
 typedef plm__endpoint endpoint;
 
@@ -68,6 +89,8 @@ struct plm__policy {
     endpoint *last;            /* most recently used: the usual hit */
     plm__aimd aimd;
     int aimd_for;              /* the maximum aimd was set up for */
+    int concurrency;           /* the run's concurrency limit, 0 = none */
+    int peak_in_flight;        /* the most attempts seen in flight */
     char why[256];             /* the last admission failure's message */
 };
 
@@ -135,6 +158,14 @@ fail:
 }
 
 
+/* The concurrency the breaker's thresholds and the retry budget's savings
+ * scale with: the run's limit, or the most attempts seen in flight when it
+ * has none. */
+static int concurrency_scale(const plm__policy *p)
+{
+    return p->concurrency > 0 ? p->concurrency : p->peak_in_flight;
+}
+
 /* ---- messages ---- */
 
 static const char *base_url(const plm__policy *p, plm_provider provider)
@@ -163,19 +194,14 @@ static void say(plm__policy *p, const char *fmt, ...)
     va_end(ap);
 }
 
-static void say_breaker(plm__policy *p, const endpoint *ep, int64_t left)
+/* The one line that says why a dead endpoint's requests fail. */
+static void say_dead(plm__policy *p, const endpoint *ep)
 {
-    if (left > 0)
-        say(p,
-            "circuit breaker open after repeated network, timeout or "
-            "server errors: not sent; a trial request goes through in "
-            "%.1f s (%s, model \"%.64s\")",
-            (double)left / 1e9, base_of(p, ep), ep->model);
-    else
-        say(p,
-            "circuit breaker half-open: a trial request is testing the "
-            "server; not sent (%s, model \"%.64s\")",
-            base_of(p, ep), ep->model);
+    say(p,
+        "not sent: %s is unreachable (%s); the circuit breaker gave up on "
+        "it (model \"%.64s\")",
+        base_of(p, ep), ep->last_error[0] ? ep->last_error : "no answer",
+        ep->model);
 }
 
 static void say_budget(plm__policy *p, const endpoint *ep, int64_t in,
@@ -239,10 +265,18 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
         *code = PLM_ENOMEM;
         return PLM__ADMIT_FAIL;
     }
-    if (plm__breaker_peek(&ep->breaker, now, &left) == PLM__BREAKER_REJECT) {
-        say_breaker(p, ep, left);
+    switch (plm__breaker_peek(&ep->breaker, now, &left)) {
+    case PLM__BREAKER_REJECT:
+        /* Held, not failed: until the probe is due, or (0) until an
+         * attempt, the probe among them, reports. */
+        *until_ns = left > 0 ? now + left : 0;
+        return PLM__ADMIT_WAIT;
+    case PLM__BREAKER_DEAD_ENDPOINT:
+        say_dead(p, ep);
         *code = PLM_EBREAKER;
         return PLM__ADMIT_FAIL;
+    default:
+        break;
     }
     total = plm__request_estimate_tokens(ctx->req);
     out = plm__request_estimate_output_tokens(ctx->req);
@@ -261,16 +295,18 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     }
     switch (plm__breaker_allow(&ep->breaker, now, &left)) {
     case PLM__BREAKER_REJECT:
+    case PLM__BREAKER_DEAD_ENDPOINT:
         /* The peek said otherwise; only a bug gets here. */
         plm__budget_settle_io(ep->budget, in, out, 0, 0, now, now);
-        say_breaker(p, ep, left);
-        *code = PLM_EBREAKER;
-        return PLM__ADMIT_FAIL;
+        *until_ns = left > 0 ? now + left : 0;
+        return PLM__ADMIT_WAIT;
     case PLM__BREAKER_TRIAL:
         trial = 1;
-        plog(p, PLM_LOG_INFO,
+        if (plm__breaker_get_state(&ep->breaker) == PLM__BREAKER_HALF_OPEN &&
+            ep->breaker.trials_ok == 0)
+            plog(p, PLM_LOG_INFO,
                  "circuit breaker half-open for %s (model \"%.64s\"): "
-                 "sending a trial request", base_of(p, ep), ep->model);
+                 "sending a probe", base_of(p, ep), ep->model);
         break;
     case PLM__BREAKER_ALLOW:
         break;
@@ -280,8 +316,10 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     ctx->adm->in_tokens = in;
     ctx->adm->out_tokens = out;
     ctx->adm->trial = trial;
-    if (ctx->attempt == 1)
+    if (ctx->attempt == 1) {
+        plm__retrybudget_set_scale(&ep->retries, concurrency_scale(p));
         plm__retrybudget_on_request(&ep->retries, now);
+    }
     return PLM__ADMIT_GO;
 }
 
@@ -364,26 +402,110 @@ static void settle(endpoint *ep, const plm__admission *adm,
 }
 
 static void record_breaker(plm__policy *p, endpoint *ep,
-                           const plm_result *res, plm_error_class cls,
-                           int trial, int64_t now)
+                           const plm__attempt *a, const plm_result *res,
+                           plm_error_class cls, int trial, int64_t now)
 {
     plm__breaker_state before = plm__breaker_get_state(&ep->breaker);
     plm__breaker_state after;
 
+    if (plm__breaker_class_counts(cls) == 1)
+        snprintf(ep->last_error, sizeof ep->last_error, "%s",
+                 res->error_message && *res->error_message
+                     ? res->error_message
+                     : plm_strerror(res->code));
+    plm__breaker_set_scale(&ep->breaker, concurrency_scale(p));
     plm__breaker_record(&ep->breaker, cls, trial, now);
+    /* Nothing there at all: no answer ever, and the connection refused on
+     * every address (or DNS, or TLS): no probe will do better, and every
+     * request would fail the same way. */
+    if (a->unreachable && !ep->answered)
+        plm__breaker_set_dead(&ep->breaker);
     after = plm__breaker_get_state(&ep->breaker);
     if (after == before)
         return;
-    if (after == PLM__BREAKER_OPEN)
+    if (after == PLM__BREAKER_DEAD && !ep->dead_said) {
+        ep->dead_said = 1;
+        say_dead(p, ep);
+        plog(p, PLM_LOG_WARN, "%s", p->why);
+    } else if (after == PLM__BREAKER_OPEN && before == PLM__BREAKER_CLOSED) {
         plog(p, PLM_LOG_WARN,
-                 "circuit breaker opened for %s (model \"%.64s\") after "
-                 "%s: failing its requests for %lld ms",
-                 base_of(p, ep), ep->model, plm_strerror(res->code),
-                 (long long)ep->breaker.cfg.cooldown_ms);
-    else if (after == PLM__BREAKER_CLOSED)
+             "circuit breaker opened for %s (model \"%.64s\") after %s: "
+             "holding its requests; a probe goes in %lld ms",
+             base_of(p, ep), ep->model, plm_strerror(res->code),
+             (long long)ep->breaker.cfg.cooldown_ms);
+    } else if (after == PLM__BREAKER_CLOSED) {
         plog(p, PLM_LOG_INFO,
-                 "circuit breaker closed for %s (model \"%.64s\"): the "
-                 "trial request succeeded", base_of(p, ep), ep->model);
+             "circuit breaker closed for %s (model \"%.64s\"): the "
+             "probes succeeded", base_of(p, ep), ep->model);
+    }
+}
+
+/* Notes an answer; returns 1 when it is a 429 in a burst that says the
+ * key's budget is spent: at least half of the endpoint's last answers
+ * (up to BURST_ANSWERS, none older than BURST_WINDOW_NS) are 429s, from at
+ * least BURST_MIN_REQUESTS different requests. A spent budget refuses
+ * nearly everything, from every request; sporadic 429s (the 20% of a bad
+ * storm) reach half of 32 answers about once in 100,000 checks, and one
+ * request's own repeated 429s never count as many. */
+static int burst_429(endpoint *ep, const plm_request *req, int limited,
+                     int64_t now)
+{
+    const plm_request *seen[BURST_ANSWERS];
+    int n = 0, k = 0, distinct = 0, i, j;
+
+    ep->answers[ep->answers_head].at = now;
+    ep->answers[ep->answers_head].req = req;
+    ep->answers[ep->answers_head].rate_limited = limited;
+    ep->answers_head = (ep->answers_head + 1) % BURST_ANSWERS;
+    if (!limited)
+        return 0;
+    for (i = 0; i < BURST_ANSWERS; i++) {
+        const answer_note *a = &ep->answers[i];
+        if (a->at == 0 || now - a->at > BURST_WINDOW_NS)
+            continue;
+        n++;
+        if (!a->rate_limited)
+            continue;
+        k++;
+        for (j = 0; j < distinct && seen[j] != a->req; j++)
+            ;
+        if (j == distinct)
+            seen[distinct++] = a->req;
+    }
+    return distinct >= BURST_MIN_REQUESTS && 2 * k >= n;
+}
+
+/* 1 when the answer's rate-limit headers report a meter spent. */
+static int meter_spent(const plm__rl_state *st)
+{
+    for (int k = 0; k < PLM__RL_KINDS; k++)
+        if (st->meter[k].has_remaining && st->meter[k].remaining <= 0)
+            return 1;
+    return 0;
+}
+
+/* A 429 delays its own request (the engine's backoff honours its
+ * Retry-After); the endpoint pauses only when the budget is spent. */
+static void on_rate_limited(plm__policy *p, endpoint *ep, plm__hook_ctx *ctx,
+                            const plm__attempt *a, const plm__rl_state *st,
+                            int64_t now)
+{
+    int burst = burst_429(ep, ctx->req, 1, now);
+    int64_t ms;
+
+    if (!burst && !meter_spent(st)) {
+        plog(p, PLM_LOG_DEBUG,
+             "rate limited by %s (model \"%.64s\"): only this request "
+             "waits", base_of(p, ep), ep->model);
+        return;
+    }
+    ms = pause_ms(p, a, st);
+    plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
+    plog(p, PLM_LOG_DEBUG,
+         "rate limited by %s (model \"%.64s\"), its budget spent (%s): "
+         "pausing its requests for %lld ms", base_of(p, ep), ep->model,
+         burst ? "429s from many requests" : "the headers say so",
+         (long long)ms);
 }
 
 static void on_after_attempt(void *data, plm__hook_ctx *ctx,
@@ -398,6 +520,8 @@ static void on_after_attempt(void *data, plm__hook_ctx *ctx,
     plm_error_class cls = cancelled ? PLM_CLASS_CANCELLED : res->error_class;
     plm__rl_state st;
 
+    if ((int)ctx->in_flight > p->peak_in_flight)
+        p->peak_in_flight = (int)ctx->in_flight;
     if (!ep)
         ep = endpoint_for(p, ctx->req);
     memset(&st, 0, sizeof st);
@@ -405,17 +529,16 @@ static void on_after_attempt(void *data, plm__hook_ctx *ctx,
         plm__rl_state_from_headers(a->headers, plm__wall_ns(), &st);
         plm__budget_observe(ep->budget, &st, now);
     }
-    if (ep && cls == PLM_CLASS_RATE_LIMITED) {
-        int64_t ms = pause_ms(p, a, &st);
-        plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
-        plog(p, PLM_LOG_DEBUG,
-                 "rate limited by %s (model \"%.64s\"): pausing its "
-                 "requests for %lld ms", base_of(p, ep), ep->model,
-                 (long long)ms);
+    if (ep && a->http_status > 0) {
+        ep->answered = 1;
+        if (cls == PLM_CLASS_RATE_LIMITED)
+            on_rate_limited(p, ep, ctx, a, &st, now);
+        else
+            burst_429(ep, ctx->req, 0, now);
     }
     if (ctx->adm->endpoint) {
         settle(ep, ctx->adm, a, res, now);
-        record_breaker(p, ep, res, cls, ctx->adm->trial, now);
+        record_breaker(p, ep, a, res, cls, ctx->adm->trial, now);
     }
     memset(ctx->adm, 0, sizeof *ctx->adm);
     if (p->cfg.adaptive_concurrency && ctx->sent_ns > 0)
@@ -430,8 +553,10 @@ static int on_allow_retry(void *data, plm__hook_ctx *ctx,
     endpoint *ep;
 
     if (res->error_class == PLM_CLASS_RATE_LIMITED)
-        return 1; /* spaced by the endpoint's pause; see the top */
+        return 1; /* spaced by Retry-After; see the top */
     ep = endpoint_for(p, ctx->req);
+    if (ep)
+        plm__retrybudget_set_scale(&ep->retries, concurrency_scale(p));
     if (!ep || plm__retrybudget_try_retry(&ep->retries, now))
         return 1;
     plog(p, PLM_LOG_DEBUG,
@@ -475,14 +600,32 @@ static int on_concurrency_limit(void *data, int configured)
     plm__policy *p = data;
     int max;
 
-    if (!p->cfg.adaptive_concurrency)
+    if (!p->cfg.adaptive_concurrency) {
+        p->concurrency = configured;
         return configured;
+    }
     max = configured > 0 ? configured : PLM__AIMD_DEFAULT_MAX;
     if (p->aimd_for != max) {
         plm__aimd_init(&p->aimd, max);
         p->aimd_for = max;
     }
-    return plm__aimd_limit(&p->aimd);
+    p->concurrency = plm__aimd_limit(&p->aimd);
+    return p->concurrency;
+}
+
+/* A new run may find a dead endpoint back: its breaker starts closed. */
+static void on_run_start(void *data, int64_t now)
+{
+    plm__policy *p = data;
+    (void)now;
+    p->peak_in_flight = 0;
+    for (size_t i = 0; i < p->neps; i++) {
+        if (plm__breaker_get_state(&p->eps[i]->breaker) ==
+            PLM__BREAKER_DEAD) {
+            plm__breaker_revive(&p->eps[i]->breaker);
+            p->eps[i]->dead_said = 0;
+        }
+    }
 }
 
 /* ---- life cycle ---- */
@@ -526,6 +669,7 @@ void plm__policy_hooks(plm__policy *p, plm__engine_hooks *h)
 {
     memset(h, 0, sizeof *h);
     h->data = p;
+    h->run_start = on_run_start;
     h->before_send = on_before_send;
     h->unadmit = on_unadmit;
     h->after_attempt = on_after_attempt;

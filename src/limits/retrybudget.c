@@ -26,6 +26,13 @@ void plm__retrybudget_init(plm__retrybudget *rb, double ratio,
     rb->refilled_at = now_ns;
 }
 
+void plm__retrybudget_set_scale(plm__retrybudget *rb, int concurrency)
+{
+    rb->cap = concurrency > PLM__RETRY_BUDGET_DEFAULT_CAP
+                  ? (double)concurrency
+                  : PLM__RETRY_BUDGET_DEFAULT_CAP;
+}
+
 void plm__retrybudget_on_request(plm__retrybudget *rb, int64_t now_ns)
 {
     refill(rb, now_ns);

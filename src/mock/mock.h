@@ -90,6 +90,20 @@ typedef struct plm_mock_options {
     const char *log_file;      /* JSONL: one line per request received */
     int record;                /* 1: keep per-request records in memory */
     int simulated_marker;      /* 1: add "simulated": true to bodies */
+    /* A seeded fault mix, for storms: every request without a directive
+     * draws once from the seeded RNG (one draw per request received,
+     * retries included, so a given seed gives the same sequence of
+     * answers in arrival order) and gets at most one of these faults, by
+     * rate (fractions 0..1 of requests, summing to at most 1 together with
+     * fault_rate, which takes the slice after them); the rest are answered
+     * normally. Each fault is answered after the usual latency. */
+    double mix_429_rate;        /* 429 rate_limit_exceeded */
+    double mix_429_retry_after; /* its Retry-After in seconds (fractional
+                                   allowed); 0 = none */
+    double mix_500_rate;        /* 500 server error */
+    double mix_529_rate;        /* 529 overloaded */
+    double mix_reset_rate;      /* connection reset, no answer */
+    double mix_cut_rate;        /* 200 whose JSON body is cut off halfway */
 } plm_mock_options;
 
 /* One request as the mock received it. */

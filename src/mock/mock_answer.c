@@ -297,6 +297,20 @@ fail:
     answer_error(r);
 }
 
+/* A 200 whose JSON stops halfway, as from a connection cut by a proxy
+ * after the headers: the length is right, the content is not whole. */
+static void answer_cut(plm__mock_req *r)
+{
+    char *body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
+                                      r->completion_tokens,
+                                      r->m->opts.simulated_marker);
+
+    if (body != NULL)
+        body[strlen(body) / 2] = '\0';
+    send_text(r, 200, "application/json", body ? body : "{\"id\": ");
+    free(body);
+}
+
 void plm__mock_perform(plm__mock_req *r, int64_t latency_ms)
 {
     switch (r->act) {
@@ -318,6 +332,9 @@ void plm__mock_perform(plm__mock_req *r, int64_t latency_ms)
         break;
     case PLM__MOCK_ACT_SLOW:
         answer_slow(r, latency_ms);
+        break;
+    case PLM__MOCK_ACT_CUT:
+        answer_cut(r);
         break;
     case PLM__MOCK_ACT_HANG:
         break;

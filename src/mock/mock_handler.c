@@ -313,6 +313,52 @@ static void apply_directive(plm__mock_req *r)
     }
 }
 
+/* An injected error answer, sent after the usual latency, with a
+ * Retry-After of `after` seconds when positive. */
+static void inject_status(plm__mock_req *r, int status, double after)
+{
+    char msg[64];
+
+    snprintf(msg, sizeof(msg), "mock: injected status %d", status);
+    set_error(r, status, msg);
+    r->immediate = 0;
+    if (after > 0) {
+        snprintf(r->dir.retry_after, sizeof(r->dir.retry_after), "%g",
+                 after);
+        r->fault_applied = 1;
+    }
+}
+
+/* The global faults: one draw from the seeded RNG picks the request's
+ * slice of the fault mix, then of fault_rate; no draw when both are off,
+ * so runs without faults keep their jitter sequence. */
+static void draw_fault(plm_mock *m, plm__mock_req *r)
+{
+    const plm_mock_options *o = &m->opts;
+    double mix = o->mix_429_rate + o->mix_500_rate + o->mix_529_rate +
+                 o->mix_reset_rate + o->mix_cut_rate;
+    double u, edge = 0;
+
+    if (mix <= 0 && o->fault_rate <= 0)
+        return;
+    u = rng_unit(m);
+    if (u < (edge += o->mix_429_rate)) {
+        inject_status(r, 429, o->mix_429_retry_after);
+    } else if (u < (edge += o->mix_500_rate)) {
+        inject_status(r, 500, 0);
+    } else if (u < (edge += o->mix_529_rate)) {
+        inject_status(r, 529, 0);
+    } else if (u < (edge += o->mix_reset_rate)) {
+        r->act = PLM__MOCK_ACT_RESET;
+    } else if (u < (edge += o->mix_cut_rate)) {
+        r->act = PLM__MOCK_ACT_CUT;
+    } else if (u < edge + o->fault_rate) {
+        inject_status(r, o->fault_status > 0 ? o->fault_status : 429,
+                      o->fault_retry_after);
+        snprintf(r->message, sizeof(r->message), "mock: injected fault");
+    }
+}
+
 /* Decides what r gets; everything but latency. */
 static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
                    const char *body, size_t body_len, int64_t now)
@@ -376,17 +422,7 @@ static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
             apply_directive(r);
         return;
     }
-    if (m->opts.fault_rate > 0 && rng_unit(m) < m->opts.fault_rate) {
-        int st = m->opts.fault_status > 0 ? m->opts.fault_status : 429;
-
-        set_error(r, st, "mock: injected fault");
-        r->immediate = 0;
-        if (m->opts.fault_retry_after > 0) {
-            snprintf(r->dir.retry_after, sizeof(r->dir.retry_after), "%g",
-                     m->opts.fault_retry_after);
-            r->fault_applied = 1;
-        }
-    }
+    draw_fault(m, r);
 }
 
 static int64_t latency_of(plm_mock *m, plm__mock_req *r)
@@ -495,7 +531,8 @@ static void handle(plm_mock *m, struct evhttp_request *req)
      * from inside evhttp's callback. */
     if (latency == 0 && (r->act == PLM__MOCK_ACT_REPLY ||
                          r->act == PLM__MOCK_ACT_ERROR ||
-                         r->act == PLM__MOCK_ACT_BADJSON)) {
+                         r->act == PLM__MOCK_ACT_BADJSON ||
+                         r->act == PLM__MOCK_ACT_CUT)) {
         plm__mock_perform(r, 0);
         return;
     }

@@ -181,7 +181,8 @@ typedef enum plm__mock_action {
     PLM__MOCK_ACT_HANG,
     PLM__MOCK_ACT_BADJSON,
     PLM__MOCK_ACT_BIG,
-    PLM__MOCK_ACT_SLOW
+    PLM__MOCK_ACT_SLOW,
+    PLM__MOCK_ACT_CUT
 } plm__mock_action;
 
 /* One request whose answer is being decided or carried out. */

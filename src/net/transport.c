@@ -357,6 +357,7 @@ void plm__xfer_clear(plm__xfer *x)
     plm__headers_clear(&x->headers);
     x->http_status = 0;
     x->error = 0;
+    x->unreachable = 0;
     x->too_big = 0;
     x->no_memory = 0;
     x->in_headers = 0;
@@ -713,6 +714,12 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
         snprintf(x->message, sizeof x->message, "cancelled");
     } else {
         x->error = PLM_ENETWORK;
+        x->unreachable = cc == CURLE_COULDNT_CONNECT ||
+                         cc == CURLE_COULDNT_RESOLVE_HOST ||
+                         cc == CURLE_COULDNT_RESOLVE_PROXY ||
+                         cc == CURLE_SSL_CONNECT_ERROR ||
+                         cc == CURLE_PEER_FAILED_VERIFICATION ||
+                         cc == CURLE_SSL_CACERT_BADFILE;
         snprintf(x->message, sizeof x->message, "network error: %s",
                  detail);
     }

@@ -38,6 +38,8 @@ typedef struct plm__xfer {
                                      PLM_ECANCELLED / PLM_ENOMEM */
     char message[CURL_ERROR_SIZE + 64]; /* why, when error != 0 */
     char curl_error[CURL_ERROR_SIZE];   /* curl's CURLOPT_ERRORBUFFER */
+    int unreachable;              /* no connection at all: refused on
+                                     every address, DNS or TLS failure */
     int too_big;
     int no_memory;
     int in_headers;               /* between a status line and its end */

@@ -9,9 +9,14 @@
  *   transport outcome (cancelled, oversized body) into a retry.
  * - An error event inside a 2xx stream keeps the code the parser gave it
  *   and is retried when it is an overloaded, rate-limit or server error.
- * - A 2xx whose body does not parse is not retried: the provider did the
- *   work (and charged for it), and a malformed answer from a proxy or a
- *   compatible server usually repeats, so retrying would only double cost.
+ * - A 2xx whose body does not parse (cut off, not JSON, not the shape the
+ *   provider sends) is retried like a network error, class PARSE: the
+ *   caller did not get the answer, whatever the server did, and a body cut
+ *   off by a proxy or a dropped connection is usually fine the next time.
+ *   The retry limits (count, time, retry budget) bound the cost when a
+ *   compatible server answers malformed JSON every time.
+ * - Retries are bounded by count (max_retries) and by time (time_ms since
+ *   the request's first attempt), whichever comes first.
  * - An oversized body (PLM_ETOOBIG) is class BAD_REQUEST: the same request
  *   would produce the same answer, and the caller must change it (or the
  *   cap), as with other 4xx.
@@ -167,7 +172,8 @@ int plm__retry_decide(const plm__retry_policy *policy, int attempt,
     if (a->http_status >= 200 && a->http_status <= 299) {
         if (res->code == PLM_EPARSE) {
             res->error_class = PLM_CLASS_PARSE;
-            return 0;
+            retry = 1;
+            goto out;
         }
         if (res->code == PLM_OK) {
             res->error_class = PLM_CLASS_NONE;
@@ -193,6 +199,8 @@ int plm__retry_decide(const plm__retry_policy *policy, int attempt,
     if (header >= 0 && !hard)
         retry = header;
 out:
+    if (policy && policy->time_ms > 0 && policy->elapsed_ms >= policy->time_ms)
+        return 0;
     return retry && attempt >= 1 && attempt <= max_retries;
 }
 

@@ -17,6 +17,10 @@ typedef struct plm__retry_policy {
     int64_t base_ms;        /* first backoff */
     int64_t max_ms;         /* backoff cap */
     int64_t after_max_ms;   /* cap on a server's Retry-After */
+    int64_t time_ms;        /* no retry once the request has been going
+                               this long since its first attempt; 0 = no
+                               time bound */
+    int64_t elapsed_ms;     /* how long it has been going */
 } plm__retry_policy;
 
 /* What one attempt ended with, as the transport saw it. */
@@ -25,15 +29,20 @@ typedef struct plm__attempt {
     int transport_error;    /* 0, or PLM_ENETWORK / PLM_ETIMEOUT /
                                PLM_ETOOBIG / PLM_ECANCELLED */
     const plm__headers *headers;
+    int unreachable;        /* the server could not be reached at all
+                               (connection refused on every address, DNS
+                               or TLS failure); the transport's message
+                               says which */
 } plm__attempt;
 
 /*
  * Sets res->code and res->error_class for the attempt (keeping an error the
- * provider parser already set on a 2xx: a parse error, never retried, or a
- * stream error event, retried when overloaded, rate-limited or server-side;
- * so call plm__provider_parse first), and returns 1 if the
- * request should be tried again (attempt number `attempt`, 1-based, and the
- * policy allow it), else 0. A cancelled attempt is never retried.
+ * provider parser already set on a 2xx: a parse error, retried like a
+ * network error, or a stream error event, retried when overloaded,
+ * rate-limited or server-side; so call plm__provider_parse first), and
+ * returns 1 if the request should be tried again (attempt number
+ * `attempt`, 1-based, and the policy's count and time bounds allow it),
+ * else 0. A cancelled attempt is never retried.
  */
 int plm__retry_decide(const plm__retry_policy *policy, int attempt,
                       const plm__attempt *a, plm_result *res);

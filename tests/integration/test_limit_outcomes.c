@@ -108,19 +108,25 @@ static void test_limit_outcomes__breaker_result_is_local(void **state)
     co.max_retries = -1;
     co.breaker_failures = 1;
     plm_client *c = plm_lf_client(m, &co);
-    reqs[0] = plm_lf_chat(MODEL, "[mock fault=reset] gone", 16);
+    int port = plm_mock_port(m);
+    /* The breaker fails requests only for a dead endpoint: a server gone
+     * before it ever answered (its port closed: connection refused). */
+    plm_mock_free(m);
+    reqs[0] = plm_lf_chat(MODEL, "gone", 16);
     for (size_t i = 1; i < N; i++)
         reqs[i] = plm_lf_chat(MODEL, "after", 16);
     assert_int_equal(plm_lf_run(c, reqs, N, res, 1, NULL, NULL), PLM_OK);
     assert_int_equal(plm_result_code(res[0]), PLM_ENETWORK);
     for (size_t i = 1; i < N; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "127.0.0.1:%d", port);
         assert_int_equal(plm_result_code(res[i]), PLM_EBREAKER);
         assert_int_equal(plm_result_error_class(res[i]), PLM_CLASS_LOCAL);
         assert_int_equal(plm_result_started(res[i]), 0);
+        assert_non_null(strstr(plm_result_error_message(res[i]), where));
     }
     plm_lf_free(reqs, res, N);
     plm_client_free(c);
-    plm_mock_free(m);
 }
 
 static void test_limit_outcomes__anthropic_limits_learned(void **state)

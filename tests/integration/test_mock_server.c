@@ -422,6 +422,77 @@ static void test_mock_server__keepalive_many(void **state)
     plm_mock_free(m);
 }
 
+/* One letter per answer of the fault mix: 'L' 429 (with its
+ * Retry-After), 'S' 500, 'O' 529, 'R' reset, 'C' 200 cut off, '.' a
+ * whole 200. */
+static char mix_letter(plm_test_xfer *x)
+{
+    char h[32];
+    json_error_t err;
+    json_t *j;
+
+    if (x->rc != CURLE_OK)
+        return 'R';
+    switch (x->status) {
+    case 429:
+        assert_string_equal(
+            plm_test_xfer_header(x, "retry-after", h, sizeof(h)), "0.25");
+        return 'L';
+    case 500: return 'S';
+    case 529: return 'O';
+    case 200: break;
+    default: fail_msg("unexpected status %ld", x->status);
+    }
+    j = json_loads(x->body.p ? x->body.p : "", 0, &err);
+    if (!j)
+        return 'C';
+    json_decref(j);
+    return '.';
+}
+
+static void test_mock_server__fault_mix_seeded(void **state)
+{
+    enum { N = 400 };
+    plm_mock_options o = {0};
+    char seq[2][N + 1];
+    plm_mock_stats st;
+
+    (void)state;
+    o.seed = 7;
+    o.mix_429_rate = 0.20;
+    o.mix_429_retry_after = 0.25;
+    o.mix_500_rate = 0.05;
+    o.mix_529_rate = 0.05;
+    o.mix_reset_rate = 0.05;
+    o.mix_cut_rate = 0.05;
+    for (int k = 0; k < 2; k++) {
+        plm_mock *m = plm_test_mock_start(&o);
+        int count[128] = {0};
+
+        for (int i = 0; i < N; i++) {
+            plm_test_xfer x;
+
+            plm_test_chat(&x, m, "mix", NULL);
+            seq[k][i] = mix_letter(&x);
+            count[(int)seq[k][i]]++;
+            plm_test_xfer_free(&x);
+        }
+        seq[k][N] = '\0';
+        /* Each kind near its rate (binomial, 4 deviations). */
+        assert_in_range(count['L'], 48, 112);
+        assert_in_range(count['S'], 7, 33);
+        assert_in_range(count['O'], 7, 33);
+        assert_in_range(count['R'], 7, 33);
+        assert_in_range(count['C'], 7, 33);
+        plm_mock_get_stats(m, &st);
+        assert_int_equal(st.requests, N);
+        assert_int_equal(st.resets, (uint64_t)count['R']);
+        plm_mock_free(m);
+    }
+    /* The same seed, the same answers in the same order. */
+    assert_string_equal(seq[0], seq[1]);
+}
+
 static void test_mock_server__global_faults_deterministic(void **state)
 {
     plm_mock_options o = {0};
@@ -633,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_mock_server__records_log_and_port_file),
         cmocka_unit_test(test_mock_server__keepalive_many),
         cmocka_unit_test(test_mock_server__global_faults_deterministic),
+        cmocka_unit_test(test_mock_server__fault_mix_seeded),
         cmocka_unit_test(test_mock_server__body_too_large),
         cmocka_unit_test(test_mock_server__abandoned_and_pending_at_free),
         cmocka_unit_test(test_mock_server__thousand_connections),

@@ -117,8 +117,8 @@ static void test_retrybudget__caps_retries_to_a_fraction(void **state)
     for (int i = 0; i < 100; i++)
         allowed += plm__retrybudget_try_retry(&rb, 0);
     assert_int_equal(allowed, 10);
-    /* ... then, within one second, 1000 first attempts fund 200 retries
-     * (plus the one-per-second floor): a storm adds a fifth, not 4x. */
+    /* ... then, within one second, 1000 first attempts fund 500 retries
+     * (plus the one-per-second floor): a storm adds a half, not 4x. */
     allowed = 0;
     for (int i = 0; i < 1000; i++) {
         int64_t t = i * (SEC / 1000);
@@ -126,12 +126,39 @@ static void test_retrybudget__caps_retries_to_a_fraction(void **state)
         for (int r = 0; r < 4; r++)
             allowed += plm__retrybudget_try_retry(&rb, t);
     }
-    assert_true(allowed >= 200 && allowed <= 202);
+    assert_true(allowed >= 500 && allowed <= 502);
     /* Quiet time refills slowly, and only up to the cap. */
     assert_int_equal(plm__retrybudget_try_retry(&rb, 3 * SEC), 1);
     allowed = 0;
     for (int i = 0; i < 100; i++)
         allowed += plm__retrybudget_try_retry(&rb, 3600 * SEC);
+    assert_int_equal(allowed, 10);
+}
+
+static void test_retrybudget__savings_scale_with_concurrency(void **state)
+{
+    (void)state;
+    plm__retrybudget rb;
+    plm__retrybudget_init(&rb, 0, 0);
+    plm__retrybudget_set_scale(&rb, 100);
+    /* 100 in flight deposit 50; with 10 saved, 60 of them may fail
+     * together and all be retried ... */
+    for (int i = 0; i < 100; i++)
+        plm__retrybudget_on_request(&rb, 0);
+    int allowed = 0;
+    for (int i = 0; i < 100; i++)
+        allowed += plm__retrybudget_try_retry(&rb, 0);
+    assert_int_equal(allowed, 60);
+    /* ... and a calm period saves up one round of them, not more. */
+    allowed = 0;
+    for (int i = 0; i < 1000; i++)
+        allowed += plm__retrybudget_try_retry(&rb, 3600 * SEC);
+    assert_int_equal(allowed, 100);
+    /* Never below the default cap. */
+    plm__retrybudget_set_scale(&rb, 1);
+    allowed = 0;
+    for (int i = 0; i < 100; i++)
+        allowed += plm__retrybudget_try_retry(&rb, 7200 * SEC);
     assert_int_equal(allowed, 10);
 }
 
@@ -159,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_aimd__grows_back_only_when_used),
         cmocka_unit_test(test_aimd__classes),
         cmocka_unit_test(test_retrybudget__caps_retries_to_a_fraction),
+        cmocka_unit_test(test_retrybudget__savings_scale_with_concurrency),
         cmocka_unit_test(test_retrybudget__disabled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

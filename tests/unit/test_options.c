@@ -52,7 +52,8 @@ static void test_options__client_durations(void **state)
 {
     static const char *const fields[] = {
         "request_timeout_ms", "connect_timeout_ms", "retry_base_ms",
-        "retry_max_ms", "retry_after_max_ms", "breaker_cooldown_ms"};
+        "retry_max_ms", "retry_after_max_ms", "breaker_cooldown_ms",
+        "breaker_dead_ms"};
     (void)state;
 
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -68,6 +69,7 @@ static void test_options__client_durations(void **state)
             case 3: o.retry_max_ms = values[k]; break;
             case 4: o.retry_after_max_ms = values[k]; break;
             case 5: o.breaker_cooldown_ms = (int)values[k]; break;
+            case 6: o.breaker_dead_ms = values[k]; break;
             }
             if (k == 0)
                 expect_accepted(&o);
@@ -92,6 +94,16 @@ static void test_options__client_fields_named(void **state)
     o = base_options();
     o.log_level = 9;
     expect_refused(&o, "log_level");
+    /* retry_time_ms: -1 (no time bound) and 7 days are fine. */
+    o = base_options();
+    o.retry_time_ms = -1;
+    expect_accepted(&o);
+    o.retry_time_ms = SEVEN_DAYS_MS;
+    expect_accepted(&o);
+    o.retry_time_ms = -2;
+    expect_refused(&o, "retry_time_ms");
+    o.retry_time_ms = EIGHT_DAYS_MS;
+    expect_refused(&o, "retry_time_ms");
     o = base_options();
     o.rpm = -1;
     expect_refused(&o, "rpm");

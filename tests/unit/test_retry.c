@@ -9,7 +9,7 @@
 
 #include "retry.h"
 
-static const plm__retry_policy policy = {2, 500, 8000, 60000};
+static const plm__retry_policy policy = {2, 500, 8000, 60000, 0, 0};
 
 /* Decides one attempt with the given status, provider error fields and
  * x-should-retry; returns the retry verdict, result in *out. */
@@ -18,7 +18,7 @@ static int decide(int attempt, int status, int transport, const char *type,
                   const char *should_retry, plm_result **out)
 {
     plm__headers h = {0};
-    plm__attempt a = {status, transport, &h};
+    plm__attempt a = {status, transport, &h, 0};
     plm_result *res = plm__result_new(NULL);
     int retry;
 
@@ -156,8 +156,8 @@ static void test_retry__should_retry_header_overrides(void **state)
 
 static void test_retry__attempts_bounded_by_policy(void **state)
 {
-    plm__retry_policy none = {0, 500, 8000, 60000};
-    plm__attempt a = {503, 0, NULL};
+    plm__retry_policy none = {0, 500, 8000, 60000, 0, 0};
+    plm__attempt a = {503, 0, NULL, 0};
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
@@ -169,14 +169,16 @@ static void test_retry__attempts_bounded_by_policy(void **state)
     plm_result_free(res);
 }
 
-static void test_retry__parse_error_kept_not_retried(void **state)
+static void test_retry__parse_error_kept_and_retried(void **state)
 {
-    plm__attempt a = {200, 0, NULL};
+    plm__attempt a = {200, 0, NULL, 0};
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
     plm__result_set_error(res, PLM_EPARSE, PLM_CLASS_PARSE, "bad body");
-    assert_int_equal(plm__retry_decide(&policy, 1, &a, res), 0);
+    /* Retried like a network error, within the policy's limits. */
+    assert_int_equal(plm__retry_decide(&policy, 1, &a, res), 1);
+    assert_int_equal(plm__retry_decide(&policy, 3, &a, res), 0);
     assert_int_equal(res->code, PLM_EPARSE);
     assert_int_equal(res->error_class, PLM_CLASS_PARSE);
     assert_string_equal(plm_result_error_message(res), "bad body");
@@ -184,6 +186,22 @@ static void test_retry__parse_error_kept_not_retried(void **state)
     plm__result_set_error(res, PLM_EOVERLOADED, PLM_CLASS_OVERLOADED, "o");
     assert_int_equal(plm__retry_decide(&policy, 1, &a, res), 1);
     assert_int_equal(res->code, PLM_EOVERLOADED);
+    plm_result_free(res);
+}
+
+static void test_retry__bounded_by_time(void **state)
+{
+    plm__retry_policy p = {10, 500, 8000, 60000, 1000, 999};
+    plm__attempt a = {500, 0, NULL, 0};
+    plm_result *res = plm__result_new(NULL);
+
+    (void)state;
+    assert_int_equal(plm__retry_decide(&p, 1, &a, res), 1);
+    p.elapsed_ms = 1000;
+    assert_int_equal(plm__retry_decide(&p, 1, &a, res), 0);
+    assert_int_equal(res->code, PLM_ESERVER);
+    p.time_ms = 0; /* no time bound */
+    assert_int_equal(plm__retry_decide(&p, 1, &a, res), 1);
     plm_result_free(res);
 }
 
@@ -330,7 +348,7 @@ static void test_retry__backoff_bounds(void **state)
 
 static void test_retry__backoff_huge_attempts(void **state)
 {
-    plm__retry_policy big = {5, INT64_MAX / 2, INT64_MAX, 0};
+    plm__retry_policy big = {5, INT64_MAX / 2, INT64_MAX, 0, 0, 0};
     uint64_t rng = 7;
 
     (void)state;
@@ -353,7 +371,8 @@ int main(void)
         cmocka_unit_test(test_retry__context_length),
         cmocka_unit_test(test_retry__should_retry_header_overrides),
         cmocka_unit_test(test_retry__attempts_bounded_by_policy),
-        cmocka_unit_test(test_retry__parse_error_kept_not_retried),
+        cmocka_unit_test(test_retry__parse_error_kept_and_retried),
+        cmocka_unit_test(test_retry__bounded_by_time),
         cmocka_unit_test(test_retry__after_forms),
         cmocka_unit_test(test_retry__after_garbage_ignored),
         cmocka_unit_test(test_retry__after_fuzz),
