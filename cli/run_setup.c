@@ -147,7 +147,12 @@ static int client_options(run_ctx *ctx, plm_client_options *copts)
     copts->request_timeout_ms = opt->request_timeout_ms;
     copts->log = run_log_to_stderr;
     copts->log_user_data = ctx;
-    copts->log_level = opt->verbose ? PLM_LOG_INFO : PLM_LOG_ERROR;
+    /* Warnings by default: a breaker holding requests, a dead endpoint,
+     * a concurrency capped by the open-files limit are the user's to
+     * know without -v. */
+    copts->log_level = opt->verbose ? PLM_LOG_INFO
+                       : opt->quiet ? PLM_LOG_ERROR
+                                    : PLM_LOG_WARN;
     if (opt->insecure && !opt->quiet)
         fprintf(stderr, "parallm run: warning: --insecure: TLS certificates "
                         "are NOT verified\n");

@@ -573,11 +573,12 @@ static int on_stop_run(void *data, plm__hook_ctx *ctx,
     if (!p->stop_on_fatal || (res->error_class != PLM_CLASS_AUTH &&
                               res->error_class != PLM_CLASS_QUOTA))
         return 0;
-    /* A warning, not an error: the run's return code and the result's
-     * message are how the caller learns of it (and tells its user once).
-     * The provider's own message may quote part of the key: only the
-     * status goes into the log; the result keeps the details. */
-    plog(p, PLM_LOG_WARN,
+    /* Information, not a warning: the run's return code and the result's
+     * message are how the caller learns of it (and tells its user once;
+     * a command printing warnings would otherwise say it twice). The
+     * provider's own message may quote part of the key: only the status
+     * goes into the log; the result keeps the details. */
+    plog(p, PLM_LOG_INFO,
              "stopping the run: %s answered HTTP %d (%s); every other "
              "request would fail the same way",
              base_url(p, ctx->req->provider), res->http_status,
