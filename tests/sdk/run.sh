@@ -89,8 +89,18 @@ echo "sdk tests: node $(node --version), parallm mock on port $port" >&2
 rc=0
 (cd "$here" && PARALLM_MOCK_URL="http://127.0.0.1:$port" \
     node --test openai.test.mjs anthropic.test.mjs) || rc=$?
+# The mock must stop cleanly on SIGTERM (under the sanitizers this is
+# also their verdict on it after the SDKs' traffic).
+kill "$pid"
+mrc=0
+wait "$pid" || mrc=$?
+pid=""
+if [ "$mrc" -ne 0 ]; then
+    echo "sdk tests: parallm mock exited $mrc on SIGTERM" >&2
+    rc=1
+fi
 if [ "$rc" -ne 0 ]; then
     echo "sdk tests: failed; the mock said:" >&2
-    tail -n 20 "$work/mock.err" >&2
+    tail -n 40 "$work/mock.err" >&2
 fi
 exit "$rc"
