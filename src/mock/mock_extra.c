@@ -118,12 +118,12 @@ char *plm__mock_moderations_body(const plm__mock_parsed *p, uint64_t seq,
                          ? json_array_get(p->input, (size_t)i)
                          : p->input;
         const char *text = json_string_value(in);
+        int flagged;
 
         if (text == NULL) /* a multimodal part: {"type":"text","text"} */
             text = json_string_value(json_object_get(in, "text"));
-        json_array_append_new(
-            results, moderation_result(
-                         text != NULL && strstr(text, "[mock flagged]")));
+        flagged = text != NULL && strstr(text, "[mock flagged]") != NULL;
+        json_array_append_new(results, moderation_result(flagged));
     }
     return plm__mock_dump(json_pack("{s:s, s:s, s:o}", "id", id, "model",
                                     p->model ? p->model

@@ -487,12 +487,20 @@ static void test_mock_server__body_too_large(void **state)
     json_decref(j);
     plm_test_xfer_free(&x);
 
+    /* Embeddings: a small answer (a chat answer would echo 17 MiB). */
     big[line] = '\0';
-    ok = plm_test_chat_body(big, NULL);
-    plm_test_mock_xfer(&x, m, "/v1/chat/completions", ok, (const char *)NULL);
+    j = json_pack("{s:s, s:s}", "model", "e", "input", big);
+    assert_non_null(j);
+    ok = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    assert_non_null(ok);
+    plm_test_mock_xfer(&x, m, "/v1/embeddings", ok, (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.rc, CURLE_OK);
     assert_int_equal(x.status, 200);
+    j = plm_test_json(x.body.p);
+    assert_string_equal(plm_test_jstr(j, "object"), "list");
+    json_decref(j);
     plm_test_xfer_free(&x);
     free(ok);
     free(big);
