@@ -9,6 +9,12 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
+# The SDK tests (tests/sdk) need node and npm. Debian's nodejs and npm
+# come only where the commands are missing: a node already on the PATH
+# (such as a nodejs package that bundles its own npm, which Debian's npm
+# package would conflict with) is kept as it is.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     echo "parallm: installing:$missing" >&2

@@ -40,13 +40,22 @@
  * {"type":"json_object"} it is {"reply": "mock reply: ..."}.
  *
  * Endpoints (POST): /v1/chat/completions, /v1/completions, /v1/embeddings,
- * /v1/responses (OpenAI shapes, header x-request-id) and /v1/messages
- * (Anthropic shape, header request-id; without x-api-key 401, without
- * anthropic-version 400). "stream": true gives server-sent events for
- * chat, completions, responses and messages. Other paths 404, other
- * methods 405, a body that is not a JSON object 400 (OpenAI error shapes
- * except on /v1/messages); bodies over 8 MiB get 413 from evhttp itself and are
- * neither recorded nor logged. Prompt tokens are the characters of every
+ * /v1/responses, /v1/moderations (OpenAI shapes, header x-request-id) and
+ * /v1/messages (Anthropic shape, header request-id; a key in x-api-key or
+ * Authorization: Bearer, else 401; any anthropic-version, none 400); GET
+ * /v1/models and /v1/models/{id} (any id; Anthropic's shape when the
+ * request has anthropic-version). "stream": true gives server-sent events
+ * for chat, completions, responses (the full event sequence) and
+ * messages. "n" gives n choices; embeddings honour encoding_format
+ * (float, base64 of little-endian float32) and dimensions (default 8).
+ * With "tools", a tool_choice that requires or names a tool, or
+ * "[mock tool_call]" in the user text, answers with a call of it
+ * (arguments from its JSON schema); "[mock flagged]" flags a moderation
+ * input. Other paths 404, other methods 405, a body that is not a JSON
+ * object 400, bodies over 32 MiB 413: every error is a provider JSON body
+ * (Anthropic's on /v1/messages or when anthropic-version is sent) with
+ * the request id header. Only bodies over 256 MiB and malformed HTTP get
+ * evhttp's own page. Prompt tokens are the characters of every
  * message and system prompt / 4 (at least 1).
  *
  * Refusals (max_in_flight, rpm, tpm, request errors) are answered at once,

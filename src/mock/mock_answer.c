@@ -108,11 +108,18 @@ static void answer_stream(plm__mock_req *r)
     plm__mock_finish(r, 200, 0);
 }
 
+/* The endpoints that answer "stream": true with server-sent events. */
+static int streams(plm__mock_endpoint ep)
+{
+    return ep == PLM__MOCK_EP_CHAT || ep == PLM__MOCK_EP_COMPLETIONS ||
+           ep == PLM__MOCK_EP_MESSAGES || ep == PLM__MOCK_EP_RESPONSES;
+}
+
 static void answer_reply(plm__mock_req *r)
 {
     char *body;
 
-    if (r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS) {
+    if (r->parsed.stream && streams(r->ep)) {
         answer_stream(r);
         return;
     }
@@ -252,7 +259,7 @@ static void slow_next(evutil_socket_t fd, short what, void *arg)
 static void answer_slow(plm__mock_req *r, int64_t latency_ms)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    int sse = r->parsed.stream && r->ep != PLM__MOCK_EP_EMBEDDINGS;
+    int sse = r->parsed.stream && streams(r->ep);
     char *body = NULL;
     size_t len;
 

@@ -1,8 +1,8 @@
 /*
  * Request reading and answer building for the mock server: pulls the user
  * text, system prompt and token estimate out of OpenAI and Anthropic request
- * bodies, and builds the providers' success bodies, error bodies and
- * server-sent event streams with jansson. Replies name the request
+ * bodies, and builds the providers' success and error bodies (mock_sse.c
+ * has the server-sent event streams). Replies name the request
  * ("mock reply: <user text>") so tests can match answers to requests.
  */
 #include <ctype.h>
@@ -141,6 +141,21 @@ static int64_t int_field(json_t *body, const char *k)
                : -1;
 }
 
+/* n, embeddings' encoding_format and dimensions, moderations' input. */
+static void read_options(json_t *body, plm__mock_parsed *out)
+{
+    const char *fmt = json_string_value(json_object_get(body,
+                                                        "encoding_format"));
+    int64_t n = int_field(body, "n"), dims = int_field(body, "dimensions");
+
+    out->n_choices = n < 1 ? 1 : n > PLM__MOCK_MAX_CHOICES
+                                     ? PLM__MOCK_MAX_CHOICES
+                                     : (int)n;
+    out->embed_base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
+    out->dimensions = dims < 1 ? 8 : dims > 4096 ? 4096 : (int)dims;
+    out->input = json_object_get(body, "input");
+}
+
 int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
                          plm__mock_parsed *out)
 {
@@ -170,6 +185,7 @@ int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
         break;
     case PLM__MOCK_EP_EMBEDDINGS:
     case PLM__MOCK_EP_RESPONSES:
+    case PLM__MOCK_EP_MODERATIONS:
         if (read_input(json_object_get(body, "input"), out, &chars) != 0)
             goto fail;
         break;
@@ -216,6 +232,9 @@ int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
             (strcasestr(u, "references") || strcasestr(s, "references")))
             out->want_json = 2;
     }
+    read_options(body, out);
+    if (plm__mock_pick_tool(ep, body, out) != 0)
+        goto fail;
     return 0;
 fail:
     plm__mock_parsed_free(out);
@@ -226,12 +245,14 @@ void plm__mock_parsed_free(plm__mock_parsed *p)
 {
     free(p->user_text);
     free(p->system_text);
+    free(p->tool_args);
     p->user_text = NULL;
     p->system_text = NULL;
+    p->tool_args = NULL;
 }
 
 /* The assistant's text: plain, or a JSON object when JSON was asked for. */
-static char *reply_text(const plm__mock_parsed *p)
+char *plm__mock_reply_text(const plm__mock_parsed *p)
 {
     const char *u = p->user_text ? p->user_text : "";
     json_t *o = NULL;
@@ -296,16 +317,6 @@ static char *dump(json_t *o, int simulated)
     return s;
 }
 
-static json_t *embedding(int index)
-{
-    json_t *v = json_array();
-
-    for (int i = 0; v != NULL && i < 8; i++)
-        json_array_append_new(v, json_real((double)((index + i) % 7) / 7.0));
-    return json_pack("{s:s, s:i, s:o}", "object", "embedding", "index",
-                     index, "embedding", v);
-}
-
 /* s as a JSON string literal, quotes included (jansson escapes it). */
 static char *quoted(const char *s)
 {
@@ -354,6 +365,105 @@ out:
     return out;
 }
 
+/* The assistant message of choice i: text, or a call of the tool. */
+static json_t *chat_message(const plm__mock_parsed *p, const char *text,
+                            uint64_t seq, int i)
+{
+    char id[64];
+
+    if (p->tool_name == NULL)
+        return json_pack("{s:s, s:s, s:n}", "role", "assistant", "content",
+                         text, "refusal");
+    snprintf(id, sizeof(id), "call_mock_%llu_%d", (unsigned long long)seq,
+             i);
+    return json_pack("{s:s, s:n, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}",
+                     "role", "assistant", "content", "refusal",
+                     "tool_calls", "id", id, "type", "function", "function",
+                     "name", p->tool_name, "arguments", p->tool_args);
+}
+
+/* Chat with n choices or a tool call, through jansson. */
+static json_t *chat_full(const plm__mock_parsed *p, const char *id,
+                         json_int_t now, const char *text, uint64_t seq,
+                         json_int_t pt, json_int_t ct)
+{
+    json_t *choices = json_array();
+    const char *finish = p->tool_name ? "tool_calls" : "stop";
+
+    for (int i = 0; choices != NULL && i < p->n_choices; i++)
+        json_array_append_new(choices,
+                              json_pack("{s:i, s:o, s:n, s:s}", "index", i,
+                                        "message",
+                                        chat_message(p, text, seq, i),
+                                        "logprobs", "finish_reason",
+                                        finish));
+    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}}", "id",
+                     id, "object", "chat.completion", "created", now,
+                     "model", model_of(p), "choices", choices, "usage",
+                     "prompt_tokens", pt, "completion_tokens", ct * p->n_choices,
+                     "total_tokens", pt + ct * p->n_choices);
+}
+
+static json_t *messages_full(const plm__mock_parsed *p, const char *id,
+                             const char *text, uint64_t seq, json_int_t pt,
+                             json_int_t ct)
+{
+    json_t *block;
+
+    if (p->tool_name != NULL) {
+        char tid[64];
+
+        snprintf(tid, sizeof(tid), "toolu_mock_%llu",
+                 (unsigned long long)seq);
+        block = json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
+                          tid, "name", p->tool_name, "input",
+                          json_loads(p->tool_args, 0, NULL));
+    } else {
+        block = json_pack("{s:s, s:s}", "type", "text", "text", text);
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:[o], s:s, s:n, s:{s:I, s:I}}",
+                     "id", id, "type", "message", "role", "assistant",
+                     "model", model_of(p), "content", block, "stop_reason",
+                     p->tool_name ? "tool_use" : "end_turn", "stop_sequence",
+                     "usage", "input_tokens", pt, "output_tokens", ct);
+}
+
+static json_t *completions_full(const plm__mock_parsed *p, const char *id,
+                                json_int_t now, const char *text,
+                                json_int_t pt, json_int_t ct)
+{
+    json_t *choices = json_array();
+
+    for (int i = 0; choices != NULL && i < p->n_choices; i++)
+        json_array_append_new(choices,
+                              json_pack("{s:s, s:i, s:n, s:s}", "text", text,
+                                        "index", i, "logprobs",
+                                        "finish_reason", "stop"));
+    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}}", "id",
+                     id, "object", "text_completion", "created", now,
+                     "model", model_of(p), "choices", choices, "usage",
+                     "prompt_tokens", pt, "completion_tokens", ct * p->n_choices,
+                     "total_tokens", pt + ct * p->n_choices);
+}
+
+/* The bodies that do not echo the user's text. */
+static char *other_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
+                        uint64_t seq, int simulated)
+{
+    switch (ep) {
+    case PLM__MOCK_EP_EMBEDDINGS:
+        return plm__mock_embeddings_body(p, simulated);
+    case PLM__MOCK_EP_MODERATIONS:
+        return plm__mock_moderations_body(p, seq, simulated);
+    case PLM__MOCK_EP_MODELS:
+        return plm__mock_models_body(p, NULL, simulated);
+    case PLM__MOCK_EP_MODEL:
+        return plm__mock_models_body(p, model_of(p), simulated);
+    default:
+        return NULL;
+    }
+}
+
 char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
                            uint64_t seq, int64_t completion_tokens,
                            int simulated)
@@ -364,15 +474,20 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
     json_int_t now = (json_int_t)time(NULL);
     json_int_t pt = p->prompt_tokens, ct = completion_tokens;
 
-    if (ep != PLM__MOCK_EP_EMBEDDINGS) {
-        text = reply_text(p);
-        if (text == NULL)
-            return NULL;
-    }
+    if (ep != PLM__MOCK_EP_CHAT && ep != PLM__MOCK_EP_MESSAGES &&
+        ep != PLM__MOCK_EP_COMPLETIONS && ep != PLM__MOCK_EP_RESPONSES)
+        return other_body(ep, p, seq, simulated);
+    text = plm__mock_reply_text(p);
+    if (text == NULL)
+        return NULL;
     switch (ep) {
     case PLM__MOCK_EP_CHAT:
         snprintf(id, sizeof(id), "chatcmpl-mock-%llu",
                  (unsigned long long)seq);
+        if (p->n_choices > 1 || p->tool_name != NULL) {
+            o = chat_full(p, id, now, text, seq, pt, ct);
+            break;
+        }
         {
             char *body = chat_reply(id, now, model_of(p), text, pt, ct,
                                     simulated);
@@ -381,37 +496,12 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
         }
     case PLM__MOCK_EP_MESSAGES:
         snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
-        o = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:s, s:n, "
-                      "s:{s:I, s:I}}",
-                      "id", id, "type", "message", "role", "assistant",
-                      "model", model_of(p), "content", "type", "text",
-                      "text", text, "stop_reason", "end_turn",
-                      "stop_sequence", "usage", "input_tokens", pt,
-                      "output_tokens", ct);
+        o = messages_full(p, id, text, seq, pt, ct);
         break;
     case PLM__MOCK_EP_COMPLETIONS:
         snprintf(id, sizeof(id), "cmpl-mock-%llu", (unsigned long long)seq);
-        o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:s, s:i, s:n, s:s}], "
-                      "s:{s:I, s:I, s:I}}",
-                      "id", id, "object", "text_completion", "created", now,
-                      "model", model_of(p), "choices", "text", text, "index",
-                      0, "logprobs", "finish_reason", "stop", "usage",
-                      "prompt_tokens", pt, "completion_tokens", ct,
-                      "total_tokens", pt + ct);
+        o = completions_full(p, id, now, text, pt, ct);
         break;
-    case PLM__MOCK_EP_EMBEDDINGS: {
-        json_t *data = json_array();
-        int n = p->n_inputs > 0 ? p->n_inputs : 1;
-
-        if (n > 4096)
-            n = 4096;
-        for (int i = 0; data != NULL && i < n; i++)
-            json_array_append_new(data, embedding(i));
-        o = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list",
-                      "data", data, "model", model_of(p), "usage",
-                      "prompt_tokens", pt, "total_tokens", pt);
-        break;
-    }
     case PLM__MOCK_EP_RESPONSES:
         snprintf(id, sizeof(id), "resp_mock_%llu", (unsigned long long)seq);
         o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:s, s:s, s:s, s:s, "
@@ -480,234 +570,4 @@ char *plm__mock_error_body(int anthropic, int status, const char *message,
                       message, "type", type, "param", "code", code);
     }
     return dump(o, simulated);
-}
-
-/* Emits one JSON event; returns -1 if it could not be built. */
-static int emit_json(plm__mock_sse_emit emit, void *arg, const char *event,
-                     json_t *o, int simulated)
-{
-    char *s = dump(o, simulated);
-
-    if (s == NULL)
-        return -1;
-    emit(arg, event, s);
-    free(s);
-    return 0;
-}
-
-/* Splits text into pieces of up to 16 bytes without cutting a UTF-8
- * sequence, so clients reassemble real deltas. */
-static size_t piece_len(const char *s)
-{
-    size_t n = 0;
-
-    while (s[n] != '\0' && n < 16)
-        n++;
-    while (s[n] != '\0' && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n++;
-    return n;
-}
-
-static int sse_openai(plm__mock_endpoint ep, const plm__mock_parsed *p,
-                      const char *id, const char *text, int64_t ct,
-                      int simulated, plm__mock_sse_emit emit, void *arg)
-{
-    json_int_t now = (json_int_t)time(NULL);
-    int chat = ep == PLM__MOCK_EP_CHAT;
-    const char *object = chat ? "chat.completion.chunk" : "text_completion";
-    const char *s = text;
-    json_int_t pt = p->prompt_tokens;
-    int rc = 0;
-
-    if (chat)
-        rc |= emit_json(emit, arg, NULL,
-                        json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, "
-                                  "s:s}, s:n}]}",
-                                  "id", id, "object", object, "created", now,
-                                  "model", model_of(p), "choices", "index", 0,
-                                  "delta", "role", "assistant", "content", "",
-                                  "finish_reason"),
-                        simulated);
-    while (*s != '\0' && rc == 0) {
-        size_t n = piece_len(s);
-        json_t *piece = json_stringn(s, n);
-        json_t *choice;
-
-        if (piece == NULL)
-            return -1;
-        if (chat)
-            choice = json_pack("{s:i, s:{s:o}, s:n}", "index", 0, "delta",
-                               "content", piece, "finish_reason");
-        else
-            choice = json_pack("{s:i, s:o, s:n}", "index", 0, "text", piece,
-                               "finish_reason");
-        rc |= emit_json(emit, arg, NULL,
-                        json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", id,
-                                  "object", object, "created", now, "model",
-                                  model_of(p), "choices", choice),
-                        simulated);
-        s += n;
-    }
-    if (chat)
-        rc |= emit_json(emit, arg, NULL,
-                        json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{}, "
-                                  "s:s}]}",
-                                  "id", id, "object", object, "created", now,
-                                  "model", model_of(p), "choices", "index", 0,
-                                  "delta", "finish_reason", "stop"),
-                        simulated);
-    else
-        rc |= emit_json(emit, arg, NULL,
-                        json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:s, "
-                                  "s:s}]}",
-                                  "id", id, "object", object, "created", now,
-                                  "model", model_of(p), "choices", "index", 0,
-                                  "text", "", "finish_reason", "stop"),
-                        simulated);
-    if (p->include_usage && rc == 0)
-        rc |= emit_json(emit, arg, NULL,
-                        json_pack("{s:s, s:s, s:I, s:s, s:[], s:{s:I, s:I, "
-                                  "s:I}}",
-                                  "id", id, "object", object, "created", now,
-                                  "model", model_of(p), "choices", "usage",
-                                  "prompt_tokens", pt, "completion_tokens",
-                                  (json_int_t)ct, "total_tokens",
-                                  pt + (json_int_t)ct),
-                        simulated);
-    if (rc == 0)
-        emit(arg, NULL, "[DONE]");
-    return rc ? -1 : 0;
-}
-
-static int sse_anthropic(const plm__mock_parsed *p, const char *id,
-                         const char *text, int64_t ct, int simulated,
-                         plm__mock_sse_emit emit, void *arg)
-{
-    const char *s = text;
-    int rc = 0;
-
-    rc |= emit_json(emit, arg, "message_start",
-                    json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, "
-                              "s:{s:I, s:i}}}",
-                              "type", "message_start", "message", "id", id,
-                              "type", "message", "role", "assistant",
-                              "model", model_of(p), "content",
-                              "stop_reason", "stop_sequence", "usage",
-                              "input_tokens", (json_int_t)p->prompt_tokens,
-                              "output_tokens", 1),
-                    simulated);
-    rc |= emit_json(emit, arg, "content_block_start",
-                    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type",
-                              "content_block_start", "index", 0,
-                              "content_block", "type", "text", "text", ""),
-                    simulated);
-    while (*s != '\0' && rc == 0) {
-        size_t n = piece_len(s);
-        json_t *piece = json_stringn(s, n);
-
-        if (piece == NULL)
-            return -1;
-        rc |= emit_json(emit, arg, "content_block_delta",
-                        json_pack("{s:s, s:i, s:{s:s, s:o}}", "type",
-                                  "content_block_delta", "index", 0, "delta",
-                                  "type", "text_delta", "text", piece),
-                        simulated);
-        s += n;
-    }
-    rc |= emit_json(emit, arg, "content_block_stop",
-                    json_pack("{s:s, s:i}", "type", "content_block_stop",
-                              "index", 0),
-                    simulated);
-    rc |= emit_json(emit, arg, "message_delta",
-                    json_pack("{s:s, s:{s:s, s:n}, s:{s:I}}", "type",
-                              "message_delta", "delta", "stop_reason",
-                              "end_turn", "stop_sequence", "usage",
-                              "output_tokens", (json_int_t)ct),
-                    simulated);
-    rc |= emit_json(emit, arg, "message_stop",
-                    json_pack("{s:s}", "type", "message_stop"), simulated);
-    return rc ? -1 : 0;
-}
-
-/* The responses API's events: created, text deltas, text done, and the
- * completed response (the same object a non-streamed call returns). */
-static int sse_responses(const plm__mock_parsed *p, uint64_t seq,
-                         const char *text, int64_t ct, int simulated,
-                         plm__mock_sse_emit emit, void *arg)
-{
-    char *full = plm__mock_reply_body(PLM__MOCK_EP_RESPONSES, p, seq, ct,
-                                      simulated);
-    json_t *done = full ? json_loads(full, 0, NULL) : NULL;
-    json_t *created = done ? json_deep_copy(done) : NULL;
-    const char *s = text;
-    int rc = -1;
-
-    free(full);
-    if (created == NULL)
-        goto out;
-    json_object_set_new(created, "status", json_string("in_progress"));
-    json_object_set_new(created, "output", json_array());
-    rc = emit_json(emit, arg, "response.created",
-                   json_pack("{s:s, s:o}", "type", "response.created",
-                             "response", created),
-                   simulated);
-    created = NULL;
-    while (*s != '\0' && rc == 0) {
-        size_t n = piece_len(s);
-        json_t *piece = json_stringn(s, n);
-
-        if (piece == NULL) {
-            rc = -1;
-            break;
-        }
-        rc |= emit_json(emit, arg, "response.output_text.delta",
-                        json_pack("{s:s, s:s, s:i, s:i, s:o}", "type",
-                                  "response.output_text.delta", "item_id",
-                                  "msg_mock", "output_index", 0,
-                                  "content_index", 0, "delta", piece),
-                        simulated);
-        s += n;
-    }
-    rc |= emit_json(emit, arg, "response.output_text.done",
-                    json_pack("{s:s, s:s, s:i, s:i, s:s}", "type",
-                              "response.output_text.done", "item_id",
-                              "msg_mock", "output_index", 0, "content_index",
-                              0, "text", text),
-                    simulated);
-    rc |= emit_json(emit, arg, "response.completed",
-                    json_pack("{s:s, s:O}", "type", "response.completed",
-                              "response", done),
-                    simulated);
-out:
-    json_decref(created);
-    json_decref(done);
-    return rc ? -1 : 0;
-}
-
-int plm__mock_reply_sse(plm__mock_endpoint ep, const plm__mock_parsed *p,
-                        uint64_t seq, int64_t completion_tokens,
-                        int simulated, plm__mock_sse_emit emit, void *arg)
-{
-    char id[64];
-    char *text = reply_text(p);
-    int rc;
-
-    if (text == NULL)
-        return -1;
-    if (ep == PLM__MOCK_EP_RESPONSES) {
-        rc = sse_responses(p, seq, text, completion_tokens, simulated, emit,
-                           arg);
-    } else if (ep == PLM__MOCK_EP_MESSAGES) {
-        snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
-        rc = sse_anthropic(p, id, text, completion_tokens, simulated, emit,
-                           arg);
-    } else {
-        snprintf(id, sizeof(id), "%s-mock-%llu",
-                 ep == PLM__MOCK_EP_CHAT ? "chatcmpl" : "cmpl",
-                 (unsigned long long)seq);
-        rc = sse_openai(ep, p, id, text, completion_tokens, simulated, emit,
-                        arg);
-    }
-    free(text);
-    return rc;
 }

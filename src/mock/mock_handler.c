@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -236,6 +237,12 @@ static plm__mock_endpoint endpoint_of(const char *path, int *anthropic)
         return PLM__MOCK_EP_EMBEDDINGS;
     if (strcmp(path, "/v1/responses") == 0)
         return PLM__MOCK_EP_RESPONSES;
+    if (strcmp(path, "/v1/moderations") == 0)
+        return PLM__MOCK_EP_MODERATIONS;
+    if (strcmp(path, "/v1/models") == 0)
+        return PLM__MOCK_EP_MODELS;
+    if (strncmp(path, "/v1/models/", 11) == 0 && path[11] != '\0')
+        return PLM__MOCK_EP_MODEL;
     return PLM__MOCK_EP_UNKNOWN;
 }
 
@@ -359,6 +366,68 @@ static void draw_fault(plm_mock *m, plm__mock_req *r)
     }
 }
 
+/* An Anthropic key: x-api-key, or the Authorization: Bearer that
+ * current SDKs may send instead (the API takes both). */
+static int has_anthropic_key(struct evkeyvalq *in)
+{
+    const char *auth = evhttp_find_header(in, "Authorization");
+
+    return evhttp_find_header(in, "x-api-key") != NULL ||
+           (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
+            auth[7] != '\0');
+}
+
+/* The GET endpoints have no body: what they read comes from the path
+ * and headers. */
+static int check_get(plm__mock_req *r, struct evkeyvalq *in)
+{
+    if (strcmp(r->method, "GET") != 0) {
+        set_error(r, 405, "mock: only GET is supported here");
+        return -1;
+    }
+    r->parsed.n_choices = 1;
+    r->parsed.anthropic_shape =
+        evhttp_find_header(in, "anthropic-version") != NULL;
+    if (r->ep == PLM__MOCK_EP_MODEL)
+        r->parsed.model = r->path + strlen("/v1/models/");
+    return 0;
+}
+
+/* Routing, method, body and credentials; sets the error and returns -1
+ * when the request cannot be served. */
+static int check_request(plm__mock_req *r, struct evkeyvalq *in,
+                         const char *body, size_t body_len)
+{
+    if (r->ep == PLM__MOCK_EP_UNKNOWN) {
+        set_error(r, 404, "mock: unknown path");
+        return -1;
+    }
+    if (r->ep == PLM__MOCK_EP_MODELS || r->ep == PLM__MOCK_EP_MODEL)
+        return check_get(r, in);
+    if (strcmp(r->method, "POST") != 0) {
+        set_error(r, 405, "mock: only POST is supported");
+        return -1;
+    }
+    r->body = json_loadb(body, body_len, 0, NULL);
+    if (!json_is_object(r->body)) {
+        set_error(r, 400, "mock: request body is not a JSON object");
+        return -1;
+    }
+    if (r->anthropic && !has_anthropic_key(in)) {
+        set_error(r, 401, "x-api-key header is required");
+        return -1;
+    }
+    if (r->anthropic && evhttp_find_header(in, "anthropic-version") == NULL) {
+        set_error(r, 400, "anthropic-version header is required");
+        return -1;
+    }
+    if (plm__mock_parse_body(r->ep, r->body, &r->parsed) != 0) {
+        set_error(r, 500, "mock: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Decides what r gets; everything but latency. */
 static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
                    const char *body, size_t body_len, int64_t now)
@@ -367,31 +436,8 @@ static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
     int64_t estimate;
     int admitted;
 
-    if (r->ep == PLM__MOCK_EP_UNKNOWN) {
-        set_error(r, 404, "mock: unknown path");
+    if (check_request(r, in, body, body_len) != 0)
         return;
-    }
-    if (strcmp(r->method, "POST") != 0) {
-        set_error(r, 405, "mock: only POST is supported");
-        return;
-    }
-    r->body = json_loadb(body, body_len, 0, NULL);
-    if (!json_is_object(r->body)) {
-        set_error(r, 400, "mock: request body is not a JSON object");
-        return;
-    }
-    if (r->anthropic && evhttp_find_header(in, "x-api-key") == NULL) {
-        set_error(r, 401, "x-api-key header is required");
-        return;
-    }
-    if (r->anthropic && evhttp_find_header(in, "anthropic-version") == NULL) {
-        set_error(r, 400, "anthropic-version header is required");
-        return;
-    }
-    if (plm__mock_parse_body(r->ep, r->body, &r->parsed) != 0) {
-        set_error(r, 500, "mock: out of memory");
-        return;
-    }
     if (xmock != NULL)
         plm__mock_directive_parse(xmock, strlen(xmock), &r->dir);
     else
@@ -481,7 +527,9 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     size_t body_len = evbuffer_get_length(inbuf);
     const char *uri = evhttp_request_get_uri(req);
     plm__mock_req *r = calloc(1, sizeof(*r));
-    char *body = malloc(body_len + 1);
+    /* An oversized body is answered 413 and never copied. */
+    int too_big = body_len > PLM__MOCK_MAX_BODY;
+    char *body = malloc(too_big ? 1 : body_len + 1);
     int64_t latency;
     size_t plen;
 
@@ -491,8 +539,8 @@ static void handle(plm_mock *m, struct evhttp_request *req)
         evhttp_send_error(req, 500, NULL);
         return;
     }
-    evbuffer_copyout(inbuf, body, body_len);
-    body[body_len] = '\0';
+    evbuffer_copyout(inbuf, body, too_big ? 0 : body_len);
+    body[too_big ? 0 : body_len] = '\0';
     r->m = m;
     r->req = req;
     plm__mock_directive_init(&r->dir);
@@ -505,12 +553,19 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     memcpy(r->path, uri ? uri : "", plen);
     r->path[plen] = '\0';
     r->ep = endpoint_of(r->path, &r->anthropic);
+    /* Errors off the known paths answer in the shape the client's
+     * headers point at. */
+    if (r->ep == PLM__MOCK_EP_UNKNOWN || r->ep == PLM__MOCK_EP_MODELS ||
+        r->ep == PLM__MOCK_EP_MODEL)
+        r->anthropic = evhttp_find_header(in, "anthropic-version") != NULL;
     r->has_auth = evhttp_find_header(in, "Authorization") != NULL;
     r->has_api_key = evhttp_find_header(in, "x-api-key") != NULL;
 
     if (arrive(m, r, now, in, body)) {
         /* No rate-limit headers: the rpm/tpm window was not consulted. */
         set_error(r, 429, "mock: too many requests in flight");
+    } else if (body_len > PLM__MOCK_MAX_BODY) {
+        set_error(r, 413, "mock: request body too large");
     } else {
         decide(m, r, in, body, body_len, now);
     }

@@ -26,8 +26,12 @@ struct evconnlistener;
 struct event;
 struct evbuffer;
 
-/* Request bodies above this are refused with 413 by evhttp itself. */
-#define PLM__MOCK_MAX_BODY (8 * 1024 * 1024)
+/* Request bodies above PLM__MOCK_MAX_BODY get the mock's own JSON 413
+ * (the command sends lines up to 16 MiB: twice that leaves headroom);
+ * evhttp reads at most PLM__MOCK_MAX_BODY_HARD and answers above it with
+ * its own page (libevent 2.1 has no hook for that answer). */
+#define PLM__MOCK_MAX_BODY (32 * 1024 * 1024)
+#define PLM__MOCK_MAX_BODY_HARD (256 * 1024 * 1024)
 #define PLM__MOCK_MAX_HEADERS (64 * 1024)
 #define PLM__MOCK_BACKLOG 4096
 
@@ -101,7 +105,10 @@ typedef enum plm__mock_endpoint {
     PLM__MOCK_EP_MESSAGES,
     PLM__MOCK_EP_COMPLETIONS,
     PLM__MOCK_EP_EMBEDDINGS,
-    PLM__MOCK_EP_RESPONSES
+    PLM__MOCK_EP_RESPONSES,
+    PLM__MOCK_EP_MODERATIONS,
+    PLM__MOCK_EP_MODELS,      /* GET /v1/models */
+    PLM__MOCK_EP_MODEL        /* GET /v1/models/{id} */
 } plm__mock_endpoint;
 
 /* What the handler needs from a request body. */
@@ -115,7 +122,16 @@ typedef struct plm__mock_parsed {
     int stream;
     int include_usage;
     int want_json;
+    int n_choices;            /* "n": 1..PLM__MOCK_MAX_CHOICES */
+    const char *tool_name;    /* borrowed: the tool to call, or NULL */
+    char *tool_args;          /* its arguments (a JSON object's text) */
+    int embed_base64;         /* encoding_format "base64" */
+    int dimensions;           /* embedding length (default 8) */
+    json_t *input;            /* borrowed: moderations' "input" */
+    int anthropic_shape;      /* GET /v1/models in Anthropic's shape */
 } plm__mock_parsed;
+
+#define PLM__MOCK_MAX_CHOICES 128
 
 /* Reads the fields of body for endpoint. Returns 0 or -1 (out of memory).
  * body is borrowed and must outlive out->model. */
@@ -130,6 +146,23 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
 /* Provider-style error body; caller frees. */
 char *plm__mock_error_body(int anthropic, int status, const char *message,
                            const char *error_code, int simulated);
+
+/* Bodies of the endpoints beyond the generation ones (mock_extra.c):
+ * models list or one model, moderations, embeddings. Caller frees. */
+char *plm__mock_models_body(const plm__mock_parsed *p, const char *id,
+                            int simulated);
+char *plm__mock_moderations_body(const plm__mock_parsed *p, uint64_t seq,
+                                 int simulated);
+char *plm__mock_embeddings_body(const plm__mock_parsed *p, int simulated);
+/* Picks the tool a request asks to call (tools given and tool_choice
+ * required / named, or "[mock tool_call]" in the user text) and builds
+ * arguments from its JSON schema. Returns 0 or -1 (out of memory). */
+int plm__mock_pick_tool(plm__mock_endpoint ep, json_t *body,
+                        plm__mock_parsed *p);
+/* The assistant's text for p ("mock reply: ..." or JSON); caller frees. */
+char *plm__mock_reply_text(const plm__mock_parsed *p);
+/* A JSON value serialized with the "simulated" marker; frees o. */
+char *plm__mock_dump(json_t *o, int simulated);
 
 /* Calls emit once per server-sent event of a streamed answer. */
 typedef void (*plm__mock_sse_emit)(void *arg, const char *event,

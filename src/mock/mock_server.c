@@ -317,7 +317,7 @@ static int create(plm_mock **out, const plm_mock_options *opts,
     m->release_ev = event_new(m->base, -1, 0, on_release, m);
     if (m->http == NULL || m->stop_ev == NULL || m->release_ev == NULL)
         goto oom;
-    evhttp_set_max_body_size(m->http, PLM__MOCK_MAX_BODY);
+    evhttp_set_max_body_size(m->http, PLM__MOCK_MAX_BODY_HARD);
     evhttp_set_max_headers_size(m->http, PLM__MOCK_MAX_HEADERS);
     /* Read an oversized body before answering 413 so the client sees the
      * answer instead of a broken pipe. */
@@ -326,7 +326,9 @@ static int create(plm_mock **out, const plm_mock_options *opts,
                                             EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS |
-                                            EVHTTP_REQ_PATCH);
+                                            EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT);
     evhttp_set_gencb(m->http, plm__mock_handle, m);
     if (m->opts.tls_cert_file != NULL && setup_tls(m, errbuf, errlen) != 0)
         goto fail;

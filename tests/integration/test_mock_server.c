@@ -530,12 +530,17 @@ static void test_mock_server__global_faults_deterministic(void **state)
     assert_string_equal(seq[0], seq[1]);
 }
 
+/* A request the size of the command's longest line (16 MiB) passes;
+ * past the mock's limit the 413 is a provider JSON error with a request
+ * id, not evhttp's page. */
 static void test_mock_server__body_too_large(void **state)
 {
     plm_mock *m = plm_test_mock_start(NULL);
-    size_t n = 9u * 1024 * 1024;
-    char *big = malloc(n + 1);
+    size_t n = 33u * 1024 * 1024, line = 17u * 1024 * 1024;
+    char *big = malloc(n + 1), *ok;
     plm_test_xfer x;
+    char h[64];
+    json_t *j;
 
     (void)state;
     assert_non_null(big);
@@ -545,7 +550,30 @@ static void test_mock_server__body_too_large(void **state)
     plm_test_xfer_run(&x);
     assert_int_equal(x.rc, CURLE_OK);
     assert_int_equal(x.status, 413);
+    assert_non_null(plm_test_xfer_header(&x, "x-request-id", h, sizeof(h)));
+    j = plm_test_json(x.body.p);
+    assert_string_equal(plm_test_jstr(j, "error.type"),
+                        "invalid_request_error");
+    assert_non_null(plm_test_jstr(j, "error.message"));
+    json_decref(j);
     plm_test_xfer_free(&x);
+
+    /* Embeddings: a small answer (a chat answer would echo 17 MiB). */
+    big[line] = '\0';
+    j = json_pack("{s:s, s:s}", "model", "e", "input", big);
+    assert_non_null(j);
+    ok = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    assert_non_null(ok);
+    plm_test_mock_xfer(&x, m, "/v1/embeddings", ok, (const char *)NULL);
+    plm_test_xfer_run(&x);
+    assert_int_equal(x.rc, CURLE_OK);
+    assert_int_equal(x.status, 200);
+    j = plm_test_json(x.body.p);
+    assert_string_equal(plm_test_jstr(j, "object"), "list");
+    json_decref(j);
+    plm_test_xfer_free(&x);
+    free(ok);
     free(big);
     plm_mock_free(m);
 }
