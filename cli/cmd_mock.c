@@ -37,6 +37,12 @@ static void usage(FILE *out)
         "      --fault-rate R         fraction 0..1 of requests that fail\n"
         "      --fault-status CODE    status of those failures (default 429)\n"
         "      --fault-retry-after S  Retry-After of those failures, seconds\n"
+        "      --mix-429 R            a fault mix (each request draws once,\n"
+        "      --mix-500 R              seeded): fractions answered 429,\n"
+        "      --mix-529 R              500, 529, reset without an answer,\n"
+        "      --mix-reset R            or 200 with the JSON cut off\n"
+        "      --mix-cut R\n"
+        "      --mix-429-retry-after S  Retry-After of the mix's 429s\n"
         "      --rpm N                requests per minute, then 429\n"
         "      --tpm N                tokens per minute, then 429\n"
         "      --max-in-flight N      open requests allowed, then 429\n"
@@ -88,6 +94,18 @@ static int parse_options(int argc, char **argv, plm_mock_options *o)
           .dest = &o->fault_status, .min = 100, .max = 599 },
         { .name = "fault-retry-after", .kind = CLI_OPT_CUSTOM,
           .dest = &o->fault_retry_after, .convert = convert_retry_after },
+        { .name = "mix-429", .kind = CLI_OPT_DOUBLE,
+          .dest = &o->mix_429_rate, .dmin = 0.0, .dmax = 1.0 },
+        { .name = "mix-500", .kind = CLI_OPT_DOUBLE,
+          .dest = &o->mix_500_rate, .dmin = 0.0, .dmax = 1.0 },
+        { .name = "mix-529", .kind = CLI_OPT_DOUBLE,
+          .dest = &o->mix_529_rate, .dmin = 0.0, .dmax = 1.0 },
+        { .name = "mix-reset", .kind = CLI_OPT_DOUBLE,
+          .dest = &o->mix_reset_rate, .dmin = 0.0, .dmax = 1.0 },
+        { .name = "mix-cut", .kind = CLI_OPT_DOUBLE,
+          .dest = &o->mix_cut_rate, .dmin = 0.0, .dmax = 1.0 },
+        { .name = "mix-429-retry-after", .kind = CLI_OPT_CUSTOM,
+          .dest = &o->mix_429_retry_after, .convert = convert_retry_after },
         { .name = "rpm", .kind = CLI_OPT_INT64, .dest = &o->rpm, .min = 0,
           .max = INT64_MAX / 2 },
         { .name = "tpm", .kind = CLI_OPT_INT64, .dest = &o->tpm, .min = 0,
@@ -140,9 +158,17 @@ int cmd_mock(int argc, char **argv)
     opts.port = MOCK_DEFAULT_PORT;
     opts.fault_status = 429;
     opts.fault_retry_after = 1.0;
+    opts.mix_429_retry_after = 1.0;
     rc = parse_options(argc, argv, &opts);
     if (rc >= 0)
         return rc;
+    if (opts.mix_429_rate + opts.mix_500_rate + opts.mix_529_rate +
+            opts.mix_reset_rate + opts.mix_cut_rate + opts.fault_rate >
+        1.0 + 1e-9) {
+        fprintf(stderr, "parallm mock: the --mix-* and --fault-rate "
+                        "fractions add up to more than 1\n");
+        return CLI_EXIT_USAGE;
+    }
 
     /* Block the stop signals before the server thread exists, so it
      * inherits the mask and only sigwait() below ever receives them. */
