@@ -6,15 +6,17 @@
  * wake the loop.
  *
  * Concurrency: a slot is held by a request from the moment it is taken from
- * the source until its completion, including time spent in backoff or
- * waiting for admission. So at most max_concurrent requests are on the wire
- * (the server never sees more) and, when the source has enough work and
- * nothing backs off, exactly max_concurrent are; and the engine never holds
- * more than max_concurrent requests in memory, whatever the source's size.
- * A request backing off keeps its slot: during a provider's rate limiting
- * that lowers pressure rather than replacing it with fresh requests.
- * Admission then checks the (possibly adaptive) limit against the attempts
- * in flight and asks the policy hooks, in one place: admit().
+ * the source until its completion, including time spent waiting for
+ * admission, but not while it backs off before a retry. So at most
+ * max_concurrent requests are on the wire (the server never sees more) and,
+ * when the source has enough work, exactly max_concurrent are, even while
+ * sporadic faults make some requests wait out a Retry-After; the engine
+ * holds at most 2 x max_concurrent requests in memory, whatever the
+ * source's size. A retry whose backoff ended goes before every request not
+ * yet sent. A provider's rate limiting is met by the policy's endpoint
+ * pause (its budget is spent), not by idling slots. Admission checks the
+ * (possibly adaptive) limit against the attempts in flight and asks the
+ * policy hooks, in one place: admit().
  */
 #include "engine.h"
 
@@ -617,12 +619,20 @@ nomem:
 
 static int room_to_pull(plm__run *run)
 {
-    int limit = run->max_concurrent;
+    size_t limit = (size_t)run->max_concurrent;
+
     if (run->source_done || run->stopping || run->abort_pending)
         return 0;
     if (run->waiting.head)
         return 0; /* admission is blocked: more requests would only wait */
-    return limit == 0 || active(run) < (size_t)limit;
+    if (limit == 0)
+        return 1;
+    /* A request backing off gives its slot to a fresh one (its retry
+     * goes before any fresh request when the backoff ends), but at most
+     * as many again may back off at once: memory stays bounded by
+     * 2 x max_concurrent requests, whatever the source's size. */
+    return run->waiting.n + run->in_flight.n < limit &&
+           active(run) < 2 * limit;
 }
 
 static void pump(plm__run *run)
