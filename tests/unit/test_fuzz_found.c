@@ -33,6 +33,60 @@ double run_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* fuzz_provider: an error answer whose body holds a NUL byte is written
+ * as a JSON string with "\u0000"; the resume scan must read that line
+ * back as the record it is, not take it for a torn line and cut it. */
+static void test_fuzz__resume_reads_body_with_nul(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"error\": \x01\0{\"mes";
+    char dir[256], path[300];
+    plm_result *res = plm__result_new(NULL);
+    int ok = 1;
+    size_t len = 0;
+
+    assert_non_null(res);
+    res->http_status = 429;
+    res->body = malloc(sizeof(body));
+    assert_non_null(res->body);
+    memcpy(res->body, body, sizeof(body));
+    res->body_len = sizeof(body) - 1;
+    char *line = run_out_format_result("nul-1", res, 0, 1, &ok, &len);
+    assert_non_null(line);
+    assert_int_equal(ok, 0);
+
+    assert_int_equal(plm_test_tmpdir("plm-fuzz-found", dir, sizeof(dir)), 0);
+    snprintf(path, sizeof(path), "%s/out.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(line, 1, len, f), len);
+    fclose(f);
+
+    run_idset *ids = run_idset_new();
+    run_resume_info info;
+    run_out *o = NULL;
+    char err[256];
+    assert_int_equal(run_out_open(&o, path, 0, ids, &info, err, sizeof(err)),
+                     0);
+    assert_int_equal(info.lines, 1);
+    assert_int_equal(info.failed, 1);
+    assert_int_equal(info.repaired_bytes, 0);
+    unsigned char *flags = run_idset_find(ids, "nul-1", 5, 0);
+    assert_non_null(flags);
+    assert_true(*flags & RUN_ID_DONE_FAILED);
+    assert_int_equal(run_out_close(o), 0);
+    size_t kept = 0;
+    char *now = plm_test_read_file(path, &kept);
+    assert_non_null(now);
+    assert_int_equal(kept, len);
+    free(now);
+
+    run_idset_free(ids);
+    free(line);
+    plm_result_free(res);
+    assert_int_equal(plm_test_rmtree(dir), 0);
+}
+
 /* fuzz_rlvalues: a bare number of seconds just past what int64
  * nanoseconds hold overflowed (signed overflow, then a negative reset). */
 static void test_fuzz__reset_seconds_overflow(void **state)
@@ -54,6 +108,7 @@ static void test_fuzz__reset_seconds_overflow(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fuzz__resume_reads_body_with_nul),
         cmocka_unit_test(test_fuzz__reset_seconds_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
