@@ -105,11 +105,40 @@ static void test_fuzz__reset_seconds_overflow(void **state)
     assert_int_equal(v, INT64_C(20500000000));
 }
 
+/* fuzz_mock_request: an X-Mock error_code that is not UTF-8 made the
+ * mock's error body fail to build (the answer lost its type and code);
+ * such a value is bad and ignored, like every other bad value. */
+static void test_fuzz__mock_error_code_not_utf8(void **state)
+{
+    (void)state;
+    static const char hdr[] = "status=429;error_code=over\xec" "oaded";
+    plm__mock_directive d;
+
+    plm__mock_directive_init(&d);
+    plm__mock_directive_parse(hdr, sizeof(hdr) - 1, &d);
+    assert_int_equal(d.status, 429);
+    char *body = plm__mock_error_body(0, d.status, "mock: injected",
+                                      d.error_code, 0);
+    assert_non_null(body);
+    json_t *j = json_loads(body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(j, "error"), "code")),
+                        "rate_limit_exceeded");
+    json_decref(j);
+    free(body);
+
+    plm__mock_directive_init(&d);
+    plm__mock_directive_parse("error_code=insufficient_quota", 29, &d);
+    assert_string_equal(d.error_code, "insufficient_quota");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fuzz__resume_reads_body_with_nul),
         cmocka_unit_test(test_fuzz__reset_seconds_overflow),
+        cmocka_unit_test(test_fuzz__mock_error_code_not_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
