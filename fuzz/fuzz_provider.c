@@ -28,7 +28,10 @@ static const char *const types[] = { NULL, "application/json",
                                      "text/event-stream",
                                      "text/event-stream; charset=utf-8" };
 
-static void check_output_line(const char *custom_id, const plm_result *res)
+/* The line `parallm run` writes for res, and what a resumed run reads
+ * back from it: one record for custom_id, nothing cut. */
+static void check_output_line(const char *custom_id, const plm_result *res,
+                              int scan)
 {
     int ok = 0;
     size_t len = 0;
@@ -36,7 +39,7 @@ static void check_output_line(const char *custom_id, const plm_result *res)
     FUZZ_CHECK(line != NULL);
     FUZZ_CHECK(len > 0 && line[len - 1] == '\n' && line[len] == '\0');
     FUZZ_CHECK(memchr(line, '\n', len - 1) == NULL);
-    json_t *rec = json_loadb(line, len - 1, 0, NULL);
+    json_t *rec = json_loadb(line, len - 1, JSON_ALLOW_NUL, NULL);
     FUZZ_CHECK(json_is_object(rec));
     json_t *id = json_string(custom_id);
     FUZZ_CHECK(id != NULL);
@@ -47,6 +50,27 @@ static void check_output_line(const char *custom_id, const plm_result *res)
         FUZZ_CHECK(json_integer_value(json_object_get(resp, "status_code")) ==
                    plm_result_http_status(res));
     json_decref(rec);
+    if (!scan) {
+        free(line);
+        return;
+    }
+
+    int fd = fuzz_memfd((const uint8_t *)line, len);
+    char path[64], err[256];
+    run_idset *ids = run_idset_new();
+    run_resume_info info;
+    run_out *o = NULL;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    FUZZ_CHECK(ids != NULL);
+    FUZZ_CHECK(run_out_open(&o, path, 0, ids, &info, err, sizeof(err)) == 0);
+    FUZZ_CHECK(info.lines == 1 && info.bad_lines == 0);
+    FUZZ_CHECK(info.repaired_bytes == 0);
+    unsigned char *f = run_idset_find(ids, custom_id, strlen(custom_id), 0);
+    FUZZ_CHECK(f != NULL);
+    FUZZ_CHECK(*f == (ok ? RUN_ID_DONE_OK : RUN_ID_DONE_FAILED));
+    FUZZ_CHECK(run_out_close(o) == 0);
+    run_idset_free(ids);
+    close(fd);
     free(line);
 }
 
@@ -84,8 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     res->body = body;
     res->body_len = size;
     body = NULL;
-    check_output_line("fuzz-1", res);
-    check_output_line("id \"\xc3\xa9\\\n", res);
+    /* One resume scan per input: it is most of the time per input. */
+    check_output_line("fuzz-1", res, 0);
+    check_output_line("id \"\xc3\xa9\\\n\x01", res, 1);
 
     plm_result_free(res);
     plm__headers_clear(&h);
