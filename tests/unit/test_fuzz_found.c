@@ -133,12 +133,50 @@ static void test_fuzz__mock_error_code_not_utf8(void **state)
     assert_string_equal(d.error_code, "insufficient_quota");
 }
 
+/* fuzz_mock_request: a JSON description request whose first line is
+ * longer than 160 bytes had its summary cut inside a UTF-8 sequence; the
+ * body then failed to build and the mock answered 500 "out of memory"
+ * (and an empty stream when streaming). */
+static void test_fuzz__mock_summary_cut_in_utf8(void **state)
+{
+    (void)state;
+    char text[256] = "summary references ";
+    for (int i = 0; i < 100; i++)
+        strcat(text, "\xc3\xa9");
+    plm__mock_parsed p;
+    memset(&p, 0, sizeof(p));
+    p.user_text = text;
+    p.prompt_tokens = 1;
+    p.max_tokens = -1;
+    p.want_json = 2;
+
+    char *body = plm__mock_reply_body(PLM__MOCK_EP_CHAT, &p, 1, 5, 0);
+    assert_non_null(body);
+    json_t *j = json_loads(body, 0, NULL);
+    assert_non_null(j);
+    const char *content = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(j, "choices"), 0),
+                        "message"),
+        "content"));
+    assert_non_null(content);
+    json_t *inner = json_loads(content, 0, NULL);
+    assert_non_null(inner);
+    const char *summary =
+        json_string_value(json_object_get(inner, "summary"));
+    assert_non_null(summary);
+    assert_true(strlen(summary) <= strlen("mock summary of: ") + 160);
+    json_decref(inner);
+    json_decref(j);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fuzz__resume_reads_body_with_nul),
         cmocka_unit_test(test_fuzz__reset_seconds_overflow),
         cmocka_unit_test(test_fuzz__mock_error_code_not_utf8),
+        cmocka_unit_test(test_fuzz__mock_summary_cut_in_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
