@@ -10,7 +10,7 @@ FUZZ_TARGETS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-fast test-asan fuzz demo bench clean
+.PHONY: all deps build test test-fast test-asan fuzz check-style format demo bench clean
 
 all: build
 
@@ -21,14 +21,16 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Every test, then the whole suite again under ASan + UBSan (built with
-# clang, so both compilers must compile the tree without warnings); the
-# clang build also runs each fuzz target a few seconds (label "fuzz").
-test: build
+# The style checks first (formatting as scripts/format.sh leaves it,
+# function and file lengths), then every test, then the whole suite again
+# under ASan + UBSan (built with clang, so both compilers must compile the
+# tree without warnings); the clang build also runs each fuzz target a few
+# seconds (label "fuzz").
+test: check-style build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) test-asan
 
-test-fast: build
+test-fast: check-style build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 test-asan: deps
@@ -55,6 +57,15 @@ fuzz: deps
 	    { tail -40 $(FUZZ_BUILD)/fuzz-out/$$t.log; echo "fuzz: $$t failed (log: $(FUZZ_BUILD)/fuzz-out/$$t.log)"; exit 1; }; \
 	  grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' $(FUZZ_BUILD)/fuzz-out/$$t.log || true; \
 	done
+
+# Both checks run, so one failure does not hide the other.
+check-style: deps
+	@rc=0; sh scripts/check-format.sh || rc=1; \
+	  sh scripts/check-lengths.sh || rc=1; exit $$rc
+
+# Rewrites every C file in place to the .clang-format style.
+format: deps
+	@sh scripts/format.sh
 
 demo: build
 	@sh scripts/demo.sh $(BUILD)

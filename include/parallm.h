@@ -52,9 +52,17 @@ PLM_EXTERN const char *plm_version(void);
 /* The _INIT macros of the option structs: the version set, every other
  * field zero ("default"). */
 #ifdef __cplusplus
-#define PLM__OPTIONS_INIT(v) { v }
+/* C++ has no designated initializers before C++20, and { v } trips
+ * -Wmissing-field-initializers: a value-initialized struct (every field
+ * zero) with the version set. */
+#define PLM__OPTIONS_INIT(type, v)                                         \
+    ([] {                                                                  \
+        type plm_options_ = type();                                        \
+        plm_options_.version = (v);                                        \
+        return plm_options_;                                               \
+    }())
 #else
-#define PLM__OPTIONS_INIT(v) { .version = (v) }
+#define PLM__OPTIONS_INIT(type, v) { .version = (v) }
 #endif
 
 typedef enum plm_code {
@@ -73,7 +81,8 @@ typedef enum plm_code {
     PLM_EBADREQUEST = -12, /* other 4xx: the request itself is wrong */
     PLM_ESERVER = -13,     /* 5xx server error, retries exhausted */
     PLM_EPARSE = -14,      /* response is not the JSON the provider sends */
-    PLM_ETOOBIG = -15,     /* response body larger than the configured cap */
+    PLM_ETOOBIG = -15,     /* response body larger than the configured cap,
+                              or a header larger than curl's */
     PLM_EABORTED = -16,    /* a user callback returned non-zero */
     PLM_EIO = -17,         /* local I/O error (file, disk full) */
     PLM_EBUDGET = -18,     /* request can never fit the rate budget */
@@ -235,7 +244,12 @@ typedef struct plm_client_options {
     plm_log_fn log;                   /* default: stderr if log_level set */
     void *log_user_data;
     int log_level;                    /* 0 = errors only, ... 3 = debug */
-    int log_batches;                  /* 1: the per-batch summary line */
+    /* 1: one INFO line per batch, "Executed N LLM requests in parallel:
+     * X.XXs (avg: Y.YYs per request)", not filtered by log_level. N is the
+     * batch's size (plm_gather / executor: n, however many completed
+     * before a deadline or a stop; plm_client_run: the requests taken from
+     * the source); an empty batch says 0. */
+    int log_batches;
     /* Rate limits per endpoint, per minute; 0 = none configured (learned
      * from the provider's rate-limit headers when learn_limits allows).
      * An endpoint is a provider base URL and a model: each model gets
@@ -286,7 +300,7 @@ typedef struct plm_client_options {
                                          off, each request fails alone */
 } plm_client_options;
 
-#define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_CLIENT_OPTIONS_VERSION)
+#define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(plm_client_options, PLM_CLIENT_OPTIONS_VERSION)
 
 /* A provider usage tier's published limits and the concurrency we
  * suggest for it. Strings are static. */
@@ -307,7 +321,10 @@ PLM_EXTERN const char *plm_tier_name(size_t index);
 
 /*
  * Creates a client. opts may be NULL (all defaults). Strings are copied.
- * Returns PLM_OK, PLM_EINVAL (bad version or values) or PLM_ENOMEM.
+ * Returns PLM_OK, PLM_EINVAL (out NULL, a bad version or value, a base URL
+ * that is not http(s), an unreadable ca_file; plm_last_error() says which)
+ * or PLM_ENOMEM (out of memory, or curl, the event loop or its descriptors
+ * could not be set up). On failure *out is NULL (when out is not).
  */
 PLM_EXTERN int plm_client_new(plm_client **out, const plm_client_options *opts);
 
@@ -371,25 +388,44 @@ typedef void (*plm_tick_fn)(const plm_stats *stats, void *user_data);
 
 typedef struct plm_run_options {
     unsigned int version;   /* PLM_RUN_OPTIONS_VERSION */
-    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL */
+    /* 0 = unlimited; negative is PLM_EINVAL. Either way a run never asks
+     * for more connections than the process may open: when it needs more,
+     * it raises the soft RLIMIT_NOFILE to the hard limit (process-wide),
+     * then caps its concurrency below the descriptors left (less those in
+     * use and a reserve of 16 + 1/16 of the limit) with a WARN line. */
+    int max_concurrent;
     int64_t timeout_ms;     /* whole run deadline; 0 = none */
     plm_tick_fn tick;       /* optional progress callback */
     int64_t tick_ms;        /* default 250 */
 } plm_run_options;
 
-#define PLM_RUN_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_RUN_OPTIONS_VERSION)
+#define PLM_RUN_OPTIONS_INIT PLM__OPTIONS_INIT(plm_run_options, PLM_RUN_OPTIONS_VERSION)
 
 /*
  * Runs requests from source until it is exhausted and every request has
  * completed, or the run is aborted, timed out or interrupted. Blocks the
- * calling thread. Returns PLM_OK, PLM_ETIMEOUT (deadline: in-flight requests
- * complete with PLM_ETIMEOUT), PLM_ECANCELLED (interrupted), PLM_EABORTED
- * (a callback returned non-zero, or the source's negative code), PLM_EAUTH
- * or PLM_EQUOTA (an answer that dooms every request stopped the run, see
- * stop_on_fatal: that request completes with its error, the ones in flight
- * as PLM_ECANCELLED, the source is not asked again), PLM_EINVAL or
- * PLM_ESTATE (a run already going on this client). On an early error
- * (invalid arguments) no callback is called.
+ * calling thread. The run's concurrency is capped by the files the process
+ * may open (see plm_run_options.max_concurrent). Returns exactly one of:
+ *   PLM_OK          the source is exhausted and every request completed
+ *                   (each result says how it went);
+ *   PLM_ETIMEOUT    opts->timeout_ms passed: in-flight and backing-off
+ *                   requests complete with PLM_ETIMEOUT, never sent ones
+ *                   with PLM_ENOTSTARTED;
+ *   PLM_ECANCELLED  plm_client_interrupt() stopped it;
+ *   PLM_EABORTED    the completion callback returned non-zero;
+ *   the source's own negative code, when the source returned one;
+ *   PLM_EAUTH, PLM_EQUOTA  an answer that dooms every request stopped the
+ *                   run (see stop_on_fatal): that request completes with
+ *                   its error, the ones in flight as PLM_ECANCELLED, the
+ *                   source is not asked again;
+ *   PLM_ENOMEM      out of memory taking a request (the run stops);
+ *   PLM_EINTERNAL   the event loop failed (a bug; the run stops);
+ *   PLM_EINVAL      client, source or complete NULL, or a bad opts
+ *                   (version, negative max_concurrent, timeout_ms or
+ *                   tick_ms out of range; plm_last_error() says which);
+ *   PLM_ESTATE      a run is already going on this client.
+ * On PLM_EINVAL and PLM_ESTATE nothing ran and no callback was called.
+ * When several stops happen, the first one's code is returned.
  */
 PLM_EXTERN int plm_client_run(plm_client *client, plm_source_fn source,
                    plm_complete_fn complete, const plm_run_options *opts,
@@ -402,29 +438,57 @@ PLM_EXTERN int plm_client_run(plm_client *client, plm_source_fn source,
 
 typedef struct plm_gather_options {
     unsigned int version;   /* PLM_GATHER_OPTIONS_VERSION */
-    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL */
+    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL;
+                               capped by open files as in plm_run_options */
     int return_errors;      /* 1: every slot holds its own outcome;
                                0: fail fast on the first final failure */
     int64_t timeout_ms;     /* overall deadline; 0 = none */
 } plm_gather_options;
 
-#define PLM_GATHER_OPTIONS_INIT PLM__OPTIONS_INIT(PLM_GATHER_OPTIONS_VERSION)
+#define PLM_GATHER_OPTIONS_INIT PLM__OPTIONS_INIT(plm_gather_options, PLM_GATHER_OPTIONS_VERSION)
 
 /*
  * Runs n requests, results[i] for reqs[i] (input order). results must have
  * room for n pointers; each slot is set to a result the caller frees (see
  * plm_results_free). The requests stay the caller's.
  *
- * Returns PLM_OK when every request ran to completion (with return_errors,
- * some slots may hold failures). Without return_errors, the first request
- * that fails for good cancels the rest and its code is returned; finished
- * slots keep their results, cancelled ones say PLM_ECANCELLED and never
- * started ones PLM_ENOTSTARTED. With a deadline, PLM_ETIMEOUT: completed
- * results are kept, in-flight ones say PLM_ETIMEOUT (started = 1), never
- * started ones PLM_ENOTSTARTED. n == 0 returns PLM_OK at once. An
- * authentication or quota failure stops the batch even with return_errors
- * (unless the client's stop_on_fatal is -1) and returns PLM_EAUTH or
- * PLM_EQUOTA, the slots filled as for fail-fast.
+ * Returns exactly one of:
+ *   PLM_OK          every request ran to completion (with return_errors,
+ *                   some slots may hold failures); also n == 0, an empty
+ *                   batch (reqs and results may then be NULL; it still
+ *                   resets the statistics and logs its batch line);
+ *   a request's code (fail-fast, return_errors = 0): the first request that
+ *                   fails for good cancels the rest and its code is
+ *                   returned: any code a result can hold (PLM_ENETWORK,
+ *                   PLM_ETIMEOUT, PLM_EHTTP, PLM_ERATELIMIT, PLM_EQUOTA,
+ *                   PLM_EOVERLOADED, PLM_EAUTH, PLM_EBADREQUEST,
+ *                   PLM_ESERVER, PLM_EPARSE, PLM_ETOOBIG, PLM_EBUDGET,
+ *                   PLM_EBREAKER, PLM_ECONTEXT, PLM_ENOMEM, PLM_EINVAL for
+ *                   a request without a valid provider or path, ...);
+ *                   finished slots keep their results, cancelled ones say
+ *                   PLM_ECANCELLED and never started ones PLM_ENOTSTARTED;
+ *   PLM_ETIMEOUT    opts->timeout_ms passed: completed results are kept,
+ *                   in-flight ones say PLM_ETIMEOUT (started = 1), never
+ *                   started ones PLM_ENOTSTARTED;
+ *   PLM_ECANCELLED  plm_client_interrupt() stopped the batch: level 1 lets
+ *                   requests on the wire finish, level 2 cancels them
+ *                   (PLM_ECANCELLED); never sent ones say PLM_ENOTSTARTED;
+ *   PLM_EAUTH, PLM_EQUOTA  an authentication or quota failure stopped the
+ *                   batch, even with return_errors (unless the client's
+ *                   stop_on_fatal is -1), the slots filled as for
+ *                   fail-fast;
+ *   PLM_ENOMEM      out of memory during the batch (slots of requests
+ *                   never taken may then stay NULL);
+ *   PLM_EINTERNAL   the event loop failed (a bug);
+ *   PLM_EINVAL      client NULL, reqs or results NULL with n > 0, a NULL
+ *                   element, or bad opts (version, negative
+ *                   max_concurrent, timeout_ms out of range;
+ *                   plm_last_error() says which): nothing ran, results
+ *                   untouched;
+ *   PLM_ESTATE      a run is already going on this client (a gather from
+ *                   inside one of its callbacks, say): nothing ran.
+ * Every slot holds a result unless nothing ran (PLM_EINVAL, PLM_ESTATE)
+ * or memory ran out (PLM_ENOMEM). PLM_EABORTED is never returned.
  */
 PLM_EXTERN int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
                plm_result **results, const plm_gather_options *opts);
@@ -438,14 +502,19 @@ PLM_EXTERN void plm_results_free(plm_result **results, size_t n);
 typedef struct plm_executor plm_executor;
 
 /* Creates an executor on client (borrowed: keep it alive until the executor
- * is freed). opts may be NULL. */
+ * is freed). opts may be NULL. Returns PLM_OK, PLM_EINVAL (out or client
+ * NULL, bad opts as for plm_gather; *out is set to NULL) or PLM_ENOMEM. */
 PLM_EXTERN int plm_executor_new(plm_executor **out, plm_client *client,
                      const plm_gather_options *opts);
 /* Adds a request; the executor takes ownership of req on PLM_OK (and only
- * then). PLM_ESTATE after plm_executor_run. Sets *index if non-NULL. */
+ * then). Sets *index if non-NULL. Returns PLM_OK, PLM_EINVAL (ex or req
+ * NULL), PLM_ESTATE (after plm_executor_run) or PLM_ENOMEM. */
 PLM_EXTERN int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index);
-/* Runs every added request; same return values as plm_gather. PLM_ESTATE
- * when called a second time. */
+/* Runs every added request, as plm_gather with the executor's options:
+ * the same return values (an empty executor runs an empty batch: PLM_OK),
+ * plus PLM_EINVAL (ex NULL), PLM_ESTATE when called a second time (or a
+ * run is going on the client) and PLM_ENOMEM (no memory for the results;
+ * nothing ran). A second call does not run anything again. */
 PLM_EXTERN int plm_executor_run(plm_executor *ex);
 PLM_EXTERN size_t plm_executor_count(const plm_executor *ex);
 /* The result for request i (borrowed), or NULL before run / out of range. */
@@ -540,6 +609,9 @@ typedef struct plm_task_result {
  * not all threads can be created, the tasks run on those. n == 0 returns
  * PLM_OK at once.
  */
+/* In short, it returns exactly one of PLM_OK, PLM_EABORTED (fail-fast),
+ * PLM_ETIMEOUT, PLM_EINVAL and PLM_ENOMEM: never PLM_ECANCELLED (a task
+ * cannot be interrupted from outside) nor PLM_ESTATE (no client). */
 PLM_EXTERN int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
                     const plm_gather_options *opts);
 

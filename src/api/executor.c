@@ -64,8 +64,8 @@ int plm_executor_run(plm_executor *ex)
     if (ex->ran)
         return PLM_ESTATE;
     ex->ran = 1;
-    if (ex->n == 0)
-        return PLM_OK;
+    if (ex->n == 0) /* an empty batch still runs, and logs "Executed 0" */
+        return plm_gather(ex->client, ex->reqs, 0, NULL, &ex->opts);
     ex->results = calloc(ex->n, sizeof *ex->results);
     if (!ex->results)
         return PLM_ENOMEM;

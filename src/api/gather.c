@@ -84,10 +84,8 @@ int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
         (rc = plm__gather_options_resolve(opts, &resolved)))
         return rc;
     opts = &resolved;
-    if (n == 0)
-        return PLM_OK;
-    if ((rc = plm__check_not_null("reqs", reqs)) ||
-        (rc = plm__check_not_null("results", results)))
+    if (n != 0 && ((rc = plm__check_not_null("reqs", reqs)) ||
+                   (rc = plm__check_not_null("results", results))))
         return rc;
     for (i = 0; i < n; i++)
         if (!reqs[i])
@@ -106,8 +104,10 @@ int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
     ro.version = PLM_RUN_OPTIONS_VERSION;
     ro.max_concurrent = opts->max_concurrent;
     ro.timeout_ms = opts->timeout_ms;
-    rc = plm__engine_run(client, gather_source, gather_complete, &ro, &g,
-                         NULL);
+    /* An empty batch runs too (at once): it logs "Executed 0" and resets
+     * the statistics like any other. */
+    rc = plm__engine_run_batch(client, gather_source, gather_complete, &ro,
+                               &g, NULL, (int64_t)n);
     if (rc == PLM_EINVAL || rc == PLM_ESTATE)
         return rc; /* nothing ran */
 

@@ -424,3 +424,58 @@ int plm_client_run(plm_client *client, plm_source_fn source,
     return plm__engine_run(client, public_source, public_complete, opts, &p,
                            user_data);
 }
+
+/*
+ * Never asks for more connections than the process may open: the run's
+ * concurrency is capped at the room plm__fd_room_get() finds (after
+ * raising the soft RLIMIT_NOFILE to the hard limit when the run needs
+ * more); the engine caps curl's connection cache to match.
+ */
+int plm__client_cap_to_descriptors(plm_client *c, int *max_concurrent,
+                                   int64_t batch_size)
+{
+    int64_t wanted = *max_concurrent > 0 ? *max_concurrent
+                     : batch_size >= 0   ? batch_size
+                                         : INT32_MAX;
+    plm__fd_room r;
+
+    if (!plm__fd_room_get(wanted, &r))
+        return 0;
+    if (r.raised)
+        plm__log(c, PLM_LOG_INFO, "raised the soft RLIMIT_NOFILE to %lld "
+                 "(the hard limit) for up to %lld connections",
+                 (long long)r.soft, (long long)wanted);
+    if (r.room >= wanted)
+        return 0;
+    *max_concurrent = (int)r.room;
+    /* An unknown number of requests at unlimited concurrency is capped
+     * quietly while the cap is generous. */
+    plm__log(c, batch_size < 0 && wanted == INT32_MAX && r.room >= 1024
+                    ? PLM_LOG_DEBUG : PLM_LOG_WARN,
+             "concurrency capped at %lld connections: RLIMIT_NOFILE allows "
+             "%lld open files (hard limit %lld), %lld are open and %lld are "
+             "kept in reserve", (long long)r.room, (long long)r.soft,
+             (long long)r.hard, (long long)r.in_use, (long long)r.reserve);
+    return 1;
+}
+
+/* N is the batch's size: what the caller gave (gather, executor), else
+ * what was taken from the source; never the completions, which a deadline
+ * or a stop cuts short. */
+void plm__client_log_batch(plm_client *c, int64_t batch_size)
+{
+    double total = c->stats.elapsed;
+    uint64_t n = batch_size >= 0 ? (uint64_t)batch_size : c->stats.submitted;
+    double avg = n > 0 ? total / (double)n : 0.0;
+
+    char line[160];
+
+    if (!c->log_batches)
+        return;
+    snprintf(line, sizeof line,
+             "Executed %llu LLM requests in parallel: %.2fs "
+             "(avg: %.2fs per request)",
+             (unsigned long long)n, total, avg);
+    /* Asked for explicitly, so not filtered by log_level. */
+    plm__log_emit(c, PLM_LOG_INFO, line);
+}

@@ -59,4 +59,15 @@ void plm__log(const plm_client *client, plm_log_level level,
 void plm__log_emit(const plm_client *client, plm_log_level level,
                    const char *message);
 
+/* Caps *max_concurrent (0 = unlimited) at the connections the process may
+ * still open for a run of batch_size requests (-1 = unknown), raising the
+ * soft RLIMIT_NOFILE to the hard limit first when the run needs more, and
+ * logs the cap (WARN). Returns 1 when it capped. */
+int plm__client_cap_to_descriptors(plm_client *c, int *max_concurrent,
+                                   int64_t batch_size);
+
+/* The batch line (log_batches): "Executed N LLM requests in parallel"
+ * with N = batch_size, or the requests taken when batch_size is -1. */
+void plm__client_log_batch(plm_client *c, int64_t batch_size);
+
 #endif

@@ -36,6 +36,11 @@ enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
 /* How soon admission is asked again when a hook says "wait" without a
  * time and nothing is in flight to end the wait. */
 #define PLM__ADMIT_RETRY_NS 50000000
+/* An attempt that found no descriptor for its socket waits this long per
+ * such failure so far (at most a second) and tries again, at most
+ * PLM__LOCAL_RETRIES times, without spending one of its retries. */
+#define PLM__LOCAL_RETRY_MS 20
+#define PLM__LOCAL_RETRIES 100
 
 typedef struct plm__run plm__run;
 
@@ -50,6 +55,7 @@ typedef struct job {
     plm__timer timer;          /* backoff */
     plm__run *run;
     int attempt;               /* attempts sent so far */
+    int local_retries;         /* attempts that found no descriptor */
     int64_t first_sent_ns;
     int64_t sent_ns;           /* this attempt */
     plm__admission adm[PLM__MAX_HOOKS]; /* each hook's record */
@@ -80,6 +86,7 @@ struct plm__run {
     int64_t tick_ms;
     void *tick_user_data;
     uint64_t rng;
+    int64_t batch_size;        /* for the log line; -1 = requests taken */
 };
 
 /* ---- lists ---- */
@@ -210,6 +217,15 @@ static void fill_missing_message(plm_result *res)
 }
 
 /* Hands a request's final result over and forgets the request. */
+/* Adds a reported usage to a sum, saturating at INT64_MAX: the figures
+ * come from the server, which may send anything up to INT64_MAX. */
+static void sum_tokens(int64_t *sum, int64_t add)
+{
+    if (add <= 0)
+        return;
+    *sum = *sum > INT64_MAX - add ? INT64_MAX : *sum + add;
+}
+
 static void job_complete(plm__run *run, job *j)
 {
     plm_stats *st = &run->client->stats;
@@ -229,10 +245,8 @@ static void job_complete(plm__run *run, job *j)
         st->succeeded++;
     else
         st->failed++;
-    if (res->prompt_tokens > 0)
-        st->prompt_tokens += res->prompt_tokens;
-    if (res->completion_tokens > 0)
-        st->completion_tokens += res->completion_tokens;
+    sum_tokens(&st->prompt_tokens, res->prompt_tokens);
+    sum_tokens(&st->completion_tokens, res->completion_tokens);
     j->res = NULL;
     rc = run->complete(j->req, j->tag, res, run->user_data);
     if (rc != 0 && !run->stopping && !run->abort_pending) {
@@ -316,6 +330,51 @@ static void on_backoff_done(plm__timer *t, void *user_data)
     set_state(j->run, j, JOB_WAITING, 1);
 }
 
+/*
+ * An attempt that could not open a socket (EMFILE, ENFILE) never reached
+ * the provider: it is not its answer, nor a failure for the breaker, the
+ * adaptive limit or the retry budget. Its reservation goes back (unadmit),
+ * the attempt is not counted, and the request tries again shortly (a
+ * finishing transfer frees a descriptor). Returns 1 when it took the job.
+ */
+static int retry_local(plm__run *run, job *j, plm__xfer *x)
+{
+    plm_client *c = run->client;
+    int64_t delay;
+
+    if (!x->no_descriptor)
+        return 0;
+    hooks_unadmit(run, j, c->nhooks);
+    if (j->attempt > 1)
+        c->stats.retries--;
+    c->stats.attempts--;
+    j->attempt--;
+    j->local_retries++;
+    plm__result_set_error(j->res, PLM_ENETWORK, PLM_CLASS_LOCAL, "%s",
+                          x->message);
+    plm__headers_clear(&x->headers);
+    if (run->stopping || j->local_retries > PLM__LOCAL_RETRIES) {
+        if (run->stopping)
+            plm__result_set_error(j->res, PLM_ECANCELLED,
+                                  PLM_CLASS_CANCELLED,
+                                  "stopped before retrying (last attempt: "
+                                  "%s)", x->message);
+        job_complete(run, j);
+        return 1;
+    }
+    delay = (int64_t)PLM__LOCAL_RETRY_MS * j->local_retries;
+    if (delay > 1000)
+        delay = 1000;
+    plm__log(c, PLM_LOG_DEBUG, "no descriptor for a connection (%s); "
+             "trying again in %lld ms", x->message, (long long)delay);
+    set_state(run, j, JOB_BACKOFF, 0);
+    update_gauges(run);
+    if (plm__timer_start(c->loop, &j->timer, delay) != 0)
+        job_fail(run, j, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                 "out of memory scheduling a retry");
+    return 1;
+}
+
 /* The one retry decision point: an attempt finished on the wire. */
 static void on_attempt_done(plm__xfer *x, void *user_data)
 {
@@ -326,6 +385,9 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     plm__retry_policy policy = policy_for(c, j->req);
     plm__attempt a;
     int i, retry;
+
+    if (retry_local(run, j, x))
+        return;
 
     res->http_status = x->http_status;
     free(res->body);
@@ -695,31 +757,22 @@ static void sigpipe_restore(const sigpipe_guard *g)
     pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
 }
 
-static void log_batch(plm_client *c)
-{
-    double total = c->stats.elapsed;
-    uint64_t n = c->stats.completed;
-    double avg = n > 0 ? total / (double)n : 0.0;
-
-    char line[160];
-
-    if (!c->log_batches)
-        return;
-    snprintf(line, sizeof line,
-             "Executed %llu LLM requests in parallel: %.2fs "
-             "(avg: %.2fs per request)",
-             (unsigned long long)n, total, avg);
-    /* Asked for explicitly, so not filtered by log_level. */
-    plm__log_emit(c, PLM_LOG_INFO, line);
-}
-
 int plm__engine_run(plm_client *client, plm__source_fn source,
                     plm__complete_fn complete, const plm_run_options *opts,
                     void *user_data, void *tick_user_data)
 {
+    return plm__engine_run_batch(client, source, complete, opts, user_data,
+                                 tick_user_data, -1);
+}
+
+int plm__engine_run_batch(plm_client *client, plm__source_fn source,
+                          plm__complete_fn complete,
+                          const plm_run_options *opts, void *user_data,
+                          void *tick_user_data, int64_t batch_size)
+{
     plm__run run;
     sigpipe_guard guard;
-    int expected = 0, i;
+    int expected = 0, i, capped;
 
     int rc;
 
@@ -746,6 +799,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
     run.user_data = user_data;
     run.max_concurrent = opts ? opts->max_concurrent : 0;
     run.rng = (uint64_t)plm__now_ns() | 1;
+    run.batch_size = batch_size;
     run.result = PLM_OK;
     plm__timer_init(&run.deadline, on_deadline, &run);
     plm__timer_init(&run.tick, on_tick, &run);
@@ -753,11 +807,16 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
 
     atomic_store(&client->interrupt_level, 0);
     memset(&client->stats, 0, sizeof client->stats);
+    capped = plm__client_cap_to_descriptors(client, &run.max_concurrent,
+                                            run.batch_size);
     client->stats.concurrency_limit = run.max_concurrent;
     client->run_started_ns = plm__now_ns();
     client->run_ended_ns = 0;
     plm__transport_set_done(client->transport, on_attempt_done, &run);
     plm__transport_set_concurrency(client->transport, run.max_concurrent);
+    if (capped)
+        plm__transport_cap_connections(client->transport,
+                                       run.max_concurrent);
     for (i = 0; i < client->nhooks; i++)
         if (client->hooks[i].run_start)
             client->hooks[i].run_start(client->hooks[i].data,
@@ -808,7 +867,7 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
              (unsigned long long)client->stats.attempts,
              (unsigned long long)client->stats.retries,
              client->stats.elapsed);
-    log_batch(client);
+    plm__client_log_batch(client, run.batch_size);
     sigpipe_restore(&guard);
     atomic_store(&client->running, 0);
     return run.result;

@@ -32,4 +32,12 @@ int plm__engine_run(plm_client *client, plm__source_fn source,
                     plm__complete_fn complete, const plm_run_options *opts,
                     void *user_data, void *tick_user_data);
 
+/* The same for a batch of known size (gather, the executor): the batch
+ * log line says batch_size requests, however many the run got to take
+ * (-1: count the requests taken from the source, as plm__engine_run). */
+int plm__engine_run_batch(plm_client *client, plm__source_fn source,
+                          plm__complete_fn complete,
+                          const plm_run_options *opts, void *user_data,
+                          void *tick_user_data, int64_t batch_size);
+
 #endif

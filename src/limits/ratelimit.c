@@ -1,10 +1,16 @@
 /*
  * The rate budget. Each meter (requests, tokens, input tokens, output
  * tokens) enforces three things at once:
- *   - pacing: a leaky bucket drained at limit / (60 s + burst), which lets a
- *     request go only while the debt is at most `burst` worth of the rate,
- *     so a minute's budget goes out evenly, never in one burst (providers
- *     may enforce a per-minute limit over shorter windows);
+ *   - pacing (GCRA): a debt drained at limit / (60 s + burst). Requests
+ *     meter: a request goes only if the debt *after* charging it stays
+ *     within half the burst, so any window of T seconds holds at most
+ *     (T + burst / 2) worth of the pace from the very first grant on (1.5
+ *     s worth in any 1 s window with the default 1 s burst). Token meters:
+ *     a request goes while the debt *before* it is at most the burst
+ *     (estimates are large and mostly refunded later), so a window of T
+ *     seconds holds at most (T + burst) worth plus one request. A
+ *     minute's budget goes out evenly, never in one burst (providers may
+ *     enforce a per-minute limit over shorter windows);
  *   - a hard sliding 60-second window kept in 250 ms slots, which
  *     guarantees the limit in any 60 s window even when large requests,
  *     late charges or limit changes upset the pacing arithmetic;
@@ -167,7 +173,7 @@ static int64_t cap_wait(meter *m, double cost, int64_t now)
 
 /* The longest wait this meter imposes on cost at now (0 = fits). */
 static int64_t meter_wait(plm__budget *b, meter *m, double cost,
-                          int64_t now)
+                          int strict, int64_t now)
 {
     /* A request that costs this meter nothing (no separate output
      * estimate, say) is not held back by the meter's debt. */
@@ -177,8 +183,20 @@ static int64_t meter_wait(plm__budget *b, meter *m, double cost,
     double limit = meter_limit(m);
     if (limit <= 0)
         return wait;
+    /* strict (the requests meter): the debt after this grant must stay
+     * within half the burst (0 debt when one request is more than that),
+     * so with the default 1 s burst no 1 s window holds more than 1.5 s
+     * of the pace, the first second included; checking the debt before
+     * the charge let the whole burst *plus* a second's rate through in
+     * the first second. Token meters check the debt before the charge
+     * against the whole burst: an estimate is usually larger than the
+     * burst and mostly refunded seconds later, and holding it to the
+     * strict rule serializes grants on the refunds (the unit test of
+     * refunds then uses 45% of the limit instead of over 70%). */
     double burst_units = meter_rate(b, m) * (double)b->burst_ns;
-    double over = level_at(b, m, now) - burst_units;
+    double half = burst_units / 2;
+    double room = !strict ? burst_units : half > cost ? half - cost : 0;
+    double over = level_at(b, m, now) - room;
     if (over > 0) {
         /* Bounded by a window plus the burst unless the limit was just
          * lowered under a large debt; then wait that long and ask again
@@ -310,7 +328,8 @@ int plm__budget_reserve_io(plm__budget *b, int64_t input_tokens,
     if (b->paused && now_ns < b->paused_until)
         wait = b->paused_until - now_ns;
     for (int k = 0; k < PLM__RL_KINDS; k++) {
-        int64_t w = meter_wait(b, &b->m[k], cost[k], now_ns);
+        int64_t w = meter_wait(b, &b->m[k], cost[k],
+                               k == PLM__RL_REQUESTS, now_ns);
         if (w > wait)
             wait = w;
     }
@@ -342,6 +361,13 @@ void plm__budget_settle_io(plm__budget *b, int64_t reserved_input,
                                   : (double)reserved_input;
     double outp = actual_output >= 0 ? (double)actual_output
                                      : (double)reserved_output;
+    /* A server reporting more than the request could have used (up to
+     * INT64_MAX) would otherwise hold the meters for ever. */
+    double in_max = 4.0 * (double)reserved_input + PLM__SETTLE_INPUT_SLACK;
+    if (in > in_max)
+        in = in_max;
+    if (outp > (double)reserved_output)
+        outp = (double)reserved_output;
     double d_in = in - (double)reserved_input;
     double d_out = outp - (double)reserved_output;
     if (d_in != 0)

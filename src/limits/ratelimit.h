@@ -73,10 +73,20 @@ int plm__budget_reserve_io(plm__budget *b, int64_t input_tokens,
 int plm__budget_reserve(plm__budget *b, int64_t tokens, int64_t now_ns,
                         int64_t *wait_ns);
 
+/* Tokens of input a request may use beyond 4 x its input estimate
+ * (message framing, tool definitions, an image). */
+#define PLM__SETTLE_INPUT_SLACK 1024.0
+
 /*
  * Corrects a granted reservation with the usage the answer reported
  * (negative actual values mean "not reported": nothing changes for that
- * part). Over-estimates are refunded, under-estimates charged now.
+ * part). Over-estimates are refunded, under-estimates charged now, up to
+ * what the request could have used: input at most 4 x reserved_input +
+ * PLM__SETTLE_INPUT_SLACK (a token covers at least one byte of text, and
+ * the estimate is a quarter of the prompt's bytes), output at most
+ * reserved_output (max_tokens x n, which the provider enforces; the
+ * estimate's default when max_tokens was not set). So a server reporting
+ * INT64_MAX tokens cannot hold a meter for ever.
  * reserved_at_ns is the now_ns of the granting reserve call, so the refund
  * leaves the 60-second window exactly where the charge went in.
  */

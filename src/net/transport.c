@@ -20,9 +20,13 @@
 
 #include "buf.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -125,17 +129,23 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION: curl's own socket(), plus close-on-exec
- * and a note that the number is ours until close_socket_cb. */
+ * and a note that the number is ours until close_socket_cb. Its data is
+ * the attempt (set on every attempt), which learns of EMFILE here. */
 static curl_socket_t open_socket_cb(void *userp, curlsocktype purpose,
                                     struct curl_sockaddr *addr)
 {
-    plm__transport *t = userp;
+    plm__xfer *x = userp;
+    plm__transport *t = x->transport;
     int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC,
                     addr->protocol);
     (void)purpose;
 
-    if (fd < 0)
+    if (fd < 0) {
+        /* Out of descriptors: this process's limit, not the server. */
+        if (errno == EMFILE || errno == ENFILE)
+            x->no_descriptor = errno;
         return CURL_SOCKET_BAD;
+    }
     /* Whatever the loop knew of this number was about a closed file. */
     plm__loop_forget(t->loop, fd);
     if ((size_t)fd >= t->nowned) {
@@ -268,6 +278,77 @@ void plm__transport_set_concurrency(plm__transport *t, int n)
         curl_easy_cleanup(t->free_list[--t->nfree]);
 }
 
+void plm__transport_cap_connections(plm__transport *t, int cap)
+{
+    if (cap > 0)
+        curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)cap);
+}
+
+/* Descriptors open now: /proc/self/fd, else a probe of the first ones. */
+static int64_t fds_in_use(int64_t soft)
+{
+    int64_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.')
+                n++;
+        closedir(d);
+        return n > 0 ? n - 1 : 0; /* the directory's own descriptor */
+    }
+    if (soft < 0 || soft > 65536)
+        soft = 65536;
+    for (int fd = 0; fd < soft; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            n++;
+    return n;
+}
+
+static int64_t fd_reserve(int64_t soft)
+{
+    return PLM__FD_RESERVE_MIN + soft / 16;
+}
+
+int plm__fd_room_get(int64_t wanted, plm__fd_room *r)
+{
+    struct rlimit rl;
+
+    memset(r, 0, sizeof *r);
+    r->room = -1;
+    if (wanted < 0 || wanted > INT32_MAX)
+        wanted = INT32_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    r->soft = (int64_t)rl.rlim_cur;
+    r->hard = rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max;
+    r->in_use = fds_in_use(r->soft);
+    if (r->in_use + fd_reserve(r->soft) + wanted > r->soft &&
+        rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max;
+        /* Linux refuses an infinite soft limit on open files. */
+        if (setrlimit(RLIMIT_NOFILE, &up) != 0 &&
+            rl.rlim_max == RLIM_INFINITY && rl.rlim_cur < 65536) {
+            up.rlim_cur = 65536;
+            if (setrlimit(RLIMIT_NOFILE, &up) != 0)
+                up.rlim_cur = rl.rlim_cur;
+        }
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+            (int64_t)rl.rlim_cur > r->soft) {
+            r->raised = 1;
+            r->soft = rl.rlim_cur == RLIM_INFINITY ? INT64_MAX / 2
+                                                   : (int64_t)rl.rlim_cur;
+        }
+    }
+    r->reserve = fd_reserve(r->soft);
+    r->room = r->soft - r->in_use - r->reserve;
+    if (r->room < 1)
+        r->room = 1;
+    return 1;
+}
+
 void plm__xfer_clear(plm__xfer *x)
 {
     free(x->body);
@@ -278,6 +359,8 @@ void plm__xfer_clear(plm__xfer *x)
     x->error = 0;
     x->too_big = 0;
     x->no_memory = 0;
+    x->in_headers = 0;
+    x->no_descriptor = 0;
     x->message[0] = '\0';
     x->curl_error[0] = '\0';
 }
@@ -325,9 +408,12 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
         len--;
     /* A status line starts a new header block (after 100 Continue or a
      * redirect): only the final response's headers count. */
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         plm__headers_clear(&x->headers);
-    else if (len > 0)
+        x->in_headers = 1;
+    } else if (len == 0) {
+        x->in_headers = 0;
+    } else
         plm__headers_take(&x->headers, data, len);
     return n;
 }
@@ -387,7 +473,6 @@ static int set_options(plm__transport *t, plm__xfer *x,
         SET(CURLOPT_WRITEFUNCTION, write_cb);
         SET(CURLOPT_HEADERFUNCTION, header_cb);
         SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-        SET(CURLOPT_OPENSOCKETDATA, t);
         SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
         SET(CURLOPT_CLOSESOCKETDATA, t);
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_response_bytes);
@@ -405,6 +490,7 @@ static int set_options(plm__transport *t, plm__xfer *x,
     SET(CURLOPT_URL, p->url);
     SET(CURLOPT_PRIVATE, x);
     SET(CURLOPT_ERRORBUFFER, x->curl_error);
+    SET(CURLOPT_OPENSOCKETDATA, x);
     SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_HEADERDATA, x);
     SET(CURLOPT_HTTPHEADER, p->headers);
@@ -505,6 +591,7 @@ int plm__transport_start(plm__transport *t, plm__xfer *x,
 
     plm__xfer_clear(x);
     x->limit = t->max_response_bytes;
+    x->transport = t;
     x->easy = easy_get(t, &fresh);
     if (!x->easy) {
         snprintf(x->message, sizeof x->message, "out of memory");
@@ -548,6 +635,26 @@ void plm__transport_cancel(plm__transport *t, plm__xfer *x)
     snprintf(x->message, sizeof x->message, "cancelled");
 }
 
+/* What curl 7.8x says when all the headers together pass its cap. */
+#define PLM__HEADERS_TOO_LARGE "Too large response headers: "
+
+/* curl fails a header line over CURL_MAX_HTTP_HEADER with
+ * CURLE_OUT_OF_MEMORY (and no error text), and a header block over its
+ * total cap with CURLE_RECV_ERROR. Either is the server's answer being
+ * too large, not a lack of memory here. */
+static int header_too_big(const plm__xfer *x, CURLcode cc)
+{
+    /* Only between a status line and the end of its headers: before
+     * any answer, an allocation failure is just that. */
+    if (!x->in_headers)
+        return 0;
+    if (cc == CURLE_OUT_OF_MEMORY)
+        return 1;
+    return cc == CURLE_RECV_ERROR &&
+           strncmp(x->curl_error, PLM__HEADERS_TOO_LARGE,
+                   strlen(PLM__HEADERS_TOO_LARGE)) == 0;
+}
+
 /* Maps a finished transfer's curl code to a plm code and message. The
  * message holds curl's error text, which may name the host but never a
  * header, so the API key cannot leak through it. */
@@ -564,7 +671,21 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
         return;
     }
     detail = x->curl_error[0] ? x->curl_error : curl_easy_strerror(cc);
-    if (x->no_memory) {
+    if (!x->no_descriptor && cc == CURLE_COULDNT_CONNECT) {
+        long os_errno = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+        if (os_errno == EMFILE || os_errno == ENFILE)
+            x->no_descriptor = (int)os_errno;
+    }
+    if (x->no_descriptor) {
+        /* PLM_ENETWORK for the code; no_descriptor tells the engine it is
+         * local (retried, never the provider's failure). */
+        x->error = PLM_ENETWORK;
+        snprintf(x->message, sizeof x->message,
+                 "could not open a connection: %s (this process's limit "
+                 "on open files, not the server)",
+                 strerror(x->no_descriptor));
+    } else if (x->no_memory) {
         x->error = PLM_ENOMEM;
         snprintf(x->message, sizeof x->message,
                  "out of memory for the response body");
@@ -572,6 +693,18 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
         x->error = PLM_ETOOBIG;
         snprintf(x->message, sizeof x->message,
                  "response body larger than %zu bytes", x->limit);
+    } else if (header_too_big(x, cc)) {
+        /* Same class as an oversized body (not retried: the same request
+         * gets the same answer). */
+        x->error = PLM_ETOOBIG;
+        if (cc == CURLE_OUT_OF_MEMORY)
+            snprintf(x->message, sizeof x->message,
+                     "response header line larger than curl's cap of %d "
+                     "bytes (CURL_MAX_HTTP_HEADER)", CURL_MAX_HTTP_HEADER);
+        else
+            snprintf(x->message, sizeof x->message,
+                     "response headers too large (%s bytes, curl's cap)",
+                     x->curl_error + strlen(PLM__HEADERS_TOO_LARGE));
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         x->error = PLM_ETIMEOUT;
         snprintf(x->message, sizeof x->message, "timed out: %s", detail);

@@ -33,12 +33,16 @@ typedef struct plm__xfer {
     plm__headers headers;         /* of the final response */
     int http_status;              /* 0 when no answer */
     int error;                    /* 0 or PLM_ENETWORK / PLM_ETIMEOUT /
-                                     PLM_ETOOBIG / PLM_ECANCELLED /
-                                     PLM_ENOMEM */
+                                     PLM_ETOOBIG (body over the cap,
+                                     or a header over curl's) /
+                                     PLM_ECANCELLED / PLM_ENOMEM */
     char message[CURL_ERROR_SIZE + 64]; /* why, when error != 0 */
     char curl_error[CURL_ERROR_SIZE];   /* curl's CURLOPT_ERRORBUFFER */
     int too_big;
     int no_memory;
+    int in_headers;               /* between a status line and its end */
+    int no_descriptor;            /* EMFILE / ENFILE opening a socket */
+    plm__transport *transport;    /* set when started */
     size_t limit;
     void *owner;                  /* the caller's back-pointer */
 } plm__xfer;
@@ -66,6 +70,31 @@ void plm__transport_set_done(plm__transport *t, plm__xfer_done_fn fn,
 /* Sizes the connection cache for this many parallel attempts (0 =
  * unlimited). */
 void plm__transport_set_concurrency(plm__transport *t, int n);
+/* Keeps at most cap connections open, idle ones included (a run capped
+ * by its descriptors: see plm__fd_room_get). */
+void plm__transport_cap_connections(plm__transport *t, int cap);
+
+/* Descriptors kept for everything but connections: this many plus a
+ * sixteenth of the soft limit. */
+#define PLM__FD_RESERVE_MIN 16
+
+typedef struct plm__fd_room {
+    int64_t soft, hard;   /* RLIMIT_NOFILE after any raise; hard -1: none */
+    int64_t in_use;       /* descriptors open when asked */
+    int64_t reserve;      /* kept for files, DNS, the caller */
+    int64_t room;         /* connections that may still be opened; -1: no
+                             limit */
+    int raised;           /* the soft limit was raised to the hard one */
+} plm__fd_room;
+
+/*
+ * How many connections this process may still open: the soft
+ * RLIMIT_NOFILE less the descriptors open now and a reserve. When in use
+ * + reserve + wanted is over the soft limit, the soft limit is first
+ * raised to the hard one (process-wide). room is at least 1. Returns 1,
+ * or 0 when there is no limit (room -1).
+ */
+int plm__fd_room_get(int64_t wanted, plm__fd_room *r);
 
 /* Starts an attempt. Clears x's response fields first. Returns PLM_OK or
  * a plm_code (x->message says why); on failure nothing is in flight. */

@@ -636,6 +636,62 @@ static void test_engine__batch_log_line(void **state)
     plm_fx_stop(&fx);
 }
 
+/* How many captured log lines start with "Executed <n> LLM requests". */
+static size_t count_executed(const plm_fx *fx, size_t from, unsigned n)
+{
+    char want[64];
+    size_t found = 0;
+
+    snprintf(want, sizeof want, "Executed %u LLM requests in parallel: ", n);
+    for (size_t i = from; i < fx->nlog; i++)
+        if (strncmp(fx->log_lines[i], want, strlen(want)) == 0)
+            found++;
+    return found;
+}
+
+static void test_engine__batch_log_line_counts_the_batch(void **state)
+{
+    plm_fx fx;
+    plm_client_options co;
+    plm_gather_options go = PLM_GATHER_OPTIONS_INIT;
+    plm_request *reqs[10];
+    plm_result *res[10];
+    plm_executor *ex = NULL;
+    size_t mark;
+    (void)state;
+
+    memset(&co, 0, sizeof co);
+    co.log_batches = 1;
+    plm_fx_start(&fx, NULL, &co);
+    /* A batch of 10 cut short by its deadline: one at a time, the first
+     * answers far beyond the deadline, so one request completes (as
+     * cancelled) and nine never start. The line names the batch. */
+    reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock latency=30000] slow");
+    for (size_t i = 1; i < 10; i++)
+        reqs[i] = plm_fx_chat(PLM_PROVIDER_OPENAI, "x");
+    go.max_concurrent = 1;
+    go.timeout_ms = 200;
+    go.return_errors = 1;
+    mark = fx.nlog;
+    assert_int_equal(plm_gather(fx.client, reqs, 10, res, &go), PLM_ETIMEOUT);
+    assert_int_equal(plm_result_code(res[9]), PLM_ENOTSTARTED);
+    assert_int_equal(count_executed(&fx, mark, 10), 1);
+    plm_results_free(res, 10);
+    for (size_t i = 0; i < 10; i++)
+        plm_request_free(reqs[i]);
+
+    /* An empty batch logs "Executed 0", through gather and the executor. */
+    mark = fx.nlog;
+    assert_int_equal(plm_gather(fx.client, NULL, 0, NULL, NULL), PLM_OK);
+    assert_int_equal(count_executed(&fx, mark, 0), 1);
+    assert_int_equal(plm_executor_new(&ex, fx.client, NULL), PLM_OK);
+    mark = fx.nlog;
+    assert_int_equal(plm_executor_run(ex), PLM_OK);
+    assert_int_equal(count_executed(&fx, mark, 0), 1);
+    plm_executor_free(ex);
+    plm_fx_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_engine__anthropic),
         cmocka_unit_test(test_engine__key_never_in_messages),
         cmocka_unit_test(test_engine__batch_log_line),
+        cmocka_unit_test(test_engine__batch_log_line_counts_the_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,9 +6,11 @@
  * rejected key, and limits learned from the provider's headers.
  *
  * Pacing bounds: with a limit L per minute the budget drains at
- * r = L / 61 s and allows a burst of one second's worth (r), so any window
- * of T seconds holds at most r * T + r + 1 grants. Arrivals lag grants by
- * a scheduling delay, hence a small slack in the checks.
+ * r = L / 61 s. Requests: the debt after a grant stays within half a
+ * second's worth, so any window of T seconds holds at most r * T + r / 2
+ * grants. Tokens: a grant goes while the debt is at most one second's
+ * worth, so a window holds at most r * T + r plus one request. Arrivals
+ * lag grants by a scheduling delay, hence a small slack in the checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +37,13 @@ static size_t paced_bound(double per_minute, int64_t t_ns, size_t slack)
 {
     double r = per_minute / 61.0;
     return (size_t)(r * (double)t_ns / (double)SEC + r + 1.0) + slack;
+}
+
+/* The same for the requests meter. */
+static size_t requests_bound(double per_minute, int64_t t_ns, size_t slack)
+{
+    double r = per_minute / 61.0;
+    return (size_t)(r * (double)t_ns / (double)SEC + r / 2) + slack;
 }
 
 static plm_request **chats(size_t n, const char *fmt, int max_tokens)
@@ -81,13 +90,54 @@ static void test_limits__rpm_paced_evenly(void **state)
     /* Evenly: no 1 s or 2 s window holds more than the pace allows
      * (all 60 would arrive in a few milliseconds without it) ... */
     assert_true(plm_lf_max_in_window(recs, n, SEC) <=
-                paced_bound(1200, SEC, 2));
+                requests_bound(1200, SEC, 2));
     assert_true(plm_lf_max_in_window(recs, n, 2 * SEC) <=
-                paced_bound(1200, 2 * SEC, 2));
+                requests_bound(1200, 2 * SEC, 2));
     /* ... and the run took as long as the pace requires. */
     assert_true(recs[n - 1].arrival_ns - recs[0].arrival_ns >=
-                (int64_t)((N - 1200.0 / 61 - 1) / (1200.0 / 61) * 1e9) -
+                (int64_t)((N - 1200.0 / 122 - 1) / (1200.0 / 61) * 1e9) -
                     100 * MS);
+    plm_mock_records_free(recs, n);
+    plm_lf_free(reqs, res, N);
+    free(reqs);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
+static void test_limits__no_second_over_one_and_a_half(void **state)
+{
+    /* Told 1,200 RPM against a server enforcing 1,200 RPM: from the first
+     * arrival on, no 1 s window holds more than 1.5 times the per-second
+     * rate (30; the first second used to get 40), none is refused, and
+     * the run still goes at 95% of the limit or more. */
+    enum { N = 75 };
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_mock_options mo;
+    plm_request **reqs = chats(N, "window %d", 16);
+    plm_result *res[N];
+    plm_mock_record *recs = NULL;
+    plm_mock_stats ms;
+    size_t n;
+    (void)state;
+
+    memset(&mo, 0, sizeof mo);
+    mo.rpm = 1200;
+    plm_mock *m = plm_lf_mock(&mo);
+    co.rpm = 1200;
+    plm_client *c = plm_lf_client(m, &co);
+    assert_int_equal(plm_lf_run(c, reqs, N, res, 0, NULL, NULL), PLM_OK);
+    assert_all_ok(res, N);
+    plm_mock_get_stats(m, &ms);
+    assert_int_equal(ms.answered_429, 0);
+    n = plm_lf_records(m, &recs);
+    assert_int_equal(n, N);
+    size_t worst = plm_lf_max_in_window(recs, n, SEC);
+    if (worst > 30)
+        fail_msg("%zu requests arrived within one second (limit 20/s)",
+                 worst);
+    double secs = (double)(recs[n - 1].arrival_ns - recs[0].arrival_ns) /
+                  (double)SEC;
+    assert_true((double)(n - 1) / secs >= 0.95 * 20);
     plm_mock_records_free(recs, n);
     plm_lf_free(reqs, res, N);
     free(reqs);
@@ -462,6 +512,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits__rpm_paced_evenly),
+        cmocka_unit_test(test_limits__no_second_over_one_and_a_half),
         cmocka_unit_test(test_limits__tpm_paced_evenly),
         cmocka_unit_test(test_limits__usage_refunds_the_estimate),
         cmocka_unit_test(test_limits__too_big_fails_fast),
