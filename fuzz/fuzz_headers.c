@@ -28,7 +28,7 @@ static void check_meter(const plm__rl_meter_state *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    plm__headers h = {0};
+    plm__headers h = { 0 };
     const char *p = (const char *)data, *end = p + size;
 
     while (p < end) {
@@ -55,8 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_meter(&st.meter[k]);
 
     int64_t ms = -1;
-    if (plm__retry_after_parse(h.retry_after_ms, h.retry_after,
-                               (time_t)NOW_S, &ms))
+    if (plm__retry_after_parse(h.retry_after_ms, h.retry_after, (time_t)NOW_S,
+                               &ms))
         FUZZ_CHECK(ms >= 0);
     plm__retry_policy policy = { 5, 100, 2000, 30000 };
     uint64_t rng = size;

@@ -85,8 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *line;
         size_t len;
         int too_long, no_newline;
-        int got = run_line_reader_next(r, &line, &len, &too_long,
-                                       &no_newline);
+        int got = run_line_reader_next(r, &line, &len, &too_long, &no_newline);
         FUZZ_CHECK(got >= 0);
         if (got == 0)
             break;

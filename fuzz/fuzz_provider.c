@@ -18,11 +18,16 @@
 #include "run.h"
 
 static const int statuses[] = { 200, 200, 200, 201, 204, 400, 401, 403, 404,
-                                408, 413, 429, 500, 502, 503, 529, 0, 302 };
+                                408, 413, 429, 500, 502, 503, 529, 0,   302 };
 static const char *const paths[] = {
-    "/v1/chat/completions", "/v1/messages", "/v1/completions",
-    "/v1/embeddings", "/v1/responses", "/v1/chat/completions?x=1",
-    "/other", NULL,
+    "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/chat/completions?x=1",
+    "/other",
+    NULL,
 };
 static const char *const types[] = { NULL, "application/json",
                                      "text/event-stream",
@@ -83,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                      : PLM_PROVIDER_OPENAI;
     int status = statuses[b1 % (sizeof(statuses) / sizeof(statuses[0]))];
     const char *path = paths[b2 % (sizeof(paths) / sizeof(paths[0]))];
-    plm__headers h = {0};
+    plm__headers h = { 0 };
     char *body = fuzz_cstr(data, size);
     plm_result *res = plm__result_new(NULL);
 

@@ -32,7 +32,7 @@ static int on_event(const char *event, const char *data, size_t data_len,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    walk w = {0};
+    walk w = { 0 };
     w.stop_after = fuzz_take(&data, &size) % 8;
     w.body_len = size;
     /* The body is not NUL-terminated here: the splitter must stay in

@@ -111,7 +111,8 @@ static void test_fuzz__reset_seconds_overflow(void **state)
 static void test_fuzz__mock_error_code_not_utf8(void **state)
 {
     (void)state;
-    static const char hdr[] = "status=429;error_code=over\xec" "oaded";
+    static const char hdr[] = "status=429;error_code=over\xec"
+                              "oaded";
     plm__mock_directive d;
 
     plm__mock_directive_init(&d);
@@ -122,9 +123,9 @@ static void test_fuzz__mock_error_code_not_utf8(void **state)
     assert_non_null(body);
     json_t *j = json_loads(body, 0, NULL);
     assert_non_null(j);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(j, "error"), "code")),
-                        "rate_limit_exceeded");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+        "rate_limit_exceeded");
     json_decref(j);
     free(body);
 
@@ -161,8 +162,7 @@ static void test_fuzz__mock_summary_cut_in_utf8(void **state)
     assert_non_null(content);
     json_t *inner = json_loads(content, 0, NULL);
     assert_non_null(inner);
-    const char *summary =
-        json_string_value(json_object_get(inner, "summary"));
+    const char *summary = json_string_value(json_object_get(inner, "summary"));
     assert_non_null(summary);
     assert_true(strlen(summary) <= strlen("mock summary of: ") + 160);
     json_decref(inner);
