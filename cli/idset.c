@@ -26,7 +26,13 @@
 #include "run.h"
 
 #define REC_SIZE 21           /* 1 flags, 4 line, 8 + 8 hash */
-#define CHUNK_RECS ((size_t)1 << 16)
+/* Records per chunk. The fuzz targets build with a small value: a chunk
+ * per set is most of their time under ASan, and small chunks put the
+ * chunk boundaries within reach. */
+#ifndef RUN_IDSET_CHUNK_RECS
+#define RUN_IDSET_CHUNK_RECS ((size_t)1 << 16)
+#endif
+#define CHUNK_RECS ((size_t)(RUN_IDSET_CHUNK_RECS))
 #define MAX_ID_LEN 0xffff     /* longer ids are refused, as documented */
 #define MAX_RECS (UINT32_MAX - 1u) /* record numbers are stored plus 1 */
 #define FIRST_CAP 1024

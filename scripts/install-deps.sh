@@ -2,7 +2,9 @@
 # Installs the Debian packages parallm needs to build and test, if any are
 # missing. As root it runs apt-get; otherwise it prints the exact command.
 set -eu
-PKGS="build-essential cmake pkg-config clang clang-format g++ binutils libcurl4-openssl-dev libjansson-dev libevent-dev libssl-dev libcmocka-dev curl openssl python3 time"
+# libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (make test's
+# ASan build, with the fuzz targets; make fuzz).
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format g++ binutils libcurl4-openssl-dev libjansson-dev libevent-dev libssl-dev libcmocka-dev curl openssl python3 time"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -244,7 +244,9 @@ static int seconds_parse(const char *s, int64_t *out_ns)
     int64_t whole = 0, frac = 0, scale = NS_PER_SEC;
     int digits = 0;
     while (is_digit(*p)) {
-        if (whole > INT64_MAX / NS_PER_SEC / 10)
+        /* whole * NS_PER_SEC plus a fraction below NS_PER_SEC must fit:
+         * whole stays at most INT64_MAX / NS_PER_SEC - 1. */
+        if (whole > (INT64_MAX / NS_PER_SEC - 1 - (*p - '0')) / 10)
             return 0;
         whole = whole * 10 + (*p - '0');
         p++;

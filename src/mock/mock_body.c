@@ -277,8 +277,12 @@ char *plm__mock_reply_text(const plm__mock_parsed *p)
         while (*line == '\n' || *line == '\r')
             line++;
         n = strcspn(line, "\r\n");
-        if (n > 160)
+        if (n > 160) {
             n = 160;
+            /* Not inside a UTF-8 sequence: json_pack refuses the text. */
+            while (n > 0 && ((unsigned char)line[n] & 0xC0) == 0x80)
+                n--;
+        }
         snprintf(summary, sizeof(summary), "mock summary of: %.*s", (int)n,
                  line);
         o = json_pack("{s:s, s:[]}", "summary", summary, "references");

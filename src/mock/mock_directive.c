@@ -91,6 +91,12 @@ static int apply(plm__mock_directive *d, const char *k, const char *v)
         else
             return 0;
     } else if (strcmp(k, "error_code") == 0) {
+        /* It goes into the JSON error body: printable ASCII only (bytes
+         * that are not UTF-8 would make the body fail to build). */
+        for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+            if (*c < 0x21 || *c > 0x7e)
+                return 0;
+        }
         return copy_word(v, d->error_code, sizeof(d->error_code)) == 0;
     } else if (strcmp(k, "fault") == 0) {
         if (strcmp(v, "reset") == 0)

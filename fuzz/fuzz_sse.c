@@ -1,0 +1,50 @@
+/*
+ * The server-sent event splitter (src/proto/sse.c, plm__sse_each) on any
+ * bytes: every event it hands over has a NUL-terminated name shorter than
+ * its buffer and data that is NUL-terminated at data_len; a non-zero
+ * return of the callback stops the walk and is returned.
+ *
+ * Input: byte 0 says after how many events the callback stops (0: never);
+ * the rest is the body.
+ */
+#include "fuzz_util.h"
+#include "provider_parse.h"
+
+typedef struct walk {
+    unsigned events;
+    unsigned stop_after;
+    size_t body_len;
+} walk;
+
+static int on_event(const char *event, const char *data, size_t data_len,
+                    void *ctx)
+{
+    walk *w = ctx;
+    FUZZ_CHECK(event != NULL && data != NULL);
+    FUZZ_CHECK(strlen(event) < 64);
+    FUZZ_CHECK(data[data_len] == '\0');
+    FUZZ_CHECK(data_len <= w->body_len);
+    w->events++;
+    if (w->stop_after && w->events == w->stop_after)
+        return 42;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    walk w = { 0 };
+    w.stop_after = fuzz_take(&data, &size) % 8;
+    w.body_len = size;
+    /* The body is not NUL-terminated here: the splitter must stay in
+     * its length. */
+    char *body = malloc(size ? size : 1);
+    FUZZ_CHECK(body != NULL);
+    memcpy(body, data, size);
+    int rc = plm__sse_each(body, size, on_event, &w);
+    if (w.stop_after && w.events == w.stop_after)
+        FUZZ_CHECK(rc == 42);
+    else
+        FUZZ_CHECK(rc == 0);
+    free(body);
+    return 0;
+}
