@@ -46,7 +46,7 @@ static inline pid_t bench_mock_start(const plm_mock_options *opts, int *port)
         plm_mock_options mo = *opts;
         char err[256];
         mo.port_file = port_file;
-        _exit(plm_mock_serve(&mo, err, sizeof(err)) == 0 ? 0 : 1);
+        _exit(plm_mock_serve(&mo, err, sizeof err) == 0 ? 0 : 1);
     }
     if (pid < 0)
         return -1;

@@ -42,9 +42,9 @@ struct bench {
     long failed;
     int anthropic;
     int first_error;
-    double t0;                 /* run start, for --trace */
-    double first_ms;           /* first answer, ms after t0 */
-    long slots[TRACE_SLOTS];   /* answers per TRACE_MS of the run */
+    double t0;               /* run start, for --trace */
+    double first_ms;         /* first answer, ms after t0 */
+    long slots[TRACE_SLOTS]; /* answers per TRACE_MS of the run */
 };
 
 static int source(plm_request **out, void *user_data)
@@ -56,12 +56,13 @@ static int source(plm_request **out, void *user_data)
 
     if (b->next >= b->n)
         return 0;
-    rc = plm_request_new_chat(&req, b->anthropic ? PLM_PROVIDER_ANTHROPIC
-                                                 : PLM_PROVIDER_OPENAI,
+    rc = plm_request_new_chat(&req,
+                              b->anthropic ? PLM_PROVIDER_ANTHROPIC
+                                           : PLM_PROVIDER_OPENAI,
                               "bench-model");
     if (rc != PLM_OK)
         return rc;
-    snprintf(text, sizeof(text), "request %ld", b->next);
+    snprintf(text, sizeof text, "request %ld", b->next);
     rc = plm_request_add_message(req, "user", text);
     if (rc == PLM_OK)
         rc = plm_request_set_max_tokens(req, 16);
@@ -116,15 +117,16 @@ int main(int argc, char **argv)
         case 'a': b.anthropic = 1; break;
         case 't': trace = 1; break;
         default:
-            fprintf(stderr, "usage: %s [-n N] [-c C] [-l MS] [--anthropic] "
-                            "[--trace]\n",
+            fprintf(stderr,
+                    "usage: %s [-n N] [-c C] [-l MS] [--anthropic] "
+                    "[--trace]\n",
                     argv[0]);
             return 2;
         }
     }
 
     plm_mock_options mo;
-    memset(&mo, 0, sizeof(mo));
+    memset(&mo, 0, sizeof mo);
     mo.latency_ms = latency_ms;
     pid_t mock = bench_mock_start(&mo, &port);
     if (mock < 0) {
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
     }
 
     char base[64];
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
     co.openai_base_url = base;
     co.anthropic_base_url = base;
@@ -172,10 +174,9 @@ int main(int argc, char **argv)
                      1e6 +
                  (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) /
                      1e6;
-    double ideal = concurrency > 0
-                       ? ceil((double)b.n / (double)concurrency) *
-                             (double)latency_ms / 1000.0
-                       : (double)latency_ms / 1000.0;
+    double ideal = concurrency > 0 ? ceil((double)b.n / (double)concurrency) *
+                                         (double)latency_ms / 1000.0
+                                   : (double)latency_ms / 1000.0;
     printf("engine n=%ld c=%ld latency_ms=%ld wall_s=%.3f ideal_s=%.3f "
            "ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f "
            "mock_cpu_pct=%.0f ok=%ld failed=%ld run=%s\n",
@@ -189,8 +190,10 @@ int main(int argc, char **argv)
         int last = TRACE_SLOTS - 1;
         while (last > 0 && b.slots[last] == 0)
             last--;
-        fprintf(stderr, "trace: first answer at %.1f ms; answers per "
-                        "%.0f ms:", b.first_ms, TRACE_MS);
+        fprintf(stderr,
+                "trace: first answer at %.1f ms; answers per "
+                "%.0f ms:",
+                b.first_ms, TRACE_MS);
         for (int i = 0; i <= last; i++)
             fprintf(stderr, " %ld", b.slots[i]);
         fprintf(stderr, "\n");

@@ -32,7 +32,7 @@
 typedef struct bench {
     long n, next, ok, failed;
     int first_error;
-    double *done_at;     /* completion times, seconds, in order */
+    double *done_at; /* completion times, seconds, in order */
     long ndone;
 } bench;
 
@@ -82,9 +82,9 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"learn", no_argument, NULL, 'L'},
-        {"no-headers", no_argument, NULL, 'H'},
-        {NULL, 0, NULL, 0},
+        { "learn", no_argument, NULL, 'L' },
+        { "no-headers", no_argument, NULL, 'H' },
+        { NULL, 0, NULL, 0 },
     };
     bench b;
     long rpm = 1200, concurrency = 50, latency_ms = 200;
@@ -92,8 +92,7 @@ int main(int argc, char **argv)
 
     memset(&b, 0, sizeof b);
     b.n = 1100;
-    while ((opt = getopt_long(argc, argv, "n:r:c:l:", longopts, NULL)) !=
-           -1) {
+    while ((opt = getopt_long(argc, argv, "n:r:c:l:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'n': b.n = strtol(optarg, NULL, 10); break;
         case 'r': rpm = strtol(optarg, NULL, 10); break;

@@ -92,8 +92,7 @@ int cli_parse_duration(const char *text, int64_t default_unit_ms,
     return 0;
 }
 
-int cli_parse_int64(const char *text, int64_t min, int64_t max,
-                    int64_t *out)
+int cli_parse_int64(const char *text, int64_t min, int64_t max, int64_t *out)
 {
     const char *p = text;
     int negative = 0;
@@ -153,8 +152,7 @@ int cli_parse_uint64(const char *text, uint64_t *out)
     return 0;
 }
 
-int cli_parse_double(const char *text, double min, double max,
-                     double *out)
+int cli_parse_double(const char *text, double min, double max, double *out)
 {
     const char *p = text;
     int64_t whole, nano;
@@ -215,15 +213,14 @@ int cli_parse_number(const char *text, double min, double max, double *out)
         return -1;
     errno = 0;
     double v = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) ||
-        v < min || v > max)
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) || v < min ||
+        v > max)
         return -1;
     *out = v;
     return 0;
 }
 
-static int parse_choice(const char *text, const char *const *choices,
-                        int *out)
+static int parse_choice(const char *text, const char *const *choices, int *out)
 {
     for (int i = 0; choices[i] != NULL; i++) {
         if (strcmp(text, choices[i]) == 0) {
@@ -240,26 +237,20 @@ static int convert_value(const cli_option *opt, const char *text)
     int64_t v;
 
     switch (opt->kind) {
-    case CLI_OPT_FLAG:
-        *(int *)opt->dest = opt->flag_value;
-        return 0;
-    case CLI_OPT_STRING:
-        *(const char **)opt->dest = text;
-        return 0;
+    case CLI_OPT_FLAG: *(int *)opt->dest = opt->flag_value; return 0;
+    case CLI_OPT_STRING: *(const char **)opt->dest = text; return 0;
     case CLI_OPT_INT:
         return cli_parse_int(text, (int)opt->min, (int)opt->max,
                              (int *)opt->dest);
     case CLI_OPT_INT64:
-        return cli_parse_int64(text, opt->min, opt->max,
-                               (int64_t *)opt->dest);
-    case CLI_OPT_UINT64:
-        return cli_parse_uint64(text, (uint64_t *)opt->dest);
+        return cli_parse_int64(text, opt->min, opt->max, (int64_t *)opt->dest);
+    case CLI_OPT_UINT64: return cli_parse_uint64(text, (uint64_t *)opt->dest);
     case CLI_OPT_DOUBLE:
         return cli_parse_double(text, opt->dmin, opt->dmax,
                                 (double *)opt->dest);
     case CLI_OPT_DURATION:
-        if (cli_parse_duration(text, opt->unit_ms, &v) != 0 ||
-            v < opt->min || v > opt->max)
+        if (cli_parse_duration(text, opt->unit_ms, &v) != 0 || v < opt->min ||
+            v > opt->max)
             return -1;
         *(int64_t *)opt->dest = v;
         return 0;
@@ -270,10 +261,8 @@ static int convert_value(const cli_option *opt, const char *text)
                                 (double *)opt->dest);
     case CLI_OPT_CHOICE:
         return parse_choice(text, opt->choices, (int *)opt->dest);
-    case CLI_OPT_CUSTOM:
-        return opt->convert(text, opt->dest);
-    default:
-        return -1;
+    case CLI_OPT_CUSTOM: return opt->convert(text, opt->dest);
+    default: return -1;
     }
 }
 
@@ -290,8 +279,7 @@ static size_t build_getopt_tables(const cli_option *options,
                           ? no_argument
                           : required_argument;
         if (n + 1 >= CLI_MAX_OPTIONS || k + 3 >= shorts_size) {
-            fputs("parallm: internal error: option table too long\n",
-                  stderr);
+            fputs("parallm: internal error: option table too long\n", stderr);
             abort();
         }
         longs[n].name = opt->name;
@@ -310,8 +298,7 @@ static size_t build_getopt_tables(const cli_option *options,
 }
 
 /* The table entry getopt_long's code c stands for, or NULL. */
-static const cli_option *find_option(const cli_option *options, size_t n,
-                                     int c)
+static const cli_option *find_option(const cli_option *options, size_t n, int c)
 {
     if (c >= LONG_ONLY_CODE(0) && c < LONG_ONLY_CODE((int)n))
         return &options[c - LONG_ONLY_CODE(0)];
@@ -352,13 +339,12 @@ static int take_option(const cli_command_line *cl, const cli_option *opt,
     return -1;
 }
 
-int cli_parse_command_line(const cli_command_line *cl, int argc,
-                           char **argv, int *first_arg)
+int cli_parse_command_line(const cli_command_line *cl, int argc, char **argv,
+                           int *first_arg)
 {
     struct option longs[CLI_MAX_OPTIONS];
     char shorts[3 * CLI_MAX_OPTIONS + 1];
-    size_t n = build_getopt_tables(cl->options, longs, shorts,
-                                   sizeof(shorts));
+    size_t n = build_getopt_tables(cl->options, longs, shorts, sizeof shorts);
     int c;
 
     optind = 1;

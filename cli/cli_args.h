@@ -22,8 +22,7 @@ int cli_parse_duration(const char *text, int64_t default_unit_ms,
                        int64_t *out_ms);
 
 /* Parses a decimal integer in [min, max]. Returns 0 or -1. */
-int cli_parse_int64(const char *text, int64_t min, int64_t max,
-                    int64_t *out);
+int cli_parse_int64(const char *text, int64_t min, int64_t max, int64_t *out);
 int cli_parse_int(const char *text, int min, int max, int *out);
 
 /* Parses an integer as strtol reads it (leading blanks and a sign
@@ -39,8 +38,7 @@ int cli_parse_uint64(const char *text, uint64_t *out);
 
 /* Parses a plain decimal number ("0.25", "1") in [min, max]; no
  * exponents, hex, infinities. Returns 0 or -1. */
-int cli_parse_double(const char *text, double min, double max,
-                     double *out);
+int cli_parse_double(const char *text, double min, double max, double *out);
 
 /* ------------------------------------------------------------------ */
 /* The option table. */
@@ -65,15 +63,15 @@ enum cli_opt_kind {
 };
 
 typedef struct cli_option {
-    const char *name;         /* long name, without "--" */
-    int letter;               /* short option, or 0 for none */
+    const char *name; /* long name, without "--" */
+    int letter;       /* short option, or 0 for none */
     enum cli_opt_kind kind;
     void *dest;
-    int64_t min, max;         /* INT, INT64, DURATION, LONG */
-    int64_t unit_ms;          /* DURATION: unit of a bare number */
-    double dmin, dmax;        /* DOUBLE, NUMBER */
+    int64_t min, max;           /* INT, INT64, DURATION, LONG */
+    int64_t unit_ms;            /* DURATION: unit of a bare number */
+    double dmin, dmax;          /* DOUBLE, NUMBER */
     const char *const *choices; /* CHOICE: names, NULL-terminated */
-    int flag_value;           /* FLAG: the value stored */
+    int flag_value;             /* FLAG: the value stored */
     /* CUSTOM: 0, or -1 to refuse the argument. */
     int (*convert)(const char *text, void *dest);
     /* What a refused argument prints after "parallm CMD: ": "%o" stands
@@ -81,14 +79,14 @@ typedef struct cli_option {
     const char *bad;
     /* Instead of bad: prints the whole complaint itself. */
     void (*complain)(const char *text);
-    int *given;               /* set to 1 when the option is given */
+    int *given; /* set to 1 when the option is given */
 } cli_option;
 
 typedef struct cli_command_line {
-    const char *command;      /* "run": messages start "parallm run: " */
-    const cli_option *options;   /* ends with a CLI_OPT_END entry */
-    const char *bad;          /* default template for a refused value */
-    void (*usage)(FILE *out); /* for --help */
+    const char *command;       /* "run": messages start "parallm run: " */
+    const cli_option *options; /* ends with a CLI_OPT_END entry */
+    const char *bad;           /* default template for a refused value */
+    void (*usage)(FILE *out);  /* for --help */
 } cli_command_line;
 
 /*
@@ -98,7 +96,7 @@ typedef struct cli_command_line {
  * Returns -1 to go on, with *first_arg the index of the first operand, or
  * an exit code to stop with (0 after --help).
  */
-int cli_parse_command_line(const cli_command_line *cl, int argc,
-                           char **argv, int *first_arg);
+int cli_parse_command_line(const cli_command_line *cl, int argc, char **argv,
+                           int *first_arg);
 
 #endif

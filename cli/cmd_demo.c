@@ -35,7 +35,8 @@ struct demo_config {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: parallm demo [options]\n"
         "\n"
         "Describes N synthetic files on the embedded mock server, first one\n"
@@ -69,7 +70,7 @@ static int convert_sizes(const char *text, void *dest)
     char *save = NULL;
     size_t len = strlen(text);
 
-    if (len >= sizeof(buf))
+    if (len >= sizeof buf)
         return -1;
     memcpy(buf, text, len + 1);
     cfg->n_sizes = 0;
@@ -90,6 +91,8 @@ static int convert_sizes(const char *text, void *dest)
 /* Returns -1 to go on, or an exit code. */
 static int parse_options(int argc, char **argv, struct demo_config *cfg)
 {
+    /* One option per line reads as a table. */
+    /* clang-format off */
     const cli_option options[] = {
         /* Capped at 10 minutes: longer only makes the demo hang. */
         { .name = "latency", .letter = 'l', .kind = CLI_OPT_DURATION,
@@ -106,6 +109,7 @@ static int parse_options(int argc, char **argv, struct demo_config *cfg)
         { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
         { .kind = CLI_OPT_END }
     };
+    /* clang-format on */
     const cli_command_line cl = { "demo", options, NULL, usage };
     int first_arg;
     int rc = cli_parse_command_line(&cl, argc, argv, &first_arg);
@@ -130,10 +134,11 @@ static int make_requests(plm_request **reqs, int n)
                                       "mock-model");
         if (rc != PLM_OK)
             return rc;
-        snprintf(prompt, sizeof(prompt),
+        snprintf(prompt, sizeof prompt,
                  "Describe the file src/module_%02d.c. Reply with a JSON "
                  "object with a \"summary\" and the \"references\" it "
-                 "depends on.", i + 1);
+                 "depends on.",
+                 i + 1);
         rc = plm_request_add_message(reqs[i], "user", prompt);
         if (rc == PLM_OK)
             rc = plm_request_set_max_tokens(reqs[i], 64);
@@ -153,8 +158,8 @@ static int make_requests(plm_request **reqs, int n)
 static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
                      double *seconds, int *peak, char *why, size_t why_len)
 {
-    plm_request **reqs = calloc((size_t)n, sizeof(*reqs));
-    plm_result **results = calloc((size_t)n, sizeof(*results));
+    plm_request **reqs = calloc((size_t)n, sizeof *reqs);
+    plm_result **results = calloc((size_t)n, sizeof *results);
     plm_gather_options gopts = PLM_GATHER_OPTIONS_INIT;
     plm_mock_stats stats;
     int rc = PLM_ENOMEM;
@@ -187,8 +192,7 @@ static int run_batch(plm_client *client, plm_mock *mock, int n, int c,
     }
     printf("INFO: Executed %d LLM requests %s: %.2fs (avg: %.2fs per "
            "request)\n",
-           n, c == 1 ? "sequentially" : "in parallel", *seconds,
-           *seconds / n);
+           n, c == 1 ? "sequentially" : "in parallel", *seconds, *seconds / n);
     fflush(stdout);
 out:
     if (rc != PLM_OK && why[0] == '\0')
@@ -220,8 +224,8 @@ static void print_row(const struct demo_config *cfg, int n, double seq,
     double ideal_par = ceil((double)n / cfg->max_concurrent) * l;
     double speedup = par > 0 ? seq / par : 0;
 
-    printf("%5d  %9.2fs  %8.2fs  %s%6.1fx%s  %9.2fs  %16.2fs  %4d\n", n,
-           seq, par, cfg->color ? "\033[32m" : "", speedup,
+    printf("%5d  %9.2fs  %8.2fs  %s%6.1fx%s  %9.2fs  %16.2fs  %4d\n", n, seq,
+           par, cfg->color ? "\033[32m" : "", speedup,
            cfg->color ? "\033[0m" : "", ideal_seq, ideal_par, peak);
     fflush(stdout);
 }
@@ -239,9 +243,9 @@ static void print_footnote(const struct demo_config *cfg)
 
 int cmd_demo(int argc, char **argv)
 {
-    struct demo_config cfg = { DEMO_DEFAULT_LATENCY_MS,
-                               DEMO_DEFAULT_CONCURRENCY,
-                               { 5, 10, 20 }, 3, 0 };
+    struct demo_config cfg = {
+        DEMO_DEFAULT_LATENCY_MS, DEMO_DEFAULT_CONCURRENCY, { 5, 10, 20 }, 3, 0
+    };
     plm_mock_options mopts;
     plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
     plm_mock *mock = NULL;
@@ -255,16 +259,16 @@ int cmd_demo(int argc, char **argv)
         return rc;
     cfg.color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
 
-    memset(&mopts, 0, sizeof(mopts));
+    memset(&mopts, 0, sizeof mopts);
     mopts.host = "127.0.0.1";
     mopts.port = 0;
     mopts.latency_ms = cfg.latency_ms;
-    if (plm_mock_start(&mock, &mopts, err, sizeof(err)) != 0) {
+    if (plm_mock_start(&mock, &mopts, err, sizeof err) != 0) {
         fprintf(stderr, "parallm demo: cannot start the mock server: %s\n",
                 err);
         return CLI_EXIT_FATAL;
     }
-    snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d",
+    snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d",
              plm_mock_port(mock));
     copts.openai_base_url = base_url;
     copts.openai_api_key = "mock-key"; /* the mock accepts any key */
@@ -274,7 +278,7 @@ int cmd_demo(int argc, char **argv)
     if (rc != PLM_OK) {
         char why[CLI_ERROR_LEN];
         fprintf(stderr, "parallm demo: %s\n",
-                cli_strerror(rc, why, sizeof(why)));
+                cli_strerror(rc, why, sizeof why));
         rc = CLI_EXIT_FATAL;
         goto out;
     }
@@ -295,13 +299,12 @@ int cmd_demo(int argc, char **argv)
         int peak_seq = 0;
         char why[CLI_ERROR_LEN] = "";
         int code = run_batch(client, mock, n, 1, &seq[i], &peak_seq, why,
-                             sizeof(why));
+                             sizeof why);
         if (code == PLM_OK)
             code = run_batch(client, mock, n, cfg.max_concurrent, &par[i],
-                             &peak[i], why, sizeof(why));
+                             &peak[i], why, sizeof why);
         if (code != PLM_OK) {
-            fprintf(stderr, "parallm demo: batch of %d failed: %s\n", n,
-                    why);
+            fprintf(stderr, "parallm demo: batch of %d failed: %s\n", n, why);
             rc = CLI_EXIT_PARTIAL;
             goto out;
         }

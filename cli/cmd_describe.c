@@ -36,7 +36,7 @@
 enum provider_choice { CHOICE_OPENAI, CHOICE_ANTHROPIC, CHOICE_MOCK };
 
 struct describe_config {
-    int provider;         /* enum provider_choice */
+    int provider; /* enum provider_choice */
     const char *model;
     const char *base_url;
     int max_concurrent;
@@ -47,14 +47,14 @@ struct describe_config {
 
 /* One input file and everything learned about it. */
 struct file_job {
-    const char *path;     /* as given (borrowed from argv) */
-    char *key;            /* path as valid UTF-8, the output's key */
-    char *prompt;         /* the user message; NULL when no request */
-    char *bad_answer;     /* first answer, when it did not parse */
-    char *bad_reason;     /* why it did not parse */
-    json_t *description;  /* final value for the output, owned */
-    int failed;           /* description is an {"error"} */
-    int fatal;            /* failed on auth or quota */
+    const char *path;    /* as given (borrowed from argv) */
+    char *key;           /* path as valid UTF-8, the output's key */
+    char *prompt;        /* the user message; NULL when no request */
+    char *bad_answer;    /* first answer, when it did not parse */
+    char *bad_reason;    /* why it did not parse */
+    json_t *description; /* final value for the output, owned */
+    int failed;          /* description is an {"error"} */
+    int fatal;           /* failed on auth or quota */
 };
 
 /* The client of the run in progress, for the signal handler. */
@@ -69,7 +69,8 @@ static void on_stop_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: parallm describe [options] FILE...\n"
         "\n"
         "Asks an LLM for a JSON description of each FILE, in parallel, and\n"
@@ -114,6 +115,8 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg,
     /* In the order of enum provider_choice. */
     static const char *const providers[] = { "openai", "anthropic", "mock",
                                              NULL };
+    /* One option per line reads as a table. */
+    /* clang-format off */
     const cli_option options[] = {
         { .name = "provider", .letter = 'P', .kind = CLI_OPT_CHOICE,
           .dest = &cfg->provider, .choices = providers,
@@ -138,6 +141,7 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg,
         { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
         { .kind = CLI_OPT_END }
     };
+    /* clang-format on */
     const cli_command_line cl = { "describe", options, NULL, usage };
     int rc = cli_parse_command_line(&cl, argc, argv, first_file);
 
@@ -173,13 +177,12 @@ static int set_error(struct file_job *job, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     /* Provider messages are not guaranteed UTF-8; JSON strings must be. */
     char *text = describe_utf8_fix(msg, strlen(msg));
     json_decref(job->description);
-    job->description = text != NULL ? json_pack("{s:s}", "error", text)
-                                    : NULL;
+    job->description = text != NULL ? json_pack("{s:s}", "error", text) : NULL;
     free(text);
     job->failed = 1;
     return job->description != NULL ? 0 : -1;
@@ -244,8 +247,7 @@ static int prepare_job(struct file_job *job, int64_t max_bytes)
     int truncated = len > (size_t)max_bytes;
     if (truncated)
         len = describe_utf8_cut(data, (size_t)max_bytes);
-    job->prompt = describe_prompt(job->key, data, len,
-                                  truncated ? size : -1);
+    job->prompt = describe_prompt(job->key, data, len, truncated ? size : -1);
     rc = job->prompt != NULL ? 0 : -1;
 out:
     free(data);
@@ -321,7 +323,7 @@ static int take_result(struct file_job *job, const plm_result *res,
     const char *answer = plm_result_content(res);
     if (answer == NULL)
         answer = "";
-    json_t *desc = describe_parse(answer, reason, sizeof(reason));
+    json_t *desc = describe_parse(answer, reason, sizeof reason);
     if (desc != NULL) {
         json_decref(job->description);
         job->description = desc;
@@ -335,8 +337,7 @@ static int take_result(struct file_job *job, const plm_result *res,
         job->bad_reason = strdup(reason);
         return job->bad_answer != NULL && job->bad_reason != NULL ? 0 : -1;
     }
-    return set_error(job, "invalid answer, also when asked again: %s",
-                     reason);
+    return set_error(job, "invalid answer, also when asked again: %s", reason);
 }
 
 static double now_seconds(void)
@@ -358,9 +359,9 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
                      struct file_job *jobs, size_t n, int round,
                      int64_t timeout_ms, int *gather_rc)
 {
-    plm_request **reqs = calloc(n, sizeof(*reqs));
-    plm_result **results = calloc(n, sizeof(*results));
-    size_t *which = calloc(n, sizeof(*which));
+    plm_request **reqs = calloc(n, sizeof *reqs);
+    plm_result **results = calloc(n, sizeof *results);
+    size_t *which = calloc(n, sizeof *which);
     plm_gather_options gopts = PLM_GATHER_OPTIONS_INIT;
     size_t count = 0;
     int rc = -1;
@@ -374,14 +375,15 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
         struct file_job *job = &jobs[i];
         int wanted = round == 0
                          ? job->prompt != NULL && job->description == NULL
-                         : job->bad_answer != NULL &&
-                               job->description == NULL;
+                         : job->bad_answer != NULL && job->description == NULL;
         if (!wanted)
             continue;
         int code = build_request(cfg, job, &reqs[count]);
         if (code != PLM_OK) {
-            fprintf(stderr, "parallm describe: %s: cannot build the "
-                            "request: %s\n", job->path, plm_strerror(code));
+            fprintf(stderr,
+                    "parallm describe: %s: cannot build the "
+                    "request: %s\n",
+                    job->path, plm_strerror(code));
             goto out;
         }
         which[count++] = i;
@@ -398,7 +400,7 @@ static int run_round(plm_client *client, const struct describe_config *cfg,
         *gather_rc == PLM_ESTATE) {
         char why[CLI_ERROR_LEN];
         fprintf(stderr, "parallm describe: %s\n",
-                cli_strerror(*gather_rc, why, sizeof(why)));
+                cli_strerror(*gather_rc, why, sizeof why));
         goto out;
     }
     for (size_t k = 0; k < count; k++) {
@@ -510,8 +512,10 @@ static int emit(const struct describe_config *cfg, struct file_job *jobs,
             fflush(stdout) == 0)
             rc = CLI_EXIT_OK;
         else
-            fprintf(stderr, "parallm describe: cannot write the output: "
-                            "%s\n", strerror(errno));
+            fprintf(stderr,
+                    "parallm describe: cannot write the output: "
+                    "%s\n",
+                    strerror(errno));
     }
 out:
     free(text);
@@ -525,11 +529,13 @@ static int start_mock(plm_mock **mock, char *base_url, size_t len)
     plm_mock_options mopts;
     char err[256] = "";
 
-    memset(&mopts, 0, sizeof(mopts));
+    memset(&mopts, 0, sizeof mopts);
     mopts.host = "127.0.0.1";
-    if (plm_mock_start(mock, &mopts, err, sizeof(err)) != 0) {
-        fprintf(stderr, "parallm describe: cannot start the mock server: "
-                        "%s\n", err);
+    if (plm_mock_start(mock, &mopts, err, sizeof err) != 0) {
+        fprintf(stderr,
+                "parallm describe: cannot start the mock server: "
+                "%s\n",
+                err);
         *mock = NULL;
         return -1;
     }
@@ -596,8 +602,7 @@ static int out_of_memory(void)
 /* Creates the client (starting the mock for --provider mock). Returns -1
  * to go on, or an exit code. */
 static int create_client(const struct describe_config *cfg, plm_mock **mock,
-                         char *base_url, size_t base_len,
-                         plm_client **client)
+                         char *base_url, size_t base_len, plm_client **client)
 {
     plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
 
@@ -616,9 +621,10 @@ static int create_client(const struct describe_config *cfg, plm_mock **mock,
         char why[CLI_ERROR_LEN];
         /* PLM_EINVAL here means a setting from the environment
          * (OPENAI_BASE_URL, ...): a usage problem, not a failed run. */
-        fprintf(stderr, "parallm describe: cannot create the client: %s "
-                        "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
-                cli_strerror(code, why, sizeof(why)));
+        fprintf(stderr,
+                "parallm describe: cannot create the client: %s "
+                "(check OPENAI_BASE_URL / ANTHROPIC_BASE_URL)\n",
+                cli_strerror(code, why, sizeof why));
         return code == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
     }
     return -1;
@@ -634,7 +640,7 @@ static void catch_stop_signals(struct stop_signals *stop, plm_client *client)
 {
     struct sigaction sa;
 
-    memset(&sa, 0, sizeof(sa));
+    memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &stop->old_int);
@@ -698,8 +704,9 @@ static int finish(const struct describe_config *cfg, struct file_job *jobs,
         sent += jobs[i].prompt != NULL;
     }
     int rc = emit(cfg, jobs, n);
-    fprintf(stderr, "parallm describe: %zu file%s, %zu described, %zu "
-                    "failed (%.1f s)\n",
+    fprintf(stderr,
+            "parallm describe: %zu file%s, %zu described, %zu "
+            "failed (%.1f s)\n",
             n, n == 1 ? "" : "s", n - failed, failed, now_seconds() - start);
     if (rc != CLI_EXIT_OK)
         return rc;
@@ -726,9 +733,13 @@ static void free_jobs(struct file_job *jobs, size_t n)
 
 int cmd_describe(int argc, char **argv)
 {
-    struct describe_config cfg = { CHOICE_OPENAI, NULL, NULL,
+    struct describe_config cfg = { CHOICE_OPENAI,
+                                   NULL,
+                                   NULL,
                                    DESCRIBE_DEFAULT_CONCURRENCY,
-                                   DESCRIBE_DEFAULT_MAX_BYTES, 0, NULL };
+                                   DESCRIBE_DEFAULT_MAX_BYTES,
+                                   0,
+                                   NULL };
     plm_client *client = NULL;
     plm_mock *mock = NULL;
     struct stop_signals stop = { .set = 0 };
@@ -743,21 +754,23 @@ int cmd_describe(int argc, char **argv)
     if (cfg.model == NULL)
         cfg.model = default_model(cfg.provider);
     if (key_missing(&cfg, &key_var)) {
-        fprintf(stderr, "parallm describe: %s is not set (or use "
-                        "--provider mock, or --base-url for a local "
-                        "server)\n", key_var);
+        fprintf(stderr,
+                "parallm describe: %s is not set (or use "
+                "--provider mock, or --base-url for a local "
+                "server)\n",
+                key_var);
         return CLI_EXIT_USAGE;
     }
     double start = now_seconds();
     size_t nfiles = (size_t)(argc - first_file);
-    struct file_job *jobs = calloc(nfiles, sizeof(*jobs));
-    size_t n = jobs != NULL ? collect_jobs(argc, argv, first_file, jobs,
-                                           cfg.max_bytes)
-                            : (size_t)-1;
+    struct file_job *jobs = calloc(nfiles, sizeof *jobs);
+    size_t n = jobs != NULL
+                   ? collect_jobs(argc, argv, first_file, jobs, cfg.max_bytes)
+                   : (size_t)-1;
     if (n == (size_t)-1) {
         n = jobs != NULL ? nfiles : 0; /* free what was filled */
         rc = out_of_memory();
-    } else if ((rc = create_client(&cfg, &mock, base_url, sizeof(base_url),
+    } else if ((rc = create_client(&cfg, &mock, base_url, sizeof base_url,
                                    &client)) < 0) {
         catch_stop_signals(&stop, client);
         rc = run_rounds(client, &cfg, jobs, n, start, &gather_rc) != 0

@@ -19,7 +19,8 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: parallm mock [options]\n"
         "\n"
         "Serves the OpenAI (/v1/chat/completions, ...) and Anthropic\n"
@@ -77,6 +78,8 @@ static int convert_retry_after(const char *text, void *dest)
  * code (0 after --help). */
 static int parse_options(int argc, char **argv, plm_mock_options *o)
 {
+    /* One option per line reads as a table. */
+    /* clang-format off */
     const cli_option options[] = {
         { .name = "host", .letter = 'H', .kind = CLI_OPT_STRING,
           .dest = &o->host },
@@ -124,8 +127,9 @@ static int parse_options(int argc, char **argv, plm_mock_options *o)
         { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
         { .kind = CLI_OPT_END }
     };
-    const cli_command_line cl = { "mock", options,
-                                  "invalid value for %o: '%v'", usage };
+    /* clang-format on */
+    const cli_command_line cl = { "mock", options, "invalid value for %o: '%v'",
+                                  usage };
     int first_arg;
     int rc = cli_parse_command_line(&cl, argc, argv, &first_arg);
 
@@ -153,7 +157,7 @@ int cmd_mock(int argc, char **argv)
     int sig = 0;
     int rc;
 
-    memset(&opts, 0, sizeof(opts));
+    memset(&opts, 0, sizeof opts);
     opts.host = "127.0.0.1";
     opts.port = MOCK_DEFAULT_PORT;
     opts.fault_status = 429;
@@ -179,7 +183,7 @@ int cmd_mock(int argc, char **argv)
         fprintf(stderr, "parallm mock: cannot block signals\n");
         return CLI_EXIT_FATAL;
     }
-    if (plm_mock_start(&mock, &opts, err, sizeof(err)) != 0) {
+    if (plm_mock_start(&mock, &opts, err, sizeof err) != 0) {
         /* The server's messages name it already ("mock: ..."). */
         const char *why = strncmp(err, "mock: ", 6) == 0 ? err + 6 : err;
         fprintf(stderr, "parallm mock: %s\n",

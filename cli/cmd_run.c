@@ -23,7 +23,6 @@
 
 #define MAX_LISTED_INVALID 20
 
-
 static plm_client *volatile g_client;
 static volatile sig_atomic_t g_signals;
 
@@ -43,14 +42,14 @@ static void on_signal(int sig)
     if (g_client)
         plm_client_interrupt(g_client, level);
     ssize_t ignored = write(STDERR_FILENO, level == 1 ? msg1 : msg2,
-                            level == 1 ? sizeof(msg1) - 1 : sizeof(msg2) - 1);
+                            level == 1 ? sizeof msg1 - 1 : sizeof msg2 - 1);
     (void)ignored;
 }
 
 static void install_signals(void)
 {
     struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
+    memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -125,9 +124,10 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
         ctx->io_error = 1;
         ctx->write_interrupted = 1;
     } else if (rc != 0) {
-        run_say(ctx, "parallm: cannot write %s: %s; stopping (what was written "
-                 "is intact; run again to resume)\n",
-            ctx->opt->output, strerror(saved));
+        run_say(ctx,
+                "parallm: cannot write %s: %s; stopping (what was written "
+                "is intact; run again to resume)\n",
+                ctx->opt->output, strerror(saved));
         ctx->io_error = 1;
     }
     return rc;
@@ -137,7 +137,7 @@ static int write_line(run_ctx *ctx, char *line, size_t len)
 static run_record_meta record_meta(run_ctx *ctx, uint64_t line_hash)
 {
     run_record_meta m;
-    memset(&m, 0, sizeof(m));
+    memset(&m, 0, sizeof m);
     m.simulated = ctx->simulated;
     m.serial = next_serial(ctx);
     m.has_input_hash = 1;
@@ -159,8 +159,8 @@ static int write_invalid(run_ctx *ctx, const run_input_item *item,
     ctx->counts.invalid++;
     run_final_add(&ctx->counts.final, RUN_CLASS_INVALID);
     if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
-        char shown[sizeof(item->error)];
-        memcpy(shown, item->error, sizeof(shown));
+        char shown[sizeof item->error];
+        memcpy(shown, item->error, sizeof shown);
         run_input_sanitize(shown);
         run_say(ctx, "parallm: %s\n", shown);
     }
@@ -172,8 +172,8 @@ static int write_invalid(run_ctx *ctx, const run_input_item *item,
 static int admit(run_ctx *ctx, run_input_item *item, uint64_t line_hash,
                  run_prior *prior)
 {
-    int d = run_tally_decide(ctx->ids, item, line_hash,
-                             ctx->opt->skip_failed, prior);
+    int d = run_tally_decide(ctx->ids, item, line_hash, ctx->opt->skip_failed,
+                             prior);
     if (d < 0)
         return d;
     ctx->counts.final.requests++;
@@ -192,8 +192,7 @@ static int admit(run_ctx *ctx, run_input_item *item, uint64_t line_hash,
         return 0;
     case RUN_WRITE_INVALID:
         return write_invalid(ctx, item, line_hash) == 0 ? 0 : PLM_EIO;
-    default:
-        return 1;
+    default: return 1;
     }
 }
 
@@ -220,8 +219,8 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
         provider = PLM_PROVIDER_ANTHROPIC;
     if (!ctx->have_key[provider]) {
         char where[48];
-        snprintf(where, sizeof(where), "line %llu: ",
-                 (unsigned long long)line_no);
+        snprintf(where, sizeof where,
+                 "line %llu: ", (unsigned long long)line_no);
         run_progress_clear(ctx->progress);
         run_missing_key_message(provider, where);
         ctx->fatal = 1;
@@ -230,7 +229,7 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
     }
     plm_request *req = NULL;
     size_t idlen = strlen(item->custom_id);
-    pending *p = malloc(sizeof(*p) + idlen + 1);
+    pending *p = malloc(sizeof *p + idlen + 1);
     /* The request takes the parsed body and its text as they are:
      * parsing and dumping them again would double the command's cost
      * per line. */
@@ -249,9 +248,9 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
             run_input_item_clear(item);
             return out_of_memory(ctx);
         }
-        snprintf(item->error, sizeof(item->error),
-                 "line %llu: request refused: %s",
-                 (unsigned long long)line_no, plm_strerror(rc));
+        snprintf(item->error, sizeof item->error,
+                 "line %llu: request refused: %s", (unsigned long long)line_no,
+                 plm_strerror(rc));
         rc = write_invalid(ctx, item, line_hash);
         run_input_item_clear(item);
         return rc != 0 ? PLM_EIO : 0;
@@ -290,7 +289,7 @@ static int source(plm_request **out, void *user_data)
                                        &no_newline);
         if (got < 0) {
             run_say(ctx, "parallm: cannot read %s: %s\n", ctx->opt->input,
-                strerror(errno));
+                    strerror(errno));
             ctx->io_error = 1;
             ctx->input_error = 1;
             return PLM_EIO;
@@ -349,11 +348,11 @@ static void note_failure(run_ctx *ctx, const pending *p, const plm_result *res)
 {
     int code = plm_result_code(res);
     char *why = ctx->counts.first_failure;
-    size_t cap = sizeof(ctx->counts.first_failure);
+    size_t cap = sizeof ctx->counts.first_failure;
     if (code == PLM_EBREAKER) {
         /* Says only that earlier attempts failed: a fallback. */
         why = ctx->breaker_note;
-        cap = sizeof(ctx->breaker_note);
+        cap = sizeof ctx->breaker_note;
     } else if (plm_result_http_status(res) <= 0 &&
                (code == PLM_ENETWORK || code == PLM_ETIMEOUT)) {
         ctx->unreachable = 1;
@@ -400,8 +399,7 @@ static int record_result(run_ctx *ctx, pending *p, const plm_result *res)
     if (plm_result_completion_tokens(res) > 0)
         ctx->counts.completion_tokens += plm_result_completion_tokens(res);
     plm_error_class ecls = plm_result_error_class(res);
-    if (ok || (ecls != PLM_CLASS_AUTH && ecls != PLM_CLASS_QUOTA) ||
-        ctx->fatal)
+    if (ok || (ecls != PLM_CLASS_AUTH && ecls != PLM_CLASS_QUOTA) || ctx->fatal)
         return 0;
     /* Every other request would fail the same way: say it once. */
     ctx->fatal = 1;
@@ -414,8 +412,9 @@ static int record_result(run_ctx *ctx, pending *p, const plm_result *res)
     char *m = strdup(msg ? msg : "");
     if (m)
         run_mask_secrets(m, strlen(m), ctx->secrets);
-    fprintf(stderr, ": %s\nparallm: stopping the run; check the API key "
-                    "and the account's quota, then run again to resume\n",
+    fprintf(stderr,
+            ": %s\nparallm: stopping the run; check the API key "
+            "and the account's quota, then run again to resume\n",
             m ? m : "");
     free(m);
     return 1;
@@ -429,7 +428,7 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
 
     if (ctx->ngrave == ctx->capgrave) {
         size_t cap = ctx->capgrave ? ctx->capgrave * 2 : 64;
-        plm_request **g = realloc(ctx->grave, cap * sizeof(*g));
+        plm_request **g = realloc(ctx->grave, cap * sizeof *g);
         if (g) {
             ctx->grave = g;
             ctx->capgrave = cap;
@@ -461,8 +460,8 @@ static void tick(const plm_stats *st, void *user_data)
     if (ctx->progress)
         run_progress_draw(ctx->progress, &ctx->counts, st);
     if (!ctx->io_error && run_out_sync_maybe(ctx->out) != 0) {
-        run_say(ctx, "parallm: cannot sync %s: %s; stopping\n", ctx->opt->output,
-            strerror(errno));
+        run_say(ctx, "parallm: cannot sync %s: %s; stopping\n",
+                ctx->opt->output, strerror(errno));
         ctx->io_error = 1;
         plm_client_interrupt(ctx->client, 2);
     }
@@ -492,9 +491,9 @@ static void tally_rest(run_ctx *ctx)
     }
     if (!ctx->in_regular || ctx->input_error)
         return;
-    ctx->counts.final.input_complete =
-        run_tally_rest(ctx->reader, ctx->ids, ctx->opt->skip_failed,
-                       &ctx->counts.final) == 0;
+    ctx->counts.final.input_complete = run_tally_rest(ctx->reader, ctx->ids,
+                                                      ctx->opt->skip_failed,
+                                                      &ctx->counts.final) == 0;
 }
 
 /* Runs every request through the engine; the source and completion
@@ -515,7 +514,7 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
     /* At most max_concurrent requests finish between two calls of the
      * source (and after its last one), so this is the graveyard's size. */
     ctx->capgrave = (size_t)opt->max_concurrent + 16;
-    ctx->grave = malloc(ctx->capgrave * sizeof(*ctx->grave));
+    ctx->grave = malloc(ctx->capgrave * sizeof *ctx->grave);
     if (!ctx->grave) {
         fprintf(stderr, "parallm run: out of memory\n");
         *exit_code = CLI_EXIT_FATAL;
@@ -527,8 +526,7 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
         ctx->deadline = ctx->counts.started + (double)opt->timeout_ms / 1000.0;
     g_client = ctx->client;
     rc = g_signals ? PLM_ECANCELLED
-                   : plm_client_run(ctx->client, source, complete, &ropts,
-                                    ctx);
+                   : plm_client_run(ctx->client, source, complete, &ropts, ctx);
     g_client = NULL;
     *elapsed = run_now() - ctx->counts.started;
     grave_flush(ctx);
@@ -560,7 +558,7 @@ static int run_exit_code(const run_ctx *ctx, int rc)
     if (rc != PLM_OK) {
         char why[CLI_ERROR_LEN];
         fprintf(stderr, "parallm run: the run failed: %s\n",
-                cli_strerror(rc, why, sizeof(why)));
+                cli_strerror(rc, why, sizeof why));
         return CLI_EXIT_FATAL;
     }
     /* The whole output against the whole input, not this run alone. */
@@ -586,12 +584,12 @@ static void diagnose(run_ctx *ctx)
         return;
     char reason[200];
     if (url && *url &&
-        run_probe(url, opt->ca_file, opt->insecure, reason,
-                  sizeof(reason)) != 0) {
-        snprintf(why, sizeof(ctx->counts.first_failure), "%s", reason);
+        run_probe(url, opt->ca_file, opt->insecure, reason, sizeof reason) !=
+            0) {
+        snprintf(why, sizeof ctx->counts.first_failure, "%s", reason);
         run_input_sanitize(why);
     } else if (!why[0]) {
-        memcpy(why, ctx->breaker_note, sizeof(ctx->breaker_note));
+        memcpy(why, ctx->breaker_note, sizeof ctx->breaker_note);
     }
 }
 
@@ -616,9 +614,8 @@ static int report(const run_ctx *ctx, int exit_code, double elapsed,
         run_summary_print(stderr, &ctx->counts, stats, elapsed,
                           outcome_text(exit_code));
     if (opt->summary_json &&
-        run_summary_write_json(opt->summary_json, &ctx->counts, stats,
-                               elapsed, outcome_text(exit_code),
-                               exit_code) != 0) {
+        run_summary_write_json(opt->summary_json, &ctx->counts, stats, elapsed,
+                               outcome_text(exit_code), exit_code) != 0) {
         fprintf(stderr, "parallm run: cannot write %s\n", opt->summary_json);
         if (exit_code == CLI_EXIT_OK || exit_code == CLI_EXIT_PARTIAL)
             exit_code = CLI_EXIT_IO;
@@ -633,7 +630,7 @@ int cmd_run(int argc, char **argv)
     plm_stats stats;
     double elapsed = 0;
 
-    memset(&ctx, 0, sizeof(ctx));
+    memset(&ctx, 0, sizeof ctx);
     ctx.in_fd = -1;
     int rc = run_options_parse(argc, argv, &opt);
     if (rc >= 0)
@@ -647,8 +644,7 @@ int cmd_run(int argc, char **argv)
         rc = run_requests(&ctx, &elapsed, &stats, &exit_code);
         diagnose(&ctx);
         if (exit_code < 0)
-            exit_code = report(&ctx, run_exit_code(&ctx, rc), elapsed,
-                               &stats);
+            exit_code = report(&ctx, run_exit_code(&ctx, rc), elapsed, &stats);
     }
     run_ctx_free(&ctx);
     return exit_code;

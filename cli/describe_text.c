@@ -139,7 +139,7 @@ char *describe_prompt(const char *path, const char *text, size_t len,
     if (safe_path == NULL || safe_text == NULL)
         goto out;
     if (full_size >= 0)
-        snprintf(note, sizeof(note),
+        snprintf(note, sizeof note,
                  "The file is %" PRId64 " bytes long; only its first %zu "
                  "bytes are shown.\n\n",
                  full_size, len);

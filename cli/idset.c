@@ -25,7 +25,7 @@
 
 #include "run.h"
 
-#define REC_SIZE 21           /* 1 flags, 4 line, 8 + 8 hash */
+#define REC_SIZE 21 /* 1 flags, 4 line, 8 + 8 hash */
 /* Records per chunk. The fuzz targets build with a small value: a chunk
  * per set is most of their time under ASan, and small chunks put the
  * chunk boundaries within reach. */
@@ -33,13 +33,13 @@
 #define RUN_IDSET_CHUNK_RECS ((size_t)1 << 16)
 #endif
 #define CHUNK_RECS ((size_t)(RUN_IDSET_CHUNK_RECS))
-#define MAX_ID_LEN 0xffff     /* longer ids are refused, as documented */
+#define MAX_ID_LEN 0xffff          /* longer ids are refused, as documented */
 #define MAX_RECS (UINT32_MAX - 1u) /* record numbers are stored plus 1 */
 #define FIRST_CAP 1024
 
 struct run_idset {
-    uint32_t *index;      /* record number + 1; 0 = empty */
-    size_t cap;           /* index slots */
+    uint32_t *index; /* record number + 1; 0 = empty */
+    size_t cap;      /* index slots */
     size_t count;
     unsigned char **chunks;
     size_t nchunks, capchunks;
@@ -56,6 +56,8 @@ static uint64_t rotl(uint64_t x, int b)
     return (x << b) | (x >> (64 - b));
 }
 
+/* The four lines follow the reference implementation's layout. */
+/* clang-format off */
 #define SIPROUND                                                         \
     do {                                                                 \
         v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);        \
@@ -63,6 +65,7 @@ static uint64_t rotl(uint64_t x, int b)
         v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;                           \
         v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);        \
     } while (0)
+/* clang-format on */
 
 static uint64_t load_le64(const unsigned char *p)
 {
@@ -113,12 +116,12 @@ void run_idset_siphash128(const uint64_t key[2], const char *s, size_t len,
 
 run_idset *run_idset_new_with_hash(run_idset_hash_fn hash)
 {
-    run_idset *set = calloc(1, sizeof(*set));
+    run_idset *set = calloc(1, sizeof *set);
     if (!set)
         return NULL;
     set->hash = hash ? hash : run_idset_siphash128;
     set->cap = FIRST_CAP;
-    set->index = calloc(set->cap, sizeof(*set->index));
+    set->index = calloc(set->cap, sizeof *set->index);
     if (!set->index) {
         free(set);
         return NULL;
@@ -126,8 +129,8 @@ run_idset *run_idset_new_with_hash(run_idset_hash_fn hash)
     /* A fresh key per set: hashes are never stored across runs. Without
      * the kernel's randomness, ids chosen to collide become conceivable,
      * never accidental ones. */
-    if (getrandom(set->key, sizeof(set->key), GRND_NONBLOCK) !=
-        (ssize_t)sizeof(set->key)) {
+    if (getrandom(set->key, sizeof set->key, GRND_NONBLOCK) !=
+        (ssize_t)sizeof set->key) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         set->key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^
@@ -161,9 +164,9 @@ size_t run_idset_count(const run_idset *set)
 
 size_t run_idset_bytes(const run_idset *set)
 {
-    return set->cap * sizeof(*set->index) +
+    return set->cap * sizeof *set->index +
            set->nchunks * CHUNK_RECS * REC_SIZE +
-           set->capchunks * sizeof(*set->chunks);
+           set->capchunks * sizeof *set->chunks;
 }
 
 static unsigned char *rec_at(const run_idset *set, size_t n)
@@ -174,14 +177,14 @@ static unsigned char *rec_at(const run_idset *set, size_t n)
 static uint64_t rec_h0(const unsigned char *rec)
 {
     uint64_t h;
-    memcpy(&h, rec + 5, sizeof(h));
+    memcpy(&h, rec + 5, sizeof h);
     return h;
 }
 
 static int rec_matches(const unsigned char *rec, const uint64_t h[2])
 {
     uint64_t b;
-    memcpy(&b, rec + 13, sizeof(b));
+    memcpy(&b, rec + 13, sizeof b);
     return rec_h0(rec) == h[0] && b == h[1];
 }
 
@@ -195,7 +198,7 @@ static size_t home(const run_idset *set, uint64_t h0)
 static int grow_index(run_idset *set)
 {
     size_t cap = set->cap + set->cap / 2;
-    uint32_t *index = calloc(cap, sizeof(*index));
+    uint32_t *index = calloc(cap, sizeof *index);
     if (!index)
         return -1;
     uint32_t *old = set->index;
@@ -223,7 +226,7 @@ static int reserve_record(run_idset *set)
         return -1;
     if (set->nchunks == set->capchunks) {
         size_t cap = set->capchunks ? set->capchunks * 2 : 16;
-        unsigned char **c = realloc(set->chunks, cap * sizeof(*c));
+        unsigned char **c = realloc(set->chunks, cap * sizeof *c);
         if (!c)
             return -1;
         set->chunks = c;
@@ -266,7 +269,7 @@ unsigned char *run_idset_find(run_idset *set, const char *id, size_t len,
         return NULL;
     unsigned char *rec = rec_at(set, set->count);
     memset(rec, 0, 5);
-    memcpy(rec + 5, &h[0], sizeof(h[0]));
+    memcpy(rec + 5, &h[0], sizeof h[0]);
     memcpy(rec + 13, &h[1], sizeof(h[1]));
     set->count++;
     set->index[i] = (uint32_t)set->count;
@@ -277,24 +280,24 @@ unsigned char *run_idset_find(run_idset *set, const char *id, size_t len,
 void run_idset_set_line(unsigned char *flags, uint64_t line_no)
 {
     uint32_t v = line_no > UINT32_MAX ? UINT32_MAX : (uint32_t)line_no;
-    memcpy(flags + 1, &v, sizeof(v));
+    memcpy(flags + 1, &v, sizeof v);
 }
 
 uint64_t run_idset_line(const unsigned char *flags)
 {
     uint32_t v;
-    memcpy(&v, flags + 1, sizeof(v));
+    memcpy(&v, flags + 1, sizeof v);
     return v;
 }
 
 void run_idset_set_tag(unsigned char *flags, uint32_t tag)
 {
-    memcpy(flags + 1, &tag, sizeof(tag));
+    memcpy(flags + 1, &tag, sizeof tag);
 }
 
 uint32_t run_idset_tag(const unsigned char *flags)
 {
     uint32_t v;
-    memcpy(&v, flags + 1, sizeof(v));
+    memcpy(&v, flags + 1, sizeof v);
     return v;
 }

@@ -91,8 +91,8 @@ static int check_string(cursor *s)
     s->p++; /* the opening quote */
     while (s->p < s->end) {
         /* Plain ASCII is most of any body: one test per byte. */
-        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 &&
-               *s->p != '"' && *s->p != '\\')
+        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' &&
+               *s->p != '\\')
             s->p++;
         if (s->p == s->end)
             break;
@@ -240,24 +240,19 @@ static int check_value(cursor *s, int depth)
         return -1;
     switch (*s->p) {
     case '{':
-    case '[':
-        return check_container(s, depth);
-    case '"':
-        return check_string(s);
-    case 't':
-        return check_literal(s, "true");
-    case 'f':
-        return check_literal(s, "false");
-    case 'n':
-        return check_literal(s, "null");
-    default:
-        return check_number(s);
+    case '[': return check_container(s, depth);
+    case '"': return check_string(s);
+    case 't': return check_literal(s, "true");
+    case 'f': return check_literal(s, "false");
+    case 'n': return check_literal(s, "null");
+    default: return check_number(s);
     }
 }
 
 int cli_json_embeddable(const char *text, size_t len)
 {
-    cursor s = { (const unsigned char *)text, (const unsigned char *)text + len };
+    cursor s = { (const unsigned char *)text,
+                 (const unsigned char *)text + len };
     skip_ws(&s);
     /* jansson reads only objects and arrays at the top without
      * JSON_DECODE_ANY; the output has always done the same. */
@@ -312,7 +307,8 @@ char *cli_json_put_string(char *out, const char *str)
 int cli_json_member_text(const char *text, size_t len, const char *key,
                          char **out)
 {
-    cursor s = { (const unsigned char *)text, (const unsigned char *)text + len };
+    cursor s = { (const unsigned char *)text,
+                 (const unsigned char *)text + len };
     size_t klen = strlen(key);
     *out = NULL;
     skip_ws(&s);

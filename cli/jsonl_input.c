@@ -32,7 +32,7 @@ struct run_line_reader {
 
 run_line_reader *run_line_reader_new(int fd, size_t max_line)
 {
-    run_line_reader *r = calloc(1, sizeof(*r));
+    run_line_reader *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     r->fd = fd;
@@ -227,22 +227,22 @@ void run_input_item_clear(run_input_item *item)
     free(item->url);
     free(item->body);
     json_decref(item->body_json);
-    memset(item, 0, sizeof(*item));
+    memset(item, 0, sizeof *item);
 }
 
-#define FAIL(...)                                                        \
-    do {                                                                 \
-        int n_ = snprintf(item->error, sizeof(item->error),              \
-                          "line %llu: ", (unsigned long long)line_no);    \
-        snprintf(item->error + n_, sizeof(item->error) - (size_t)n_,     \
-                 __VA_ARGS__);                                           \
-        goto out;                                                        \
+#define FAIL(...)                                                              \
+    do {                                                                       \
+        int n_ = snprintf(item->error, sizeof item->error,                     \
+                          "line %llu: ", (unsigned long long)line_no);         \
+        snprintf(item->error + n_, sizeof item->error - (size_t)n_,            \
+                 __VA_ARGS__);                                                 \
+        goto out;                                                              \
     } while (0)
 
 static int set_synthetic_id(run_input_item *item, uint64_t line_no)
 {
     char buf[32];
-    snprintf(buf, sizeof(buf), "line-%llu", (unsigned long long)line_no);
+    snprintf(buf, sizeof buf, "line-%llu", (unsigned long long)line_no);
     free(item->custom_id);
     item->custom_id = strdup(buf);
     item->synthetic_id = 1;
@@ -300,7 +300,7 @@ int run_input_parse(const char *line, size_t len, int too_long,
     json_error_t jerr;
     int rc = 0;
 
-    memset(item, 0, sizeof(*item));
+    memset(item, 0, sizeof *item);
     item->line_no = line_no;
     if (too_long) {
         item->custom_id = custom_id_from_start(line, len);
@@ -344,11 +344,11 @@ int run_input_parse(const char *line, size_t len, int too_long,
         FAIL("missing url");
     const char *u = json_string_value(url);
     size_t k;
-    for (k = 0; k < sizeof(endpoints) / sizeof(endpoints[0]); k++) {
+    for (k = 0; k < sizeof endpoints / sizeof endpoints[0]; k++) {
         if (strcmp(u, endpoints[k].url) == 0)
             break;
     }
-    if (k == sizeof(endpoints) / sizeof(endpoints[0]))
+    if (k == sizeof endpoints / sizeof endpoints[0])
         FAIL("unsupported url (expected /v1/chat/completions, "
              "/v1/completions, /v1/embeddings, /v1/responses or "
              "/v1/messages)");
@@ -386,7 +386,7 @@ int run_input_spool_stdin(void)
         return -1;
     unlink(path);
     for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -424,8 +424,7 @@ int64_t run_input_strict_check(int fd, const char *name)
         char *line;
         size_t len;
         int too_long, no_newline;
-        int got = run_line_reader_next(r, &line, &len, &too_long,
-                                       &no_newline);
+        int got = run_line_reader_next(r, &line, &len, &too_long, &no_newline);
         if (got < 0) {
             fprintf(stderr, "parallm run: cannot read %s: %s\n", name,
                     strerror(errno));
@@ -443,10 +442,10 @@ int64_t run_input_strict_check(int fd, const char *name)
             goto out;
         }
         if (!item.error[0] && !item.synthetic_id) {
-            unsigned char *f = run_idset_find(
-                seen, item.custom_id, strlen(item.custom_id), 1);
+            unsigned char *f = run_idset_find(seen, item.custom_id,
+                                              strlen(item.custom_id), 1);
             if (f && *f) {
-                snprintf(item.error, sizeof(item.error),
+                snprintf(item.error, sizeof item.error,
                          "line %llu: duplicate custom_id \"%.200s\" (first "
                          "on line %llu)",
                          (unsigned long long)line_no, item.custom_id,

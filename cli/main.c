@@ -24,7 +24,7 @@ static const struct command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: parallm <command> [options]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'parallm <command> --help' shows a command's options.\n"
                  "Also: parallm --help, parallm --version\n");
@@ -45,7 +45,7 @@ int main(int argc, char **argv)
         printf("parallm %s\n", plm_version());
         return CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
     }

@@ -73,9 +73,9 @@ int run_class_of(int status, const char *error_code)
 /* One existing output line, read back. */
 typedef struct run_record {
     json_t *root;
-    const char *id;   /* borrowed from root */
+    const char *id; /* borrowed from root */
     size_t idlen;
-    int cls;          /* RUN_CLASS_OK for a success */
+    int cls; /* RUN_CLASS_OK for a success */
     int simulated;
     int has_hash;
     uint64_t hash;
@@ -85,10 +85,10 @@ typedef struct run_record {
  * and the library said; the record's own members are only these. */
 static int known_key(const char *k)
 {
-    static const char *const keys[] = { "id", "custom_id", "response",
-                                        "error", RUN_INPUT_HASH_KEY,
-                                        "simulated" };
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+    static const char *const keys[] = {
+        "id", "custom_id", "response", "error", RUN_INPUT_HASH_KEY, "simulated"
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(k, keys[i]) == 0)
             return 1;
     return 0;
@@ -102,8 +102,9 @@ static int parse_hash(json_t *v, uint64_t *out)
     uint64_t h = 0;
     for (int i = 0; i < 16; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
         if (d < 0)
             return -1;
         h = h << 4 | (uint64_t)d;
@@ -118,14 +119,15 @@ static int parse_hash(json_t *v, uint64_t *out)
  * object with a status_code or null, "error" an object or null. */
 static int parse_record(const char *line, size_t len, run_record *rec)
 {
-    memset(rec, 0, sizeof(*rec));
+    memset(rec, 0, sizeof *rec);
     /* Bodies may hold NUL characters (\u0000): the writer writes them. */
     json_t *root = rec->root = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
     if (!root || !json_is_object(root))
         return -1;
     const char *k;
     json_t *v;
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         if (!known_key(k))
             return -1;
     }
@@ -152,7 +154,9 @@ static int parse_record(const char *line, size_t len, run_record *rec)
     rec->id = json_string_value(cid);
     rec->idlen = json_string_length(cid);
     json_int_t status = json_is_object(resp)
-        ? json_integer_value(json_object_get(resp, "status_code")) : 0;
+                            ? json_integer_value(
+                                  json_object_get(resp, "status_code"))
+                            : 0;
     if (status < 0 || status > 999)
         return -1;
     const char *code = NULL;
@@ -201,7 +205,7 @@ static int record_prefix(const char *s, size_t n)
 {
     static const char head[] = "{\"id\":\"batch_req_";
     static const char mid[] = "\",\"custom_id\":\"";
-    const size_t h = sizeof(head) - 1, m = sizeof(mid) - 1;
+    const size_t h = sizeof head - 1, m = sizeof mid - 1;
     size_t i;
     if (memcmp(s, head, n < h ? n : h) != 0)
         return 0;
@@ -228,8 +232,7 @@ static int scan_lines(run_line_reader *r, run_idset *ids, int flags,
         size_t len;
         int too_long, no_newline;
         uint64_t start = run_line_reader_offset(r);
-        int got = run_line_reader_next(r, &line, &len, &too_long,
-                                       &no_newline);
+        int got = run_line_reader_next(r, &line, &len, &too_long, &no_newline);
         if (got < 0) {
             snprintf(err, errlen, "cannot read: %s", strerror(errno));
             return -1;
@@ -245,7 +248,7 @@ static int scan_lines(run_line_reader *r, run_idset *ids, int flags,
         if (!too_long && !no_newline && run_input_blank(line, len))
             continue;
         run_record rec;
-        memset(&rec, 0, sizeof(rec));
+        memset(&rec, 0, sizeof rec);
         if (too_long || no_newline || parse_record(line, len, &rec) != 0) {
             json_decref(rec.root);
             snprintf(err, errlen,
@@ -369,8 +372,8 @@ int run_out_open(run_out **out, const char *path, int flags, run_idset *ids,
                  run_resume_info *info, char *err, size_t errlen)
 {
     struct stat st;
-    run_out *o = calloc(1, sizeof(*o));
-    memset(info, 0, sizeof(*info));
+    run_out *o = calloc(1, sizeof *o);
+    memset(info, 0, sizeof *info);
     *out = NULL;
     if (!o) {
         snprintf(err, errlen, "out of memory");
@@ -590,7 +593,7 @@ static char *finish(json_t *obj, const run_record_meta *meta, size_t *len)
     char *s = NULL;
     /* The id mimics the Batch API's "batch_req_..." form; it only has to
      * be unique within the file. */
-    snprintf(idbuf, sizeof(idbuf), "batch_req_%016llx",
+    snprintf(idbuf, sizeof idbuf, "batch_req_%016llx",
              (unsigned long long)meta->serial);
     if (json_object_set_new(obj, "id", json_string(idbuf)) != 0)
         goto out;
@@ -653,8 +656,10 @@ static char *format_answer_fast(const char *custom_id, const char *body,
     p = cli_json_put_string(p, custom_id);
     if (!p)
         goto fail;
-    p += snprintf(p, 64, ",\"response\":{\"status_code\":%d,"
-                         "\"request_id\":", status);
+    p += snprintf(p, 64,
+                  ",\"response\":{\"status_code\":%d,"
+                  "\"request_id\":",
+                  status);
     if (rid) {
         p = cli_json_put_string(p, rid);
         if (!p)
@@ -668,8 +673,8 @@ static char *format_answer_fast(const char *custom_id, const char *body,
     memcpy(p, body, blen);
     p += blen;
     static const char tail[] = "},\"error\":null";
-    memcpy(p, tail, sizeof(tail) - 1);
-    p += sizeof(tail) - 1;
+    memcpy(p, tail, sizeof tail - 1);
+    p += sizeof tail - 1;
     p = put_tail(p, meta);
     memcpy(p, "}\n", 3); /* the NUL too */
     *len = (size_t)(p - buf) + 2;
@@ -691,12 +696,12 @@ static json_t *body_value(const char *body, size_t blen)
     return jb ? jb : jstrn(body, blen);
 }
 
-static char *format_answer(const char *custom_id, const char *body,
-                           size_t blen, const char *rid, int status,
+static char *format_answer(const char *custom_id, const char *body, size_t blen,
+                           const char *rid, int status,
                            const run_record_meta *meta, size_t *len)
 {
-    char *line = format_answer_fast(custom_id, body, blen, rid, status,
-                                    meta, len);
+    char *line = format_answer_fast(custom_id, body, blen, rid, status, meta,
+                                    len);
     if (line)
         return line;
     json_t *obj = record_new(custom_id);
@@ -714,8 +719,7 @@ static char *format_answer(const char *custom_id, const char *body,
 }
 
 char *run_out_format_result(const char *custom_id, const plm_result *res,
-                            const run_record_meta *meta, int *cls,
-                            size_t *len)
+                            const run_record_meta *meta, int *cls, size_t *len)
 {
     int code = plm_result_code(res);
     int status = plm_result_http_status(res);
@@ -758,8 +762,7 @@ char *run_out_format_error(const char *custom_id, const char *code,
         return NULL;
     if (message && holds_secret(message, strlen(message), meta->secrets))
         message = m = masked_copy(message, strlen(message), meta->secrets);
-    json_t *e = json_pack("{s:s, s:o}", "code", code, "message",
-                          jstr(message));
+    json_t *e = json_pack("{s:s, s:o}", "code", code, "message", jstr(message));
     free(m);
     if (!e || json_object_set_new(obj, "response", json_null()) != 0 ||
         json_object_set_new(obj, "error", e) != 0) {

@@ -16,17 +16,17 @@
 struct run_progress {
     int fd;
     int color;
-    int tty;        /* erase-to-end-of-line only on a terminal */
-    int drawn;      /* a progress line is on screen */
+    int tty;   /* erase-to-end-of-line only on a terminal */
+    int drawn; /* a progress line is on screen */
     double t0;
-    double last_t;  /* for the rate: a smoothed requests/second */
+    double last_t; /* for the rate: a smoothed requests/second */
     uint64_t last_done;
     double rate;
 };
 
 run_progress *run_progress_new(int fd, int color)
 {
-    run_progress *p = calloc(1, sizeof(*p));
+    run_progress *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->fd = fd;
@@ -91,19 +91,19 @@ void run_progress_draw(run_progress *p, const run_counts *c,
     if (rate == 0 && st->elapsed > 0.05)
         rate = (double)completed / st->elapsed;
     if (c->total > 0) {
-        snprintf(total, sizeof(total), "%llu (%.0f%%)",
+        snprintf(total, sizeof total, "%llu (%.0f%%)",
                  (unsigned long long)c->total,
                  100.0 * (double)done / (double)c->total);
         double left = c->total > done ? (double)(c->total - done) : 0;
-        fmt_eta(eta, sizeof(eta), rate > 0 ? left / rate : -1);
+        fmt_eta(eta, sizeof eta, rate > 0 ? left / rate : -1);
     } else {
-        snprintf(total, sizeof(total), "?");
-        snprintf(eta, sizeof(eta), "--");
+        snprintf(total, sizeof total, "?");
+        snprintf(eta, sizeof eta, "--");
     }
     const char *bold = p->color ? "\033[1m" : "";
     const char *red = p->color && c->failed ? "\033[31m" : "";
     const char *reset = p->color ? "\033[0m" : "";
-    int n = snprintf(line, sizeof(line),
+    int n = snprintf(line, sizeof line,
                      "\r%s%llu/%s%s | %.1f req/s | in flight %llu | "
                      "retries %llu | %serrors %llu%s | ETA %s%s",
                      bold, (unsigned long long)done, total, reset, rate,
@@ -112,8 +112,7 @@ void run_progress_draw(run_progress *p, const run_counts *c,
                      (unsigned long long)c->failed, reset, eta,
                      p->tty ? "\033[K" : "   ");
     if (n > 0)
-        put(p->fd, line, (size_t)n < sizeof(line) ? (size_t)n
-                                                   : sizeof(line) - 1);
+        put(p->fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     p->drawn = 1;
 }
 
@@ -147,40 +146,40 @@ static void classes_text(const run_final *f, char *buf, size_t cap)
         if (!f->by_class[c])
             continue;
         int w = snprintf(buf + n, cap - n, "%s%s %llu", n ? ", " : "",
-                         run_class_name(c),
-                         (unsigned long long)f->by_class[c]);
+                         run_class_name(c), (unsigned long long)f->by_class[c]);
         if (w < 0)
             break;
         n += (size_t)w;
     }
 }
 
-void run_summary_print(FILE *f, const run_counts *c,
-                       const plm_stats *st, double elapsed,
-                       const char *outcome)
+void run_summary_print(FILE *f, const run_counts *c, const plm_stats *st,
+                       double elapsed, const char *outcome)
 {
     uint64_t n = c->succeeded + c->failed - c->invalid;
     double avg = n ? elapsed / (double)n : 0.0;
     const run_final *fin = &c->final;
     char classes[256];
-    fprintf(f, "Executed %llu LLM requests in parallel: %.2fs "
-               "(avg: %.2fs per request)\n",
+    fprintf(f,
+            "Executed %llu LLM requests in parallel: %.2fs "
+            "(avg: %.2fs per request)\n",
             (unsigned long long)n, elapsed, avg);
-    fprintf(f, "this run: succeeded %llu, failed %llu (invalid input %llu), "
-               "skipped %llu (already done)",
+    fprintf(f,
+            "this run: succeeded %llu, failed %llu (invalid input %llu), "
+            "skipped %llu (already done)",
             (unsigned long long)c->succeeded, (unsigned long long)c->failed,
             (unsigned long long)c->invalid, (unsigned long long)c->skipped);
     if (c->not_run)
         fprintf(f, ", not run %llu (will run on resume)",
                 (unsigned long long)c->not_run);
-    classes_text(fin, classes, sizeof(classes));
-    fprintf(f, "\nthe output against the input: %llu request(s)%s, "
-               "succeeded %llu, failed %llu%s%s%s",
+    classes_text(fin, classes, sizeof classes);
+    fprintf(f,
+            "\nthe output against the input: %llu request(s)%s, "
+            "succeeded %llu, failed %llu%s%s%s",
             (unsigned long long)fin->requests,
             fin->input_complete ? "" : " read",
-            (unsigned long long)fin->succeeded,
-            (unsigned long long)fin->failed, classes[0] ? " (" : "", classes,
-            classes[0] ? ")" : "");
+            (unsigned long long)fin->succeeded, (unsigned long long)fin->failed,
+            classes[0] ? " (" : "", classes, classes[0] ? ")" : "");
     if (fin->not_run)
         fprintf(f, ", not run %llu", (unsigned long long)fin->not_run);
     fprintf(f, "\nretries %llu, tokens in %lld, out %lld; %s\n",
@@ -189,8 +188,7 @@ void run_summary_print(FILE *f, const run_counts *c,
 }
 
 static json_t *summary_json(const run_counts *c, const plm_stats *st,
-                            double elapsed, const char *outcome,
-                            int exit_code)
+                            double elapsed, const char *outcome, int exit_code)
 {
     uint64_t n = c->succeeded + c->failed - c->invalid;
     const run_final *f = &c->final;
@@ -198,22 +196,22 @@ static json_t *summary_json(const run_counts *c, const plm_stats *st,
         "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
         "s:i, s:I, s:b}",
         "requests", (json_int_t)n, "elapsed_seconds", elapsed,
-        "avg_seconds_per_request", n ? elapsed / (double)n : 0.0,
-        "succeeded", (json_int_t)f->succeeded, "failed",
-        (json_int_t)f->failed, "invalid",
+        "avg_seconds_per_request", n ? elapsed / (double)n : 0.0, "succeeded",
+        (json_int_t)f->succeeded, "failed", (json_int_t)f->failed, "invalid",
         (json_int_t)f->by_class[RUN_CLASS_INVALID], "skipped",
-        (json_int_t)c->skipped, "not_run", (json_int_t)f->not_run,
-        "retries", (json_int_t)st->retries, "rate_limited",
-        (json_int_t)st->rate_limited, "prompt_tokens",
-        (json_int_t)c->prompt_tokens, "completion_tokens",
+        (json_int_t)c->skipped, "not_run", (json_int_t)f->not_run, "retries",
+        (json_int_t)st->retries, "rate_limited", (json_int_t)st->rate_limited,
+        "prompt_tokens", (json_int_t)c->prompt_tokens, "completion_tokens",
         (json_int_t)c->completion_tokens, "outcome", outcome, "exit_code",
-        exit_code, "input_requests", (json_int_t)f->requests,
-        "input_complete", f->input_complete);
+        exit_code, "input_requests", (json_int_t)f->requests, "input_complete",
+        f->input_complete);
     json_t *by = json_object();
-    json_t *run = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)n, "succeeded",
-        (json_int_t)c->succeeded, "failed", (json_int_t)c->failed, "invalid",
-        (json_int_t)c->invalid, "not_run", (json_int_t)c->not_run);
+    json_t *run = json_pack("{s:I, s:I, s:I, s:I, s:I}", "requests",
+                            (json_int_t)n, "succeeded",
+                            (json_int_t)c->succeeded, "failed",
+                            (json_int_t)c->failed, "invalid",
+                            (json_int_t)c->invalid, "not_run",
+                            (json_int_t)c->not_run);
     if (!o || !by || !run) {
         json_decref(o);
         json_decref(by);

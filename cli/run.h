@@ -32,10 +32,10 @@ void run_print_safe(FILE *f, const char *s, size_t len);
  * it was first met on. */
 
 enum {
-    RUN_ID_DONE_OK = 1,      /* output holds a success line */
-    RUN_ID_DONE_FAILED = 2,  /* output holds a failure line */
-    RUN_ID_SEEN = 4,         /* met in this run's input */
-    RUN_ID_WRITTEN = 8       /* this run wrote a line for it */
+    RUN_ID_DONE_OK = 1,     /* output holds a success line */
+    RUN_ID_DONE_FAILED = 2, /* output holds a failure line */
+    RUN_ID_SEEN = 4,        /* met in this run's input */
+    RUN_ID_WRITTEN = 8      /* this run wrote a line for it */
 };
 
 typedef struct run_idset run_idset;
@@ -95,14 +95,14 @@ uint64_t run_line_reader_line_no(const run_line_reader *r);
 /* One input line, checked. */
 typedef struct run_input_item {
     uint64_t line_no;
-    char *custom_id;    /* malloc'd; the line's or "line-N" */
-    int synthetic_id;   /* 1 when custom_id is "line-N" */
+    char *custom_id;  /* malloc'd; the line's or "line-N" */
+    int synthetic_id; /* 1 when custom_id is "line-N" */
     plm_provider provider;
     char *method;
     char *url;
-    char *body;         /* compact JSON of "body" */
+    char *body;               /* compact JSON of "body" */
     struct json_t *body_json; /* "body" itself (owned), for the request */
-    char error[512];    /* "" when valid; else "line N: ..." */
+    char error[512];          /* "" when valid; else "line N: ..." */
 } run_input_item;
 
 /* Parses and checks one line. Always fills item (free with _clear);
@@ -230,10 +230,10 @@ int run_out_close(run_out *o);
 
 /* What every record carries besides its answer. */
 typedef struct run_record_meta {
-    int simulated;        /* "simulated": true (--provider mock) */
-    uint64_t serial;      /* makes "id" */
+    int simulated;   /* "simulated": true (--provider mock) */
+    uint64_t serial; /* makes "id" */
     int has_input_hash;
-    uint64_t input_hash;  /* of the input line answered */
+    uint64_t input_hash; /* of the input line answered */
     /* Text that must not reach the file (the API keys sent), NULL-
      * terminated; every copy in the body or request_id is masked. */
     const char *const *secrets;
@@ -245,8 +245,7 @@ typedef struct run_record_meta {
  * else the failure's class. Returns NULL on out of memory.
  */
 char *run_out_format_result(const char *custom_id, const plm_result *res,
-                            const run_record_meta *meta, int *cls,
-                            size_t *len);
+                            const run_record_meta *meta, int *cls, size_t *len);
 /* The line for an input that was refused (error "invalid_request"), or
  * for another local failure with code (e.g. "io_error"). */
 char *run_out_format_error(const char *custom_id, const char *code,
@@ -282,19 +281,19 @@ int run_probe(const char *url, const char *ca_file, int insecure, char *why,
 /* The whole output file against the whole input: every input request's
  * final outcome, whichever run wrote it. */
 typedef struct run_final {
-    uint64_t requests;    /* non-blank input lines classified */
+    uint64_t requests; /* non-blank input lines classified */
     uint64_t succeeded;
-    uint64_t failed;      /* the sum of by_class */
+    uint64_t failed; /* the sum of by_class */
     uint64_t by_class[RUN_CLASS_COUNT];
-    uint64_t not_run;     /* no record for the line as it is now */
-    int input_complete;   /* every input line was classified */
+    uint64_t not_run;   /* no record for the line as it is now */
+    int input_complete; /* every input line was classified */
 } run_final;
 
 /* Counts a final outcome (RUN_CLASS_OK or a failure's class). */
 void run_final_add(run_final *f, int cls);
 
 typedef struct run_counts {
-    uint64_t total;        /* input lines, 0 if unknown */
+    uint64_t total; /* input lines, 0 if unknown */
     int total_estimated;
     uint64_t sent;         /* requests handed to the engine */
     uint64_t succeeded;    /* written with 2xx */
@@ -305,7 +304,7 @@ typedef struct run_counts {
     uint64_t kept_invalid; /* refused lines whose record stands */
     int64_t prompt_tokens;
     int64_t completion_tokens;
-    double started;        /* run_now() at start */
+    double started; /* run_now() at start */
     run_final final;
     char first_failure[256]; /* one line: why the first request failed */
 } run_counts;
@@ -315,23 +314,23 @@ typedef struct run_counts {
 
 /* What the output held for a line's custom_id before this run. */
 typedef struct run_prior {
-    unsigned char flags;  /* RUN_ID_DONE_* and the failure class */
-    int changed;          /* the input line differs from the recorded one */
+    unsigned char flags; /* RUN_ID_DONE_* and the failure class */
+    int changed;         /* the input line differs from the recorded one */
 } run_prior;
 
 enum run_decision {
-    RUN_SEND = 1,         /* no success for the line as it is: send it */
-    RUN_SKIP_OK,          /* succeeded before */
-    RUN_SKIP_FAILED,      /* failed before, kept (--skip-failed) */
-    RUN_KEEP_INVALID,     /* refused before as it is: the record stands */
-    RUN_WRITE_INVALID     /* refused: write its error line */
+    RUN_SEND = 1,     /* no success for the line as it is: send it */
+    RUN_SKIP_OK,      /* succeeded before */
+    RUN_SKIP_FAILED,  /* failed before, kept (--skip-failed) */
+    RUN_KEEP_INVALID, /* refused before as it is: the record stands */
+    RUN_WRITE_INVALID /* refused: write its error line */
 };
 
 /* Decides what item becomes (line_hash: run_input_hash of its line);
  * marks its custom_id as met, turning a repeated one into a refused
  * "line-N". A run_decision, or PLM_ENOMEM. */
-int run_tally_decide(run_idset *ids, run_input_item *item,
-                     uint64_t line_hash, int skip_failed, run_prior *prior);
+int run_tally_decide(run_idset *ids, run_input_item *item, uint64_t line_hash,
+                     int skip_failed, run_prior *prior);
 /* The final outcome of a line this run did not answer: the output's
  * failure if it answers the line as it is, else "not run". */
 void run_final_unanswered(run_final *f, const run_prior *prior);
@@ -355,9 +354,8 @@ void run_progress_finish(run_progress *p, const run_counts *c,
 void run_progress_clear(run_progress *p);
 
 /* The end-of-run summary on f, and as JSON into path (0 or -1). */
-void run_summary_print(FILE *f, const run_counts *c,
-                       const plm_stats *st, double elapsed,
-                       const char *outcome);
+void run_summary_print(FILE *f, const run_counts *c, const plm_stats *st,
+                       double elapsed, const char *outcome);
 int run_summary_write_json(const char *path, const run_counts *c,
                            const plm_stats *st, double elapsed,
                            const char *outcome, int exit_code);

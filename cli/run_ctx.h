@@ -13,8 +13,8 @@
 /* What each request in flight carries back to its completion. */
 typedef struct pending {
     uint64_t line_no;
-    uint64_t line_hash;   /* run_input_hash of its input line */
-    run_prior prior;      /* what the output held for it before */
+    uint64_t line_hash; /* run_input_hash of its input line */
+    run_prior prior;    /* what the output held for it before */
     char custom_id[];
 } pending;
 
@@ -27,27 +27,27 @@ typedef struct run_ctx {
     run_progress *progress;
     run_counts counts;
     int simulated;
-    int have_key[2];      /* per plm_provider: key or base URL given */
+    int have_key[2]; /* per plm_provider: key or base URL given */
     uint64_t serial_base;
     uint64_t serial;
-    double deadline;      /* monotonic; 0 = none */
-    int io_error;         /* output or input failed: run aborted */
-    int fatal;            /* auth/quota/missing key: run aborted */
+    double deadline;       /* monotonic; 0 = none */
+    int io_error;          /* output or input failed: run aborted */
+    int fatal;             /* auth/quota/missing key: run aborted */
     int write_interrupted; /* a blocked write given up at a signal */
     uint64_t listed_invalid;
-    plm_request **grave;  /* finished requests, freed outside callbacks */
+    plm_request **grave; /* finished requests, freed outside callbacks */
     size_t ngrave, capgrave;
-    int in_fd;            /* INPUT, -1 until opened */
-    int in_regular;       /* INPUT is a regular file (can be read on) */
-    int input_eof;        /* the source read INPUT to its end */
-    int input_error;      /* reading INPUT failed */
-    plm_mock *mock;       /* --provider mock's server, or NULL */
-    char mock_url[64];    /* its base URL */
+    int in_fd;         /* INPUT, -1 until opened */
+    int in_regular;    /* INPUT is a regular file (can be read on) */
+    int input_eof;     /* the source read INPUT to its end */
+    int input_error;   /* reading INPUT failed */
+    plm_mock *mock;    /* --provider mock's server, or NULL */
+    char mock_url[64]; /* its base URL */
     /* The API keys the client sends, masked wherever the command
      * writes; NULL-terminated. */
     const char *secrets[3];
     char breaker_note[256]; /* the first "circuit breaker open" failure */
-    int unreachable;      /* a request failed without an HTTP answer */
+    int unreachable;        /* a request failed without an HTTP answer */
 } run_ctx;
 
 /* Messages on stderr step around the progress line. */

@@ -28,7 +28,7 @@
 
 int run_url_parse(const char *url, run_url *u)
 {
-    memset(u, 0, sizeof(*u));
+    memset(u, 0, sizeof *u);
     const char *p, *auth;
     if (strncmp(url, "http://", 7) == 0) {
         p = url + 7;
@@ -63,11 +63,12 @@ int run_url_parse(const char *url, run_url *u)
             return -1;
         for (const char *c = p; c < hend; c++)
             if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                        "0123456789.-_~%", *c))
+                        "0123456789.-_~%",
+                        *c))
                 return -1;
         p = hend;
     }
-    if ((size_t)(hend - host) >= sizeof(u->host))
+    if ((size_t)(hend - host) >= sizeof u->host)
         return -1;
     memcpy(u->host, host, (size_t)(hend - host));
     const char *aend = auth + alen;
@@ -133,13 +134,15 @@ int run_check_ca_pem(const char *path, char *why, size_t len)
     BIO_free(bio);
     free(text);
     if (certs == 0) {
-        snprintf(why, len, "holds no PEM certificate (-----BEGIN "
-                           "CERTIFICATE----- block)");
+        snprintf(why, len,
+                 "holds no PEM certificate (-----BEGIN "
+                 "CERTIFICATE----- block)");
         return -1;
     }
     if (others) {
-        snprintf(why, len, "holds %d certificate(s) but also something that "
-                           "is not a PEM certificate (a private key?)",
+        snprintf(why, len,
+                 "holds %d certificate(s) but also something that "
+                 "is not a PEM certificate (a private key?)",
                  certs);
         return -1;
     }
@@ -151,9 +154,9 @@ static int probe_connect(const run_url *u, char *why, size_t len)
 {
     struct addrinfo hints, *ai = NULL;
     char port[16];
-    memset(&hints, 0, sizeof(hints));
+    memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof(port), "%d", u->port);
+    snprintf(port, sizeof port, "%d", u->port);
     int rc = getaddrinfo(u->host, port, &hints, &ai);
     if (rc != 0) {
         snprintf(why, len, "cannot resolve host %s: %s", u->host,
@@ -172,7 +175,7 @@ static int probe_connect(const run_url *u, char *why, size_t len)
         if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 &&
             errno == EINPROGRESS) {
             struct pollfd pfd = { fd, POLLOUT, 0 };
-            socklen_t sl = sizeof(err);
+            socklen_t sl = sizeof err;
             err = ETIMEDOUT;
             if (poll(&pfd, 1, PROBE_TIMEOUT_MS) == 1)
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
@@ -197,8 +200,8 @@ static int probe_connect(const run_url *u, char *why, size_t len)
 
 /* A TLS handshake on fd as the library would make it; 0, or -1 with
  * the reason. */
-static int probe_tls(int fd, const run_url *u, const char *ca_file,
-                     char *why, size_t len)
+static int probe_tls(int fd, const run_url *u, const char *ca_file, char *why,
+                     size_t len)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL *ssl = NULL;
@@ -216,7 +219,7 @@ static int probe_tls(int fd, const run_url *u, const char *ca_file,
     SSL_set_tlsext_host_name(ssl, u->host);
     SSL_set1_host(ssl, u->host);
     struct timeval tv = { PROBE_TIMEOUT_MS / 1000, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (SSL_connect(ssl) == 1) {
         rc = 0;
         goto out;
@@ -231,8 +234,9 @@ static int probe_tls(int fd, const run_url *u, const char *ca_file,
                  ERR_reason_error_string(e) ? ERR_reason_error_string(e)
                                             : "handshake failed");
     else
-        snprintf(why, len, "TLS to %s:%d: handshake failed (the server "
-                           "may not speak TLS)",
+        snprintf(why, len,
+                 "TLS to %s:%d: handshake failed (the server "
+                 "may not speak TLS)",
                  u->host, u->port);
 out:
     ERR_clear_error();

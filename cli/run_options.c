@@ -129,8 +129,8 @@ static int convert_retry_budget(const char *text, void *dest)
 }
 
 /* Seconds (or "500ms", "5m"), > 0, at most a year. */
-#define RUN_SECONDS(field)                                                  \
-    .kind = CLI_OPT_DURATION, .dest = &o->field, .unit_ms = 1000, .min = 1, \
+#define RUN_SECONDS(field)                                                     \
+    .kind = CLI_OPT_DURATION, .dest = &o->field, .unit_ms = 1000, .min = 1,    \
     .max = (int64_t)365 * 86400 * 1000
 
 /* Which options were given, where a default depends on it. */
@@ -145,6 +145,8 @@ static int parse_table(int argc, char **argv, run_options *o,
     /* In the order of enum run_provider. */
     static const char *const providers[] = { "auto", "openai", "anthropic",
                                              "mock", NULL };
+    /* One option per line reads as a table. */
+    /* clang-format off */
     const cli_option options[] = {
         { .name = "output", .letter = 'o', .kind = CLI_OPT_STRING,
           .dest = &o->output },
@@ -218,6 +220,7 @@ static int parse_table(int argc, char **argv, run_options *o,
         { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
         { .kind = CLI_OPT_END }
     };
+    /* clang-format on */
     const cli_command_line cl = { "run", options, NULL, usage };
 
     return cli_parse_command_line(&cl, argc, argv, first_arg);
@@ -243,7 +246,7 @@ int run_options_parse(int argc, char **argv, run_options *o)
     struct run_given given = { 0, 0, 0 };
     int first_arg = 0;
 
-    memset(o, 0, sizeof(*o));
+    memset(o, 0, sizeof *o);
     o->max_concurrent = 5;
     o->retries = -1;
     o->progress = -1;

@@ -14,20 +14,20 @@ enum run_provider {
 };
 
 typedef struct run_options {
-    const char *input;   /* path or "-" */
+    const char *input; /* path or "-" */
     const char *output;
     const char *base_url;
     const char *summary_json;
     const char *ca_file;
-    int provider;        /* enum run_provider */
+    int provider; /* enum run_provider */
     int max_concurrent;
-    int64_t timeout_ms;  /* whole run; 0 = none */
+    int64_t timeout_ms; /* whole run; 0 = none */
     int64_t request_timeout_ms;
-    int retries;         /* -1 = library default */
-    int skip_failed;     /* keep recorded failures (--skip-failed) */
+    int retries;     /* -1 = library default */
+    int skip_failed; /* keep recorded failures (--skip-failed) */
     int overwrite;
     int strict;
-    int progress;        /* -1 = when stderr is a TTY */
+    int progress; /* -1 = when stderr is a TTY */
     int quiet;
     int verbose;
     int insecure;
@@ -36,11 +36,11 @@ typedef struct run_options {
      * they were given; 0 in any of the others means the library's
      * default. */
     const char *tier;
-    double rpm, tpm;         /* per minute; 0 = none */
+    double rpm, tpm; /* per minute; 0 = none */
     int adaptive;
-    int breaker_failures;    /* -1 = breaker off */
+    int breaker_failures;        /* -1 = breaker off */
     int64_t breaker_cooldown_ms; /* at most INT_MAX */
-    double retry_budget;     /* negative = no budget */
+    double retry_budget;         /* negative = no budget */
 } run_options;
 
 /* Parses argv (argv[0] is "run"). Returns -1 to go on, or an exit code

@@ -46,15 +46,14 @@ static int start_mock(run_ctx *ctx, plm_client_options *copts)
     plm_mock_options mo;
     char err[512];
 
-    memset(&mo, 0, sizeof(mo));
+    memset(&mo, 0, sizeof mo);
     mo.latency_ms = ctx->opt->mock_latency_ms;
     mo.simulated_marker = 1;
-    if (plm_mock_start(&ctx->mock, &mo, err, sizeof(err)) != 0) {
-        fprintf(stderr, "parallm run: cannot start the mock server: %s\n",
-                err);
+    if (plm_mock_start(&ctx->mock, &mo, err, sizeof err) != 0) {
+        fprintf(stderr, "parallm run: cannot start the mock server: %s\n", err);
         return CLI_EXIT_FATAL;
     }
-    snprintf(ctx->mock_url, sizeof(ctx->mock_url), "http://127.0.0.1:%d",
+    snprintf(ctx->mock_url, sizeof ctx->mock_url, "http://127.0.0.1:%d",
              plm_mock_port(ctx->mock));
     copts->openai_base_url = ctx->mock_url;
     copts->anthropic_base_url = ctx->mock_url;
@@ -75,17 +74,16 @@ static int check_keys(run_ctx *ctx, const char *okey, const char *akey)
 
     ctx->have_key[PLM_PROVIDER_OPENAI] = (okey && *okey) || opt->base_url ||
                                          (obase && *obase) || mock;
-    ctx->have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) ||
-                                            opt->base_url ||
+    ctx->have_key[PLM_PROVIDER_ANTHROPIC] = (akey && *akey) || opt->base_url ||
                                             (abase && *abase) || mock;
     if ((opt->provider == RUN_PROVIDER_OPENAI &&
          !ctx->have_key[PLM_PROVIDER_OPENAI]) ||
         (opt->provider == RUN_PROVIDER_ANTHROPIC &&
          !ctx->have_key[PLM_PROVIDER_ANTHROPIC])) {
         run_missing_key_message(opt->provider == RUN_PROVIDER_ANTHROPIC
-                                ? PLM_PROVIDER_ANTHROPIC
-                                : PLM_PROVIDER_OPENAI,
-                            "");
+                                    ? PLM_PROVIDER_ANTHROPIC
+                                    : PLM_PROVIDER_OPENAI,
+                                "");
         return CLI_EXIT_USAGE;
     }
     if (opt->provider == RUN_PROVIDER_AUTO && !ctx->have_key[0] &&
@@ -198,7 +196,7 @@ static int prepare_input(run_ctx *ctx, int show_progress)
     const run_options *opt = ctx->opt;
     struct stat st;
 
-    memset(&st, 0, sizeof(st));
+    memset(&st, 0, sizeof st);
     int seekable = fstat(ctx->in_fd, &st) == 0 && S_ISREG(st.st_mode);
     ctx->in_regular = seekable;
     if (!seekable && S_ISDIR(st.st_mode)) {
@@ -209,8 +207,9 @@ static int prepare_input(run_ctx *ctx, int show_progress)
         int64_t problems = run_input_strict_check(ctx->in_fd, opt->input);
         if (problems != 0 || lseek(ctx->in_fd, 0, SEEK_SET) != 0) {
             if (problems > 0)
-                fprintf(stderr, "parallm run: --strict: %lld invalid "
-                                "line(s); nothing was sent\n",
+                fprintf(stderr,
+                        "parallm run: --strict: %lld invalid "
+                        "line(s); nothing was sent\n",
                         (long long)problems);
             return problems > 0 ? CLI_EXIT_USAGE : CLI_EXIT_IO;
         }
@@ -239,8 +238,8 @@ static int open_output(run_ctx *ctx)
 
     int flags = (opt->overwrite ? RUN_OUT_OVERWRITE : 0) |
                 (ctx->simulated ? 0 : RUN_OUT_IGNORE_SIMULATED);
-    int rc = run_out_open(&ctx->out, opt->output, flags, ctx->ids, &info,
-                          err, sizeof(err));
+    int rc = run_out_open(&ctx->out, opt->output, flags, ctx->ids, &info, err,
+                          sizeof err);
     if (rc != 0) {
         fprintf(stderr, "parallm run: %s: %s\n", opt->output, err);
         if (rc == -1 && errno == EINTR)
@@ -248,25 +247,29 @@ static int open_output(run_ctx *ctx)
         return rc == -2 ? CLI_EXIT_USAGE : CLI_EXIT_IO;
     }
     if (!run_out_regular(ctx->out) && !opt->quiet)
-        fprintf(stderr, "parallm run: %s is not a regular file: nothing "
-                        "to resume from, every request is sent\n",
+        fprintf(stderr,
+                "parallm run: %s is not a regular file: nothing "
+                "to resume from, every request is sent\n",
                 strcmp(opt->output, "-") == 0 ? "standard output"
                                               : opt->output);
     if (info.repaired_bytes)
-        fprintf(stderr, "parallm run: %s: removed a torn last line (%llu "
-                        "bytes) left by an interrupted run\n",
+        fprintf(stderr,
+                "parallm run: %s: removed a torn last line (%llu "
+                "bytes) left by an interrupted run\n",
                 opt->output, (unsigned long long)info.repaired_bytes);
     if (info.simulated && !opt->quiet)
-        fprintf(stderr, "parallm run: %s: %llu simulated answer(s) from "
-                        "--provider mock do not count on a real run; those "
-                        "requests are sent\n",
+        fprintf(stderr,
+                "parallm run: %s: %llu simulated answer(s) from "
+                "--provider mock do not count on a real run; those "
+                "requests are sent\n",
                 opt->output, (unsigned long long)info.simulated);
     if ((info.ok || info.failed) && !opt->quiet)
-        fprintf(stderr, "parallm run: resuming: %s already holds %llu "
-                        "succeeded and %llu failed request(s)%s\n",
+        fprintf(stderr,
+                "parallm run: resuming: %s already holds %llu "
+                "succeeded and %llu failed request(s)%s\n",
                 opt->output, (unsigned long long)info.ok,
                 (unsigned long long)info.failed,
-                !info.failed        ? ""
+                !info.failed       ? ""
                 : opt->skip_failed ? " (failed ones are kept: --skip-failed)"
                                    : " (failed ones are sent again)");
     return -1;
@@ -301,8 +304,8 @@ int run_set_up(run_ctx *ctx)
         (rc = prepare_input(ctx, show_progress)) >= 0 ||
         (rc = open_output(ctx)) >= 0)
         return rc;
-    if (getrandom(&ctx->serial_base, sizeof(ctx->serial_base), 0) !=
-        (ssize_t)sizeof(ctx->serial_base))
+    if (getrandom(&ctx->serial_base, sizeof ctx->serial_base, 0) !=
+        (ssize_t)sizeof ctx->serial_base)
         ctx->serial_base = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
     if (show_progress)
         ctx->progress = run_progress_new(STDERR_FILENO, run_use_color(2));
@@ -310,7 +313,7 @@ int run_set_up(run_ctx *ctx)
     if (rc != PLM_OK) {
         char why[CLI_ERROR_LEN];
         fprintf(stderr, "parallm run: cannot create the client: %s\n",
-                cli_strerror(rc, why, sizeof(why)));
+                cli_strerror(rc, why, sizeof why));
         return rc == PLM_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
     }
     return -1;
@@ -326,7 +329,7 @@ int run_check_ca_file(const char *path)
         return 0;
     /* Parsed with OpenSSL as the library will read it: a private key or
      * garbage is a usage error now, not a TLS failure per request. */
-    if (run_check_ca_pem(path, why, sizeof(why)) != 0) {
+    if (run_check_ca_pem(path, why, sizeof why) != 0) {
         fprintf(stderr, "parallm run: --ca-file %s: %s\n", path, why);
         return -1;
     }
@@ -342,8 +345,7 @@ static char *canonical_path(const char *path)
     if (full)
         return full;
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path))
-                      : strdup(".");
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
     if (!dir)
         return NULL;
     char *rdir = realpath(*dir ? dir : "/", NULL);
@@ -380,8 +382,9 @@ int run_check_paths(const run_options *opt)
         return 0;
     if ((strcmp(opt->input, "-") != 0 && same_path(s, opt->input)) ||
         (strcmp(opt->output, "-") != 0 && same_path(s, opt->output))) {
-        fprintf(stderr, "parallm run: --summary-json %s is the %s file; "
-                        "give it a path of its own\n",
+        fprintf(stderr,
+                "parallm run: --summary-json %s is the %s file; "
+                "give it a path of its own\n",
                 s, same_path(s, opt->output) ? "output" : "input");
         return -1;
     }

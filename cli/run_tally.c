@@ -43,7 +43,7 @@ static int make_duplicate(run_input_item *item, const unsigned char *first)
         return PLM_ENOMEM;
     /* Cut at a character boundary: a message must stay UTF-8. */
     int shown = (int)cli_utf8_cut(dup, 200);
-    snprintf(item->error, sizeof(item->error),
+    snprintf(item->error, sizeof item->error,
              "line %llu: duplicate custom_id \"%.*s\" (first on line %llu)",
              (unsigned long long)item->line_no, shown, dup,
              (unsigned long long)run_idset_line(first));
@@ -54,12 +54,12 @@ static int make_duplicate(run_input_item *item, const unsigned char *first)
     return 0;
 }
 
-int run_tally_decide(run_idset *ids, run_input_item *item,
-                     uint64_t line_hash, int skip_failed, run_prior *prior)
+int run_tally_decide(run_idset *ids, run_input_item *item, uint64_t line_hash,
+                     int skip_failed, run_prior *prior)
 {
     unsigned char *flags;
     uint32_t tag = 0;
-    memset(prior, 0, sizeof(*prior));
+    memset(prior, 0, sizeof *prior);
     if (!item->synthetic_id) {
         flags = run_idset_find(ids, item->custom_id, strlen(item->custom_id),
                                1);
@@ -90,8 +90,7 @@ int run_tally_decide(run_idset *ids, run_input_item *item,
     unsigned f = prior->flags;
     if ((f & RUN_ID_DONE_OK) && !prior->changed)
         return RUN_SKIP_OK;
-    if ((f & RUN_ID_DONE_FAILED) && !(f & RUN_ID_DONE_OK) &&
-        !prior->changed) {
+    if ((f & RUN_ID_DONE_FAILED) && !(f & RUN_ID_DONE_OK) && !prior->changed) {
         if (item->error[0] && RUN_ID_CLASS(f) == RUN_CLASS_INVALID)
             return RUN_KEEP_INVALID;
         if (skip_failed)
@@ -107,8 +106,7 @@ int run_tally_rest(run_line_reader *r, run_idset *ids, int skip_failed,
         char *line;
         size_t len;
         int too_long, no_newline;
-        int got = run_line_reader_next(r, &line, &len, &too_long,
-                                       &no_newline);
+        int got = run_line_reader_next(r, &line, &len, &too_long, &no_newline);
         if (got <= 0)
             return got;
         if (!too_long && run_input_blank(line, len))
@@ -116,8 +114,8 @@ int run_tally_rest(run_line_reader *r, run_idset *ids, int skip_failed,
         run_input_item item;
         run_prior prior;
         uint64_t hash = run_input_hash(line, len);
-        if (run_input_parse(line, len, too_long,
-                            run_line_reader_line_no(r), &item) != 0) {
+        if (run_input_parse(line, len, too_long, run_line_reader_line_no(r),
+                            &item) != 0) {
             run_input_item_clear(&item);
             return -1;
         }

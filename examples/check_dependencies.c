@@ -33,9 +33,9 @@
 #include "parallm.h"
 
 static const char *const default_deps[] = {
-    "cmd:cc", "cmd:cmake", "cmd:make", "cmd:pkg-config",
-    "lib:libcurl.so.4", "lib:libjansson.so.4",
-    "pkg:libcurl", "pkg:jansson", "pkg:libevent", "pkg:cmocka",
+    "cmd:cc",           "cmd:cmake",           "cmd:make",    "cmd:pkg-config",
+    "lib:libcurl.so.4", "lib:libjansson.so.4", "pkg:libcurl", "pkg:jansson",
+    "pkg:libevent",     "pkg:cmocka",
 };
 
 static char *dup_string(const char *s)
@@ -65,9 +65,9 @@ static void *check_command(const char *name, plm_task_ctx *ctx)
         int n;
 
         /* An empty entry means the current directory. */
-        n = snprintf(path, sizeof(path), "%.*s/%s", len ? (int)len : 1,
+        n = snprintf(path, sizeof path, "%.*s/%s", len ? (int)len : 1,
                      len ? dirs : ".", name);
-        if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
+        if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 &&
             S_ISREG(st.st_mode) && access(path, X_OK) == 0)
             return dup_string(path);
         dirs += len;
@@ -112,7 +112,8 @@ static int valid_module(const char *name)
         return 0;
     for (const char *p = name; *p; p++) {
         if (!strchr("abcdefghijklmnopqrstuvwxyz"
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-", *p))
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-",
+                    *p))
             return 0;
     }
     return 1;
@@ -129,14 +130,13 @@ static void *check_pkg_config(const char *name, plm_task_ctx *ctx)
         plm_task_fail(ctx, "not a pkg-config module name");
         return NULL;
     }
-    snprintf(cmd, sizeof(cmd), "pkg-config --modversion %s 2>/dev/null",
-             name);
+    snprintf(cmd, sizeof cmd, "pkg-config --modversion %s 2>/dev/null", name);
     p = popen(cmd, "r");
     if (!p) {
         plm_task_fail(ctx, "cannot run pkg-config");
         return NULL;
     }
-    if (!fgets(version, sizeof(version), p))
+    if (!fgets(version, sizeof version, p))
         version[0] = '\0';
     status = pclose(p);
     version[strcspn(version, "\r\n")] = '\0';
@@ -226,11 +226,11 @@ int main(int argc, char **argv)
         n = (size_t)(argc - i);
     } else {
         deps = default_deps;
-        n = sizeof(default_deps) / sizeof(default_deps[0]);
+        n = sizeof default_deps / sizeof default_deps[0];
     }
 
-    tasks = calloc(n, sizeof(*tasks));
-    results = calloc(n, sizeof(*results));
+    tasks = calloc(n, sizeof *tasks);
+    results = calloc(n, sizeof *results);
     if (!tasks || !results) {
         fputs("check_dependencies: out of memory\n", stderr);
         status = 3;

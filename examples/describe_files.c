@@ -69,8 +69,8 @@ out:
 
 /* Builds the chat request for one file. Returns a plm_code; on failure
  * *why says what went wrong (static text). */
-static int build_request(plm_request **out, const char *model,
-                         const char *path, const char **why)
+static int build_request(plm_request **out, const char *model, const char *path,
+                         const char **why)
 {
     plm_request *req = NULL;
     char *text = NULL, *prompt = NULL;
@@ -123,10 +123,10 @@ int main(int argc, char **argv)
     const char *model = getenv("PLM_MODEL");
     plm_gather_options opts = PLM_GATHER_OPTIONS_INIT;
     plm_client *client = NULL;
-    plm_request **reqs = NULL;    /* the requests that could be built */
+    plm_request **reqs = NULL; /* the requests that could be built */
     plm_result **results = NULL;
-    size_t *slot = NULL;          /* file i's request, or SIZE_MAX */
-    const char **why = NULL;      /* file i's local error */
+    size_t *slot = NULL;     /* file i's request, or SIZE_MAX */
+    const char **why = NULL; /* file i's local error */
     size_t nfiles, nreqs = 0, failed = 0;
     int rc, status = 2;
 
@@ -138,10 +138,10 @@ int main(int argc, char **argv)
         model = "gpt-4o-mini";
     nfiles = (size_t)(argc - 1);
 
-    reqs = calloc(nfiles, sizeof(*reqs));
-    results = calloc(nfiles, sizeof(*results));
-    slot = calloc(nfiles, sizeof(*slot));
-    why = calloc(nfiles, sizeof(*why));
+    reqs = calloc(nfiles, sizeof *reqs);
+    results = calloc(nfiles, sizeof *results);
+    slot = calloc(nfiles, sizeof *slot);
+    why = calloc(nfiles, sizeof *why);
     if (!reqs || !results || !slot || !why) {
         fputs("describe_files: out of memory\n", stderr);
         goto out;

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Kept values are capped strings. */
     const char *const kept[] = { h.content_type, h.request_id, h.retry_after,
                                  h.retry_after_ms, h.rl_reset_tokens };
-    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
         FUZZ_CHECK(!kept[i] || strlen(kept[i]) <= 1024);
 
     plm__rl_state st;

@@ -51,8 +51,8 @@ static void check_item(const run_input_item *item, uint64_t line_no)
     FUZZ_CHECK(item->custom_id != NULL && item->custom_id[0] != '\0');
     if (item->error[0]) {
         /* The message is printed on a terminal once sanitized. */
-        char msg[sizeof(item->error)];
-        memcpy(msg, item->error, sizeof(msg));
+        char msg[sizeof item->error];
+        memcpy(msg, item->error, sizeof msg);
         run_input_sanitize(msg);
         for (const char *p = msg; *p; p++)
             FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);

@@ -26,10 +26,10 @@ static void check(const plm__mock_directive *d)
     FUZZ_CHECK(d->tokens >= -1 && d->tokens <= 1000000000);
     FUZZ_CHECK(d->fault >= PLM__MOCK_FAULT_NONE &&
                d->fault <= PLM__MOCK_FAULT_SLOW);
-    check_str(d->key, sizeof(d->key));
-    check_str(d->retry_after, sizeof(d->retry_after));
-    check_str(d->retry_after_ms, sizeof(d->retry_after_ms));
-    check_str(d->error_code, sizeof(d->error_code));
+    check_str(d->key, sizeof d->key);
+    check_str(d->retry_after, sizeof d->retry_after);
+    check_str(d->retry_after_ms, sizeof d->retry_after_ms);
+    check_str(d->error_code, sizeof d->error_code);
     /* The retry values are sent as headers: numbers, nothing else. */
     const char *const nums[] = { d->retry_after, d->retry_after_ms };
     for (int i = 0; i < 2; i++) {

@@ -28,7 +28,7 @@ static int open_scan(const char *path, run_idset *ids, run_resume_info *info,
                      run_out **out)
 {
     char err[256];
-    int rc = run_out_open(out, path, 0, ids, info, err, sizeof(err));
+    int rc = run_out_open(out, path, 0, ids, info, err, sizeof err);
     if (rc == -1)
         fprintf(stderr, "run_out_open: %s\n", err);
     FUZZ_CHECK(rc == 0 || rc == -2);
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run_resume_info info, again;
     run_out *o = NULL;
 
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     FUZZ_CHECK(ids != NULL);
     if (open_scan(path, ids, &info, &o) != 0) {
         /* Refused: a line that is not a parallm record. Untouched. */

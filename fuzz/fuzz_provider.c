@@ -67,9 +67,9 @@ static void check_output_line(const char *custom_id, const plm_result *res,
     run_idset *ids = run_idset_new();
     run_resume_info info;
     run_out *o = NULL;
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     FUZZ_CHECK(ids != NULL);
-    FUZZ_CHECK(run_out_open(&o, path, 0, ids, &info, err, sizeof(err)) == 0);
+    FUZZ_CHECK(run_out_open(&o, path, 0, ids, &info, err, sizeof err) == 0);
     FUZZ_CHECK(info.lines == 1);
     FUZZ_CHECK(info.repaired_bytes == 0);
     unsigned char *f = run_idset_find(ids, custom_id, strlen(custom_id), 0);
@@ -89,8 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned b2 = fuzz_take(&data, &size);
     plm_provider provider = (b0 & 1) ? PLM_PROVIDER_ANTHROPIC
                                      : PLM_PROVIDER_OPENAI;
-    int status = statuses[b1 % (sizeof(statuses) / sizeof(statuses[0]))];
-    const char *path = paths[b2 % (sizeof(paths) / sizeof(paths[0]))];
+    int status = statuses[b1 % (sizeof statuses / sizeof statuses[0])];
+    const char *path = paths[b2 % (sizeof paths / sizeof paths[0])];
     plm__headers h = { 0 };
     char *body = fuzz_cstr(data, size);
     plm_result *res = plm__result_new(NULL);

@@ -55,14 +55,17 @@ PLM_EXTERN const char *plm_version(void);
 /* C++ has no designated initializers before C++20, and { v } trips
  * -Wmissing-field-initializers: a value-initialized struct (every field
  * zero) with the version set. */
-#define PLM__OPTIONS_INIT(type, v)                                         \
-    ([] {                                                                  \
-        type plm_options_ = type();                                        \
-        plm_options_.version = (v);                                        \
-        return plm_options_;                                               \
+#define PLM__OPTIONS_INIT(type, v)                                             \
+    ([] {                                                                      \
+        type plm_options_ = type();                                            \
+        plm_options_.version = (v);                                            \
+        return plm_options_;                                                   \
     }())
 #else
-#define PLM__OPTIONS_INIT(type, v) { .version = (v) }
+#define PLM__OPTIONS_INIT(type, v)                                             \
+    {                                                                          \
+        .version = (v)                                                         \
+    }
 #endif
 
 typedef enum plm_code {
@@ -143,7 +146,7 @@ typedef struct plm_request plm_request;
  * PLM_EINVAL or PLM_ENOMEM. Free with plm_request_free().
  */
 PLM_EXTERN int plm_request_new_chat(plm_request **out, plm_provider provider,
-                         const char *model);
+                                    const char *model);
 
 /*
  * A raw request: method, path (e.g. "/v1/embeddings") and JSON body sent as
@@ -151,14 +154,15 @@ PLM_EXTERN int plm_request_new_chat(plm_request **out, plm_provider provider,
  * object; otherwise PLM_EINVAL.
  */
 PLM_EXTERN int plm_request_new_raw(plm_request **out, plm_provider provider,
-                        const char *method, const char *path,
-                        const char *body_json);
+                                   const char *method, const char *path,
+                                   const char *body_json);
 
 /* Chat builders. Each copies its arguments; PLM_EINVAL on a raw request. */
 PLM_EXTERN int plm_request_set_system(plm_request *req, const char *text);
 PLM_EXTERN int plm_request_add_message(plm_request *req, const char *role,
-                            const char *content);
-PLM_EXTERN int plm_request_set_temperature(plm_request *req, double temperature);
+                                       const char *content);
+PLM_EXTERN int plm_request_set_temperature(plm_request *req,
+                                           double temperature);
 PLM_EXTERN int plm_request_set_max_tokens(plm_request *req, int max_tokens);
 /* Ask for a JSON object answer (OpenAI response_format json_object). */
 PLM_EXTERN int plm_request_set_json_response(plm_request *req, int on);
@@ -184,20 +188,23 @@ PLM_EXTERN void plm_request_free(plm_request *req);
  * ---------------------------------------------------------------------- */
 typedef struct plm_result plm_result;
 
-PLM_EXTERN int plm_result_code(const plm_result *res);          /* plm_code */
+PLM_EXTERN int plm_result_code(const plm_result *res); /* plm_code */
 PLM_EXTERN plm_error_class plm_result_error_class(const plm_result *res);
 /* Readable message for a failure (never contains an API key); "" on
  * success. */
 PLM_EXTERN const char *plm_result_error_message(const plm_result *res);
-PLM_EXTERN int plm_result_http_status(const plm_result *res);   /* 0 if no answer */
+PLM_EXTERN int
+plm_result_http_status(const plm_result *res); /* 0 if no answer */
 /* The assistant's text (joined text blocks), or NULL. */
 PLM_EXTERN const char *plm_result_content(const plm_result *res);
-PLM_EXTERN const char *plm_result_finish_reason(const plm_result *res); /* or NULL */
+PLM_EXTERN const char *
+plm_result_finish_reason(const plm_result *res); /* or NULL */
 /* Tokens: prompt/input and completion/output; -1 when not reported. */
 PLM_EXTERN int64_t plm_result_prompt_tokens(const plm_result *res);
 PLM_EXTERN int64_t plm_result_completion_tokens(const plm_result *res);
-PLM_EXTERN const char *plm_result_request_id(const plm_result *res); /* or NULL */
-PLM_EXTERN int plm_result_attempts(const plm_result *res);      /* 0 if never sent */
+PLM_EXTERN const char *
+plm_result_request_id(const plm_result *res);              /* or NULL */
+PLM_EXTERN int plm_result_attempts(const plm_result *res); /* 0 if never sent */
 /* Seconds from first going in flight to completion (0 if never sent). */
 PLM_EXTERN double plm_result_latency(const plm_result *res);
 /* 1 if the request was ever sent; 0 if it never started. */
@@ -228,26 +235,26 @@ typedef void (*plm_log_fn)(plm_log_level level, const char *message,
 /* Zero (or NULL) in any field means "the default" given in its comment.
  * Every _ms duration must lie in [0, 7 days]; anything else is PLM_EINVAL. */
 typedef struct plm_client_options {
-    unsigned int version;             /* PLM_CLIENT_OPTIONS_VERSION */
-    const char *openai_api_key;       /* default $OPENAI_API_KEY */
-    const char *openai_base_url;      /* default $OPENAI_BASE_URL, else
-                                         https://api.openai.com/v1 */
-    const char *anthropic_api_key;    /* default $ANTHROPIC_API_KEY */
-    const char *anthropic_base_url;   /* default $ANTHROPIC_BASE_URL, else
-                                         https://api.anthropic.com */
-    const char *ca_file;              /* extra CA bundle (PEM) to trust */
-    int insecure_skip_verify;         /* 1 turns TLS verification OFF */
-    int max_retries;                  /* default 15; -1 means none (see
-                                         also retry_time_ms) */
-    int64_t request_timeout_ms;       /* per attempt; default 600000 */
-    int64_t connect_timeout_ms;       /* default 10000 */
-    size_t max_response_bytes;        /* default 16 MiB */
-    int64_t retry_base_ms;            /* backoff base; default 500 */
-    int64_t retry_max_ms;             /* backoff cap; default 2000 */
-    int64_t retry_after_max_ms;       /* cap on Retry-After; default 60000 */
-    plm_log_fn log;                   /* default: stderr if log_level set */
+    unsigned int version;           /* PLM_CLIENT_OPTIONS_VERSION */
+    const char *openai_api_key;     /* default $OPENAI_API_KEY */
+    const char *openai_base_url;    /* default $OPENAI_BASE_URL, else
+                                       https://api.openai.com/v1 */
+    const char *anthropic_api_key;  /* default $ANTHROPIC_API_KEY */
+    const char *anthropic_base_url; /* default $ANTHROPIC_BASE_URL, else
+                                       https://api.anthropic.com */
+    const char *ca_file;            /* extra CA bundle (PEM) to trust */
+    int insecure_skip_verify;       /* 1 turns TLS verification OFF */
+    int max_retries;                /* default 15; -1 means none (see
+                                       also retry_time_ms) */
+    int64_t request_timeout_ms;     /* per attempt; default 600000 */
+    int64_t connect_timeout_ms;     /* default 10000 */
+    size_t max_response_bytes;      /* default 16 MiB */
+    int64_t retry_base_ms;          /* backoff base; default 500 */
+    int64_t retry_max_ms;           /* backoff cap; default 2000 */
+    int64_t retry_after_max_ms;     /* cap on Retry-After; default 60000 */
+    plm_log_fn log;                 /* default: stderr if log_level set */
     void *log_user_data;
-    int log_level;                    /* 0 = errors only, ... 3 = debug */
+    int log_level; /* 0 = errors only, ... 3 = debug */
     /* 1: one INFO line per batch, "Executed N LLM requests in parallel:
      * X.XXs (avg: Y.YYs per request)", not filtered by log_level. N is the
      * batch's size (plm_gather / executor: n, however many completed
@@ -285,59 +292,60 @@ typedef struct plm_client_options {
     double tpm;
     double input_tpm;
     double output_tpm;
-    int adaptive_concurrency;         /* 1: AIMD limit in [1, max_concurrent]
-                                         (1000 when unlimited) starting at
-                                         10, shrinking on 429/529/503/
-                                         timeouts; plm_stats.
-                                         concurrency_limit shows it; 0 =
-                                         off */
-    int breaker_failures;             /* consecutive failures (network,
-                                         timeout, 5xx, overloaded) that open
-                                         the circuit breaker; default
-                                         max(5, the run's concurrency) (it
-                                         also opens at 50% failures of the
-                                         last max(20, 2 x concurrency)
-                                         calls, with at least max(10,
-                                         concurrency)); a value set here
-                                         is used as given; -1 disables it */
-    int breaker_cooldown_ms;          /* time open (holding requests)
-                                         before a probe; default 10000;
-                                         negative EINVAL */
-    double retry_budget;              /* retries allowed as a fraction of
-                                         first attempts (at least one per
-                                         second, at most max(10,
-                                         concurrency) saved up), per
-                                         endpoint; default
-                                         0.5; negative = no budget, only
-                                         max_retries. Retries after a 429
-                                         are paced by Retry-After instead
-                                         and do not count */
-    int learn_limits;                 /* take limits from the provider's
-                                         headers; 0 = default (on), -1 off */
-    int stop_on_fatal;                /* 0 = default (on): the first
-                                         PLM_EAUTH or PLM_EQUOTA answer stops
-                                         the run (see plm_client_run); -1 =
-                                         off, each request fails alone */
-    int64_t retry_time_ms;            /* per request: no retry starts once
-                                         this long has passed since its
-                                         first attempt; default 900000 (15
-                                         min); -1 = no time bound */
-    int64_t breaker_dead_ms;          /* the endpoint is dead (its
-                                         requests fail with PLM_EBREAKER)
-                                         when the breaker's probes have
-                                         kept failing this long since it
-                                         opened; default 300000 (5 min) */
+    int adaptive_concurrency; /* 1: AIMD limit in [1, max_concurrent]
+                                 (1000 when unlimited) starting at
+                                 10, shrinking on 429/529/503/
+                                 timeouts; plm_stats.
+                                 concurrency_limit shows it; 0 =
+                                 off */
+    int breaker_failures;     /* consecutive failures (network,
+                                 timeout, 5xx, overloaded) that open
+                                 the circuit breaker; default
+                                 max(5, the run's concurrency) (it
+                                 also opens at 50% failures of the
+                                 last max(20, 2 x concurrency)
+                                 calls, with at least max(10,
+                                 concurrency)); a value set here
+                                 is used as given; -1 disables it */
+    int breaker_cooldown_ms;  /* time open (holding requests)
+                                 before a probe; default 10000;
+                                 negative EINVAL */
+    double retry_budget;      /* retries allowed as a fraction of
+                                 first attempts (at least one per
+                                 second, at most max(10,
+                                 concurrency) saved up), per
+                                 endpoint; default
+                                 0.5; negative = no budget, only
+                                 max_retries. Retries after a 429
+                                 are paced by Retry-After instead
+                                 and do not count */
+    int learn_limits;         /* take limits from the provider's
+                                 headers; 0 = default (on), -1 off */
+    int stop_on_fatal;        /* 0 = default (on): the first
+                                 PLM_EAUTH or PLM_EQUOTA answer stops
+                                 the run (see plm_client_run); -1 =
+                                 off, each request fails alone */
+    int64_t retry_time_ms;    /* per request: no retry starts once
+                                 this long has passed since its
+                                 first attempt; default 900000 (15
+                                 min); -1 = no time bound */
+    int64_t breaker_dead_ms;  /* the endpoint is dead (its
+                                 requests fail with PLM_EBREAKER)
+                                 when the breaker's probes have
+                                 kept failing this long since it
+                                 opened; default 300000 (5 min) */
 } plm_client_options;
 
-#define PLM_CLIENT_OPTIONS_INIT PLM__OPTIONS_INIT(plm_client_options, PLM_CLIENT_OPTIONS_VERSION)
+#define PLM_CLIENT_OPTIONS_INIT                                                \
+    PLM__OPTIONS_INIT(plm_client_options, PLM_CLIENT_OPTIONS_VERSION)
 
 /* A provider usage tier's published limits and the concurrency we
  * suggest for it. Strings are static. */
 typedef struct plm_tier {
-    const char *name;         /* "openai-1", "anthropic-4", "local", ... */
-    double rpm;               /* requests per minute; 0 = no limit */
-    double tpm;               /* tokens per minute; 0 = no limit */
-    int max_concurrent;       /* suggested plm_run_options.max_concurrent */
+    const char *name;   /* "openai-1", "anthropic-4", "local", ... */
+    double rpm;         /* requests per minute; 0 = no limit */
+    double tpm;         /* tokens per minute; 0 = no limit */
+    int max_concurrent; /* suggested plm_run_options.max_concurrent */
 } plm_tier;
 
 /* Looks a tier up by name (case-sensitive). Returns PLM_OK and fills *out,
@@ -391,19 +399,19 @@ typedef int (*plm_complete_fn)(plm_request *req, plm_result *res,
 
 /* Counters of the current (or last) run on a client. */
 typedef struct plm_stats {
-    uint64_t submitted;     /* requests taken from the source */
-    uint64_t completed;     /* completions delivered */
+    uint64_t submitted; /* requests taken from the source */
+    uint64_t completed; /* completions delivered */
     uint64_t succeeded;
     uint64_t failed;
-    uint64_t attempts;      /* HTTP attempts sent, retries included */
+    uint64_t attempts; /* HTTP attempts sent, retries included */
     uint64_t retries;
-    uint64_t rate_limited;  /* 429 answers seen (every attempt) */
-    uint64_t in_flight;     /* attempts on the wire now */
-    uint64_t waiting;       /* taken, not on the wire (backoff, budget) */
-    int64_t prompt_tokens;  /* reported by the provider */
+    uint64_t rate_limited; /* 429 answers seen (every attempt) */
+    uint64_t in_flight;    /* attempts on the wire now */
+    uint64_t waiting;      /* taken, not on the wire (backoff, budget) */
+    int64_t prompt_tokens; /* reported by the provider */
     int64_t completion_tokens;
-    int concurrency_limit;  /* current limit (0 = unlimited) */
-    double elapsed;         /* seconds since the run started */
+    int concurrency_limit; /* current limit (0 = unlimited) */
+    double elapsed;        /* seconds since the run started */
 } plm_stats;
 
 /* Copies the counters. Call from the run's thread (e.g. in a callback) or
@@ -416,19 +424,20 @@ typedef void (*plm_tick_fn)(const plm_stats *stats, void *user_data);
 #define PLM_RUN_OPTIONS_VERSION 1
 
 typedef struct plm_run_options {
-    unsigned int version;   /* PLM_RUN_OPTIONS_VERSION */
+    unsigned int version; /* PLM_RUN_OPTIONS_VERSION */
     /* 0 = unlimited; negative is PLM_EINVAL. Either way a run never asks
      * for more connections than the process may open: when it needs more,
      * it raises the soft RLIMIT_NOFILE to the hard limit (process-wide),
      * then caps its concurrency below the descriptors left (less those in
      * use and a reserve of 16 + 1/16 of the limit) with a WARN line. */
     int max_concurrent;
-    int64_t timeout_ms;     /* whole run deadline; 0 = none */
-    plm_tick_fn tick;       /* optional progress callback */
-    int64_t tick_ms;        /* default 250 */
+    int64_t timeout_ms; /* whole run deadline; 0 = none */
+    plm_tick_fn tick;   /* optional progress callback */
+    int64_t tick_ms;    /* default 250 */
 } plm_run_options;
 
-#define PLM_RUN_OPTIONS_INIT PLM__OPTIONS_INIT(plm_run_options, PLM_RUN_OPTIONS_VERSION)
+#define PLM_RUN_OPTIONS_INIT                                                   \
+    PLM__OPTIONS_INIT(plm_run_options, PLM_RUN_OPTIONS_VERSION)
 
 /*
  * Runs requests from source until it is exhausted and every request has
@@ -457,8 +466,8 @@ typedef struct plm_run_options {
  * When several stops happen, the first one's code is returned.
  */
 PLM_EXTERN int plm_client_run(plm_client *client, plm_source_fn source,
-                   plm_complete_fn complete, const plm_run_options *opts,
-                   void *user_data);
+                              plm_complete_fn complete,
+                              const plm_run_options *opts, void *user_data);
 
 /* ------------------------------------------------------------------------
  * gather: the seed's gather_llm_requests / gather_with_timeout.
@@ -466,15 +475,16 @@ PLM_EXTERN int plm_client_run(plm_client *client, plm_source_fn source,
 #define PLM_GATHER_OPTIONS_VERSION 1
 
 typedef struct plm_gather_options {
-    unsigned int version;   /* PLM_GATHER_OPTIONS_VERSION */
-    int max_concurrent;     /* 0 = unlimited; negative is PLM_EINVAL;
-                               capped by open files as in plm_run_options */
-    int return_errors;      /* 1: every slot holds its own outcome;
-                               0: fail fast on the first final failure */
-    int64_t timeout_ms;     /* overall deadline; 0 = none */
+    unsigned int version; /* PLM_GATHER_OPTIONS_VERSION */
+    int max_concurrent;   /* 0 = unlimited; negative is PLM_EINVAL;
+                             capped by open files as in plm_run_options */
+    int return_errors;    /* 1: every slot holds its own outcome;
+                             0: fail fast on the first final failure */
+    int64_t timeout_ms;   /* overall deadline; 0 = none */
 } plm_gather_options;
 
-#define PLM_GATHER_OPTIONS_INIT PLM__OPTIONS_INIT(plm_gather_options, PLM_GATHER_OPTIONS_VERSION)
+#define PLM_GATHER_OPTIONS_INIT                                                \
+    PLM__OPTIONS_INIT(plm_gather_options, PLM_GATHER_OPTIONS_VERSION)
 
 /*
  * Runs n requests, results[i] for reqs[i] (input order). results must have
@@ -519,8 +529,9 @@ typedef struct plm_gather_options {
  * Every slot holds a result unless nothing ran (PLM_EINVAL, PLM_ESTATE)
  * or memory ran out (PLM_ENOMEM). PLM_EABORTED is never returned.
  */
-PLM_EXTERN int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
-               plm_result **results, const plm_gather_options *opts);
+PLM_EXTERN int plm_gather(plm_client *client, plm_request *const *reqs,
+                          size_t n, plm_result **results,
+                          const plm_gather_options *opts);
 
 /* Frees results[0..n-1] and sets them to NULL. */
 PLM_EXTERN void plm_results_free(plm_result **results, size_t n);
@@ -534,11 +545,12 @@ typedef struct plm_executor plm_executor;
  * is freed). opts may be NULL. Returns PLM_OK, PLM_EINVAL (out or client
  * NULL, bad opts as for plm_gather; *out is set to NULL) or PLM_ENOMEM. */
 PLM_EXTERN int plm_executor_new(plm_executor **out, plm_client *client,
-                     const plm_gather_options *opts);
+                                const plm_gather_options *opts);
 /* Adds a request; the executor takes ownership of req on PLM_OK (and only
  * then). Sets *index if non-NULL. Returns PLM_OK, PLM_EINVAL (ex or req
  * NULL), PLM_ESTATE (after plm_executor_run) or PLM_ENOMEM. */
-PLM_EXTERN int plm_executor_add(plm_executor *ex, plm_request *req, size_t *index);
+PLM_EXTERN int plm_executor_add(plm_executor *ex, plm_request *req,
+                                size_t *index);
 /* Runs every added request, as plm_gather with the executor's options:
  * the same return values (an empty executor runs an empty batch: PLM_OK),
  * plus PLM_EINVAL (ex NULL), PLM_ESTATE when called a second time (or a
@@ -547,7 +559,8 @@ PLM_EXTERN int plm_executor_add(plm_executor *ex, plm_request *req, size_t *inde
 PLM_EXTERN int plm_executor_run(plm_executor *ex);
 PLM_EXTERN size_t plm_executor_count(const plm_executor *ex);
 /* The result for request i (borrowed), or NULL before run / out of range. */
-PLM_EXTERN const plm_result *plm_executor_result(const plm_executor *ex, size_t i);
+PLM_EXTERN const plm_result *plm_executor_result(const plm_executor *ex,
+                                                 size_t i);
 PLM_EXTERN void plm_executor_free(plm_executor *ex);
 
 /* ------------------------------------------------------------------------
@@ -589,16 +602,16 @@ typedef struct plm_task {
 } plm_task;
 
 typedef struct plm_task_result {
-    int code;        /* PLM_OK, PLM_EABORTED (task failed), PLM_ETIMEOUT,
-                        PLM_ECANCELLED, PLM_ENOTSTARTED */
-    int started;     /* 1 if the function was called */
-    void *value;     /* the function's return value, when code == PLM_OK;
-                        NULL otherwise */
-    char *error;     /* the failure message when code == PLM_EABORTED
-                        (NULL only if memory ran out), else NULL; freed by
-                        plm_task_results_clear() */
-    double seconds;  /* run time of the function (CLOCK_MONOTONIC); 0 if
-                        not started */
+    int code;       /* PLM_OK, PLM_EABORTED (task failed), PLM_ETIMEOUT,
+                       PLM_ECANCELLED, PLM_ENOTSTARTED */
+    int started;    /* 1 if the function was called */
+    void *value;    /* the function's return value, when code == PLM_OK;
+                       NULL otherwise */
+    char *error;    /* the failure message when code == PLM_EABORTED
+                       (NULL only if memory ran out), else NULL; freed by
+                       plm_task_results_clear() */
+    double seconds; /* run time of the function (CLOCK_MONOTONIC); 0 if
+                       not started */
 } plm_task_result;
 
 /*
@@ -641,8 +654,9 @@ typedef struct plm_task_result {
 /* In short, it returns exactly one of PLM_OK, PLM_EABORTED (fail-fast),
  * PLM_ETIMEOUT, PLM_EINVAL and PLM_ENOMEM: never PLM_ECANCELLED (a task
  * cannot be interrupted from outside) nor PLM_ESTATE (no client). */
-PLM_EXTERN int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
-                    const plm_gather_options *opts);
+PLM_EXTERN int plm_task_gather(const plm_task *tasks, size_t n,
+                               plm_task_result *results,
+                               const plm_gather_options *opts);
 
 /* Frees the error strings in results[0..n-1] and sets them to NULL (not
  * the values). */

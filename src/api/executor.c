@@ -15,7 +15,7 @@ struct plm_executor {
     plm_gather_options opts;
     plm_request **reqs;
     size_t n, cap;
-    plm_result **results;   /* NULL until run */
+    plm_result **results; /* NULL until run */
     int ran;
 };
 

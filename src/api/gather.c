@@ -89,8 +89,7 @@ int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
         return rc;
     for (i = 0; i < n; i++)
         if (!reqs[i])
-            return plm__error_set(PLM_EINVAL, "reqs",
-                                  "element %zu is NULL", i);
+            return plm__error_set(PLM_EINVAL, "reqs", "element %zu is NULL", i);
     for (i = 0; i < n; i++)
         results[i] = NULL;
 
@@ -106,8 +105,8 @@ int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
     ro.timeout_ms = opts->timeout_ms;
     /* An empty batch runs too (at once): it logs "Executed 0" and resets
      * the statistics like any other. */
-    rc = plm__engine_run_batch(client, gather_source, gather_complete, &ro,
-                               &g, NULL, (int64_t)n);
+    rc = plm__engine_run_batch(client, gather_source, gather_complete, &ro, &g,
+                               NULL, (int64_t)n);
     if (rc == PLM_EINVAL || rc == PLM_ESTATE)
         return rc; /* nothing ran */
 
@@ -120,8 +119,7 @@ int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
             fill_rc = PLM_ENOMEM;
             continue;
         }
-        plm__result_set_error(results[i], PLM_ENOTSTARTED,
-                              PLM_CLASS_CANCELLED,
+        plm__result_set_error(results[i], PLM_ENOTSTARTED, PLM_CLASS_CANCELLED,
                               "the batch ended before this request started");
     }
     if (rc == PLM_EABORTED && g.first_failure != PLM_OK)

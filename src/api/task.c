@@ -33,17 +33,17 @@
 /* The state one plm_task_gather() call shares with its workers. */
 typedef struct task_gather {
     pthread_mutex_t mu;
-    pthread_cond_t idle;        /* signalled when the last worker exits */
+    pthread_cond_t idle; /* signalled when the last worker exits */
     const plm_task *tasks;
     plm_task_result *results;
     size_t n;
     int return_errors;
     /* Under mu: */
-    size_t next;                /* the next index to hand out */
-    size_t done;                /* slots decided by a returning function */
-    size_t alive;               /* workers that have not exited yet */
-    int stop;                   /* 0, PLM_EABORTED or PLM_ETIMEOUT */
-    size_t failed_index;        /* the fail-fast task when stop is EABORTED */
+    size_t next;         /* the next index to hand out */
+    size_t done;         /* slots decided by a returning function */
+    size_t alive;        /* workers that have not exited yet */
+    int stop;            /* 0, PLM_EABORTED or PLM_ETIMEOUT */
+    size_t failed_index; /* the fail-fast task when stop is EABORTED */
     /* Read without the lock by plm_task_cancelled(). */
     atomic_int cancelled;
 } task_gather;
@@ -52,7 +52,7 @@ struct plm_task_ctx {
     task_gather *g;
     size_t index;
     int failed;
-    char *message;              /* the last message given, or NULL */
+    char *message; /* the last message given, or NULL */
 };
 
 static double now_seconds(void)
@@ -299,14 +299,14 @@ int plm_task_gather(const plm_task *tasks, size_t n, plm_task_result *results,
     if (opts->max_concurrent == 0 && count > PLM_TASK_MAX_THREADS)
         count = PLM_TASK_MAX_THREADS;
 
-    memset(&g, 0, sizeof(g));
+    memset(&g, 0, sizeof g);
     g.tasks = tasks;
     g.results = results;
     g.n = n;
     g.return_errors = opts->return_errors != 0;
     atomic_init(&g.cancelled, 0);
 
-    threads = malloc(count * sizeof(*threads));
+    threads = malloc(count * sizeof *threads);
     if (!threads)
         return PLM_ENOMEM;
     if (pthread_condattr_init(&attr) != 0) {

@@ -64,8 +64,7 @@ static int validate(const plm_client_options *o)
 
     if ((rc = plm__check_version("plm_client_options", o->version,
                                  PLM_CLIENT_OPTIONS_VERSION)) ||
-        (rc = plm__check_range("max_retries", o->max_retries, -1,
-                               INT32_MAX)) ||
+        (rc = plm__check_range("max_retries", o->max_retries, -1, INT32_MAX)) ||
         (rc = plm__check_duration_ms("request_timeout_ms",
                                      o->request_timeout_ms)) ||
         (rc = plm__check_duration_ms("connect_timeout_ms",
@@ -76,8 +75,7 @@ static int validate(const plm_client_options *o)
                                      o->retry_after_max_ms)) ||
         (rc = plm__check_range("retry_time_ms", o->retry_time_ms, -1,
                                INT64_C(604800000))) ||
-        (rc = plm__check_range("log_level", o->log_level, 0,
-                               PLM_LOG_DEBUG)))
+        (rc = plm__check_range("log_level", o->log_level, 0, PLM_LOG_DEBUG)))
         return rc;
     return PLM_OK;
 }
@@ -105,7 +103,8 @@ static int check_base_url(const char *field, const char *url)
         return PLM_OK;
     return plm__error_set(PLM_EINVAL, field,
                           "must start with http:// or https://, got "
-                          "\"%.200s\"", url);
+                          "\"%.200s\"",
+                          url);
 }
 
 static int build_headers(plm_client *c, plm_provider p)
@@ -129,8 +128,8 @@ static int build_headers(plm_client *c, plm_provider p)
  * base URLs, then the scheme check: PLM_ENOMEM or PLM_EINVAL. */
 static int resolve_endpoints(plm_client *c, const plm_client_options *o)
 {
-    const char *key[PLM__PROVIDER_COUNT] = {0};
-    const char *base[PLM__PROVIDER_COUNT] = {0};
+    const char *key[PLM__PROVIDER_COUNT] = { 0 };
+    const char *base[PLM__PROVIDER_COUNT] = { 0 };
     int i;
 
     for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
@@ -322,8 +321,7 @@ void plm_client_interrupt(plm_client *client, int level)
         level = 2;
     cur = atomic_load(&client->interrupt_level);
     while (cur < level &&
-           !atomic_compare_exchange_weak(&client->interrupt_level, &cur,
-                                         level))
+           !atomic_compare_exchange_weak(&client->interrupt_level, &cur, level))
         ;
     plm__loop_wake(client->loop);
 }
@@ -337,8 +335,7 @@ void plm_client_stats(const plm_client *client, plm_stats *out)
         return;
     *out = client->stats;
     if (client->run_started_ns && !client->run_ended_ns)
-        out->elapsed =
-            (double)(plm__now_ns() - client->run_started_ns) / 1e9;
+        out->elapsed = (double)(plm__now_ns() - client->run_started_ns) / 1e9;
 }
 
 static const char *level_name(plm_log_level level)
@@ -361,8 +358,8 @@ void plm__log_emit(const plm_client *client, plm_log_level level,
         fprintf(stderr, "parallm: %s: %s\n", level_name(level), message);
 }
 
-void plm__log(const plm_client *client, plm_log_level level,
-              const char *fmt, ...)
+void plm__log(const plm_client *client, plm_log_level level, const char *fmt,
+              ...)
 {
     char buf[1024];
     va_list ap;
@@ -447,7 +444,8 @@ int plm__client_cap_to_descriptors(plm_client *c, int *max_concurrent,
     if (!plm__fd_room_get(wanted, &r))
         return 0;
     if (r.raised)
-        plm__log(c, PLM_LOG_INFO, "raised the soft RLIMIT_NOFILE to %lld "
+        plm__log(c, PLM_LOG_INFO,
+                 "raised the soft RLIMIT_NOFILE to %lld "
                  "(the hard limit) for up to %lld connections",
                  (long long)r.soft, (long long)wanted);
     if (r.room >= wanted)
@@ -455,12 +453,15 @@ int plm__client_cap_to_descriptors(plm_client *c, int *max_concurrent,
     *max_concurrent = (int)r.room;
     /* An unknown number of requests at unlimited concurrency is capped
      * quietly while the cap is generous. */
-    plm__log(c, batch_size < 0 && wanted == INT32_MAX && r.room >= 1024
-                    ? PLM_LOG_DEBUG : PLM_LOG_WARN,
+    plm__log(c,
+             batch_size < 0 && wanted == INT32_MAX && r.room >= 1024
+                 ? PLM_LOG_DEBUG
+                 : PLM_LOG_WARN,
              "concurrency capped at %lld connections: RLIMIT_NOFILE allows "
              "%lld open files (hard limit %lld), %lld are open and %lld are "
-             "kept in reserve", (long long)r.room, (long long)r.soft,
-             (long long)r.hard, (long long)r.in_use, (long long)r.reserve);
+             "kept in reserve",
+             (long long)r.room, (long long)r.soft, (long long)r.hard,
+             (long long)r.in_use, (long long)r.reserve);
     return 1;
 }
 

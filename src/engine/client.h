@@ -23,12 +23,12 @@ struct plm_client {
     char *api_key[PLM__PROVIDER_COUNT];
     char *base_url[PLM__PROVIDER_COUNT];
     struct curl_slist *headers[PLM__PROVIDER_COUNT];
-    int max_retries;           /* resolved: 0 means none */
+    int max_retries; /* resolved: 0 means none */
     int64_t request_timeout_ms;
     int64_t connect_timeout_ms;
     size_t max_response_bytes;
     int64_t retry_base_ms, retry_max_ms, retry_after_max_ms;
-    int64_t retry_time_ms;     /* resolved: 0 means no time bound */
+    int64_t retry_time_ms; /* resolved: 0 means no time bound */
     plm_log_fn log;
     void *log_user_data;
     int log_level;
@@ -46,15 +46,15 @@ struct plm_client {
     atomic_int running;
     atomic_int interrupt_level;
 
-    plm_stats stats;           /* of the current or last run */
+    plm_stats stats; /* of the current or last run */
     int64_t run_started_ns;
-    int64_t run_ended_ns;      /* 0 while running */
+    int64_t run_ended_ns; /* 0 while running */
 };
 
 /* Logs a message at level through the client's log callback (or stderr).
  * The message must not contain a secret. */
-void plm__log(const plm_client *client, plm_log_level level,
-              const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void plm__log(const plm_client *client, plm_log_level level, const char *fmt,
+              ...) __attribute__((format(printf, 3, 4)));
 
 /* Sends a message to the sink without filtering by level. */
 void plm__log_emit(const plm_client *client, plm_log_level level,

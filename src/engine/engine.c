@@ -47,19 +47,19 @@ enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
 typedef struct plm__run plm__run;
 
 typedef struct job {
-    struct job *prev, *next;   /* in the list of its state */
+    struct job *prev, *next; /* in the list of its state */
     enum job_state state;
     plm_request *req;
     void *tag;
     plm_result *res;
     char *url;
     plm__xfer xfer;
-    plm__timer timer;          /* backoff */
+    plm__timer timer; /* backoff */
     plm__run *run;
-    int attempt;               /* attempts sent so far */
-    int local_retries;         /* attempts that found no descriptor */
+    int attempt;       /* attempts sent so far */
+    int local_retries; /* attempts that found no descriptor */
     int64_t first_sent_ns;
-    int64_t sent_ns;           /* this attempt */
+    int64_t sent_ns;                    /* this attempt */
     plm__admission adm[PLM__MAX_HOOKS]; /* each hook's record */
 } job;
 
@@ -73,22 +73,22 @@ struct plm__run {
     plm__source_fn source;
     plm__complete_fn complete;
     void *user_data;
-    int max_concurrent;        /* configured; 0 = unlimited */
+    int max_concurrent; /* configured; 0 = unlimited */
     job_list waiting, in_flight, backoff;
     int source_done;
-    int stopping;              /* no more pulls or retries */
-    int result;                /* what the run returns */
-    int abort_pending;         /* a callback or the source asked to stop */
+    int stopping;      /* no more pulls or retries */
+    int result;        /* what the run returns */
+    int abort_pending; /* a callback or the source asked to stop */
     int abort_done;
     int deadline_hit;
     int deadline_done;
-    int interrupt_seen;        /* level already acted on */
+    int interrupt_seen; /* level already acted on */
     plm__timer deadline, tick, admit_timer;
     plm_tick_fn tick_fn;
     int64_t tick_ms;
     void *tick_user_data;
     uint64_t rng;
-    int64_t batch_size;        /* for the log line; -1 = requests taken */
+    int64_t batch_size; /* for the log line; -1 = requests taken */
 };
 
 /* ---- lists ---- */
@@ -210,9 +210,8 @@ static void fill_missing_message(plm_result *res)
     if (res->code == PLM_OK)
         plm__strdup_into(&res->error_message, "");
     else if (res->http_status > 0)
-        plm__result_set_error(res, res->code, res->error_class,
-                              "HTTP %d: %s", res->http_status,
-                              plm_strerror(res->code));
+        plm__result_set_error(res, res->code, res->error_class, "HTTP %d: %s",
+                              res->http_status, plm_strerror(res->code));
     else
         plm__result_set_error(res, res->code, res->error_class, "%s",
                               plm_strerror(res->code));
@@ -276,9 +275,8 @@ static plm__retry_policy policy_for(const plm_client *c, const job *j)
     p.max_ms = c->retry_max_ms;
     p.after_max_ms = c->retry_after_max_ms;
     p.time_ms = c->retry_time_ms;
-    p.elapsed_ms = j->attempt > 0
-                       ? (plm__now_ns() - j->first_sent_ns) / 1000000
-                       : 0;
+    p.elapsed_ms = j->attempt > 0 ? (plm__now_ns() - j->first_sent_ns) / 1000000
+                                  : 0;
     return p;
 }
 
@@ -360,18 +358,20 @@ static int retry_local(plm__run *run, job *j, plm__xfer *x)
     plm__headers_clear(&x->headers);
     if (run->stopping || j->local_retries > PLM__LOCAL_RETRIES) {
         if (run->stopping)
-            plm__result_set_error(j->res, PLM_ECANCELLED,
-                                  PLM_CLASS_CANCELLED,
+            plm__result_set_error(j->res, PLM_ECANCELLED, PLM_CLASS_CANCELLED,
                                   "stopped before retrying (last attempt: "
-                                  "%s)", x->message);
+                                  "%s)",
+                                  x->message);
         job_complete(run, j);
         return 1;
     }
     delay = (int64_t)PLM__LOCAL_RETRY_MS * j->local_retries;
     if (delay > 1000)
         delay = 1000;
-    plm__log(c, PLM_LOG_DEBUG, "no descriptor for a connection (%s); "
-             "trying again in %lld ms", x->message, (long long)delay);
+    plm__log(c, PLM_LOG_DEBUG,
+             "no descriptor for a connection (%s); "
+             "trying again in %lld ms",
+             x->message, (long long)delay);
     set_state(run, j, JOB_BACKOFF, 0);
     update_gauges(run);
     if (plm__timer_start(c->loop, &j->timer, delay) != 0)
@@ -415,8 +415,8 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
                             &x->headers, res->body ? res->body : "",
                             res->body_len, res);
     else
-        plm__result_set_error(res, x->error, class_of_transport(x->error),
-                              "%s", x->message);
+        plm__result_set_error(res, x->error, class_of_transport(x->error), "%s",
+                              x->message);
     a.http_status = x->http_status;
     a.transport_error = x->error;
     a.headers = &x->headers;
@@ -458,9 +458,10 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     {
         int64_t delay = plm__retry_delay_ms(&policy, j->attempt, &x->headers,
                                             time(NULL), &run->rng);
-        plm__log(c, PLM_LOG_DEBUG, "attempt %d failed (%s); retrying in "
-                 "%lld ms", j->attempt,
-                 res->error_message ? res->error_message : "",
+        plm__log(c, PLM_LOG_DEBUG,
+                 "attempt %d failed (%s); retrying in "
+                 "%lld ms",
+                 j->attempt, res->error_message ? res->error_message : "",
                  (long long)delay);
         plm__headers_clear(&x->headers);
         set_state(run, j, JOB_BACKOFF, 0);
@@ -489,8 +490,8 @@ static int current_limit(const plm__run *run)
  * hook in turn (rate budget, circuit breaker, ...). Returns a PLM__ADMIT_
  * verdict; *until_ns or *code say more.
  */
-static int admit(plm__run *run, job *j, int64_t *until_ns, int *code,
-                 char *why, size_t whylen)
+static int admit(plm__run *run, job *j, int64_t *until_ns, int *code, char *why,
+                 size_t whylen)
 {
     plm_client *c = run->client;
     int limit = current_limit(run), i;
@@ -538,9 +539,8 @@ static void admit_waiting(plm__run *run)
              * wait forever: ask again a little later instead. */
             if (until <= 0 && run->in_flight.n == 0)
                 until = plm__now_ns() + PLM__ADMIT_RETRY_NS;
-            if (until > 0 &&
-                (!plm__timer_active(&run->admit_timer) ||
-                 run->admit_timer.due_ns > until))
+            if (until > 0 && (!plm__timer_active(&run->admit_timer) ||
+                              run->admit_timer.due_ns > until))
                 plm__timer_start_at(run->client->loop, &run->admit_timer,
                                     until);
             break;
@@ -631,8 +631,7 @@ static int room_to_pull(plm__run *run)
      * goes before any fresh request when the backoff ends), but at most
      * as many again may back off at once: memory stays bounded by
      * 2 x max_concurrent requests, whatever the source's size. */
-    return run->waiting.n + run->in_flight.n < limit &&
-           active(run) < 2 * limit;
+    return run->waiting.n + run->in_flight.n < limit && active(run) < 2 * limit;
 }
 
 static void pump(plm__run *run)
@@ -652,8 +651,8 @@ static void pump(plm__run *run)
  * attempts on the wire are left to finish. */
 static void stop_all(plm__run *run, int code, int keep_in_flight)
 {
-    plm_error_class cls =
-        code == PLM_ETIMEOUT ? PLM_CLASS_TIMEOUT : PLM_CLASS_CANCELLED;
+    plm_error_class cls = code == PLM_ETIMEOUT ? PLM_CLASS_TIMEOUT
+                                               : PLM_CLASS_CANCELLED;
     const char *why = code == PLM_ETIMEOUT ? "the run's deadline passed"
                                            : "cancelled";
 
@@ -830,8 +829,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
     plm__transport_set_done(client->transport, on_attempt_done, &run);
     plm__transport_set_concurrency(client->transport, run.max_concurrent);
     if (capped)
-        plm__transport_cap_connections(client->transport,
-                                       run.max_concurrent);
+        plm__transport_cap_connections(client->transport, run.max_concurrent);
     for (i = 0; i < client->nhooks; i++)
         if (client->hooks[i].run_start)
             client->hooks[i].run_start(client->hooks[i].data,
@@ -851,8 +849,8 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
         pump(&run);
         handle_stops(&run);
         client->stats.concurrency_limit = current_limit(&run);
-        if (active(&run) == 0 && (run.source_done || run.stopping ||
-                                  run.abort_pending))
+        if (active(&run) == 0 &&
+            (run.source_done || run.stopping || run.abort_pending))
             break;
         if (plm__loop_run_once(client->loop) != 0) {
             run.abort_pending = 1;
@@ -869,8 +867,9 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
         if (client->hooks[i].run_end)
             client->hooks[i].run_end(client->hooks[i].data);
     client->run_ended_ns = plm__now_ns();
-    client->stats.elapsed =
-        (double)(client->run_ended_ns - client->run_started_ns) / 1e9;
+    client->stats.elapsed = (double)(client->run_ended_ns -
+                                     client->run_started_ns) /
+                            1e9;
     update_gauges(&run);
     plm__log(client, PLM_LOG_DEBUG,
              "run ended (%s): %llu completed, %llu ok, %llu failed, "
@@ -880,8 +879,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
              (unsigned long long)client->stats.succeeded,
              (unsigned long long)client->stats.failed,
              (unsigned long long)client->stats.attempts,
-             (unsigned long long)client->stats.retries,
-             client->stats.elapsed);
+             (unsigned long long)client->stats.retries, client->stats.elapsed);
     plm__client_log_batch(client, run.batch_size);
     sigpipe_restore(&guard);
     atomic_store(&client->running, 0);

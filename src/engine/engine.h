@@ -21,10 +21,9 @@ int plm__client_add_hooks(plm_client *client, const plm__engine_hooks *h);
 
 /* The engine's own source and completion: like the public ones with a tag
  * that travels with the request (gather keeps the input index there). */
-typedef int (*plm__source_fn)(plm_request **out, void **tag,
-                              void *user_data);
-typedef int (*plm__complete_fn)(plm_request *req, void *tag,
-                                plm_result *res, void *user_data);
+typedef int (*plm__source_fn)(plm_request **out, void **tag, void *user_data);
+typedef int (*plm__complete_fn)(plm_request *req, void *tag, plm_result *res,
+                                void *user_data);
 
 /* plm_client_run with tags. user_data goes to source and complete,
  * tick_user_data to opts->tick. Same return values. */

@@ -15,14 +15,11 @@ void plm__aimd_init(plm__aimd *a, int max)
 plm__aimd_outcome plm__aimd_outcome_from_class(plm_error_class cls)
 {
     switch (cls) {
-    case PLM_CLASS_NONE:
-        return PLM__AIMD_SUCCESS;
+    case PLM_CLASS_NONE: return PLM__AIMD_SUCCESS;
     case PLM_CLASS_RATE_LIMITED:
     case PLM_CLASS_OVERLOADED:
-    case PLM_CLASS_TIMEOUT:
-        return PLM__AIMD_DROP;
-    default:
-        return PLM__AIMD_IGNORE;
+    case PLM_CLASS_TIMEOUT: return PLM__AIMD_DROP;
+    default: return PLM__AIMD_IGNORE;
     }
 }
 

@@ -25,15 +25,15 @@
 
 typedef enum plm__aimd_outcome {
     PLM__AIMD_SUCCESS = 0,
-    PLM__AIMD_DROP,     /* the server shed load: 429, 529, 503, timeout */
-    PLM__AIMD_IGNORE    /* says nothing about load: 4xx, cancelled, ... */
+    PLM__AIMD_DROP,  /* the server shed load: 429, 529, 503, timeout */
+    PLM__AIMD_IGNORE /* says nothing about load: 4xx, cancelled, ... */
 } plm__aimd_outcome;
 
 typedef struct plm__aimd {
     int limit;
     int max;
     int64_t last_decrease_ns;
-    int decreased;      /* 0 until the first decrease */
+    int decreased; /* 0 until the first decrease */
 } plm__aimd;
 
 /* Starts at min(PLM__AIMD_INITIAL, max); max <= 0 means

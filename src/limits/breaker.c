@@ -13,29 +13,25 @@
 int plm__breaker_class_counts(plm_error_class cls)
 {
     switch (cls) {
-    case PLM_CLASS_NONE:
-        return 0;
+    case PLM_CLASS_NONE: return 0;
     case PLM_CLASS_NETWORK:
     case PLM_CLASS_TIMEOUT:
     case PLM_CLASS_OVERLOADED:
-    case PLM_CLASS_SERVER:
-        return 1;
-    default:
-        return -1;
+    case PLM_CLASS_SERVER: return 1;
+    default: return -1;
     }
 }
 
 int plm__breaker_init(plm__breaker *b, const plm__breaker_config *cfg)
 {
-    plm__breaker_config c = {0};
+    plm__breaker_config c = { 0 };
     if (!b)
         return PLM_EINVAL;
     if (cfg)
         c = *cfg;
     if (c.failures < -1 || c.rate_percent < -1 || c.rate_percent > 100 ||
-        c.window < 0 || c.window > PLM__BREAKER_MAX_WINDOW ||
-        c.min_calls < 0 || c.cooldown_ms < 0 || c.trials < 0 ||
-        c.dead_ms < 0)
+        c.window < 0 || c.window > PLM__BREAKER_MAX_WINDOW || c.min_calls < 0 ||
+        c.cooldown_ms < 0 || c.trials < 0 || c.dead_ms < 0)
         return PLM_EINVAL;
     memset(b, 0, sizeof *b);
     b->disabled = c.failures == -1;
@@ -147,9 +143,8 @@ plm__breaker_verdict plm__breaker_peek(const plm__breaker *b, int64_t now_ns,
         }
         return PLM__BREAKER_TRIAL; /* it half-opens at the next allow() */
     }
-    return b->trials_out < b->cfg.trials + b->trials_ok
-               ? PLM__BREAKER_TRIAL
-               : PLM__BREAKER_REJECT;
+    return b->trials_out < b->cfg.trials + b->trials_ok ? PLM__BREAKER_TRIAL
+                                                        : PLM__BREAKER_REJECT;
 }
 
 plm__breaker_verdict plm__breaker_allow(plm__breaker *b, int64_t now_ns,

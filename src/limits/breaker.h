@@ -49,17 +49,17 @@
 #define PLM__BREAKER_MAX_WINDOW 1024
 
 typedef struct plm__breaker_config {
-    int failures;         /* consecutive failures that open; 0 = default
-                             (scaled), -1 = breaker disabled (always
-                             ALLOW); a positive value is used as given */
-    int rate_percent;     /* failure rate that opens; 0 = default,
-                             -1 = no rate rule */
-    int window;           /* last N calls for the rate; 0 = default */
-    int min_calls;        /* calls needed before the rate counts; 0 = dflt */
-    int64_t cooldown_ms;  /* time open before a probe; 0 = default */
-    int trials;           /* probes sent at once at first; 0 = default */
-    int64_t dead_ms;      /* probes failing this long since the breaker
-                             opened: the endpoint is dead; 0 = default */
+    int failures;        /* consecutive failures that open; 0 = default
+                            (scaled), -1 = breaker disabled (always
+                            ALLOW); a positive value is used as given */
+    int rate_percent;    /* failure rate that opens; 0 = default,
+                            -1 = no rate rule */
+    int window;          /* last N calls for the rate; 0 = default */
+    int min_calls;       /* calls needed before the rate counts; 0 = dflt */
+    int64_t cooldown_ms; /* time open before a probe; 0 = default */
+    int trials;          /* probes sent at once at first; 0 = default */
+    int64_t dead_ms;     /* probes failing this long since the breaker
+                            opened: the endpoint is dead; 0 = default */
 } plm__breaker_config;
 
 typedef enum plm__breaker_state {
@@ -70,26 +70,26 @@ typedef enum plm__breaker_state {
 } plm__breaker_state;
 
 typedef enum plm__breaker_verdict {
-    PLM__BREAKER_ALLOW = 0,  /* send; record with was_trial = 0 */
-    PLM__BREAKER_REJECT,     /* hold the request: ask again in *retry_in
-                                (0: when a probe reports) */
-    PLM__BREAKER_TRIAL,      /* send as a probe; record with was_trial=1 */
+    PLM__BREAKER_ALLOW = 0,    /* send; record with was_trial = 0 */
+    PLM__BREAKER_REJECT,       /* hold the request: ask again in *retry_in
+                                  (0: when a probe reports) */
+    PLM__BREAKER_TRIAL,        /* send as a probe; record with was_trial=1 */
     PLM__BREAKER_DEAD_ENDPOINT /* the endpoint is dead: fail the request */
 } plm__breaker_verdict;
 
 typedef struct plm__breaker {
-    plm__breaker_config cfg;  /* defaults filled in */
+    plm__breaker_config cfg; /* defaults filled in */
     int disabled;
-    int scale;                /* concurrency the thresholds scale with */
+    int scale; /* concurrency the thresholds scale with */
     plm__breaker_state state;
-    int consecutive;          /* failures in a row (closed) */
+    int consecutive; /* failures in a row (closed) */
     unsigned char outcomes[PLM__BREAKER_MAX_WINDOW]; /* 1 = failure */
-    int count, head, failed;  /* ring of the last window() outcomes */
-    int64_t opened_at;        /* last time it opened */
-    int64_t failing_since;    /* first opening of this episode */
-    int trials_out;           /* probes granted, not yet recorded */
-    int trials_ok;            /* probe successes since half-open */
-    int trials_failed;        /* probe failures since half-open */
+    int count, head, failed; /* ring of the last window() outcomes */
+    int64_t opened_at;       /* last time it opened */
+    int64_t failing_since;   /* first opening of this episode */
+    int trials_out;          /* probes granted, not yet recorded */
+    int trials_ok;           /* probe successes since half-open */
+    int trials_failed;       /* probe failures since half-open */
 } plm__breaker;
 
 /* Initialises b (caller-allocated) with cfg (NULL = defaults), scale 1.

@@ -48,18 +48,18 @@ typedef struct plm__admission {
 /* What a hook is told about the request and attempt concerned. */
 typedef struct plm__hook_ctx {
     const plm_request *req;
-    int attempt;        /* 1-based number of the attempt concerned */
-    int64_t sent_ns;    /* when that attempt went on the wire; 0 before */
-    size_t in_flight;   /* attempts on the wire now, this one included
-                           while it is */
+    int attempt;         /* 1-based number of the attempt concerned */
+    int64_t sent_ns;     /* when that attempt went on the wire; 0 before */
+    size_t in_flight;    /* attempts on the wire now, this one included
+                            while it is */
     plm__admission *adm; /* this hook's record for this request */
 } plm__hook_ctx;
 
 /*
  * Policy modules (rate budget, circuit breaker, adaptive concurrency,
  * retry budget) plug into the engine through these hooks, registered on
- * the client with plm__client_add_hooks (src/engine). Every function may be NULL. All
- * run on the loop thread, in registration order.
+ * the client with plm__client_add_hooks (src/engine). Every function may be
+ * NULL. All run on the loop thread, in registration order.
  */
 typedef struct plm__engine_hooks {
     void *data;
@@ -82,9 +82,8 @@ typedef struct plm__engine_hooks {
      * the retry decision set res->code and res->error_class, or cancelled
      * (a->transport_error == PLM_ECANCELLED) by an abort, a deadline or an
      * interrupt. a->headers carries the answer's rate-limit headers. */
-    void (*after_attempt)(void *data, plm__hook_ctx *ctx,
-                          const plm__attempt *a, const plm_result *res,
-                          int64_t now_ns);
+    void (*after_attempt)(void *data, plm__hook_ctx *ctx, const plm__attempt *a,
+                          const plm_result *res, int64_t now_ns);
     /* The retry decision said "again": return 0 to make the current
      * outcome final instead (a retry budget). */
     int (*allow_retry)(void *data, plm__hook_ctx *ctx, const plm_result *res,
@@ -99,8 +98,8 @@ typedef struct plm__engine_hooks {
     int (*stop_run)(void *data, plm__hook_ctx *ctx, const plm_result *res);
     /* Right after before_send said PLM__ADMIT_FAIL: writes the request's
      * failure message (NUL-terminated, at most len bytes) into buf. */
-    void (*fail_message)(void *data, plm__hook_ctx *ctx, int code,
-                         char *buf, size_t len);
+    void (*fail_message)(void *data, plm__hook_ctx *ctx, int code, char *buf,
+                         size_t len);
 } plm__engine_hooks;
 
 #endif

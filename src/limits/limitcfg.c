@@ -15,7 +15,8 @@ static int check_per_minute(const char *field, double v)
         return PLM_OK;
     return plm__error_set(PLM_EINVAL, field,
                           "must be a number between 0 (none) and 1e15 per "
-                          "minute, got %g", v);
+                          "minute, got %g",
+                          v);
 }
 
 int plm__limits_config_from_options(const plm_client_options *opts,
@@ -34,8 +35,8 @@ int plm__limits_config_from_options(const plm_client_options *opts,
         (rc = check_per_minute("tpm", opts->tpm)) ||
         (rc = check_per_minute("input_tpm", opts->input_tpm)) ||
         (rc = check_per_minute("output_tpm", opts->output_tpm)) ||
-        (rc = plm__check_range("breaker_failures", opts->breaker_failures,
-                               -1, INT32_MAX)) ||
+        (rc = plm__check_range("breaker_failures", opts->breaker_failures, -1,
+                               INT32_MAX)) ||
         (rc = plm__check_duration_ms("breaker_cooldown_ms",
                                      opts->breaker_cooldown_ms)) ||
         (rc = plm__check_duration_ms("breaker_dead_ms",
@@ -43,8 +44,7 @@ int plm__limits_config_from_options(const plm_client_options *opts,
         (rc = plm__check_range("learn_limits", opts->learn_limits, -1, 1)) ||
         (rc = plm__check_range("adaptive_concurrency",
                                opts->adaptive_concurrency, 0, 1)) ||
-        (rc = plm__check_range("stop_on_fatal", opts->stop_on_fatal, -1,
-                               1)))
+        (rc = plm__check_range("stop_on_fatal", opts->stop_on_fatal, -1, 1)))
         return rc;
     if (!isfinite(opts->retry_budget))
         return plm__error_set(PLM_EINVAL, "retry_budget",

@@ -15,8 +15,8 @@
 typedef struct plm__limits_config {
     plm__budget_config budget;
     plm__breaker_config breaker;
-    double retry_budget;        /* for plm__retrybudget_init() */
-    int adaptive_concurrency;   /* 1: use plm__aimd */
+    double retry_budget;      /* for plm__retrybudget_init() */
+    int adaptive_concurrency; /* 1: use plm__aimd */
 } plm__limits_config;
 
 /* Fills *out from opts (NULL = all defaults). Returns PLM_OK, or

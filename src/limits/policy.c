@@ -61,7 +61,7 @@
 
 typedef struct answer_note {
     int64_t at;
-    const plm_request *req;    /* identity only, never dereferenced */
+    const plm_request *req; /* identity only, never dereferenced */
     int rate_limited;
 } answer_note;
 
@@ -71,27 +71,27 @@ typedef struct plm__endpoint {
     plm__budget *budget;
     plm__breaker breaker;
     plm__retrybudget retries;
-    int answered;              /* some attempt ever got an HTTP answer */
-    int dead_said;             /* the dead verdict was logged */
-    char last_error[200];      /* the last failure the breaker counted */
+    int answered;         /* some attempt ever got an HTTP answer */
+    int dead_said;        /* the dead verdict was logged */
+    char last_error[200]; /* the last failure the breaker counted */
     answer_note answers[BURST_ANSWERS];
     int answers_head;
 } plm__endpoint;
 typedef plm__endpoint endpoint;
 
 struct plm__policy {
-    plm__policy_env env;       /* base URLs copied */
+    plm__policy_env env; /* base URLs copied */
     char *base_url[PLM__PROVIDER_COUNT];
     plm__limits_config cfg;
     int stop_on_fatal;
     endpoint **eps;
     size_t neps, eps_cap;
-    endpoint *last;            /* most recently used: the usual hit */
+    endpoint *last; /* most recently used: the usual hit */
     plm__aimd aimd;
-    int aimd_for;              /* the maximum aimd was set up for */
-    int concurrency;           /* the run's concurrency limit, 0 = none */
-    int peak_in_flight;        /* the most attempts seen in flight */
-    char why[256];             /* the last admission failure's message */
+    int aimd_for;       /* the maximum aimd was set up for */
+    int concurrency;    /* the run's concurrency limit, 0 = none */
+    int peak_in_flight; /* the most attempts seen in flight */
+    char why[256];      /* the last admission failure's message */
 };
 
 /* ---- endpoints ---- */
@@ -144,8 +144,7 @@ static endpoint *endpoint_for(plm__policy *p, const plm_request *req)
         return NULL;
     ep->provider = req->provider;
     ep->model = strdup(model);
-    if (!ep->model ||
-        plm__budget_new(&ep->budget, &p->cfg.budget) != PLM_OK ||
+    if (!ep->model || plm__budget_new(&ep->budget, &p->cfg.budget) != PLM_OK ||
         plm__breaker_init(&ep->breaker, &p->cfg.breaker) != PLM_OK)
         goto fail;
     plm__retrybudget_init(&ep->retries, p->cfg.retry_budget, plm__now_ns());
@@ -156,7 +155,6 @@ fail:
     endpoint_free(ep);
     return NULL;
 }
-
 
 /* The concurrency the breaker's thresholds and the retry budget's savings
  * scale with: the run's limit, or the most attempts seen in flight when it
@@ -207,10 +205,11 @@ static void say_dead(plm__policy *p, const endpoint *ep)
 static void say_budget(plm__policy *p, const endpoint *ep, int64_t in,
                        int64_t out)
 {
-    static const char *const names[PLM__RL_KINDS] = {
-        "requests", "tokens", "input tokens", "output tokens"};
-    double cost[PLM__RL_KINDS] = {1, (double)in + (double)out, (double)in,
-                                  (double)out};
+    static const char *const names[PLM__RL_KINDS] = { "requests", "tokens",
+                                                      "input tokens",
+                                                      "output tokens" };
+    double cost[PLM__RL_KINDS] = { 1, (double)in + (double)out, (double)in,
+                                   (double)out };
     int k;
 
     for (k = 0; k < PLM__RL_KINDS; k++) {
@@ -275,8 +274,7 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
         say_dead(p, ep);
         *code = PLM_EBREAKER;
         return PLM__ADMIT_FAIL;
-    default:
-        break;
+    default: break;
     }
     total = plm__request_estimate_tokens(ctx->req);
     out = plm__request_estimate_output_tokens(ctx->req);
@@ -306,10 +304,10 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
             ep->breaker.trials_ok == 0)
             plog(p, PLM_LOG_INFO,
                  "circuit breaker half-open for %s (model \"%.64s\"): "
-                 "sending a probe", base_of(p, ep), ep->model);
+                 "sending a probe",
+                 base_of(p, ep), ep->model);
         break;
-    case PLM__BREAKER_ALLOW:
-        break;
+    case PLM__BREAKER_ALLOW: break;
     }
     ctx->adm->endpoint = ep;
     ctx->adm->reserved_at_ns = now;
@@ -362,8 +360,7 @@ static int64_t pause_ms(const plm__policy *p, const plm__attempt *a,
             continue;
         /* Rounded up without adding first: a server's reset may be
          * close to INT64_MAX nanoseconds. */
-        r = m->reset_after_ns / 1000000 +
-            (m->reset_after_ns % 1000000 != 0);
+        r = m->reset_after_ns / 1000000 + (m->reset_after_ns % 1000000 != 0);
         if (r > ms)
             ms = r;
     }
@@ -374,8 +371,7 @@ static int64_t pause_ms(const plm__policy *p, const plm__attempt *a,
 
 /* Replaces an attempt's estimate with what it really cost. */
 static void settle(endpoint *ep, const plm__admission *adm,
-                   const plm__attempt *a,
-                   const plm_result *res, int64_t now)
+                   const plm__attempt *a, const plm_result *res, int64_t now)
 {
     int64_t used_in = res->prompt_tokens, used_out = res->completion_tokens;
 
@@ -397,13 +393,13 @@ static void settle(endpoint *ep, const plm__admission *adm,
         /* Timed out: it may have been processed. */
         used_in = used_out = -1;
     }
-    plm__budget_settle_io(ep->budget, adm->in_tokens, adm->out_tokens,
-                          used_in, used_out, adm->reserved_at_ns, now);
+    plm__budget_settle_io(ep->budget, adm->in_tokens, adm->out_tokens, used_in,
+                          used_out, adm->reserved_at_ns, now);
 }
 
-static void record_breaker(plm__policy *p, endpoint *ep,
-                           const plm__attempt *a, const plm_result *res,
-                           plm_error_class cls, int trial, int64_t now)
+static void record_breaker(plm__policy *p, endpoint *ep, const plm__attempt *a,
+                           const plm_result *res, plm_error_class cls,
+                           int trial, int64_t now)
 {
     plm__breaker_state before = plm__breaker_get_state(&ep->breaker);
     plm__breaker_state after;
@@ -436,7 +432,8 @@ static void record_breaker(plm__policy *p, endpoint *ep,
     } else if (after == PLM__BREAKER_CLOSED) {
         plog(p, PLM_LOG_INFO,
              "circuit breaker closed for %s (model \"%.64s\"): the "
-             "probes succeeded", base_of(p, ep), ep->model);
+             "probes succeeded",
+             base_of(p, ep), ep->model);
     }
 }
 
@@ -496,14 +493,16 @@ static void on_rate_limited(plm__policy *p, endpoint *ep, plm__hook_ctx *ctx,
     if (!burst && !meter_spent(st)) {
         plog(p, PLM_LOG_DEBUG,
              "rate limited by %s (model \"%.64s\"): only this request "
-             "waits", base_of(p, ep), ep->model);
+             "waits",
+             base_of(p, ep), ep->model);
         return;
     }
     ms = pause_ms(p, a, st);
     plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
     plog(p, PLM_LOG_DEBUG,
          "rate limited by %s (model \"%.64s\"), its budget spent (%s): "
-         "pausing its requests for %lld ms", base_of(p, ep), ep->model,
+         "pausing its requests for %lld ms",
+         base_of(p, ep), ep->model,
          burst ? "429s from many requests" : "the headers say so",
          (long long)ms);
 }
@@ -546,8 +545,8 @@ static void on_after_attempt(void *data, plm__hook_ctx *ctx,
                              ctx->sent_ns, (int)ctx->in_flight, now);
 }
 
-static int on_allow_retry(void *data, plm__hook_ctx *ctx,
-                          const plm_result *res, int64_t now)
+static int on_allow_retry(void *data, plm__hook_ctx *ctx, const plm_result *res,
+                          int64_t now)
 {
     plm__policy *p = data;
     endpoint *ep;
@@ -560,13 +559,13 @@ static int on_allow_retry(void *data, plm__hook_ctx *ctx,
     if (!ep || plm__retrybudget_try_retry(&ep->retries, now))
         return 1;
     plog(p, PLM_LOG_DEBUG,
-             "not retrying a request to %s (model \"%.64s\"): the retry "
-             "budget is spent", base_of(p, ep), ep->model);
+         "not retrying a request to %s (model \"%.64s\"): the retry "
+         "budget is spent",
+         base_of(p, ep), ep->model);
     return 0;
 }
 
-static int on_stop_run(void *data, plm__hook_ctx *ctx,
-                       const plm_result *res)
+static int on_stop_run(void *data, plm__hook_ctx *ctx, const plm_result *res)
 {
     plm__policy *p = data;
 
@@ -579,15 +578,15 @@ static int on_stop_run(void *data, plm__hook_ctx *ctx,
      * provider's own message may quote part of the key: only the status
      * goes into the log; the result keeps the details. */
     plog(p, PLM_LOG_INFO,
-             "stopping the run: %s answered HTTP %d (%s); every other "
-             "request would fail the same way",
-             base_url(p, ctx->req->provider), res->http_status,
-             plm_strerror(res->code));
+         "stopping the run: %s answered HTTP %d (%s); every other "
+         "request would fail the same way",
+         base_url(p, ctx->req->provider), res->http_status,
+         plm_strerror(res->code));
     return res->code;
 }
 
-static void on_fail_message(void *data, plm__hook_ctx *ctx, int code,
-                            char *buf, size_t len)
+static void on_fail_message(void *data, plm__hook_ctx *ctx, int code, char *buf,
+                            size_t len)
 {
     plm__policy *p = data;
     (void)ctx;
@@ -621,8 +620,7 @@ static void on_run_start(void *data, int64_t now)
     (void)now;
     p->peak_in_flight = 0;
     for (size_t i = 0; i < p->neps; i++) {
-        if (plm__breaker_get_state(&p->eps[i]->breaker) ==
-            PLM__BREAKER_DEAD) {
+        if (plm__breaker_get_state(&p->eps[i]->breaker) == PLM__BREAKER_DEAD) {
             plm__breaker_revive(&p->eps[i]->breaker);
             p->eps[i]->dead_said = 0;
         }
@@ -652,8 +650,7 @@ int plm__policy_new(plm__policy **out, const plm__policy_env *env,
     p->env = *env;
     for (int i = 0; i < PLM__PROVIDER_COUNT; i++) {
         p->env.base_url[i] = NULL;
-        if (env->base_url[i] &&
-            !(p->base_url[i] = strdup(env->base_url[i]))) {
+        if (env->base_url[i] && !(p->base_url[i] = strdup(env->base_url[i]))) {
             plm__policy_free(p);
             return PLM_ENOMEM;
         }

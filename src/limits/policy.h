@@ -32,10 +32,10 @@ typedef void (*plm__policy_log_fn)(void *data, plm_log_level level,
 typedef struct plm__policy_env {
     /* By plm_provider, for messages. */
     const char *base_url[PLM__PROVIDER_COUNT];
-    int64_t retry_base_ms;       /* pause after a 429 that names no time */
-    int64_t retry_after_max_ms;  /* cap on any pause */
-    int log_level;               /* messages above it are dropped */
-    plm__policy_log_fn log;      /* NULL = silent */
+    int64_t retry_base_ms;      /* pause after a 429 that names no time */
+    int64_t retry_after_max_ms; /* cap on any pause */
+    int log_level;              /* messages above it are dropped */
+    plm__policy_log_fn log;     /* NULL = silent */
     void *log_data;
 } plm__policy_env;
 

@@ -33,11 +33,11 @@
 #define SLOTS 256
 
 typedef struct meter {
-    double configured;          /* per minute, 0 = none */
-    double learned;             /* per minute from headers, 0 = none */
-    double level;               /* pacing debt in units at level_at */
+    double configured; /* per minute, 0 = none */
+    double learned;    /* per minute from headers, 0 = none */
+    double level;      /* pacing debt in units at level_at */
     int64_t level_at;
-    int64_t slot_idx[SLOTS];    /* absolute slot number held, or -1 */
+    int64_t slot_idx[SLOTS]; /* absolute slot number held, or -1 */
     double slot_amount[SLOTS];
     /* The provider's last word (plm__budget_observe). */
     int cap_on;
@@ -136,7 +136,7 @@ static void window_remove(meter *m, double amount, int64_t at)
     if (m->slot_idx[s] != idx)
         return;
     m->slot_amount[s] -= amount < m->slot_amount[s] ? amount
-                                                     : m->slot_amount[s];
+                                                    : m->slot_amount[s];
 }
 
 /* How much the provider would still accept at now, by its last word. */
@@ -172,8 +172,8 @@ static int64_t cap_wait(meter *m, double cost, int64_t now)
 }
 
 /* The longest wait this meter imposes on cost at now (0 = fits). */
-static int64_t meter_wait(plm__budget *b, meter *m, double cost,
-                          int strict, int64_t now)
+static int64_t meter_wait(plm__budget *b, meter *m, double cost, int strict,
+                          int64_t now)
 {
     /* A request that costs this meter nothing (no separate output
      * estimate, say) is not held back by the meter's debt. */
@@ -251,13 +251,14 @@ int plm__per_minute_ok(double v)
 static int config_valid(const plm__budget_config *c)
 {
     return plm__per_minute_ok(c->rpm) && plm__per_minute_ok(c->tpm) &&
-           plm__per_minute_ok(c->input_tpm) && plm__per_minute_ok(c->output_tpm) &&
-           c->burst_ms >= 0 && c->burst_ms <= 3600 * 1000;
+           plm__per_minute_ok(c->input_tpm) &&
+           plm__per_minute_ok(c->output_tpm) && c->burst_ms >= 0 &&
+           c->burst_ms <= 3600 * 1000;
 }
 
 int plm__budget_configure(plm__budget *b, const plm__budget_config *cfg)
 {
-    plm__budget_config dflt = {0};
+    plm__budget_config dflt = { 0 };
     if (!b)
         return PLM_EINVAL;
     if (!cfg) {
@@ -315,9 +316,9 @@ int plm__budget_reserve_io(plm__budget *b, int64_t input_tokens,
         return PLM_EINVAL;
     if (input_tokens > INT64_MAX - output_tokens)
         return PLM_EBUDGET;
-    double cost[PLM__RL_KINDS] = {
-        1, (double)(input_tokens + output_tokens), (double)input_tokens,
-        (double)output_tokens};
+    double cost[PLM__RL_KINDS] = { 1, (double)(input_tokens + output_tokens),
+                                   (double)input_tokens,
+                                   (double)output_tokens };
 
     for (int k = 0; k < PLM__RL_KINDS; k++) {
         double limit = meter_limit(&b->m[k]);
@@ -328,8 +329,8 @@ int plm__budget_reserve_io(plm__budget *b, int64_t input_tokens,
     if (b->paused && now_ns < b->paused_until)
         wait = b->paused_until - now_ns;
     for (int k = 0; k < PLM__RL_KINDS; k++) {
-        int64_t w = meter_wait(b, &b->m[k], cost[k],
-                               k == PLM__RL_REQUESTS, now_ns);
+        int64_t w = meter_wait(b, &b->m[k], cost[k], k == PLM__RL_REQUESTS,
+                               now_ns);
         if (w > wait)
             wait = w;
     }
@@ -386,8 +387,7 @@ void plm__budget_settle(plm__budget *b, int64_t reserved_tokens,
                         int64_t now_ns)
 {
     plm__budget_settle_io(b, reserved_tokens, 0, actual_tokens,
-                          actual_tokens >= 0 ? 0 : -1, reserved_at_ns,
-                          now_ns);
+                          actual_tokens >= 0 ? 0 : -1, reserved_at_ns, now_ns);
 }
 
 void plm__budget_pause_until(plm__budget *b, int64_t until_ns)

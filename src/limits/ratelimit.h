@@ -3,8 +3,9 @@
  * "may this request go now, and if not, when?" for requests per minute,
  * tokens per minute and, for Anthropic, input and output tokens per minute.
  * Pure: no threads, no clock of its own; every call takes the monotonic
- * time in nanoseconds. Not thread-safe: one owner (the event loop). The engine owns fairness (it asks for the head of
- * its queue only), the budget only answers "when".
+ * time in nanoseconds. Not thread-safe: one owner (the event loop). The engine
+ * owns fairness (it asks for the head of its queue only), the budget only
+ * answers "when".
  */
 #ifndef PLM_RATELIMIT_H
 #define PLM_RATELIMIT_H
@@ -67,7 +68,6 @@ int plm__budget_configure(plm__budget *b, const plm__budget_config *cfg);
 int plm__budget_reserve_io(plm__budget *b, int64_t input_tokens,
                            int64_t output_tokens, int64_t now_ns,
                            int64_t *wait_ns);
-
 
 /* plm__budget_reserve_io(b, tokens, 0, ...): one request, tokens total. */
 int plm__budget_reserve(plm__budget *b, int64_t tokens, int64_t now_ns,

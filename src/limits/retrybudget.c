@@ -15,8 +15,7 @@ static void refill(plm__retrybudget *rb, int64_t now_ns)
         rb->balance = rb->cap;
 }
 
-void plm__retrybudget_init(plm__retrybudget *rb, double ratio,
-                           int64_t now_ns)
+void plm__retrybudget_init(plm__retrybudget *rb, double ratio, int64_t now_ns)
 {
     rb->enabled = !(ratio < 0);
     rb->ratio = ratio > 0 ? ratio : PLM__RETRY_BUDGET_DEFAULT_RATIO;

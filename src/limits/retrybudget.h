@@ -41,8 +41,7 @@ typedef struct plm__retrybudget {
 
 /* ratio: 0 = default, < 0 = no budget (every retry allowed); values above
  * 1 allow more retries than first attempts. The bucket starts full. */
-void plm__retrybudget_init(plm__retrybudget *rb, double ratio,
-                           int64_t now_ns);
+void plm__retrybudget_init(plm__retrybudget *rb, double ratio, int64_t now_ns);
 
 /* Sizes the savings for `concurrency` requests in flight: the cap becomes
  * max(PLM__RETRY_BUDGET_DEFAULT_CAP, concurrency). */

@@ -23,14 +23,14 @@ static int64_t read_unit(const char **p)
         const char *name;
         int64_t ns;
     } units[] = {
-        {"ns", 1},
-        {"us", 1000},
-        {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
-        {"\xce\xbcs", 1000}, /* U+03BC Greek mu */
-        {"ms", 1000000},
-        {"s", NS_PER_SEC},
-        {"m", 60 * NS_PER_SEC},
-        {"h", 3600 * NS_PER_SEC},
+        { "ns", 1 },
+        { "us", 1000 },
+        { "\xc2\xb5s", 1000 }, /* U+00B5 micro sign */
+        { "\xce\xbcs", 1000 }, /* U+03BC Greek mu */
+        { "ms", 1000000 },
+        { "s", NS_PER_SEC },
+        { "m", 60 * NS_PER_SEC },
+        { "h", 3600 * NS_PER_SEC },
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         size_t n = strlen(units[i].name);
@@ -94,8 +94,7 @@ int plm__duration_parse(const char *s, int64_t *out_ns)
         int64_t part = (int64_t)whole * unit;
         /* frac/scale < 1, so this adds less than one unit; double keeps
          * it exact to well under a nanosecond for units up to an hour. */
-        int64_t fpart = (int64_t)((double)frac / (double)scale *
-                                  (double)unit);
+        int64_t fpart = (int64_t)((double)frac / (double)scale * (double)unit);
         if (part > INT64_MAX - fpart)
             return 0;
         part += fpart;
@@ -114,10 +113,10 @@ int64_t plm__days_from_civil(int64_t y, int m, int d)
      * 1970-01-01 in that count. */
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                          /* [0, 399] */
-    int64_t mp = (m + 9) % 12;                            /* March = 0 */
-    int64_t doy = (153 * mp + 2) / 5 + d - 1;             /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;  /* [0, 146096] */
+    int64_t yoe = y - era * 400;                         /* [0, 399] */
+    int64_t mp = (m + 9) % 12;                           /* March = 0 */
+    int64_t doy = (153 * mp + 2) / 5 + d - 1;            /* [0, 365] */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -128,8 +127,9 @@ static int is_leap(int64_t y)
 
 static int days_in_month(int64_t y, int m)
 {
-    static const int dm[12] = {31, 28, 31, 30, 31, 30,
-                               31, 31, 30, 31, 30, 31};
+    static const int dm[12] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
     return m == 2 && is_leap(y) ? 29 : dm[m - 1];
 }
 
@@ -213,8 +213,7 @@ int plm__rfc3339_parse(const char *s, int64_t *out_ns)
     /* Years 0000-9999 keep every value far inside int64 nanoseconds. */
     int64_t days = plm__days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
-    if (secs > INT64_MAX / NS_PER_SEC - 1 ||
-        secs < INT64_MIN / NS_PER_SEC + 1)
+    if (secs > INT64_MAX / NS_PER_SEC - 1 || secs < INT64_MIN / NS_PER_SEC + 1)
         return 0;
     *out_ns = secs * NS_PER_SEC + frac_ns;
     return 1;
@@ -267,8 +266,7 @@ static int seconds_parse(const char *s, int64_t *out_ns)
     return 1;
 }
 
-int plm__rl_reset_parse(const char *s, int64_t now_epoch_ns,
-                        int64_t *out_ns)
+int plm__rl_reset_parse(const char *s, int64_t now_epoch_ns, int64_t *out_ns)
 {
     int64_t v;
     if (!s || !out_ns)
@@ -292,8 +290,7 @@ static void meter_from(plm__rl_meter_state *m, const char *limit,
     memset(m, 0, sizeof *m);
     m->has_limit = count_parse(limit, &m->limit);
     m->has_remaining = count_parse(remaining, &m->remaining);
-    m->has_reset = plm__rl_reset_parse(reset, now_epoch_ns,
-                                       &m->reset_after_ns);
+    m->has_reset = plm__rl_reset_parse(reset, now_epoch_ns, &m->reset_after_ns);
 }
 
 void plm__rl_state_from_headers(const plm__headers *h, int64_t now_epoch_ns,
@@ -303,14 +300,13 @@ void plm__rl_state_from_headers(const plm__headers *h, int64_t now_epoch_ns,
     if (!h)
         return;
     meter_from(&out->meter[PLM__RL_REQUESTS], h->rl_limit_requests,
-               h->rl_remaining_requests, h->rl_reset_requests,
-               now_epoch_ns);
+               h->rl_remaining_requests, h->rl_reset_requests, now_epoch_ns);
     meter_from(&out->meter[PLM__RL_TOKENS], h->rl_limit_tokens,
                h->rl_remaining_tokens, h->rl_reset_tokens, now_epoch_ns);
     meter_from(&out->meter[PLM__RL_INPUT_TOKENS], h->rl_limit_input_tokens,
                h->rl_remaining_input_tokens, h->rl_reset_input_tokens,
                now_epoch_ns);
-    meter_from(&out->meter[PLM__RL_OUTPUT_TOKENS],
-               h->rl_limit_output_tokens, h->rl_remaining_output_tokens,
-               h->rl_reset_output_tokens, now_epoch_ns);
+    meter_from(&out->meter[PLM__RL_OUTPUT_TOKENS], h->rl_limit_output_tokens,
+               h->rl_remaining_output_tokens, h->rl_reset_output_tokens,
+               now_epoch_ns);
 }

@@ -17,8 +17,8 @@
 typedef enum plm__rl_kind {
     PLM__RL_REQUESTS = 0,
     PLM__RL_TOKENS = 1,
-    PLM__RL_INPUT_TOKENS = 2,   /* Anthropic only */
-    PLM__RL_OUTPUT_TOKENS = 3,  /* Anthropic only */
+    PLM__RL_INPUT_TOKENS = 2,  /* Anthropic only */
+    PLM__RL_OUTPUT_TOKENS = 3, /* Anthropic only */
     PLM__RL_KINDS = 4
 } plm__rl_kind;
 
@@ -27,9 +27,9 @@ typedef enum plm__rl_kind {
  * did not parse is simply absent. */
 typedef struct plm__rl_meter_state {
     int has_limit, has_remaining, has_reset;
-    int64_t limit;              /* units per minute */
-    int64_t remaining;          /* units left now */
-    int64_t reset_after_ns;     /* until the meter is full again, >= 0 */
+    int64_t limit;          /* units per minute */
+    int64_t remaining;      /* units left now */
+    int64_t reset_after_ns; /* until the meter is full again, >= 0 */
 } plm__rl_meter_state;
 
 typedef struct plm__rl_state {
@@ -63,8 +63,7 @@ int64_t plm__days_from_civil(int64_t y, int m, int d);
  * taken relative to now_epoch_ns (a time in the past gives 0). Returns 1
  * and sets *out_ns (>= 0), else 0.
  */
-int plm__rl_reset_parse(const char *s, int64_t now_epoch_ns,
-                        int64_t *out_ns);
+int plm__rl_reset_parse(const char *s, int64_t now_epoch_ns, int64_t *out_ns);
 
 /*
  * Fills *out from the rl_* fields of h (NULL fields and garbage leave the

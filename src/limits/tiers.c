@@ -14,11 +14,9 @@
 #include "parallm.h"
 
 static const plm_tier tiers[] = {
-    {"openai-1", 500, 30000, 10},
-    {"openai-4", 10000, 10000000, 64},
-    {"anthropic-1", 50, 50000, 5},
-    {"anthropic-4", 4000, 4000000, 64},
-    {"local", 0, 0, 32},
+    { "openai-1", 500, 30000, 10 },  { "openai-4", 10000, 10000000, 64 },
+    { "anthropic-1", 50, 50000, 5 }, { "anthropic-4", 4000, 4000000, 64 },
+    { "local", 0, 0, 32 },
 };
 
 #define TIER_COUNT (sizeof tiers / sizeof tiers[0])

@@ -75,11 +75,11 @@
 typedef struct plm_mock plm_mock;
 
 typedef struct plm_mock_options {
-    const char *host;          /* default "127.0.0.1" */
-    int port;                  /* 0 = ephemeral */
-    int64_t latency_ms;        /* base reply latency */
-    int64_t jitter_ms;         /* uniform extra 0..jitter (seeded) */
-    uint64_t seed;             /* jitter / fault randomness; 0 = fixed 1 */
+    const char *host;   /* default "127.0.0.1" */
+    int port;           /* 0 = ephemeral */
+    int64_t latency_ms; /* base reply latency */
+    int64_t jitter_ms;  /* uniform extra 0..jitter (seeded) */
+    uint64_t seed;      /* jitter / fault randomness; 0 = fixed 1 */
     /* Global fault injection (applies to every request without a
      * directive): a fraction 0..1 of requests answered with fault_status
      * (default 429 with Retry-After: fault_retry_after seconds). */
@@ -88,17 +88,17 @@ typedef struct plm_mock_options {
     double fault_retry_after;
     /* Provider-style limits: 0 = off. Over the limit the mock answers 429
      * with provider rate-limit headers and Retry-After. */
-    int64_t rpm;               /* requests per minute (sliding 60 s) */
-    int64_t tpm;               /* tokens per minute */
-    int max_in_flight;         /* answers 429 beyond this many open */
-    int send_ratelimit_headers;/* 1: x-ratelimit-* on every answer */
+    int64_t rpm;                /* requests per minute (sliding 60 s) */
+    int64_t tpm;                /* tokens per minute */
+    int max_in_flight;          /* answers 429 beyond this many open */
+    int send_ratelimit_headers; /* 1: x-ratelimit-* on every answer */
     /* TLS: PEM files; both set = HTTPS only. */
     const char *tls_cert_file;
     const char *tls_key_file;
-    const char *port_file;     /* write the bound port here (then rename) */
-    const char *log_file;      /* JSONL: one line per request received */
-    int record;                /* 1: keep per-request records in memory */
-    int simulated_marker;      /* 1: add "simulated": true to bodies */
+    const char *port_file; /* write the bound port here (then rename) */
+    const char *log_file;  /* JSONL: one line per request received */
+    int record;            /* 1: keep per-request records in memory */
+    int simulated_marker;  /* 1: add "simulated": true to bodies */
     /* A seeded fault mix, for storms: every request without a directive
      * draws once from the seeded RNG (one draw per request received,
      * retries included, so a given seed gives the same sequence of
@@ -117,17 +117,17 @@ typedef struct plm_mock_options {
 
 /* One request as the mock received it. */
 typedef struct plm_mock_record {
-    int64_t arrival_ns;        /* CLOCK_MONOTONIC */
-    int64_t done_ns;           /* when the answer (or reset) went out */
-    int in_flight_at_arrival;  /* including this one */
-    int status;                /* what it answered; 0 for reset/hang */
+    int64_t arrival_ns;       /* CLOCK_MONOTONIC */
+    int64_t done_ns;          /* when the answer (or reset) went out */
+    int in_flight_at_arrival; /* including this one */
+    int status;               /* what it answered; 0 for reset/hang */
     char method[8];
     char path[128];
-    char *body;                /* request body, NUL-terminated */
-    char *authorization;       /* Authorization header or NULL */
-    char *api_key;             /* x-api-key header or NULL */
+    char *body;          /* request body, NUL-terminated */
+    char *authorization; /* Authorization header or NULL */
+    char *api_key;       /* x-api-key header or NULL */
     char *anthropic_version;
-    char *user_text;           /* last user message or NULL */
+    char *user_text; /* last user message or NULL */
 } plm_mock_record;
 
 typedef struct plm_mock_stats {
@@ -142,8 +142,8 @@ typedef struct plm_mock_stats {
 
 /* Starts the server on a new thread; returns once it listens. 0 or -1
  * (errbuf says why). */
-int plm_mock_start(plm_mock **out, const plm_mock_options *opts,
-                   char *errbuf, size_t errlen);
+int plm_mock_start(plm_mock **out, const plm_mock_options *opts, char *errbuf,
+                   size_t errlen);
 int plm_mock_port(const plm_mock *mock);
 /* Stops the thread, closes every connection, frees everything. */
 void plm_mock_free(plm_mock *mock);
@@ -165,7 +165,6 @@ int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms);
 
 /* Runs the server on the calling thread until SIGINT/SIGTERM (the
  * `parallm mock` command). Returns 0 or -1. */
-int plm_mock_serve(const plm_mock_options *opts, char *errbuf,
-                   size_t errlen);
+int plm_mock_serve(const plm_mock_options *opts, char *errbuf, size_t errlen);
 
 #endif

@@ -25,7 +25,7 @@ static void add_common_headers(plm__mock_req *r, struct evkeyvalq *h)
 {
     char id[48];
 
-    snprintf(id, sizeof(id), "req_mock_%" PRIu64, r->seq);
+    snprintf(id, sizeof id, "req_mock_%" PRIu64, r->seq);
     evhttp_add_header(h, r->anthropic ? "request-id" : "x-request-id", id);
     if (r->limit_headers)
         plm__mock_limits_headers(&r->m->limits, &r->limit, r->anthropic, h);
@@ -123,12 +123,11 @@ static void answer_reply(plm__mock_req *r)
         answer_stream(r);
         return;
     }
-    body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
-                                r->completion_tokens,
+    body = plm__mock_reply_body(r->ep, &r->parsed, r->seq, r->completion_tokens,
                                 r->m->opts.simulated_marker);
     if (body == NULL) {
         r->status = 500;
-        snprintf(r->message, sizeof(r->message), "mock: out of memory");
+        snprintf(r->message, sizeof r->message, "mock: out of memory");
         answer_error(r);
         return;
     }
@@ -149,7 +148,7 @@ void plm__mock_answer_reset(plm__mock_req *r)
         struct linger lg = { 1, 0 };
 
         if (fd >= 0)
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         evhttp_connection_set_closecb(c, NULL, NULL);
         plm__mock_book(r, 0, 1);
         evhttp_connection_free(c);
@@ -267,8 +266,7 @@ static void answer_slow(plm__mock_req *r, int64_t latency_ms)
     if (r->slow == NULL)
         goto fail;
     if (sse) {
-        if (plm__mock_reply_sse(r->ep, &r->parsed, r->seq,
-                                r->completion_tokens,
+        if (plm__mock_reply_sse(r->ep, &r->parsed, r->seq, r->completion_tokens,
                                 r->m->opts.simulated_marker, emit_chunk,
                                 r->slow) != 0)
             goto fail;
@@ -300,7 +298,7 @@ static void answer_slow(plm__mock_req *r, int64_t latency_ms)
     return;
 fail:
     r->status = 500;
-    snprintf(r->message, sizeof(r->message), "mock: out of memory");
+    snprintf(r->message, sizeof r->message, "mock: out of memory");
     answer_error(r);
 }
 
@@ -321,29 +319,16 @@ static void answer_cut(plm__mock_req *r)
 void plm__mock_perform(plm__mock_req *r, int64_t latency_ms)
 {
     switch (r->act) {
-    case PLM__MOCK_ACT_REPLY:
-        answer_reply(r);
-        break;
-    case PLM__MOCK_ACT_ERROR:
-        answer_error(r);
-        break;
-    case PLM__MOCK_ACT_RESET:
-        plm__mock_answer_reset(r);
-        break;
+    case PLM__MOCK_ACT_REPLY: answer_reply(r); break;
+    case PLM__MOCK_ACT_ERROR: answer_error(r); break;
+    case PLM__MOCK_ACT_RESET: plm__mock_answer_reset(r); break;
     case PLM__MOCK_ACT_BADJSON:
         send_text(r, 200, "application/json",
                   "{\"id\": \"mock-badjson\", \"choices\": [{\"message\": ");
         break;
-    case PLM__MOCK_ACT_BIG:
-        answer_big(r);
-        break;
-    case PLM__MOCK_ACT_SLOW:
-        answer_slow(r, latency_ms);
-        break;
-    case PLM__MOCK_ACT_CUT:
-        answer_cut(r);
-        break;
-    case PLM__MOCK_ACT_HANG:
-        break;
+    case PLM__MOCK_ACT_BIG: answer_big(r); break;
+    case PLM__MOCK_ACT_SLOW: answer_slow(r, latency_ms); break;
+    case PLM__MOCK_ACT_CUT: answer_cut(r); break;
+    case PLM__MOCK_ACT_HANG: break;
     }
 }

@@ -28,7 +28,8 @@ static int append_content(char **acc, size_t *len, json_t *content)
         size_t i;
         json_t *it;
 
-        json_array_foreach(content, i, it) {
+        json_array_foreach(content, i, it)
+        {
             json_t *t = json_object_get(it, "text");
 
             if (json_is_string(t) && n < 64)
@@ -63,7 +64,8 @@ static size_t content_chars(json_t *content)
         size_t i;
         json_t *it;
 
-        json_array_foreach(content, i, it) {
+        json_array_foreach(content, i, it)
+        {
             json_t *t = json_object_get(it, "text");
 
             if (json_is_string(t))
@@ -82,7 +84,8 @@ static int read_messages(json_t *msgs, char **user, size_t *chars)
 
     if (!json_is_array(msgs))
         return 0;
-    json_array_foreach(msgs, i, it) {
+    json_array_foreach(msgs, i, it)
+    {
         const char *role = json_string_value(json_object_get(it, "role"));
 
         *chars += content_chars(json_object_get(it, "content"));
@@ -115,7 +118,8 @@ static int read_input(json_t *in, plm__mock_parsed *p, size_t *chars)
     if (!json_is_array(in))
         return 0;
     p->n_inputs = (int)json_array_size(in);
-    json_array_foreach(in, i, it) {
+    json_array_foreach(in, i, it)
+    {
         if (json_is_string(it)) {
             *chars += json_string_length(it);
             free(p->user_text);
@@ -144,13 +148,13 @@ static int64_t int_field(json_t *body, const char *k)
 /* n, embeddings' encoding_format and dimensions, moderations' input. */
 static void read_options(json_t *body, plm__mock_parsed *out)
 {
-    const char *fmt = json_string_value(json_object_get(body,
-                                                        "encoding_format"));
+    const char *fmt = json_string_value(
+        json_object_get(body, "encoding_format"));
     int64_t n = int_field(body, "n"), dims = int_field(body, "dimensions");
 
-    out->n_choices = n < 1 ? 1 : n > PLM__MOCK_MAX_CHOICES
-                                     ? PLM__MOCK_MAX_CHOICES
-                                     : (int)n;
+    out->n_choices = n < 1                       ? 1
+                     : n > PLM__MOCK_MAX_CHOICES ? PLM__MOCK_MAX_CHOICES
+                                                 : (int)n;
     out->embed_base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
     out->dimensions = dims < 1 ? 8 : dims > 4096 ? 4096 : (int)dims;
     out->input = json_object_get(body, "input");
@@ -162,12 +166,13 @@ int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
     size_t chars = 0, slen = 0;
     json_t *sys, *fmt;
 
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, sizeof *out);
     out->max_tokens = -1;
     out->model = json_string_value(json_object_get(body, "model"));
     out->stream = json_is_true(json_object_get(body, "stream"));
-    out->include_usage = json_is_true(json_object_get(
-        json_object_get(body, "stream_options"), "include_usage"));
+    out->include_usage = json_is_true(
+        json_object_get(json_object_get(body, "stream_options"),
+                        "include_usage"));
     fmt = json_object_get(json_object_get(body, "response_format"), "type");
     out->want_json = json_is_string(fmt) &&
                      strcmp(json_string_value(fmt), "json_object") == 0;
@@ -175,8 +180,8 @@ int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
     switch (ep) {
     case PLM__MOCK_EP_CHAT:
     case PLM__MOCK_EP_MESSAGES:
-        if (read_messages(json_object_get(body, "messages"),
-                          &out->user_text, &chars) != 0)
+        if (read_messages(json_object_get(body, "messages"), &out->user_text,
+                          &chars) != 0)
             goto fail;
         break;
     case PLM__MOCK_EP_COMPLETIONS:
@@ -189,8 +194,7 @@ int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
         if (read_input(json_object_get(body, "input"), out, &chars) != 0)
             goto fail;
         break;
-    default:
-        break;
+    default: break;
     }
     /* Anthropic's top-level system, OpenAI's system/developer messages
      * and the responses API's instructions all count as the system. */
@@ -205,7 +209,8 @@ int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
         json_t *msgs = json_object_get(body, "messages"), *it;
         size_t i;
 
-        json_array_foreach(msgs, i, it) {
+        json_array_foreach(msgs, i, it)
+        {
             const char *r = json_string_value(json_object_get(it, "role"));
 
             if (r != NULL &&
@@ -283,7 +288,7 @@ char *plm__mock_reply_text(const plm__mock_parsed *p)
             while (n > 0 && ((unsigned char)line[n] & 0xC0) == 0x80)
                 n--;
         }
-        snprintf(summary, sizeof(summary), "mock summary of: %.*s", (int)n,
+        snprintf(summary, sizeof summary, "mock summary of: %.*s", (int)n,
                  line);
         o = json_pack("{s:s, s:[]}", "summary", summary, "references");
     } else {
@@ -378,12 +383,11 @@ static json_t *chat_message(const plm__mock_parsed *p, const char *text,
     if (p->tool_name == NULL)
         return json_pack("{s:s, s:s, s:n}", "role", "assistant", "content",
                          text, "refusal");
-    snprintf(id, sizeof(id), "call_mock_%llu_%d", (unsigned long long)seq,
-             i);
-    return json_pack("{s:s, s:n, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}",
-                     "role", "assistant", "content", "refusal",
-                     "tool_calls", "id", id, "type", "function", "function",
-                     "name", p->tool_name, "arguments", p->tool_args);
+    snprintf(id, sizeof id, "call_mock_%llu_%d", (unsigned long long)seq, i);
+    return json_pack("{s:s, s:n, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}", "role",
+                     "assistant", "content", "refusal", "tool_calls", "id", id,
+                     "type", "function", "function", "name", p->tool_name,
+                     "arguments", p->tool_args);
 }
 
 /* Chat with n choices or a tool call, through jansson. */
@@ -399,13 +403,12 @@ static json_t *chat_full(const plm__mock_parsed *p, const char *id,
                               json_pack("{s:i, s:o, s:n, s:s}", "index", i,
                                         "message",
                                         chat_message(p, text, seq, i),
-                                        "logprobs", "finish_reason",
-                                        finish));
-    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}}", "id",
-                     id, "object", "chat.completion", "created", now,
-                     "model", model_of(p), "choices", choices, "usage",
-                     "prompt_tokens", pt, "completion_tokens", ct * p->n_choices,
-                     "total_tokens", pt + ct * p->n_choices);
+                                        "logprobs", "finish_reason", finish));
+    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}}", "id", id,
+                     "object", "chat.completion", "created", now, "model",
+                     model_of(p), "choices", choices, "usage", "prompt_tokens",
+                     pt, "completion_tokens", ct * p->n_choices, "total_tokens",
+                     pt + ct * p->n_choices);
 }
 
 static json_t *messages_full(const plm__mock_parsed *p, const char *id,
@@ -417,37 +420,35 @@ static json_t *messages_full(const plm__mock_parsed *p, const char *id,
     if (p->tool_name != NULL) {
         char tid[64];
 
-        snprintf(tid, sizeof(tid), "toolu_mock_%llu",
-                 (unsigned long long)seq);
-        block = json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
-                          tid, "name", p->tool_name, "input",
+        snprintf(tid, sizeof tid, "toolu_mock_%llu", (unsigned long long)seq);
+        block = json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id", tid,
+                          "name", p->tool_name, "input",
                           json_loads(p->tool_args, 0, NULL));
     } else {
         block = json_pack("{s:s, s:s}", "type", "text", "text", text);
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:[o], s:s, s:n, s:{s:I, s:I}}",
-                     "id", id, "type", "message", "role", "assistant",
-                     "model", model_of(p), "content", block, "stop_reason",
+                     "id", id, "type", "message", "role", "assistant", "model",
+                     model_of(p), "content", block, "stop_reason",
                      p->tool_name ? "tool_use" : "end_turn", "stop_sequence",
                      "usage", "input_tokens", pt, "output_tokens", ct);
 }
 
 static json_t *completions_full(const plm__mock_parsed *p, const char *id,
-                                json_int_t now, const char *text,
-                                json_int_t pt, json_int_t ct)
+                                json_int_t now, const char *text, json_int_t pt,
+                                json_int_t ct)
 {
     json_t *choices = json_array();
 
     for (int i = 0; choices != NULL && i < p->n_choices; i++)
-        json_array_append_new(choices,
-                              json_pack("{s:s, s:i, s:n, s:s}", "text", text,
-                                        "index", i, "logprobs",
-                                        "finish_reason", "stop"));
-    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}}", "id",
-                     id, "object", "text_completion", "created", now,
-                     "model", model_of(p), "choices", choices, "usage",
-                     "prompt_tokens", pt, "completion_tokens", ct * p->n_choices,
-                     "total_tokens", pt + ct * p->n_choices);
+        json_array_append_new(choices, json_pack("{s:s, s:i, s:n, s:s}", "text",
+                                                 text, "index", i, "logprobs",
+                                                 "finish_reason", "stop"));
+    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}}", "id", id,
+                     "object", "text_completion", "created", now, "model",
+                     model_of(p), "choices", choices, "usage", "prompt_tokens",
+                     pt, "completion_tokens", ct * p->n_choices, "total_tokens",
+                     pt + ct * p->n_choices);
 }
 
 /* The bodies that do not echo the user's text. */
@@ -459,12 +460,10 @@ static char *other_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
         return plm__mock_embeddings_body(p, simulated);
     case PLM__MOCK_EP_MODERATIONS:
         return plm__mock_moderations_body(p, seq, simulated);
-    case PLM__MOCK_EP_MODELS:
-        return plm__mock_models_body(p, NULL, simulated);
+    case PLM__MOCK_EP_MODELS: return plm__mock_models_body(p, NULL, simulated);
     case PLM__MOCK_EP_MODEL:
         return plm__mock_models_body(p, model_of(p), simulated);
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 
@@ -486,8 +485,7 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
         return NULL;
     switch (ep) {
     case PLM__MOCK_EP_CHAT:
-        snprintf(id, sizeof(id), "chatcmpl-mock-%llu",
-                 (unsigned long long)seq);
+        snprintf(id, sizeof id, "chatcmpl-mock-%llu", (unsigned long long)seq);
         if (p->n_choices > 1 || p->tool_name != NULL) {
             o = chat_full(p, id, now, text, seq, pt, ct);
             break;
@@ -499,15 +497,15 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
             return body;
         }
     case PLM__MOCK_EP_MESSAGES:
-        snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
+        snprintf(id, sizeof id, "msg_mock_%llu", (unsigned long long)seq);
         o = messages_full(p, id, text, seq, pt, ct);
         break;
     case PLM__MOCK_EP_COMPLETIONS:
-        snprintf(id, sizeof(id), "cmpl-mock-%llu", (unsigned long long)seq);
+        snprintf(id, sizeof id, "cmpl-mock-%llu", (unsigned long long)seq);
         o = completions_full(p, id, now, text, pt, ct);
         break;
     case PLM__MOCK_EP_RESPONSES:
-        snprintf(id, sizeof(id), "resp_mock_%llu", (unsigned long long)seq);
+        snprintf(id, sizeof id, "resp_mock_%llu", (unsigned long long)seq);
         o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:s, s:s, s:s, s:s, "
                       "s:[{s:s, s:s, s:[]}]}], s:{s:I, s:I, s:I}}",
                       "id", id, "object", "response", "created_at", now,
@@ -515,11 +513,10 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
                       "type", "message", "id", "msg_mock", "status",
                       "completed", "role", "assistant", "content", "type",
                       "output_text", "text", text, "annotations", "usage",
-                      "input_tokens", pt, "output_tokens", ct,
-                      "total_tokens", pt + ct);
+                      "input_tokens", pt, "output_tokens", ct, "total_tokens",
+                      pt + ct);
         break;
-    default:
-        break;
+    default: break;
     }
     free(text);
     return dump(o, simulated);
@@ -559,8 +556,8 @@ char *plm__mock_error_body(int anthropic, int status, const char *message,
     json_t *o;
 
     if (anthropic) {
-        o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
-                      "type", anthropic_type(status), "message", message);
+        o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
+                      anthropic_type(status), "message", message);
     } else {
         const char *type = openai_type(status);
         const char *code = error_code;
@@ -570,8 +567,8 @@ char *plm__mock_error_body(int anthropic, int status, const char *message,
         if (status == 429 && code != NULL &&
             strcmp(code, "insufficient_quota") == 0)
             type = "insufficient_quota";
-        o = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message",
-                      message, "type", type, "param", "code", code);
+        o = json_pack("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message,
+                      "type", type, "param", "code", code);
     }
     return dump(o, simulated);
 }

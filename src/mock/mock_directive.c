@@ -14,7 +14,7 @@
 
 void plm__mock_directive_init(plm__mock_directive *d)
 {
-    memset(d, 0, sizeof(*d));
+    memset(d, 0, sizeof *d);
     d->latency_ms = -1;
     d->times = -1;
     d->should_retry = -1;
@@ -43,8 +43,8 @@ static int copy_number(const char *v, char *dst, size_t len)
 
     errno = 0;
     x = strtod(v, &end);
-    if (errno != 0 || end == v || *end != '\0' || !(x >= 0.0) ||
-        x > 1e9 || strlen(v) >= len)
+    if (errno != 0 || end == v || *end != '\0' || !(x >= 0.0) || x > 1e9 ||
+        strlen(v) >= len)
         return -1;
     strcpy(dst, v);
     return 0;
@@ -77,12 +77,11 @@ static int apply(plm__mock_directive *d, const char *k, const char *v)
             return 0;
         d->times = x;
     } else if (strcmp(k, "key") == 0) {
-        return copy_word(v, d->key, sizeof(d->key)) == 0;
+        return copy_word(v, d->key, sizeof d->key) == 0;
     } else if (strcmp(k, "retry_after") == 0) {
-        return copy_number(v, d->retry_after, sizeof(d->retry_after)) == 0;
+        return copy_number(v, d->retry_after, sizeof d->retry_after) == 0;
     } else if (strcmp(k, "retry_after_ms") == 0) {
-        return copy_number(v, d->retry_after_ms,
-                           sizeof(d->retry_after_ms)) == 0;
+        return copy_number(v, d->retry_after_ms, sizeof d->retry_after_ms) == 0;
     } else if (strcmp(k, "should_retry") == 0) {
         if (strcmp(v, "true") == 0)
             d->should_retry = 1;
@@ -97,7 +96,7 @@ static int apply(plm__mock_directive *d, const char *k, const char *v)
             if (*c < 0x21 || *c > 0x7e)
                 return 0;
         }
-        return copy_word(v, d->error_code, sizeof(d->error_code)) == 0;
+        return copy_word(v, d->error_code, sizeof d->error_code) == 0;
     } else if (strcmp(k, "fault") == 0) {
         if (strcmp(v, "reset") == 0)
             d->fault = PLM__MOCK_FAULT_RESET;
@@ -148,7 +147,7 @@ int plm__mock_directive_parse(const char *text, size_t len,
         while (i < len && !is_sep(text[i]))
             i++;
         n = i - start;
-        if (n == 0 || n >= sizeof(tok))
+        if (n == 0 || n >= sizeof tok)
             continue;
         memcpy(tok, text + start, n);
         tok[n] = '\0';

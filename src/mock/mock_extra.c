@@ -51,7 +51,7 @@ static json_t *model_object(const char *id, int anthropic)
 char *plm__mock_models_body(const plm__mock_parsed *p, const char *id,
                             int simulated)
 {
-    size_t n = sizeof(model_ids) / sizeof(model_ids[0]);
+    size_t n = sizeof model_ids / sizeof model_ids[0];
     json_t *data, *o;
 
     if (id != NULL)
@@ -88,7 +88,7 @@ static json_t *moderation_result(int flagged)
 {
     json_t *cats = json_object(), *scores = json_object();
     json_t *types = json_object();
-    size_t n = sizeof(categories) / sizeof(categories[0]);
+    size_t n = sizeof categories / sizeof categories[0];
 
     for (size_t i = 0; cats && scores && types && i < n; i++) {
         int hit = flagged && strcmp(categories[i], "violence") == 0;
@@ -112,7 +112,7 @@ char *plm__mock_moderations_body(const plm__mock_parsed *p, uint64_t seq,
 
     if (n > 4096)
         n = 4096;
-    snprintf(id, sizeof(id), "modr-mock-%llu", (unsigned long long)seq);
+    snprintf(id, sizeof id, "modr-mock-%llu", (unsigned long long)seq);
     for (int i = 0; results != NULL && i < n; i++) {
         json_t *in = json_is_array(p->input)
                          ? json_array_get(p->input, (size_t)i)

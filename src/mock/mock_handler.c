@@ -52,15 +52,14 @@ static char *dup_or_null(const char *s)
 
 /* Appends a record for this request; returns its index or -1. Called
  * with the lock held. */
-static int add_record(plm_mock *m, plm__mock_req *r, int64_t now,
-                      int in_flight, struct evkeyvalq *in,
-                      const char *body)
+static int add_record(plm_mock *m, plm__mock_req *r, int64_t now, int in_flight,
+                      struct evkeyvalq *in, const char *body)
 {
     plm_mock_record *rec;
 
     if (m->n_records == m->cap_records) {
         size_t cap = m->cap_records ? m->cap_records * 2 : 256;
-        plm_mock_record *p = realloc(m->records, cap * sizeof(*p));
+        plm_mock_record *p = realloc(m->records, cap * sizeof *p);
 
         if (p == NULL)
             return -1;
@@ -68,24 +67,23 @@ static int add_record(plm_mock *m, plm__mock_req *r, int64_t now,
         m->cap_records = cap;
     }
     rec = &m->records[m->n_records];
-    memset(rec, 0, sizeof(*rec));
+    memset(rec, 0, sizeof *rec);
     rec->arrival_ns = now;
     rec->in_flight_at_arrival = in_flight;
-    snprintf(rec->method, sizeof(rec->method), "%s", r->method);
-    snprintf(rec->path, sizeof(rec->path), "%s", r->path);
+    snprintf(rec->method, sizeof rec->method, "%s", r->method);
+    snprintf(rec->path, sizeof rec->path, "%s", r->path);
     rec->body = strdup(body);
     rec->authorization = dup_or_null(evhttp_find_header(in, "Authorization"));
     rec->api_key = dup_or_null(evhttp_find_header(in, "x-api-key"));
-    rec->anthropic_version =
-        dup_or_null(evhttp_find_header(in, "anthropic-version"));
+    rec->anthropic_version = dup_or_null(
+        evhttp_find_header(in, "anthropic-version"));
     r->rec_index = m->n_records++;
     r->rec_gen = m->record_gen;
     r->has_record = 1;
     return 0;
 }
 
-static void write_log(plm_mock *m, plm__mock_req *r, int status,
-                      int in_flight)
+static void write_log(plm_mock *m, plm__mock_req *r, int status, int in_flight)
 {
     struct timespec ts;
     struct tm tm;
@@ -96,15 +94,15 @@ static void write_log(plm_mock *m, plm__mock_req *r, int status,
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ",
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + strlen(when), sizeof when - strlen(when), ".%03ldZ",
              ts.tv_nsec / 1000000);
     /* Only whether credentials were sent: their values never leave. */
     o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s?, s:b, s:b}", "time", when,
                   "method", r->method, "path", r->path, "status", status,
                   "in_flight", in_flight, "user_text", r->parsed.user_text,
-                  "authorization_present", r->has_auth,
-                  "api_key_present", r->has_api_key);
+                  "authorization_present", r->has_auth, "api_key_present",
+                  r->has_api_key);
     if (o == NULL)
         return;
     json_dumpf(o, m->log, JSON_COMPACT);
@@ -211,7 +209,6 @@ static void on_close(struct evhttp_connection *c, void *arg)
     plm__mock_finish(r, 0, 0);
 }
 
-
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     plm__mock_req *r = arg;
@@ -219,7 +216,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     plm__mock_perform(r, r->dir.latency_ms >= 0 ? r->dir.latency_ms
-                                      : r->m->opts.latency_ms);
+                                                : r->m->opts.latency_ms);
 }
 
 static plm__mock_endpoint endpoint_of(const char *path, int *anthropic)
@@ -265,13 +262,13 @@ static void set_error(plm__mock_req *r, int status, const char *msg)
     r->act = PLM__MOCK_ACT_ERROR;
     r->immediate = 1;
     r->status = status;
-    snprintf(r->message, sizeof(r->message), "%s", msg);
+    snprintf(r->message, sizeof r->message, "%s", msg);
 }
 
 /* Counts an attempt of the directive's identity; returns 1 while the
  * directive's fault still applies. */
-static int directive_applies(plm_mock *m, plm__mock_req *r,
-                             const char *body, size_t body_len)
+static int directive_applies(plm_mock *m, plm__mock_req *r, const char *body,
+                             size_t body_len)
 {
     const char *id;
     size_t id_len;
@@ -312,7 +309,7 @@ static void apply_directive(plm__mock_req *r)
     if (d->status >= 300) {
         char msg[96];
 
-        snprintf(msg, sizeof(msg), "mock: injected status %d", d->status);
+        snprintf(msg, sizeof msg, "mock: injected status %d", d->status);
         set_error(r, d->status, msg);
         r->immediate = 0;
     } else if (d->status > 0) {
@@ -326,12 +323,11 @@ static void inject_status(plm__mock_req *r, int status, double after)
 {
     char msg[64];
 
-    snprintf(msg, sizeof(msg), "mock: injected status %d", status);
+    snprintf(msg, sizeof msg, "mock: injected status %d", status);
     set_error(r, status, msg);
     r->immediate = 0;
     if (after > 0) {
-        snprintf(r->dir.retry_after, sizeof(r->dir.retry_after), "%g",
-                 after);
+        snprintf(r->dir.retry_after, sizeof r->dir.retry_after, "%g", after);
         r->fault_applied = 1;
     }
 }
@@ -362,7 +358,7 @@ static void draw_fault(plm_mock *m, plm__mock_req *r)
     } else if (u < edge + o->fault_rate) {
         inject_status(r, o->fault_status > 0 ? o->fault_status : 429,
                       o->fault_retry_after);
-        snprintf(r->message, sizeof(r->message), "mock: injected fault");
+        snprintf(r->message, sizeof r->message, "mock: injected fault");
     }
 }
 
@@ -386,8 +382,8 @@ static int check_get(plm__mock_req *r, struct evkeyvalq *in)
         return -1;
     }
     r->parsed.n_choices = 1;
-    r->parsed.anthropic_shape =
-        evhttp_find_header(in, "anthropic-version") != NULL;
+    r->parsed.anthropic_shape = evhttp_find_header(in, "anthropic-version") !=
+                                NULL;
     if (r->ep == PLM__MOCK_EP_MODEL)
         r->parsed.model = r->path + strlen("/v1/models/");
     return 0;
@@ -442,11 +438,10 @@ static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
         plm__mock_directive_parse(xmock, strlen(xmock), &r->dir);
     else
         plm__mock_directive_find(r->parsed.user_text, &r->dir);
-    r->completion_tokens = r->dir.tokens >= 0 ? r->dir.tokens
-                                              : DEFAULT_TOKENS;
-    estimate = r->parsed.prompt_tokens +
-               (r->parsed.max_tokens >= 0 ? r->parsed.max_tokens
-                                          : r->completion_tokens);
+    r->completion_tokens = r->dir.tokens >= 0 ? r->dir.tokens : DEFAULT_TOKENS;
+    estimate = r->parsed.prompt_tokens + (r->parsed.max_tokens >= 0
+                                              ? r->parsed.max_tokens
+                                              : r->completion_tokens);
     admitted = plm__mock_limits_admit(&m->limits, now, estimate, &r->limit);
     r->limit_headers = m->opts.send_ratelimit_headers || admitted == 0;
     if (admitted < 0) {
@@ -454,7 +449,7 @@ static void decide(plm_mock *m, plm__mock_req *r, struct evkeyvalq *in,
         return;
     }
     if (admitted == 0) {
-        snprintf(r->message, sizeof(r->message),
+        snprintf(r->message, sizeof r->message,
                  "Rate limit reached (mock): limit %" PRId64
                  " requests/min, %" PRId64 " tokens/min",
                  m->limits.rpm, m->limits.tpm);
@@ -526,7 +521,7 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     size_t body_len = evbuffer_get_length(inbuf);
     const char *uri = evhttp_request_get_uri(req);
-    plm__mock_req *r = calloc(1, sizeof(*r));
+    plm__mock_req *r = calloc(1, sizeof *r);
     /* An oversized body is answered 413 and never copied. */
     int too_big = body_len > PLM__MOCK_MAX_BODY;
     char *body = malloc(too_big ? 1 : body_len + 1);
@@ -545,11 +540,11 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     r->req = req;
     plm__mock_directive_init(&r->dir);
     r->parsed.max_tokens = -1;
-    snprintf(r->method, sizeof(r->method), "%s",
+    snprintf(r->method, sizeof r->method, "%s",
              method_name(evhttp_request_get_command(req)));
     plen = strcspn(uri ? uri : "", "?#");
-    if (plen >= sizeof(r->path))
-        plen = sizeof(r->path) - 1;
+    if (plen >= sizeof r->path)
+        plen = sizeof r->path - 1;
     memcpy(r->path, uri ? uri : "", plen);
     r->path[plen] = '\0';
     r->ep = endpoint_of(r->path, &r->anthropic);
@@ -584,17 +579,16 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     }
     /* Faults that free the connection or stream run from the loop, not
      * from inside evhttp's callback. */
-    if (latency == 0 && (r->act == PLM__MOCK_ACT_REPLY ||
-                         r->act == PLM__MOCK_ACT_ERROR ||
-                         r->act == PLM__MOCK_ACT_BADJSON ||
-                         r->act == PLM__MOCK_ACT_CUT)) {
+    if (latency == 0 &&
+        (r->act == PLM__MOCK_ACT_REPLY || r->act == PLM__MOCK_ACT_ERROR ||
+         r->act == PLM__MOCK_ACT_BADJSON || r->act == PLM__MOCK_ACT_CUT)) {
         plm__mock_perform(r, 0);
         return;
     }
     /* The answer outlives this callback. */
     link_live(r);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-                                  on_close, r);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close,
+                                  r);
     if (r->act == PLM__MOCK_ACT_HANG)
         return;
     r->timer = evtimer_new(m->base, on_timer, r);

@@ -47,17 +47,17 @@ typedef enum plm__mock_fault {
 /* A parsed "X-Mock" header or "[mock ...]" directive. */
 typedef struct plm__mock_directive {
     int present;
-    int64_t latency_ms;       /* -1: not given */
-    int status;               /* 0: none */
-    int64_t times;            /* -1: every attempt */
-    char key[128];            /* empty: identity is the message text */
-    char retry_after[32];     /* empty: none; validated number */
+    int64_t latency_ms;   /* -1: not given */
+    int status;           /* 0: none */
+    int64_t times;        /* -1: every attempt */
+    char key[128];        /* empty: identity is the message text */
+    char retry_after[32]; /* empty: none; validated number */
     char retry_after_ms[32];
-    int should_retry;         /* -1: none, 0 false, 1 true */
+    int should_retry; /* -1: none, 0 false, 1 true */
     char error_code[64];
     plm__mock_fault fault;
-    int64_t size;             /* -1: default */
-    int64_t tokens;           /* -1: default */
+    int64_t size;   /* -1: default */
+    int64_t tokens; /* -1: default */
 } plm__mock_directive;
 
 void plm__mock_directive_init(plm__mock_directive *d);
@@ -83,19 +83,19 @@ typedef struct plm__mock_limits {
 typedef struct plm__mock_limit_info {
     int64_t req_limit, req_remaining, req_reset_ns;
     int64_t tok_limit, tok_remaining, tok_reset_ns;
-    int64_t retry_after_ns;   /* set when rejected */
+    int64_t retry_after_ns; /* set when rejected */
 } plm__mock_limit_info;
 
 void plm__mock_limits_init(plm__mock_limits *l, int64_t rpm, int64_t tpm);
 void plm__mock_limits_free(plm__mock_limits *l);
 /* Admits (and counts) a request costing `tokens`, or refuses it. Fills
  * info either way. Returns 1 admitted, 0 refused, -1 out of memory. */
-int plm__mock_limits_admit(plm__mock_limits *l, int64_t now_ns,
-                           int64_t tokens, plm__mock_limit_info *info);
+int plm__mock_limits_admit(plm__mock_limits *l, int64_t now_ns, int64_t tokens,
+                           plm__mock_limit_info *info);
 /* Adds the provider's rate-limit headers for info to hdrs. */
 void plm__mock_limits_headers(const plm__mock_limits *l,
-                              const plm__mock_limit_info *info,
-                              int anthropic, struct evkeyvalq *hdrs);
+                              const plm__mock_limit_info *info, int anthropic,
+                              struct evkeyvalq *hdrs);
 /* Go duration ("1.2s", "6m0s", "12ms") of ns into buf. */
 void plm__mock_go_duration(int64_t ns, char *buf, size_t len);
 
@@ -107,28 +107,28 @@ typedef enum plm__mock_endpoint {
     PLM__MOCK_EP_EMBEDDINGS,
     PLM__MOCK_EP_RESPONSES,
     PLM__MOCK_EP_MODERATIONS,
-    PLM__MOCK_EP_MODELS,      /* GET /v1/models */
-    PLM__MOCK_EP_MODEL        /* GET /v1/models/{id} */
+    PLM__MOCK_EP_MODELS, /* GET /v1/models */
+    PLM__MOCK_EP_MODEL   /* GET /v1/models/{id} */
 } plm__mock_endpoint;
 
 /* What the handler needs from a request body. */
 typedef struct plm__mock_parsed {
-    char *user_text;          /* last user message, or NULL */
-    char *system_text;        /* system prompt, or NULL */
-    const char *model;        /* borrowed from body */
+    char *user_text;   /* last user message, or NULL */
+    char *system_text; /* system prompt, or NULL */
+    const char *model; /* borrowed from body */
     int64_t prompt_tokens;
-    int64_t max_tokens;       /* -1: absent */
-    int n_inputs;             /* embeddings */
+    int64_t max_tokens; /* -1: absent */
+    int n_inputs;       /* embeddings */
     int stream;
     int include_usage;
     int want_json;
-    int n_choices;            /* "n": 1..PLM__MOCK_MAX_CHOICES */
-    const char *tool_name;    /* borrowed: the tool to call, or NULL */
-    char *tool_args;          /* its arguments (a JSON object's text) */
-    int embed_base64;         /* encoding_format "base64" */
-    int dimensions;           /* embedding length (default 8) */
-    json_t *input;            /* borrowed: moderations' "input" */
-    int anthropic_shape;      /* GET /v1/models in Anthropic's shape */
+    int n_choices;         /* "n": 1..PLM__MOCK_MAX_CHOICES */
+    const char *tool_name; /* borrowed: the tool to call, or NULL */
+    char *tool_args;       /* its arguments (a JSON object's text) */
+    int embed_base64;      /* encoding_format "base64" */
+    int dimensions;        /* embedding length (default 8) */
+    json_t *input;         /* borrowed: moderations' "input" */
+    int anthropic_shape;   /* GET /v1/models in Anthropic's shape */
 } plm__mock_parsed;
 
 #define PLM__MOCK_MAX_CHOICES 128
@@ -168,13 +168,13 @@ char *plm__mock_dump(json_t *o, int simulated);
 typedef void (*plm__mock_sse_emit)(void *arg, const char *event,
                                    const char *data);
 int plm__mock_reply_sse(plm__mock_endpoint ep, const plm__mock_parsed *p,
-                        uint64_t seq, int64_t completion_tokens,
-                        int simulated, plm__mock_sse_emit emit, void *arg);
+                        uint64_t seq, int64_t completion_tokens, int simulated,
+                        plm__mock_sse_emit emit, void *arg);
 
 typedef struct plm__mock_req plm__mock_req;
 
 struct plm_mock {
-    plm_mock_options opts;    /* strings owned (copied) */
+    plm_mock_options opts; /* strings owned (copied) */
     struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *listener;
@@ -191,18 +191,18 @@ struct plm_mock {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     plm_mock_stats stats;
-    uint64_t handled;         /* requests answered or held so far */
+    uint64_t handled; /* requests answered or held so far */
     plm_mock_record *records;
     size_t n_records;
     size_t cap_records;
-    uint64_t record_gen;      /* bumped by plm_mock_reset */
+    uint64_t record_gen; /* bumped by plm_mock_reset */
 
     /* Loop thread only. */
     plm__mock_limits limits;
     uint64_t rng;
     uint64_t seq;
-    json_t *attempts;         /* identity -> attempts seen */
-    plm__mock_req *live;      /* every request not yet answered */
+    json_t *attempts;    /* identity -> attempts seen */
+    plm__mock_req *live; /* every request not yet answered */
     FILE *log;
 };
 
@@ -230,11 +230,11 @@ struct plm__mock_req {
     int anthropic;
     plm__mock_action act;
     int status;
-    int counted;              /* in stats.in_flight */
-    int limit_headers;        /* send rate-limit headers */
-    int fault_applied;        /* directive's retry headers apply */
-    int immediate;            /* refusal: answered without latency */
-    int booked;               /* outcome counted (plm__mock_book) */
+    int counted;       /* in stats.in_flight */
+    int limit_headers; /* send rate-limit headers */
+    int fault_applied; /* directive's retry headers apply */
+    int immediate;     /* refusal: answered without latency */
+    int booked;        /* outcome counted (plm__mock_book) */
     char message[192];
     json_t *body;
     plm__mock_parsed parsed;

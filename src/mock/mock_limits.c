@@ -18,7 +18,7 @@
 
 void plm__mock_limits_init(plm__mock_limits *l, int64_t rpm, int64_t tpm)
 {
-    memset(l, 0, sizeof(*l));
+    memset(l, 0, sizeof *l);
     l->rpm = rpm > 0 ? rpm : 0;
     l->tpm = tpm > 0 ? tpm : 0;
 }
@@ -27,7 +27,7 @@ void plm__mock_limits_free(plm__mock_limits *l)
 {
     free(l->when_ns);
     free(l->tokens);
-    memset(l, 0, sizeof(*l));
+    memset(l, 0, sizeof *l);
 }
 
 static size_t slot(const plm__mock_limits *l, size_t i)
@@ -47,8 +47,8 @@ static void expire(plm__mock_limits *l, int64_t now_ns)
 static int grow(plm__mock_limits *l)
 {
     size_t cap = l->cap ? l->cap * 2 : 64;
-    int64_t *w = malloc(cap * sizeof(*w));
-    int64_t *t = malloc(cap * sizeof(*t));
+    int64_t *w = malloc(cap * sizeof *w);
+    int64_t *t = malloc(cap * sizeof *t);
 
     if (w == NULL || t == NULL) {
         free(w);
@@ -87,12 +87,12 @@ static int64_t token_wait(const plm__mock_limits *l, int64_t now_ns,
     return 0;
 }
 
-int plm__mock_limits_admit(plm__mock_limits *l, int64_t now_ns,
-                           int64_t tokens, plm__mock_limit_info *info)
+int plm__mock_limits_admit(plm__mock_limits *l, int64_t now_ns, int64_t tokens,
+                           plm__mock_limit_info *info)
 {
     int req_over, tok_over;
 
-    memset(info, 0, sizeof(*info));
+    memset(info, 0, sizeof *info);
     if (tokens < 0)
         tokens = 0;
     if (l->rpm == 0 && l->tpm == 0)
@@ -106,12 +106,11 @@ int plm__mock_limits_admit(plm__mock_limits *l, int64_t now_ns,
         info->req_remaining = l->rpm > 0 ? l->rpm - (int64_t)l->len : 0;
         if (info->req_remaining < 0)
             info->req_remaining = 0;
-        info->tok_remaining = l->tpm > l->token_sum ? l->tpm - l->token_sum
-                                                    : 0;
-        info->req_reset_ns =
-            l->len > 0 ? l->when_ns[l->head] + WINDOW_NS - now_ns : 0;
-        info->tok_reset_ns =
-            l->tpm > 0 ? token_wait(l, now_ns, tokens) : 0;
+        info->tok_remaining = l->tpm > l->token_sum ? l->tpm - l->token_sum : 0;
+        info->req_reset_ns = l->len > 0
+                                 ? l->when_ns[l->head] + WINDOW_NS - now_ns
+                                 : 0;
+        info->tok_reset_ns = l->tpm > 0 ? token_wait(l, now_ns, tokens) : 0;
         info->retry_after_ns = 0;
         if (req_over)
             info->retry_after_ns = info->req_reset_ns;
@@ -134,7 +133,7 @@ int plm__mock_limits_admit(plm__mock_limits *l, int64_t now_ns,
 
 void plm__mock_go_duration(int64_t ns, char *buf, size_t len)
 {
-    int64_t ms = (ns + 999999) / 1000000;   /* round up: never too early */
+    int64_t ms = (ns + 999999) / 1000000; /* round up: never too early */
     int64_t h, m, sec_ms;
     char secs[32];
     size_t n;
@@ -148,7 +147,7 @@ void plm__mock_go_duration(int64_t ns, char *buf, size_t len)
     h = ms / 3600000;
     m = (ms / 60000) % 60;
     sec_ms = ms % 60000;
-    snprintf(secs, sizeof(secs), "%" PRId64 ".%03" PRId64, sec_ms / 1000,
+    snprintf(secs, sizeof secs, "%" PRId64 ".%03" PRId64, sec_ms / 1000,
              sec_ms % 1000);
     /* Go prints the shortest form: "1.5s", "6m0s". */
     n = strlen(secs);
@@ -180,42 +179,40 @@ static void add_int(struct evkeyvalq *h, const char *k, int64_t v)
 {
     char buf[32];
 
-    snprintf(buf, sizeof(buf), "%" PRId64, v);
+    snprintf(buf, sizeof buf, "%" PRId64, v);
     evhttp_add_header(h, k, buf);
 }
 
 void plm__mock_limits_headers(const plm__mock_limits *l,
-                              const plm__mock_limit_info *info,
-                              int anthropic, struct evkeyvalq *hdrs)
+                              const plm__mock_limit_info *info, int anthropic,
+                              struct evkeyvalq *hdrs)
 {
     char buf[64];
 
     if (l->rpm > 0) {
         add_int(hdrs, "x-ratelimit-limit-requests", info->req_limit);
         add_int(hdrs, "x-ratelimit-remaining-requests", info->req_remaining);
-        plm__mock_go_duration(info->req_reset_ns, buf, sizeof(buf));
+        plm__mock_go_duration(info->req_reset_ns, buf, sizeof buf);
         evhttp_add_header(hdrs, "x-ratelimit-reset-requests", buf);
         if (anthropic) {
             add_int(hdrs, "anthropic-ratelimit-requests-limit",
                     info->req_limit);
             add_int(hdrs, "anthropic-ratelimit-requests-remaining",
                     info->req_remaining);
-            rfc3339_after(info->req_reset_ns, buf, sizeof(buf));
-            evhttp_add_header(hdrs, "anthropic-ratelimit-requests-reset",
-                              buf);
+            rfc3339_after(info->req_reset_ns, buf, sizeof buf);
+            evhttp_add_header(hdrs, "anthropic-ratelimit-requests-reset", buf);
         }
     }
     if (l->tpm > 0) {
         add_int(hdrs, "x-ratelimit-limit-tokens", info->tok_limit);
         add_int(hdrs, "x-ratelimit-remaining-tokens", info->tok_remaining);
-        plm__mock_go_duration(info->tok_reset_ns, buf, sizeof(buf));
+        plm__mock_go_duration(info->tok_reset_ns, buf, sizeof buf);
         evhttp_add_header(hdrs, "x-ratelimit-reset-tokens", buf);
         if (anthropic) {
-            add_int(hdrs, "anthropic-ratelimit-tokens-limit",
-                    info->tok_limit);
+            add_int(hdrs, "anthropic-ratelimit-tokens-limit", info->tok_limit);
             add_int(hdrs, "anthropic-ratelimit-tokens-remaining",
                     info->tok_remaining);
-            rfc3339_after(info->tok_reset_ns, buf, sizeof(buf));
+            rfc3339_after(info->tok_reset_ns, buf, sizeof buf);
             evhttp_add_header(hdrs, "anthropic-ratelimit-tokens-reset", buf);
         }
     }

@@ -83,25 +83,24 @@ static int setup_tls(plm_mock *m, char *errbuf, size_t errlen)
     if (m->ssl_ctx == NULL)
         goto fail;
     SSL_CTX_set_min_proto_version(m->ssl_ctx, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(m->ssl_ctx,
-                                           m->opts.tls_cert_file) != 1 ||
+    if (SSL_CTX_use_certificate_chain_file(m->ssl_ctx, m->opts.tls_cert_file) !=
+            1 ||
         SSL_CTX_use_PrivateKey_file(m->ssl_ctx, m->opts.tls_key_file,
                                     SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(m->ssl_ctx) != 1)
         goto fail;
     evhttp_set_bevcb(m->http, tls_bev, m);
     return 0;
-fail:
-    {
-        /* OpenSSL has no reason text for some failures (a missing file is
-         * a system error), so name the files either way. */
-        const char *why = ERR_reason_error_string(ERR_peek_last_error());
-        fail_msg(errbuf, errlen,
-                 "mock: TLS setup failed for certificate '%s' and key "
-                 "'%s': %s",
-                 m->opts.tls_cert_file, m->opts.tls_key_file,
-                 why ? why : "cannot read or use the files");
-    }
+fail : {
+    /* OpenSSL has no reason text for some failures (a missing file is
+     * a system error), so name the files either way. */
+    const char *why = ERR_reason_error_string(ERR_peek_last_error());
+    fail_msg(errbuf, errlen,
+             "mock: TLS setup failed for certificate '%s' and key "
+             "'%s': %s",
+             m->opts.tls_cert_file, m->opts.tls_key_file,
+             why ? why : "cannot read or use the files");
+}
     ERR_clear_error();
     return -1;
 }
@@ -111,25 +110,27 @@ static int bind_listener(plm_mock *m, char *errbuf, size_t errlen)
     struct addrinfo hints, *ai = NULL;
     char port[16];
     struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
+    socklen_t sl = sizeof ss;
     int rc;
 
-    memset(&hints, 0, sizeof(hints));
+    memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%d", m->opts.port);
+    snprintf(port, sizeof port, "%d", m->opts.port);
     rc = getaddrinfo(m->opts.host, port, &hints, &ai);
     if (rc != 0) {
-        fail_msg(errbuf, errlen, "mock: cannot resolve %s: %s",
-                 m->opts.host, gai_strerror(rc));
+        fail_msg(errbuf, errlen, "mock: cannot resolve %s: %s", m->opts.host,
+                 gai_strerror(rc));
         return -1;
     }
     /* A large backlog: benchmarks open a thousand connections at once. */
-    m->listener = evconnlistener_new_bind(
-        m->base, NULL, NULL,
-        LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-        PLM__MOCK_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+    m->listener = evconnlistener_new_bind(m->base, NULL, NULL,
+                                          LEV_OPT_REUSEABLE |
+                                              LEV_OPT_CLOSE_ON_FREE |
+                                              LEV_OPT_CLOSE_ON_EXEC,
+                                          PLM__MOCK_BACKLOG, ai->ai_addr,
+                                          (int)ai->ai_addrlen);
     freeaddrinfo(ai);
     if (m->listener == NULL) {
         fail_msg(errbuf, errlen, "mock: cannot listen on %s:%d: %s",
@@ -142,8 +143,8 @@ static int bind_listener(plm_mock *m, char *errbuf, size_t errlen)
         fail_msg(errbuf, errlen, "mock: cannot bind the HTTP server");
         return -1;
     }
-    if (getsockname(evconnlistener_get_fd(m->listener),
-                    (struct sockaddr *)&ss, &sl) != 0) {
+    if (getsockname(evconnlistener_get_fd(m->listener), (struct sockaddr *)&ss,
+                    &sl) != 0) {
         fail_msg(errbuf, errlen, "mock: getsockname: %s", strerror(errno));
         return -1;
     }
@@ -183,8 +184,8 @@ static int write_port_file(plm_mock *m, char *errbuf, size_t errlen)
     rc = 0;
 out:
     if (rc != 0)
-        fail_msg(errbuf, errlen, "mock: cannot write %s: %s",
-                 m->opts.port_file, strerror(errno));
+        fail_msg(errbuf, errlen, "mock: cannot write %s: %s", m->opts.port_file,
+                 strerror(errno));
     if (f != NULL)
         fclose(f);
     free(tmp);
@@ -265,8 +266,8 @@ static void teardown(plm_mock *m)
 }
 
 /* Builds a listening server; the loop is not running yet. */
-static int create(plm_mock **out, const plm_mock_options *opts,
-                  char *errbuf, size_t errlen)
+static int create(plm_mock **out, const plm_mock_options *opts, char *errbuf,
+                  size_t errlen)
 {
     plm_mock *m = NULL;
 
@@ -284,7 +285,7 @@ static int create(plm_mock **out, const plm_mock_options *opts,
         fail_msg(errbuf, errlen, "mock: libevent threads unavailable");
         return -1;
     }
-    m = calloc(1, sizeof(*m));
+    m = calloc(1, sizeof *m);
     if (m == NULL) {
         fail_msg(errbuf, errlen, "mock: out of memory");
         return -1;
@@ -322,13 +323,12 @@ static int create(plm_mock **out, const plm_mock_options *opts,
     /* Read an oversized body before answering 413 so the client sees the
      * answer instead of a broken pipe. */
     evhttp_set_flags(m->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS |
-                                            EVHTTP_REQ_PATCH |
-                                            EVHTTP_REQ_TRACE |
-                                            EVHTTP_REQ_CONNECT);
+    evhttp_set_allowed_methods(m->http,
+                               EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                   EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                   EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE |
+                                   EVHTTP_REQ_CONNECT);
     evhttp_set_gencb(m->http, plm__mock_handle, m);
     if (m->opts.tls_cert_file != NULL && setup_tls(m, errbuf, errlen) != 0)
         goto fail;
@@ -342,8 +342,7 @@ static int create(plm_mock **out, const plm_mock_options *opts,
     }
     if (bind_listener(m, errbuf, errlen) != 0)
         goto fail;
-    if (m->opts.port_file != NULL &&
-        write_port_file(m, errbuf, errlen) != 0)
+    if (m->opts.port_file != NULL && write_port_file(m, errbuf, errlen) != 0)
         goto fail;
     *out = m;
     return 0;
@@ -362,8 +361,8 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-int plm_mock_start(plm_mock **out, const plm_mock_options *opts,
-                   char *errbuf, size_t errlen)
+int plm_mock_start(plm_mock **out, const plm_mock_options *opts, char *errbuf,
+                   size_t errlen)
 {
     plm_mock *m;
     sigset_t block, old;
@@ -383,8 +382,7 @@ int plm_mock_start(plm_mock **out, const plm_mock_options *opts,
     rc = pthread_create(&m->thread, NULL, loop_main, m);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        fail_msg(errbuf, errlen, "mock: cannot start thread: %s",
-                 strerror(rc));
+        fail_msg(errbuf, errlen, "mock: cannot start thread: %s", strerror(rc));
         teardown(m);
         *out = NULL;
         return -1;
@@ -413,7 +411,7 @@ void plm_mock_free(plm_mock *mock)
 void plm_mock_get_stats(plm_mock *mock, plm_mock_stats *out)
 {
     if (mock == NULL) {
-        memset(out, 0, sizeof(*out));
+        memset(out, 0, sizeof *out);
         return;
     }
     pthread_mutex_lock(&mock->lock);
@@ -445,7 +443,7 @@ size_t plm_mock_get_records(plm_mock *mock, plm_mock_record **out)
     pthread_mutex_lock(&mock->lock);
     n = mock->n_records;
     if (n > 0)
-        recs = calloc(n, sizeof(*recs));
+        recs = calloc(n, sizeof *recs);
     for (size_t i = 0; recs != NULL && i < n; i++) {
         const plm_mock_record *s = &mock->records[i];
 
@@ -492,7 +490,7 @@ void plm_mock_reset(plm_mock *mock)
     mock->cap_records = 0;
     mock->record_gen++;
     in_flight = mock->stats.in_flight;
-    memset(&mock->stats, 0, sizeof(mock->stats));
+    memset(&mock->stats, 0, sizeof mock->stats);
     mock->stats.in_flight = in_flight;
     mock->stats.max_in_flight_seen = in_flight;
     mock->handled = 0;
@@ -536,8 +534,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(m->base);
 }
 
-int plm_mock_serve(const plm_mock_options *opts, char *errbuf,
-                   size_t errlen)
+int plm_mock_serve(const plm_mock_options *opts, char *errbuf, size_t errlen)
 {
     plm_mock *m;
     int rc = -1;

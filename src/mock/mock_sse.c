@@ -78,7 +78,7 @@ static int chat_tool_deltas(const chunk_ctx *c, int i, uint64_t seq)
     char tid[64];
     int rc;
 
-    snprintf(tid, sizeof(tid), "call_mock_%llu_%d", (unsigned long long)seq, i);
+    snprintf(tid, sizeof tid, "call_mock_%llu_%d", (unsigned long long)seq, i);
     rc = chunk(c,
                json_pack("{s:i, s:{s:s, s:n, s:[{s:i, s:s, s:s, s:{s:s, "
                          "s:s}}]}, s:n}",
@@ -186,7 +186,7 @@ static int anthropic_block(const plm__mock_parsed *p, uint64_t seq,
     json_t *block;
     int rc;
 
-    snprintf(tid, sizeof(tid), "toolu_mock_%llu", (unsigned long long)seq);
+    snprintf(tid, sizeof tid, "toolu_mock_%llu", (unsigned long long)seq);
     block = tool ? json_pack("{s:s, s:s, s:s, s:{}}", "type", "tool_use", "id",
                              tid, "name", p->tool_name, "input")
                  : json_pack("{s:s, s:s}", "type", "text", "text", "");
@@ -356,11 +356,11 @@ int plm__mock_reply_sse(plm__mock_endpoint ep, const plm__mock_parsed *p,
         rc = sse_responses(p, seq, text, completion_tokens, simulated, emit,
                            arg);
     } else if (ep == PLM__MOCK_EP_MESSAGES) {
-        snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)seq);
+        snprintf(id, sizeof id, "msg_mock_%llu", (unsigned long long)seq);
         rc = sse_anthropic(p, id, seq, text, completion_tokens, simulated, emit,
                            arg);
     } else {
-        snprintf(id, sizeof(id), "%s-mock-%llu",
+        snprintf(id, sizeof id, "%s-mock-%llu",
                  ep == PLM__MOCK_EP_CHAT ? "chatcmpl" : "cmpl",
                  (unsigned long long)seq);
         rc = sse_openai(ep, p, id, text, seq, completion_tokens, simulated,

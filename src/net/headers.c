@@ -14,11 +14,13 @@
 
 struct header_slot {
     const char *name;
-    size_t len;                 /* strlen(name), for a cheap first test */
+    size_t len; /* strlen(name), for a cheap first test */
     size_t offset;
 };
 
-#define SLOT(n, f) { n, sizeof(n) - 1, offsetof(plm__headers, f) }
+/* clang-format off */
+#define SLOT(n, f) { n, sizeof n - 1, offsetof(plm__headers, f) }
+/* clang-format on */
 
 static const struct header_slot header_slots[] = {
     SLOT("content-type", content_type),
@@ -49,7 +51,7 @@ static const struct header_slot header_slots[] = {
     SLOT("anthropic-ratelimit-output-tokens-reset", rl_reset_output_tokens),
 };
 
-#define N_SLOTS (sizeof(header_slots) / sizeof(header_slots[0]))
+#define N_SLOTS (sizeof header_slots / sizeof header_slots[0])
 
 static int is_blank(char c)
 {

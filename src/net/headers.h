@@ -11,10 +11,10 @@
  * names, values copied). Any field may be NULL. */
 typedef struct plm__headers {
     char *content_type;
-    char *request_id;           /* x-request-id / request-id */
+    char *request_id; /* x-request-id / request-id */
     char *retry_after;
     char *retry_after_ms;
-    char *should_retry;         /* x-should-retry */
+    char *should_retry; /* x-should-retry */
     /* Rate-limit headers, raw, for the limits module: OpenAI
      * x-ratelimit-{limit,remaining,reset}-{requests,tokens} and Anthropic
      * anthropic-ratelimit-*. */

@@ -20,8 +20,8 @@
 #define PLM__LOOP_BATCH 256
 
 typedef struct plm__watch {
-    int events;             /* 0 = not watched */
-    uint32_t kernel;        /* epoll mask registered; 0 = none */
+    int events;      /* 0 = not watched */
+    uint32_t kernel; /* epoll mask registered; 0 = none */
     plm__loop_fd_fn fn;
     void *user_data;
 } plm__watch;
@@ -30,12 +30,12 @@ struct plm__loop {
     int epfd;
     int timerfd;
     int wakefd;
-    plm__watch *watches;    /* indexed by fd */
+    plm__watch *watches; /* indexed by fd */
     size_t nwatches;
     plm__timer **heap;
     size_t heap_len, heap_cap;
-    int64_t armed_ns;       /* when timerfd fires; 0 = not armed/fired */
-    uint64_t round;         /* dispatch round, see run_timers */
+    int64_t armed_ns; /* when timerfd fires; 0 = not armed/fired */
+    uint64_t round;   /* dispatch round, see run_timers */
 };
 
 static int epoll_add_internal(int epfd, int fd)
@@ -57,8 +57,7 @@ int plm__loop_new(plm__loop **out)
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
         goto fail;
-    loop->timerfd = timerfd_create(CLOCK_MONOTONIC,
-                                   TFD_NONBLOCK | TFD_CLOEXEC);
+    loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (loop->timerfd < 0)
         goto fail;
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -103,7 +102,8 @@ int plm__loop_watch(plm__loop *loop, int fd, int events, plm__loop_fd_fn fn,
 
         if (events == 0)
             return 0;
-        if (PLM__ARRAY_RESERVE(loop->watches, loop->nwatches, (size_t)fd + 1, 64) != 0)
+        if (PLM__ARRAY_RESERVE(loop->watches, loop->nwatches, (size_t)fd + 1,
+                               64) != 0)
             return -1;
         memset(loop->watches + old, 0,
                (loop->nwatches - old) * sizeof *loop->watches);
@@ -271,7 +271,8 @@ int plm__timer_start_at(plm__loop *loop, plm__timer *t, int64_t due_ns)
         heap_down(loop, t->heap_index);
         return 0;
     }
-    if (PLM__ARRAY_RESERVE(loop->heap, loop->heap_cap, loop->heap_len + 1, 64) != 0)
+    if (PLM__ARRAY_RESERVE(loop->heap, loop->heap_cap, loop->heap_len + 1,
+                           64) != 0)
         return -1;
     t->due_ns = due_ns;
     heap_set(loop, loop->heap_len++, t);
@@ -296,8 +297,7 @@ static void run_timers(plm__loop *loop)
     int64_t now = plm__now_ns();
     size_t budget = loop->heap_len;
 
-    while (budget-- > 0 && loop->heap_len > 0 &&
-           loop->heap[0]->due_ns <= now) {
+    while (budget-- > 0 && loop->heap_len > 0 && loop->heap[0]->due_ns <= now) {
         plm__timer *t = loop->heap[0];
         plm__timer_stop(loop, t);
         t->fn(t, t->user_data);

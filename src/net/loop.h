@@ -14,10 +14,7 @@
 
 typedef struct plm__loop plm__loop;
 
-enum {
-    PLM__LOOP_READ = 1,
-    PLM__LOOP_WRITE = 2
-};
+enum { PLM__LOOP_READ = 1, PLM__LOOP_WRITE = 2 };
 
 /* Called with the events (PLM__LOOP_READ / WRITE) that fired on fd. An
  * error or hang-up is reported as both, so the owner reads the failure. */
@@ -29,12 +26,11 @@ typedef void (*plm__timer_fn)(plm__timer *timer, void *user_data);
 /* A timer lives in its owner's memory; the loop only links it into its
  * heap. Initialise with plm__timer_init before the first start. */
 struct plm__timer {
-    int64_t due_ns;       /* CLOCK_MONOTONIC */
-    size_t heap_index;    /* position in the heap; SIZE_MAX when idle */
+    int64_t due_ns;    /* CLOCK_MONOTONIC */
+    size_t heap_index; /* position in the heap; SIZE_MAX when idle */
     plm__timer_fn fn;
     void *user_data;
 };
-
 
 int plm__loop_new(plm__loop **out);
 void plm__loop_free(plm__loop *loop);

@@ -68,7 +68,7 @@ struct plm__transport {
      * pend_head; the feed timer hands them over, a batch per round. */
     plm__xfer **pend;
     size_t pend_head, pend_len, pend_cap;
-    size_t started;         /* handed to curl since the feed timer ran */
+    size_t started; /* handed to curl since the feed timer ran */
     plm__timer feed;
     /* owned[fd]: a connection socket this transport opened and will be
      * told about before it is closed, which makes it safe to park. */
@@ -216,8 +216,7 @@ int plm__transport_new(plm__transport **out, plm__loop *loop,
     curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
     curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS,
-                      (long)PLM__MIN_CONNECTS);
+    curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)PLM__MIN_CONNECTS);
     *out = t;
     return PLM_OK;
 fail:
@@ -271,8 +270,7 @@ void plm__transport_set_concurrency(plm__transport *t, int n)
     else if (n > connects)
         connects = n;
     curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, connects);
-    t->free_limit = connects < PLM__FREE_MAX ? (size_t)connects
-                                             : PLM__FREE_MAX;
+    t->free_limit = connects < PLM__FREE_MAX ? (size_t)connects : PLM__FREE_MAX;
     /* A smaller run than the last gives back the spare handles. */
     while (t->nfree > t->free_limit)
         curl_easy_cleanup(t->free_list[--t->nfree]);
@@ -456,10 +454,10 @@ static int set_options(plm__transport *t, plm__xfer *x,
     CURL *e = x->easy;
     CURLcode rc = CURLE_OK;
 
-#define SET(opt, val)                                                       \
-    do {                                                                    \
-        if (rc == CURLE_OK)                                                 \
-            rc = curl_easy_setopt(e, opt, val);                             \
+#define SET(opt, val)                                                          \
+    do {                                                                       \
+        if (rc == CURLE_OK)                                                    \
+            rc = curl_easy_setopt(e, opt, val);                                \
     } while (0)
 
     if (fresh) {
@@ -522,8 +520,7 @@ static int set_options(plm__transport *t, plm__xfer *x,
 static int add_to_multi(plm__transport *t, plm__xfer *x)
 {
     if (curl_multi_add_handle(t->multi, x->easy) != CURLM_OK) {
-        snprintf(x->message, sizeof x->message,
-                 "could not start the transfer");
+        snprintf(x->message, sizeof x->message, "could not start the transfer");
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
         return PLM_ENOMEM;
@@ -701,7 +698,8 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
         if (cc == CURLE_OUT_OF_MEMORY)
             snprintf(x->message, sizeof x->message,
                      "response header line larger than curl's cap of %d "
-                     "bytes (CURL_MAX_HTTP_HEADER)", CURL_MAX_HTTP_HEADER);
+                     "bytes (CURL_MAX_HTTP_HEADER)",
+                     CURL_MAX_HTTP_HEADER);
         else
             snprintf(x->message, sizeof x->message,
                      "response headers too large (%s bytes, curl's cap)",
@@ -720,8 +718,7 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
                          cc == CURLE_SSL_CONNECT_ERROR ||
                          cc == CURLE_PEER_FAILED_VERIFICATION ||
                          cc == CURLE_SSL_CACERT_BADFILE;
-        snprintf(x->message, sizeof x->message, "network error: %s",
-                 detail);
+        snprintf(x->message, sizeof x->message, "network error: %s", detail);
     }
     /* A failed transfer's partial answer is not the server's reply. */
     x->http_status = 0;

@@ -18,44 +18,44 @@
 typedef struct plm__transport plm__transport;
 
 typedef struct plm__transport_config {
-    const char *ca_file;          /* replaces curl's CA bundle; NULL = system */
+    const char *ca_file; /* replaces curl's CA bundle; NULL = system */
     int insecure_skip_verify;
     int64_t connect_timeout_ms;
-    size_t max_response_bytes;    /* cap on one response body */
+    size_t max_response_bytes; /* cap on one response body */
 } plm__transport_config;
 
 /* One attempt. Owned by the caller (embedded in the engine's request
  * state); the transport borrows it while it is in flight. */
 typedef struct plm__xfer {
-    CURL *easy;                   /* non-NULL while in flight */
-    char *body;                   /* response body, NUL-terminated, or NULL */
+    CURL *easy; /* non-NULL while in flight */
+    char *body; /* response body, NUL-terminated, or NULL */
     size_t body_len, body_cap;
-    plm__headers headers;         /* of the final response */
-    int http_status;              /* 0 when no answer */
-    int error;                    /* 0 or PLM_ENETWORK / PLM_ETIMEOUT /
-                                     PLM_ETOOBIG (body over the cap,
-                                     or a header over curl's) /
-                                     PLM_ECANCELLED / PLM_ENOMEM */
+    plm__headers headers;               /* of the final response */
+    int http_status;                    /* 0 when no answer */
+    int error;                          /* 0 or PLM_ENETWORK / PLM_ETIMEOUT /
+                                           PLM_ETOOBIG (body over the cap,
+                                           or a header over curl's) /
+                                           PLM_ECANCELLED / PLM_ENOMEM */
     char message[CURL_ERROR_SIZE + 64]; /* why, when error != 0 */
     char curl_error[CURL_ERROR_SIZE];   /* curl's CURLOPT_ERRORBUFFER */
-    int unreachable;              /* no connection at all: refused on
-                                     every address, DNS or TLS failure */
+    int unreachable;                    /* no connection at all: refused on
+                                           every address, DNS or TLS failure */
     int too_big;
     int no_memory;
-    int in_headers;               /* between a status line and its end */
-    int no_descriptor;            /* EMFILE / ENFILE opening a socket */
-    plm__transport *transport;    /* set when started */
+    int in_headers;            /* between a status line and its end */
+    int no_descriptor;         /* EMFILE / ENFILE opening a socket */
+    plm__transport *transport; /* set when started */
     size_t limit;
-    void *owner;                  /* the caller's back-pointer */
+    void *owner; /* the caller's back-pointer */
 } plm__xfer;
 
 typedef struct plm__xfer_params {
-    const char *url;              /* copied by curl */
-    const char *method;           /* "POST", "GET", ... */
-    const char *body;             /* borrowed until completion; may be NULL */
+    const char *url;    /* copied by curl */
+    const char *method; /* "POST", "GET", ... */
+    const char *body;   /* borrowed until completion; may be NULL */
     size_t body_len;
     const struct curl_slist *headers; /* borrowed until completion */
-    int64_t timeout_ms;           /* this attempt; 0 = none */
+    int64_t timeout_ms;               /* this attempt; 0 = none */
 } plm__xfer_params;
 
 /* Called on the loop thread when a transfer finished (x->error and
@@ -81,12 +81,12 @@ void plm__transport_cap_connections(plm__transport *t, int cap);
 #define PLM__FD_RESERVE_MIN 16
 
 typedef struct plm__fd_room {
-    int64_t soft, hard;   /* RLIMIT_NOFILE after any raise; hard -1: none */
-    int64_t in_use;       /* descriptors open when asked */
-    int64_t reserve;      /* kept for files, DNS, the caller */
-    int64_t room;         /* connections that may still be opened; -1: no
-                             limit */
-    int raised;           /* the soft limit was raised to the hard one */
+    int64_t soft, hard; /* RLIMIT_NOFILE after any raise; hard -1: none */
+    int64_t in_use;     /* descriptors open when asked */
+    int64_t reserve;    /* kept for files, DNS, the caller */
+    int64_t room;       /* connections that may still be opened; -1: no
+                           limit */
+    int raised;         /* the soft limit was raised to the hard one */
 } plm__fd_room;
 
 /*

@@ -27,7 +27,7 @@ void plm__parse_fail(plm_result *res, const char *what, const char *reason,
 {
     char quote[PLM_EXCERPT_MAX + 4];
 
-    plm__excerpt(quote, sizeof(quote), body ? body : "", body ? len : 0);
+    plm__excerpt(quote, sizeof quote, body ? body : "", body ? len : 0);
     plm__result_set_error(res, PLM_EPARSE, PLM_CLASS_PARSE,
                           "unparseable %s response (%s): %s", what, reason,
                           len ? quote : "(empty body)");
@@ -71,15 +71,14 @@ void plm__error_fields(plm_result *res, const json_t *error)
     if (!json_is_object(error))
         return;
     if (json_is_string(json_object_get(error, "message")))
-        plm__take_message(res, json_string_value(json_object_get(error,
-                                                            "message")));
+        plm__take_message(res,
+                          json_string_value(json_object_get(error, "message")));
     plm__json_take_string(&res->error_type, json_object_get(error, "type"));
     code = json_object_get(error, "code");
     if (json_is_string(code)) {
         plm__json_take_string(&res->error_code, code);
     } else if (json_is_integer(code)) {
-        snprintf(num, sizeof(num), "%lld",
-                 (long long)json_integer_value(code));
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(code));
         (void)plm__strdup_into(&res->error_code, num);
     }
 }

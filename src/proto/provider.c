@@ -130,8 +130,7 @@ static int is_sse(const plm__headers *h, const char *body, size_t len)
 }
 
 static void parse_error_answer(const plm__provider_ops *ops, int status,
-                               const char *body, size_t len,
-                               plm_result *res)
+                               const char *body, size_t len, plm_result *res)
 {
     json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
     json_t *error = json_object_get(root, "error");
@@ -145,18 +144,17 @@ static void parse_error_answer(const plm__provider_ops *ops, int status,
     } else if (json_is_object(root)) {
         /* Compatible servers: {"message": ...} or FastAPI's {"detail"}. */
         if (json_is_string(json_object_get(root, "message")))
-            plm__take_message(res, json_string_value(json_object_get(root,
-                                                                "message")));
+            plm__take_message(res, json_string_value(
+                                       json_object_get(root, "message")));
         else if (json_is_string(json_object_get(root, "detail")))
-            plm__take_message(res, json_string_value(json_object_get(root,
-                                                                "detail")));
+            plm__take_message(res, json_string_value(
+                                       json_object_get(root, "detail")));
     }
     json_decref(root);
     if (!res->error_message || !*res->error_message) {
-        plm__excerpt(quote, sizeof(quote), body, len);
-        plm__result_set_error(res, res->code, res->error_class,
-                              "HTTP %d: %s", status,
-                              len ? quote : "(empty body)");
+        plm__excerpt(quote, sizeof quote, body, len);
+        plm__result_set_error(res, res->code, res->error_class, "HTTP %d: %s",
+                              status, len ? quote : "(empty body)");
     }
 }
 

@@ -27,8 +27,8 @@
  * name of its ops object. The table is indexed by the enum value, so the
  * values must be 0, 1, ... without gaps (providers.c checks this).
  */
-#define PLM__PROVIDER_LIST(X)                          \
-    X(PLM_PROVIDER_OPENAI, plm__provider_openai)       \
+#define PLM__PROVIDER_LIST(X)                                                  \
+    X(PLM_PROVIDER_OPENAI, plm__provider_openai)                               \
     X(PLM_PROVIDER_ANTHROPIC, plm__provider_anthropic)
 
 #define PLM__PROVIDER_PLUS_ONE(id, ops) +1

@@ -17,23 +17,22 @@
 /* Cap on an error message copied from a provider's answer. */
 #define PLM_ERROR_MESSAGE_MAX 1024
 
-
 /*
  * Calls fn once per SSE event in body (event name or "" and the joined
  * data lines). Stops at the first non-zero return of fn and returns it;
  * returns 0 after the last event, PLM_ENOMEM on out of memory.
  */
-typedef int (*plm__sse_fn)(const char *event, const char *data,
-                           size_t data_len, void *ctx);
+typedef int (*plm__sse_fn)(const char *event, const char *data, size_t data_len,
+                           void *ctx);
 int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx);
 
 /* What a stream parser's event callback gathers. */
 typedef struct plm__sse_state {
     plm_result *res;
-    plm__buf content;   /* the text deltas, joined */
+    plm__buf content; /* the text deltas, joined */
     int any_content;
-    int ended;          /* the stream's own end marker was seen */
-    int failed;         /* an error event set res's code */
+    int ended;  /* the stream's own end marker was seen */
+    int failed; /* an error event set res's code */
 } plm__sse_state;
 
 /*

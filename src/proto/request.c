@@ -104,7 +104,7 @@ static int is_utf8(const char *s)
 
 static plm_request *request_alloc(plm_provider provider)
 {
-    plm_request *req = calloc(1, sizeof(*req));
+    plm_request *req = calloc(1, sizeof *req);
 
     if (!req)
         return NULL;
@@ -156,8 +156,8 @@ int plm__request_new_raw_take(plm_request **out, plm_provider provider,
     if (!out)
         goto fail;
     *out = NULL;
-    if (!plm__provider_get(provider) || !is_token(method) ||
-        !is_path(path) || !json_is_object(body))
+    if (!plm__provider_get(provider) || !is_token(method) || !is_path(path) ||
+        !json_is_object(body))
         goto fail;
     req = request_alloc(provider);
     if (!req) {
@@ -197,14 +197,13 @@ int plm_request_new_raw(plm_request **out, plm_provider provider,
     if (!out)
         return PLM_EINVAL;
     *out = NULL;
-    if (!plm__provider_get(provider) || !is_token(method) ||
-        !is_path(path) || !body_json)
+    if (!plm__provider_get(provider) || !is_token(method) || !is_path(path) ||
+        !body_json)
         return PLM_EINVAL;
     body = json_loads(body_json, 0, NULL);
     if (!body)
         return PLM_EINVAL;
-    return plm__request_new_raw_take(out, provider, method, path, body,
-                                     NULL);
+    return plm__request_new_raw_take(out, provider, method, path, body, NULL);
 }
 
 /* The chat builders' common precondition. */
@@ -244,8 +243,7 @@ int plm_request_add_message(plm_request *req, const char *role,
 {
     const plm__provider_ops *ops;
 
-    if (!chat_ok(req) || !role || !*role || !is_utf8(role) ||
-        !is_utf8(content))
+    if (!chat_ok(req) || !role || !*role || !is_utf8(role) || !is_utf8(content))
         return PLM_EINVAL;
     invalidate(req);
     ops = ops_of(req);
@@ -260,8 +258,7 @@ int plm_request_set_temperature(plm_request *req, double temperature)
         temperature > 2.0)
         return PLM_EINVAL;
     invalidate(req);
-    return json_object_set_new(req->body, "temperature",
-                               json_real(temperature))
+    return json_object_set_new(req->body, "temperature", json_real(temperature))
                ? PLM_ENOMEM
                : PLM_OK;
 }
@@ -391,7 +388,8 @@ static int64_t text_bytes(const json_t *v)
         return (int64_t)json_string_length(v);
     if (!json_is_array(v))
         return 0;
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         if (json_is_string(item))
             total += (int64_t)json_string_length(item);
         else if (json_is_object(item))
@@ -404,11 +402,10 @@ static int64_t text_bytes(const json_t *v)
 /* The output limit a body asks for, under any of the APIs' names. */
 static int64_t output_limit(const plm_request *req)
 {
-    static const char *const names[] = {"max_tokens",
-                                        "max_completion_tokens",
-                                        "max_output_tokens"};
+    static const char *const names[] = { "max_tokens", "max_completion_tokens",
+                                         "max_output_tokens" };
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         json_t *v = json_object_get(req->body, names[i]);
 
         if (json_is_integer(v) && json_integer_value(v) >= 0)
@@ -474,7 +471,8 @@ int64_t plm__request_estimate_tokens(const plm_request *req)
     if (!req || !json_is_object(req->body))
         return 0;
     messages = json_object_get(req->body, "messages");
-    json_array_foreach(messages, i, msg) {
+    json_array_foreach(messages, i, msg)
+    {
         bytes += text_bytes(json_object_get(msg, "content"));
     }
     bytes += text_bytes(json_object_get(req->body, "system"));

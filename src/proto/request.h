@@ -12,17 +12,17 @@
 
 struct plm_request {
     plm_provider provider;
-    int is_raw;          /* built by plm_request_new_raw */
-    char *method;        /* "POST" */
-    char *path;          /* "/v1/chat/completions", always starts with / */
-    json_t *body;        /* owned */
-    char *body_text;     /* serialized body; NULL until needed */
+    int is_raw;      /* built by plm_request_new_raw */
+    char *method;    /* "POST" */
+    char *path;      /* "/v1/chat/completions", always starts with / */
+    json_t *body;    /* owned */
+    char *body_text; /* serialized body; NULL until needed */
     size_t body_len;
-    int stream;          /* body asks for SSE */
-    int64_t timeout_ms;  /* per attempt; 0 = client default */
-    int max_retries;     /* -1 = client default */
+    int stream;         /* body asks for SSE */
+    int64_t timeout_ms; /* per attempt; 0 = client default */
+    int max_retries;    /* -1 = client default */
     void *user_data;
-    int json_response;   /* chat: ask for a JSON object answer */
+    int json_response; /* chat: ask for a JSON object answer */
 };
 
 /*

@@ -13,7 +13,7 @@
 
 plm_result *plm__result_new(void *user_data)
 {
-    plm_result *res = calloc(1, sizeof(*res));
+    plm_result *res = calloc(1, sizeof *res);
 
     if (!res)
         return NULL;

@@ -9,22 +9,22 @@
 #include "parallm.h"
 
 struct plm_result {
-    int code;                   /* plm_code */
+    int code; /* plm_code */
     plm_error_class error_class;
-    char *error_message;        /* malloc'd, never NULL after finish */
-    char *error_type;           /* provider's error.type, or NULL */
-    char *error_code;           /* provider's error.code, or NULL */
+    char *error_message; /* malloc'd, never NULL after finish */
+    char *error_type;    /* provider's error.type, or NULL */
+    char *error_code;    /* provider's error.code, or NULL */
     int http_status;
     char *content;
     char *finish_reason;
-    int64_t prompt_tokens;      /* -1 = unknown */
-    int64_t completion_tokens;  /* -1 = unknown */
+    int64_t prompt_tokens;     /* -1 = unknown */
+    int64_t completion_tokens; /* -1 = unknown */
     char *request_id;
-    char *body;                 /* last attempt's body, NUL-terminated */
+    char *body; /* last attempt's body, NUL-terminated */
     size_t body_len;
     int attempts;
     int started;
-    double latency;             /* seconds, first send to completion */
+    double latency; /* seconds, first send to completion */
     void *user_data;
 };
 

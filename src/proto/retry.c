@@ -131,7 +131,7 @@ static int classify_status(int status, plm_result *res, int *hard)
         /* 1xx/3xx (redirects are not followed) or nonsense. */
         code = PLM_EHTTP, cls = PLM_CLASS_SERVER, retry = 0;
     }
-    snprintf(fallback, sizeof(fallback), "HTTP %d from server", status);
+    snprintf(fallback, sizeof fallback, "HTTP %d from server", status);
     set_outcome(res, code, cls, fallback);
     return retry;
 }
@@ -145,8 +145,7 @@ int plm__retry_decide(const plm__retry_policy *policy, int attempt,
     if (!a || !res)
         return 0;
     switch (a->transport_error) {
-    case 0:
-        break;
+    case 0: break;
     case PLM_ECANCELLED:
         set_outcome(res, PLM_ECANCELLED, PLM_CLASS_CANCELLED,
                     "request cancelled");
@@ -156,8 +155,7 @@ int plm__retry_decide(const plm__retry_policy *policy, int attempt,
         retry = 1;
         goto out;
     case PLM_ETIMEOUT:
-        set_outcome(res, PLM_ETIMEOUT, PLM_CLASS_TIMEOUT,
-                    "request timed out");
+        set_outcome(res, PLM_ETIMEOUT, PLM_CLASS_TIMEOUT, "request timed out");
         retry = 1;
         goto out;
     case PLM_ETOOBIG:
@@ -189,8 +187,7 @@ int plm__retry_decide(const plm__retry_policy *policy, int attempt,
     if (a->http_status == 0) {
         /* No answer and no transport error: treat as a dropped
          * connection, which is what it looks like from here. */
-        set_outcome(res, PLM_ENETWORK, PLM_CLASS_NETWORK,
-                    "no HTTP answer");
+        set_outcome(res, PLM_ENETWORK, PLM_CLASS_NETWORK, "no HTTP answer");
         retry = 1;
         goto out;
     }
@@ -254,8 +251,8 @@ static int looks_like_date(const char *s)
     return alpha;
 }
 
-int plm__retry_after_parse(const char *after_ms, const char *after,
-                           time_t now, int64_t *out_ms)
+int plm__retry_after_parse(const char *after_ms, const char *after, time_t now,
+                           int64_t *out_ms)
 {
     int64_t v;
     time_t when;
@@ -323,8 +320,7 @@ int64_t plm__retry_delay_ms(const plm__retry_policy *policy, int attempt,
     if (max < base)
         max = base;
     if (headers && plm__retry_after_parse(headers->retry_after_ms,
-                                          headers->retry_after, now,
-                                          &server))
+                                          headers->retry_after, now, &server))
         return server < after_max ? server : after_max;
     shift = attempt > 1 ? attempt - 1 : 0;
     if (shift >= 62 || base > (max >> shift))

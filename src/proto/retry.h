@@ -14,25 +14,25 @@
 
 typedef struct plm__retry_policy {
     int max_retries;
-    int64_t base_ms;        /* first backoff */
-    int64_t max_ms;         /* backoff cap */
-    int64_t after_max_ms;   /* cap on a server's Retry-After */
-    int64_t time_ms;        /* no retry once the request has been going
-                               this long since its first attempt; 0 = no
-                               time bound */
-    int64_t elapsed_ms;     /* how long it has been going */
+    int64_t base_ms;      /* first backoff */
+    int64_t max_ms;       /* backoff cap */
+    int64_t after_max_ms; /* cap on a server's Retry-After */
+    int64_t time_ms;      /* no retry once the request has been going
+                             this long since its first attempt; 0 = no
+                             time bound */
+    int64_t elapsed_ms;   /* how long it has been going */
 } plm__retry_policy;
 
 /* What one attempt ended with, as the transport saw it. */
 typedef struct plm__attempt {
-    int http_status;        /* 0 when no HTTP answer */
-    int transport_error;    /* 0, or PLM_ENETWORK / PLM_ETIMEOUT /
-                               PLM_ETOOBIG / PLM_ECANCELLED */
+    int http_status;     /* 0 when no HTTP answer */
+    int transport_error; /* 0, or PLM_ENETWORK / PLM_ETIMEOUT /
+                            PLM_ETOOBIG / PLM_ECANCELLED */
     const plm__headers *headers;
-    int unreachable;        /* the server could not be reached at all
-                               (connection refused on every address, DNS
-                               or TLS failure); the transport's message
-                               says which */
+    int unreachable; /* the server could not be reached at all
+                        (connection refused on every address, DNS
+                        or TLS failure); the transport's message
+                        says which */
 } plm__attempt;
 
 /*
@@ -59,7 +59,7 @@ int64_t plm__retry_delay_ms(const plm__retry_policy *policy, int attempt,
 
 /* Parses retry-after-ms / retry-after. Returns 1 and sets *out_ms, or 0
  * when absent or garbage. */
-int plm__retry_after_parse(const char *after_ms, const char *after,
-                           time_t now, int64_t *out_ms);
+int plm__retry_after_parse(const char *after_ms, const char *after, time_t now,
+                           int64_t *out_ms);
 
 #endif

@@ -10,7 +10,7 @@
 
 int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx)
 {
-    plm__buf data = {0};
+    plm__buf data = { 0 };
     char event[64] = "";
     int have_data = 0, rc = 0;
     size_t pos = 0;
@@ -59,8 +59,8 @@ int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx)
             }
             have_data = 1;
         } else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
-            size_t n = value_len < sizeof(event) - 1 ? value_len
-                                                     : sizeof(event) - 1;
+            size_t n = value_len < sizeof event - 1 ? value_len
+                                                    : sizeof event - 1;
 
             memcpy(event, value, n);
             event[n] = '\0';
@@ -74,7 +74,7 @@ out:
 int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
                      plm_result *res, const char *what)
 {
-    plm__sse_state st = {0};
+    plm__sse_state st = { 0 };
     int rc;
 
     st.res = res;

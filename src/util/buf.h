@@ -30,8 +30,8 @@ int plm__array_reserve(void **data, size_t *cap, size_t need, size_t elem,
 
 /* The same for a typed array pointer `arr` (an lvalue), without
  * accessing it through a void ** (which strict aliasing forbids). */
-#define PLM__ARRAY_RESERVE(arr, cap, need, first)                           \
-    plm__array_reserve_typed((void *)&(arr), &(cap), (need), sizeof *(arr), \
+#define PLM__ARRAY_RESERVE(arr, cap, need, first)                              \
+    plm__array_reserve_typed((void *)&(arr), &(cap), (need), sizeof *(arr),    \
                              (first))
 
 /* What PLM__ARRAY_RESERVE calls: arr_ptr points at the array pointer. */

@@ -46,8 +46,7 @@ static void mask_cut_key(char *out, size_t n, char next)
 }
 
 /* A printable, key-free excerpt of at most PLM_EXCERPT_MAX bytes. */
-void plm__excerpt(char *out, size_t out_size, const char *body,
-                    size_t len)
+void plm__excerpt(char *out, size_t out_size, const char *body, size_t len)
 {
     size_t n = len < PLM_EXCERPT_MAX ? len : PLM_EXCERPT_MAX;
 

@@ -70,10 +70,15 @@ static const plm_mock_record *find_rec(const plm_mock_record *r, size_t n,
 
 static void test_breaker_engine__opens_holds_and_recovers(void **state)
 {
-    static const char *const texts[] = {
-        "[mock status=500] down 0", "[mock status=500] down 1",
-        "[mock status=500] down 2", "held 3", "held 4", NULL,
-        "trial 6", "after 7", "after 8"};
+    static const char *const texts[] = { "[mock status=500] down 0",
+                                         "[mock status=500] down 1",
+                                         "[mock status=500] down 2",
+                                         "held 3",
+                                         "held 4",
+                                         NULL,
+                                         "trial 6",
+                                         "after 7",
+                                         "after 8" };
     enum { N = sizeof texts / sizeof texts[0] };
     plm_client_options co = breaker_options();
     plm_mock *m = plm_lf_mock(NULL);
@@ -95,8 +100,8 @@ static void test_breaker_engine__opens_holds_and_recovers(void **state)
         expect(res, i, PLM_OK);
         assert_int_equal(plm_result_attempts(res[i]), 1);
     }
-    assert_int_equal(plm__policy_breaker_state(c->policy,
-                                               PLM_PROVIDER_OPENAI, MODEL),
+    assert_int_equal(plm__policy_breaker_state(c->policy, PLM_PROVIDER_OPENAI,
+                                               MODEL),
                      PLM__BREAKER_CLOSED);
     /* Every request reached the server; the first held one only once the
      * 200 ms cool-down had passed (it was the probe). */
@@ -118,7 +123,8 @@ static void test_breaker_engine__failed_trial_reopens(void **state)
 {
     static const char *const texts[] = {
         "[mock status=503] a", "[mock status=503] b", "[mock status=503] c",
-        "[mock status=503] trial", "held again"};
+        "[mock status=503] trial", "held again"
+    };
     enum { N = sizeof texts / sizeof texts[0] };
     plm_client_options co = breaker_options();
     plm_mock *m = plm_lf_mock(NULL);
@@ -156,8 +162,8 @@ static void test_breaker_engine__ignores_client_errors(void **state)
 {
     static const char *const texts[] = {
         "[mock status=400] a", "[mock status=400] b",
-        "[mock status=429 should_retry=false] c", "[mock status=400] d",
-        "fine"};
+        "[mock status=429 should_retry=false] c", "[mock status=400] d", "fine"
+    };
     enum { N = sizeof texts / sizeof texts[0] };
     plm_client_options co = breaker_options();
     plm_mock *m = plm_lf_mock(NULL);
@@ -259,7 +265,7 @@ static void test_breaker_engine__adaptive_shrinks_and_grows(void **state)
     plm_request *reqs[N2];
     plm_result *res[N2];
     plm_stats st;
-    sample s = {1000};
+    sample s = { 1000 };
     char text[64];
     (void)state;
 
@@ -277,8 +283,7 @@ static void test_breaker_engine__adaptive_shrinks_and_grows(void **state)
         snprintf(text, sizeof text, "busy %zu", i);
         reqs[i] = plm_lf_chat(MODEL, text, 16);
     }
-    assert_int_equal(plm_lf_run(c, reqs, N1, res, C, sample_limit, &s),
-                     PLM_OK);
+    assert_int_equal(plm_lf_run(c, reqs, N1, res, C, sample_limit, &s), PLM_OK);
     for (size_t i = 0; i < N1; i++)
         expect(res, i, PLM_OK);
     plm_client_stats(c, &st);

@@ -175,8 +175,7 @@ static int pol_before_send(void *data, plm__hook_ctx *ctx, int64_t now_ns,
 }
 
 static int pol_second_before_send(void *data, plm__hook_ctx *ctx,
-                                  int64_t now_ns, int64_t *until_ns,
-                                  int *code)
+                                  int64_t now_ns, int64_t *until_ns, int *code)
 {
     int *held = data;
     (void)code;
@@ -336,8 +335,7 @@ static void test_client__hooks_see_cancelled_attempts(void **state)
     go.version = PLM_GATHER_OPTIONS_VERSION;
     go.return_errors = 1;
     go.timeout_ms = 100;
-    assert_int_equal(plm_gather(fx.client, &req, 1, &res, &go),
-                     PLM_ETIMEOUT);
+    assert_int_equal(plm_gather(fx.client, &req, 1, &res, &go), PLM_ETIMEOUT);
     assert_int_equal(plm_result_code(res), PLM_ETIMEOUT);
     assert_int_equal(pol.outcomes, 1);
     assert_int_equal(pol.outcome_cancelled, 1);

@@ -29,9 +29,9 @@ typedef struct feed {
     plm_request *done_req[64];
     size_t ndone;
     plm_client *client;
-    int interrupt_after;   /* interrupt at this many completions (0: no) */
+    int interrupt_after; /* interrupt at this many completions (0: no) */
     int interrupt_level;
-    int notify_fd;         /* written when the source hands one over */
+    int notify_fd; /* written when the source hands one over */
     int ticks;
     uint64_t max_in_flight_ticked;
     int nested_rc;
@@ -113,8 +113,8 @@ static void test_engine__retries_through_429_and_5xx(void **state)
     reqs[2] = plm_fx_chat(PLM_PROVIDER_OPENAI,
                           "r503 [mock status=503 times=3 key=c]");
     feed_init(&f, fx.client, reqs, 3);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_int_equal(f.ndone, 3);
     for (size_t i = 0; i < 3; i++) {
@@ -153,8 +153,8 @@ static void test_engine__retries_exhausted(void **state)
     reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock status=500]");
     plm_request_set_max_retries(reqs[0], 2);
     feed_init(&f, fx.client, reqs, 1);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_int_equal(plm_result_code(f.done[0]), PLM_ESERVER);
     assert_int_equal(plm_result_attempts(f.done[0]), 3);
@@ -177,8 +177,8 @@ static void test_engine__retry_after_is_honoured(void **state)
     reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI,
                           "[mock status=429 times=2 retry_after=0.3]");
     feed_init(&f, fx.client, reqs, 1);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_int_equal(plm_result_code(f.done[0]), PLM_OK);
     n = plm_mock_get_records(fx.mock, &recs);
@@ -213,8 +213,8 @@ static void test_engine__not_retried(void **state)
         plm_fx_start(&fx, NULL, NULL);
         reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, texts[i]);
         feed_init(&f, fx.client, reqs, 1);
-        assert_int_equal(plm_client_run(fx.client, feed_source,
-                                        feed_complete, &o, &f),
+        assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
+                                        &o, &f),
                          run_codes[i]);
         assert_int_equal(plm_result_code(f.done[0]), codes[i]);
         assert_int_equal(plm_result_attempts(f.done[0]), 1);
@@ -240,8 +240,8 @@ static void test_engine__per_request_timeout(void **state)
     plm_request_set_max_retries(reqs[0], 1);
     feed_init(&f, fx.client, reqs, 1);
     t0 = plm_test_now_ns();
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_true(plm_test_now_ns() - t0 >= 400000000LL);
     assert_int_equal(plm_result_code(f.done[0]), PLM_ETIMEOUT);
@@ -264,8 +264,8 @@ static void test_engine__run_deadline(void **state)
     reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=hang]");
     reqs[1] = plm_fx_chat(PLM_PROVIDER_OPENAI, "never");
     feed_init(&f, fx.client, reqs, 2);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_ETIMEOUT);
     /* The second was never taken from the source, so not completed. */
     assert_int_equal(f.ndone, 1);
@@ -293,8 +293,8 @@ static void test_engine__interrupt_level_1_finishes_in_flight(void **state)
     feed_init(&f, fx.client, reqs, 6);
     f.interrupt_after = 1;
     f.interrupt_level = 1;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_ECANCELLED);
     assert_int_equal(f.ndone, 2);
     assert_true(plm_fx_reply_is(f.done[1], "slow [mock latency=300]"));
@@ -319,8 +319,8 @@ static void test_engine__interrupt_level_1_no_new_retries(void **state)
     feed_init(&f, fx.client, reqs, 2);
     f.interrupt_after = 1;
     f.interrupt_level = 1;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_ECANCELLED);
     assert_int_equal(f.ndone, 2);
     /* Its attempt finished with a retryable 500 after the interrupt: no
@@ -347,8 +347,8 @@ static void test_engine__interrupt_level_2_cancels(void **state)
     feed_init(&f, fx.client, reqs, 2);
     f.interrupt_after = 1;
     f.interrupt_level = 2;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_ECANCELLED);
     assert_int_equal(f.ndone, 2);
     assert_int_equal(plm_result_code(f.done[1]), PLM_ECANCELLED);
@@ -412,8 +412,8 @@ static void interrupt_async(int by_signal)
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     assert_int_equal(pthread_create(&th, NULL, interrupt_thread, &it), 0);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_ECANCELLED);
     pthread_join(th, NULL);
     sigaction(SIGUSR1, &old, NULL);
@@ -461,8 +461,8 @@ static void test_engine__callback_abort(void **state)
     reqs[2] = plm_fx_chat(PLM_PROVIDER_OPENAI, "x");
     reqs[3] = plm_fx_chat(PLM_PROVIDER_OPENAI, "y");
     feed_init(&f, fx.client, reqs, 4);
-    assert_int_equal(plm_client_run(fx.client, feed_source, abort_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, abort_complete, &o,
+                                    &f),
                      PLM_EABORTED);
     assert_int_equal(f.ndone, 2);
     assert_int_equal(plm_result_code(f.done[1]), PLM_ECANCELLED);
@@ -471,13 +471,11 @@ static void test_engine__callback_abort(void **state)
     plm_fx_stop(&fx);
 }
 
-static int nested_complete(plm_request *req, plm_result *res,
-                           void *user_data)
+static int nested_complete(plm_request *req, plm_result *res, void *user_data)
 {
     feed *f = user_data;
     plm_run_options o = ropts(0, 0);
-    f->nested_rc = plm_client_run(f->client, feed_source, feed_complete, &o,
-                                  f);
+    f->nested_rc = plm_client_run(f->client, feed_source, feed_complete, &o, f);
     return feed_complete(req, res, user_data);
 }
 
@@ -502,18 +500,17 @@ static void test_engine__ticks_and_state_checks(void **state)
     feed_init(&f, fx.client, reqs, 1);
     o.tick = tick_fn;
     o.tick_ms = 10;
-    assert_int_equal(plm_client_run(fx.client, feed_source,
-                                    nested_complete, &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, nested_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_int_equal(f.nested_rc, PLM_ESTATE);
     assert_true(f.ticks >= 2);
     assert_int_equal(f.max_in_flight_ticked, 1);
     o.max_concurrent = -1;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
-                     PLM_EINVAL);
-    assert_int_equal(plm_client_run(NULL, feed_source, feed_complete, &o,
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
                                     &f),
+                     PLM_EINVAL);
+    assert_int_equal(plm_client_run(NULL, feed_source, feed_complete, &o, &f),
                      PLM_EINVAL);
     assert_int_equal(f.ndone, 1);
     feed_free(&f);
@@ -533,8 +530,8 @@ static void test_engine__anthropic(void **state)
     plm_fx_start(&fx, NULL, NULL);
     reqs[0] = plm_fx_chat(PLM_PROVIDER_ANTHROPIC, "hello claude");
     feed_init(&f, fx.client, reqs, 1);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_true(plm_fx_reply_is(f.done[0], "hello claude"));
     n = plm_mock_get_records(fx.mock, &recs);
@@ -564,8 +561,8 @@ static void test_engine__key_never_in_messages(void **state)
     reqs[2] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock status=500]");
     feed_init(&f, fx.client, reqs, 3);
     /* The first 401 stops the run (stop_on_fatal). */
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_EAUTH);
     assert_false(plm_fx_key_leaked(&fx, f.done, f.ndone));
     feed_free(&f);
@@ -612,8 +609,8 @@ static void test_engine__batch_log_line(void **state)
     for (i = 0; i < 3; i++)
         reqs[i] = plm_fx_chat(PLM_PROVIDER_OPENAI, "x");
     feed_init(&f, fx.client, reqs, 3);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     for (i = 0; i < fx.nlog; i++)
         if (regexec(&re, fx.log_lines[i], 0, NULL, 0) == 0)
@@ -624,15 +621,15 @@ static void test_engine__batch_log_line(void **state)
 
     /* An empty run: N = 0 and no division by zero. */
     feed_init(&f, fx.client, NULL, 0);
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_true(fx.nlog > 0);
     assert_int_equal(strncmp(fx.log_lines[fx.nlog - 1],
                              "Executed 0 LLM requests in parallel: ", 37),
                      0);
-    assert_non_null(strstr(fx.log_lines[fx.nlog - 1],
-                           "(avg: 0.00s per request)"));
+    assert_non_null(
+        strstr(fx.log_lines[fx.nlog - 1], "(avg: 0.00s per request)"));
     plm_fx_stop(&fx);
 }
 

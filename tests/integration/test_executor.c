@@ -35,13 +35,10 @@ static void test_executor__runs_once_in_order(void **state)
     assert_int_equal(plm_executor_new(&ex, fx.client, &go), PLM_OK);
     assert_int_equal(plm_executor_count(ex), 0);
     for (i = 0; i < 5; i++) {
-        snprintf(text, sizeof text, "e%zu [mock latency=%zu]", i,
-                 (5 - i) * 10);
-        assert_int_equal(plm_executor_add(ex,
-                                          plm_fx_chat(PLM_PROVIDER_OPENAI,
-                                                      text),
-                                          &idx),
-                         PLM_OK);
+        snprintf(text, sizeof text, "e%zu [mock latency=%zu]", i, (5 - i) * 10);
+        assert_int_equal(
+            plm_executor_add(ex, plm_fx_chat(PLM_PROVIDER_OPENAI, text), &idx),
+            PLM_OK);
         assert_int_equal(idx, i);
     }
     assert_null(plm_executor_result(ex, 0));
@@ -49,8 +46,7 @@ static void test_executor__runs_once_in_order(void **state)
     assert_int_equal(plm_executor_run(ex), PLM_OK);
     assert_int_equal(plm_executor_count(ex), 5);
     for (i = 0; i < 5; i++) {
-        snprintf(text, sizeof text, "e%zu [mock latency=%zu]", i,
-                 (5 - i) * 10);
+        snprintf(text, sizeof text, "e%zu [mock latency=%zu]", i, (5 - i) * 10);
         assert_true(plm_fx_reply_is(plm_executor_result(ex, i), text));
     }
     assert_null(plm_executor_result(ex, 5));

@@ -210,8 +210,7 @@ static void test_gather__faults_stay_in_their_slot(void **state)
     reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "ok 0");
     reqs[1] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=badjson]");
     reqs[2] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=reset]");
-    reqs[3] = plm_fx_chat(PLM_PROVIDER_OPENAI,
-                          "[mock fault=big size=1000000]");
+    reqs[3] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=big size=1000000]");
     reqs[4] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=hang]");
     reqs[5] = plm_fx_chat(PLM_PROVIDER_OPENAI, "ok 5");
     for (i = 0; i < N; i++)
@@ -317,10 +316,8 @@ static void test_gather__thousand_in_flight(void **state)
         reqs[i] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock fault=hang]");
     w.fx = &fx;
     w.want = LIMIT;
-    assert_int_equal(pthread_create(&th, NULL, watch_then_interrupt, &w),
-                     0);
-    assert_int_equal(plm_gather(fx.client, reqs, N, res, &o),
-                     PLM_ECANCELLED);
+    assert_int_equal(pthread_create(&th, NULL, watch_then_interrupt, &w), 0);
+    assert_int_equal(plm_gather(fx.client, reqs, N, res, &o), PLM_ECANCELLED);
     pthread_join(th, NULL);
     assert_true(w.seen_ok);
     assert_int_equal(w.at_peak.in_flight, LIMIT);

@@ -28,8 +28,7 @@ static plm_request *anthropic_chat(const char *text, int max_tokens)
 {
     plm_request *req = NULL;
 
-    assert_int_equal(plm_request_new_chat(&req, PLM_PROVIDER_ANTHROPIC,
-                                          MODEL),
+    assert_int_equal(plm_request_new_chat(&req, PLM_PROVIDER_ANTHROPIC, MODEL),
                      PLM_OK);
     assert_int_equal(plm_request_add_message(req, "user", text), PLM_OK);
     assert_int_equal(plm_request_set_max_tokens(req, max_tokens), PLM_OK);
@@ -44,25 +43,21 @@ static void test_limit_outcomes__every_result_has_its_class(void **state)
         int code;
         plm_error_class cls;
     } cases[] = {
-        {"fine", 16, PLM_OK, PLM_CLASS_NONE},
-        {"[mock status=400] bad", 16, PLM_EBADREQUEST,
-         PLM_CLASS_BAD_REQUEST},
-        {"[mock status=400 error_code=context_length_exceeded] long", 16,
-         PLM_ECONTEXT, PLM_CLASS_BAD_REQUEST},
-        {"[mock status=401] key", 16, PLM_EAUTH, PLM_CLASS_AUTH},
-        {"[mock status=429 error_code=insufficient_quota] paid", 16,
-         PLM_EQUOTA, PLM_CLASS_QUOTA},
-        {"[mock status=429] busy", 16, PLM_ERATELIMIT,
-         PLM_CLASS_RATE_LIMITED},
-        {"[mock status=503] shed", 16, PLM_EOVERLOADED,
-         PLM_CLASS_OVERLOADED},
-        {"[mock status=529] shed", 16, PLM_EOVERLOADED,
-         PLM_CLASS_OVERLOADED},
-        {"[mock status=500] broken", 16, PLM_ESERVER, PLM_CLASS_SERVER},
-        {"[mock fault=badjson] garbled", 16, PLM_EPARSE, PLM_CLASS_PARSE},
-        {"[mock fault=reset] dropped", 16, PLM_ENETWORK,
-         PLM_CLASS_NETWORK},
-        {"too big", 50000, PLM_EBUDGET, PLM_CLASS_LOCAL},
+        { "fine", 16, PLM_OK, PLM_CLASS_NONE },
+        { "[mock status=400] bad", 16, PLM_EBADREQUEST, PLM_CLASS_BAD_REQUEST },
+        { "[mock status=400 error_code=context_length_exceeded] long", 16,
+          PLM_ECONTEXT, PLM_CLASS_BAD_REQUEST },
+        { "[mock status=401] key", 16, PLM_EAUTH, PLM_CLASS_AUTH },
+        { "[mock status=429 error_code=insufficient_quota] paid", 16,
+          PLM_EQUOTA, PLM_CLASS_QUOTA },
+        { "[mock status=429] busy", 16, PLM_ERATELIMIT,
+          PLM_CLASS_RATE_LIMITED },
+        { "[mock status=503] shed", 16, PLM_EOVERLOADED, PLM_CLASS_OVERLOADED },
+        { "[mock status=529] shed", 16, PLM_EOVERLOADED, PLM_CLASS_OVERLOADED },
+        { "[mock status=500] broken", 16, PLM_ESERVER, PLM_CLASS_SERVER },
+        { "[mock fault=badjson] garbled", 16, PLM_EPARSE, PLM_CLASS_PARSE },
+        { "[mock fault=reset] dropped", 16, PLM_ENETWORK, PLM_CLASS_NETWORK },
+        { "too big", 50000, PLM_EBUDGET, PLM_CLASS_LOCAL },
     };
     enum { N = sizeof cases / sizeof cases[0] };
     plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
@@ -278,8 +273,8 @@ static void test_limit_outcomes__huge_reset_pause_capped(void **state)
     assert_non_null(hd.rl_reset_requests);
     res = plm__result_new(NULL);
     assert_non_null(res);
-    plm__result_set_error(res, PLM_ERATELIMIT, PLM_CLASS_RATE_LIMITED,
-                          "%s", "rate limited");
+    plm__result_set_error(res, PLM_ERATELIMIT, PLM_CLASS_RATE_LIMITED, "%s",
+                          "rate limited");
     res->http_status = 429;
     a.http_status = 429;
     a.transport_error = 0;

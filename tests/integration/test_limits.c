@@ -134,8 +134,7 @@ static void test_limits__no_second_over_one_and_a_half(void **state)
     assert_int_equal(n, N);
     size_t worst = plm_lf_max_in_window(recs, n, SEC);
     if (worst > 30)
-        fail_msg("%zu requests arrived within one second (limit 20/s)",
-                 worst);
+        fail_msg("%zu requests arrived within one second (limit 20/s)", worst);
     double secs = (double)(recs[n - 1].arrival_ns - recs[0].arrival_ns) /
                   (double)SEC;
     assert_true((double)(n - 1) / secs >= 0.95 * 20);
@@ -165,8 +164,7 @@ static void test_limits__tpm_paced_evenly(void **state)
     assert_all_ok(res, N);
     n = plm_lf_records(m, &recs);
     assert_int_equal(n, N);
-    assert_true(plm_lf_max_in_window(recs, n, SEC) <=
-                paced_bound(600, SEC, 2));
+    assert_true(plm_lf_max_in_window(recs, n, SEC) <= paced_bound(600, SEC, 2));
     plm_mock_records_free(recs, n);
     plm_lf_free(reqs, res, N);
     free(reqs);
@@ -240,8 +238,8 @@ static void test_limits__too_big_fails_fast(void **state)
     assert_int_equal(plm_result_error_class(res[2]), PLM_CLASS_LOCAL);
     assert_int_equal(plm_result_attempts(res[2]), 0);
     msg = plm_result_error_message(res[2]);
-    assert_non_null(strstr(msg, "20001"));  /* estimate: 1 + 20000 */
-    assert_non_null(strstr(msg, "10000"));  /* the limit */
+    assert_non_null(strstr(msg, "20001")); /* estimate: 1 + 20000 */
+    assert_non_null(strstr(msg, "10000")); /* the limit */
     plm_mock_get_stats(m, &ms);
     assert_int_equal(ms.requests, N - 1);
     plm_lf_free(reqs, res, N);
@@ -251,8 +249,8 @@ static void test_limits__too_big_fails_fast(void **state)
 }
 
 /* Arrivals strictly after `from` and before `until`. */
-static size_t arrivals_between(const plm_mock_record *r, size_t n,
-                               int64_t from, int64_t until)
+static size_t arrivals_between(const plm_mock_record *r, size_t n, int64_t from,
+                               int64_t until)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -287,8 +285,10 @@ static void test_limits__429_delays_only_its_request(void **state)
     mo.latency_ms = 30;
     m = plm_lf_mock(&mo);
     plm_request_free(reqs[5]);
-    reqs[5] = plm_lf_chat(MODEL, "[mock status=429 times=1 retry_after=0.4] "
-                                 "limited", 16);
+    reqs[5] = plm_lf_chat(MODEL,
+                          "[mock status=429 times=1 retry_after=0.4] "
+                          "limited",
+                          16);
     plm_client *c = plm_lf_client(m, NULL);
     assert_int_equal(plm_lf_run(c, reqs, N, res, C, NULL, NULL), PLM_OK);
     assert_all_ok(res, N);
@@ -396,15 +396,15 @@ static void test_limits__quota_stops_the_run(void **state)
     size_t received = 0;
     (void)state;
     assert_int_equal(
-        fatal_run("[mock status=429 error_code=insufficient_quota] broke",
-                  0, PLM_EQUOTA, PLM_CLASS_QUOTA, &received),
+        fatal_run("[mock status=429 error_code=insufficient_quota] broke", 0,
+                  PLM_EQUOTA, PLM_CLASS_QUOTA, &received),
         PLM_EQUOTA);
     /* Those sent before the answer came back, and no more. */
     assert_true(received <= 6 + 4);
     /* Turned off, each request fails (or not) alone. */
     assert_int_equal(
-        fatal_run("[mock status=429 error_code=insufficient_quota] broke",
-                  -1, PLM_EQUOTA, PLM_CLASS_QUOTA, &received),
+        fatal_run("[mock status=429 error_code=insufficient_quota] broke", -1,
+                  PLM_EQUOTA, PLM_CLASS_QUOTA, &received),
         PLM_OK);
     assert_int_equal(received, 40);
 }

@@ -46,7 +46,7 @@ static void test_mock__openai_shape(void **state)
     assert_int_equal(plm_test_jint(j, "usage.total_tokens"),
                      plm_test_jint(j, "usage.prompt_tokens") + 8);
     assert_null(json_object_get(j, "simulated"));
-    assert_non_null(plm_test_xfer_header(&x, "x-request-id", h, sizeof(h)));
+    assert_non_null(plm_test_xfer_header(&x, "x-request-id", h, sizeof h));
     json_decref(j);
     plm_test_xfer_free(&x);
 
@@ -80,7 +80,7 @@ static void test_mock__anthropic_shape(void **state)
     assert_string_equal(plm_test_jstr(j, "stop_reason"), "end_turn");
     assert_true(plm_test_jint(j, "usage.input_tokens") >= 1);
     assert_int_equal(plm_test_jint(j, "usage.output_tokens"), 8);
-    assert_non_null(plm_test_xfer_header(&x, "request-id", h, sizeof(h)));
+    assert_non_null(plm_test_xfer_header(&x, "request-id", h, sizeof h));
     json_decref(j);
     plm_test_xfer_free(&x);
 
@@ -138,8 +138,9 @@ static void test_mock__other_endpoints_and_errors(void **state)
     assert_string_equal(plm_test_jstr(j, "object"), "list");
     assert_int_equal(json_array_size(json_object_get(j, "data")), 2);
     assert_true(
-        json_array_size(json_object_get(
-            json_array_get(json_object_get(j, "data"), 1), "embedding")) > 0);
+        json_array_size(
+            json_object_get(json_array_get(json_object_get(j, "data"), 1),
+                            "embedding")) > 0);
     json_decref(j);
     plm_test_xfer_free(&x);
 
@@ -191,8 +192,7 @@ static void test_mock__json_replies(void **state)
     c = json_loads(plm_test_jstr(j, "choices.0.message.content"), 0, NULL);
     assert_non_null(c);
     assert_true(json_is_string(json_object_get(c, "summary")));
-    assert_non_null(strstr(plm_test_jstr(c, "summary"),
-                           "Describe this file"));
+    assert_non_null(strstr(plm_test_jstr(c, "summary"), "Describe this file"));
     assert_true(json_is_array(json_object_get(c, "references")));
     json_decref(c);
     json_decref(j);
@@ -226,20 +226,21 @@ static void test_mock__status_times_and_retry_headers(void **state)
         plm_test_chat(&x, m, "flaky", d);
         if (i < 2) {
             assert_int_equal(x.status, 503);
-            assert_string_equal(
-                plm_test_xfer_header(&x, "retry-after", h, sizeof(h)), "2");
-            assert_string_equal(
-                plm_test_xfer_header(&x, "retry-after-ms", h, sizeof(h)),
-                "1500");
-            assert_string_equal(
-                plm_test_xfer_header(&x, "x-should-retry", h, sizeof(h)),
-                "true");
+            assert_string_equal(plm_test_xfer_header(&x, "retry-after", h,
+                                                     sizeof h),
+                                "2");
+            assert_string_equal(plm_test_xfer_header(&x, "retry-after-ms", h,
+                                                     sizeof h),
+                                "1500");
+            assert_string_equal(plm_test_xfer_header(&x, "x-should-retry", h,
+                                                     sizeof h),
+                                "true");
             j = plm_test_json(x.body.p);
             assert_string_equal(plm_test_jstr(j, "error.type"), "server_error");
             json_decref(j);
         } else {
             assert_int_equal(x.status, 200);
-            assert_null(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)));
+            assert_null(plm_test_xfer_header(&x, "retry-after", h, sizeof h));
         }
         plm_test_xfer_free(&x);
     }
@@ -337,7 +338,7 @@ static void test_mock__sse_openai(void **state)
     plm_test_mock_xfer(&x, m, "/v1/chat/completions", b, (const char *)NULL);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 200);
-    assert_non_null(plm_test_xfer_header(&x, "content-type", h, sizeof(h)));
+    assert_non_null(plm_test_xfer_header(&x, "content-type", h, sizeof h));
     assert_string_equal(h, "text/event-stream");
     for (line = strtok_r(x.body.p, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
@@ -356,7 +357,7 @@ static void test_mock__sse_openai(void **state)
                             "chat.completion.chunk");
         if (plm_test_jstr(j, "choices.0.delta.content"))
             strncat(text, plm_test_jstr(j, "choices.0.delta.content"),
-                    sizeof(text) - strlen(text) - 1);
+                    sizeof text - strlen(text) - 1);
         if (json_object_get(j, "usage")) {
             usage++;
             assert_int_equal(plm_test_jint(j, "usage.completion_tokens"), 8);
@@ -376,9 +377,9 @@ static void test_mock__sse_anthropic(void **state)
 {
     plm_mock *m = plm_test_mock_start(NULL);
     plm_test_xfer x;
-    const char *want[] = {"message_start",       "content_block_start",
-                          "content_block_delta", "content_block_stop",
-                          "message_delta",       "message_stop"};
+    const char *want[] = { "message_start",       "content_block_start",
+                           "content_block_delta", "content_block_stop",
+                           "message_delta",       "message_stop" };
     char text[256] = "", event[64] = "";
     char *save = NULL, *line;
     int stage = 0;
@@ -391,7 +392,7 @@ static void test_mock__sse_anthropic(void **state)
         json_t *j;
 
         if (strncmp(line, "event: ", 7) == 0) {
-            snprintf(event, sizeof(event), "%s", line + 7);
+            snprintf(event, sizeof event, "%s", line + 7);
             /* Events come in order; deltas may repeat. */
             while (stage < 6 && strcmp(event, want[stage]) != 0)
                 stage++;
@@ -404,7 +405,7 @@ static void test_mock__sse_anthropic(void **state)
         assert_string_equal(plm_test_jstr(j, "type"), event);
         if (strcmp(event, "content_block_delta") == 0)
             strncat(text, plm_test_jstr(j, "delta.text"),
-                    sizeof(text) - strlen(text) - 1);
+                    sizeof text - strlen(text) - 1);
         if (strcmp(event, "message_delta") == 0)
             assert_int_equal(plm_test_jint(j, "usage.output_tokens"), 8);
         json_decref(j);
@@ -437,7 +438,7 @@ static void test_mock__sse_responses(void **state)
         json_t *j;
 
         if (strncmp(line, "event: ", 7) == 0) {
-            snprintf(event, sizeof(event), "%s", line + 7);
+            snprintf(event, sizeof event, "%s", line + 7);
             continue;
         }
         j = plm_test_json(line + 6);
@@ -446,7 +447,7 @@ static void test_mock__sse_responses(void **state)
             created++;
         if (strcmp(event, "response.output_text.delta") == 0)
             strncat(text, plm_test_jstr(j, "delta"),
-                    sizeof(text) - strlen(text) - 1);
+                    sizeof text - strlen(text) - 1);
         if (strcmp(event, "response.completed") == 0) {
             completed++;
             assert_string_equal(

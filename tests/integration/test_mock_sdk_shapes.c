@@ -49,7 +49,7 @@ static json_t *answer(plm_test_xfer *x, long status, const char *id_header)
     char h[64];
 
     assert_int_equal(x->status, status);
-    assert_non_null(plm_test_xfer_header(x, id_header, h, sizeof(h)));
+    assert_non_null(plm_test_xfer_header(x, id_header, h, sizeof h));
     return plm_test_json(x->body.p);
 }
 
@@ -117,7 +117,7 @@ static void test_mock_sdk__embeddings_base64_dimensions(void **state)
             "\"encoding_format\":\"base64\"}",
             NULL, NULL);
     j = answer(&x, 200, "x-request-id");
-    n = unbase64(plm_test_jstr(j, "data.1.embedding"), raw, sizeof(raw));
+    n = unbase64(plm_test_jstr(j, "data.1.embedding"), raw, sizeof raw);
     assert_int_equal(n, 8 * 4);
     for (int i = 0; i < 8; i++) {
         uint32_t bits = (uint32_t)raw[i * 4] | (uint32_t)raw[i * 4 + 1] << 8 |
@@ -191,8 +191,8 @@ static void test_mock_sdk__responses_stream_sequence(void **state)
             "{\"model\":\"r\",\"input\":\"hello\",\"stream\":true}", NULL,
             NULL);
     assert_int_equal(x.status, 200);
-    sse_events(x.body.p, names, sizeof(names), 1);
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+    sse_events(x.body.p, names, sizeof names, 1);
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         at = strstr(at, order[i]);
         assert_non_null(at);
     }
@@ -490,7 +490,7 @@ static void test_mock_sdk__tool_calls_streamed(void **state)
     assert_int_equal(x.status, 200);
     assert_non_null(strstr(x.body.p, "\"name\":\"get_w\""));
     assert_non_null(strstr(x.body.p, "\"finish_reason\":\"tool_calls\""));
-    join_values(x.body.p, "\"arguments\"", args, sizeof(args));
+    join_values(x.body.p, "\"arguments\"", args, sizeof args);
     j = plm_test_json(args);
     assert_string_equal(plm_test_jstr(j, "city"), "mock");
     json_decref(j);
@@ -502,7 +502,7 @@ static void test_mock_sdk__tool_calls_streamed(void **state)
     assert_int_equal(x.status, 200);
     assert_non_null(strstr(x.body.p, "\"type\":\"tool_use\""));
     assert_non_null(strstr(x.body.p, "\"stop_reason\":\"tool_use\""));
-    join_values(x.body.p, "\"partial_json\"", args, sizeof(args));
+    join_values(x.body.p, "\"partial_json\"", args, sizeof args);
     j = plm_test_json(args);
     assert_string_equal(plm_test_jstr(j, "city"), "mock");
     json_decref(j);

@@ -62,7 +62,7 @@ static void test_mock_server__hang_released(void **state)
 
 static void test_mock_server__max_in_flight(void **state)
 {
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     plm_mock *m;
     plm_mock_stats st;
     plm_test_multi run;
@@ -100,14 +100,14 @@ static void test_mock_server__max_in_flight(void **state)
 
 static void test_mock_server__parallel_latency(void **state)
 {
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     plm_mock *m;
     plm_mock_stats st;
     plm_mock_record *recs;
     plm_test_multi run;
     plm_test_xfer x[5];
     size_t n;
-    int seen[6] = {0};
+    int seen[6] = { 0 };
     char *hang = plm_test_chat_body("[mock fault=hang] p", NULL);
 
     (void)state;
@@ -162,7 +162,7 @@ static void test_mock_server__parallel_latency(void **state)
 
 static void test_mock_server__rpm_limit(void **state)
 {
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     plm_mock *m;
     plm_mock_stats st;
     plm_test_xfer x;
@@ -179,16 +179,17 @@ static void test_mock_server__rpm_limit(void **state)
     }
     plm_test_chat(&x, m, "over", NULL);
     assert_int_equal(x.status, 429);
-    assert_string_equal(
-        plm_test_xfer_header(&x, "x-ratelimit-limit-requests", h, sizeof(h)),
-        "2");
-    assert_string_equal(plm_test_xfer_header(
-                            &x, "x-ratelimit-remaining-requests", h, sizeof(h)),
+    assert_string_equal(plm_test_xfer_header(&x, "x-ratelimit-limit-requests",
+                                             h, sizeof h),
+                        "2");
+    assert_string_equal(plm_test_xfer_header(&x,
+                                             "x-ratelimit-remaining-requests",
+                                             h, sizeof h),
                         "0");
     assert_non_null(
-        plm_test_xfer_header(&x, "x-ratelimit-reset-requests", h, sizeof(h)));
+        plm_test_xfer_header(&x, "x-ratelimit-reset-requests", h, sizeof h));
     assert_true(h[strlen(h) - 1] == 's');
-    assert_non_null(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)));
+    assert_non_null(plm_test_xfer_header(&x, "retry-after", h, sizeof h));
     assert_true(atoi(h) >= 1 && atoi(h) <= 60);
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "error.code"), "rate_limit_exceeded");
@@ -199,10 +200,11 @@ static void test_mock_server__rpm_limit(void **state)
     assert_int_equal(x.status, 429);
     assert_string_equal(
         plm_test_xfer_header(&x, "anthropic-ratelimit-requests-limit", h,
-                             sizeof(h)),
+                             sizeof h),
         "2");
-    assert_non_null(plm_test_xfer_header(
-        &x, "anthropic-ratelimit-requests-reset", h, sizeof(h)));
+    assert_non_null(plm_test_xfer_header(&x,
+                                         "anthropic-ratelimit-requests-reset",
+                                         h, sizeof h));
     assert_int_equal(strlen(h), 20);
     assert_true(h[10] == 'T' && h[19] == 'Z');
     j = plm_test_json(x.body.p);
@@ -215,18 +217,19 @@ static void test_mock_server__rpm_limit(void **state)
     plm_mock_free(m);
 
     /* A request that can never fit the token budget. */
-    memset(&o, 0, sizeof(o));
+    memset(&o, 0, sizeof o);
     o.tpm = 100;
     o.rpm = 10;
     o.send_ratelimit_headers = 1;
     m = plm_test_mock_start(&o);
     plm_test_chat(&x, m, "small", NULL);
     assert_int_equal(x.status, 200);
-    assert_string_equal(plm_test_xfer_header(
-                            &x, "x-ratelimit-remaining-requests", h, sizeof(h)),
+    assert_string_equal(plm_test_xfer_header(&x,
+                                             "x-ratelimit-remaining-requests",
+                                             h, sizeof h),
                         "9");
     assert_non_null(
-        plm_test_xfer_header(&x, "x-ratelimit-remaining-tokens", h, sizeof(h)));
+        plm_test_xfer_header(&x, "x-ratelimit-remaining-tokens", h, sizeof h));
     plm_test_xfer_free(&x);
     {
         char *b = plm_test_chat_body("huge", "{\"max_tokens\":500}");
@@ -237,11 +240,11 @@ static void test_mock_server__rpm_limit(void **state)
     }
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 429);
-    assert_string_equal(plm_test_xfer_header(&x, "retry-after", h, sizeof(h)),
+    assert_string_equal(plm_test_xfer_header(&x, "retry-after", h, sizeof h),
                         "60");
-    assert_string_equal(
-        plm_test_xfer_header(&x, "x-ratelimit-reset-tokens", h, sizeof(h)),
-        "1m0s");
+    assert_string_equal(plm_test_xfer_header(&x, "x-ratelimit-reset-tokens", h,
+                                             sizeof h),
+                        "1m0s");
     plm_test_xfer_free(&x);
     plm_mock_free(m);
 }
@@ -249,17 +252,17 @@ static void test_mock_server__rpm_limit(void **state)
 static void test_mock_server__https(void **state)
 {
     char dir[512], ca[600], cert[600], key[600], url[128];
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     plm_mock *m;
     plm_test_xfer x;
 
     (void)state;
-    assert_int_equal(plm_test_tmpdir("plm-mock-tls", dir, sizeof(dir)), 0);
-    assert_int_equal(plm_test_tls_make(dir, ca, cert, key, sizeof(ca)), 0);
+    assert_int_equal(plm_test_tmpdir("plm-mock-tls", dir, sizeof dir), 0);
+    assert_int_equal(plm_test_tls_make(dir, ca, cert, key, sizeof ca), 0);
     o.tls_cert_file = cert;
     o.tls_key_file = key;
     m = plm_test_mock_start(&o);
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/chat/completions",
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/v1/chat/completions",
              plm_mock_port(m));
 
     plm_test_mock_xfer(&x, m, "/",
@@ -285,7 +288,8 @@ static void test_mock_server__https(void **state)
             "{\"messages\":[{\"role\":\"user\",\"content\":"
             "\"[mock fault=big size=300000]\"}]}",
             "{\"messages\":[{\"role\":\"user\",\"content\":"
-            "\"[mock fault=reset]\"}]}"};
+            "\"[mock fault=reset]\"}]}"
+        };
 
         for (int i = 0; i < 2; i++) {
             plm_test_mock_xfer(&x, m, "/", bodies[i], (const char *)NULL);
@@ -308,7 +312,7 @@ static void test_mock_server__https(void **state)
 static void test_mock_server__records_log_and_port_file(void **state)
 {
     char dir[512], pf[600], lf[600];
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     plm_mock *m;
     plm_mock_record *recs;
     plm_mock_stats st;
@@ -317,9 +321,9 @@ static void test_mock_server__records_log_and_port_file(void **state)
     char *text;
 
     (void)state;
-    assert_int_equal(plm_test_tmpdir("plm-mock-rec", dir, sizeof(dir)), 0);
-    snprintf(pf, sizeof(pf), "%s/port", dir);
-    snprintf(lf, sizeof(lf), "%s/log.jsonl", dir);
+    assert_int_equal(plm_test_tmpdir("plm-mock-rec", dir, sizeof dir), 0);
+    snprintf(pf, sizeof pf, "%s/port", dir);
+    snprintf(lf, sizeof lf, "%s/log.jsonl", dir);
     o.record = 1;
     o.port_file = pf;
     o.log_file = lf;
@@ -382,8 +386,9 @@ static void test_mock_server__records_log_and_port_file(void **state)
 
             assert_non_null(j);
             assert_int_equal(plm_test_jint(j, "status"), 200);
-            assert_true(json_is_true(json_object_get(
-                j, lines == 0 ? "authorization_present" : "api_key_present")));
+            assert_true(json_is_true(
+                json_object_get(j, lines == 0 ? "authorization_present"
+                                              : "api_key_present")));
             assert_non_null(plm_test_jstr(j, "time"));
             lines++;
             json_decref(j);
@@ -435,8 +440,8 @@ static char mix_letter(plm_test_xfer *x)
         return 'R';
     switch (x->status) {
     case 429:
-        assert_string_equal(
-            plm_test_xfer_header(x, "retry-after", h, sizeof(h)), "0.25");
+        assert_string_equal(plm_test_xfer_header(x, "retry-after", h, sizeof h),
+                            "0.25");
         return 'L';
     case 500: return 'S';
     case 529: return 'O';
@@ -453,7 +458,7 @@ static char mix_letter(plm_test_xfer *x)
 static void test_mock_server__fault_mix_seeded(void **state)
 {
     enum { N = 400 };
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     char seq[2][N + 1];
     plm_mock_stats st;
 
@@ -467,7 +472,7 @@ static void test_mock_server__fault_mix_seeded(void **state)
     o.mix_cut_rate = 0.05;
     for (int k = 0; k < 2; k++) {
         plm_mock *m = plm_test_mock_start(&o);
-        int count[128] = {0};
+        int count[128] = { 0 };
 
         for (int i = 0; i < N; i++) {
             plm_test_xfer x;
@@ -495,7 +500,7 @@ static void test_mock_server__fault_mix_seeded(void **state)
 
 static void test_mock_server__global_faults_deterministic(void **state)
 {
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     char seq[2][41];
 
     (void)state;
@@ -515,9 +520,9 @@ static void test_mock_server__global_faults_deterministic(void **state)
             seq[k][i] = x.status == 500 ? 'F' : '.';
             if (x.status == 500) {
                 faults++;
-                assert_string_equal(
-                    plm_test_xfer_header(&x, "retry-after", h, sizeof(h)),
-                    "1.5");
+                assert_string_equal(plm_test_xfer_header(&x, "retry-after", h,
+                                                         sizeof h),
+                                    "1.5");
             } else {
                 assert_int_equal(x.status, 200);
             }
@@ -550,7 +555,7 @@ static void test_mock_server__body_too_large(void **state)
     plm_test_xfer_run(&x);
     assert_int_equal(x.rc, CURLE_OK);
     assert_int_equal(x.status, 413);
-    assert_non_null(plm_test_xfer_header(&x, "x-request-id", h, sizeof(h)));
+    assert_non_null(plm_test_xfer_header(&x, "x-request-id", h, sizeof h));
     j = plm_test_json(x.body.p);
     assert_string_equal(plm_test_jstr(j, "error.type"),
                         "invalid_request_error");
@@ -640,11 +645,11 @@ static void test_mock_server__abandoned_and_pending_at_free(void **state)
 static void test_mock_server__thousand_connections(void **state)
 {
     enum { N = 1000 };
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     plm_mock *m;
     plm_mock_stats st;
     plm_test_multi run;
-    plm_test_xfer *x = calloc(N, sizeof(*x));
+    plm_test_xfer *x = calloc(N, sizeof *x);
     char *b = plm_test_chat_body("many at once", NULL);
     int ok = 0;
 
@@ -680,15 +685,15 @@ static void test_mock_server__thousand_connections(void **state)
 static void test_mock_server__serve_until_sigterm(void **state)
 {
     char dir[512], pf[600], evbuf[4096], url[128];
-    plm_mock_options o = {0};
+    plm_mock_options o = { 0 };
     int fd, status = -1, port;
     pid_t pid;
     char *text;
     plm_test_xfer x;
 
     (void)state;
-    assert_int_equal(plm_test_tmpdir("plm-mock-serve", dir, sizeof(dir)), 0);
-    snprintf(pf, sizeof(pf), "%s/port", dir);
+    assert_int_equal(plm_test_tmpdir("plm-mock-serve", dir, sizeof dir), 0);
+    snprintf(pf, sizeof pf, "%s/port", dir);
     fd = inotify_init1(IN_CLOEXEC);
     assert_true(fd >= 0);
     assert_true(inotify_add_watch(fd, dir, IN_MOVED_TO) >= 0);
@@ -698,19 +703,17 @@ static void test_mock_server__serve_until_sigterm(void **state)
     if (pid == 0) {
         char err[256];
 
-        exit(plm_mock_serve(&o, err, sizeof(err)) == 0 ? 0 : 3);
+        exit(plm_mock_serve(&o, err, sizeof err) == 0 ? 0 : 3);
     }
-    assert_true(read(fd, evbuf, sizeof(evbuf)) > 0);
+    assert_true(read(fd, evbuf, sizeof evbuf) > 0);
     close(fd);
     text = plm_test_read_file(pf, NULL);
     assert_non_null(text);
     port = atoi(text);
     free(text);
     assert_true(port > 0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions",
-             port);
-    assert_int_equal(plm_test_xfer_init(&x, url, "{\"messages\":[]}", NULL),
-                     0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
+    assert_int_equal(plm_test_xfer_init(&x, url, "{\"messages\":[]}", NULL), 0);
     plm_test_xfer_run(&x);
     assert_int_equal(x.status, 200);
     plm_test_xfer_free(&x);

@@ -115,12 +115,11 @@ static void test_storm__every_request_gets_through(void **state)
     s = run_batch(&storm);
     print_message("no faults: %.2f s; storm: %.2f s (%.2fx), %zu/%d ok, "
                   "%llu requests at the server (%.3f per request)\n",
-                  base.seconds, s.seconds, s.seconds / base.seconds, s.ok,
-                  N, (unsigned long long)s.server_requests,
+                  base.seconds, s.seconds, s.seconds / base.seconds, s.ok, N,
+                  (unsigned long long)s.server_requests,
                   (double)s.server_requests / N);
     if (s.ok != N)
-        fail_msg("%zu of %d failed; first: %s", N - s.ok, N,
-                 s.first_failure);
+        fail_msg("%zu of %d failed; first: %s", N - s.ok, N, s.first_failure);
     /* With 34% of attempts failing at random, any client that gets every
      * request through sends N / (1 - 0.34) = 1.515 N on average (standard
      * deviation about 0.02 N): 1.6 N is that plus four deviations, and

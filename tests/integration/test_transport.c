@@ -22,7 +22,7 @@ typedef struct feed {
     plm_request **reqs;
     size_t n, next, ndone;
     int codes[MAX_REQS];
-    plm_client *interrupt;  /* interrupted (level 2) after the last pull */
+    plm_client *interrupt; /* interrupted (level 2) after the last pull */
 } feed;
 
 static int feed_source(plm_request **out, void *user_data)
@@ -59,8 +59,7 @@ static plm_request *raw(const char *method, const char *path)
     return req;
 }
 
-static void test_transport__recycled_handle_sets_method_and_body(
-    void **state)
+static void test_transport__recycled_handle_sets_method_and_body(void **state)
 {
     static const char *const methods[] = { "POST", "GET", "DELETE",
                                            "POST", "PUT", "GET" };
@@ -82,8 +81,8 @@ static void test_transport__recycled_handle_sets_method_and_body(
     f.reqs = reqs;
     f.n = n;
     o.max_concurrent = 1;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_int_equal(f.ndone, n);
     /* The chat POST after a GET and a DELETE is a plain POST again. */
@@ -109,8 +108,8 @@ static void test_transport__recycled_handle_sets_method_and_body(
  * next round inside the transport. Cancelling them there (an interrupt
  * in the same round) must complete each once and leave the transport
  * fit for the next run. */
-static void test_transport__cancel_transfers_waiting_for_their_round(
-    void **state)
+static void
+test_transport__cancel_transfers_waiting_for_their_round(void **state)
 {
     plm_request *reqs[MAX_REQS];
     plm_run_options o = PLM_RUN_OPTIONS_INIT;
@@ -127,8 +126,8 @@ static void test_transport__cancel_transfers_waiting_for_their_round(
     f.n = MAX_REQS;
     f.interrupt = fx.client;
     o.max_concurrent = MAX_REQS;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_ECANCELLED);
     assert_int_equal(f.ndone, MAX_REQS);
     for (i = 0; i < MAX_REQS; i++)
@@ -138,8 +137,8 @@ static void test_transport__cancel_transfers_waiting_for_their_round(
     memset(&f, 0, sizeof f);
     f.reqs = reqs;
     f.n = MAX_REQS;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
-                                    &o, &f),
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
                      PLM_OK);
     assert_int_equal(f.ndone, MAX_REQS);
     for (i = 0; i < MAX_REQS; i++)
@@ -160,8 +159,7 @@ static void run_ok(plm_client *client, plm_request **reqs, size_t n)
     f.reqs = reqs;
     f.n = n;
     o.max_concurrent = 1;
-    assert_int_equal(plm_client_run(client, feed_source, feed_complete, &o,
-                                     &f),
+    assert_int_equal(plm_client_run(client, feed_source, feed_complete, &o, &f),
                      PLM_OK);
     assert_int_equal(f.ndone, n);
     for (i = 0; i < n; i++)
@@ -174,8 +172,7 @@ static void run_ok(plm_client *client, plm_request **reqs, size_t n)
  * parked socket and open a new one (whose descriptor number usually is
  * the old one), then park and reuse that. (The loop's own test covers a
  * reused number registered under the same events.) */
-static void test_transport__parked_connection_closed_by_server(
-    void **state)
+static void test_transport__parked_connection_closed_by_server(void **state)
 {
     plm_request *reqs[2];
     plm_mock_options mo;
@@ -213,12 +210,10 @@ static void test_transport__parked_connection_closed_by_server(
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(
-            test_transport__recycled_handle_sets_method_and_body),
+        cmocka_unit_test(test_transport__recycled_handle_sets_method_and_body),
         cmocka_unit_test(
             test_transport__cancel_transfers_waiting_for_their_round),
-        cmocka_unit_test(
-            test_transport__parked_connection_closed_by_server),
+        cmocka_unit_test(test_transport__parked_connection_closed_by_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

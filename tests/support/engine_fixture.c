@@ -101,8 +101,7 @@ int plm_fx_reply_is(const plm_result *res, const char *text)
     return strcmp(c + n, text) == 0;
 }
 
-int plm_fx_key_leaked(const plm_fx *fx, plm_result *const *results,
-                      size_t n)
+int plm_fx_key_leaked(const plm_fx *fx, plm_result *const *results, size_t n)
 {
     size_t i;
     for (i = 0; i < fx->nlog; i++)

@@ -39,7 +39,6 @@ int plm_fx_reply_is(const plm_result *res, const char *text);
 
 /* 1 if the fake key appears in any captured log line or in the message of
  * any of results[0..n-1]. */
-int plm_fx_key_leaked(const plm_fx *fx, plm_result *const *results,
-                      size_t n);
+int plm_fx_key_leaked(const plm_fx *fx, plm_result *const *results, size_t n);
 
 #endif

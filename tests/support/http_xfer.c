@@ -29,7 +29,7 @@ size_t plm_test_buf_append(char *p, size_t size, size_t n, void *arg)
 int plm_test_xfer_init(plm_test_xfer *x, const char *url, const char *body,
                        const char *const *headers)
 {
-    memset(x, 0, sizeof(*x));
+    memset(x, 0, sizeof *x);
     x->h = curl_easy_init();
     if (x->h == NULL)
         return -1;
@@ -70,8 +70,8 @@ void plm_test_xfer_clear(plm_test_xfer *x)
 {
     free(x->body.p);
     free(x->head.p);
-    memset(&x->body, 0, sizeof(x->body));
-    memset(&x->head, 0, sizeof(x->head));
+    memset(&x->body, 0, sizeof x->body);
+    memset(&x->head, 0, sizeof x->head);
     x->status = 0;
     x->rc = CURLE_OK;
 }
@@ -83,7 +83,7 @@ void plm_test_xfer_free(plm_test_xfer *x)
     free(x->post);
     free(x->body.p);
     free(x->head.p);
-    memset(x, 0, sizeof(*x));
+    memset(x, 0, sizeof *x);
 }
 
 const char *plm_test_xfer_header(const plm_test_xfer *x, const char *name,

@@ -13,7 +13,7 @@
 #include <curl/curl.h>
 
 typedef struct plm_test_buf {
-    char *p;                  /* NUL-terminated, or NULL when empty */
+    char *p; /* NUL-terminated, or NULL when empty */
     size_t len;
 } plm_test_buf;
 
@@ -22,7 +22,7 @@ typedef struct plm_test_xfer {
     struct curl_slist *hdrs;
     char *post;
     plm_test_buf body;
-    plm_test_buf head;        /* raw response header lines */
+    plm_test_buf head; /* raw response header lines */
     long status;
     CURLcode rc;
 } plm_test_xfer;

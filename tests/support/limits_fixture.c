@@ -41,8 +41,7 @@ plm_client *plm_lf_client(plm_mock *m, const plm_client_options *co)
     return c;
 }
 
-plm_request *plm_lf_chat(const char *model, const char *text,
-                         int max_tokens)
+plm_request *plm_lf_chat(const char *model, const char *text, int max_tokens)
 {
     plm_request *req = NULL;
 
@@ -50,8 +49,7 @@ plm_request *plm_lf_chat(const char *model, const char *text,
                      PLM_OK);
     assert_int_equal(plm_request_add_message(req, "user", text), PLM_OK);
     if (max_tokens > 0)
-        assert_int_equal(plm_request_set_max_tokens(req, max_tokens),
-                         PLM_OK);
+        assert_int_equal(plm_request_set_max_tokens(req, max_tokens), PLM_OK);
     return req;
 }
 
@@ -70,8 +68,7 @@ static int lf_source(plm_request **out, void *user_data)
 
     if (r->next >= r->n)
         return 0;
-    plm_request_set_user_data(r->reqs[r->next],
-                              (void *)(uintptr_t)r->next);
+    plm_request_set_user_data(r->reqs[r->next], (void *)(uintptr_t)r->next);
     *out = r->reqs[r->next++];
     return 1;
 }
@@ -92,8 +89,8 @@ static int lf_complete(plm_request *req, plm_result *res, void *user_data)
 }
 
 int plm_lf_run(plm_client *client, plm_request **reqs, size_t n,
-               plm_result **res, int max_concurrent,
-               plm_lf_sample_fn sample, void *user_data)
+               plm_result **res, int max_concurrent, plm_lf_sample_fn sample,
+               void *user_data)
 {
     plm_run_options ro = PLM_RUN_OPTIONS_INIT;
     lf_run r;

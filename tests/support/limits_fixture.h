@@ -23,8 +23,7 @@ plm_client *plm_lf_client(plm_mock *m, const plm_client_options *co);
 
 /* An OpenAI chat request for model with one user message; max_tokens <= 0
  * leaves the default. Fails the test on error. */
-plm_request *plm_lf_chat(const char *model, const char *text,
-                         int max_tokens);
+plm_request *plm_lf_chat(const char *model, const char *text, int max_tokens);
 
 /* Called on the run's thread after each completion. */
 typedef void (*plm_lf_sample_fn)(plm_client *client, void *user_data);
@@ -32,8 +31,8 @@ typedef void (*plm_lf_sample_fn)(plm_client *client, void *user_data);
 /* Runs reqs[0..n-1] through plm_client_run with max_concurrent; res[i] gets
  * reqs[i]'s result (NULL if it never completed). Returns the run's code. */
 int plm_lf_run(plm_client *client, plm_request **reqs, size_t n,
-               plm_result **res, int max_concurrent,
-               plm_lf_sample_fn sample, void *user_data);
+               plm_result **res, int max_concurrent, plm_lf_sample_fn sample,
+               void *user_data);
 
 /* Frees requests and results (NULL entries allowed). */
 void plm_lf_free(plm_request **reqs, plm_result **res, size_t n);

@@ -22,10 +22,10 @@ plm_mock *plm_test_mock_start(const plm_mock_options *o)
     plm_mock_options def;
 
     if (o == NULL) {
-        memset(&def, 0, sizeof(def));
+        memset(&def, 0, sizeof def);
         o = &def;
     }
-    if (plm_mock_start(&m, o, err, sizeof(err)) != 0)
+    if (plm_mock_start(&m, o, err, sizeof err) != 0)
         fail_msg("plm_mock_start: %s", err);
     assert_true(plm_mock_port(m) > 0);
     return m;
@@ -51,10 +51,10 @@ static char *merge_dump(json_t *o, const char *extra_json)
 
 char *plm_test_chat_body(const char *user, const char *extra_json)
 {
-    return merge_dump(json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}",
-                                "model", "gpt-test", "messages", "role",
-                                "system", "content", "be brief", "role",
-                                "user", "content", user),
+    return merge_dump(json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "model",
+                                "gpt-test", "messages", "role", "system",
+                                "content", "be brief", "role", "user",
+                                "content", user),
                       extra_json);
 }
 
@@ -76,8 +76,7 @@ void plm_test_mock_xfer(plm_test_xfer *x, plm_mock *m, const char *path,
     va_list ap;
     const char *h;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", plm_mock_port(m),
-             path);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", plm_mock_port(m), path);
     va_start(ap, body);
     while ((h = va_arg(ap, const char *)) != NULL && n < 15)
         hdrs[n++] = h;
@@ -122,7 +121,7 @@ static json_t *walk(json_t *j, const char *path)
     char tmp[256], *save = NULL, *tok;
     json_t *cur = j;
 
-    snprintf(tmp, sizeof(tmp), "%s", path);
+    snprintf(tmp, sizeof tmp, "%s", path);
     for (tok = strtok_r(tmp, ".", &save); tok != NULL && cur != NULL;
          tok = strtok_r(NULL, ".", &save)) {
         if (json_is_array(cur))

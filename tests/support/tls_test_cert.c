@@ -33,8 +33,8 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 
 /* A certificate for key named cn, signed by issuer_key (self-signed when
  * issuer is NULL). */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, long serial,
-                       X509 *issuer, EVP_PKEY *issuer_key)
+static X509 *make_cert(EVP_PKEY *key, const char *cn, long serial, X509 *issuer,
+                       EVP_PKEY *issuer_key)
 {
     X509 *x = X509_new();
     X509_NAME *name;
@@ -48,12 +48,11 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, long serial,
         !X509_gmtime_adj(X509_getm_notAfter(x), 2 * 86400) ||
         !X509_set_pubkey(x, key) ||
         !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                    (const unsigned char *)"parallm tests",
-                                    -1, -1, 0) ||
+                                    (const unsigned char *)"parallm tests", -1,
+                                    -1, 0) ||
         !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                     (const unsigned char *)cn, -1, -1, 0) ||
-        !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer)
-                                        : name))
+        !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name))
         goto fail;
     if (issuer == NULL) {
         if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
@@ -62,8 +61,7 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, long serial,
             goto fail;
     } else {
         if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
-            add_ext(x, issuer, NID_key_usage,
-                    "critical,digitalSignature") ||
+            add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") ||
             add_ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
             add_ext(x, issuer, NID_subject_alt_name,
                     "IP:127.0.0.1,DNS:localhost") ||

@@ -47,8 +47,9 @@ static void test_breaker__ignores_client_side_errors(void **state)
     assert_int_equal(plm__breaker_init(&b, NULL), PLM_OK);
     static const plm_error_class neutral[] = {
         PLM_CLASS_RATE_LIMITED, PLM_CLASS_QUOTA, PLM_CLASS_BAD_REQUEST,
-        PLM_CLASS_AUTH, PLM_CLASS_PARSE, PLM_CLASS_CANCELLED,
-        PLM_CLASS_LOCAL};
+        PLM_CLASS_AUTH,         PLM_CLASS_PARSE, PLM_CLASS_CANCELLED,
+        PLM_CLASS_LOCAL
+    };
     for (int round = 0; round < 10; round++)
         for (size_t i = 0; i < sizeof neutral / sizeof neutral[0]; i++)
             fail_n(&b, 1, neutral[i], 0);
@@ -90,7 +91,7 @@ static void test_breaker__half_open_then_close_or_reopen(void **state)
 {
     (void)state;
     plm__breaker b;
-    plm__breaker_config cfg = {.cooldown_ms = 1000};
+    plm__breaker_config cfg = { .cooldown_ms = 1000 };
     assert_int_equal(plm__breaker_init(&b, &cfg), PLM_OK);
     fail_n(&b, 5, PLM_CLASS_SERVER, 0);
     int64_t left;
@@ -112,16 +113,13 @@ static void test_breaker__half_open_then_close_or_reopen(void **state)
                      PLM__BREAKER_REJECT);
     assert_int_equal(left, SEC / 2);
     /* Next trial: a cancelled one frees the slot without deciding. */
-    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL),
-                     PLM__BREAKER_TRIAL);
+    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL), PLM__BREAKER_TRIAL);
     plm__breaker_record(&b, PLM_CLASS_CANCELLED, 1, 3 * SEC);
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_HALF_OPEN);
-    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL),
-                     PLM__BREAKER_TRIAL);
+    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL), PLM__BREAKER_TRIAL);
     plm__breaker_record(&b, PLM_CLASS_NONE, 1, 4 * SEC);
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_CLOSED);
-    assert_int_equal(plm__breaker_allow(&b, 4 * SEC, NULL),
-                     PLM__BREAKER_ALLOW);
+    assert_int_equal(plm__breaker_allow(&b, 4 * SEC, NULL), PLM__BREAKER_ALLOW);
     /* Closed again with a clean slate: 4 failures do not reopen it. */
     fail_n(&b, 4, PLM_CLASS_SERVER, 4 * SEC);
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_CLOSED);
@@ -131,13 +129,12 @@ static void test_breaker__several_trials(void **state)
 {
     (void)state;
     plm__breaker b;
-    plm__breaker_config cfg = {.failures = 2, .trials = 3};
+    plm__breaker_config cfg = { .failures = 2, .trials = 3 };
     assert_int_equal(plm__breaker_init(&b, &cfg), PLM_OK);
     fail_n(&b, 2, PLM_CLASS_SERVER, 0);
     int64_t t = 30 * SEC;
     for (int i = 0; i < 3; i++)
-        assert_int_equal(plm__breaker_allow(&b, t, NULL),
-                         PLM__BREAKER_TRIAL);
+        assert_int_equal(plm__breaker_allow(&b, t, NULL), PLM__BREAKER_TRIAL);
     assert_int_equal(plm__breaker_allow(&b, t, NULL), PLM__BREAKER_REJECT);
     plm__breaker_record(&b, PLM_CLASS_NONE, 1, t);
     plm__breaker_record(&b, PLM_CLASS_NONE, 1, t);
@@ -145,8 +142,7 @@ static void test_breaker__several_trials(void **state)
     /* Two succeeded: the allowance grew by two (3 + 2 out at once), one
      * is still out, so more may go. */
     for (int i = 0; i < 4; i++)
-        assert_int_equal(plm__breaker_allow(&b, t, NULL),
-                         PLM__BREAKER_TRIAL);
+        assert_int_equal(plm__breaker_allow(&b, t, NULL), PLM__BREAKER_TRIAL);
     assert_int_equal(plm__breaker_allow(&b, t, NULL), PLM__BREAKER_REJECT);
     plm__breaker_record(&b, PLM_CLASS_NONE, 1, t);
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_CLOSED);
@@ -156,7 +152,7 @@ static void test_breaker__disabled_and_bad_config(void **state)
 {
     (void)state;
     plm__breaker b;
-    plm__breaker_config cfg = {.failures = -1};
+    plm__breaker_config cfg = { .failures = -1 };
     assert_int_equal(plm__breaker_init(&b, &cfg), PLM_OK);
     fail_n(&b, 100, PLM_CLASS_SERVER, 0);
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_CLOSED);
@@ -170,7 +166,7 @@ static void test_breaker__disabled_and_bad_config(void **state)
     assert_int_equal(plm__breaker_init(&b, &cfg), PLM_EINVAL);
     assert_int_equal(plm__breaker_init(NULL, NULL), PLM_EINVAL);
     /* No rate rule: only consecutive failures count. */
-    plm__breaker_config only_run = {.rate_percent = -1};
+    plm__breaker_config only_run = { .rate_percent = -1 };
     assert_int_equal(plm__breaker_init(&b, &only_run), PLM_OK);
     for (int i = 0; i < 50; i++) {
         fail_n(&b, 4, PLM_CLASS_SERVER, 0);
@@ -201,7 +197,7 @@ static void test_breaker__scaled_by_concurrency(void **state)
     fail_n(&b, 1, PLM_CLASS_OVERLOADED, 0);
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_OPEN);
     /* An explicit threshold is used as given. */
-    plm__breaker_config three = {.failures = 3};
+    plm__breaker_config three = { .failures = 3 };
     assert_int_equal(plm__breaker_init(&b, &three), PLM_OK);
     plm__breaker_set_scale(&b, 100);
     fail_n(&b, 3, PLM_CLASS_SERVER, 0);
@@ -212,7 +208,7 @@ static void test_breaker__ramps_back_gradually(void **state)
 {
     (void)state;
     plm__breaker b;
-    plm__breaker_config cfg = {.cooldown_ms = 1000};
+    plm__breaker_config cfg = { .cooldown_ms = 1000 };
     int64_t left;
     assert_int_equal(plm__breaker_init(&b, &cfg), PLM_OK);
     plm__breaker_set_scale(&b, 8);
@@ -220,8 +216,7 @@ static void test_breaker__ramps_back_gradually(void **state)
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_OPEN);
     /* One probe first; the rest are held until it reports. */
     assert_int_equal(plm__breaker_allow(&b, SEC, NULL), PLM__BREAKER_TRIAL);
-    assert_int_equal(plm__breaker_allow(&b, SEC, &left),
-                     PLM__BREAKER_REJECT);
+    assert_int_equal(plm__breaker_allow(&b, SEC, &left), PLM__BREAKER_REJECT);
     assert_int_equal(left, 0);
     plm__breaker_record(&b, PLM_CLASS_NONE, 1, SEC);
     /* Each success lets one more in: 2 at once, then 4 ... */
@@ -234,20 +229,16 @@ static void test_breaker__ramps_back_gradually(void **state)
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_HALF_OPEN);
     /* ... and it closes once 8 (the concurrency) probes succeeded. */
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(plm__breaker_allow(&b, SEC, NULL),
-                         PLM__BREAKER_TRIAL);
+        assert_int_equal(plm__breaker_allow(&b, SEC, NULL), PLM__BREAKER_TRIAL);
         plm__breaker_record(&b, PLM_CLASS_NONE, 1, SEC);
     }
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_CLOSED);
     /* More failed probes than good ones reopen it. */
     fail_n(&b, 8, PLM_CLASS_SERVER, 2 * SEC);
-    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL),
-                     PLM__BREAKER_TRIAL);
+    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL), PLM__BREAKER_TRIAL);
     plm__breaker_record(&b, PLM_CLASS_NONE, 1, 3 * SEC);
-    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL),
-                     PLM__BREAKER_TRIAL);
-    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL),
-                     PLM__BREAKER_TRIAL);
+    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL), PLM__BREAKER_TRIAL);
+    assert_int_equal(plm__breaker_allow(&b, 3 * SEC, NULL), PLM__BREAKER_TRIAL);
     plm__breaker_record(&b, PLM_CLASS_SERVER, 1, 3 * SEC);
     assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_HALF_OPEN);
     plm__breaker_record(&b, PLM_CLASS_TIMEOUT, 1, 3 * SEC);
@@ -258,7 +249,7 @@ static void test_breaker__dead_endpoint(void **state)
 {
     (void)state;
     plm__breaker b;
-    plm__breaker_config cfg = {.cooldown_ms = 100, .dead_ms = 1000};
+    plm__breaker_config cfg = { .cooldown_ms = 100, .dead_ms = 1000 };
     assert_int_equal(plm__breaker_init(&b, &cfg), PLM_OK);
     fail_n(&b, 5, PLM_CLASS_NETWORK, 0);
     /* Probes every 100 ms keep failing; the first one at or after 1 s
@@ -266,8 +257,7 @@ static void test_breaker__dead_endpoint(void **state)
     int64_t t = 0;
     for (int i = 0; i < 9; i++) {
         t += SEC / 10;
-        assert_int_equal(plm__breaker_allow(&b, t, NULL),
-                         PLM__BREAKER_TRIAL);
+        assert_int_equal(plm__breaker_allow(&b, t, NULL), PLM__BREAKER_TRIAL);
         plm__breaker_record(&b, PLM_CLASS_NETWORK, 1, t);
         assert_int_equal(plm__breaker_get_state(&b), PLM__BREAKER_OPEN);
     }
@@ -287,7 +277,7 @@ static void test_breaker__dead_endpoint(void **state)
     assert_int_equal(plm__breaker_peek(&b, 100 * SEC, NULL),
                      PLM__BREAKER_DEAD_ENDPOINT);
     /* A disabled breaker never dies. */
-    plm__breaker_config off = {.failures = -1};
+    plm__breaker_config off = { .failures = -1 };
     assert_int_equal(plm__breaker_init(&b, &off), PLM_OK);
     plm__breaker_set_dead(&b);
     assert_int_equal(plm__breaker_allow(&b, 0, NULL), PLM__BREAKER_ALLOW);

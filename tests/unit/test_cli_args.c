@@ -42,10 +42,23 @@ static void test_cli_args__duration_forms(void **state)
 static void test_cli_args__duration_refused(void **state)
 {
     (void)state;
-    const char *bad[] = { "", "s", "-1", "+1", " 1", "1 ", "1x", "1.5.2",
-                          "1e3", "0x10", "inf", "nan", "1sec", "1S",
-                          "99999999999999999999", "1000000000000000s" };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    const char *bad[] = { "",
+                          "s",
+                          "-1",
+                          "+1",
+                          " 1",
+                          "1 ",
+                          "1x",
+                          "1.5.2",
+                          "1e3",
+                          "0x10",
+                          "inf",
+                          "nan",
+                          "1sec",
+                          "1S",
+                          "99999999999999999999",
+                          "1000000000000000s" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(duration(bad[i], 1), -1);
     int64_t ms;
     assert_int_equal(cli_parse_duration(NULL, 1, &ms), -1);
@@ -67,16 +80,15 @@ static void test_cli_args__integers(void **state)
     assert_int_equal(cli_parse_int("", 1, 10, &v), -1);
     assert_int_equal(cli_parse_int("-", -1, 10, &v), -1);
     assert_int_equal(cli_parse_int("5x", 1, 10, &v), -1);
-    assert_int_equal(cli_parse_int("99999999999", 0, 2147483647, &v),
-                     -1);
-    assert_int_equal(cli_parse_int64("9223372036854775807", 0,
-                                     INT64_MAX, &w), 0);
+    assert_int_equal(cli_parse_int("99999999999", 0, 2147483647, &v), -1);
+    assert_int_equal(cli_parse_int64("9223372036854775807", 0, INT64_MAX, &w),
+                     0);
     assert_true(w == INT64_MAX);
-    assert_int_equal(cli_parse_int64("-9223372036854775808",
-                                     INT64_MIN, 0, &w), 0);
+    assert_int_equal(cli_parse_int64("-9223372036854775808", INT64_MIN, 0, &w),
+                     0);
     assert_true(w == INT64_MIN);
-    assert_int_equal(cli_parse_int64("9223372036854775808", 0,
-                                     INT64_MAX, &w), -1);
+    assert_int_equal(cli_parse_int64("9223372036854775808", 0, INT64_MAX, &w),
+                     -1);
     assert_int_equal(cli_parse_uint64("18446744073709551615", &u), 0);
     assert_true(u == UINT64_MAX);
     assert_int_equal(cli_parse_uint64("18446744073709551616", &u), -1);

@@ -32,7 +32,7 @@ static char *parsed(const char *answer, char *err, size_t errlen)
 static void expect_ok(const char *answer, const char *want)
 {
     char err[256] = "";
-    char *got = parsed(answer, err, sizeof(err));
+    char *got = parsed(answer, err, sizeof err);
 
     if (got == NULL)
         fail_msg("'%s' refused: %s", answer, err);
@@ -43,7 +43,7 @@ static void expect_ok(const char *answer, const char *want)
 static void expect_refused(const char *answer, const char *reason_part)
 {
     char err[256] = "";
-    char *got = parsed(answer, err, sizeof(err));
+    char *got = parsed(answer, err, sizeof err);
 
     if (got != NULL)
         fail_msg("'%s' accepted as %s", answer, got);
@@ -90,8 +90,11 @@ static void test_describe_text__utf8_fix(void **state)
     char *s = describe_utf8_fix("h\xC3\xA9llo", 6);
     assert_string_equal(s, "h\xC3\xA9llo"); /* valid text untouched */
     free(s);
-    s = describe_utf8_fix("a\xFF" "b", 3);
-    assert_string_equal(s, "a\xEF\xBF\xBD" "b");
+    s = describe_utf8_fix("a\xFF"
+                          "b",
+                          3);
+    assert_string_equal(s, "a\xEF\xBF\xBD"
+                           "b");
     free(s);
     /* Overlong, surrogate and cut sequences are each replaced. */
     s = describe_utf8_fix("\xC0\xAF|\xED\xA0\x80|\xE2\x82", 9);

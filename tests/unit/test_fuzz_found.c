@@ -48,16 +48,16 @@ static void test_fuzz__resume_reads_body_with_nul(void **state)
 
     assert_non_null(res);
     res->http_status = 429;
-    res->body = malloc(sizeof(body));
+    res->body = malloc(sizeof body);
     assert_non_null(res->body);
-    memcpy(res->body, body, sizeof(body));
-    res->body_len = sizeof(body) - 1;
+    memcpy(res->body, body, sizeof body);
+    res->body_len = sizeof body - 1;
     char *line = run_out_format_result("nul-1", res, &meta, &cls, &len);
     assert_non_null(line);
     assert_int_equal(cls, RUN_CLASS_RATE);
 
-    assert_int_equal(plm_test_tmpdir("plm-fuzz-found", dir, sizeof(dir)), 0);
-    snprintf(path, sizeof(path), "%s/out.jsonl", dir);
+    assert_int_equal(plm_test_tmpdir("plm-fuzz-found", dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/out.jsonl", dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(fwrite(line, 1, len, f), len);
@@ -67,8 +67,7 @@ static void test_fuzz__resume_reads_body_with_nul(void **state)
     run_resume_info info;
     run_out *o = NULL;
     char err[256];
-    assert_int_equal(run_out_open(&o, path, 0, ids, &info, err, sizeof(err)),
-                     0);
+    assert_int_equal(run_out_open(&o, path, 0, ids, &info, err, sizeof err), 0);
     assert_int_equal(info.lines, 1);
     assert_int_equal(info.failed, 1);
     assert_int_equal(info.repaired_bytes, 0);
@@ -117,7 +116,7 @@ static void test_fuzz__mock_error_code_not_utf8(void **state)
     plm__mock_directive d;
 
     plm__mock_directive_init(&d);
-    plm__mock_directive_parse(hdr, sizeof(hdr) - 1, &d);
+    plm__mock_directive_parse(hdr, sizeof hdr - 1, &d);
     assert_int_equal(d.status, 429);
     char *body = plm__mock_error_body(0, d.status, "mock: injected",
                                       d.error_code, 0);
@@ -146,7 +145,7 @@ static void test_fuzz__mock_summary_cut_in_utf8(void **state)
     for (int i = 0; i < 100; i++)
         strcat(text, "\xc3\xa9");
     plm__mock_parsed p;
-    memset(&p, 0, sizeof(p));
+    memset(&p, 0, sizeof p);
     p.user_text = text;
     p.prompt_tokens = 1;
     p.max_tokens = -1;

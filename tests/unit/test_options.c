@@ -52,12 +52,13 @@ static void test_options__client_durations(void **state)
 {
     static const char *const fields[] = {
         "request_timeout_ms", "connect_timeout_ms", "retry_base_ms",
-        "retry_max_ms", "retry_after_max_ms", "breaker_cooldown_ms",
-        "breaker_dead_ms"};
+        "retry_max_ms",       "retry_after_max_ms", "breaker_cooldown_ms",
+        "breaker_dead_ms"
+    };
     (void)state;
 
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        int64_t values[] = {SEVEN_DAYS_MS, EIGHT_DAYS_MS, -1};
+        int64_t values[] = { SEVEN_DAYS_MS, EIGHT_DAYS_MS, -1 };
 
         for (size_t k = 0; k < 3; k++) {
             plm_client_options o = base_options();
@@ -158,21 +159,19 @@ static void test_options__run_and_gather_durations(void **state)
     plm_executor *ex = NULL;
     plm_request *req = NULL;
     plm_result *res = NULL;
-    plm_task task = {0};
+    plm_task task = { 0 };
     plm_task_result tres;
     (void)state;
 
     assert_int_equal(plm_client_new(&c, &co), PLM_OK);
 
     ro.timeout_ms = EIGHT_DAYS_MS;
-    assert_int_equal(plm_client_run(c, never_source, never_complete, &ro,
-                                    NULL),
+    assert_int_equal(plm_client_run(c, never_source, never_complete, &ro, NULL),
                      PLM_EINVAL);
     assert_non_null(strstr(plm_last_error(), "timeout_ms"));
     ro.timeout_ms = 0;
     ro.tick_ms = EIGHT_DAYS_MS;
-    assert_int_equal(plm_client_run(c, never_source, never_complete, &ro,
-                                    NULL),
+    assert_int_equal(plm_client_run(c, never_source, never_complete, &ro, NULL),
                      PLM_EINVAL);
     assert_non_null(strstr(plm_last_error(), "tick_ms"));
 

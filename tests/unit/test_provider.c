@@ -19,7 +19,7 @@
 static plm_result *parse(plm_provider p, const char *path, int status,
                          const char *content_type, const char *body)
 {
-    plm__headers h = {0};
+    plm__headers h = { 0 };
     plm_result *res = plm__result_new(NULL);
 
     assert_non_null(res);
@@ -32,7 +32,7 @@ static plm_result *parse(plm_provider p, const char *path, int status,
 
 static void test_provider__headers_taken_case_insensitive(void **state)
 {
-    plm__headers h = {0};
+    plm__headers h = { 0 };
 
     (void)state;
     TAKE(&h, "Content-Type: application/json\r\n");
@@ -76,21 +76,20 @@ static void test_provider__headers_taken_case_insensitive(void **state)
 
 static void test_provider__headers_anthropic(void **state)
 {
-    static const char *const kinds[] = {"requests", "tokens",
-                                        "input-tokens", "output-tokens"};
-    plm__headers h = {0};
+    static const char *const kinds[] = { "requests", "tokens", "input-tokens",
+                                         "output-tokens" };
+    plm__headers h = { 0 };
     char line[128];
 
     (void)state;
     for (size_t k = 0; k < 4; k++) {
-        snprintf(line, sizeof(line),
-                 "Anthropic-RateLimit-%s-Limit: %zu\r\n", kinds[k], k + 10);
+        snprintf(line, sizeof line, "Anthropic-RateLimit-%s-Limit: %zu\r\n",
+                 kinds[k], k + 10);
         TAKE(&h, line);
-        snprintf(line, sizeof(line),
-                 "anthropic-ratelimit-%s-remaining: %zu\r\n", kinds[k],
-                 k + 20);
+        snprintf(line, sizeof line, "anthropic-ratelimit-%s-remaining: %zu\r\n",
+                 kinds[k], k + 20);
         TAKE(&h, line);
-        snprintf(line, sizeof(line),
+        snprintf(line, sizeof line,
                  "anthropic-ratelimit-%s-reset: 2026-01-01T00:00:0%zuZ\r\n",
                  kinds[k], k);
         TAKE(&h, line);
@@ -113,7 +112,7 @@ static void test_provider__headers_anthropic(void **state)
 
 static void test_provider__headers_odd_input(void **state)
 {
-    plm__headers h = {0};
+    plm__headers h = { 0 };
     char *big = malloc(5000);
 
     (void)state;
@@ -217,8 +216,7 @@ static void test_provider__table(void **state)
     assert_null(plm__provider_get((plm_provider)PLM__PROVIDER_COUNT));
     assert_null(plm__provider_get((plm_provider)-1));
     assert_null(plm__provider_headers((plm_provider)-1, "k", NULL));
-    res = parse((plm_provider)PLM__PROVIDER_COUNT, "/v1/x", 200, NULL,
-                "{}");
+    res = parse((plm_provider)PLM__PROVIDER_COUNT, "/v1/x", 200, NULL, "{}");
     assert_int_equal(res->code, PLM_EINVAL);
     plm_result_free(res);
 }
@@ -287,14 +285,14 @@ static void test_provider__openai_chat_json(void **state)
 
 static void test_provider__header_request_id_wins(void **state)
 {
-    plm__headers h = {0};
+    plm__headers h = { 0 };
     plm_result *res = plm__result_new(NULL);
     const char *body = "{\"id\":\"chatcmpl-x\",\"choices\":[]}";
 
     (void)state;
     TAKE(&h, "x-request-id: req_hdr\r\n");
-    plm__provider_parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
-                        &h, body, strlen(body), res);
+    plm__provider_parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200, &h,
+                        body, strlen(body), res);
     assert_int_equal(res->code, PLM_OK);
     assert_string_equal(res->request_id, "req_hdr");
     plm__headers_clear(&h);
@@ -362,8 +360,7 @@ static void test_provider__anthropic_json(void **state)
     plm_result *res;
 
     (void)state;
-    res = parse(PLM_PROVIDER_ANTHROPIC, "/v1/messages", 200,
-                "application/json",
+    res = parse(PLM_PROVIDER_ANTHROPIC, "/v1/messages", 200, "application/json",
                 "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":"
                 "\"assistant\",\"model\":\"claude\",\"content\":[{\"type\":"
                 "\"thinking\",\"thinking\":\"hmm\"},{\"type\":\"text\","
@@ -456,8 +453,7 @@ static void test_provider__openai_responses_sse(void **state)
     plm_result *res;
 
     (void)state;
-    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200,
-                "text/event-stream",
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200, "text/event-stream",
                 "event: response.created\n"
                 "data: {\"type\":\"response.created\",\"response\":{"
                 "\"id\":\"resp_9\",\"status\":\"in_progress\"}}\n\n"
@@ -479,8 +475,7 @@ static void test_provider__openai_responses_sse(void **state)
     assert_string_equal(res->request_id, "resp_9");
     plm_result_free(res);
 
-    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200,
-                "text/event-stream",
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200, "text/event-stream",
                 "data: {\"type\":\"response.failed\",\"response\":{"
                 "\"error\":{\"code\":\"server_error\",\"message\":"
                 "\"boom\"}}}\n\n");
@@ -562,8 +557,7 @@ static void test_provider__error_bodies(void **state)
                 "\"type\":\"insufficient_quota\",\"param\":null,"
                 "\"code\":\"insufficient_quota\"}}");
     assert_int_equal(res->http_status, 429);
-    assert_string_equal(res->error_message,
-                        "You exceeded your current quota");
+    assert_string_equal(res->error_message, "You exceeded your current quota");
     assert_string_equal(res->error_type, "insufficient_quota");
     assert_string_equal(res->error_code, "insufficient_quota");
     plm_result_free(res);
@@ -612,8 +606,7 @@ static void test_provider__error_bodies(void **state)
     for (int i = 0; i < 2000; i++)
         strcat(body, "\xc3\xa9");
     strcat(body, "\"}}");
-    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 400, NULL,
-                body);
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 400, NULL, body);
     assert_true(strlen(res->error_message) <= 1024);
     assert_true(strlen(res->error_message) >= 1020);
     assert_int_equal(strlen(res->error_message) % 2, 1); /* "a" + pairs */
@@ -622,8 +615,7 @@ static void test_provider__error_bodies(void **state)
     /* A huge non-JSON body: the excerpt is short. */
     memset(body, 'x', 9999);
     body[9999] = '\0';
-    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 500, NULL,
-                body);
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 500, NULL, body);
     assert_true(strlen(res->error_message) < 240);
     plm_result_free(res);
     free(body);
@@ -645,8 +637,7 @@ static void test_provider__key_at_message_cut_masked(void **state)
     body[21 + FILL] = '\0';
     strcat(body, key);
     strcat(body, "\"}}");
-    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 401, NULL,
-                body);
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 401, NULL, body);
     assert_non_null(res->error_message);
     assert_int_equal(strlen(res->error_message), PLM_ERROR_MESSAGE_MAX);
     /* The cut leaves "sk-" and 7 key characters. */
@@ -658,13 +649,14 @@ static void test_provider__key_at_message_cut_masked(void **state)
 static void test_provider__unparseable_2xx(void **state)
 {
     static const char *const bad[] = {
-        "not json", "[1,2]", "\"str\"", "{\"choices\":", "{}",
-        "{\"object\":\"chat.completion\"}", "\x01\x02\x03",
+        "not json",      "[1,2]", "\"str\"",
+        "{\"choices\":", "{}",    "{\"object\":\"chat.completion\"}",
+        "\x01\x02\x03",
     };
     plm_result *res;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
                     "application/json", bad[i]);
         assert_int_equal(res->code, PLM_EPARSE);
@@ -707,18 +699,17 @@ static void test_provider__key_at_excerpt_cut_masked(void **state)
 
 static void test_provider__parse_error_excerpt_short_and_clean(void **state)
 {
-    static const char head[] =
-        "<html>\xff\x1b[31m sk-abcdefghijklmnopqrstuv ";
+    static const char head[] = "<html>\xff\x1b[31m sk-abcdefghijklmnopqrstuv ";
     char body[4096];
     plm_result *res;
     const char *quote;
 
     (void)state;
-    memset(body, 'q', sizeof(body) - 1);
-    body[sizeof(body) - 1] = '\0';
-    memcpy(body, head, sizeof(head) - 1);
-    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200,
-                "text/html", body);
+    memset(body, 'q', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    memcpy(body, head, sizeof head - 1);
+    res = parse(PLM_PROVIDER_OPENAI, "/v1/chat/completions", 200, "text/html",
+                body);
     assert_int_equal(res->code, PLM_EPARSE);
     quote = strstr(res->error_message, "<html>");
     assert_non_null(quote);
@@ -758,19 +749,19 @@ static const char *const seeds[] = {
 static void test_provider__fuzz_never_crashes(void **state)
 {
     static const char tokens[] = "{}[]\":,\\\n\r data:event:[DONE]0-1e9";
-    static const int statuses[] = {200, 201, 400, 429, 500, 529, 0, 99};
+    static const int statuses[] = { 200, 201, 400, 429, 500, 529, 0, 99 };
     char buf[2048];
 
     (void)state;
     for (int iter = 0; iter < 20000; iter++) {
-        const char *seed = seeds[fuzz_next() % (sizeof(seeds) /
-                                                sizeof(seeds[0]))];
+        const char *seed =
+            seeds[fuzz_next() % (sizeof seeds / sizeof seeds[0])];
         size_t len = strlen(seed), mutations;
-        plm__headers h = {0};
+        plm__headers h = { 0 };
         plm_result *res;
 
-        if (len >= sizeof(buf))
-            len = sizeof(buf) - 1;
+        if (len >= sizeof buf)
+            len = sizeof buf - 1;
         memcpy(buf, seed, len);
         mutations = 1 + fuzz_next() % 8;
         for (size_t m = 0; m < mutations && len; m++) {
@@ -780,14 +771,12 @@ static void test_provider__fuzz_never_crashes(void **state)
             case 0: /* random byte, NUL included */
                 buf[at] = (char)(fuzz_next() & 0xff);
                 break;
-            case 1: /* truncate */
-                len = at;
-                break;
+            case 1: /* truncate */ len = at; break;
             case 2: /* structural character */
-                buf[at] = tokens[fuzz_next() % (sizeof(tokens) - 1)];
+                buf[at] = tokens[fuzz_next() % (sizeof tokens - 1)];
                 break;
             default: /* duplicate a slice */
-                if (len + 64 < sizeof(buf)) {
+                if (len + 64 < sizeof buf) {
                     memmove(buf + at + 32, buf + at, len - at);
                     len += 32;
                 }

@@ -24,8 +24,7 @@ typedef struct grant {
 
 /* Largest amount granted in any window [t, t + len) starting at a grant;
  * field 0 counts requests, 1 sums tokens. */
-static int64_t max_in_window(const grant *g, size_t n, int64_t len,
-                             int tokens)
+static int64_t max_in_window(const grant *g, size_t n, int64_t len, int tokens)
 {
     int64_t best = 0, sum = 0;
     size_t j = 0;
@@ -53,8 +52,8 @@ static int64_t next_cost(int64_t lo, int64_t hi)
 
 /* Asks for requests back to back for `duration`, advancing the clock to
  * each wait; returns the grants (caller frees) and their count. */
-static grant *drive(plm__budget *b, int64_t start, int64_t duration,
-                    int64_t lo, int64_t hi, size_t *n_out)
+static grant *drive(plm__budget *b, int64_t start, int64_t duration, int64_t lo,
+                    int64_t hi, size_t *n_out)
 {
     size_t cap = 1024, n = 0;
     grant *g = malloc(cap * sizeof *g);
@@ -88,7 +87,7 @@ static void test_ratelimit__never_exceeds_any_minute(void **state)
 {
     (void)state;
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.rpm = 500, .tpm = 30000};
+    plm__budget_config cfg = { .rpm = 500, .tpm = 30000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     size_t n;
     grant *g = drive(b, 5 * SEC, 10 * MINUTE, 50, 4000, &n);
@@ -117,7 +116,7 @@ static void test_ratelimit__refunds_reused_within_limit(void **state)
     static grant g[MAXN];
     static int64_t reserved[MAXN];
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.tpm = 60000};
+    plm__budget_config cfg = { .tpm = 60000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     size_t n = 0, settled = 0;
     int64_t now = 0, end = 10 * MINUTE, used = 0;
@@ -159,7 +158,7 @@ static void test_ratelimit__requests_paced_evenly(void **state)
 {
     (void)state;
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.rpm = 6000, .burst_ms = 2000};
+    plm__budget_config cfg = { .rpm = 6000, .burst_ms = 2000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     size_t n;
     grant *g = drive(b, 0, 5 * MINUTE, 0, 0, &n);
@@ -222,10 +221,10 @@ static void test_ratelimit__no_second_over_one_and_a_half(void **state)
      * the first grant on, no 1 s window may hold more than 1.5 times the
      * per-second rate (the first second used to hold twice), while the
      * run still gets at least 95% of the limit. */
-    static const double rpms[] = {50, 600, 1200, 6000, 60000};
+    static const double rpms[] = { 50, 600, 1200, 6000, 60000 };
     for (size_t i = 0; i < sizeof rpms / sizeof rpms[0]; i++) {
         plm__budget *b = NULL;
-        plm__budget_config cfg = {.rpm = rpms[i]};
+        plm__budget_config cfg = { .rpm = rpms[i] };
         assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
         size_t n;
         grant *g = drive_late(b, 3 * MINUTE, &n);
@@ -254,13 +253,12 @@ static void test_ratelimit__too_big_fails_at_once(void **state)
 {
     (void)state;
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.tpm = 30000};
+    plm__budget_config cfg = { .tpm = 30000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     int64_t wait = 99;
     assert_int_equal(plm__budget_reserve(b, 30001, 0, &wait), PLM_EBUDGET);
     assert_int_equal(wait, 0);
-    assert_int_equal(plm__budget_reserve(b, INT64_MAX, 0, NULL),
-                     PLM_EBUDGET);
+    assert_int_equal(plm__budget_reserve(b, INT64_MAX, 0, NULL), PLM_EBUDGET);
     assert_int_equal(plm__budget_reserve_io(b, INT64_MAX, 5, 0, NULL),
                      PLM_EBUDGET);
     assert_int_equal(plm__budget_reserve(b, -1, 0, NULL), PLM_EINVAL);
@@ -276,7 +274,7 @@ static void test_ratelimit__refund_and_charge(void **state)
 {
     (void)state;
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.tpm = 6000};
+    plm__budget_config cfg = { .tpm = 6000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     int64_t t0 = 100 * SEC, wait = 0;
     assert_int_equal(plm__budget_reserve(b, 6000, t0, &wait), 0);
@@ -315,8 +313,9 @@ static void test_ratelimit__reported_usage_is_capped(void **state)
      * could have used (4 x 100 + 1024 input, 50 output), not INT64_MAX:
      * the next request goes within seconds, not never. */
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.tpm = 60000, .input_tpm = 60000,
-                              .output_tpm = 60000};
+    plm__budget_config cfg = { .tpm = 60000,
+                               .input_tpm = 60000,
+                               .output_tpm = 60000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     int64_t wait = 0, now = SEC;
     assert_int_equal(plm__budget_reserve_io(b, 100, 50, now, &wait), 0);
@@ -340,7 +339,7 @@ static void test_ratelimit__refund_is_not_double_counted(void **state)
     /* A refund goes back to the slot of its own reservation, so a later
      * grant stays counted for its full 60 s. */
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.tpm = 1000, .burst_ms = 60000};
+    plm__budget_config cfg = { .tpm = 1000, .burst_ms = 60000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     int64_t wait;
     assert_int_equal(plm__budget_reserve(b, 500, 0, &wait), 0);
@@ -367,8 +366,8 @@ static void test_ratelimit__pause_until(void **state)
     plm__budget_free(b);
 }
 
-static plm__rl_state one_meter(plm__rl_kind k, int64_t limit,
-                               int64_t remaining, int64_t reset_ns)
+static plm__rl_state one_meter(plm__rl_kind k, int64_t limit, int64_t remaining,
+                               int64_t reset_ns)
 {
     plm__rl_state st;
     memset(&st, 0, sizeof st);
@@ -404,7 +403,7 @@ static void test_ratelimit__observe_learns_limit(void **state)
 
     /* A configured limit lower than the provider's stays; a higher one is
      * lowered; learning off keeps the configuration. */
-    plm__budget_config cfg = {.rpm = 30, .tpm = 5000, .learn_limits = 1};
+    plm__budget_config cfg = { .rpm = 30, .tpm = 5000, .learn_limits = 1 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     st = one_meter(PLM__RL_REQUESTS, 60, -1, -1);
     plm__budget_observe(b, &st, 0);
@@ -424,7 +423,7 @@ static void test_ratelimit__observe_clamps_to_remaining(void **state)
 {
     (void)state;
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.learn_limits = 0};
+    plm__budget_config cfg = { .learn_limits = 0 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     /* No limit known: 1000 tokens left until the reset in 10 s. */
     plm__rl_state st = one_meter(PLM__RL_TOKENS, -1, 1000, 10 * SEC);
@@ -438,8 +437,7 @@ static void test_ratelimit__observe_clamps_to_remaining(void **state)
     plm__budget_settle(b, 800, 500, t0, t0 + 2 * SEC);
     assert_int_equal(plm__budget_reserve(b, 300, t0 + 2 * SEC, &wait), 0);
     /* After the reset, the observation no longer binds. */
-    assert_int_equal(plm__budget_reserve(b, 5000, t0 + 10 * SEC, &wait),
-                     0);
+    assert_int_equal(plm__budget_reserve(b, 5000, t0 + 10 * SEC, &wait), 0);
     plm__budget_free(b);
 
     /* With the limit known, the provider's bucket refills linearly: empty
@@ -461,7 +459,7 @@ static void test_ratelimit__input_output_meters(void **state)
 {
     (void)state;
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.input_tpm = 1000, .output_tpm = 500};
+    plm__budget_config cfg = { .input_tpm = 1000, .output_tpm = 500 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
     int64_t wait;
     assert_int_equal(plm__budget_reserve_io(b, 100, 600, 0, &wait),
@@ -493,11 +491,10 @@ static void test_ratelimit__estimate(void **state)
     assert_true(plm__token_estimate(SIZE_MAX, 0, 1) <= INT64_MAX);
     /* A saturated estimate can never fit, rather than wrapping. */
     plm__budget *b = NULL;
-    plm__budget_config cfg = {.tpm = 1000};
+    plm__budget_config cfg = { .tpm = 1000 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_OK);
-    assert_int_equal(plm__budget_reserve(b, plm__token_estimate(
-                                                8, INT64_MAX / 2, 3),
-                                         0, NULL),
+    assert_int_equal(plm__budget_reserve(
+                         b, plm__token_estimate(8, INT64_MAX / 2, 3), 0, NULL),
                      PLM_EBUDGET);
     plm__budget_free(b);
 }
@@ -506,7 +503,7 @@ static void test_ratelimit__bad_config(void **state)
 {
     (void)state;
     plm__budget *b = (plm__budget *)&b;
-    plm__budget_config cfg = {.rpm = -1};
+    plm__budget_config cfg = { .rpm = -1 };
     assert_int_equal(plm__budget_new(&b, &cfg), PLM_EINVAL);
     assert_null(b);
     cfg.rpm = 0;

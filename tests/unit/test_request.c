@@ -57,16 +57,15 @@ static void test_request__openai_chat_body(void **state)
     assert_string_equal(str_at(json_array_get(msgs, 0), "content"),
                         "Be very brief.");
     assert_string_equal(str_at(json_array_get(msgs, 1), "role"), "user");
-    assert_true(fabs(json_real_value(json_object_get(b, "temperature")) -
-                     0.5) < 1e-9);
-    assert_int_equal(json_integer_value(json_object_get(b, "max_tokens")),
-                     64);
-    assert_string_equal(
-        str_at(json_object_get(b, "response_format"), "type"),
-        "json_object");
+    assert_true(fabs(json_real_value(json_object_get(b, "temperature")) - 0.5) <
+                1e-9);
+    assert_int_equal(json_integer_value(json_object_get(b, "max_tokens")), 64);
+    assert_string_equal(str_at(json_object_get(b, "response_format"), "type"),
+                        "json_object");
     assert_true(json_is_true(json_object_get(b, "stream")));
-    assert_true(json_is_true(json_object_get(
-        json_object_get(b, "stream_options"), "include_usage")));
+    assert_true(
+        json_is_true(json_object_get(json_object_get(b, "stream_options"),
+                                     "include_usage")));
     assert_int_equal(req->stream, 1);
     json_decref(b);
 
@@ -99,8 +98,7 @@ static void test_request__anthropic_chat_body(void **state)
     json_decref(b);
     assert_int_equal(plm_request_set_system(req, "You are terse."), PLM_OK);
     assert_int_equal(plm_request_add_message(req, "user", "Hi"), PLM_OK);
-    assert_int_equal(plm_request_add_message(req, "assistant", "Yo"),
-                     PLM_OK);
+    assert_int_equal(plm_request_add_message(req, "assistant", "Yo"), PLM_OK);
     assert_int_equal(plm_request_add_message(req, "system", "No emoji."),
                      PLM_OK);
     assert_int_equal(plm_request_set_max_tokens(req, 200), PLM_OK);
@@ -109,8 +107,7 @@ static void test_request__anthropic_chat_body(void **state)
     assert_string_equal(str_at(b, "system"), "You are terse.\n\nNo emoji.");
     msgs = json_object_get(b, "messages");
     assert_int_equal(json_array_size(msgs), 2);
-    assert_int_equal(json_integer_value(json_object_get(b, "max_tokens")),
-                     200);
+    assert_int_equal(json_integer_value(json_object_get(b, "max_tokens")), 200);
     assert_true(json_is_true(json_object_get(b, "stream")));
     assert_null(json_object_get(b, "stream_options"));
     assert_null(json_object_get(b, "response_format"));
@@ -185,8 +182,7 @@ static void test_request__chat_validation(void **state)
     assert_int_equal(plm_request_add_message(req, "user", NULL), PLM_EINVAL);
     assert_int_equal(plm_request_set_system(req, NULL), PLM_EINVAL);
     /* Invalid UTF-8: stray continuation, overlong, surrogate, truncated. */
-    assert_int_equal(plm_request_add_message(req, "user", "a\x80"),
-                     PLM_EINVAL);
+    assert_int_equal(plm_request_add_message(req, "user", "a\x80"), PLM_EINVAL);
     assert_int_equal(plm_request_add_message(req, "user", "\xc0\xaf"),
                      PLM_EINVAL);
     assert_int_equal(plm_request_add_message(req, "user", "\xed\xa0\x80"),
@@ -259,27 +255,26 @@ static void test_request__raw(void **state)
 
 static void test_request__raw_validation(void **state)
 {
-    static const char *const bad_methods[] = {NULL, "", "PO ST", "GET\r\n",
-                                              "P(ST", "POST\n"};
-    static const char *const bad_paths[] = {NULL, "", "v1/x", "http://h/x",
-                                            "/v1/x y", "/v1\r\nX: 1",
-                                            "/\x7f"};
-    static const char *const bad_bodies[] = {NULL, "", "[1]", "\"s\"", "1",
-                                             "{", "{} extra", "null"};
+    static const char *const bad_methods[] = { NULL,      "",     "PO ST",
+                                               "GET\r\n", "P(ST", "POST\n" };
+    static const char *const bad_paths[] = {
+        NULL, "", "v1/x", "http://h/x", "/v1/x y", "/v1\r\nX: 1", "/\x7f"
+    };
+    static const char *const bad_bodies[] = { NULL, "",  "[1]",      "\"s\"",
+                                              "1",  "{", "{} extra", "null" };
     plm_request *req = NULL;
     const char *ok_body = "{}";
 
     (void)state;
-    for (size_t i = 0; i < sizeof(bad_methods) / sizeof(*bad_methods); i++)
+    for (size_t i = 0; i < sizeof bad_methods / sizeof *bad_methods; i++)
         assert_int_equal(plm_request_new_raw(&req, PLM_PROVIDER_OPENAI,
-                                             bad_methods[i], "/v1/x",
-                                             ok_body),
+                                             bad_methods[i], "/v1/x", ok_body),
                          PLM_EINVAL);
-    for (size_t i = 0; i < sizeof(bad_paths) / sizeof(*bad_paths); i++)
-        assert_int_equal(plm_request_new_raw(&req, PLM_PROVIDER_OPENAI,
-                                             "POST", bad_paths[i], ok_body),
+    for (size_t i = 0; i < sizeof bad_paths / sizeof *bad_paths; i++)
+        assert_int_equal(plm_request_new_raw(&req, PLM_PROVIDER_OPENAI, "POST",
+                                             bad_paths[i], ok_body),
                          PLM_EINVAL);
-    for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(*bad_bodies); i++)
+    for (size_t i = 0; i < sizeof bad_bodies / sizeof *bad_bodies; i++)
         assert_int_equal(plm_request_new_raw(&req, PLM_PROVIDER_ANTHROPIC,
                                              "POST", "/v1/messages",
                                              bad_bodies[i]),

@@ -52,16 +52,15 @@ static void test_result__set_error_formats_and_replaces(void **state)
     char big[3000];
 
     (void)state;
-    plm__result_set_error(res, PLM_ESERVER, PLM_CLASS_SERVER,
-                          "HTTP %d from %s", 500, "server");
+    plm__result_set_error(res, PLM_ESERVER, PLM_CLASS_SERVER, "HTTP %d from %s",
+                          500, "server");
     assert_int_equal(plm_result_code(res), PLM_ESERVER);
     assert_int_equal(plm_result_error_class(res), PLM_CLASS_SERVER);
-    assert_string_equal(plm_result_error_message(res),
-                        "HTTP 500 from server");
-    memset(big, 'z', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
+    assert_string_equal(plm_result_error_message(res), "HTTP 500 from server");
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
     plm__result_set_error(res, PLM_EPARSE, PLM_CLASS_PARSE, "%s", big);
-    assert_int_equal(strlen(plm_result_error_message(res)), sizeof(big) - 1);
+    assert_int_equal(strlen(plm_result_error_message(res)), sizeof big - 1);
     /* A failure without a message still says something. */
     free(res->error_message);
     res->error_message = NULL;

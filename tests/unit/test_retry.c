@@ -9,7 +9,7 @@
 
 #include "retry.h"
 
-static const plm__retry_policy policy = {2, 500, 8000, 60000, 0, 0};
+static const plm__retry_policy policy = { 2, 500, 8000, 60000, 0, 0 };
 
 /* Decides one attempt with the given status, provider error fields and
  * x-should-retry; returns the retry verdict, result in *out. */
@@ -17,8 +17,8 @@ static int decide(int attempt, int status, int transport, const char *type,
                   const char *code, const char *message,
                   const char *should_retry, plm_result **out)
 {
-    plm__headers h = {0};
-    plm__attempt a = {status, transport, &h, 0};
+    plm__headers h = { 0 };
+    plm__attempt a = { status, transport, &h, 0 };
     plm_result *res = plm__result_new(NULL);
     int retry;
 
@@ -42,8 +42,7 @@ static void expect(int status, int transport, const char *code_str,
                    int want_code, plm_error_class want_cls, int want_retry)
 {
     plm_result *res;
-    int retry = decide(1, status, transport, NULL, code_str, NULL, NULL,
-                       &res);
+    int retry = decide(1, status, transport, NULL, code_str, NULL, NULL, &res);
 
     assert_int_equal(res->code, want_code);
     assert_int_equal(res->error_class, want_cls);
@@ -92,11 +91,10 @@ static void test_retry__message_fallback_and_kept(void **state)
 
     (void)state;
     decide(1, 503, 0, NULL, NULL, NULL, NULL, &res);
-    assert_string_equal(plm_result_error_message(res),
-                        "HTTP 503 from server");
+    assert_string_equal(plm_result_error_message(res), "HTTP 503 from server");
     plm_result_free(res);
-    decide(1, 500, 0, "server_error", NULL, "The server had an error",
-           NULL, &res);
+    decide(1, 500, 0, "server_error", NULL, "The server had an error", NULL,
+           &res);
     assert_string_equal(plm_result_error_message(res),
                         "The server had an error");
     plm_result_free(res);
@@ -108,8 +106,7 @@ static void test_retry__context_length(void **state)
 
     (void)state;
     decide(1, 400, 0, "invalid_request_error", "context_length_exceeded",
-           "This model's maximum context length is 8192 tokens.", NULL,
-           &res);
+           "This model's maximum context length is 8192 tokens.", NULL, &res);
     assert_int_equal(res->code, PLM_ECONTEXT);
     assert_int_equal(res->error_class, PLM_CLASS_BAD_REQUEST);
     plm_result_free(res);
@@ -117,8 +114,8 @@ static void test_retry__context_length(void **state)
            "prompt is too long: 210000 tokens > 200000 maximum", NULL, &res);
     assert_int_equal(res->code, PLM_ECONTEXT);
     plm_result_free(res);
-    decide(1, 400, 0, "invalid_request_error", NULL, "bad temperature",
-           NULL, &res);
+    decide(1, 400, 0, "invalid_request_error", NULL, "bad temperature", NULL,
+           &res);
     assert_int_equal(res->code, PLM_EBADREQUEST);
     plm_result_free(res);
 }
@@ -156,8 +153,8 @@ static void test_retry__should_retry_header_overrides(void **state)
 
 static void test_retry__attempts_bounded_by_policy(void **state)
 {
-    plm__retry_policy none = {0, 500, 8000, 60000, 0, 0};
-    plm__attempt a = {503, 0, NULL, 0};
+    plm__retry_policy none = { 0, 500, 8000, 60000, 0, 0 };
+    plm__attempt a = { 503, 0, NULL, 0 };
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
@@ -171,7 +168,7 @@ static void test_retry__attempts_bounded_by_policy(void **state)
 
 static void test_retry__parse_error_kept_and_retried(void **state)
 {
-    plm__attempt a = {200, 0, NULL, 0};
+    plm__attempt a = { 200, 0, NULL, 0 };
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
@@ -191,8 +188,8 @@ static void test_retry__parse_error_kept_and_retried(void **state)
 
 static void test_retry__bounded_by_time(void **state)
 {
-    plm__retry_policy p = {10, 500, 8000, 60000, 1000, 999};
-    plm__attempt a = {500, 0, NULL, 0};
+    plm__retry_policy p = { 10, 500, 8000, 60000, 1000, 999 };
+    plm__attempt a = { 500, 0, NULL, 0 };
     plm_result *res = plm__result_new(NULL);
 
     (void)state;
@@ -227,37 +224,48 @@ static void test_retry__after_forms(void **state)
     assert_int_equal(ms, 0);
     assert_true(plm__retry_after_parse("garbage", "3", now, &ms));
     assert_int_equal(ms, 3000); /* bad ms falls back to seconds */
-    assert_true(plm__retry_after_parse(NULL,
-                                       "Tue, 14 Nov 2023 22:13:50 GMT",
+    assert_true(plm__retry_after_parse(NULL, "Tue, 14 Nov 2023 22:13:50 GMT",
                                        now, &ms));
     assert_int_equal(ms, 30000);
-    assert_true(plm__retry_after_parse(NULL,
-                                       "Tue, 14 Nov 2023 22:00:00 GMT",
+    assert_true(plm__retry_after_parse(NULL, "Tue, 14 Nov 2023 22:00:00 GMT",
                                        now, &ms));
     assert_int_equal(ms, 0); /* in the past: now */
     /* The two obsolete HTTP date forms too (RFC 850, asctime). */
-    assert_true(plm__retry_after_parse(NULL,
-                                       "Tuesday, 14-Nov-23 22:13:25 GMT",
+    assert_true(plm__retry_after_parse(NULL, "Tuesday, 14-Nov-23 22:13:25 GMT",
                                        now, &ms));
     assert_int_equal(ms, 5000);
-    assert_true(plm__retry_after_parse(NULL, "Tue Nov 14 22:13:30 2023",
-                                       now, &ms));
+    assert_true(
+        plm__retry_after_parse(NULL, "Tue Nov 14 22:13:30 2023", now, &ms));
     assert_int_equal(ms, 10000);
-    assert_true(plm__retry_after_parse(NULL, "99999999999999999999", now,
-                                       &ms));
+    assert_true(plm__retry_after_parse(NULL, "99999999999999999999", now, &ms));
     assert_true(ms > 0); /* clamped, not overflowed */
 }
 
 static void test_retry__after_garbage_ignored(void **state)
 {
     static const char *const bad[] = {
-        "", " ", "20ms", "-1", "-0.5", "nan", "NaN", "inf", "1e3", "0x10",
-        "1.2.3", "+5", "soon", "5 s", ".", "12:00", "Tue, 99 Foo 2023",
+        "",
+        " ",
+        "20ms",
+        "-1",
+        "-0.5",
+        "nan",
+        "NaN",
+        "inf",
+        "1e3",
+        "0x10",
+        "1.2.3",
+        "+5",
+        "soon",
+        "5 s",
+        ".",
+        "12:00",
+        "Tue, 99 Foo 2023",
     };
     int64_t ms = 42;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_false(plm__retry_after_parse(bad[i], NULL, 0, &ms));
         assert_false(plm__retry_after_parse(NULL, bad[i], 0, &ms));
     }
@@ -281,12 +289,12 @@ static void test_retry__after_fuzz(void **state)
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        n = x % sizeof(buf);
+        n = x % sizeof buf;
         for (size_t i = 0; i < n; i++) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            buf[i] = alphabet[x % (sizeof(alphabet) - 1)];
+            buf[i] = alphabet[x % (sizeof alphabet - 1)];
         }
         buf[n] = '\0';
         if (plm__retry_after_parse(buf, buf, 1700000000, &ms))
@@ -298,7 +306,7 @@ static void test_retry__after_fuzz(void **state)
 
 static void test_retry__delay_uses_server_value_capped(void **state)
 {
-    plm__headers h = {0};
+    plm__headers h = { 0 };
     uint64_t rng = 1;
 
     (void)state;
@@ -317,7 +325,7 @@ static void test_retry__delay_uses_server_value_capped(void **state)
 
 static void test_retry__backoff_bounds(void **state)
 {
-    plm__headers garbage = {0};
+    plm__headers garbage = { 0 };
     uint64_t rng = 0; /* zero state must still produce jitter */
     int64_t lo = INT64_MAX, hi = 0;
 
@@ -348,7 +356,7 @@ static void test_retry__backoff_bounds(void **state)
 
 static void test_retry__backoff_huge_attempts(void **state)
 {
-    plm__retry_policy big = {5, INT64_MAX / 2, INT64_MAX, 0, 0, 0};
+    plm__retry_policy big = { 5, INT64_MAX / 2, INT64_MAX, 0, 0, 0 };
     uint64_t rng = 7;
 
     (void)state;

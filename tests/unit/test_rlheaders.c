@@ -58,7 +58,7 @@ static void test_rlheaders__duration_garbage(void **state)
     bad_dur("");
     bad_dur("-1s");
     bad_dur("-0");
-    bad_dur("1");       /* a unit is required except for "0" */
+    bad_dur("1"); /* a unit is required except for "0" */
     bad_dur("s");
     bad_dur(".s");
     bad_dur("1x");
@@ -69,10 +69,10 @@ static void test_rlheaders__duration_garbage(void **state)
     bad_dur("1.2.3s");
     bad_dur("abc");
     bad_dur("+");
-    bad_dur("2562048h");                /* beyond INT64_MAX ns */
+    bad_dur("2562048h"); /* beyond INT64_MAX ns */
     bad_dur("9223372036854775808ns");
     bad_dur("99999999999999999999999999s");
-    bad_dur("9223372036s9223372036s");   /* the sum overflows */
+    bad_dur("9223372036s9223372036s"); /* the sum overflows */
     int64_t v;
     assert_int_equal(plm__duration_parse("9223372036854775807ns", &v), 1);
     assert_true(v == INT64_MAX);
@@ -112,8 +112,7 @@ static void test_rlheaders__rfc3339(void **state)
     assert_int_equal(ts("2024-01-01T00:00:00Z"), 1704067200 * SEC);
     assert_int_equal(ts("2024-01-01t00:00:00z"), 1704067200 * SEC);
     assert_int_equal(ts("2024-01-01 00:00:00Z"), 1704067200 * SEC);
-    assert_int_equal(ts("2024-01-01T00:00:01.5Z"),
-                     1704067201 * SEC + 500 * MS);
+    assert_int_equal(ts("2024-01-01T00:00:01.5Z"), 1704067201 * SEC + 500 * MS);
     assert_int_equal(ts("2024-01-01T00:00:00.123456789Z"),
                      1704067200 * SEC + 123456789);
     assert_int_equal(ts("2024-01-01T00:00:00.1234567891234Z"),
@@ -132,10 +131,10 @@ static void test_rlheaders__rfc3339_garbage(void **state)
     bad_ts(NULL);
     bad_ts("");
     bad_ts("2024-01-01");
-    bad_ts("2024-01-01T00:00:00");     /* no offset */
+    bad_ts("2024-01-01T00:00:00"); /* no offset */
     bad_ts("2024-13-01T00:00:00Z");
     bad_ts("2024-00-01T00:00:00Z");
-    bad_ts("2023-02-29T00:00:00Z");    /* not a leap year */
+    bad_ts("2023-02-29T00:00:00Z"); /* not a leap year */
     bad_ts("2024-04-31T00:00:00Z");
     bad_ts("2024-01-01T24:00:00Z");
     bad_ts("2024-01-01T00:60:00Z");
@@ -160,12 +159,10 @@ static void test_rlheaders__reset_forms(void **state)
     assert_int_equal(v, 20 * SEC);
     assert_int_equal(plm__rl_reset_parse("0.25", now, &v), 1);
     assert_int_equal(v, 250 * MS);
-    assert_int_equal(plm__rl_reset_parse("2024-01-01T00:00:30Z", now, &v),
-                     1);
+    assert_int_equal(plm__rl_reset_parse("2024-01-01T00:00:30Z", now, &v), 1);
     assert_int_equal(v, 30 * SEC);
     /* A reset in the past means "now". */
-    assert_int_equal(plm__rl_reset_parse("2023-01-01T00:00:00Z", now, &v),
-                     1);
+    assert_int_equal(plm__rl_reset_parse("2023-01-01T00:00:00Z", now, &v), 1);
     assert_int_equal(v, 0);
     v = -7;
     assert_int_equal(plm__rl_reset_parse("-3", now, &v), 0);
@@ -209,13 +206,13 @@ static void test_rlheaders__state_anthropic_and_garbage(void **state)
     memset(&h, 0, sizeof h);
     int64_t now = 1704067200 * SEC;
     h.rl_limit_requests = "50";
-    h.rl_remaining_requests = "-4";            /* garbage: ignored */
+    h.rl_remaining_requests = "-4"; /* garbage: ignored */
     h.rl_reset_requests = "2024-01-01T00:00:01Z";
     h.rl_limit_input_tokens = "40000";
     h.rl_remaining_input_tokens = "39000";
     h.rl_reset_input_tokens = "2024-01-01T00:00:00.5Z";
     h.rl_limit_output_tokens = "99999999999999999999"; /* overflow */
-    h.rl_remaining_output_tokens = "12 ";      /* trailing space */
+    h.rl_remaining_output_tokens = "12 ";              /* trailing space */
     h.rl_reset_output_tokens = "tomorrow";
     h.rl_limit_tokens = "";
     plm__rl_state st;

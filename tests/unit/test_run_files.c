@@ -39,7 +39,7 @@ double run_now(void)
 static run_record_meta meta_of(int simulated, uint64_t serial)
 {
     run_record_meta m;
-    memset(&m, 0, sizeof(m));
+    memset(&m, 0, sizeof m);
     m.simulated = simulated;
     m.serial = serial;
     return m;
@@ -52,7 +52,7 @@ static void test_run__idset_many_ids(void **state)
     char id[32];
     assert_non_null(set);
     for (int i = 0; i < 200000; i++) {
-        int n = snprintf(id, sizeof(id), "id-%d", i);
+        int n = snprintf(id, sizeof id, "id-%d", i);
         unsigned char *f = run_idset_find(set, id, (size_t)n, 1);
         assert_non_null(f);
         assert_int_equal(*f, 0);
@@ -61,13 +61,13 @@ static void test_run__idset_many_ids(void **state)
     }
     assert_int_equal(run_idset_count(set), 200000);
     for (int i = 0; i < 200000; i++) {
-        int n = snprintf(id, sizeof(id), "id-%d", i);
+        int n = snprintf(id, sizeof id, "id-%d", i);
         unsigned char *f = run_idset_find(set, id, (size_t)n, 0);
         assert_non_null(f);
         assert_int_equal(*f, 1 + i % 3);
-        assert_int_equal(run_idset_line(f),
-                         (uint64_t)i * 1000 > UINT32_MAX ? UINT32_MAX
-                                                         : (uint64_t)i * 1000);
+        assert_int_equal(run_idset_line(f), (uint64_t)i * 1000 > UINT32_MAX
+                                                ? UINT32_MAX
+                                                : (uint64_t)i * 1000);
     }
     /* Prefixes and extensions of stored ids are different ids. */
     assert_null(run_idset_find(set, "id-1", 3, 0));
@@ -118,7 +118,7 @@ static void test_run__idset_forced_collisions(void **state)
     assert_non_null(set);
     /* Enough to grow the index twice with every record on one chain. */
     for (int i = 0; i < 3000; i++) {
-        int n = snprintf(id, sizeof(id), "c-%d", i);
+        int n = snprintf(id, sizeof id, "c-%d", i);
         unsigned char *f = run_idset_find(set, id, (size_t)n, 1);
         assert_non_null(f);
         assert_int_equal(*f, 0);
@@ -127,7 +127,7 @@ static void test_run__idset_forced_collisions(void **state)
     }
     assert_int_equal(run_idset_count(set), 3000);
     for (int i = 0; i < 3000; i++) {
-        int n = snprintf(id, sizeof(id), "c-%d", i);
+        int n = snprintf(id, sizeof id, "c-%d", i);
         unsigned char *f = run_idset_find(set, id, (size_t)n, 0);
         assert_non_null(f);
         assert_int_equal(run_idset_line(f), (uint64_t)i + 1);
@@ -231,7 +231,7 @@ static void test_run__input_checks(void **state)
 
     /* A byte order mark before the first line, CRLF line ends. */
     char bom[256];
-    snprintf(bom, sizeof(bom), "\xef\xbb\xbf%s\r", ok);
+    snprintf(bom, sizeof bom, "\xef\xbb\xbf%s\r", ok);
     assert_int_equal(run_input_parse(bom, strlen(bom), 0, 1, &it), 0);
     assert_string_equal(it.error, "");
     run_input_item_clear(&it);
@@ -249,21 +249,22 @@ static void test_run__input_checks(void **state)
           "line 9: custom_id is empty" },
         { "{\"custom_id\":null}", "line-9", "line 9: custom_id is not" },
         { "{\"custom_id\":\"q\",\"url\":\"/v1/chat/completions\","
-          "\"body\":{}}", "q", "line 9: missing method" },
+          "\"body\":{}}",
+          "q", "line 9: missing method" },
         { "{\"custom_id\":\"q\",\"method\":\"POST\",\"body\":{}}", "q",
           "line 9: missing url" },
         { "{\"custom_id\":\"q\",\"method\":\"POST\","
-          "\"url\":\"/v1/embeddings\"}", "q", "line 9: missing body" },
+          "\"url\":\"/v1/embeddings\"}",
+          "q", "line 9: missing body" },
         { "{\"custom_id\":\"q\"} trailing", "line-9", "line 9: invalid JSON" },
         { "{\"custom_id\":\"q\\u0000\"}", "line-9", "line 9: invalid JSON" },
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(run_input_parse(bad[i].line, strlen(bad[i].line), 0,
-                                         9, &it),
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(run_input_parse(bad[i].line, strlen(bad[i].line), 0, 9,
+                                         &it),
                          0);
         assert_string_equal(it.custom_id, bad[i].id);
-        assert_true(strncmp(it.error, bad[i].error, strlen(bad[i].error)) ==
-                    0);
+        assert_true(strncmp(it.error, bad[i].error, strlen(bad[i].error)) == 0);
         run_input_item_clear(&it);
     }
     assert_int_equal(run_input_parse("", 0, 1, 4, &it), 0);
@@ -315,8 +316,7 @@ static void test_run__format_http_and_local_failures(void **state)
     assert_non_null(j);
     assert_true(json_is_null(json_object_get(j, "response")));
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"),
-                                          "code")),
+        json_string_value(json_object_get(json_object_get(j, "error"), "code")),
         "invalid_response");
     assert_null(json_object_get(j, "simulated"));
     json_decref(j);
@@ -328,29 +328,63 @@ static void test_run__json_embeddable(void **state)
 {
     (void)state;
     static const char *const yes[] = {
-        "{}", "[]", " {\"a\" : [1, -0, 0.5, 1e-5, -2.5E+3, true, false, "
-        "null, \"\"]}\t", "{\"s\":\"\\\" \\\\ \\/ \\b\\f\\n\\r\\t "
-        "\\u00e9 \\ud83d\\ude00\"}", "{\"utf8\":\"\xc3\xa9\xe2\x82\xac"
-        "\xf0\x9f\x98\x80\"}", "[123456789012345678]",
-        "[{\"a\":{\"b\":[[]]}}]", "{\"a\":1,\"a\":2}",
+        "{}",
+        "[]",
+        " {\"a\" : [1, -0, 0.5, 1e-5, -2.5E+3, true, false, "
+        "null, \"\"]}\t",
+        "{\"s\":\"\\\" \\\\ \\/ \\b\\f\\n\\r\\t "
+        "\\u00e9 \\ud83d\\ude00\"}",
+        "{\"utf8\":\"\xc3\xa9\xe2\x82\xac"
+        "\xf0\x9f\x98\x80\"}",
+        "[123456789012345678]",
+        "[{\"a\":{\"b\":[[]]}}]",
+        "{\"a\":1,\"a\":2}",
     };
     static const char *const no[] = {
-        "", " ", "1", "\"s\"", "null", "{", "[1,]", "{\"a\":1,}", "{a:1}",
-        "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]", "[1] x", "[1][2]",
-        "{\"a\":\n1}", "{\"a\":1}\r", "[\"\\u0000\"]", "[\"\\ud83d\"]",
-        "[\"\\ude00\"]", "[\"\\x\"]", "[\"\\u12g4\"]", "[\"a\tb\"]",
-        "[\"\xc3\"]", "[\"\xc0\x80\"]", "[\"\xed\xa0\x80\"]",
-        "[\"\xf4\x90\x80\x80\"]", "[\"\xff\"]", "[1234567890123456789]",
-        "[1e400]", "[tru]", "[nul]", "[\"open]",
+        "",
+        " ",
+        "1",
+        "\"s\"",
+        "null",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "{a:1}",
+        "[01]",
+        "[1.]",
+        "[.5]",
+        "[1e]",
+        "[-]",
+        "[+1]",
+        "[1] x",
+        "[1][2]",
+        "{\"a\":\n1}",
+        "{\"a\":1}\r",
+        "[\"\\u0000\"]",
+        "[\"\\ud83d\"]",
+        "[\"\\ude00\"]",
+        "[\"\\x\"]",
+        "[\"\\u12g4\"]",
+        "[\"a\tb\"]",
+        "[\"\xc3\"]",
+        "[\"\xc0\x80\"]",
+        "[\"\xed\xa0\x80\"]",
+        "[\"\xf4\x90\x80\x80\"]",
+        "[\"\xff\"]",
+        "[1234567890123456789]",
+        "[1e400]",
+        "[tru]",
+        "[nul]",
+        "[\"open]",
     };
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         assert_int_equal(cli_json_embeddable(yes[i], strlen(yes[i])), 1);
         /* What the check accepts, jansson reads. */
         json_t *j = json_loads(yes[i], 0, NULL);
         assert_non_null(j);
         json_decref(j);
     }
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
         assert_int_equal(cli_json_embeddable(no[i], strlen(no[i])), 0);
     /* A NUL byte inside the text. */
     assert_int_equal(cli_json_embeddable("[\"a\0\"]", 6), 0);
@@ -380,7 +414,8 @@ static void test_run__json_member_text(void **state)
                        "\"body\" : { \"s\": \"two  spaces \\\" \\\\\", "
                        "\"v\": [ 1.5e3 , true ] } , \"z\": 1}";
     assert_int_equal(cli_json_member_text(line, strlen(line), "body", &t), 0);
-    assert_string_equal(t, "{\"s\":\"two  spaces \\\" \\\\\",\"v\":[1.5e3,true]}");
+    assert_string_equal(t,
+                        "{\"s\":\"two  spaces \\\" \\\\\",\"v\":[1.5e3,true]}");
     json_t *a = json_loads(t, 0, NULL), *b = json_loads(line, 0, NULL);
     assert_non_null(a);
     assert_non_null(b);
@@ -397,10 +432,9 @@ static void test_run__json_member_text(void **state)
         "{\"n\":123456789012345678901,\"body\":{}}",
         "[{\"body\":{}}]",
     };
-    for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
-        assert_int_equal(cli_json_member_text(fallback[i],
-                                              strlen(fallback[i]), "body",
-                                              &t),
+    for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++) {
+        assert_int_equal(cli_json_member_text(fallback[i], strlen(fallback[i]),
+                                              "body", &t),
                          -1);
         assert_null(t);
     }
@@ -443,7 +477,8 @@ static void test_run__format_answer_embeds_body(void **state)
     size_t k = 0;
     const char *key;
     json_t *v;
-    json_object_foreach(j, key, v) {
+    json_object_foreach(j, key, v)
+    {
         assert_true(k < 5);
         assert_string_equal(key, order[k++]);
     }
@@ -462,10 +497,10 @@ static void test_run__format_answer_embeds_body(void **state)
     assert_int_not_equal(cls, RUN_CLASS_OK);
     j = json_loads(line, 0, NULL);
     assert_non_null(j);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "response"),
-                                          "body")),
-        "oops {");
+    assert_string_equal(json_string_value(
+                            json_object_get(json_object_get(j, "response"),
+                                            "body")),
+                        "oops {");
     json_decref(j);
     free(line);
     plm_result_free(res);
@@ -483,21 +518,29 @@ static void test_run__resume_scan_and_repair(void **state)
 {
     (void)state;
     char dir[256], path[300];
-    assert_int_equal(plm_test_tmpdir("plm-run-unit", dir, sizeof(dir)), 0);
-    snprintf(path, sizeof(path), "%s/out.jsonl", dir);
+    assert_int_equal(plm_test_tmpdir("plm-run-unit", dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/out.jsonl", dir);
 #define REC(id, cid) "{\"id\":\"batch_req_" id "\",\"custom_id\":\"" cid "\","
-    const char *good =
-        REC("0000000000000001", "a") "\"response\":{\"status_code\":200},"
-        "\"error\":null}\n"
-        REC("0000000000000002", "b") "\"response\":{\"status_code\":500},"
-        "\"error\":null,\"input_hash\":\"00000000000000aa\"}\n"
-        "\n"
-        REC("0000000000000003", "c") "\"response\":null,"
-        "\"error\":{\"code\":\"x\"}}\n"
-        REC("0000000000000004", "b") "\"response\":{\"status_code\":201},"
-        "\"error\":null,\"input_hash\":\"00000000000000bb\"}\n"
-        REC("0000000000000005", "s") "\"response\":{\"status_code\":200},"
-        "\"error\":null,\"simulated\":true}\n";
+    const char *good = REC(
+        "0000000000000001",
+        "a") "\"response\":{\"status_code\":200},"
+             "\"error\":null}\n" REC(
+                 "0000000000000002",
+                 "b") "\"response\":{\"status_code\":500},"
+                      "\"error\":null,\"input_hash\":\"00000000000000aa\"}\n"
+                      "\n" REC(
+                          "0000000000000003",
+                          "c") "\"response\":null,"
+                               "\"error\":{\"code\":\"x\"}}\n" REC(
+                                   "0000000000000004",
+                                   "b") "\"response\":{\"status_code\":201},"
+                                        "\"error\":null,\"input_hash\":"
+                                        "\"00000000000000bb\"}\n" REC(
+                                            "0000000000000005",
+                                            "s") "\"response\":{\"status_"
+                                                 "code\":200},"
+                                                 "\"error\":null,\"simulated\":"
+                                                 "true}\n";
     const char *torn = REC("00000000000000ff", "d") "\"resp";
     char *content = malloc(strlen(good) + strlen(torn) + 256);
     assert_non_null(content);
@@ -509,10 +552,10 @@ static void test_run__resume_scan_and_repair(void **state)
     run_out *o = NULL;
     char err[256];
     assert_int_equal(run_out_open(&o, path, RUN_OUT_IGNORE_SIMULATED, ids,
-                                  &info, err, sizeof(err)),
+                                  &info, err, sizeof err),
                      0);
-    assert_int_equal(info.ok, 2);     /* a, b (its later success wins) */
-    assert_int_equal(info.failed, 1); /* c */
+    assert_int_equal(info.ok, 2);        /* a, b (its later success wins) */
+    assert_int_equal(info.failed, 1);    /* c */
     assert_int_equal(info.simulated, 1); /* s: not taken on a real run */
     assert_int_equal(info.repaired_bytes, strlen(torn));
     assert_int_equal(*run_idset_find(ids, "a", 1, 0), RUN_ID_DONE_OK);
@@ -521,8 +564,8 @@ static void test_run__resume_scan_and_repair(void **state)
     /* The deciding record's input hash: b's success. */
     assert_int_equal(run_idset_tag(run_idset_find(ids, "b", 1, 0)), 0xbb);
     assert_int_equal(*run_idset_find(ids, "c", 1, 0),
-                     RUN_ID_DONE_FAILED |
-                         RUN_CLASS_OTHER << RUN_ID_CLASS_SHIFT);
+                     RUN_ID_DONE_FAILED | RUN_CLASS_OTHER
+                                              << RUN_ID_CLASS_SHIFT);
     assert_null(run_idset_find(ids, "d", 1, 0));
     assert_null(run_idset_find(ids, "s", 1, 0));
     assert_int_equal(run_out_write(o, "{\"custom_id\":\"d\"}\n", 18), 0);
@@ -540,12 +583,12 @@ static void test_run__resume_scan_and_repair(void **state)
     const char *foreign[] = { "a\nb", "{\"note\": \"kept by a user\"}\n",
                               "# comment\n", "[1]\n",
                               "{\"custom_id\":\"q\",\"method\":\"POST\"}\n" };
-    for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
         sprintf(content, "%s%s%s", good, foreign[i], torn);
         write_all(path, content);
         run_idset *idsx = run_idset_new();
         assert_int_equal(run_out_open(&o, path, 0, idsx, &info, err,
-                                      sizeof(err)),
+                                      sizeof err),
                          -2);
         assert_non_null(strstr(err, "is not a parallm output record"));
         after = plm_test_read_file(path, &len);
@@ -558,8 +601,7 @@ static void test_run__resume_scan_and_repair(void **state)
     sprintf(content, "%sabc", good);
     write_all(path, content);
     run_idset *ids3 = run_idset_new();
-    assert_int_equal(run_out_open(&o, path, 0, ids3, &info, err,
-                                  sizeof(err)),
+    assert_int_equal(run_out_open(&o, path, 0, ids3, &info, err, sizeof err),
                      -2);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal((size_t)st.st_size, strlen(content));
@@ -567,8 +609,8 @@ static void test_run__resume_scan_and_repair(void **state)
 
     /* --overwrite: nothing read, file emptied. */
     run_idset *ids2 = run_idset_new();
-    assert_int_equal(run_out_open(&o, path, RUN_OUT_OVERWRITE, ids2, &info,
-                                  err, sizeof(err)),
+    assert_int_equal(run_out_open(&o, path, RUN_OUT_OVERWRITE, ids2, &info, err,
+                                  sizeof err),
                      0);
     assert_int_equal(run_idset_count(ids2), 0);
     assert_int_equal(run_out_close(o), 0);
@@ -576,8 +618,9 @@ static void test_run__resume_scan_and_repair(void **state)
     assert_int_equal(st.st_size, 0);
 
     /* Every write to /dev/full fails; the error is reported. */
-    assert_int_equal(
-        run_out_open(&o, "/dev/full", 0, ids2, &info, err, sizeof(err)), 0);
+    assert_int_equal(run_out_open(&o, "/dev/full", 0, ids2, &info, err,
+                                  sizeof err),
+                     0);
     errno = 0;
     assert_int_equal(run_out_write(o, "x\n", 2), -1);
     assert_int_equal(errno, ENOSPC);
@@ -604,9 +647,11 @@ static uint64_t prng(uint64_t *s)
 static size_t random_body(uint64_t *s, char *buf, size_t cap)
 {
     static const char *const bits[] = {
-        "{", "}", "[", "]", "\"", "\\", "\\u0000", "\\ud800", ":", ",",
-        "1e999", "null", "\xff\xfe", "\xc3\xa9", " ", "\n", "\t", "\0",
-        "data: ", ": keepalive \xff\xfe\n", "[DONE]", "{\"a\":", "\xe2\x82"
+        "{",      "}",       "[",        "]",        "\"",
+        "\\",     "\\u0000", "\\ud800",  ":",        ",",
+        "1e999",  "null",    "\xff\xfe", "\xc3\xa9", " ",
+        "\n",     "\t",      "\0",       "data: ",   ": keepalive \xff\xfe\n",
+        "[DONE]", "{\"a\":", "\xe2\x82"
     };
     size_t n = 0, want = (size_t)(prng(s) % 200);
     int mode = (int)(prng(s) % 4);
@@ -626,7 +671,7 @@ static size_t random_body(uint64_t *s, char *buf, size_t cap)
         return n;
     }
     while (n < want) {
-        const char *b = bits[prng(s) % (sizeof(bits) / sizeof(bits[0]))];
+        const char *b = bits[prng(s) % (sizeof bits / sizeof bits[0])];
         size_t len = b[0] ? strlen(b) : 1;
         if (n + len > cap)
             break;
@@ -640,8 +685,8 @@ static void test_run__format_scan_roundtrip(void **state)
 {
     (void)state;
     static const int statuses[] = { 200, 201, 400, 401, 429, 500, 503, 0 };
-    static const int codes[] = { PLM_OK,      PLM_ENETWORK, PLM_ETIMEOUT,
-                                 PLM_EPARSE,  PLM_ETOOBIG,  PLM_ESERVER };
+    static const int codes[] = { PLM_OK,     PLM_ENETWORK, PLM_ETIMEOUT,
+                                 PLM_EPARSE, PLM_ETOOBIG,  PLM_ESERVER };
     static const char *const secrets[] = { "local-SECRETVALUE123", NULL };
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     char *body = malloc(8192);
@@ -650,9 +695,9 @@ static void test_run__format_scan_roundtrip(void **state)
         plm_result *res = plm__result_new(NULL);
         assert_non_null(res);
         int status = statuses[prng(&seed) % 8];
-        int code = status >= 200 && status < 300
-                       ? codes[prng(&seed) % 6]
-                       : status ? PLM_ESERVER : codes[1 + prng(&seed) % 5];
+        int code = status >= 200 && status < 300 ? codes[prng(&seed) % 6]
+                   : status                      ? PLM_ESERVER
+                                                 : codes[1 + prng(&seed) % 5];
         if (code != PLM_OK)
             plm__result_set_error(res, code, PLM_CLASS_SERVER,
                                   i % 7 ? "boom \xff" : "local-SECRETVALUE123");
@@ -672,7 +717,7 @@ static void test_run__format_scan_roundtrip(void **state)
             res->request_id[16] = '\0';
         }
         char cid[32];
-        snprintf(cid, sizeof(cid), "id-%d-\xc3\xa9\"\\", i);
+        snprintf(cid, sizeof cid, "id-%d-\xc3\xa9\"\\", i);
         run_record_meta m = meta_of(i % 2, (uint64_t)i);
         m.has_input_hash = 1;
         m.input_hash = prng(&seed);
@@ -696,8 +741,9 @@ static void test_run__format_scan_roundtrip(void **state)
         assert_true(rec.has_hash && rec.hash == m.input_hash);
         /* A success always keeps its body. */
         if (cls == RUN_CLASS_OK && blen > 0)
-            assert_false(json_is_null(json_object_get(
-                json_object_get(rec.root, "response"), "body")));
+            assert_false(json_is_null(
+                json_object_get(json_object_get(rec.root, "response"),
+                                "body")));
         assert_true(record_prefix(line, len - 1));
         json_decref(rec.root);
         free(line);
@@ -735,15 +781,15 @@ static void test_run__deep_and_nul_bodies(void **state)
     static const char sse[] = ": keepalive \xff\xfe\ndata: {\"a\":1}\n\n"
                               "data: [DONE]\n\n: bye \0 after";
     free(res->body);
-    res->body = malloc(sizeof(sse));
-    memcpy(res->body, sse, sizeof(sse));
-    res->body_len = sizeof(sse) - 1;
+    res->body = malloc(sizeof sse);
+    memcpy(res->body, sse, sizeof sse);
+    res->body_len = sizeof sse - 1;
     char *line = run_out_format_result("sse", res, &m, &cls, &len);
     run_record rec;
     assert_int_equal(parse_record(line, len - 1, &rec), 0);
     json_t *b = json_object_get(json_object_get(rec.root, "response"), "body");
     assert_true(json_is_string(b));
-    assert_int_equal(json_string_length(b), sizeof(sse) - 1 + 2 * 2);
+    assert_int_equal(json_string_length(b), sizeof sse - 1 + 2 * 2);
     assert_memory_equal(json_string_value(b), ": keepalive \xef\xbf\xbd", 15);
     json_decref(rec.root);
     free(line);
@@ -767,8 +813,7 @@ static void test_run__sse_empty_data_is_not_an_event(void **state)
     static const char body[] = "data:\n\ndata: \n\n: ping\n\n"
                                "event: e\ndata: {\"a\":1}\n\n"
                                "data:\ndata: x\n\ndata: [DONE]\n\n";
-    assert_int_equal(plm__sse_each(body, sizeof(body) - 1, sse_collect_fn,
-                                   got),
+    assert_int_equal(plm__sse_each(body, sizeof body - 1, sse_collect_fn, got),
                      0);
     assert_string_equal(got, "e|{\"a\":1};|\nx;|[DONE];");
 }
@@ -781,18 +826,17 @@ static void test_run__too_long_line_keeps_its_id(void **state)
     run_input_item item;
     static const char start[] = "{\"custom_id\": \"big-1\", \"method\": "
                                 "\"POST\", \"body\": {\"x\": \"aaaa";
-    assert_int_equal(run_input_parse(start, sizeof(start) - 1, 1, 9, &item),
-                     0);
+    assert_int_equal(run_input_parse(start, sizeof start - 1, 1, 9, &item), 0);
     assert_string_equal(item.custom_id, "big-1");
     assert_false(item.synthetic_id);
     assert_non_null(strstr(item.error, "line 9"));
     run_input_item_clear(&item);
     static const char late[] = "{\"body\": {\"x\": \"aaaa";
-    assert_int_equal(run_input_parse(late, sizeof(late) - 1, 1, 9, &item), 0);
+    assert_int_equal(run_input_parse(late, sizeof late - 1, 1, 9, &item), 0);
     assert_string_equal(item.custom_id, "line-9");
     run_input_item_clear(&item);
     static const char odd[] = "{\"custom_id\": \"a\\u0000b\", \"x";
-    assert_int_equal(run_input_parse(odd, sizeof(odd) - 1, 1, 3, &item), 0);
+    assert_int_equal(run_input_parse(odd, sizeof odd - 1, 1, 3, &item), 0);
     assert_string_equal(item.custom_id, "line-3");
     run_input_item_clear(&item);
 }

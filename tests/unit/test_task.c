@@ -27,19 +27,19 @@
 typedef struct board {
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    int running;        /* tasks inside their function now */
-    int max_running;    /* the most seen at once */
-    int started;        /* tasks that entered their function */
-    int returned;       /* tasks that left it */
-    int turn;           /* whose turn it is to finish (order test) */
+    int running;     /* tasks inside their function now */
+    int max_running; /* the most seen at once */
+    int started;     /* tasks that entered their function */
+    int returned;    /* tasks that left it */
+    int turn;        /* whose turn it is to finish (order test) */
     int finish_order[64];
-    int target;         /* the gate opens once running reaches this */
+    int target; /* the gate opens once running reaches this */
     int gate_open;
 } board;
 
 static board B;
 static atomic_int freed_values;
-static atomic_int saw_cancelled;    /* set by tasks that must not see it */
+static atomic_int saw_cancelled; /* set by tasks that must not see it */
 
 static int setup(void **state)
 {
@@ -115,7 +115,7 @@ static void count_free(void *value)
 /* Runs on worker threads, where cmocka's assertions must not be used. */
 static int *new_int(int v)
 {
-    int *p = malloc(sizeof(*p));
+    int *p = malloc(sizeof *p);
 
     if (!p)
         abort();
@@ -129,7 +129,7 @@ static plm_gather_options options(int max_concurrent, int return_errors,
     plm_gather_options o;
 
     /* Not PLM_GATHER_OPTIONS_INIT: gcc's -Wextra flags its missing fields. */
-    memset(&o, 0, sizeof(o));
+    memset(&o, 0, sizeof o);
     o.version = PLM_GATHER_OPTIONS_VERSION;
     o.max_concurrent = max_concurrent;
     o.return_errors = return_errors;
@@ -206,8 +206,8 @@ static void *gated_task(void *arg, plm_task_ctx *ctx)
 
 static void run_gated(int n, int max_concurrent, int expect_at_once)
 {
-    plm_task *tasks = calloc((size_t)n, sizeof(*tasks));
-    plm_task_result *res = calloc((size_t)n, sizeof(*res));
+    plm_task *tasks = calloc((size_t)n, sizeof *tasks);
+    plm_task_result *res = calloc((size_t)n, sizeof *res);
     plm_gather_options o = options(max_concurrent, 0, SAFETY_MS);
 
     assert_non_null(tasks);
@@ -359,8 +359,7 @@ static void test_task__return_errors_runs_everything(void **state)
 
     (void)state;
     for (int i = 0; i < 5; i++)
-        tasks[i] = (plm_task){ fail_odd_task, (void *)(intptr_t)i,
-                               count_free };
+        tasks[i] = (plm_task){ fail_odd_task, (void *)(intptr_t)i, count_free };
     assert_int_equal(plm_task_gather(tasks, 5, res, &o), PLM_OK);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(res[i].started, 1);
@@ -505,18 +504,16 @@ static void test_task__bad_arguments_leave_results_untouched(void **state)
     plm_gather_options bad_timeout = options(0, 0, -5);
 
     (void)state;
-    memset(res, 0xAB, sizeof(res));
+    memset(res, 0xAB, sizeof res);
     bad_version.version = 0;
     assert_int_equal(plm_task_gather(tasks, 1, res, &o), PLM_EINVAL);
-    assert_int_equal(plm_task_gather(tasks, 1, res, &bad_version),
-                     PLM_EINVAL);
-    assert_int_equal(plm_task_gather(tasks, 1, res, &bad_timeout),
-                     PLM_EINVAL);
+    assert_int_equal(plm_task_gather(tasks, 1, res, &bad_version), PLM_EINVAL);
+    assert_int_equal(plm_task_gather(tasks, 1, res, &bad_timeout), PLM_EINVAL);
     assert_int_equal(plm_task_gather(NULL, 1, res, NULL), PLM_EINVAL);
     assert_int_equal(plm_task_gather(tasks, 1, NULL, NULL), PLM_EINVAL);
     /* A NULL function anywhere rejects the whole call. */
     assert_int_equal(plm_task_gather(tasks, 2, res, NULL), PLM_EINVAL);
-    for (size_t i = 0; i < sizeof(res); i++)
+    for (size_t i = 0; i < sizeof res; i++)
         assert_int_equal(((unsigned char *)res)[i], 0xAB);
     assert_int_equal(B.started, 0);
 }
@@ -526,7 +523,7 @@ static void test_task__zero_tasks_return_at_once(void **state)
     plm_task_result res[1];
 
     (void)state;
-    memset(res, 0xAB, sizeof(res));
+    memset(res, 0xAB, sizeof res);
     assert_int_equal(plm_task_gather(NULL, 0, NULL, NULL), PLM_OK);
     assert_int_equal(plm_task_gather(NULL, 0, res, NULL), PLM_OK);
     assert_int_equal(((unsigned char *)res)[0], 0xAB);
@@ -565,8 +562,8 @@ static void *nested_task(void *arg, plm_task_ctx *ctx)
     intptr_t sum = 0;
 
     for (int i = 0; i < 4; i++)
-        inner[i] = (plm_task){ add_one_task,
-                               (void *)((intptr_t)arg * 10 + i), NULL };
+        inner[i] = (plm_task){ add_one_task, (void *)((intptr_t)arg * 10 + i),
+                               NULL };
     if (plm_task_gather(inner, 4, res, &o) != PLM_OK) {
         plm_task_fail(ctx, "inner gather failed");
         return NULL;
@@ -632,7 +629,8 @@ static void test_task__two_gathers_at_once(void **state)
         calls[i].task = (plm_task){ meet_task, (void *)(intptr_t)(i + 1),
                                     NULL };
         assert_int_equal(pthread_create(&threads[i], NULL, gather_thread,
-                                        &calls[i]), 0);
+                                        &calls[i]),
+                         0);
     }
     for (int i = 0; i < 2; i++) {
         pthread_join(threads[i], NULL);

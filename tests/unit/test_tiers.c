@@ -53,7 +53,7 @@ static void test_tiers__options_default_to_zero(void **state)
     /* The new options must keep an options struct holding only its
      * version (what PLM_CLIENT_OPTIONS_INIT gives) meaning "defaults":
      * zero in each. */
-    plm_client_options o = {.version = PLM_CLIENT_OPTIONS_VERSION};
+    plm_client_options o = { .version = PLM_CLIENT_OPTIONS_VERSION };
     assert_true(o.rpm == 0 && o.tpm == 0 && o.input_tpm == 0 &&
                 o.output_tpm == 0 && o.retry_budget == 0);
     assert_int_equal(o.adaptive_concurrency, 0);
@@ -71,7 +71,7 @@ static void test_tiers__options_to_limits(void **state)
     assert_int_equal(lc.breaker.failures, 0);
     assert_int_equal(lc.adaptive_concurrency, 0);
 
-    plm_client_options o = {.version = PLM_CLIENT_OPTIONS_VERSION};
+    plm_client_options o = { .version = PLM_CLIENT_OPTIONS_VERSION };
     plm_tier t;
     assert_int_equal(plm_tier_lookup("anthropic-1", &t), PLM_OK);
     o.rpm = t.rpm;
@@ -93,28 +93,22 @@ static void test_tiers__options_to_limits(void **state)
 
     plm_client_options bad = o;
     bad.tpm = -1;
-    assert_int_equal(plm__limits_config_from_options(&bad, &lc),
-                     PLM_EINVAL);
+    assert_int_equal(plm__limits_config_from_options(&bad, &lc), PLM_EINVAL);
     bad = o;
     bad.rpm = 1.0 / 0.0;
-    assert_int_equal(plm__limits_config_from_options(&bad, &lc),
-                     PLM_EINVAL);
+    assert_int_equal(plm__limits_config_from_options(&bad, &lc), PLM_EINVAL);
     bad = o;
     bad.breaker_failures = -2;
-    assert_int_equal(plm__limits_config_from_options(&bad, &lc),
-                     PLM_EINVAL);
+    assert_int_equal(plm__limits_config_from_options(&bad, &lc), PLM_EINVAL);
     bad = o;
     bad.breaker_cooldown_ms = -1;
-    assert_int_equal(plm__limits_config_from_options(&bad, &lc),
-                     PLM_EINVAL);
+    assert_int_equal(plm__limits_config_from_options(&bad, &lc), PLM_EINVAL);
     bad = o;
     bad.learn_limits = 2;
-    assert_int_equal(plm__limits_config_from_options(&bad, &lc),
-                     PLM_EINVAL);
+    assert_int_equal(plm__limits_config_from_options(&bad, &lc), PLM_EINVAL);
     bad = o;
     bad.retry_budget = 0.0 / 0.0;
-    assert_int_equal(plm__limits_config_from_options(&bad, &lc),
-                     PLM_EINVAL);
+    assert_int_equal(plm__limits_config_from_options(&bad, &lc), PLM_EINVAL);
 }
 
 int main(void)

@@ -42,9 +42,8 @@ static int chat_init(json_t *body)
 
 static int set_system(json_t *body, const char *text)
 {
-    return json_object_set_new(body, "system", json_string(text))
-               ? PLM_ENOMEM
-               : PLM_OK;
+    return json_object_set_new(body, "system", json_string(text)) ? PLM_ENOMEM
+                                                                  : PLM_OK;
 }
 
 /* Anthropic has no "system" role in messages: such a message is appended
@@ -63,8 +62,7 @@ static int add_message(json_t *body, const char *role, const char *content)
         joined = json_sprintf("%s\n\n%s", old, content);
     if (!joined)
         return PLM_ENOMEM;
-    return json_object_set_new(body, "system", joined) ? PLM_ENOMEM
-                                                       : PLM_OK;
+    return json_object_set_new(body, "system", joined) ? PLM_ENOMEM : PLM_OK;
 }
 
 /* Dumps the body with the JSON instruction added to its system prompt;
@@ -102,7 +100,7 @@ static char *serialize(json_t *body, int json_response)
 
 static int64_t estimate_extra_bytes(int json_response)
 {
-    return json_response ? (int64_t)sizeof(json_instruction) : 0;
+    return json_response ? (int64_t)sizeof json_instruction : 0;
 }
 
 /* Anthropic's error.type ("rate_limit_error", ...) is its code. */
@@ -135,14 +133,13 @@ static int parse_json(const char *path, const char *body, size_t len,
 {
     json_t *root = json_loadb(body, len, 0, NULL);
     const json_t *content, *block;
-    plm__buf text = {0};
+    plm__buf text = { 0 };
     int rc = PLM_OK, any = 0;
     size_t i;
 
     if (!json_is_object(root)) {
-        plm__parse_fail(res, "Anthropic", root ? "not a JSON object"
-                                               : "invalid JSON",
-                        body, len);
+        plm__parse_fail(res, "Anthropic",
+                        root ? "not a JSON object" : "invalid JSON", body, len);
         rc = PLM_EPARSE;
         goto out;
     }
@@ -152,7 +149,8 @@ static int parse_json(const char *path, const char *body, size_t len,
         rc = PLM_EPARSE;
         goto out;
     }
-    json_array_foreach(content, i, block) {
+    json_array_foreach(content, i, block)
+    {
         const json_t *t = json_object_get(block, "text");
 
         if (!type_is(block, "text") || !json_is_string(t))
@@ -185,8 +183,7 @@ out:
     return rc;
 }
 
-static int on_event(const char *event, const char *data, size_t len,
-                    void *ctx)
+static int on_event(const char *event, const char *data, size_t len, void *ctx)
 {
     plm__sse_state *st = ctx;
     json_t *ev = json_loadb(data, len, 0, NULL);
@@ -195,8 +192,8 @@ static int on_event(const char *event, const char *data, size_t len,
     int rc = 0;
 
     if (!json_is_object(ev)) {
-        plm__parse_fail(st->res, "Anthropic stream", "invalid JSON event",
-                        data, len);
+        plm__parse_fail(st->res, "Anthropic stream", "invalid JSON event", data,
+                        len);
         st->failed = 1;
         rc = 1;
         goto out;
@@ -232,9 +229,9 @@ static int on_event(const char *event, const char *data, size_t len,
         plm__json_take_string(&st->res->finish_reason,
                               json_object_get(delta, "stop_reason"));
         /* output_tokens here is the running total, not an increment. */
-        plm__json_take_tokens(
-            &st->res->completion_tokens,
-            json_object_get(json_object_get(ev, "usage"), "output_tokens"));
+        plm__json_take_tokens(&st->res->completion_tokens,
+                              json_object_get(json_object_get(ev, "usage"),
+                                              "output_tokens"));
     } else if (strcmp(type, "message_stop") == 0) {
         st->ended = 1;
         rc = 1;

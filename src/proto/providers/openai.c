@@ -20,8 +20,7 @@ static struct curl_slist *request_headers(const char *api_key,
 {
     if (!api_key)
         return list;
-    return plm__header_append_secret(list, "Authorization: Bearer ",
-                                     api_key);
+    return plm__header_append_secret(list, "Authorization: Bearer ", api_key);
 }
 
 /* OpenAI keeps the system prompt as the first message; the caller may set
@@ -33,8 +32,8 @@ static int set_system(json_t *body, const char *text)
     json_t *msg;
 
     if (first && json_is_string(json_object_get(first, "role")) &&
-        strcmp(json_string_value(json_object_get(first, "role")),
-               "system") == 0)
+        strcmp(json_string_value(json_object_get(first, "role")), "system") ==
+            0)
         return json_object_set_new(first, "content", json_string(text))
                    ? PLM_ENOMEM
                    : PLM_OK;
@@ -110,19 +109,19 @@ static void take_choice(plm_result *res, const json_t *choice)
  * joined. Returns PLM_OK or PLM_ENOMEM. */
 static int take_responses_output(plm_result *res, const json_t *output)
 {
-    plm__buf text = {0};
+    plm__buf text = { 0 };
     const json_t *item, *part;
     size_t i, j;
     int any = 0;
 
-    json_array_foreach(output, i, item) {
-        json_array_foreach(json_object_get(item, "content"), j, part) {
+    json_array_foreach(output, i, item)
+    {
+        json_array_foreach(json_object_get(item, "content"), j, part)
+        {
             const json_t *t = json_object_get(part, "text");
-            const char *type = json_string_value(json_object_get(part,
-                                                                 "type"));
+            const char *type = json_string_value(json_object_get(part, "type"));
 
-            if (!type || strcmp(type, "output_text") != 0 ||
-                !json_is_string(t))
+            if (!type || strcmp(type, "output_text") != 0 || !json_is_string(t))
                 continue;
             if (plm__buf_append(&text, json_string_value(t),
                                 json_string_length(t))) {
@@ -149,9 +148,8 @@ static int parse_json(const char *path, const char *body, size_t len,
     int rc = PLM_OK;
 
     if (!json_is_object(root)) {
-        plm__parse_fail(res, "OpenAI", root ? "not a JSON object"
-                                            : "invalid JSON",
-                        body, len);
+        plm__parse_fail(res, "OpenAI",
+                        root ? "not a JSON object" : "invalid JSON", body, len);
         rc = PLM_EPARSE;
         goto out;
     }
@@ -202,10 +200,11 @@ static const json_t *first_choice(const json_t *choices)
     const json_t *choice, *index;
     size_t i;
 
-    json_array_foreach(choices, i, choice) {
+    json_array_foreach(choices, i, choice)
+    {
         index = json_object_get(choice, "index");
-        if (!index || (json_is_integer(index) &&
-                       json_integer_value(index) == 0))
+        if (!index ||
+            (json_is_integer(index) && json_integer_value(index) == 0))
             return choice;
     }
     return NULL;
@@ -230,8 +229,7 @@ static int on_responses_event(plm__sse_state *st, const json_t *ev)
         take_id(st->res, response);
     } else if (strcmp(type, "response.completed") == 0 ||
                strcmp(type, "response.incomplete") == 0) {
-        const json_t *details = json_object_get(response,
-                                                "incomplete_details");
+        const json_t *details = json_object_get(response, "incomplete_details");
 
         take_usage(st->res, json_object_get(response, "usage"));
         take_id(st->res, response);
@@ -252,8 +250,7 @@ static int on_responses_event(plm__sse_state *st, const json_t *ev)
     return 0;
 }
 
-static int on_chunk(const char *event, const char *data, size_t len,
-                    void *ctx)
+static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
 {
     plm__sse_state *st = ctx;
     json_t *chunk;
@@ -267,8 +264,8 @@ static int on_chunk(const char *event, const char *data, size_t len,
     chunk = json_loadb(data, len, 0, NULL);
     if (!json_is_object(chunk)) {
         json_decref(chunk);
-        plm__parse_fail(st->res, "OpenAI stream", "invalid JSON chunk",
-                        data, len);
+        plm__parse_fail(st->res, "OpenAI stream", "invalid JSON chunk", data,
+                        len);
         st->failed = 1;
         return 1;
     }
