@@ -137,6 +137,18 @@ void run_progress_finish(run_progress *p, const run_counts *c,
     p->drawn = 0;
 }
 
+/* A token count for the summary: the sum, or "unknown" when answers came
+ * and none reported it. */
+static void tokens_text(const run_counts *c, int completion, char *buf,
+                        size_t cap)
+{
+    int64_t v;
+    if (run_counts_tokens(c, completion, &v))
+        snprintf(buf, cap, "%lld", (long long)v);
+    else
+        snprintf(buf, cap, "unknown");
+}
+
 /* "server_error 2, invalid_input 1" into buf: the failures by class. */
 static void classes_text(const run_final *f, char *buf, size_t cap)
 {
@@ -182,9 +194,24 @@ void run_summary_print(FILE *f, const run_counts *c, const plm_stats *st,
             classes[0] ? " (" : "", classes, classes[0] ? ")" : "");
     if (fin->not_run)
         fprintf(f, ", not run %llu", (unsigned long long)fin->not_run);
-    fprintf(f, "\nretries %llu, tokens in %lld, out %lld; %s\n",
-            (unsigned long long)st->retries, (long long)c->prompt_tokens,
-            (long long)c->completion_tokens, outcome);
+    char in[32], out[32];
+    tokens_text(c, 0, in, sizeof in);
+    tokens_text(c, 1, out, sizeof out);
+    fprintf(f, "\nretries %llu, tokens in %s, out %s",
+            (unsigned long long)st->retries, in, out);
+    if (c->usage_missing)
+        fprintf(f, " (%llu answer%s without usage)",
+                (unsigned long long)c->usage_missing,
+                c->usage_missing == 1 ? "" : "s");
+    fprintf(f, "; %s\n", outcome);
+}
+
+/* A token count for the summary as JSON: the sum, or null if unknown. */
+static json_t *tokens_json(const run_counts *c, int completion)
+{
+    int64_t v;
+    return run_counts_tokens(c, completion, &v) ? json_integer((json_int_t)v)
+                                                : json_null();
 }
 
 static json_t *summary_json(const run_counts *c, const plm_stats *st,
@@ -193,18 +220,19 @@ static json_t *summary_json(const run_counts *c, const plm_stats *st,
     uint64_t n = c->succeeded + c->failed - c->invalid;
     const run_final *f = &c->final;
     json_t *o = json_pack(
-        "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
-        "s:i, s:I, s:b}",
+        "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, "
+        "s:i, s:I, s:b, s:I}",
         "requests", (json_int_t)n, "elapsed_seconds", elapsed,
         "avg_seconds_per_request", n ? elapsed / (double)n : 0.0, "succeeded",
         (json_int_t)f->succeeded, "failed", (json_int_t)f->failed, "invalid",
         (json_int_t)f->by_class[RUN_CLASS_INVALID], "skipped",
         (json_int_t)c->skipped, "not_run", (json_int_t)f->not_run, "retries",
         (json_int_t)st->retries, "rate_limited", (json_int_t)st->rate_limited,
-        "prompt_tokens", (json_int_t)c->prompt_tokens, "completion_tokens",
-        (json_int_t)c->completion_tokens, "outcome", outcome, "exit_code",
-        exit_code, "input_requests", (json_int_t)f->requests, "input_complete",
-        f->input_complete);
+        "prompt_tokens", tokens_json(c, 0), "completion_tokens",
+        tokens_json(c, 1), "outcome", outcome, "exit_code", exit_code,
+        "input_requests", (json_int_t)f->requests, "input_complete",
+        f->input_complete, "answers_without_usage",
+        (json_int_t)c->usage_missing);
     json_t *by = json_object();
     json_t *run = json_pack("{s:I, s:I, s:I, s:I, s:I}", "requests",
                             (json_int_t)n, "succeeded",
