@@ -372,4 +372,26 @@ int run_summary_write_json(const char *path, const run_counts *c,
                            const plm_stats *st, double elapsed,
                            const char *outcome, int exit_code);
 
+/* ------------------------------------------------------------------ */
+/* progress_line.c: the progress line's text, fitted to the terminal. */
+
+/* What the progress line shows. */
+typedef struct run_progress_view {
+    uint64_t done, total; /* total 0: unknown */
+    double rate;          /* requests per second */
+    const char *eta;      /* "1m05s" or "--" */
+    uint64_t in_flight, retries, failed;
+} run_progress_view;
+
+/* Writes the line's text into buf (NUL-terminated, with colour escapes
+ * when color) in at most `columns` columns, dropping or shortening fields
+ * in a fixed order, cutting the count itself as a last resort. Returns
+ * the bytes written. */
+size_t run_progress_line(char *buf, size_t cap, const run_progress_view *v,
+                         int columns, int color);
+
+/* The terminal's width in columns: fd's (TIOCGWINSZ), else $COLUMNS,
+ * else 80. */
+int run_progress_width(int fd);
+
 #endif
