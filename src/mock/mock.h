@@ -57,8 +57,8 @@
  * /v1/messages or when anthropic-version is sent) with the request id
  * header. Only what evhttp refuses before the handler runs gets its own
  * HTML page: malformed HTTP, headers over 1 MiB, bodies over 256 MiB
- * (libevent 2.1 has no hook for those answers). Prompt tokens are the characters of every
- * message and system prompt / 4 (at least 1).
+ * (libevent 2.1 has no hook for those answers). Prompt tokens are the
+ * characters of every message and system prompt / 4 (at least 1).
  *
  * Refusals (max_in_flight, rpm, tpm, request errors) are answered at once,
  * without latency; a request refused by max_in_flight never counts in
