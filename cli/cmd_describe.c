@@ -55,6 +55,7 @@ struct file_job {
     json_t *description; /* final value for the output, owned */
     int failed;          /* description is an {"error"} */
     int fatal;           /* failed on auth or quota */
+    int auth;            /* failed on auth (401/403) */
 };
 
 /* The client of the run in progress, for the signal handler. */
@@ -94,13 +95,15 @@ static void usage(FILE *out)
         "more\n"
         "                             is cut, and the prompt says so)\n"
         "  -t, --timeout DUR          give up on the whole run after DUR "
-        "(e.g. 5m)\n"
+        "(e.g. 5m,\n"
+        "                             90s; a bare number is in seconds)\n"
         "  -o, --output FILE          write the JSON to FILE instead of "
         "stdout\n"
         "  -h, --help                 show this help\n"
         "\n"
-        "Keys come from OPENAI_API_KEY or ANTHROPIC_API_KEY. Exit status: 0 "
-        "all\ndescribed, 1 some failed (see parallm(1)).\n",
+        "Keys come from OPENAI_API_KEY or ANTHROPIC_API_KEY; with --base-url "
+        "a key\nis optional (none is sent when unset). Exit status: 0 all "
+        "described,\n1 some failed (see parallm(1)).\n",
         DESCRIBE_DEFAULT_CONCURRENCY, DESCRIBE_DEFAULT_MAX_BYTES);
 }
 
@@ -312,6 +315,7 @@ static int take_result(struct file_job *job, const plm_result *res,
     if (code != PLM_OK) {
         const char *detail = plm_result_error_message(res);
         job->fatal = code == PLM_EAUTH || code == PLM_EQUOTA;
+        job->auth = code == PLM_EAUTH;
         const char *what = plm_strerror(code);
         if (detail == NULL || detail[0] == '\0')
             return set_error(job, "%s", what);
@@ -682,12 +686,30 @@ static int run_rounds(plm_client *client, const struct describe_config *cfg,
     return run_round(client, cfg, jobs, n, 1, left, gather_rc);
 }
 
+/* A base URL lets describe start without a key, but the server behind it
+ * may want one all the same (parallm mock does on /v1/messages, as
+ * Anthropic's API does): after an authentication failure with no key
+ * set, say which variable to set. */
+static void hint_key(const struct describe_config *cfg)
+{
+    const char *var = cfg->provider == CHOICE_ANTHROPIC ? "ANTHROPIC_API_KEY"
+                                                        : "OPENAI_API_KEY";
+    const char *key = getenv(var);
+
+    if (cfg->provider == CHOICE_MOCK || (key != NULL && key[0] != '\0'))
+        return;
+    fprintf(stderr,
+            "parallm describe: the server asked for a key and %s is not "
+            "set;\n  set it (any value for parallm mock) and run again\n",
+            var);
+}
+
 /* Settles what is left, writes the output and the summary line, and
  * returns the exit code. */
 static int finish(const struct describe_config *cfg, struct file_job *jobs,
                   size_t n, int gather_rc, double start)
 {
-    size_t failed = 0, fatal = 0, sent = 0;
+    size_t failed = 0, fatal = 0, sent = 0, auth = 0;
 
     /* A bad answer left over means its re-ask never ran (interrupted or
      * out of time): report the first problem. */
@@ -701,6 +723,7 @@ static int finish(const struct describe_config *cfg, struct file_job *jobs,
             return out_of_memory();
         failed += jobs[i].failed != 0;
         fatal += jobs[i].fatal != 0;
+        auth += jobs[i].auth != 0;
         sent += jobs[i].prompt != NULL;
     }
     int rc = emit(cfg, jobs, n);
@@ -708,6 +731,8 @@ static int finish(const struct describe_config *cfg, struct file_job *jobs,
             "parallm describe: %zu file%s, %zu described, %zu "
             "failed (%.1f s)\n",
             n, n == 1 ? "" : "s", n - failed, failed, now_seconds() - start);
+    if (auth > 0)
+        hint_key(cfg);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (gather_rc == PLM_ECANCELLED)

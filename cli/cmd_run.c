@@ -394,10 +394,7 @@ static int record_result(run_ctx *ctx, pending *p, const plm_result *res)
         ctx->counts.failed++;
     if (!ok)
         note_failure(ctx, p, res);
-    if (plm_result_prompt_tokens(res) > 0)
-        ctx->counts.prompt_tokens += plm_result_prompt_tokens(res);
-    if (plm_result_completion_tokens(res) > 0)
-        ctx->counts.completion_tokens += plm_result_completion_tokens(res);
+    run_counts_add_tokens(&ctx->counts, res, ok);
     plm_error_class ecls = plm_result_error_class(res);
     if (ok || (ecls != PLM_CLASS_AUTH && ecls != PLM_CLASS_QUOTA) || ctx->fatal)
         return 0;

@@ -5,6 +5,7 @@
  * optionally as JSON in a file for scripts.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,7 +23,20 @@ struct run_progress {
     double last_t; /* for the rate: a smoothed requests/second */
     uint64_t last_done;
     double rate;
+    int width;     /* the terminal's columns, read again after SIGWINCH */
+    int winch_set; /* our SIGWINCH handler is installed */
+    struct sigaction old_winch;
 };
+
+/* Set by SIGWINCH: the next draw reads the width again. A flag is all an
+ * asynchronous handler may safely do. */
+static volatile sig_atomic_t window_changed;
+
+static void on_winch(int sig)
+{
+    (void)sig;
+    window_changed = 1;
+}
 
 run_progress *run_progress_new(int fd, int color)
 {
@@ -34,11 +48,23 @@ run_progress *run_progress_new(int fd, int color)
     p->tty = isatty(fd);
     p->t0 = run_now();
     p->last_t = p->t0;
+    p->width = run_progress_width(fd);
+    if (p->tty) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_winch;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        window_changed = 0;
+        p->winch_set = sigaction(SIGWINCH, &sa, &p->old_winch) == 0;
+    }
     return p;
 }
 
 void run_progress_free(run_progress *p)
 {
+    if (p && p->winch_set)
+        sigaction(SIGWINCH, &p->old_winch, NULL);
     free(p);
 }
 
@@ -73,7 +99,7 @@ static void fmt_eta(char *buf, size_t n, double seconds)
 void run_progress_draw(run_progress *p, const run_counts *c,
                        const plm_stats *st)
 {
-    char line[256], eta[32], total[48];
+    char line[256], eta[32];
     double now = run_now();
     uint64_t done = c->succeeded + c->failed + c->skipped;
     uint64_t completed = c->succeeded + c->failed;
@@ -91,28 +117,26 @@ void run_progress_draw(run_progress *p, const run_counts *c,
     if (rate == 0 && st->elapsed > 0.05)
         rate = (double)completed / st->elapsed;
     if (c->total > 0) {
-        snprintf(total, sizeof total, "%llu (%.0f%%)",
-                 (unsigned long long)c->total,
-                 100.0 * (double)done / (double)c->total);
         double left = c->total > done ? (double)(c->total - done) : 0;
         fmt_eta(eta, sizeof eta, rate > 0 ? left / rate : -1);
     } else {
-        snprintf(total, sizeof total, "?");
         snprintf(eta, sizeof eta, "--");
     }
-    const char *bold = p->color ? "\033[1m" : "";
-    const char *red = p->color && c->failed ? "\033[31m" : "";
-    const char *reset = p->color ? "\033[0m" : "";
-    int n = snprintf(line, sizeof line,
-                     "\r%s%llu/%s%s | %.1f req/s | in flight %llu | "
-                     "retries %llu | %serrors %llu%s | ETA %s%s",
-                     bold, (unsigned long long)done, total, reset, rate,
-                     (unsigned long long)st->in_flight,
-                     (unsigned long long)st->retries, red,
-                     (unsigned long long)c->failed, reset, eta,
-                     p->tty ? "\033[K" : "   ");
-    if (n > 0)
-        put(p->fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (window_changed && p->tty) {
+        window_changed = 0;
+        p->width = run_progress_width(p->fd);
+    }
+    run_progress_view v = { done,          c->total,    rate,     eta,
+                            st->in_flight, st->retries, c->failed };
+    /* The last column stays free: a line that fills it wraps on some
+     * terminals. Off a terminal, three spaces cover a longer line's
+     * end. */
+    int columns = p->width - 1 - (p->tty ? 0 : 3);
+    line[0] = '\r';
+    size_t n = 1 + run_progress_line(line + 1, sizeof line - 4, &v, columns,
+                                     p->color);
+    memcpy(line + n, p->tty ? "\033[K" : "   ", 3);
+    put(p->fd, line, n + 3);
     p->drawn = 1;
 }
 
@@ -135,6 +159,18 @@ void run_progress_finish(run_progress *p, const run_counts *c,
     run_progress_draw(p, c, st);
     put(p->fd, "\n", 1);
     p->drawn = 0;
+}
+
+/* A token count for the summary: the sum, or "unknown" when answers came
+ * and none reported it. */
+static void tokens_text(const run_counts *c, int completion, char *buf,
+                        size_t cap)
+{
+    int64_t v;
+    if (run_counts_tokens(c, completion, &v))
+        snprintf(buf, cap, "%lld", (long long)v);
+    else
+        snprintf(buf, cap, "unknown");
 }
 
 /* "server_error 2, invalid_input 1" into buf: the failures by class. */
@@ -182,9 +218,24 @@ void run_summary_print(FILE *f, const run_counts *c, const plm_stats *st,
             classes[0] ? " (" : "", classes, classes[0] ? ")" : "");
     if (fin->not_run)
         fprintf(f, ", not run %llu", (unsigned long long)fin->not_run);
-    fprintf(f, "\nretries %llu, tokens in %lld, out %lld; %s\n",
-            (unsigned long long)st->retries, (long long)c->prompt_tokens,
-            (long long)c->completion_tokens, outcome);
+    char in[32], out[32];
+    tokens_text(c, 0, in, sizeof in);
+    tokens_text(c, 1, out, sizeof out);
+    fprintf(f, "\nretries %llu, tokens in %s, out %s",
+            (unsigned long long)st->retries, in, out);
+    if (c->usage_missing)
+        fprintf(f, " (%llu answer%s without usage)",
+                (unsigned long long)c->usage_missing,
+                c->usage_missing == 1 ? "" : "s");
+    fprintf(f, "; %s\n", outcome);
+}
+
+/* A token count for the summary as JSON: the sum, or null if unknown. */
+static json_t *tokens_json(const run_counts *c, int completion)
+{
+    int64_t v;
+    return run_counts_tokens(c, completion, &v) ? json_integer((json_int_t)v)
+                                                : json_null();
 }
 
 static json_t *summary_json(const run_counts *c, const plm_stats *st,
@@ -193,18 +244,19 @@ static json_t *summary_json(const run_counts *c, const plm_stats *st,
     uint64_t n = c->succeeded + c->failed - c->invalid;
     const run_final *f = &c->final;
     json_t *o = json_pack(
-        "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
-        "s:i, s:I, s:b}",
+        "{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, "
+        "s:i, s:I, s:b, s:I}",
         "requests", (json_int_t)n, "elapsed_seconds", elapsed,
         "avg_seconds_per_request", n ? elapsed / (double)n : 0.0, "succeeded",
         (json_int_t)f->succeeded, "failed", (json_int_t)f->failed, "invalid",
         (json_int_t)f->by_class[RUN_CLASS_INVALID], "skipped",
         (json_int_t)c->skipped, "not_run", (json_int_t)f->not_run, "retries",
         (json_int_t)st->retries, "rate_limited", (json_int_t)st->rate_limited,
-        "prompt_tokens", (json_int_t)c->prompt_tokens, "completion_tokens",
-        (json_int_t)c->completion_tokens, "outcome", outcome, "exit_code",
-        exit_code, "input_requests", (json_int_t)f->requests, "input_complete",
-        f->input_complete);
+        "prompt_tokens", tokens_json(c, 0), "completion_tokens",
+        tokens_json(c, 1), "outcome", outcome, "exit_code", exit_code,
+        "input_requests", (json_int_t)f->requests, "input_complete",
+        f->input_complete, "answers_without_usage",
+        (json_int_t)c->usage_missing);
     json_t *by = json_object();
     json_t *run = json_pack("{s:I, s:I, s:I, s:I, s:I}", "requests",
                             (json_int_t)n, "succeeded",

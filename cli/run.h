@@ -295,19 +295,31 @@ void run_final_add(run_final *f, int cls);
 typedef struct run_counts {
     uint64_t total; /* input lines, 0 if unknown */
     int total_estimated;
-    uint64_t sent;         /* requests handed to the engine */
-    uint64_t succeeded;    /* written with 2xx */
-    uint64_t failed;       /* written as failures (invalid input too) */
-    uint64_t invalid;      /* of which refused input lines */
-    uint64_t skipped;      /* already done in the output */
-    uint64_t not_run;      /* cancelled / never started: run again later */
-    uint64_t kept_invalid; /* refused lines whose record stands */
-    int64_t prompt_tokens;
-    int64_t completion_tokens;
-    double started; /* run_now() at start */
+    uint64_t sent;             /* requests handed to the engine */
+    uint64_t succeeded;        /* written with 2xx */
+    uint64_t failed;           /* written as failures (invalid input too) */
+    uint64_t invalid;          /* of which refused input lines */
+    uint64_t skipped;          /* already done in the output */
+    uint64_t not_run;          /* cancelled / never started: run again later */
+    uint64_t kept_invalid;     /* refused lines whose record stands */
+    int64_t prompt_tokens;     /* summed over the answers that report it */
+    int64_t completion_tokens; /* likewise */
+    double started;            /* run_now() at start */
     run_final final;
     char first_failure[256]; /* one line: why the first request failed */
+    /* Answers that reported each token count (a server may report none:
+     * unknown is not zero), and successes that reported no usage. */
+    uint64_t prompt_known, completion_known;
+    uint64_t usage_missing;
 } run_counts;
+
+/* Adds a written answer's token counts to c, keeping count of those it
+ * did not report (ok: the answer is a success). */
+void run_counts_add_tokens(run_counts *c, const plm_result *res, int ok);
+
+/* The whole run's token count of one kind as it may be shown: 1 when
+ * known (*out the sum), 0 when unknown (answers came, none reported it). */
+int run_counts_tokens(const run_counts *c, int completion, int64_t *out);
 
 /* ------------------------------------------------------------------ */
 /* run_tally.c: what an input line becomes, given what the output holds. */
@@ -359,5 +371,27 @@ void run_summary_print(FILE *f, const run_counts *c, const plm_stats *st,
 int run_summary_write_json(const char *path, const run_counts *c,
                            const plm_stats *st, double elapsed,
                            const char *outcome, int exit_code);
+
+/* ------------------------------------------------------------------ */
+/* progress_line.c: the progress line's text, fitted to the terminal. */
+
+/* What the progress line shows. */
+typedef struct run_progress_view {
+    uint64_t done, total; /* total 0: unknown */
+    double rate;          /* requests per second */
+    const char *eta;      /* "1m05s" or "--" */
+    uint64_t in_flight, retries, failed;
+} run_progress_view;
+
+/* Writes the line's text into buf (NUL-terminated, with colour escapes
+ * when color) in at most `columns` columns, dropping or shortening fields
+ * in a fixed order, cutting the count itself as a last resort. Returns
+ * the bytes written. */
+size_t run_progress_line(char *buf, size_t cap, const run_progress_view *v,
+                         int columns, int color);
+
+/* The terminal's width in columns: fd's (TIOCGWINSZ), else $COLUMNS,
+ * else 80. */
+int run_progress_width(int fd);
 
 #endif

@@ -20,14 +20,16 @@ static const char usage_text[] =
     "resume: every request without a success in OUTPUT is sent again.\n"
     "\n"
     "options:\n"
-    "  -o, --output FILE        output JSONL (appended; required)\n"
+    "  -o, --output FILE        output JSONL (appended; required); - is\n"
+    "                           standard output (no resume: every request\n"
+    "                           is sent)\n"
     "      --provider P         auto (default: by each line's url), openai,\n"
     "                           anthropic, or mock (embedded simulated\n"
     "                           server)\n"
     "      --base-url URL       server base URL (http://host:port or .../v1)\n"
     "  -c, --max-concurrent N   requests in flight at once (default 5)\n"
-    "      --timeout SECONDS    stop the whole run after this long\n"
-    "      --request-timeout SECONDS  per-attempt timeout (default 600)\n"
+    "      --timeout DUR        stop the whole run after this long\n"
+    "      --request-timeout DUR  per-attempt timeout (default 600s)\n"
     "      --retries N          retries per request (default 15, within\n"
     "                           15 minutes of its first attempt)\n"
     "      --skip-failed        do not send again requests OUTPUT records\n"
@@ -43,7 +45,8 @@ static const char usage_text[] =
     "      --summary-json FILE  also write the summary as JSON\n"
     "      --ca-file FILE       extra CA bundle (PEM) to trust\n"
     "      --insecure           do NOT verify TLS certificates\n"
-    "      --mock-latency MS    reply latency of --provider mock (default 50)\n"
+    "      --mock-latency DUR   reply latency of --provider mock (default\n"
+    "                           50ms; a bare number is in ms)\n"
     "  -h, --help               this help\n"
     "\n"
     "limits, per model (--rpm, --tpm and -c override --tier):\n"
@@ -59,11 +62,13 @@ static const char usage_text[] =
     "                           breaker, which then holds requests until a\n"
     "                           probe succeeds (default: the concurrency,\n"
     "                           at least 5; 0 turns it off)\n"
-    "      --breaker-cooldown S seconds the breaker holds requests before a\n"
-    "                           probe (default 10)\n"
+    "      --breaker-cooldown DUR  how long the breaker holds requests\n"
+    "                           before a probe (default 10s)\n"
     "      --retry-budget F     retries as a fraction of requests (default\n"
     "                           0.5; 'off': only --retries counts)\n"
     "\n"
+    "Durations (DUR): 500ms, 30s, 1.5s, 5m or 1h; a bare number is in seconds\n"
+    "(in milliseconds for --mock-latency, as before).\n"
     "Keys come from OPENAI_API_KEY and ANTHROPIC_API_KEY.\n"
     "Exit codes: 0 all succeeded, 1 some failed, 2 usage or invalid input,\n"
     "3 I/O error, 4 interrupted, 5 --timeout reached, 6 authentication or\n"
@@ -133,6 +138,11 @@ static int convert_retry_budget(const char *text, void *dest)
     .kind = CLI_OPT_DURATION, .dest = &o->field, .unit_ms = 1000, .min = 1,    \
     .max = (int64_t)365 * 86400 * 1000
 
+/* The complaint about a duration whose bare number is in seconds. */
+#define RUN_BAD_SECONDS                                                        \
+    "invalid value for %o: '%v' (a duration > 0: 500ms, 30s, 5m; a bare "      \
+    "number is in seconds)"
+
 /* Which options were given, where a default depends on it. */
 struct run_given {
     int concurrency, rpm, tpm;
@@ -162,10 +172,9 @@ static int parse_table(int argc, char **argv, run_options *o,
           .dest = &o->max_concurrent, .min = 1, .max = 100000,
           .given = &given->concurrency,
           .bad = "invalid value for %o: '%v' (an integer from 1 to 100000)" },
-        { .name = "timeout", RUN_SECONDS(timeout_ms),
-          .bad = "invalid value for %o: '%v' (seconds, > 0)" },
+        { .name = "timeout", RUN_SECONDS(timeout_ms), .bad = RUN_BAD_SECONDS },
         { .name = "request-timeout", RUN_SECONDS(request_timeout_ms),
-          .bad = "invalid value for %o: '%v' (seconds, > 0)" },
+          .bad = RUN_BAD_SECONDS },
         { .name = "retries", .kind = CLI_OPT_LONG, .dest = &o->retries,
           .min = 0, .max = 100,
           .bad = "invalid value for %o: '%v' (an integer from 0 to 100)" },
@@ -191,9 +200,11 @@ static int parse_table(int argc, char **argv, run_options *o,
         { .name = "ca-file", .kind = CLI_OPT_STRING, .dest = &o->ca_file },
         { .name = "insecure", .kind = CLI_OPT_FLAG, .dest = &o->insecure,
           .flag_value = 1 },
-        { .name = "mock-latency", .kind = CLI_OPT_LONG,
-          .dest = &o->mock_latency_ms, .min = 0, .max = 3600000,
-          .bad = "invalid value for %o: '%v' (milliseconds, 0 to 3600000)" },
+        { .name = "mock-latency", .kind = CLI_OPT_DURATION,
+          .dest = &o->mock_latency_ms, .unit_ms = 1, .min = 0,
+          .max = 3600000,
+          .bad = "invalid value for %o: '%v' (a duration from 0 to 1h: "
+                 "50ms, 1.5s; a bare number is in ms)" },
         { .name = "tier", .kind = CLI_OPT_CUSTOM, .dest = &o->tier,
           .convert = convert_tier, .complain = bad_tier },
         { .name = "rpm", .kind = CLI_OPT_NUMBER, .dest = &o->rpm, .dmin = 0,
@@ -212,7 +223,7 @@ static int parse_table(int argc, char **argv, run_options *o,
                  "100000)" },
         { .name = "breaker-cooldown", .kind = CLI_OPT_DURATION,
           .dest = &o->breaker_cooldown_ms, .unit_ms = 1000, .min = 1,
-          .max = INT_MAX, .bad = "invalid value for %o: '%v' (seconds, > 0)" },
+          .max = INT_MAX, .bad = RUN_BAD_SECONDS },
         { .name = "retry-budget", .kind = CLI_OPT_CUSTOM,
           .dest = &o->retry_budget, .convert = convert_retry_budget,
           .bad = "invalid value for %o: '%v' (a fraction of requests > 0, or "

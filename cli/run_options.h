@@ -31,7 +31,7 @@ typedef struct run_options {
     int quiet;
     int verbose;
     int insecure;
-    int mock_latency_ms;
+    int64_t mock_latency_ms; /* a duration; at most an hour */
     /* Limits, per model. --tier fills rpm, tpm and max_concurrent unless
      * they were given; 0 in any of the others means the library's
      * default. */

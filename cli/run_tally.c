@@ -134,3 +134,31 @@ int run_tally_rest(run_line_reader *r, run_idset *ids, int skip_failed,
             run_final_unanswered(f, &prior);
     }
 }
+
+void run_counts_add_tokens(run_counts *c, const plm_result *res, int ok)
+{
+    int64_t in = plm_result_prompt_tokens(res);
+    int64_t out = plm_result_completion_tokens(res);
+
+    /* -1 is "not reported"; a reported 0 is a count like any other. */
+    if (in >= 0) {
+        c->prompt_tokens += in;
+        c->prompt_known++;
+    }
+    if (out >= 0) {
+        c->completion_tokens += out;
+        c->completion_known++;
+    }
+    if (ok && in < 0 && out < 0)
+        c->usage_missing++;
+}
+
+int run_counts_tokens(const run_counts *c, int completion, int64_t *out)
+{
+    uint64_t known = completion ? c->completion_known : c->prompt_known;
+
+    *out = completion ? c->completion_tokens : c->prompt_tokens;
+    /* Without a success that reported it, a sum of 0 would claim a
+     * count nobody gave: unknown, unless there were no answers. */
+    return known > 0 || c->usage_missing == 0;
+}

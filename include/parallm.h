@@ -202,8 +202,10 @@ plm_result_finish_reason(const plm_result *res); /* or NULL */
 /* Tokens: prompt/input and completion/output; -1 when not reported. */
 PLM_EXTERN int64_t plm_result_prompt_tokens(const plm_result *res);
 PLM_EXTERN int64_t plm_result_completion_tokens(const plm_result *res);
-PLM_EXTERN const char *
-plm_result_request_id(const plm_result *res);              /* or NULL */
+/* The server's request id, from its x-request-id (OpenAI) or request-id
+ * (Anthropic) header; NULL when it sent none (never the body's "id",
+ * which names the completion, not the request). */
+PLM_EXTERN const char *plm_result_request_id(const plm_result *res);
 PLM_EXTERN int plm_result_attempts(const plm_result *res); /* 0 if never sent */
 /* Seconds from first going in flight to completion (0 if never sent). */
 PLM_EXTERN double plm_result_latency(const plm_result *res);

@@ -2,7 +2,7 @@
 # `make demo`: the main job on the built-in mock, no API key needed.
 # 1. a Batch JSONL file of 40 chat requests run by `parallm run` against
 #    the embedded mock, with a progress bar and the summary;
-# 2. the seed's benchmark, done honestly: `parallm demo`.
+# 2. the sequential against parallel benchmark: `parallm demo`.
 set -eu
 BUILD=${1:-build}
 BIN="$BUILD/parallm"
@@ -24,5 +24,5 @@ echo "   $BIN run $IN -o $OUT --provider mock --overwrite --max-concurrent 5"
 echo "   first result line:"
 head -n 1 "$OUT" | cut -c1-300
 echo
-echo "== parallm demo: sequential vs parallel (the seed's benchmark)"
+echo "== parallm demo: sequential vs parallel on the built-in mock"
 "$BIN" demo

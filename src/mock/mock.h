@@ -52,11 +52,13 @@
  * "[mock tool_call]" in the user text, answers with a call of it
  * (arguments from its JSON schema); "[mock flagged]" flags a moderation
  * input. Other paths 404, other methods 405, a body that is not a JSON
- * object 400, bodies over 32 MiB 413: every error is a provider JSON body
- * (Anthropic's on /v1/messages or when anthropic-version is sent) with
- * the request id header. Only bodies over 256 MiB and malformed HTTP get
- * evhttp's own page. Prompt tokens are the characters of every
- * message and system prompt / 4 (at least 1).
+ * object 400, a request line and headers over 64 KiB 431, bodies over
+ * 32 MiB 413: every error is a provider JSON body (Anthropic's on
+ * /v1/messages or when anthropic-version is sent) with the request id
+ * header. Only what evhttp refuses before the handler runs gets its own
+ * HTML page: malformed HTTP, headers over 1 MiB, bodies over 256 MiB
+ * (libevent 2.1 has no hook for those answers). Prompt tokens are the
+ * characters of every message and system prompt / 4 (at least 1).
  *
  * Refusals (max_in_flight, rpm, tpm, request errors) are answered at once,
  * without latency; a request refused by max_in_flight never counts in

@@ -514,6 +514,20 @@ static void set_user_text(plm_mock *m, plm__mock_req *r)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* The bytes evhttp counts against its header limit: the request line
+ * and every header line, without their line ends. */
+static size_t headers_size(struct evhttp_request *req, const char *method,
+                           const char *uri)
+{
+    const struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    size_t n = strlen(method) + 1 + strlen(uri ? uri : "") +
+               sizeof " HTTP/1.1" - 1;
+
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+        n += strlen(kv->key) + 2 + strlen(kv->value);
+    return n;
+}
+
 static void handle(plm_mock *m, struct evhttp_request *req)
 {
     int64_t now = plm__mock_now_ns();
@@ -559,6 +573,8 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     if (arrive(m, r, now, in, body)) {
         /* No rate-limit headers: the rpm/tpm window was not consulted. */
         set_error(r, 429, "mock: too many requests in flight");
+    } else if (headers_size(req, r->method, uri) > PLM__MOCK_MAX_HEADERS) {
+        set_error(r, 431, "mock: request headers too large");
     } else if (body_len > PLM__MOCK_MAX_BODY) {
         set_error(r, 413, "mock: request body too large");
     } else {

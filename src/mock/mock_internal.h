@@ -32,7 +32,11 @@ struct evbuffer;
  * its own page (libevent 2.1 has no hook for that answer). */
 #define PLM__MOCK_MAX_BODY (32 * 1024 * 1024)
 #define PLM__MOCK_MAX_BODY_HARD (256 * 1024 * 1024)
+/* Likewise for the request line and headers: above PLM__MOCK_MAX_HEADERS
+ * the mock's own JSON 431; evhttp reads up to PLM__MOCK_MAX_HEADERS_HARD
+ * and answers above it (and any malformed request) with its own page. */
 #define PLM__MOCK_MAX_HEADERS (64 * 1024)
+#define PLM__MOCK_MAX_HEADERS_HARD (1024 * 1024)
 #define PLM__MOCK_BACKLOG 4096
 
 typedef enum plm__mock_fault {

@@ -319,7 +319,9 @@ static int create(plm_mock **out, const plm_mock_options *opts, char *errbuf,
     if (m->http == NULL || m->stop_ev == NULL || m->release_ev == NULL)
         goto oom;
     evhttp_set_max_body_size(m->http, PLM__MOCK_MAX_BODY_HARD);
-    evhttp_set_max_headers_size(m->http, PLM__MOCK_MAX_HEADERS);
+    /* evhttp's limits sit above the mock's, which the handler enforces
+     * with JSON answers carrying a request id. */
+    evhttp_set_max_headers_size(m->http, PLM__MOCK_MAX_HEADERS_HARD);
     /* Read an oversized body before answering 413 so the client sees the
      * answer instead of a broken pipe. */
     evhttp_set_flags(m->http, EVHTTP_SERVER_LINGERING_CLOSE);

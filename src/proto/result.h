@@ -19,8 +19,8 @@ struct plm_result {
     char *finish_reason;
     int64_t prompt_tokens;     /* -1 = unknown */
     int64_t completion_tokens; /* -1 = unknown */
-    char *request_id;
-    char *body; /* last attempt's body, NUL-terminated */
+    char *request_id;          /* the server's request-id header, or NULL */
+    char *body;                /* last attempt's body, NUL-terminated */
     size_t body_len;
     int attempts;
     int started;

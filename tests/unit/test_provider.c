@@ -268,7 +268,9 @@ static void test_provider__openai_chat_json(void **state)
     assert_string_equal(plm_result_finish_reason(res), "stop");
     assert_int_equal(plm_result_prompt_tokens(res), 9);
     assert_int_equal(plm_result_completion_tokens(res), 12);
-    assert_string_equal(plm_result_request_id(res), "chatcmpl-abc");
+    /* No request-id header: the body's "id" names the completion, not
+     * the request, and is not taken for it. */
+    assert_null(plm_result_request_id(res));
     plm_result_free(res);
 
     /* A tool call: content null, still a success. */
@@ -337,7 +339,7 @@ static void test_provider__openai_other_endpoints(void **state)
     assert_string_equal(res->finish_reason, "completed");
     assert_int_equal(res->prompt_tokens, 4);
     assert_int_equal(res->completion_tokens, 2);
-    assert_string_equal(res->request_id, "resp_1");
+    assert_null(res->request_id); /* the body's id is not one */
     plm_result_free(res);
 
     res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200, NULL,
@@ -374,7 +376,7 @@ static void test_provider__anthropic_json(void **state)
     assert_string_equal(res->finish_reason, "end_turn");
     assert_int_equal(res->prompt_tokens, 10);
     assert_int_equal(res->completion_tokens, 25);
-    assert_string_equal(res->request_id, "msg_01");
+    assert_null(res->request_id); /* the body's id is not one */
     plm_result_free(res);
 }
 
@@ -403,7 +405,7 @@ static void test_provider__openai_sse(void **state)
     assert_string_equal(res->finish_reason, "stop");
     assert_int_equal(res->prompt_tokens, 7);
     assert_int_equal(res->completion_tokens, 2);
-    assert_string_equal(res->request_id, "c1");
+    assert_null(res->request_id); /* the body's id is not one */
     plm_result_free(res);
 
     /* No content type, detected from the body; cut short: parse error. */
@@ -472,7 +474,7 @@ static void test_provider__openai_responses_sse(void **state)
     assert_string_equal(res->finish_reason, "completed");
     assert_int_equal(res->prompt_tokens, 3);
     assert_int_equal(res->completion_tokens, 2);
-    assert_string_equal(res->request_id, "resp_9");
+    assert_null(res->request_id); /* the body's id is not one */
     plm_result_free(res);
 
     res = parse(PLM_PROVIDER_OPENAI, "/v1/responses", 200, "text/event-stream",
@@ -523,7 +525,7 @@ static void test_provider__anthropic_sse(void **state)
     assert_string_equal(res->finish_reason, "max_tokens");
     assert_int_equal(res->prompt_tokens, 25);
     assert_int_equal(res->completion_tokens, 15);
-    assert_string_equal(res->request_id, "msg_s");
+    assert_null(res->request_id); /* the body's id is not one */
     plm_result_free(res);
 
     res = parse(PLM_PROVIDER_ANTHROPIC, "/v1/messages", 200,

@@ -175,8 +175,6 @@ static int parse_json(const char *path, const char *body, size_t len,
     /* count_tokens answers {"input_tokens": n} at the top level. */
     plm__json_take_tokens(&res->prompt_tokens,
                           json_object_get(root, "input_tokens"));
-    if (!res->request_id)
-        plm__json_take_string(&res->request_id, json_object_get(root, "id"));
 out:
     plm__buf_free(&text);
     json_decref(root);
@@ -210,9 +208,6 @@ static int on_event(const char *event, const char *data, size_t len, void *ctx)
     } else if (strcmp(type, "message_start") == 0) {
         message = json_object_get(ev, "message");
         take_usage(st->res, json_object_get(message, "usage"));
-        if (!st->res->request_id)
-            plm__json_take_string(&st->res->request_id,
-                                  json_object_get(message, "id"));
     } else if (strcmp(type, "content_block_delta") == 0) {
         delta = json_object_get(ev, "delta");
         t = json_object_get(delta, "text");

@@ -84,12 +84,6 @@ static void take_usage(plm_result *res, const json_t *usage)
                           json_object_get(usage, "output_tokens"));
 }
 
-static void take_id(plm_result *res, const json_t *root)
-{
-    if (!res->request_id)
-        plm__json_take_string(&res->request_id, json_object_get(root, "id"));
-}
-
 /* choices[0]: message.content (chat; null for a tool call) or text
  * (legacy completions), and finish_reason. */
 static void take_choice(plm_result *res, const json_t *choice)
@@ -187,7 +181,6 @@ static int parse_json(const char *path, const char *body, size_t len,
         goto out;
     }
     take_usage(res, json_object_get(root, "usage"));
-    take_id(res, root);
 out:
     json_decref(root);
     return rc;
@@ -225,14 +218,11 @@ static int on_responses_event(plm__sse_state *st, const json_t *ev)
                             json_string_length(delta)))
             return PLM_ENOMEM;
         st->any_content = 1;
-    } else if (strcmp(type, "response.created") == 0) {
-        take_id(st->res, response);
     } else if (strcmp(type, "response.completed") == 0 ||
                strcmp(type, "response.incomplete") == 0) {
         const json_t *details = json_object_get(response, "incomplete_details");
 
         take_usage(st->res, json_object_get(response, "usage"));
-        take_id(st->res, response);
         plm__json_take_string(&st->res->finish_reason,
                               json_object_get(response, "status"));
         plm__json_take_string(&st->res->finish_reason,
@@ -295,7 +285,6 @@ static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
     plm__json_take_string(&st->res->finish_reason,
                           json_object_get(choice, "finish_reason"));
     take_usage(st->res, json_object_get(chunk, "usage"));
-    take_id(st->res, chunk);
     json_decref(chunk);
     return 0;
 }
