@@ -217,25 +217,38 @@ static const struct {
 /* A streamed OpenAI chat or completions answer reports usage only when
  * asked: a line with "stream": true and no "stream_options" at all asks
  * for it (the Batch shape carries usage, and the rate budget settles on
- * it); stream_options the line sets are left as they are. Returns 0, or
- * -1 on out of memory. */
+ * it); stream_options the line sets are left as they are. The member is
+ * spliced in before the body's closing brace, so the rest of the body
+ * goes out byte for byte as written (a dump would respell its numbers).
+ * Returns 0, or -1 on out of memory. */
 static int stream_usage(const char *url, json_t *body, char **text)
 {
-    char *dumped;
+    static const char member[] = ",\"stream_options\":{\"include_usage\":true}";
+    size_t len = strlen(*text);
+    char *spliced;
 
     if ((strcmp(url, "/v1/chat/completions") != 0 &&
          strcmp(url, "/v1/completions") != 0) ||
         !json_is_true(json_object_get(body, "stream")) ||
         json_object_get(body, "stream_options"))
         return 0;
+    /* The text is the object the line holds, its closing brace last but
+     * for blanks; it is not empty, since it has "stream". */
+    while (len > 0 && (*text)[len - 1] != '}')
+        len--;
+    if (len == 0)
+        return 0;
     if (json_object_set_new(body, "stream_options",
                             json_pack("{s:b}", "include_usage", 1)) != 0)
         return -1;
-    dumped = json_dumps(body, JSON_COMPACT);
-    if (!dumped)
+    spliced = malloc(len + sizeof member);
+    if (!spliced)
         return -1;
+    memcpy(spliced, *text, len - 1);
+    memcpy(spliced + len - 1, member, sizeof member - 1);
+    memcpy(spliced + len - 1 + sizeof member - 1, "}", 2);
     free(*text);
-    *text = dumped;
+    *text = spliced;
     return 0;
 }
 
