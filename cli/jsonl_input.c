@@ -206,8 +206,51 @@ static const struct {
     { "/v1/completions", PLM_PROVIDER_OPENAI },
     { "/v1/embeddings", PLM_PROVIDER_OPENAI },
     { "/v1/responses", PLM_PROVIDER_OPENAI },
+    { "/v1/moderations", PLM_PROVIDER_OPENAI },
+    /* JSON bodies only: the Batch API's image edits name their images by
+     * URL or file id ("images"); a multipart upload has no JSONL form. */
+    { "/v1/images/generations", PLM_PROVIDER_OPENAI },
+    { "/v1/images/edits", PLM_PROVIDER_OPENAI },
     { "/v1/messages", PLM_PROVIDER_ANTHROPIC },
 };
+
+/* A streamed OpenAI chat or completions answer reports usage only when
+ * asked: a line with "stream": true and no "stream_options" at all asks
+ * for it (the Batch shape carries usage, and the rate budget settles on
+ * it); stream_options the line sets are left as they are. The member is
+ * spliced in before the body's closing brace, so the rest of the body
+ * goes out byte for byte as written (a dump would respell its numbers).
+ * Returns 0, or -1 on out of memory. */
+static int stream_usage(const char *url, json_t *body, char **text)
+{
+    static const char member[] = ",\"stream_options\":{\"include_usage\":true}";
+    size_t len = strlen(*text);
+    char *spliced;
+
+    if ((strcmp(url, "/v1/chat/completions") != 0 &&
+         strcmp(url, "/v1/completions") != 0) ||
+        !json_is_true(json_object_get(body, "stream")) ||
+        json_object_get(body, "stream_options"))
+        return 0;
+    /* The text is the object the line holds, its closing brace last but
+     * for blanks; it is not empty, since it has "stream". */
+    while (len > 0 && (*text)[len - 1] != '}')
+        len--;
+    if (len == 0)
+        return 0;
+    if (json_object_set_new(body, "stream_options",
+                            json_pack("{s:b}", "include_usage", 1)) != 0)
+        return -1;
+    spliced = malloc(len + sizeof member);
+    if (!spliced)
+        return -1;
+    memcpy(spliced, *text, len - 1);
+    memcpy(spliced + len - 1, member, sizeof member - 1);
+    memcpy(spliced + len - 1 + sizeof member - 1, "}", 2);
+    free(*text);
+    *text = spliced;
+    return 0;
+}
 
 void run_input_sanitize(char *s)
 {
@@ -350,8 +393,9 @@ int run_input_parse(const char *line, size_t len, int too_long,
     }
     if (k == sizeof endpoints / sizeof endpoints[0])
         FAIL("unsupported url (expected /v1/chat/completions, "
-             "/v1/completions, /v1/embeddings, /v1/responses or "
-             "/v1/messages)");
+             "/v1/completions, /v1/embeddings, /v1/responses, "
+             "/v1/moderations, /v1/images/generations, /v1/images/edits "
+             "or /v1/messages)");
     item->provider = endpoints[k].provider;
     json_t *body = json_object_get(root, "body");
     if (!body)
@@ -366,7 +410,8 @@ int run_input_parse(const char *line, size_t len, int too_long,
     if (got == -1)
         item->body = json_dumps(body, JSON_COMPACT);
     item->body_json = json_incref(body);
-    if (!item->method || !item->url || !item->body)
+    if (!item->method || !item->url || !item->body ||
+        stream_usage(item->url, body, &item->body) != 0)
         rc = -1;
 out:
     json_decref(root);

@@ -736,7 +736,11 @@ char *run_out_format_result(const char *custom_id, const plm_result *res,
     }
     *cls = run_class_of(status, NULL);
     size_t blen = 0;
-    const char *body = plm_result_body(res, &blen);
+    /* A streamed answer is recorded as the object the endpoint returns
+     * without streaming, as the Batch API would, not as its events. */
+    const char *body = plm_result_assembled_body(res, &blen);
+    if (!body)
+        body = plm_result_body(res, &blen);
     const char *rid = plm_result_request_id(res);
     char *mbody = NULL, *mrid = NULL;
     /* A server that echoes the key sent must not put it in the file. */
@@ -745,7 +749,7 @@ char *run_out_format_result(const char *custom_id, const plm_result *res,
     if (rid && holds_secret(rid, strlen(rid), meta->secrets))
         rid = mrid = masked_copy(rid, strlen(rid), meta->secrets);
     char *line = NULL;
-    if ((body || !plm_result_body(res, &blen)) && (rid || !mrid))
+    if ((body || !plm_result_body(res, NULL)) && (rid || !mrid))
         line = format_answer(custom_id, body, blen, rid, status, meta, len);
     free(mbody);
     free(mrid);

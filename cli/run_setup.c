@@ -91,7 +91,8 @@ static int check_keys(run_ctx *ctx, const char *okey, const char *akey)
         fprintf(stderr,
                 "parallm run: no API key: set OPENAI_API_KEY (for "
                 "/v1/chat/completions, /v1/completions,\n  /v1/embeddings, "
-                "/v1/responses) or ANTHROPIC_API_KEY (for /v1/messages),\n"
+                "/v1/responses, /v1/moderations, /v1/images/...)\n  or "
+                "ANTHROPIC_API_KEY (for /v1/messages),\n"
                 "  or give --base-url for a server that needs no key, or use "
                 "--provider mock to simulate.\n");
         return CLI_EXIT_USAGE;

@@ -26,6 +26,9 @@ static const char *const paths[] = {
     "/v1/embeddings",
     "/v1/responses",
     "/v1/chat/completions?x=1",
+    "/v1/moderations",
+    "/v1/images/generations",
+    "/v1/images/edits",
     "/other",
     NULL,
 };

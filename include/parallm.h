@@ -213,6 +213,13 @@ PLM_EXTERN double plm_result_latency(const plm_result *res);
 PLM_EXTERN int plm_result_started(const plm_result *res);
 /* The raw response body of the last attempt (NUL-terminated), or NULL. */
 PLM_EXTERN const char *plm_result_body(const plm_result *res, size_t *len);
+/* A streamed answer ("stream": true, read to its end) as the one JSON
+ * object the endpoint returns without streaming (a chat.completion, a
+ * text_completion, the Responses API's final response, an Anthropic
+ * message), assembled from the events; NUL-terminated, owned by res. NULL
+ * for an answer that was not a stream or did not complete. */
+PLM_EXTERN const char *plm_result_assembled_body(const plm_result *res,
+                                                 size_t *len);
 PLM_EXTERN void *plm_result_user_data(const plm_result *res);
 PLM_EXTERN void plm_result_free(plm_result *res);
 

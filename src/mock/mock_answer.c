@@ -302,17 +302,40 @@ fail:
     answer_error(r);
 }
 
-/* A 200 whose JSON stops halfway, as from a connection cut by a proxy
- * after the headers: the length is right, the content is not whole. */
+/* A 200 whose JSON (or event stream) stops halfway, as from a connection
+ * cut by a proxy after the headers: the length is right, the content is
+ * not whole. */
 static void answer_cut(plm__mock_req *r)
 {
-    char *body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
-                                      r->completion_tokens,
-                                      r->m->opts.simulated_marker);
+    struct evbuffer *events = NULL;
+    int sse = r->parsed.stream && streams(r->ep);
+    char *body = NULL;
+    size_t len;
 
+    if (sse) {
+        events = evbuffer_new();
+        if (events != NULL &&
+            plm__mock_reply_sse(r->ep, &r->parsed, r->seq, r->completion_tokens,
+                                r->m->opts.simulated_marker, emit_chunk,
+                                events) == 0) {
+            len = evbuffer_get_length(events);
+            body = malloc(len + 1);
+            if (body != NULL) {
+                evbuffer_remove(events, body, len);
+                body[len] = '\0';
+            }
+        }
+        if (events != NULL)
+            evbuffer_free(events);
+    } else {
+        body = plm__mock_reply_body(r->ep, &r->parsed, r->seq,
+                                    r->completion_tokens,
+                                    r->m->opts.simulated_marker);
+    }
     if (body != NULL)
         body[strlen(body) / 2] = '\0';
-    send_text(r, 200, "application/json", body ? body : "{\"id\": ");
+    send_text(r, 200, sse ? "text/event-stream" : "application/json",
+              body ? body : "{\"id\": ");
     free(body);
 }
 

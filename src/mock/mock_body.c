@@ -158,6 +158,8 @@ static void read_options(json_t *body, plm__mock_parsed *out)
     out->embed_base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
     out->dimensions = dims < 1 ? 8 : dims > 4096 ? 4096 : (int)dims;
     out->input = json_object_get(body, "input");
+    fmt = json_string_value(json_object_get(body, "response_format"));
+    out->image_url = fmt != NULL && strcmp(fmt, "url") == 0;
 }
 
 int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
@@ -185,6 +187,7 @@ int plm__mock_parse_body(plm__mock_endpoint ep, json_t *body,
             goto fail;
         break;
     case PLM__MOCK_EP_COMPLETIONS:
+    case PLM__MOCK_EP_IMAGES:
         if (read_input(json_object_get(body, "prompt"), out, &chars) != 0)
             goto fail;
         break;
@@ -453,9 +456,11 @@ static json_t *completions_full(const plm__mock_parsed *p, const char *id,
 
 /* The bodies that do not echo the user's text. */
 static char *other_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
-                        uint64_t seq, int simulated)
+                        uint64_t seq, int64_t completion_tokens, int simulated)
 {
     switch (ep) {
+    case PLM__MOCK_EP_IMAGES:
+        return plm__mock_images_body(p, seq, completion_tokens, simulated);
     case PLM__MOCK_EP_EMBEDDINGS:
         return plm__mock_embeddings_body(p, simulated);
     case PLM__MOCK_EP_MODERATIONS:
@@ -479,7 +484,7 @@ char *plm__mock_reply_body(plm__mock_endpoint ep, const plm__mock_parsed *p,
 
     if (ep != PLM__MOCK_EP_CHAT && ep != PLM__MOCK_EP_MESSAGES &&
         ep != PLM__MOCK_EP_COMPLETIONS && ep != PLM__MOCK_EP_RESPONSES)
-        return other_body(ep, p, seq, simulated);
+        return other_body(ep, p, seq, completion_tokens, simulated);
     text = plm__mock_reply_text(p);
     if (text == NULL)
         return NULL;

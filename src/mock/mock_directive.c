@@ -108,6 +108,8 @@ static int apply(plm__mock_directive *d, const char *k, const char *v)
             d->fault = PLM__MOCK_FAULT_BIG;
         else if (strcmp(v, "slow") == 0)
             d->fault = PLM__MOCK_FAULT_SLOW;
+        else if (strcmp(v, "cut") == 0)
+            d->fault = PLM__MOCK_FAULT_CUT;
         else
             return 0;
     } else if (strcmp(k, "size") == 0) {

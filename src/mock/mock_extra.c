@@ -2,8 +2,8 @@
  * The mock's answers beyond text generation, in the shapes the official
  * SDKs parse: the model list and one model (OpenAI's or Anthropic's
  * shape), moderations, embeddings (floats or base64 of little-endian
- * float32, any "dimensions"), and the choice of a tool call with
- * arguments made from the tool's JSON schema.
+ * float32, any "dimensions"), images (b64_json or URLs), and the choice
+ * of a tool call with arguments made from the tool's JSON schema.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +130,46 @@ char *plm__mock_moderations_body(const plm__mock_parsed *p, uint64_t seq,
                                              : "omni-moderation-latest",
                                     "results", results),
                           simulated);
+}
+
+/* A 1x1 PNG: small, and a real image for clients that decode it. */
+static const char tiny_png_b64[] =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA"
+    "WjR9awAAAABJRU5ErkJggg==";
+
+/* gpt-image models (the default) report token usage; DALL-E does not. */
+static int image_tokens(const char *model)
+{
+    return model == NULL || strncmp(model, "gpt-image", 9) == 0 ||
+           strncmp(model, "chatgpt-image", 13) == 0;
+}
+
+char *plm__mock_images_body(const plm__mock_parsed *p, uint64_t seq,
+                            int64_t completion_tokens, int simulated)
+{
+    json_t *data = json_array(), *o;
+    json_int_t pt = p->prompt_tokens;
+    json_int_t ct = (json_int_t)completion_tokens * p->n_choices;
+    char url[96];
+
+    for (int i = 0; data != NULL && i < p->n_choices; i++) {
+        snprintf(url, sizeof url, "https://images.mock.invalid/img-%llu-%d.png",
+                 (unsigned long long)seq, i);
+        json_array_append_new(data, p->image_url
+                                        ? json_pack("{s:s}", "url", url)
+                                        : json_pack("{s:s}", "b64_json",
+                                                    tiny_png_b64));
+    }
+    o = json_pack("{s:I, s:o}", "created", (json_int_t)time(NULL), "data",
+                  data);
+    if (o != NULL && image_tokens(p->model))
+        json_object_set_new(o, "usage",
+                            json_pack("{s:I, s:{s:i, s:I}, s:I, s:I}",
+                                      "input_tokens", pt,
+                                      "input_tokens_details", "image_tokens", 0,
+                                      "text_tokens", pt, "output_tokens", ct,
+                                      "total_tokens", pt + ct));
+    return plm__mock_dump(o, simulated);
 }
 
 static const char b64[] =

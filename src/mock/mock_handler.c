@@ -236,6 +236,9 @@ static plm__mock_endpoint endpoint_of(const char *path, int *anthropic)
         return PLM__MOCK_EP_RESPONSES;
     if (strcmp(path, "/v1/moderations") == 0)
         return PLM__MOCK_EP_MODERATIONS;
+    if (strcmp(path, "/v1/images/generations") == 0 ||
+        strcmp(path, "/v1/images/edits") == 0)
+        return PLM__MOCK_EP_IMAGES;
     if (strcmp(path, "/v1/models") == 0)
         return PLM__MOCK_EP_MODELS;
     if (strncmp(path, "/v1/models/", 11) == 0 && path[11] != '\0')
@@ -304,6 +307,7 @@ static void apply_directive(plm__mock_req *r)
     case PLM__MOCK_FAULT_BADJSON: r->act = PLM__MOCK_ACT_BADJSON; return;
     case PLM__MOCK_FAULT_BIG: r->act = PLM__MOCK_ACT_BIG; return;
     case PLM__MOCK_FAULT_SLOW: r->act = PLM__MOCK_ACT_SLOW; return;
+    case PLM__MOCK_FAULT_CUT: r->act = PLM__MOCK_ACT_CUT; return;
     case PLM__MOCK_FAULT_NONE: break;
     }
     if (d->status >= 300) {

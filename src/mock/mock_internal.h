@@ -45,7 +45,8 @@ typedef enum plm__mock_fault {
     PLM__MOCK_FAULT_HANG,
     PLM__MOCK_FAULT_BADJSON,
     PLM__MOCK_FAULT_BIG,
-    PLM__MOCK_FAULT_SLOW
+    PLM__MOCK_FAULT_SLOW,
+    PLM__MOCK_FAULT_CUT
 } plm__mock_fault;
 
 /* A parsed "X-Mock" header or "[mock ...]" directive. */
@@ -111,6 +112,7 @@ typedef enum plm__mock_endpoint {
     PLM__MOCK_EP_EMBEDDINGS,
     PLM__MOCK_EP_RESPONSES,
     PLM__MOCK_EP_MODERATIONS,
+    PLM__MOCK_EP_IMAGES, /* /v1/images/generations and /v1/images/edits */
     PLM__MOCK_EP_MODELS, /* GET /v1/models */
     PLM__MOCK_EP_MODEL   /* GET /v1/models/{id} */
 } plm__mock_endpoint;
@@ -133,6 +135,7 @@ typedef struct plm__mock_parsed {
     int dimensions;        /* embedding length (default 8) */
     json_t *input;         /* borrowed: moderations' "input" */
     int anthropic_shape;   /* GET /v1/models in Anthropic's shape */
+    int image_url;         /* images: response_format "url" */
 } plm__mock_parsed;
 
 #define PLM__MOCK_MAX_CHOICES 128
@@ -158,6 +161,10 @@ char *plm__mock_models_body(const plm__mock_parsed *p, const char *id,
 char *plm__mock_moderations_body(const plm__mock_parsed *p, uint64_t seq,
                                  int simulated);
 char *plm__mock_embeddings_body(const plm__mock_parsed *p, int simulated);
+/* Images (generations and edits): n images as b64_json, or as URLs when
+ * asked; usage for gpt-image models. Caller frees. */
+char *plm__mock_images_body(const plm__mock_parsed *p, uint64_t seq,
+                            int64_t completion_tokens, int simulated);
 /* Picks the tool a request asks to call (tools given and tool_choice
  * required / named, or "[mock tool_call]" in the user text) and builds
  * arguments from its JSON schema. Returns 0 or -1 (out of memory). */

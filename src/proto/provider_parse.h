@@ -33,16 +33,48 @@ typedef struct plm__sse_state {
     int any_content;
     int ended;  /* the stream's own end marker was seen */
     int failed; /* an error event set res's code */
+    /* The answer being assembled in the shape the endpoint returns
+     * without streaming (owned; NULL until the stream starts one), and
+     * which endpoint's shape it is (the provider's own values). */
+    json_t *answer;
+    int kind;
 } plm__sse_state;
+
+/*
+ * Turns st->answer, after the whole stream was read, into the endpoint's
+ * non-streamed object (a new reference). NULL with res's code set when
+ * the stream's pieces do not make one (out of memory, a tool input that
+ * is not JSON); NULL with res untouched when there is nothing to
+ * assemble.
+ */
+typedef json_t *(*plm__sse_finish_fn)(plm__sse_state *st);
 
 /*
  * Runs fn over body's events with a fresh plm__sse_state, then settles
  * res: out of memory, the error an event reported, a stream cut short
  * (PLM_EPARSE; `what` names the stream in the message), or the joined
- * text as the content. Returns the resulting code.
+ * text as the content and, through finish (NULL: st->answer as it is),
+ * the assembled answer as res->assembled. Returns the resulting code.
  */
 int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
-                     plm_result *res, const char *what);
+                     plm__sse_finish_fn finish, plm_result *res,
+                     const char *what);
+
+/*
+ * Text that arrives in pieces, kept as a JSON array of the pieces under
+ * obj[key] while the stream is read (appending to a JSON string would
+ * copy it whole for every delta), then joined into one string.
+ * plm__pieces_add appends piece (a JSON string; others are ignored),
+ * first turning a string already at obj[key] into the array's first
+ * piece and replacing any other value. plm__pieces_join replaces such an
+ * array with the joined string and leaves other values alone. Both return
+ * PLM_OK or PLM_ENOMEM.
+ */
+int plm__pieces_add(json_t *obj, const char *key, const json_t *piece);
+int plm__pieces_join(json_t *obj, const char *key);
+
+/* The element of array whose integer member "index" is idx, or NULL. */
+json_t *plm__json_find_index(const json_t *array, json_int_t idx);
 
 /* Copies a JSON string value into *dst (leaves *dst alone otherwise). */
 void plm__json_take_string(char **dst, const json_t *v);

@@ -411,8 +411,9 @@ static int64_t output_limit(const plm_request *req)
         if (json_is_integer(v) && json_integer_value(v) >= 0)
             return json_integer_value(v);
     }
-    /* Embeddings produce no output tokens. */
-    if (req->path && strstr(req->path, "/embeddings"))
+    /* Embeddings and moderations produce no output tokens. */
+    if (req->path &&
+        (strstr(req->path, "/embeddings") || strstr(req->path, "/moderations")))
         return 0;
     return PLM__DEFAULT_MAX_TOKENS;
 }
@@ -421,7 +422,8 @@ static int64_t output_limit(const plm_request *req)
  * Estimate: UTF-8 bytes of every message's content, the system prompt and
  * the raw APIs' "input"/"prompt"/"instructions", divided by 4 and rounded
  * up, plus the output limit (max_tokens, max_completion_tokens or
- * max_output_tokens; 1024 when absent, 0 for embeddings) times n. Bytes
+ * max_output_tokens; 1024 when absent, 0 for embeddings and
+ * moderations) times n. Bytes
  * rather than characters: non-ASCII text costs more tokens per character,
  * so this errs on the safe side of a budget.
  */

@@ -80,6 +80,7 @@ void plm__result_reset_attempt(plm_result *res)
     free(res->finish_reason);
     free(res->request_id);
     free(res->body);
+    free(res->assembled);
     res->error_message = NULL;
     res->error_type = NULL;
     res->error_code = NULL;
@@ -88,6 +89,8 @@ void plm__result_reset_attempt(plm_result *res)
     res->request_id = NULL;
     res->body = NULL;
     res->body_len = 0;
+    res->assembled = NULL;
+    res->assembled_len = 0;
     res->code = PLM_OK;
     res->error_class = PLM_CLASS_NONE;
     res->http_status = 0;
@@ -171,6 +174,18 @@ const char *plm_result_body(const plm_result *res, size_t *len)
     if (len)
         *len = res->body_len;
     return res->body;
+}
+
+const char *plm_result_assembled_body(const plm_result *res, size_t *len)
+{
+    if (!res || !res->assembled) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = res->assembled_len;
+    return res->assembled;
 }
 
 void *plm_result_user_data(const plm_result *res)

@@ -22,6 +22,8 @@ struct plm_result {
     char *request_id;          /* the server's request-id header, or NULL */
     char *body;                /* last attempt's body, NUL-terminated */
     size_t body_len;
+    char *assembled; /* a stream's answer as one JSON object, or NULL */
+    size_t assembled_len;
     int attempts;
     int started;
     double latency; /* seconds, first send to completion */

@@ -1,6 +1,8 @@
 /*
- * Server-sent events: splitting a stream's body into events, and settling
- * a result once a provider's event callback has read them all.
+ * Server-sent events: splitting a stream's body into events, settling a
+ * result once a provider's event callback has read them all, and the
+ * pieces helpers with which the providers assemble a streamed answer into
+ * the object the endpoint returns without streaming.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +73,97 @@ out:
     return rc;
 }
 
+int plm__pieces_add(json_t *obj, const char *key, const json_t *piece)
+{
+    json_t *arr = json_object_get(obj, key);
+
+    if (!json_is_string(piece))
+        return PLM_OK;
+    if (!json_is_array(arr)) {
+        json_t *fresh = json_array();
+
+        if (!fresh)
+            return PLM_ENOMEM;
+        if (json_is_string(arr) && json_string_length(arr) > 0 &&
+            json_array_append(fresh, arr)) {
+            json_decref(fresh);
+            return PLM_ENOMEM;
+        }
+        if (json_object_set_new(obj, key, fresh))
+            return PLM_ENOMEM;
+        arr = fresh;
+    }
+    return json_array_append_new(arr, json_incref((json_t *)piece)) ? PLM_ENOMEM
+                                                                    : PLM_OK;
+}
+
+int plm__pieces_join(json_t *obj, const char *key)
+{
+    json_t *arr = json_object_get(obj, key), *piece, *joined;
+    plm__buf text = { 0 };
+    size_t i;
+
+    if (!json_is_array(arr))
+        return PLM_OK;
+    json_array_foreach(arr, i, piece)
+    {
+        if (plm__buf_append(&text, json_string_value(piece),
+                            json_string_length(piece))) {
+            plm__buf_free(&text);
+            return PLM_ENOMEM;
+        }
+    }
+    joined = json_stringn(text.data ? text.data : "", text.len);
+    plm__buf_free(&text);
+    return !joined || json_object_set_new(obj, key, joined) ? PLM_ENOMEM
+                                                            : PLM_OK;
+}
+
+json_t *plm__json_find_index(const json_t *array, json_int_t idx)
+{
+    json_t *item, *index;
+    size_t i;
+
+    json_array_foreach(array, i, item)
+    {
+        index = json_object_get(item, "index");
+        if (json_is_integer(index) && json_integer_value(index) == idx)
+            return item;
+    }
+    return NULL;
+}
+
+/* Stores the assembled answer as res->assembled (compact JSON text). */
+static int take_assembled(plm__sse_state *st, plm__sse_finish_fn finish)
+{
+    plm_result *res = st->res;
+    json_t *obj;
+    char *text;
+
+    if (finish) {
+        obj = finish(st);
+    } else {
+        obj = st->answer;
+        st->answer = NULL;
+    }
+    if (!obj)
+        return res->code;
+    text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (!text) {
+        plm__result_set_error(res, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                              "out of memory assembling the stream");
+        return PLM_ENOMEM;
+    }
+    free(res->assembled);
+    res->assembled = text;
+    res->assembled_len = strlen(text);
+    return PLM_OK;
+}
+
 int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
-                     plm_result *res, const char *what)
+                     plm__sse_finish_fn finish, plm_result *res,
+                     const char *what)
 {
     plm__sse_state st = { 0 };
     int rc;
@@ -100,8 +191,9 @@ int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
         res->content = st.content.data;
         st.content.data = NULL;
     }
-    rc = PLM_OK;
+    rc = take_assembled(&st, finish);
 out:
     plm__buf_free(&st.content);
+    json_decref(st.answer);
     return rc;
 }

@@ -2,9 +2,9 @@
  * The mock answers what the official OpenAI and Anthropic SDKs send, in
  * the shapes they parse: Anthropic's Bearer auth and any version, base64
  * embeddings and "dimensions", the responses API's full event sequence,
- * the model list, moderations, n choices, tool calls (plain and
- * streamed), and provider JSON errors with a request id for every error
- * path. tests/sdk drives the same with the real SDKs.
+ * the model list, moderations, images, n choices, tool calls (plain and
+ * streamed), a stream cut midway, and provider JSON errors with a request
+ * id for every error path. tests/sdk drives the same with the real SDKs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -273,6 +273,89 @@ static void test_mock_sdk__moderations(void **state)
     plm_mock_free(m);
 }
 
+static void test_mock_sdk__images(void **state)
+{
+    plm_mock *m = plm_test_mock_start(NULL);
+    plm_test_xfer x;
+    unsigned char raw[128];
+    json_t *j;
+
+    (void)state;
+    /* gpt-image: b64_json (a real PNG) and token usage. */
+    send_to(&x, m, "/v1/images/generations",
+            "{\"model\":\"gpt-image-1\",\"prompt\":\"a cat\",\"n\":2}", NULL,
+            NULL);
+    j = answer(&x, 200, "x-request-id");
+    assert_true(json_is_integer(json_object_get(j, "created")));
+    assert_int_equal(json_array_size(json_object_get(j, "data")), 2);
+    assert_true(unbase64(plm_test_jstr(j, "data.1.b64_json"), raw, sizeof raw) >
+                8);
+    assert_memory_equal(raw, "\x89PNG\r\n\x1a\n", 8);
+    assert_true(json_integer_value(json_object_get(json_object_get(j, "usage"),
+                                                   "output_tokens")) > 0);
+    json_decref(j);
+    plm_test_xfer_free(&x);
+
+    /* DALL-E with response_format "url": URLs and no usage. */
+    send_to(&x, m, "/v1/images/generations",
+            "{\"model\":\"dall-e-3\",\"prompt\":\"a dog\","
+            "\"response_format\":\"url\"}",
+            NULL, NULL);
+    j = answer(&x, 200, "x-request-id");
+    assert_int_equal(strncmp(plm_test_jstr(j, "data.0.url"), "https://", 8), 0);
+    assert_null(json_object_get(json_array_get(json_object_get(j, "data"), 0),
+                                "b64_json"));
+    assert_null(json_object_get(j, "usage"));
+    json_decref(j);
+    plm_test_xfer_free(&x);
+
+    /* Edits (the JSON form) answer in the same shape; directives in the
+     * prompt apply. */
+    send_to(&x, m, "/v1/images/edits",
+            "{\"prompt\":\"hat [mock status=500 times=1]\",\"images\":"
+            "[{\"image_url\":\"https://x/a.png\"}]}",
+            NULL, NULL);
+    j = answer(&x, 500, "x-request-id");
+    json_decref(j);
+    plm_test_xfer_free(&x);
+    send_to(&x, m, "/v1/images/edits",
+            "{\"prompt\":\"hat [mock status=500 times=1]\",\"images\":"
+            "[{\"image_url\":\"https://x/a.png\"}]}",
+            NULL, NULL);
+    j = answer(&x, 200, "x-request-id");
+    assert_non_null(plm_test_jstr(j, "data.0.b64_json"));
+    json_decref(j);
+    plm_test_xfer_free(&x);
+    plm_mock_free(m);
+}
+
+/* fault=cut on a stream: a 200 event stream that stops halfway (no
+ * [DONE]); with times=1 the next attempt gets the whole stream. */
+static void test_mock_sdk__stream_cut(void **state)
+{
+    static const char body[] =
+        "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"a longer text to stream [mock fault=cut times=1]\"}]}";
+    plm_mock *m = plm_test_mock_start(NULL);
+    plm_test_xfer x;
+    char ct[64];
+
+    (void)state;
+    send_to(&x, m, "/v1/chat/completions", body, NULL, NULL);
+    assert_int_equal(x.status, 200);
+    assert_non_null(plm_test_xfer_header(&x, "content-type", ct, sizeof ct));
+    assert_string_equal(ct, "text/event-stream");
+    assert_non_null(strstr(x.body.p, "data: {"));
+    assert_null(strstr(x.body.p, "[DONE]"));
+    assert_null(strstr(x.body.p, "\"finish_reason\":\"stop\""));
+    plm_test_xfer_free(&x);
+    send_to(&x, m, "/v1/chat/completions", body, NULL, NULL);
+    assert_int_equal(x.status, 200);
+    assert_non_null(strstr(x.body.p, "data: [DONE]"));
+    plm_test_xfer_free(&x);
+    plm_mock_free(m);
+}
+
 /* One error path: status, provider shape and request id header. */
 static void check_error(plm_mock *m, const char *path, const char *body,
                         const char *h1, long status, int anthropic)
@@ -522,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_mock_sdk__n_choices),
         cmocka_unit_test(test_mock_sdk__tool_calls),
         cmocka_unit_test(test_mock_sdk__tool_calls_streamed),
+        cmocka_unit_test(test_mock_sdk__images),
+        cmocka_unit_test(test_mock_sdk__stream_cut),
     };
     int rc;
 

@@ -176,6 +176,16 @@ test('moderations', async () => {
   assert.equal(r.results[1].categories.violence, true);
 });
 
+test('images: b64_json with usage, or URLs', async () => {
+  const g = await client().images.generate({ model: 'gpt-image-1', prompt: 'a cat', n: 2 });
+  assert.equal(g.data.length, 2);
+  assert.equal(Buffer.from(g.data[0].b64_json, 'base64').subarray(1, 4).toString(), 'PNG');
+  assert.ok(g.usage.output_tokens > 0);
+  const u = await client().images.generate({ model: 'dall-e-3', prompt: 'a dog', response_format: 'url' });
+  assert.match(u.data[0].url, /^https:\/\//);
+  assert.equal(u.usage, undefined);
+});
+
 test('errors carry the provider shape and the request id', async () => {
   await assert.rejects(client().get('/nope'), (err) => {
     assert.equal(err.status, 404);

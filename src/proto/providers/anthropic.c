@@ -5,7 +5,8 @@
  * and reading a successful answer, as JSON or as a stream of server-sent
  * events (message_start, content_block_delta, message_delta, message_stop,
  * and an "error" event when the provider fails mid-stream). Text blocks
- * are joined; tool-use and thinking blocks are skipped.
+ * are joined into the content; a stream is also assembled into the
+ * message object the endpoint returns without streaming.
  *
  * Anthropic has no JSON response mode; when asked for one, the serialized
  * body gets an instruction appended to its system prompt (the documented
@@ -181,6 +182,176 @@ out:
     return rc;
 }
 
+/* Puts a copy of block at idx of the message's content; an index past
+ * the end appends (a gap is not padded: the index comes from the
+ * server). PLM_OK or PLM_ENOMEM. */
+static int content_block_start(json_t *content, size_t idx, const json_t *block)
+{
+    json_t *copy = json_deep_copy(block);
+
+    if (!copy)
+        return PLM_ENOMEM;
+    if (idx < json_array_size(content))
+        return json_array_set_new(content, idx, copy) ? PLM_ENOMEM : PLM_OK;
+    return json_array_append_new(content, copy) ? PLM_ENOMEM : PLM_OK;
+}
+
+static int block_delta(json_t *block, const json_t *delta)
+{
+    json_t *cites;
+
+    if (!json_is_object(block))
+        return PLM_OK;
+    if (type_is(delta, "text_delta"))
+        return plm__pieces_add(block, "text", json_object_get(delta, "text"));
+    if (type_is(delta, "input_json_delta"))
+        return plm__pieces_add(block, "input",
+                               json_object_get(delta, "partial_json"));
+    if (type_is(delta, "thinking_delta"))
+        return plm__pieces_add(block, "thinking",
+                               json_object_get(delta, "thinking"));
+    if (type_is(delta, "signature_delta") &&
+        json_is_string(json_object_get(delta, "signature")))
+        return json_object_set(block, "signature",
+                               json_object_get(delta, "signature"))
+                   ? PLM_ENOMEM
+                   : PLM_OK;
+    if (type_is(delta, "citations_delta") &&
+        json_object_get(delta, "citation")) {
+        cites = json_object_get(block, "citations");
+        if (!json_is_array(cites)) {
+            cites = json_array();
+            if (json_object_set_new(block, "citations", cites))
+                return PLM_ENOMEM;
+        }
+        return json_array_append(cites, json_object_get(delta, "citation"))
+                   ? PLM_ENOMEM
+                   : PLM_OK;
+    }
+    return PLM_OK;
+}
+
+/* Sets every member of src that is not null into dst, but "content",
+ * which the blocks build. */
+static int merge_members(json_t *dst, const json_t *src)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)src, key, v)
+    {
+        if (!json_is_null(v) && strcmp(key, "content") != 0 &&
+            json_object_set(dst, key, v))
+            return PLM_ENOMEM;
+    }
+    return PLM_OK;
+}
+
+/*
+ * The message the endpoint returns without streaming, assembled in
+ * st->answer: message_start's message, each content block from its
+ * content_block_start with its deltas' pieces (text, thinking, the tool
+ * input's partial JSON, citations, signature), message_delta's stop
+ * reason and usage (its counts are totals, not increments). PLM_OK or
+ * PLM_ENOMEM.
+ */
+static int assemble(plm__sse_state *st, const char *type, const json_t *ev)
+{
+    const json_t *index = json_object_get(ev, "index");
+    size_t idx = json_is_integer(index) && json_integer_value(index) >= 0
+                     ? (size_t)json_integer_value(index)
+                     : 0;
+    json_t *msg = st->answer, *content, *usage;
+
+    if (strcmp(type, "message_start") == 0) {
+        if (!json_is_object(json_object_get(ev, "message")))
+            return PLM_OK;
+        json_decref(st->answer);
+        st->answer = json_deep_copy(json_object_get(ev, "message"));
+        if (!st->answer)
+            return PLM_ENOMEM;
+        if (!json_is_array(json_object_get(st->answer, "content")) &&
+            json_object_set_new(st->answer, "content", json_array()))
+            return PLM_ENOMEM;
+        return PLM_OK;
+    }
+    if (!msg) {
+        /* A server that skips message_start still gets a message. */
+        msg = st->answer = json_pack("{s:s, s:s, s:[]}", "type", "message",
+                                     "role", "assistant", "content");
+        if (!msg)
+            return PLM_ENOMEM;
+    }
+    content = json_object_get(msg, "content");
+    if (!json_is_array(content))
+        return PLM_OK;
+    if (strcmp(type, "content_block_start") == 0 &&
+        json_is_object(json_object_get(ev, "content_block")))
+        return content_block_start(content, idx,
+                                   json_object_get(ev, "content_block"));
+    if (strcmp(type, "content_block_delta") == 0)
+        return block_delta(json_array_get(content, idx),
+                           json_object_get(ev, "delta"));
+    if (strcmp(type, "message_delta") == 0) {
+        if (json_is_object(json_object_get(ev, "delta")) &&
+            merge_members(msg, json_object_get(ev, "delta")))
+            return PLM_ENOMEM;
+        usage = json_object_get(msg, "usage");
+        if (json_is_object(json_object_get(ev, "usage")) &&
+            json_is_object(usage) &&
+            merge_members(usage, json_object_get(ev, "usage")))
+            return PLM_ENOMEM;
+    }
+    return PLM_OK;
+}
+
+/* The plm__sse_finish_fn: every block's pieces joined, a tool input's
+ * JSON text parsed back into the object (none: {}). */
+static json_t *finish_message(plm__sse_state *st)
+{
+    json_t *msg = st->answer, *block, *input;
+    size_t i;
+
+    st->answer = NULL;
+    json_array_foreach(json_object_get(msg, "content"), i, block)
+    {
+        int tool_input = json_is_array(json_object_get(block, "input"));
+
+        if (plm__pieces_join(block, "text") ||
+            plm__pieces_join(block, "thinking") ||
+            plm__pieces_join(block, "input"))
+            goto nomem;
+        if (!tool_input)
+            continue;
+        input = json_object_get(block, "input");
+        if (json_string_length(input) == 0) {
+            if (json_object_set_new(block, "input", json_object()))
+                goto nomem;
+            continue;
+        }
+        input = json_loadb(json_string_value(input), json_string_length(input),
+                           0, NULL);
+        if (!json_is_object(input)) {
+            json_decref(input);
+            plm__parse_fail(st->res, "Anthropic stream",
+                            "tool input is not a JSON object",
+                            json_string_value(json_object_get(block, "input")),
+                            json_string_length(
+                                json_object_get(block, "input")));
+            json_decref(msg);
+            return NULL;
+        }
+        if (json_object_set_new(block, "input", input))
+            goto nomem;
+    }
+    return msg;
+nomem:
+    json_decref(msg);
+    plm__result_set_error(st->res, PLM_ENOMEM, PLM_CLASS_LOCAL,
+                          "out of memory assembling the stream");
+    return NULL;
+}
+
 static int on_event(const char *event, const char *data, size_t len, void *ctx)
 {
     plm__sse_state *st = ctx;
@@ -205,7 +376,13 @@ static int on_event(const char *event, const char *data, size_t len, void *ctx)
         plm__stream_error(st->res, json_object_get(ev, "error"));
         st->failed = 1;
         rc = 1;
-    } else if (strcmp(type, "message_start") == 0) {
+        goto out;
+    }
+    if (assemble(st, type, ev)) {
+        rc = PLM_ENOMEM;
+        goto out;
+    }
+    if (strcmp(type, "message_start") == 0) {
         message = json_object_get(ev, "message");
         take_usage(st->res, json_object_get(message, "usage"));
     } else if (strcmp(type, "content_block_delta") == 0) {
@@ -238,7 +415,8 @@ out:
 
 static int parse_sse(const char *body, size_t len, plm_result *res)
 {
-    return plm__sse_collect(body, len, on_event, res, "Anthropic stream");
+    return plm__sse_collect(body, len, on_event, finish_message, res,
+                            "Anthropic stream");
 }
 
 static void client_options(const plm_client_options *o, const char **api_key,

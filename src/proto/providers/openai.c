@@ -3,8 +3,9 @@
  * a bearer token, the chat body (the system prompt as the first message,
  * response_format for JSON answers, stream_options for usage in streams),
  * and reading a successful answer: chat completions, legacy completions,
- * embeddings and the Responses API as JSON, and chat completions and
- * Responses as server-sent event streams. The parser takes what it knows
+ * embeddings, moderations, images and the Responses API as JSON, and the
+ * streams of chat, legacy completions and Responses (assembled into their
+ * non-streamed object by openai_stream.c). The parser takes what it knows
  * and ignores the rest, so new fields never break it; only a body that is
  * not JSON, or a known endpoint's answer without its defining field, is a
  * parse error. Error answers use the shared reader.
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openai_stream.h"
 #include "provider.h"
 #include "provider_parse.h"
 
@@ -134,6 +136,12 @@ static int take_responses_output(plm_result *res, const json_t *output)
     return PLM_OK;
 }
 
+static int is_images(const char *path)
+{
+    return plm__path_is(path, "/v1/images/generations") ||
+           plm__path_is(path, "/v1/images/edits");
+}
+
 static int parse_json(const char *path, const char *body, size_t len,
                       plm_result *res)
 {
@@ -165,7 +173,12 @@ static int parse_json(const char *path, const char *body, size_t len,
         plm__json_take_string(&res->finish_reason,
                               json_object_get(details, "reason"));
     } else if (json_is_array(json_object_get(root, "data"))) {
-        res->completion_tokens = 0; /* embeddings produce no output */
+        /* Embeddings produce no output; images report theirs in "usage"
+         * (gpt-image models) or not at all. */
+        if (!is_images(path))
+            res->completion_tokens = 0;
+    } else if (json_is_array(json_object_get(root, "results"))) {
+        res->completion_tokens = 0; /* moderations: no usage, no output */
     } else if (plm__path_is(path, "/v1/chat/completions") ||
                plm__path_is(path, "/v1/completions")) {
         plm__parse_fail(res, "OpenAI", "no choices", body, len);
@@ -175,8 +188,12 @@ static int parse_json(const char *path, const char *body, size_t len,
         plm__parse_fail(res, "OpenAI", "no output", body, len);
         rc = PLM_EPARSE;
         goto out;
-    } else if (plm__path_is(path, "/v1/embeddings")) {
+    } else if (plm__path_is(path, "/v1/embeddings") || is_images(path)) {
         plm__parse_fail(res, "OpenAI", "no data", body, len);
+        rc = PLM_EPARSE;
+        goto out;
+    } else if (plm__path_is(path, "/v1/moderations")) {
+        plm__parse_fail(res, "OpenAI", "no results", body, len);
         rc = PLM_EPARSE;
         goto out;
     }
@@ -205,7 +222,9 @@ static const json_t *first_choice(const json_t *choices)
 
 /* The Responses API streams typed events and no [DONE]: text arrives in
  * response.output_text.delta, usage and status in the final
- * response.completed (or .incomplete / .failed) event. */
+ * response.completed (or .incomplete / .failed) event. Image streams
+ * are typed too, and end with image_generation.completed (or
+ * image_edit.completed). */
 static int on_responses_event(plm__sse_state *st, const json_t *ev)
 {
     const char *type = json_string_value(json_object_get(ev, "type"));
@@ -223,10 +242,20 @@ static int on_responses_event(plm__sse_state *st, const json_t *ev)
         const json_t *details = json_object_get(response, "incomplete_details");
 
         take_usage(st->res, json_object_get(response, "usage"));
+        if (plm__openai_stream_response(st, response))
+            return PLM_ENOMEM;
         plm__json_take_string(&st->res->finish_reason,
                               json_object_get(response, "status"));
         plm__json_take_string(&st->res->finish_reason,
                               json_object_get(details, "reason"));
+        st->ended = 1;
+        return 1;
+    } else if (strcmp(type, "image_generation.completed") == 0 ||
+               strcmp(type, "image_edit.completed") == 0) {
+        /* An image stream: partial images, then the final one. */
+        take_usage(st->res, json_object_get(ev, "usage"));
+        if (plm__openai_stream_image(st, ev))
+            return PLM_ENOMEM;
         st->ended = 1;
         return 1;
     } else if (strcmp(type, "response.failed") == 0 ||
@@ -271,6 +300,10 @@ static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
         json_decref(chunk);
         return rc;
     }
+    if (plm__openai_stream_chunk(st, chunk)) {
+        json_decref(chunk);
+        return PLM_ENOMEM;
+    }
     choice = first_choice(json_object_get(chunk, "choices"));
     delta = json_object_get(choice, "delta");
     content = json_object_get(delta, "content");
@@ -291,7 +324,8 @@ static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
 
 static int parse_sse(const char *body, size_t len, plm_result *res)
 {
-    return plm__sse_collect(body, len, on_chunk, res, "OpenAI stream");
+    return plm__sse_collect(body, len, on_chunk, plm__openai_stream_finish, res,
+                            "OpenAI stream");
 }
 
 static void client_options(const plm_client_options *o, const char **api_key,
