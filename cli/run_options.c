@@ -9,6 +9,7 @@
 
 #include "cli_args.h"
 #include "commands.h"
+#include "presets.h"
 #include "run_options.h"
 
 static const char usage_text[] =
@@ -22,9 +23,11 @@ static const char usage_text[] =
     "options:\n"
     "  -o, --output FILE        output JSONL (appended; required)\n"
     "      --provider P         auto (default: by each line's url), openai,\n"
-    "                           anthropic, or mock (embedded simulated\n"
-    "                           server)\n"
-    "      --base-url URL       server base URL (http://host:port or .../v1)\n"
+    "                           anthropic, mock (embedded simulated\n"
+    "                           server), or a service's preset (below)\n"
+    "      --base-url URL       server base URL, as the SDKs take it: a\n"
+    "                           bare http://host:port means its /v1, any\n"
+    "                           other is used as given (.../v1beta/openai)\n"
     "  -c, --max-concurrent N   requests in flight at once (default 5)\n"
     "      --timeout SECONDS    stop the whole run after this long\n"
     "      --request-timeout SECONDS  per-attempt timeout (default 600)\n"
@@ -72,6 +75,33 @@ static const char usage_text[] =
 static void usage(FILE *out)
 {
     fputs(usage_text, out);
+    fputs(
+        "\nprovider presets (OpenAI-compatible services; every line goes to\n"
+        "the service, --base-url overrides its URL; see docs/providers.md):\n",
+        out);
+    cli_presets_list(out, 2);
+}
+
+/* "auto", "openai", "anthropic", "mock", then the presets' names: the
+ * values of enum run_provider. */
+static const char *const *provider_choices(void)
+{
+    static const char *names[RUN_PROVIDER_PRESET + 32];
+    static const char *const fixed[] = { "auto", "openai", "anthropic",
+                                         "mock" };
+    size_t n = 0;
+    const cli_preset *p;
+
+    if (names[0])
+        return names;
+    for (; n < RUN_PROVIDER_PRESET; n++)
+        names[n] = fixed[n];
+    for (size_t i = 0; (p = cli_preset_at(i)) != NULL &&
+                       n + 1 < sizeof names / sizeof names[0];
+         i++)
+        names[n++] = p->name;
+    names[n] = NULL;
+    return names;
 }
 
 /* Lists the known tiers after an unknown --tier. */
@@ -143,8 +173,7 @@ static int parse_table(int argc, char **argv, run_options *o,
                        struct run_given *given, int *first_arg)
 {
     /* In the order of enum run_provider. */
-    static const char *const providers[] = { "auto", "openai", "anthropic",
-                                             "mock", NULL };
+    const char *const *providers = provider_choices();
     /* One option per line reads as a table. */
     /* clang-format off */
     const cli_option options[] = {
@@ -152,8 +181,9 @@ static int parse_table(int argc, char **argv, run_options *o,
           .dest = &o->output },
         { .name = "provider", .kind = CLI_OPT_CHOICE, .dest = &o->provider,
           .choices = providers,
-          .bad = "invalid value for %o: '%v' (auto, openai, anthropic or "
-                 "mock)" },
+          .bad = "invalid value for %o: '%v' (auto, openai, anthropic, "
+                 "mock, gemini, azure, openrouter, groq, together, mistral, "
+                 "deepseek, vllm, llamacpp or ollama)" },
         { .name = "base-url", .kind = CLI_OPT_CUSTOM, .dest = &o->base_url,
           .convert = convert_url,
           .bad = "invalid value for %o: '%v' (a URL: http://host:port or "
