@@ -66,6 +66,20 @@ const cli_preset *cli_preset_find(const char *name)
     return NULL;
 }
 
+const char *const *cli_preset_choices(const char *const *fixed, size_t nfixed,
+                                      const char **buf, size_t cap)
+{
+    size_t n = 0;
+    const cli_preset *p;
+
+    for (; n < nfixed && n + 1 < cap; n++)
+        buf[n] = fixed[n];
+    for (size_t i = 0; (p = cli_preset_at(i)) != NULL && n + 1 < cap; i++)
+        buf[n++] = p->name;
+    buf[n] = NULL;
+    return buf;
+}
+
 static const char *env(const char *name)
 {
     const char *v = name ? getenv(name) : NULL;

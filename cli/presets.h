@@ -53,6 +53,11 @@ int cli_preset_apply(const cli_preset *p, const char *cmd,
                      const char *base_url_option, cli_preset_setup *setup,
                      plm_client_options *copts);
 
+/* The choices of a --provider option: the nfixed names in fixed, then the
+ * presets' names, NULL-terminated, in buf (cap entries). Returns buf. */
+const char *const *cli_preset_choices(const char *const *fixed, size_t nfixed,
+                                      const char **buf, size_t cap);
+
 /* Prints the presets, two lines each, indented by indent spaces: name,
  * key variable and description; base URL. */
 void cli_presets_list(FILE *out, int indent);

@@ -87,21 +87,12 @@ static void usage(FILE *out)
 static const char *const *provider_choices(void)
 {
     static const char *names[RUN_PROVIDER_PRESET + 32];
-    static const char *const fixed[] = { "auto", "openai", "anthropic",
-                                         "mock" };
-    size_t n = 0;
-    const cli_preset *p;
+    static const char *const fixed[RUN_PROVIDER_PRESET] = { "auto", "openai",
+                                                            "anthropic",
+                                                            "mock" };
 
-    if (names[0])
-        return names;
-    for (; n < RUN_PROVIDER_PRESET; n++)
-        names[n] = fixed[n];
-    for (size_t i = 0; (p = cli_preset_at(i)) != NULL &&
-                       n + 1 < sizeof names / sizeof names[0];
-         i++)
-        names[n++] = p->name;
-    names[n] = NULL;
-    return names;
+    return cli_preset_choices(fixed, RUN_PROVIDER_PRESET, names,
+                              sizeof names / sizeof names[0]);
 }
 
 /* Lists the known tiers after an unknown --tier. */

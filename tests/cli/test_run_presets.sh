@@ -98,6 +98,22 @@ tail -n +$((before + 1)) mock.log >azure2.log
 expect azure2 /openai/deployments/m/chat/completions \
     api-version=2025-01-01-preview api-key
 
+# `parallm describe` takes the presets too, and lists them.
+"$PLM" describe --help | grep -q "openrouter" || fail "describe --help"
+echo "some text" >doc.txt
+before=$(line_count mock.log)
+GEMINI_API_KEY=$SECRET "$PLM" describe -P gemini -m gm \
+    --base-url "$M/v1beta/openai" doc.txt >describe.out 2>describe.err \
+    || fail "describe: $(cat describe.err)"
+grep -q summary describe.out || fail "describe output: $(cat describe.out)"
+tail -n +$((before + 1)) mock.log >describe.log
+expect describe /v1beta/openai/chat/completions "" authorization
+set +e
+"$PLM" describe -P groq -m x doc.txt 2>err.txt
+rc=$?
+set -e
+[ $rc = 2 ] && grep -q "set GROQ_API_KEY" err.txt || fail "describe key"
+
 # The key is in no output, message or log.
 if grep -rl -- "$SECRET" ./*.out ./*.err ./*.log mock.log; then
     fail "a key was printed"
