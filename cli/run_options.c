@@ -5,7 +5,9 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_args.h"
 #include "commands.h"
@@ -74,12 +76,33 @@ static const char usage_text[] =
 
 static void usage(FILE *out)
 {
-    fputs(usage_text, out);
-    fputs(
-        "\nprovider presets (OpenAI-compatible services; every line goes to\n"
-        "the service, --base-url overrides its URL; see docs/providers.md):\n",
-        out);
-    cli_presets_list(out, 2);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+
+    /* One write: a reader that stops at its first match (grep -q) must
+     * not make a later write fail. */
+    if (mem) {
+        fputs(usage_text, mem);
+        fputs("\nprovider presets (OpenAI-compatible services; every line "
+              "goes to\nthe service, --base-url overrides its URL; see "
+              "docs/providers.md):\n",
+              mem);
+        cli_presets_list(mem, 2);
+    }
+    if (mem && fclose(mem) == 0) {
+        /* stdio would cut it at its buffer's size. */
+        fflush(out);
+        for (size_t done = 0; done < len;) {
+            ssize_t n = write(fileno(out), text + done, len - done);
+            if (n <= 0)
+                break;
+            done += (size_t)n;
+        }
+    } else {
+        fputs(usage_text, out);
+    }
+    free(text);
 }
 
 /* "auto", "openai", "anthropic", "mock", then the presets' names: the
@@ -173,8 +196,7 @@ static int parse_table(int argc, char **argv, run_options *o,
         { .name = "provider", .kind = CLI_OPT_CHOICE, .dest = &o->provider,
           .choices = providers,
           .bad = "invalid value for %o: '%v' (auto, openai, anthropic, "
-                 "mock, gemini, azure, openrouter, groq, together, mistral, "
-                 "deepseek, vllm, llamacpp or ollama)" },
+                 "mock, or a preset listed by --help)" },
         { .name = "base-url", .kind = CLI_OPT_CUSTOM, .dest = &o->base_url,
           .convert = convert_url,
           .bad = "invalid value for %o: '%v' (a URL: http://host:port or "

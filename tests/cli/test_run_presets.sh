@@ -17,6 +17,12 @@ for p in gemini azure openrouter groq together mistral deepseek vllm \
     grep -q -- "$p" help.txt || fail "run --help does not list $p"
 done
 
+set +e
+"$PLM" run in.jsonl -o x.out --provider nosuch 2>err.txt
+rc=$?
+set -e
+[ $rc = 2 ] && grep -q "preset" err.txt || fail "unknown preset: $rc"
+
 "$PLM" mock --port 0 --port-file port --log mock.log &
 BG_PIDS+=("$!")
 for i in $(seq 1 1500); do [ -s port ] && break; sleep 0.02; done
