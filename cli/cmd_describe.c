@@ -25,6 +25,7 @@
 #include "commands.h"
 #include "run.h"
 #include "describe_text.h"
+#include "presets.h"
 #include "mock.h"
 #include "parallm.h"
 
@@ -33,7 +34,13 @@
 #define DESCRIBE_DEFAULT_CONCURRENCY 5
 #define DESCRIBE_MAX_TOKENS 1024
 
-enum provider_choice { CHOICE_OPENAI, CHOICE_ANTHROPIC, CHOICE_MOCK };
+/* CHOICE_PRESET + i: the preset cli_preset_at(i). */
+enum provider_choice {
+    CHOICE_OPENAI,
+    CHOICE_ANTHROPIC,
+    CHOICE_MOCK,
+    CHOICE_PRESET
+};
 
 struct describe_config {
     int provider; /* enum provider_choice */
@@ -105,6 +112,10 @@ static void usage(FILE *out)
         "a key\nis optional (none is sent when unset). Exit status: 0 all "
         "described,\n1 some failed (see parallm(1)).\n",
         DESCRIBE_DEFAULT_CONCURRENCY, DESCRIBE_DEFAULT_MAX_BYTES);
+    fputs("\nprovider presets (-P NAME; give -m MODEL; see "
+          "docs/providers.md):\n",
+          out);
+    cli_presets_list(out, 2);
 }
 
 #define STR_(x) #x
@@ -116,14 +127,19 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg,
                          int *first_file)
 {
     /* In the order of enum provider_choice. */
-    static const char *const providers[] = { "openai", "anthropic", "mock",
-                                             NULL };
+    static const char *const fixed[CHOICE_PRESET] = { "openai", "anthropic",
+                                                      "mock" };
+    static const char *names[CHOICE_PRESET + 32];
+    const char *const *providers = cli_preset_choices(fixed, CHOICE_PRESET,
+                                                      names,
+                                                      32 + CHOICE_PRESET);
     /* One option per line reads as a table. */
     /* clang-format off */
     const cli_option options[] = {
         { .name = "provider", .letter = 'P', .kind = CLI_OPT_CHOICE,
           .dest = &cfg->provider, .choices = providers,
-          .bad = "unknown provider '%v' (openai, anthropic, mock)" },
+          .bad = "unknown provider '%v' (openai, anthropic, mock, or a "
+                 "preset: see --help)" },
         { .name = "model", .letter = 'm', .kind = CLI_OPT_STRING,
           .dest = &cfg->model },
         { .name = "base-url", .letter = 'u', .kind = CLI_OPT_STRING,
@@ -159,6 +175,11 @@ static int parse_options(int argc, char **argv, struct describe_config *cfg,
         strncmp(cfg->base_url, "https://", 8) != 0) {
         fprintf(stderr, "parallm describe: --base-url must start with "
                         "http:// or https://\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (cfg->provider >= CHOICE_PRESET && cfg->model == NULL) {
+        fprintf(stderr, "parallm describe: --provider %s needs --model\n",
+                cli_preset_at((size_t)(cfg->provider - CHOICE_PRESET))->name);
         return CLI_EXIT_USAGE;
     }
     if (cfg->provider == CHOICE_MOCK && cfg->base_url != NULL) {
@@ -494,12 +515,18 @@ static int emit(const struct describe_config *cfg, struct file_job *jobs,
     /* A provider may echo the key it was sent, whatever its shape: no
      * copy of it reaches the output. */
     if (cfg->provider != CHOICE_MOCK) {
-        const char *keys[] = { getenv("OPENAI_API_KEY"),
-                               getenv("ANTHROPIC_API_KEY"), NULL };
-        if (!keys[0]) {
-            keys[0] = keys[1];
-            keys[1] = NULL;
+        const char *found[3] = { getenv("OPENAI_API_KEY"),
+                                 getenv("ANTHROPIC_API_KEY"), NULL };
+        const char *keys[4] = { NULL, NULL, NULL, NULL };
+        size_t nk = 0;
+        if (cfg->provider >= CHOICE_PRESET) {
+            const char *var =
+                cli_preset_at((size_t)(cfg->provider - CHOICE_PRESET))->env_key;
+            found[2] = var ? getenv(var) : NULL;
         }
+        for (size_t i = 0; i < 3; i++)
+            if (found[i] != NULL && found[i][0] != '\0')
+                keys[nk++] = found[i];
         run_mask_secrets(text, strlen(text), keys);
     }
     if (cfg->output != NULL) {
@@ -562,6 +589,8 @@ static int key_missing(const struct describe_config *cfg, const char **var)
     const char *url = getenv(url_var);
 
     *var = key_var;
+    if (cfg->provider >= CHOICE_PRESET) /* cli_preset_apply checks */
+        return 0;
     if (cfg->provider == CHOICE_MOCK || cfg->base_url != NULL ||
         (url != NULL && url[0] != '\0'))
         return 0;
@@ -609,8 +638,14 @@ static int create_client(const struct describe_config *cfg, plm_mock **mock,
                          char *base_url, size_t base_len, plm_client **client)
 {
     plm_client_options copts = PLM_CLIENT_OPTIONS_INIT;
+    static cli_preset_setup preset;
 
-    if (cfg->provider == CHOICE_MOCK) {
+    if (cfg->provider >= CHOICE_PRESET) {
+        if (cli_preset_apply(cli_preset_at(
+                                 (size_t)(cfg->provider - CHOICE_PRESET)),
+                             "describe", cfg->base_url, &preset, &copts) != 0)
+            return CLI_EXIT_USAGE;
+    } else if (cfg->provider == CHOICE_MOCK) {
         if (start_mock(mock, base_url, base_len))
             return CLI_EXIT_FATAL;
         copts.openai_base_url = base_url;

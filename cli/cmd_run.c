@@ -213,7 +213,8 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
     int rc;
     int provider = item->provider;
 
-    if (ctx->opt->provider == RUN_PROVIDER_OPENAI)
+    if (ctx->opt->provider == RUN_PROVIDER_OPENAI ||
+        ctx->opt->provider >= RUN_PROVIDER_PRESET)
         provider = PLM_PROVIDER_OPENAI;
     else if (ctx->opt->provider == RUN_PROVIDER_ANTHROPIC)
         provider = PLM_PROVIDER_ANTHROPIC;
@@ -572,6 +573,8 @@ static void diagnose(run_ctx *ctx)
     const run_options *opt = ctx->opt;
     char *why = ctx->counts.first_failure;
     const char *url = opt->base_url;
+    if (!url && ctx->preset.base_url[0])
+        url = ctx->preset.base_url;
     if (!url)
         url = getenv("OPENAI_BASE_URL");
     if (!url || !*url)

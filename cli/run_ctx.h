@@ -7,6 +7,7 @@
 #define CLI_RUN_CTX_H
 
 #include "mock.h"
+#include "presets.h"
 #include "run.h"
 #include "run_options.h"
 
@@ -46,8 +47,9 @@ typedef struct run_ctx {
     /* The API keys the client sends, masked wherever the command
      * writes; NULL-terminated. */
     const char *secrets[3];
-    char breaker_note[256]; /* the first "circuit breaker open" failure */
-    int unreachable;        /* a request failed without an HTTP answer */
+    char breaker_note[256];  /* the first "circuit breaker open" failure */
+    int unreachable;         /* a request failed without an HTTP answer */
+    cli_preset_setup preset; /* --provider PRESET's base URL, key, query */
 } run_ctx;
 
 /* Messages on stderr step around the progress line. */

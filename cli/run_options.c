@@ -5,10 +5,13 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_args.h"
 #include "commands.h"
+#include "presets.h"
 #include "run_options.h"
 
 static const char usage_text[] =
@@ -29,9 +32,11 @@ static const char usage_text[] =
     "                           standard output (no resume: every request\n"
     "                           is sent)\n"
     "      --provider P         auto (default: by each line's url), openai,\n"
-    "                           anthropic, or mock (embedded simulated\n"
-    "                           server)\n"
-    "      --base-url URL       server base URL (http://host:port or .../v1)\n"
+    "                           anthropic, mock (embedded simulated\n"
+    "                           server), or a service's preset (below)\n"
+    "      --base-url URL       server base URL, as the SDKs take it: a\n"
+    "                           bare http://host:port means its /v1, any\n"
+    "                           other is used as given (.../v1beta/openai)\n"
     "  -c, --max-concurrent N   requests in flight at once (default 5)\n"
     "      --timeout DUR        stop the whole run after this long\n"
     "      --request-timeout DUR  per-attempt timeout (default 600s)\n"
@@ -81,7 +86,46 @@ static const char usage_text[] =
 
 static void usage(FILE *out)
 {
-    fputs(usage_text, out);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+
+    /* One write: a reader that stops at its first match (grep -q) must
+     * not make a later write fail. */
+    if (mem) {
+        fputs(usage_text, mem);
+        fputs("\nprovider presets (OpenAI-compatible services; every line "
+              "goes to\nthe service, --base-url overrides its URL; see "
+              "docs/providers.md):\n",
+              mem);
+        cli_presets_list(mem, 2);
+    }
+    if (mem && fclose(mem) == 0) {
+        /* stdio would cut it at its buffer's size. */
+        fflush(out);
+        for (size_t done = 0; done < len;) {
+            ssize_t n = write(fileno(out), text + done, len - done);
+            if (n <= 0)
+                break;
+            done += (size_t)n;
+        }
+    } else {
+        fputs(usage_text, out);
+    }
+    free(text);
+}
+
+/* "auto", "openai", "anthropic", "mock", then the presets' names: the
+ * values of enum run_provider. */
+static const char *const *provider_choices(void)
+{
+    static const char *names[RUN_PROVIDER_PRESET + 32];
+    static const char *const fixed[RUN_PROVIDER_PRESET] = { "auto", "openai",
+                                                            "anthropic",
+                                                            "mock" };
+
+    return cli_preset_choices(fixed, RUN_PROVIDER_PRESET, names,
+                              sizeof names / sizeof names[0]);
 }
 
 /* Lists the known tiers after an unknown --tier. */
@@ -158,8 +202,7 @@ static int parse_table(int argc, char **argv, run_options *o,
                        struct run_given *given, int *first_arg)
 {
     /* In the order of enum run_provider. */
-    static const char *const providers[] = { "auto", "openai", "anthropic",
-                                             "mock", NULL };
+    const char *const *providers = provider_choices();
     /* One option per line reads as a table. */
     /* clang-format off */
     const cli_option options[] = {
@@ -167,8 +210,8 @@ static int parse_table(int argc, char **argv, run_options *o,
           .dest = &o->output },
         { .name = "provider", .kind = CLI_OPT_CHOICE, .dest = &o->provider,
           .choices = providers,
-          .bad = "invalid value for %o: '%v' (auto, openai, anthropic or "
-                 "mock)" },
+          .bad = "invalid value for %o: '%v' (auto, openai, anthropic, "
+                 "mock, or a preset listed by --help)" },
         { .name = "base-url", .kind = CLI_OPT_CUSTOM, .dest = &o->base_url,
           .convert = convert_url,
           .bad = "invalid value for %o: '%v' (a URL: http://host:port or "

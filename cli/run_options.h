@@ -10,7 +10,9 @@ enum run_provider {
     RUN_PROVIDER_AUTO = 0, /* each line's url picks OpenAI or Anthropic */
     RUN_PROVIDER_OPENAI,
     RUN_PROVIDER_ANTHROPIC,
-    RUN_PROVIDER_MOCK
+    RUN_PROVIDER_MOCK,
+    /* RUN_PROVIDER_PRESET + i: the preset cli_preset_at(i) */
+    RUN_PROVIDER_PRESET
 };
 
 typedef struct run_options {

@@ -117,7 +117,16 @@ static int client_options(run_ctx *ctx, plm_client_options *copts)
     copts->breaker_failures = opt->breaker_failures;
     copts->breaker_cooldown_ms = (int)opt->breaker_cooldown_ms;
     copts->retry_budget = opt->retry_budget;
-    if (opt->provider == RUN_PROVIDER_MOCK) {
+    if (opt->provider >= RUN_PROVIDER_PRESET) {
+        /* Every line goes to the service, with its key and addressing. */
+        if (cli_preset_apply(cli_preset_at(
+                                 (size_t)(opt->provider - RUN_PROVIDER_PRESET)),
+                             "run", opt->base_url, &ctx->preset, copts) != 0)
+            return CLI_EXIT_USAGE;
+        okey = ctx->preset.key;
+        akey = NULL;
+        ctx->have_key[PLM_PROVIDER_OPENAI] = 1;
+    } else if (opt->provider == RUN_PROVIDER_MOCK) {
         if ((rc = start_mock(ctx, copts)) >= 0)
             return rc;
         /* The mock accepts any key; a fixed one keeps real keys off it. */
@@ -126,7 +135,8 @@ static int client_options(run_ctx *ctx, plm_client_options *copts)
         copts->openai_base_url = opt->base_url;
         copts->anthropic_base_url = opt->base_url;
     }
-    if ((rc = check_keys(ctx, okey, akey)) >= 0)
+    if (opt->provider < RUN_PROVIDER_PRESET &&
+        (rc = check_keys(ctx, okey, akey)) >= 0)
         return rc;
     copts->openai_api_key = okey && *okey ? okey : NULL;
     copts->anthropic_api_key = akey && *akey ? akey : NULL;

@@ -242,7 +242,21 @@ typedef void (*plm_log_fn)(plm_log_level level, const char *message,
 #define PLM_CLIENT_OPTIONS_VERSION 1
 
 /* Zero (or NULL) in any field means "the default" given in its comment.
- * Every _ms duration must lie in [0, 7 days]; anything else is PLM_EINVAL. */
+ * Every _ms duration must lie in [0, 7 days]; anything else is PLM_EINVAL.
+ *
+ * Base URLs are read as the official SDKs read them: a bare
+ * "scheme://host[:port]" (no path, or only "/") means its "/v1"
+ * ("http://localhost:8000" -> http://localhost:8000/v1); any base with a
+ * path is taken as given, trailing slashes trimmed, version included
+ * ("https://generativelanguage.googleapis.com/v1beta/openai",
+ * "https://openrouter.ai/api/v1"). A request's path (e.g.
+ * "/v1/chat/completions") has its leading "/v1" replaced by the base:
+ * ".../v1beta/openai/chat/completions"; on "https://api.openai.com/v1" it
+ * is unchanged. A path not under "/v1" goes to the base's
+ * scheme://host[:port] as it is. A query in the base URL is sent with
+ * every request. Limits and messages name an endpoint by its base URL
+ * without a trailing "/v1", so ".../v1" and the bare host are one
+ * endpoint. */
 typedef struct plm_client_options {
     unsigned int version;           /* PLM_CLIENT_OPTIONS_VERSION */
     const char *openai_api_key;     /* default $OPENAI_API_KEY */
@@ -343,6 +357,37 @@ typedef struct plm_client_options {
                                  when the breaker's probes have
                                  kept failing this long since it
                                  opened; default 300000 (5 min) */
+    /* OpenAI-compatible services that address requests their own way
+     * (Azure OpenAI takes all three: "api-key", "api-version=2024-10-21",
+     * 1). */
+    const char *openai_api_key_header; /* the header carrying the
+                                          key as its whole value
+                                          ("api-key: KEY"); default
+                                          NULL: "Authorization:
+                                          Bearer KEY". A header name
+                                          (letters, digits, -_.!#$%&'*+^`|~),
+                                          else PLM_EINVAL */
+    const char *openai_query;          /* appended to every OpenAI
+                                          request URL ("?" or "&"
+                                          added), e.g.
+                                          "api-version=2024-10-21";
+                                          no spaces, control bytes or
+                                          '#', else PLM_EINVAL */
+    int openai_deployment_paths;       /* 1: a POST to /v1/chat/
+                                          completions, /v1/completions,
+                                          /v1/embeddings (and the
+                                          audio, images and batches
+                                          endpoints) goes to
+                                          {base}/deployments/{model}/
+                                          chat/completions ..., model
+                                          being the body's "model"
+                                          (percent-encoded), as
+                                          openai-node's AzureOpenAI
+                                          client does; not when the
+                                          base already has a
+                                          /deployments/ segment.
+                                          Other paths (/v1/responses)
+                                          go to the base as usual */
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT                                                \

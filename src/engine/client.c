@@ -19,6 +19,7 @@
 #include "errdetail.h"
 #include "policy.h"
 #include "provider.h"
+#include "request.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_init_rc;
@@ -107,16 +108,73 @@ static int check_base_url(const char *field, const char *url)
                           url);
 }
 
-static int build_headers(plm_client *c, plm_provider p)
+/* A header name (RFC 9110 token): anything else would split or forge a
+ * header line. */
+static int is_header_name(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
+            return 0;
+    return 1;
+}
+
+/* A query goes into the request line as it is. */
+static int is_query(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c <= 0x20 || c >= 0x7f || c == '#')
+            return 0;
+    }
+    return 1;
+}
+
+/* The provider's addressing options (key header, query, deployment
+ * paths), checked. PLM_OK or PLM_EINVAL. */
+static int url_options(const plm__provider_ops *ops,
+                       const plm_client_options *o, const char **key_header,
+                       const char **query, int *deployments)
+{
+    char field[64];
+
+    *key_header = *query = NULL;
+    *deployments = 0;
+    if (!ops->client_url_options)
+        return PLM_OK;
+    ops->client_url_options(o, key_header, query, deployments);
+    if (*key_header && !is_header_name(*key_header)) {
+        snprintf(field, sizeof field, "%s_api_key_header", ops->name);
+        return plm__error_set(PLM_EINVAL, field,
+                              "must be a header name, got \"%.64s\"",
+                              *key_header);
+    }
+    if (*query && !is_query(*query)) {
+        snprintf(field, sizeof field, "%s_query", ops->name);
+        return plm__error_set(PLM_EINVAL, field,
+                              "must not hold spaces, control bytes or '#'");
+    }
+    return PLM_OK;
+}
+
+static int build_headers(plm_client *c, const plm_client_options *o,
+                         plm_provider p)
 {
     struct curl_slist *list = NULL, *tmp;
+    const char *key_header, *query;
+    int deployments;
 
+    (void)url_options(plm__provider_get(p), o, &key_header, &query,
+                      &deployments);
     /* curl 7.88 sends "Expect: 100-continue" for POST bodies over 1 KiB,
      * costing a round trip per request; no LLM server needs it. */
     tmp = curl_slist_append(list, "Expect:");
     if (!tmp)
         return PLM_ENOMEM;
-    list = plm__provider_headers(p, c->api_key[p], tmp);
+    list = plm__provider_headers_keyed(p, c->api_key[p], key_header, tmp);
     if (!list)
         return PLM_ENOMEM;
     c->headers[p] = list;
@@ -142,10 +200,16 @@ static int resolve_endpoints(plm_client *c, const plm_client_options *o)
     }
     for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
         const plm__provider_ops *ops = plm__provider_get((plm_provider)i);
+        const char *url = pick(base[i], ops->env_base_url,
+                               ops->default_base_url);
+        const char *key_header, *query;
+        int deployments, rc;
 
-        c->base_url[i] = plm__base_url_normalize(
-            pick(base[i], ops->env_base_url, ops->default_base_url));
-        if (!c->base_url[i])
+        if ((rc = url_options(ops, o, &key_header, &query, &deployments)))
+            return rc;
+        c->base_url[i] = plm__base_url_normalize(url);
+        if (!c->base_url[i] || plm__urlbase_init(&c->urlbase[i], url, query,
+                                                 deployments) != PLM_OK)
             return PLM_ENOMEM;
     }
     /* Only http(s) (the transport refuses other schemes anyway; saying so
@@ -160,6 +224,16 @@ static int resolve_endpoints(plm_client *c, const plm_client_options *o)
             return rc;
     }
     return PLM_OK;
+}
+
+char *plm__client_url(const plm_client *c, const plm_request *req)
+{
+    const char *model = NULL;
+
+    if (req->body)
+        model = json_string_value(json_object_get(req->body, "model"));
+    return plm__urlbase_url(&c->urlbase[req->provider], req->provider,
+                            req->method, req->path, model);
 }
 
 /* The policy logs through the client's sink, filtered by its level. */
@@ -256,7 +330,7 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     c->log_batches = o->log_batches;
 
     for (int i = 0; i < PLM__PROVIDER_COUNT; i++)
-        if (build_headers(c, (plm_provider)i) != PLM_OK)
+        if (build_headers(c, o, (plm_provider)i) != PLM_OK)
             goto fail;
     if (plm__loop_new(&c->loop) != 0)
         goto fail;
@@ -305,6 +379,7 @@ void plm_client_free(plm_client *client)
             wipe(h->data);
         curl_slist_free_all(client->headers[i]);
         free(client->base_url[i]);
+        plm__urlbase_clear(&client->urlbase[i]);
         wipe(client->api_key[i]);
         free(client->api_key[i]);
     }

@@ -18,10 +18,12 @@
 #define PLM__MAX_HOOKS 8
 
 struct plm_client {
-    /* By plm_provider: the key (NULL = none), the base URL (normalized:
-     * no trailing / or /v1), the auth + protocol headers (built once). */
+    /* By plm_provider: the key (NULL = none), the endpoint's identity
+     * for limits and messages (no trailing / or /v1), where requests go
+     * (plm__urlbase), the auth + protocol headers (built once). */
     char *api_key[PLM__PROVIDER_COUNT];
     char *base_url[PLM__PROVIDER_COUNT];
+    plm__urlbase urlbase[PLM__PROVIDER_COUNT];
     struct curl_slist *headers[PLM__PROVIDER_COUNT];
     int max_retries; /* resolved: 0 means none */
     int64_t request_timeout_ms;
@@ -50,6 +52,10 @@ struct plm_client {
     int64_t run_started_ns;
     int64_t run_ended_ns; /* 0 while running */
 };
+
+/* The URL req goes to (plm__urlbase_url with the client's endpoint).
+ * malloc'd, or NULL on out of memory. */
+char *plm__client_url(const plm_client *c, const plm_request *req);
 
 /* Logs a message at level through the client's log callback (or stderr).
  * The message must not contain a secret. */

@@ -554,8 +554,6 @@ static int pull_one(plm__run *run)
     plm_client *c = run->client;
     plm_request *req = NULL;
     void *tag = NULL;
-    const char *base;
-    size_t blen, plen;
     job *j;
     int rc = run->source(&req, &tag, run->user_data);
 
@@ -593,17 +591,12 @@ static int pull_one(plm__run *run)
                  "out of memory serializing the request");
         return 1;
     }
-    base = c->base_url[req->provider];
-    blen = strlen(base);
-    plen = strlen(req->path);
-    j->url = malloc(blen + plen + 1);
+    j->url = plm__client_url(c, req);
     if (!j->url) {
         job_fail(run, j, PLM_ENOMEM, PLM_CLASS_LOCAL,
                  "out of memory building the URL");
         return 1;
     }
-    memcpy(j->url, base, blen);
-    memcpy(j->url + blen, req->path, plen + 1);
     return 1;
 nomem:
     /* Without a result object the request cannot be completed: stop the

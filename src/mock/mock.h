@@ -44,11 +44,14 @@
  * /v1/messages (Anthropic shape, header request-id; a key in x-api-key or
  * Authorization: Bearer, else 401; any anthropic-version, none 400); GET
  * /v1/models and /v1/models/{id} (any id; Anthropic's shape when the
- * request has anthropic-version). "stream": true gives server-sent events
- * for chat, completions, responses (the full event sequence) and
- * messages. "n" gives n choices; embeddings honour encoding_format
- * (float, base64 of little-endian float32) and dimensions (default 8).
- * With "tools", a tool_choice that requires or names a tool, or
+ * request has anthropic-version). The same endpoints answer under the
+ * bases of OpenAI-compatible services: "/v1beta/openai", "/openai/v1",
+ * "/api/v1", "/openai/deployments/{name}" and "/openai" stand for "/v1"
+ * ("/openai/deployments/D/chat/completions?api-version=..." is chat). "stream":
+ * true gives server-sent events for chat, completions, responses (the full
+ * event sequence) and messages. "n" gives n choices; embeddings honour
+ * encoding_format (float, base64 of little-endian float32) and dimensions
+ * (default 8). With "tools", a tool_choice that requires or names a tool, or
  * "[mock tool_call]" in the user text, answers with a call of it
  * (arguments from its JSON schema); "[mock flagged]" flags a moderation
  * input. Other paths 404, other methods 405, a body that is not a JSON
@@ -129,7 +132,12 @@ typedef struct plm_mock_record {
     char *authorization; /* Authorization header or NULL */
     char *api_key;       /* x-api-key header or NULL */
     char *anthropic_version;
-    char *user_text; /* last user message or NULL */
+    char *user_text;      /* last user message or NULL */
+    char query[256];      /* the URI's query without '?' ("" for none),
+                             values of key/token parameters masked */
+    char auth_header[16]; /* the name of the header that carried a key:
+                             "authorization", "x-api-key", "api-key", or
+                             "" (never its value) */
 } plm_mock_record;
 
 typedef struct plm_mock_stats {

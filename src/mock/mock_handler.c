@@ -72,6 +72,8 @@ static int add_record(plm_mock *m, plm__mock_req *r, int64_t now, int in_flight,
     rec->in_flight_at_arrival = in_flight;
     snprintf(rec->method, sizeof rec->method, "%s", r->method);
     snprintf(rec->path, sizeof rec->path, "%s", r->path);
+    memcpy(rec->query, r->query, sizeof rec->query);
+    memcpy(rec->auth_header, r->auth_header, sizeof rec->auth_header);
     rec->body = strdup(body);
     rec->authorization = dup_or_null(evhttp_find_header(in, "Authorization"));
     rec->api_key = dup_or_null(evhttp_find_header(in, "x-api-key"));
@@ -98,11 +100,12 @@ static void write_log(plm_mock *m, plm__mock_req *r, int status, int in_flight)
     snprintf(when + strlen(when), sizeof when - strlen(when), ".%03ldZ",
              ts.tv_nsec / 1000000);
     /* Only whether credentials were sent: their values never leave. */
-    o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s?, s:b, s:b}", "time", when,
-                  "method", r->method, "path", r->path, "status", status,
+    o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s?, s:b, s:b, s:s, s:s}", "time",
+                  when, "method", r->method, "path", r->path, "status", status,
                   "in_flight", in_flight, "user_text", r->parsed.user_text,
                   "authorization_present", r->has_auth, "api_key_present",
-                  r->has_api_key);
+                  r->has_api_key, "query", r->query, "auth_header",
+                  r->auth_header);
     if (o == NULL)
         return;
     json_dumpf(o, m->log, JSON_COMPACT);
@@ -244,6 +247,71 @@ static plm__mock_endpoint endpoint_of(const char *path, int *anthropic)
     if (strncmp(path, "/v1/models/", 11) == 0 && path[11] != '\0')
         return PLM__MOCK_EP_MODEL;
     return PLM__MOCK_EP_UNKNOWN;
+}
+
+/* The bases of OpenAI-compatible services that stand for "/v1" ("*" is
+ * one path segment: Azure's deployment). */
+static const char *const base_prefixes[] = {
+    "/v1beta/openai",        "/openai/v1", "/api/v1",
+    "/openai/deployments/*", "/openai",    NULL
+};
+
+/* Reads path under a known base prefix as "/v1" + the rest into buf;
+ * returns what to route by (path itself when no prefix matches). */
+static const char *route_of(const char *path, char *buf, size_t len)
+{
+    for (const char *const *p = base_prefixes; *p; p++) {
+        const char *star = strchr(*p, '*');
+        size_t n = star ? (size_t)(star - *p) : strlen(*p);
+        const char *rest = path + n;
+
+        if (strncmp(path, *p, n) != 0)
+            continue;
+        if (star) {
+            if (*rest == '/' || *rest == '\0')
+                continue;
+            rest += strcspn(rest, "/");
+        }
+        if (*rest != '/')
+            continue;
+        snprintf(buf, len, "/v1%s", rest);
+        return buf;
+    }
+    return path;
+}
+
+/* A query parameter named like a key or token. */
+static int names_secret(const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((n - i >= 3 && strncasecmp(name + i, "key", 3) == 0) ||
+            (n - i >= 5 && strncasecmp(name + i, "token", 5) == 0))
+            return 1;
+    return 0;
+}
+
+/* The query, with the values of parameters that may be keys masked, and
+ * the name of the header that carried a key. */
+static void note_query_and_auth(plm__mock_req *r, const char *uri,
+                                struct evkeyvalq *in)
+{
+    const char *q = uri ? strchr(uri, '?') : NULL;
+    char *p, *amp;
+
+    snprintf(r->query, sizeof r->query, "%.*s",
+             q ? (int)strcspn(q + 1, "#") : 0, q ? q + 1 : "");
+    for (p = r->query; *p; p = amp + (*amp != '\0')) {
+        char *eq = strchr(p, '=');
+
+        amp = p + strcspn(p, "&");
+        if (eq && eq < amp && names_secret(p, (size_t)(eq - p)))
+            memset(eq + 1, '*', (size_t)(amp - eq - 1));
+    }
+    snprintf(r->auth_header, sizeof r->auth_header, "%s",
+             evhttp_find_header(in, "api-key")         ? "api-key"
+             : evhttp_find_header(in, "x-api-key")     ? "x-api-key"
+             : evhttp_find_header(in, "Authorization") ? "authorization"
+                                                       : "");
 }
 
 static const char *method_name(enum evhttp_cmd_type c)
@@ -389,7 +457,7 @@ static int check_get(plm__mock_req *r, struct evkeyvalq *in)
     r->parsed.anthropic_shape = evhttp_find_header(in, "anthropic-version") !=
                                 NULL;
     if (r->ep == PLM__MOCK_EP_MODEL)
-        r->parsed.model = r->path + strlen("/v1/models/");
+        r->parsed.model = r->route + strlen("/v1/models/");
     return 0;
 }
 
@@ -565,7 +633,9 @@ static void handle(plm_mock *m, struct evhttp_request *req)
         plen = sizeof r->path - 1;
     memcpy(r->path, uri ? uri : "", plen);
     r->path[plen] = '\0';
-    r->ep = endpoint_of(r->path, &r->anthropic);
+    note_query_and_auth(r, uri, in);
+    r->route = route_of(r->path, r->route_buf, sizeof r->route_buf);
+    r->ep = endpoint_of(r->route, &r->anthropic);
     /* Errors off the known paths answer in the shape the client's
      * headers point at. */
     if (r->ep == PLM__MOCK_EP_UNKNOWN || r->ep == PLM__MOCK_EP_MODELS ||

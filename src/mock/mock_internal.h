@@ -258,6 +258,10 @@ struct plm__mock_req {
     int has_record;
     char method[8];
     char path[128];
+    char query[256];      /* see plm_mock_record */
+    char auth_header[16]; /* see plm_mock_record */
+    const char *route;    /* path with a known base prefix read as /v1 */
+    char route_buf[128];
     int has_auth;
     int has_api_key;
     /* fault=big and fault=slow progress */

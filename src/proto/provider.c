@@ -60,8 +60,17 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
                                          const char *api_key,
                                          struct curl_slist *list)
 {
+    return plm__provider_headers_keyed(provider, api_key, NULL, list);
+}
+
+struct curl_slist *plm__provider_headers_keyed(plm_provider provider,
+                                               const char *api_key,
+                                               const char *key_header,
+                                               struct curl_slist *list)
+{
     const plm__provider_ops *ops = plm__provider_get(provider);
     struct curl_slist *next;
+    int sendable = key_is_sendable(api_key);
 
     if (!ops)
         goto fail;
@@ -75,8 +84,22 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
     if (!next)
         goto fail;
     list = next;
-    next = ops->request_headers(key_is_sendable(api_key) ? api_key : NULL,
-                                list);
+    if (key_header && sendable) {
+        /* "name: KEY" in place of the provider's own auth header. */
+        size_t n = strlen(key_header) + 3;
+        char *prefix = malloc(n);
+
+        if (!prefix)
+            goto fail;
+        snprintf(prefix, n, "%s: ", key_header);
+        next = plm__header_append_secret(list, prefix, api_key);
+        free(prefix);
+        if (!next)
+            goto fail;
+        list = next;
+        sendable = 0;
+    }
+    next = ops->request_headers(sendable ? api_key : NULL, list);
     if (!next)
         goto fail;
     return next;

@@ -55,6 +55,17 @@ typedef struct plm__provider_ops {
      * URL (they win over the env variables). NULL: no such fields. */
     void (*client_options)(const plm_client_options *o, const char **api_key,
                            const char **base_url);
+    /* The plm_client_options fields that change how this provider's
+     * requests are addressed and authenticated (a key header other than
+     * the provider's own, a query for every URL, deployment paths). NULL:
+     * none; the provider's own header, no query. */
+    void (*client_url_options)(const plm_client_options *o,
+                               const char **key_header, const char **query,
+                               int *deployment_paths);
+    /* With deployment paths on, the endpoint paths (after the base URL)
+     * that go to "/deployments/{model}" + path, NULL-terminated, as
+     * openai-node's AzureOpenAI client routes them. NULL: none. */
+    const char *const *deployment_paths;
 
     /* Appends the auth and protocol headers to list, which already holds
      * the shared ones (Content-Type, Expect). api_key is NULL when there
@@ -123,10 +134,54 @@ void plm__provider_parse(plm_provider provider, const char *path,
                          int http_status, const plm__headers *headers,
                          const char *body, size_t len, plm_result *res);
 
-/* "https://host/v1/" -> "https://host": strips trailing slashes and one
- * trailing "/v1", so a base that users paste from OPENAI_BASE_URL and a
- * bare host both work. Returns a malloc'd string or NULL. */
+/* As plm__provider_headers, with the key in the header named key_header
+ * ("api-key: KEY") instead of the provider's own auth header; NULL
+ * key_header: the provider's own. The provider's other headers (a version)
+ * are sent either way. */
+struct curl_slist *plm__provider_headers_keyed(plm_provider provider,
+                                               const char *api_key,
+                                               const char *key_header,
+                                               struct curl_slist *list);
+
+/* The endpoint's identity, for limits and messages: "https://host/v1/" ->
+ * "https://host" (trailing slashes and one trailing "/v1" stripped), so
+ * every spelling of one server names the same endpoint. Not the URL that
+ * requests go to (plm__urlbase). Returns a malloc'd string or NULL. */
 char *plm__base_url_normalize(const char *url);
+
+/*
+ * Where a provider's requests go, as the official SDKs read a base URL:
+ * a bare "scheme://host[:port]" (no path, or only "/") means
+ * "scheme://host[:port]/v1"; any other base is taken as given, trailing
+ * slashes trimmed ("https://generativelanguage.googleapis.com/v1beta/
+ * openai", "https://openrouter.ai/api/v1"). A request path's leading "/v1"
+ * is replaced by that base: "/v1/chat/completions" on ".../v1beta/openai"
+ * is ".../v1beta/openai/chat/completions". A path not under "/v1" is
+ * absolute on the server (the base's scheme://host[:port] + path).
+ */
+typedef struct plm__urlbase {
+    char *base;           /* trimmed, no query: "https://api.openai.com/v1" */
+    size_t origin_len;    /* bytes of base that are scheme://host[:port] */
+    char *query;          /* for every request, without '?'; NULL: none */
+    int deployment_paths; /* see plm__provider_ops.deployment_paths */
+    int base_has_deployment; /* base already names a /deployments/ path */
+} plm__urlbase;
+
+/* Reads base_url (a query in it is kept for every request, before query,
+ * the option's, which may start with '?'). PLM_OK or PLM_ENOMEM (ep then
+ * cleared). */
+int plm__urlbase_init(plm__urlbase *ep, const char *base_url, const char *query,
+                      int deployment_paths);
+void plm__urlbase_clear(plm__urlbase *ep);
+
+/* The URL of one request: the base (see plm__urlbase), the path with its
+ * "/v1" replaced, "/deployments/{model}" inserted for a POST to one of the
+ * provider's deployment paths when ep asks for it (model percent-encoded;
+ * not when the base already names a deployment), then the path's own
+ * query, the base's and ep's, joined by '&'. malloc'd, or NULL on out of
+ * memory or an unknown provider. */
+char *plm__urlbase_url(const plm__urlbase *ep, plm_provider provider,
+                       const char *method, const char *path, const char *model);
 
 /* ---- helpers for the providers' operations ---- */
 

@@ -12,7 +12,9 @@
 #define PLM_EXCERPT_MAX 200
 
 /* Masks, in place, what looks like an API key ("sk-..." as OpenAI and
- * Anthropic keys begin), so a provider echoing a key cannot leak it. */
+ * Anthropic keys begin, and the value after a key header's name:
+ * "Bearer KEY", "api-key: KEY" (Azure), "x-api-key: KEY"), so a provider
+ * echoing a key cannot leak it. */
 void plm__scrub_keys(char *s);
 
 /* Writes into out (out_size >= 8) a printable, key-free excerpt of at

@@ -335,6 +335,28 @@ static void client_options(const plm_client_options *o, const char **api_key,
     *base_url = o->openai_base_url;
 }
 
+/* An OpenAI-compatible service's own addressing (Azure OpenAI: "api-key",
+ * "api-version=...", deployment paths). */
+static void client_url_options(const plm_client_options *o,
+                               const char **key_header, const char **query,
+                               int *deployment_paths)
+{
+    *key_header = o->openai_api_key_header;
+    *query = o->openai_query;
+    *deployment_paths = o->openai_deployment_paths;
+}
+
+/* The endpoints openai-node's AzureOpenAI client sends to a deployment
+ * (its _deployments_endpoints); the others (/responses, /files, ...) go
+ * to the base as they are. */
+static const char *const deployment_paths[] = {
+    "/completions",        "/chat/completions",
+    "/embeddings",         "/audio/transcriptions",
+    "/audio/translations", "/audio/speech",
+    "/images/generations", "/batches",
+    "/images/edits",       NULL
+};
+
 const plm__provider_ops plm__provider_openai = {
     .id = PLM_PROVIDER_OPENAI,
     .name = "openai",
@@ -344,6 +366,8 @@ const plm__provider_ops plm__provider_openai = {
     .env_base_url = "OPENAI_BASE_URL",
     .chat_path = "/v1/chat/completions",
     .client_options = client_options,
+    .client_url_options = client_url_options,
+    .deployment_paths = deployment_paths,
     .request_headers = request_headers,
     .set_system = set_system,
     .set_json_response = set_json_response,
