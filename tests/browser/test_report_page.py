@@ -11,6 +11,7 @@
    same format) otherwise; the test says which.
 2. The report of a trace with a garbage line and a cut-off last line names
    both lines on stderr and in the page, and still draws the rest.
+3. The report of a run without attempts (a header only) draws, blank.
 Screenshots go to SHOT_DIR.
 """
 import json
@@ -188,6 +189,27 @@ def test_bad_lines(b, parallm, tmp, shots):
     print(f"ok: bad lines 5 and {last} named")
 
 
+def test_no_attempts(b, parallm, tmp, shots):
+    """A run that traced nothing but its header still draws, with blanks."""
+    trace = os.path.join(tmp, "empty-run.jsonl")
+    with open(trace, "w") as f:
+        f.write(json.dumps({"trace": "parallm", "version": 1,
+                            "started_at": "2026-01-01T00:00:00Z",
+                            "max_concurrent": 8, "rpm": None,
+                            "tpm": None}) + "\n")
+    html = os.path.join(tmp, "empty-run.html")
+    report(parallm, trace, html)
+    b.console()
+    b.open("file://" + html)
+    b.wait_for(READY, "the report of an empty run to render")
+    if b.attr("requests", "data-value") != "0" or b.text("p50") != "-":
+        fail(f"empty run shows {b.text('requests')!r}, p50 {b.text('p50')!r}")
+    errors = b.console_errors()
+    if errors:
+        fail(f"console errors: {errors}")
+    print("ok: a run without attempts")
+
+
 def main():
     if len(sys.argv) != 3:
         fail("usage: test_report_page.py PARALLM SHOT_DIR")
@@ -197,6 +219,7 @@ def main():
             with chromium.Browser(shots) as b:
                 test_run_report(b, parallm, tmp, shots)
                 test_bad_lines(b, parallm, tmp, shots)
+                test_no_attempts(b, parallm, tmp, shots)
         except chromium.Missing as e:
             fail(str(e))
 
