@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import chromium  # noqa: E402
 
@@ -52,7 +53,9 @@ def expected(trace):
             if not isinstance(rec, dict) or "trace" in rec:
                 continue
             indexes.add(rec["index"])
-            lat.append(round(rec["done_ms"]) - round(rec["sent_ms"]))
+            # Whole ms, halves away from zero, as the command rounds.
+            lat.append(math.floor(rec["done_ms"] + 0.5) -
+                       math.floor(rec["sent_ms"] + 0.5))
     return {"requests": len(indexes), "attempts": len(lat),
             "p50": nearest_rank(lat, 50), "p95": nearest_rank(lat, 95),
             "p99": nearest_rank(lat, 99)}
@@ -79,6 +82,9 @@ def make_trace(parallm, tmp):
         if r.returncode != 0:
             fail(f"parallm run exit {r.returncode}: {r.stderr}")
         print("trace: parallm run --provider mock --trace")
+        requests = expected(trace)["requests"]
+        if requests != 200:
+            fail(f"the trace of a run of 200 requests has {requests}")
     else:
         subprocess.run([sys.executable, GEN, "-n", "400", "-c", "16",
                         "--fail-rate", "0.1", "--latency-ms", "80",
