@@ -311,7 +311,8 @@ json_t *report_aggregate(report_trace *t, const report_agg_options *opts)
                                                 : REPORT_DEFAULT_TIMELINE;
     int64_t span = 0, requests, ok, retried, tokens = 0;
 
-    qsort(t->attempts, t->count, sizeof *t->attempts, cmp_attempt);
+    if (t->count > 0) /* attempts is NULL then, which qsort may not get */
+        qsort(t->attempts, t->count, sizeof *t->attempts, cmp_attempt);
     for (size_t i = 0; i < t->count; i++) {
         const report_attempt *a = &t->attempts[i];
         int64_t end = a->done + (a->retry_wait > 0 ? a->retry_wait : 0);

@@ -131,6 +131,16 @@ assert d['attempts'] == json.load(open('data.json'))['attempts']
 assert d['bad_lines']['count'] == 0
 " || fail "headless trace data"
 
+# A run that traced its header and no attempt reports zeros.
+head -n 1 trace.jsonl >header-only.jsonl
+"$PLM" report --json header-only.jsonl >header-only.json 2>err.txt ||
+    fail "header-only trace: exit $?: $(cat err.txt)"
+python3 -c "
+import json; d = json.load(open('header-only.json'))
+assert d['requests'] == 0 and d['attempts'] == 0 and d['span_ms'] == 0
+assert d['latency_ms']['p50'] == -1 and d['max_concurrent'] == 24
+" || fail "header-only trace data"
+
 # Errors: exit 2 with a clear message.
 expect_exit() { # CODE MESSAGE ARGS...
     local code=$1 msg=$2 rc=0
