@@ -30,5 +30,6 @@ int cmd_run(int argc, char **argv);
 int cmd_mock(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_describe(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct command commands[] = {
     { "mock", cmd_mock, "serve the mock LLM API for offline testing" },
     { "demo", cmd_demo, "sequential vs parallel benchmark on the mock" },
     { "describe", cmd_describe, "describe files in parallel with an LLM" },
+    { "report", cmd_report, "an HTML report of a run's trace" },
 };
 
 static void usage(FILE *out)
