@@ -1,0 +1,172 @@
+/*
+ * What a run observes, through the engine and the mock: the trace
+ * callback once per attempt with monotone times and the wait before a
+ * retry with its cause, the timings every result carries, and the
+ * metrics text counting the same requests, attempts and retries.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "limits_fixture.h"
+#include "parallm.h"
+
+#define MODEL "obs-model"
+#define MAX_TRACES 16
+
+typedef struct traces {
+    plm_attempt_trace t[MAX_TRACES];
+    int n;
+} traces;
+
+static void on_trace(const plm_attempt_trace *t, void *user_data)
+{
+    traces *tr = user_data;
+    assert_true(tr->n < MAX_TRACES);
+    tr->t[tr->n] = *t;
+    tr->t[tr->n].model = NULL; /* borrowed for the call only */
+    assert_string_equal(t->model, MODEL);
+    tr->n++;
+}
+
+static void check_monotone(const plm_attempt_trace *t)
+{
+    assert_true(t->queued_ns >= 0);
+    assert_true(t->admitted_ns >= t->queued_ns);
+    assert_true(t->sent_ns >= t->admitted_ns);
+    assert_true(t->first_byte_ns >= t->sent_ns);
+    assert_true(t->done_ns >= t->first_byte_ns);
+}
+
+static void test_observe__trace_timings_and_metrics(void **state)
+{
+    enum { N = 3 };
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client *c = plm_lf_client(m, NULL);
+    plm_request *reqs[N];
+    plm_result *res[N];
+    traces tr;
+    plm_timings tm;
+    plm_metrics_summary sum;
+    char *text = NULL;
+    int i, retried = 0;
+    (void)state;
+
+    memset(&tr, 0, sizeof tr);
+    assert_int_equal(plm_client_set_trace(c, on_trace, &tr), PLM_OK);
+    reqs[0] = plm_lf_chat(MODEL, "0 [mock status=429 times=1 retry_after=0.2]",
+                          16);
+    reqs[1] = plm_lf_chat(MODEL, "1 fine", 16);
+    reqs[2] = plm_lf_chat(MODEL, "2 fine", 16);
+    assert_int_equal(plm_lf_run(c, reqs, N, res, 2, NULL, NULL), PLM_OK);
+
+    /* One trace per attempt: 0 took two. */
+    assert_int_equal(tr.n, 4);
+    for (i = 0; i < tr.n; i++) {
+        const plm_attempt_trace *t = &tr.t[i];
+        /* The fixture feeds the requests in order. */
+        int idx = (int)t->index;
+        assert_true(idx >= 0 && idx < N);
+        assert_int_equal(t->provider, PLM_PROVIDER_OPENAI);
+        check_monotone(t);
+        if (t->http_status == 429) {
+            retried++;
+            assert_int_equal(idx, 0);
+            assert_int_equal(t->attempt, 1);
+            assert_int_equal(t->error_class, PLM_CLASS_RATE_LIMITED);
+            assert_int_equal(t->retry_reason, PLM_WAIT_RETRY_AFTER);
+            assert_true(t->retry_wait_ns >= 200000000);
+        } else {
+            assert_int_equal(t->http_status, 200);
+            assert_int_equal(t->error_class, PLM_CLASS_NONE);
+            assert_int_equal(t->retry_reason, PLM_WAIT_NONE);
+            assert_true(t->retry_wait_ns == -1);
+            assert_true(t->prompt_tokens > 0);
+            assert_true(t->completion_tokens > 0);
+            assert_int_equal(t->attempt, idx == 0 ? 2 : 1);
+        }
+    }
+    assert_int_equal(retried, 1);
+
+    for (i = 0; i < N; i++) {
+        assert_int_equal(plm_result_code(res[i]), PLM_OK);
+        assert_int_equal(plm_result_timings(res[i], &tm), PLM_OK);
+        assert_true(tm.queued_ns >= 0);
+        assert_true(tm.first_sent_ns >= tm.queued_ns);
+        assert_true(tm.admitted_ns >= tm.first_sent_ns ||
+                    plm_result_attempts(res[i]) == 1);
+        assert_true(tm.sent_ns >= tm.admitted_ns);
+        assert_true(tm.first_byte_ns >= tm.sent_ns);
+        assert_true(tm.done_ns >= tm.first_byte_ns);
+    }
+    assert_int_equal(plm_result_timings(res[0], &tm), PLM_OK);
+    assert_true(tm.sent_ns - tm.first_sent_ns >= 200000000);
+
+    assert_int_equal(plm_client_metrics_text(c, &text, NULL), PLM_OK);
+    assert_non_null(strstr(text, "parallm_llm_requests_total{provider=\"openai"
+                                 "\",model=\"" MODEL "\",class=\"none\"} 3\n"));
+    assert_non_null(strstr(text, "parallm_llm_attempts_total{provider=\"openai"
+                                 "\",model=\"" MODEL "\",class=\"none\"} 3\n"));
+    assert_non_null(
+        strstr(text,
+               "parallm_llm_attempts_total{provider=\"openai\",model=\"" MODEL
+               "\",class=\"rate_limited\"} 1\n"));
+    assert_non_null(
+        strstr(text,
+               "parallm_llm_retries_total{provider=\"openai\",model=\"" MODEL
+               "\",reason=\"retry_after\"} 1\n"));
+    assert_non_null(strstr(text, "parallm_llm_rate_limited_total{provider="
+                                 "\"openai\",model=\"" MODEL "\"} 1\n"));
+    assert_non_null(strstr(text, "parallm_llm_request_duration_seconds_count{"
+                                 "provider=\"openai\",model=\"" MODEL
+                                 "\",class=\"none\"} 3\n"));
+    assert_non_null(strstr(text,
+                           "parallm_llm_time_to_first_byte_seconds_count{"
+                           "provider=\"openai\",model=\"" MODEL "\"} 4\n"));
+    assert_non_null(
+        strstr(text, "parallm_llm_parallel_batch_duration_seconds_count 1\n"));
+    free(text);
+    assert_int_equal(plm_client_metrics_summary(c, &sum), PLM_OK);
+    assert_int_equal(sum.requests[PLM_CLASS_NONE], 3);
+    assert_int_equal(sum.retries[PLM_WAIT_RETRY_AFTER], 1);
+    assert_true(sum.latency_p50_s > 0);
+    assert_true(sum.latency_p99_s >= sum.latency_p50_s);
+
+    plm_lf_free(reqs, res, N);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
+static void test_observe__metrics_off(void **state)
+{
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client *c = plm_lf_client(m, NULL);
+    plm_request *reqs[1];
+    plm_result *res[1];
+    char *text = NULL;
+    (void)state;
+
+    assert_int_equal(plm_client_set_metrics(c, 0), PLM_OK);
+    reqs[0] = plm_lf_chat(MODEL, "fine", 16);
+    assert_int_equal(plm_lf_run(c, reqs, 1, res, 1, NULL, NULL), PLM_OK);
+    assert_int_equal(plm_client_metrics_text(c, &text, NULL), PLM_OK);
+    assert_null(strstr(text, "parallm_llm_requests_total{"));
+    free(text);
+    plm_lf_free(reqs, res, 1);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_observe__trace_timings_and_metrics),
+        cmocka_unit_test(test_observe__metrics_off),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
