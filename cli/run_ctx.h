@@ -46,8 +46,9 @@ typedef struct run_ctx {
     /* The API keys the client sends, masked wherever the command
      * writes; NULL-terminated. */
     const char *secrets[3];
-    char breaker_note[256]; /* the first "circuit breaker open" failure */
-    int unreachable;        /* a request failed without an HTTP answer */
+    char breaker_note[256];      /* the first "circuit breaker open" failure */
+    int unreachable;             /* a request failed without an HTTP answer */
+    struct run_metrics *metrics; /* --metrics-*, --trace; NULL = none */
 } run_ctx;
 
 /* Messages on stderr step around the progress line. */
