@@ -7,6 +7,7 @@
  * started, its outcome and the wait before the next attempt.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,8 @@
 struct run_trace {
     FILE *f;
     char *path;
-    char *buf; /* stdio's buffer */
-    int failed;
+    char *buf;        /* stdio's buffer */
+    uint64_t dropped; /* lines lost to a lack of memory */
 };
 
 run_trace *run_trace_open(const char *path)
@@ -86,74 +87,153 @@ int run_trace_begin(run_trace *t, const run_options *opt, double started_at)
     return ferror(t->f) ? -1 : 0;
 }
 
-/* Milliseconds since the run started, 3 decimals; null for "never". */
-static void put_ms(FILE *f, const char *name, int64_t ns)
+/* A line is built in a buffer by hand and written with one fwrite: the
+ * callback runs on the engine's thread once per attempt, and printf's
+ * format parsing cost more than everything else here. */
+typedef struct line {
+    char *p, *end;
+} line;
+
+static void put_raw(line *l, const char *s, size_t n)
 {
-    if (ns < 0)
-        fprintf(f, ",\"%s\":null", name);
-    else
-        fprintf(f, ",\"%s\":%lld.%03lld", name, (long long)(ns / 1000000),
-                (long long)(ns / 1000 % 1000));
+    if ((size_t)(l->end - l->p) < n) {
+        l->p = l->end; /* over the cap: the line is dropped */
+        return;
+    }
+    memcpy(l->p, s, n);
+    l->p += n;
 }
 
-static void put_count(FILE *f, const char *name, int64_t v)
+#define PUT_LIT(l, s) put_raw((l), (s), sizeof(s) - 1)
+
+static void put_u64(line *l, uint64_t v)
 {
-    if (v < 0)
-        fprintf(f, ",\"%s\":null", name);
-    else
-        fprintf(f, ",\"%s\":%lld", name, (long long)v);
+    char tmp[24];
+    int i = (int)sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put_raw(l, tmp + i, sizeof tmp - (size_t)i);
 }
+
+/* ,"name":N or ,"name":null for a negative value. */
+static void put_count(line *l, const char *key, size_t keylen, int64_t v)
+{
+    put_raw(l, key, keylen);
+    if (v < 0)
+        PUT_LIT(l, "null");
+    else
+        put_u64(l, (uint64_t)v);
+}
+
+/* Milliseconds since the run started, 3 decimals; null for "never". */
+static void put_ms(line *l, const char *key, size_t keylen, int64_t ns)
+{
+    uint64_t us, frac;
+    put_raw(l, key, keylen);
+    if (ns < 0) {
+        PUT_LIT(l, "null");
+        return;
+    }
+    us = (uint64_t)ns / 1000;
+    put_u64(l, us / 1000);
+    frac = us % 1000;
+    char d[4] = { '.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                  (char)('0' + frac % 10) };
+    put_raw(l, d, 4);
+}
+
+#define KEY(name) ",\"" name "\":", sizeof(",\"" name "\":") - 1
 
 /* A JSON string literal, or null when s is NULL or not UTF-8. */
-static void put_string(FILE *f, const char *s)
+static void put_string(line *l, const char *s)
 {
-    char small[512];
     size_t need;
-    char *buf, *end;
+    char *end;
 
     if (!s) {
-        fputs("null", f);
+        PUT_LIT(l, "null");
         return;
     }
     need = 6 * strlen(s) + 2;
-    buf = need <= sizeof small ? small : malloc(need);
-    end = buf ? cli_json_put_string(buf, s) : NULL;
+    if ((size_t)(l->end - l->p) < need) {
+        l->p = l->end;
+        return;
+    }
+    end = cli_json_put_string(l->p, s);
     if (end)
-        fwrite(buf, 1, (size_t)(end - buf), f);
+        l->p = end;
     else
-        fputs("null", f);
-    if (buf != small)
-        free(buf);
+        PUT_LIT(l, "null");
+}
+
+/* Formats the attempt's line into l; l.p == l.end when it did not fit. */
+static void format_line(line *lp, const plm_attempt_trace *a)
+{
+    const pending *p = a->user_data;
+    const char *reason = plm_wait_reason_name(a->retry_reason);
+    const char *cls = plm_error_class_name(a->error_class);
+    line l = *lp;
+
+    PUT_LIT(&l, "{\"custom_id\":");
+    put_string(&l, p ? p->custom_id : NULL);
+    put_count(&l, KEY("index"), (int64_t)a->index);
+    put_count(&l, KEY("attempt"), a->attempt);
+    if (a->provider == PLM_PROVIDER_ANTHROPIC)
+        PUT_LIT(&l, ",\"provider\":\"anthropic\",\"model\":");
+    else
+        PUT_LIT(&l, ",\"provider\":\"openai\",\"model\":");
+    put_string(&l, a->model);
+    put_ms(&l, KEY("queued_ms"), a->queued_ns);
+    put_ms(&l, KEY("admitted_ms"), a->admitted_ns);
+    put_ms(&l, KEY("sent_ms"), a->sent_ns);
+    put_ms(&l, KEY("first_byte_ms"), a->first_byte_ns);
+    put_ms(&l, KEY("done_ms"), a->done_ns);
+    put_count(&l, KEY("status"), a->http_status);
+    PUT_LIT(&l, ",\"class\":\"");
+    put_raw(&l, cls, strlen(cls));
+    PUT_LIT(&l, "\"");
+    put_ms(&l, KEY("retry_wait_ms"), a->retry_wait_ns);
+    PUT_LIT(&l, ",\"retry_reason\":");
+    if (reason) {
+        PUT_LIT(&l, "\"");
+        put_raw(&l, reason, strlen(reason));
+        PUT_LIT(&l, "\"");
+    } else {
+        PUT_LIT(&l, "null");
+    }
+    put_count(&l, KEY("prompt_tokens"), a->prompt_tokens);
+    put_count(&l, KEY("completion_tokens"), a->completion_tokens);
+    PUT_LIT(&l, "}\n");
+    *lp = l;
 }
 
 void run_trace_attempt(const plm_attempt_trace *a, void *user_data)
 {
     run_trace *t = user_data;
     const pending *p = a->user_data;
-    const char *reason = plm_wait_reason_name(a->retry_reason);
-    FILE *f = t->f;
+    char small[4096], *big;
+    line l = { small, small + sizeof small };
+    size_t cap;
 
-    fputs("{\"custom_id\":", f);
-    put_string(f, p ? p->custom_id : NULL);
-    fprintf(f, ",\"index\":%llu,\"attempt\":%d,\"provider\":\"%s\",\"model\":",
-            (unsigned long long)a->index, a->attempt,
-            a->provider == PLM_PROVIDER_ANTHROPIC ? "anthropic" : "openai");
-    put_string(f, a->model);
-    put_ms(f, "queued_ms", a->queued_ns);
-    put_ms(f, "admitted_ms", a->admitted_ns);
-    put_ms(f, "sent_ms", a->sent_ns);
-    put_ms(f, "first_byte_ms", a->first_byte_ns);
-    put_ms(f, "done_ms", a->done_ns);
-    fprintf(f, ",\"status\":%d,\"class\":\"%s\"", a->http_status,
-            plm_error_class_name(a->error_class));
-    put_ms(f, "retry_wait_ms", a->retry_wait_ns);
-    if (reason)
-        fprintf(f, ",\"retry_reason\":\"%s\"", reason);
+    format_line(&l, a);
+    if (l.p < l.end) {
+        fwrite(small, 1, (size_t)(l.p - small), t->f);
+        return;
+    }
+    /* A long custom_id or model: a buffer sized for them. */
+    cap = 6 * ((p ? strlen(p->custom_id) : 0) + strlen(a->model)) + 1024;
+    big = malloc(cap);
+    l.p = big;
+    l.end = big ? big + cap : NULL;
+    if (big)
+        format_line(&l, a);
+    if (big && l.p < l.end)
+        fwrite(big, 1, (size_t)(l.p - big), t->f);
     else
-        fputs(",\"retry_reason\":null", f);
-    put_count(f, "prompt_tokens", a->prompt_tokens);
-    put_count(f, "completion_tokens", a->completion_tokens);
-    fputs("}\n", f);
+        t->dropped++;
+    free(big);
 }
 
 int run_trace_close(run_trace *t)
@@ -167,6 +247,10 @@ int run_trace_close(run_trace *t)
         rc = -1;
     if (rc != 0)
         fprintf(stderr, "parallm run: cannot write --trace %s\n", t->path);
+    if (t->dropped)
+        fprintf(stderr,
+                "parallm run: --trace: out of memory for %llu line(s)\n",
+                (unsigned long long)t->dropped);
     free(t->buf);
     free(t->path);
     free(t);
