@@ -312,9 +312,12 @@ static char *state_json(run_ctx *ctx, const plm_stats *st)
         (unsigned long long)k->succeeded, (unsigned long long)k->failed,
         (unsigned long long)st->in_flight, (unsigned long long)st->waiting,
         st->concurrency_limit, rate);
-    PUT(",\"latency_ms\":{\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f}",
-        sum.latency_p50_s * 1000, sum.latency_p95_s * 1000,
-        sum.latency_p99_s * 1000);
+    if (sum.latency_p50_s < 0)
+        PUT(",\"latency_ms\":{\"p50\":null,\"p95\":null,\"p99\":null}");
+    else
+        PUT(",\"latency_ms\":{\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f}",
+            sum.latency_p50_s * 1000, sum.latency_p95_s * 1000,
+            sum.latency_p99_s * 1000);
     PUT(",\"retries\":{");
     for (i = PLM_WAIT_RETRY_AFTER; i <= PLM_WAIT_BREAKER; i++)
         PUT("%s\"%s\":%llu", i > PLM_WAIT_RETRY_AFTER ? "," : "",

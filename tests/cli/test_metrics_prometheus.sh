@@ -46,8 +46,8 @@ while time.monotonic() < deadline:
 sys.exit(1)
 PY
 
-# About 4 seconds of work (200 requests, 2 at a time, 40 ms each), so
-# Prometheus scrapes the run while it goes and once after it ended.
+# About 4 seconds of work (200 requests, 2 at a time, 40 ms each); the
+# linger holds the listener until Prometheus scraped the final numbers.
 "$PLM" run in.jsonl -o out.jsonl --provider mock --mock-latency 40 -c 2 \
     --metrics-listen "$pport" --metrics-linger 60 -q 2>err.txt \
     || fail "run exit $?: $(cat err.txt)"
@@ -72,9 +72,6 @@ while time.monotonic() < deadline:
         break
     time.sleep(0.2)
 assert got == want, f"parallm_llm_requests_total = {got}, want {want}"
-# Scraped during the run too, not only at its end.
-r = query("count_over_time(parallm_llm_in_flight[10m])")
-assert r and float(r[0]["value"][1]) >= 2, r
 r = query('last_over_time(parallm_llm_request_duration_seconds_count'
           '{class="none"}[10m])')
 assert r and float(r[0]["value"][1]) == want, r
