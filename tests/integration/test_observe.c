@@ -162,11 +162,78 @@ static void test_observe__metrics_off(void **state)
     plm_mock_free(m);
 }
 
+/* A 500 without a server delay: the retry waited out the backoff. */
+static void test_observe__backoff_reason(void **state)
+{
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_client *c;
+    plm_request *reqs[1];
+    plm_result *res[1];
+    traces tr;
+    (void)state;
+
+    co.retry_base_ms = 40;
+    co.retry_max_ms = 40;
+    c = plm_lf_client(m, &co);
+    memset(&tr, 0, sizeof tr);
+    assert_int_equal(plm_client_set_trace(c, on_trace, &tr), PLM_OK);
+    reqs[0] = plm_lf_chat(MODEL, "x [mock status=500 times=1]", 16);
+    assert_int_equal(plm_lf_run(c, reqs, 1, res, 1, NULL, NULL), PLM_OK);
+    assert_int_equal(plm_result_code(res[0]), PLM_OK);
+    assert_int_equal(tr.n, 2);
+    assert_int_equal(tr.t[0].http_status, 500);
+    assert_int_equal(tr.t[0].error_class, PLM_CLASS_SERVER);
+    assert_int_equal(tr.t[0].retry_reason, PLM_WAIT_BACKOFF);
+    /* Jitter scales the 40 ms down by at most a quarter. */
+    assert_true(tr.t[0].retry_wait_ns >= 30000000);
+    assert_int_equal(tr.t[0].done_ns + tr.t[0].retry_wait_ns, tr.t[1].sent_ns);
+    assert_int_equal(tr.t[1].retry_reason, PLM_WAIT_NONE);
+    plm_lf_free(reqs, res, 1);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
+/* At 60 requests a minute the retry's 40 ms backoff ends long before
+ * the budget grants its next request (a second after the first): the
+ * wait is the budget's. */
+static void test_observe__budget_reason(void **state)
+{
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_client *c;
+    plm_request *reqs[1];
+    plm_result *res[1];
+    traces tr;
+    (void)state;
+
+    co.retry_base_ms = 40;
+    co.retry_max_ms = 40;
+    co.rpm = 60;
+    c = plm_lf_client(m, &co);
+    memset(&tr, 0, sizeof tr);
+    assert_int_equal(plm_client_set_trace(c, on_trace, &tr), PLM_OK);
+    reqs[0] = plm_lf_chat(MODEL, "x [mock status=500 times=1]", 16);
+    assert_int_equal(plm_lf_run(c, reqs, 1, res, 1, NULL, NULL), PLM_OK);
+    assert_int_equal(plm_result_code(res[0]), PLM_OK);
+    assert_int_equal(tr.n, 2);
+    assert_int_equal(tr.t[0].retry_reason, PLM_WAIT_BUDGET);
+    assert_true(tr.t[0].retry_wait_ns >= 500000000);
+    /* The second attempt queued when its backoff ended and was admitted
+     * when the budget allowed. */
+    assert_true(tr.t[1].admitted_ns - tr.t[1].queued_ns >= 400000000);
+    plm_lf_free(reqs, res, 1);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_observe__trace_timings_and_metrics),
         cmocka_unit_test(test_observe__metrics_off),
+        cmocka_unit_test(test_observe__backoff_reason),
+        cmocka_unit_test(test_observe__budget_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
