@@ -46,6 +46,14 @@ struct run_metrics {
     int final;      /* the snapshots are the run's last (lock) */
     int scraped;    /* /metrics served since final was set (lock) */
     double file_at; /* run_now() of the last metrics file */
+    /* The metrics file's writer: a thread of its own, so the fsync of a
+     * periodic rewrite never holds the run's thread. */
+    pthread_t writer;
+    int writer_started;
+    pthread_cond_t writer_cond;
+    char *file_text;  /* the next text to write (lock) */
+    int writer_stop;  /* (lock) */
+    int writer_errno; /* the first failure, said at the end (lock) */
 };
 
 /* ---- the listener (its own thread) ---- */
@@ -260,6 +268,48 @@ static int write_metrics_file(const char *path, const char *text)
     return 0;
 }
 
+static void *writer_main(void *arg)
+{
+    run_metrics *m = arg;
+
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        char *text;
+        while (!m->file_text && !m->writer_stop)
+            pthread_cond_wait(&m->writer_cond, &m->lock);
+        if (!m->file_text)
+            break;
+        text = m->file_text;
+        m->file_text = NULL;
+        pthread_mutex_unlock(&m->lock);
+        int failed = write_metrics_file(m->opt->metrics_file, text) != 0;
+        int err = errno;
+        free(text);
+        pthread_mutex_lock(&m->lock);
+        if (failed && !m->writer_errno)
+            m->writer_errno = err ? err : EIO;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* Stops the writer after the text it was given; the error it met, or 0. */
+static int writer_join(run_metrics *m)
+{
+    int err;
+    if (!m->writer_started)
+        return 0;
+    pthread_mutex_lock(&m->lock);
+    m->writer_stop = 1;
+    pthread_cond_signal(&m->writer_cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->writer, NULL);
+    m->writer_started = 0;
+    err = m->writer_errno;
+    m->writer_errno = 0;
+    return err;
+}
+
 /* ---- snapshots ---- */
 
 static void put_opt_number(char *buf, size_t len, double v)
@@ -386,11 +436,19 @@ int run_metrics_open(run_metrics **out, const run_options *opt)
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&m->cond, &ca);
+        pthread_cond_init(&m->writer_cond, NULL);
         pthread_condattr_destroy(&ca);
     }
     *out = m;
     if (opt->metrics_file && check_metrics_file(opt->metrics_file) != 0)
         return -1;
+    if (opt->metrics_file) {
+        if (pthread_create(&m->writer, NULL, writer_main, m) != 0) {
+            fprintf(stderr, "parallm run: cannot start a thread\n");
+            return -1;
+        }
+        m->writer_started = 1;
+    }
     if (opt->trace && !(m->trace = run_trace_open(opt->trace)))
         return -1;
     if (opt->metrics_listen && start_listener(m) != 0)
@@ -436,11 +494,15 @@ void run_metrics_tick(run_metrics *m, run_ctx *ctx, const plm_stats *st)
     if (!m->thread_started && !file_due)
         return;
     text = publish(m, ctx, st, 0);
-    if (text && file_due) {
+    if (text && file_due && m->writer_started) {
+        /* The writer takes it; a text it has not started on is replaced. */
         m->file_at = run_now();
-        if (write_metrics_file(m->opt->metrics_file, text) != 0)
-            run_say(ctx, "parallm run: cannot write --metrics-file %s: %s\n",
-                    m->opt->metrics_file, strerror(errno));
+        pthread_mutex_lock(&m->lock);
+        free(m->file_text);
+        m->file_text = text;
+        text = NULL;
+        pthread_cond_signal(&m->writer_cond);
+        pthread_mutex_unlock(&m->lock);
     }
     free(text);
 }
@@ -476,13 +538,22 @@ int run_metrics_finish(run_metrics *m, run_ctx *ctx)
 
     if (!m)
         return 0;
+    int err = writer_join(m);
     plm_client_stats(ctx->client, &st);
     text = publish(m, ctx, &st, 1);
+    /* The last rewrite is the run's own, after the writer's: it decides
+     * the outcome; a failure during the run that this one mended is only
+     * a warning. */
     if (m->opt->metrics_file &&
         (!text || write_metrics_file(m->opt->metrics_file, text) != 0)) {
         fprintf(stderr, "parallm run: cannot write --metrics-file %s: %s\n",
-                m->opt->metrics_file, strerror(errno));
+                m->opt->metrics_file, strerror(errno ? errno : EIO));
         rc = -1;
+    } else if (err) {
+        fprintf(stderr,
+                "parallm run: warning: --metrics-file %s could not be "
+                "rewritten during the run (%s); the final one was\n",
+                m->opt->metrics_file, strerror(err));
     }
     free(text);
     plm_client_set_trace(ctx->client, NULL, NULL);
@@ -503,6 +574,8 @@ void run_metrics_free(run_metrics *m)
             ;
         pthread_join(m->thread, NULL);
     }
+    writer_join(m);
+    free(m->file_text);
     if (m->stop_ev)
         event_free(m->stop_ev);
     if (m->http)
@@ -519,6 +592,7 @@ void run_metrics_free(run_metrics *m)
     free(m->text);
     free(m->state);
     pthread_cond_destroy(&m->cond);
+    pthread_cond_destroy(&m->writer_cond);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
