@@ -181,11 +181,28 @@ static int listen_on(const char *addr)
     return fd;
 }
 
+/* Says where the listener is (the port the system chose for port 0). */
+static void say_address(int fd, int quiet)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+
+    if (quiet || getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port,
+                    sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return;
+    fprintf(stderr, "parallm run: metrics on http://%s%s%s:%s/metrics\n",
+            ss.ss_family == AF_INET6 ? "[" : "", host,
+            ss.ss_family == AF_INET6 ? "]" : "", port);
+}
+
 static int start_listener(run_metrics *m)
 {
     m->listen_fd = listen_on(m->opt->metrics_listen);
     if (m->listen_fd < 0)
         return -1;
+    say_address(m->listen_fd, m->opt->quiet);
     if (pipe2(m->stop_pipe, O_CLOEXEC) != 0)
         goto fail;
     m->base = event_base_new();
