@@ -217,6 +217,10 @@ static int start_listener(run_metrics *m)
         goto fail;
     m->listen_fd = -1; /* evhttp's now */
     evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    /* What a client may send is capped, and an idle one dropped. */
+    evhttp_set_max_headers_size(m->http, 16384);
+    evhttp_set_max_body_size(m->http, 1024);
+    evhttp_set_timeout(m->http, 30);
     evhttp_set_gencb(m->http, on_request, m);
     if (pthread_create(&m->thread, NULL, listener_main, m) != 0)
         goto fail;
