@@ -131,8 +131,7 @@ void plm__obs_attempt_done(plm_client *c, plm__obs *o, const plm_request *req,
     struct plm__series *s;
     int64_t now;
 
-    if (!observing(c))
-        return;
+    /* The result's timings are kept whatever is on. */
     now = plm__now_ns();
     o->done_ns = now;
     if (x->first_byte_us >= 0) {
@@ -140,6 +139,8 @@ void plm__obs_attempt_done(plm_client *c, plm__obs *o, const plm_request *req,
         if (o->first_byte_ns > now)
             o->first_byte_ns = now;
     }
+    if (!observing(c))
+        return;
     o->delay_reason = retry ? delay_reason(x) : PLM_WAIT_NONE;
     s = series_of(c, o, req);
     if (s) {

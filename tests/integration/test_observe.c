@@ -156,6 +156,13 @@ static void test_observe__metrics_off(void **state)
     assert_int_equal(plm_lf_run(c, reqs, 1, res, 1, NULL, NULL), PLM_OK);
     assert_int_equal(plm_client_metrics_text(c, &text, NULL), PLM_OK);
     assert_null(strstr(text, "parallm_llm_requests_total{"));
+    /* The result's timings do not depend on metrics. */
+    {
+        plm_timings tm;
+        assert_int_equal(plm_result_timings(res[0], &tm), PLM_OK);
+        assert_true(tm.first_byte_ns >= tm.sent_ns && tm.sent_ns >= 0);
+        assert_true(tm.done_ns >= tm.first_byte_ns);
+    }
     free(text);
     plm_lf_free(reqs, res, 1);
     plm_client_free(c);
