@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +235,46 @@ static void test_observe__budget_reason(void **state)
     plm_mock_free(m);
 }
 
+/* Request 0 is refused first with a short Retry-After; the four others,
+ * 50 ms later, with a long one. Four distinct requests refused in a row
+ * say the key's budget is spent: the endpoint pauses for the long delay,
+ * which holds request 0's retry well past its own Retry-After. */
+static void test_observe__pause_reason(void **state)
+{
+    enum { N = 5 };
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client *c = plm_lf_client(m, NULL);
+    plm_request *reqs[N];
+    plm_result *res[N];
+    traces tr;
+    int i, found = 0;
+    (void)state;
+
+    memset(&tr, 0, sizeof tr);
+    assert_int_equal(plm_client_set_trace(c, on_trace, &tr), PLM_OK);
+    reqs[0] = plm_lf_chat(
+        MODEL, "0 [mock status=429 times=1 retry_after=0.1 latency=0]", 16);
+    for (i = 1; i < N; i++) {
+        char text[128];
+        snprintf(text, sizeof text,
+                 "%d [mock status=429 times=1 retry_after=0.8 latency=50]", i);
+        reqs[i] = plm_lf_chat(MODEL, text, 16);
+    }
+    assert_int_equal(plm_lf_run(c, reqs, N, res, N, NULL, NULL), PLM_OK);
+    assert_int_equal(tr.n, 2 * N);
+    for (i = 0; i < tr.n; i++) {
+        if (tr.t[i].index != 0 || tr.t[i].attempt != 1)
+            continue;
+        found = 1;
+        assert_int_equal(tr.t[i].retry_reason, PLM_WAIT_PAUSE);
+        assert_true(tr.t[i].retry_wait_ns >= 500000000);
+    }
+    assert_true(found);
+    plm_lf_free(reqs, res, N);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_observe__metrics_off),
         cmocka_unit_test(test_observe__backoff_reason),
         cmocka_unit_test(test_observe__budget_reason),
+        cmocka_unit_test(test_observe__pause_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
