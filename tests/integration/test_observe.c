@@ -275,6 +275,48 @@ static void test_observe__pause_reason(void **state)
     plm_mock_free(m);
 }
 
+/* Two 500s open a breaker that opens after two failures: both retries,
+ * due after at most 150 ms, wait for its 600 ms cooldown (and its
+ * probe). */
+static void test_observe__breaker_reason(void **state)
+{
+    enum { N = 2 };
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_client *c;
+    plm_request *reqs[N];
+    plm_result *res[N];
+    traces tr;
+    int i, firsts = 0;
+    (void)state;
+
+    co.retry_base_ms = 150;
+    co.retry_max_ms = 150;
+    co.breaker_failures = 2;
+    co.breaker_cooldown_ms = 600;
+    c = plm_lf_client(m, &co);
+    memset(&tr, 0, sizeof tr);
+    assert_int_equal(plm_client_set_trace(c, on_trace, &tr), PLM_OK);
+    reqs[0] = plm_lf_chat(MODEL, "0 [mock status=500 times=1]", 16);
+    reqs[1] = plm_lf_chat(MODEL, "1 [mock status=500 times=1]", 16);
+    assert_int_equal(plm_lf_run(c, reqs, N, res, N, NULL, NULL), PLM_OK);
+    for (i = 0; i < N; i++)
+        assert_int_equal(plm_result_code(res[i]), PLM_OK);
+    assert_int_equal(tr.n, 2 * N);
+    for (i = 0; i < tr.n; i++) {
+        if (tr.t[i].attempt != 1)
+            continue;
+        firsts++;
+        assert_int_equal(tr.t[i].http_status, 500);
+        assert_int_equal(tr.t[i].retry_reason, PLM_WAIT_BREAKER);
+        assert_true(tr.t[i].retry_wait_ns >= 400000000);
+    }
+    assert_int_equal(firsts, N);
+    plm_lf_free(reqs, res, N);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_observe__backoff_reason),
         cmocka_unit_test(test_observe__budget_reason),
         cmocka_unit_test(test_observe__pause_reason),
+        cmocka_unit_test(test_observe__breaker_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
