@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "parallm_tool.h"
 #include "run_ctx.h"
+#include "run_metrics.h"
 
 #define MAX_LISTED_INVALID 20
 
@@ -457,6 +458,7 @@ static void tick(const plm_stats *st, void *user_data)
     run_ctx *ctx = user_data;
     if (ctx->progress)
         run_progress_draw(ctx->progress, &ctx->counts, st);
+    run_metrics_tick(ctx->metrics, ctx, st);
     if (!ctx->io_error && run_out_sync_maybe(ctx->out) != 0) {
         run_say(ctx, "parallm: cannot sync %s: %s; stopping\n",
                 ctx->opt->output, strerror(errno));
@@ -522,6 +524,10 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
     ctx->counts.started = run_now();
     if (opt->timeout_ms)
         ctx->deadline = ctx->counts.started + (double)opt->timeout_ms / 1000.0;
+    if (run_metrics_attach(ctx->metrics, ctx) != 0) {
+        *exit_code = CLI_EXIT_IO;
+        return PLM_EINVAL;
+    }
     g_client = ctx->client;
     rc = g_signals ? PLM_ECANCELLED
                    : plm_client_run(ctx->client, source, complete, &ropts, ctx);
@@ -537,6 +543,8 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
     ctx->out = NULL;
     plm_client_stats(ctx->client, stats);
     run_progress_finish(ctx->progress, &ctx->counts, stats);
+    if (run_metrics_finish(ctx->metrics, ctx) != 0)
+        ctx->io_error = 1;
     return rc;
 }
 
@@ -638,6 +646,10 @@ int cmd_run(int argc, char **argv)
     ctx.opt = &opt;
     if (run_check_ca_file(opt.ca_file) != 0 || run_check_paths(&opt) != 0)
         return CLI_EXIT_USAGE;
+    if (run_metrics_open(&ctx.metrics, &opt) != 0) {
+        run_metrics_free(ctx.metrics);
+        return CLI_EXIT_USAGE;
+    }
     install_signals();
     int exit_code = run_set_up(&ctx);
     if (exit_code < 0) {
@@ -647,5 +659,6 @@ int cmd_run(int argc, char **argv)
             exit_code = report(&ctx, run_exit_code(&ctx, rc), elapsed, &stats);
     }
     run_ctx_free(&ctx);
+    run_metrics_free(ctx.metrics);
     return exit_code;
 }

@@ -47,9 +47,10 @@ typedef struct run_ctx {
     /* The API keys the client sends, masked wherever the command
      * writes; NULL-terminated. */
     const char *secrets[3];
-    char breaker_note[256];  /* the first "circuit breaker open" failure */
-    int unreachable;         /* a request failed without an HTTP answer */
-    cli_preset_setup preset; /* --provider PRESET's base URL, key, query */
+    char breaker_note[256];      /* the first "circuit breaker open" failure */
+    int unreachable;             /* a request failed without an HTTP answer */
+    cli_preset_setup preset;     /* --provider PRESET's base URL, key, query */
+    struct run_metrics *metrics; /* --metrics-*, --trace; NULL = none */
 } run_ctx;
 
 /* Messages on stderr step around the progress line. */

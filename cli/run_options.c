@@ -77,6 +77,16 @@ static const char usage_text[] =
     "      --retry-budget F     retries as a fraction of requests (default\n"
     "                           0.5; 'off': only --retries counts)\n"
     "\n"
+    "metrics and trace (docs/metrics.md):\n"
+    "      --metrics-file FILE  Prometheus text, rewritten atomically every\n"
+    "                           2 s and at the end (node_exporter textfile)\n"
+    "      --metrics-listen [HOST:]PORT  serve /metrics and /api/state over\n"
+    "                           HTTP during the run (HOST default 127.0.0.1)\n"
+    "      --metrics-linger DUR after the run, keep serving until /metrics\n"
+    "                           is scraped once more, at most S seconds\n"
+    "      --trace FILE         one JSON line per attempt (timings, outcome,\n"
+    "                           wait before the retry and why)\n"
+    "\n"
     "Durations (DUR): 500ms, 30s, 1.5s, 5m or 1h; a bare number is in seconds\n"
     "(in milliseconds for --mock-latency, as before).\n"
     "Keys come from OPENAI_API_KEY and ANTHROPIC_API_KEY.\n"
@@ -277,6 +287,15 @@ static int parse_table(int argc, char **argv, run_options *o,
           .bad = "invalid value for %o: '%v' (a fraction of requests > 0, or "
                  "off)" },
         { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
+        { .name = "metrics-file", .kind = CLI_OPT_STRING,
+          .dest = &o->metrics_file },
+        { .name = "metrics-listen", .kind = CLI_OPT_STRING,
+          .dest = &o->metrics_listen },
+        { .name = "metrics-linger", .kind = CLI_OPT_DURATION,
+          .dest = &o->metrics_linger_ms, .unit_ms = 1000, .min = 0,
+          .max = (int64_t)86400 * 1000,
+          .bad = "invalid value for %o: '%v' (seconds, 0 to 86400)" },
+        { .name = "trace", .kind = CLI_OPT_STRING, .dest = &o->trace },
         { .kind = CLI_OPT_END }
     };
     /* clang-format on */

@@ -43,6 +43,11 @@ typedef struct run_options {
     int breaker_failures;        /* -1 = breaker off */
     int64_t breaker_cooldown_ms; /* at most INT_MAX */
     double retry_budget;         /* negative = no budget */
+    /* Observability (run_metrics.c). */
+    const char *metrics_file;   /* rewritten atomically; NULL = none */
+    const char *metrics_listen; /* PORT or HOST:PORT; NULL = none */
+    int64_t metrics_linger_ms;  /* keep serving until a final scrape */
+    const char *trace;          /* one JSON line per attempt */
 } run_options;
 
 /* Parses argv (argv[0] is "run"). Returns -1 to go on, or an exit code

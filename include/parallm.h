@@ -716,6 +716,114 @@ PLM_EXTERN int plm_task_gather(const plm_task *tasks, size_t n,
  * the values). */
 PLM_EXTERN void plm_task_results_clear(plm_task_result *results, size_t n);
 
+/* ------------------------------------------------------------------------
+ * Timings, the attempt trace and metrics
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds relative to the start of the run
+ * that handled the request (the moment plm_client_run, plm_gather or
+ * plm_executor_run began); -1 means "did not happen". Divide by 1e6 for
+ * milliseconds.
+ * ---------------------------------------------------------------------- */
+
+/* When a request went through each step. For a retried request, admitted,
+ * sent and first_byte are those of its last attempt. */
+typedef struct plm_timings {
+    int64_t queued_ns;     /* taken from the source */
+    int64_t first_sent_ns; /* first attempt on the wire; -1 never sent */
+    int64_t admitted_ns;   /* last attempt admitted (limit, budget, breaker) */
+    int64_t sent_ns;       /* last attempt on the wire */
+    int64_t first_byte_ns; /* last attempt's first response byte; -1 none */
+    int64_t done_ns;       /* completed */
+} plm_timings;
+
+/* Copies the result's timings into *out. PLM_OK, or PLM_EINVAL when
+ * either pointer is NULL. */
+PLM_EXTERN int plm_result_timings(const plm_result *res, plm_timings *out);
+
+/* Why an attempt's request waited before its next attempt. */
+typedef enum plm_wait_reason {
+    PLM_WAIT_NONE = 0,    /* no next attempt */
+    PLM_WAIT_RETRY_AFTER, /* the server's retry-after(-ms) */
+    PLM_WAIT_BACKOFF,     /* exponential backoff with jitter */
+    PLM_WAIT_BUDGET,      /* the endpoint's rate budget (RPM/TPM pacing) */
+    PLM_WAIT_PAUSE,       /* the endpoint paused after a 429 */
+    PLM_WAIT_BREAKER      /* the endpoint's circuit breaker was open */
+} plm_wait_reason;
+
+/* "retry_after", "backoff", "budget", "pause", "breaker"; NULL for
+ * PLM_WAIT_NONE and unknown values. */
+PLM_EXTERN const char *plm_wait_reason_name(plm_wait_reason reason);
+
+/* One finished attempt, as handed to a plm_trace_fn. Every pointer is
+ * borrowed for the duration of the call. */
+typedef struct plm_attempt_trace {
+    void *user_data; /* the request's (plm_request_set_user_data) */
+    uint64_t index;  /* 0-based order the run took the request in */
+    int attempt;     /* 1-based */
+    plm_provider provider;
+    const char *model;     /* the body's "model", "" when none */
+    int64_t queued_ns;     /* this attempt began waiting for admission */
+    int64_t admitted_ns;   /* admitted */
+    int64_t sent_ns;       /* on the wire */
+    int64_t first_byte_ns; /* first response byte; -1 none */
+    int64_t done_ns;       /* the attempt's outcome was known */
+    int http_status;       /* 0 when no answer */
+    int code;              /* plm_code of this attempt's outcome */
+    plm_error_class error_class;
+    /* The time from done_ns to the next attempt on the wire and its main
+     * cause (the longer of the retry delay and the admission wait); -1
+     * and PLM_WAIT_NONE when no attempt followed (final outcome, or the
+     * run stopped first). */
+    int64_t retry_wait_ns;
+    plm_wait_reason retry_reason;
+    int64_t prompt_tokens; /* -1 = not reported */
+    int64_t completion_tokens;
+} plm_attempt_trace;
+
+/* Called on the run's thread once per attempt that went on the wire. An
+ * attempt followed by a retry is reported when the retry goes out (so its
+ * wait is known), the last attempt just before the completion callback.
+ * It must not call back into the client except plm_client_stats and
+ * plm_client_metrics_text. */
+typedef void (*plm_trace_fn)(const plm_attempt_trace *trace, void *user_data);
+
+/* Sets (fn non-NULL) or clears the client's trace callback. PLM_OK,
+ * PLM_EINVAL (client NULL), PLM_ESTATE during a run. */
+PLM_EXTERN int plm_client_set_trace(plm_client *client, plm_trace_fn fn,
+                                    void *user_data);
+
+/* Turns the client's metrics recording on (the default) or off.
+ * PLM_OK, PLM_EINVAL, PLM_ESTATE during a run. Counters persist across
+ * runs of the client (Prometheus counters never go down). */
+PLM_EXTERN int plm_client_set_metrics(plm_client *client, int on);
+
+/*
+ * Renders the client's metrics in the Prometheus text exposition format
+ * (version 0.0.4; docs/metrics.md lists every metric). *out is a
+ * NUL-terminated malloc'd string for the caller to free(), *len its length
+ * (len may be NULL). Call it from the run's thread (in a tick, trace or
+ * completion callback) or while no run goes on. PLM_OK, PLM_EINVAL,
+ * PLM_ENOMEM (*out is then NULL).
+ */
+PLM_EXTERN int plm_client_metrics_text(plm_client *client, char **out,
+                                       size_t *len);
+
+/* A digest of the metrics for a status page: latency quantiles of the
+ * requests completed so far (estimated from the duration histogram),
+ * retries by plm_wait_reason and completions by plm_error_class, summed
+ * over every run of the client. */
+typedef struct plm_metrics_summary {
+    double latency_p50_s, latency_p95_s, latency_p99_s; /* -1: no data */
+    uint64_t retries[PLM_WAIT_BREAKER + 1];             /* by reason */
+    uint64_t requests[PLM_CLASS_LOCAL + 1];             /* by class */
+    int64_t prompt_tokens, completion_tokens;
+} plm_metrics_summary;
+
+/* Fills *out. Same thread rule as plm_client_metrics_text. PLM_OK or
+ * PLM_EINVAL. */
+PLM_EXTERN int plm_client_metrics_summary(plm_client *client,
+                                          plm_metrics_summary *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,9 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format g++
 # chromium, chromium-driver: the browser tests of the report and dashboard
 # pages (tests/browser, label "browser").
 PKGS="$PKGS chromium chromium-driver"
+# prometheus: promtool checks the metrics text; the binary scrapes a run in
+# tests/cli/test_metrics_prometheus.sh.
+PKGS="$PKGS prometheus"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

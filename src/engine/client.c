@@ -17,6 +17,7 @@
 #include "check.h"
 #include "defaults.h"
 #include "errdetail.h"
+#include "observe.h"
 #include "policy.h"
 #include "provider.h"
 #include "request.h"
@@ -372,6 +373,7 @@ void plm_client_free(plm_client *client)
     plm__transport_free(client->transport);
     plm__loop_free(client->loop);
     plm__policy_free(client->policy);
+    plm__obs_client_free(client);
     for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
         struct curl_slist *h;
         /* The auth header holds the key too. */

@@ -51,6 +51,13 @@ struct plm_client {
     plm_stats stats; /* of the current or last run */
     int64_t run_started_ns;
     int64_t run_ended_ns; /* 0 while running */
+
+    /* Observation (observe.c): metrics, on unless turned off, and the
+     * attempt trace callback. */
+    struct plm__metrics *metrics; /* NULL until the first run records */
+    int metrics_off;
+    plm_trace_fn trace;
+    void *trace_user_data;
 };
 
 /* The URL req goes to (plm__urlbase_url with the client's endpoint).

@@ -20,8 +20,6 @@
  */
 #include "engine.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +29,9 @@
 #include "client.h"
 #include "defaults.h"
 #include "request.h"
+#include "observe.h"
 #include "result.h"
+#include "sigpipe.h"
 
 enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
 
@@ -61,6 +61,7 @@ typedef struct job {
     int64_t first_sent_ns;
     int64_t sent_ns;                    /* this attempt */
     plm__admission adm[PLM__MAX_HOOKS]; /* each hook's record */
+    plm__obs obs;                       /* timings, metrics, trace */
 } job;
 
 typedef struct job_list {
@@ -161,6 +162,7 @@ static plm__hook_ctx hook_ctx(const plm__run *run, job *j, int hook)
     ctx.sent_ns = j->state == JOB_IN_FLIGHT ? j->sent_ns : 0;
     ctx.in_flight = run->in_flight.n;
     ctx.adm = &j->adm[hook];
+    ctx.wait_reason = PLM_WAIT_NONE;
     return ctx;
 }
 
@@ -241,6 +243,7 @@ static void job_complete(plm__run *run, job *j)
                        ? (double)(plm__now_ns() - j->first_sent_ns) / 1e9
                        : 0.0;
     fill_missing_message(res);
+    plm__obs_complete(run->client, &j->obs, j->req, res);
     st->completed++;
     if (res->code == PLM_OK)
         st->succeeded++;
@@ -285,6 +288,7 @@ static void start_attempt(plm__run *run, job *j)
     plm_client *c = run->client;
     plm_request *req = j->req;
     plm__xfer_params p;
+    int64_t admitted = plm__now_ns();
     int rc;
 
     plm__result_reset_attempt(j->res);
@@ -307,6 +311,7 @@ static void start_attempt(plm__run *run, job *j)
     if (j->attempt == 0)
         j->first_sent_ns = j->sent_ns;
     j->attempt++;
+    plm__obs_sent(c, &j->obs, req, j->attempt, admitted, j->sent_ns);
     c->stats.attempts++;
     if (j->attempt > 1)
         c->stats.retries++;
@@ -330,6 +335,7 @@ static void on_backoff_done(plm__timer *t, void *user_data)
     job *j = user_data;
     (void)t;
     /* Retries go before requests that were never sent. */
+    plm__obs_queued(&j->obs, plm__now_ns());
     set_state(j->run, j, JOB_WAITING, 1);
 }
 
@@ -450,6 +456,7 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
                                                  : "failed");
         retry = 0;
     }
+    plm__obs_attempt_done(c, &j->obs, j->req, res, x, retry);
     if (!retry) {
         plm__headers_clear(&x->headers);
         job_complete(run, j);
@@ -511,6 +518,8 @@ static int admit(plm__run *run, job *j, int64_t *until_ns, int *code, char *why,
                                     code);
         if (v == PLM__ADMIT_GO)
             continue;
+        if (v == PLM__ADMIT_WAIT)
+            j->obs.hold_reason = ctx.wait_reason;
         if (v == PLM__ADMIT_FAIL && c->hooks[i].fail_message)
             c->hooks[i].fail_message(c->hooks[i].data, &ctx, *code, why,
                                      whylen);
@@ -578,6 +587,7 @@ static int pull_one(plm__run *run)
     if (!j->res)
         goto nomem;
     j->state = JOB_WAITING;
+    plm__obs_taken(&j->obs, c->stats.submitted - 1, plm__now_ns());
     list_push(&run->waiting, j, 0);
     update_gauges(run);
     if (!plm__provider_get(req->provider) || !req->path ||
@@ -671,6 +681,8 @@ static void stop_all(plm__run *run, int code, int keep_in_flight)
         a.headers = &j->xfer.headers;
         a.unreachable = 0;
         hooks_after_attempt(run, j, &a);
+        plm__obs_attempt_done(run->client, &j->obs, j->req, j->res, &j->xfer,
+                              0);
         job_complete(run, j);
     }
 }
@@ -726,44 +738,6 @@ static void on_admit_timer(plm__timer *t, void *user_data)
 
 /* ---- the run ---- */
 
-/*
- * curl is told CURLOPT_NOSIGNAL, which leaves SIGPIPE to the application;
- * a TLS library writing to a connection the server just reset could raise
- * it and kill the process. The run blocks SIGPIPE on its thread and
- * swallows one that was raised meanwhile, the way libpq does, without
- * touching the process-wide disposition (other threads, the caller's
- * handler).
- */
-typedef struct sigpipe_guard {
-    sigset_t old_mask;
-    int was_pending;
-} sigpipe_guard;
-
-static void sigpipe_block(sigpipe_guard *g)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    sigpending(&pending);
-    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &set, &g->old_mask);
-}
-
-static void sigpipe_restore(const sigpipe_guard *g)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    if (!g->was_pending && sigpending(&pending) == 0 &&
-        sigismember(&pending, SIGPIPE) == 1) {
-        struct timespec zero = { 0, 0 };
-        sigtimedwait(&set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
-}
-
 int plm__engine_run(plm_client *client, plm__source_fn source,
                     plm__complete_fn complete, const plm_run_options *opts,
                     void *user_data, void *tick_user_data)
@@ -778,7 +752,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
                           void *tick_user_data, int64_t batch_size)
 {
     plm__run run;
-    sigpipe_guard guard;
+    plm__sigpipe_guard guard;
     int expected = 0, i, capped;
 
     int rc;
@@ -798,7 +772,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
     if (!atomic_compare_exchange_strong(&client->running, &expected, 1))
         return PLM_ESTATE;
 
-    sigpipe_block(&guard);
+    plm__sigpipe_block(&guard);
     memset(&run, 0, sizeof run);
     run.client = client;
     run.source = source;
@@ -819,6 +793,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
     client->stats.concurrency_limit = run.max_concurrent;
     client->run_started_ns = plm__now_ns();
     client->run_ended_ns = 0;
+    plm__obs_run_start(client);
     plm__transport_set_done(client->transport, on_attempt_done, &run);
     plm__transport_set_concurrency(client->transport, run.max_concurrent);
     if (capped)
@@ -860,6 +835,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
         if (client->hooks[i].run_end)
             client->hooks[i].run_end(client->hooks[i].data);
     client->run_ended_ns = plm__now_ns();
+    plm__obs_run_end(client);
     client->stats.elapsed = (double)(client->run_ended_ns -
                                      client->run_started_ns) /
                             1e9;
@@ -874,7 +850,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
              (unsigned long long)client->stats.attempts,
              (unsigned long long)client->stats.retries, client->stats.elapsed);
     plm__client_log_batch(client, run.batch_size);
-    sigpipe_restore(&guard);
+    plm__sigpipe_restore(&guard);
     atomic_store(&client->running, 0);
     return run.result;
 }

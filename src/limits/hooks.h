@@ -53,6 +53,8 @@ typedef struct plm__hook_ctx {
     size_t in_flight;    /* attempts on the wire now, this one included
                             while it is */
     plm__admission *adm; /* this hook's record for this request */
+    int wait_reason;     /* before_send may say why it answered WAIT
+                            (a plm_wait_reason); 0 = not said */
 } plm__hook_ctx;
 
 /*

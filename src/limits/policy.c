@@ -269,6 +269,7 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
         /* Held, not failed: until the probe is due, or (0) until an
          * attempt, the probe among them, reports. */
         *until_ns = left > 0 ? now + left : 0;
+        ctx->wait_reason = PLM_WAIT_BREAKER;
         return PLM__ADMIT_WAIT;
     case PLM__BREAKER_DEAD_ENDPOINT:
         say_dead(p, ep);
@@ -284,6 +285,9 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     rc = plm__budget_reserve_io(ep->budget, in, out, now, &wait);
     if (rc == 1) {
         *until_ns = now + wait;
+        ctx->wait_reason = plm__budget_paused(ep->budget, now)
+                               ? PLM_WAIT_PAUSE
+                               : PLM_WAIT_BUDGET;
         return PLM__ADMIT_WAIT;
     }
     if (rc != 0) {
@@ -706,4 +710,23 @@ int plm__policy_breaker_state(const plm__policy *p, plm_provider provider,
     const endpoint *ep = p ? endpoint_find(p, provider, model ? model : "")
                            : NULL;
     return ep ? (int)plm__breaker_get_state(&ep->breaker) : -1;
+}
+
+size_t plm__policy_endpoint_views(const plm__policy *p, int64_t now_ns,
+                                  plm__policy_endpoint_view *out, size_t max)
+{
+    size_t i, n = 0;
+    for (i = 0; p && i < p->neps && n < max; i++) {
+        const endpoint *ep = p->eps[i];
+        out[n].provider = ep->provider;
+        out[n].model = ep->model;
+        out[n].remaining_requests = plm__budget_remaining(ep->budget,
+                                                          PLM__RL_REQUESTS,
+                                                          now_ns);
+        out[n].remaining_tokens = plm__budget_remaining(ep->budget,
+                                                        PLM__RL_TOKENS, now_ns);
+        out[n].breaker_state = (int)plm__breaker_get_state(&ep->breaker);
+        n++;
+    }
+    return n;
 }

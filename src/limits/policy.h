@@ -63,4 +63,18 @@ double plm__policy_limit(const plm__policy *p, plm_provider provider,
 int plm__policy_breaker_state(const plm__policy *p, plm_provider provider,
                               const char *model);
 
+/* One endpoint's limits as the metrics show them. */
+typedef struct plm__policy_endpoint_view {
+    plm_provider provider;
+    const char *model;         /* borrowed from the policy */
+    double remaining_requests; /* plm__budget_remaining; -1 unknown */
+    double remaining_tokens;
+    int breaker_state; /* plm__breaker_state */
+} plm__policy_endpoint_view;
+
+/* Fills out[0..max-1] with the endpoints used so far, as of now_ns, and
+ * returns how many were filled. */
+size_t plm__policy_endpoint_views(const plm__policy *p, int64_t now_ns,
+                                  plm__policy_endpoint_view *out, size_t max);
+
 #endif

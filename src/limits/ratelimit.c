@@ -431,3 +431,33 @@ double plm__budget_limit(const plm__budget *b, plm__rl_kind kind)
         return 0;
     return meter_limit(&b->m[kind]);
 }
+
+int plm__budget_paused(const plm__budget *b, int64_t now_ns)
+{
+    return b && b->paused && now_ns < b->paused_until;
+}
+
+double plm__budget_remaining(const plm__budget *b, plm__rl_kind kind,
+                             int64_t now_ns)
+{
+    const meter *m;
+    double limit, left = -1;
+
+    if (!b || kind < 0 || kind >= PLM__RL_KINDS)
+        return -1;
+    m = &b->m[kind];
+    limit = meter_limit(m);
+    if (limit > 0) {
+        left = limit - window_sum(m, now_ns);
+        if (left < 0)
+            left = 0;
+    }
+    if (m->cap_on && now_ns < m->cap_until) {
+        double cap = cap_available(m, now_ns);
+        if (cap < 0)
+            cap = 0;
+        if (left < 0 || cap < left)
+            left = cap;
+    }
+    return left;
+}

@@ -103,6 +103,15 @@ void plm__budget_settle(plm__budget *b, int64_t reserved_tokens,
  * in force is ignored. */
 void plm__budget_pause_until(plm__budget *b, int64_t until_ns);
 
+/* What a meter would still grant at now_ns: its limit less the last
+ * minute's grants, or the provider's last word when lower; -1 when the
+ * meter has neither. */
+double plm__budget_remaining(const plm__budget *b, plm__rl_kind kind,
+                             int64_t now_ns);
+
+/* 1 while such a pause holds grants at now_ns, else 0. */
+int plm__budget_paused(const plm__budget *b, int64_t now_ns);
+
 /*
  * Applies what an answer's rate-limit headers said, at monotonic now_ns:
  * with remaining and reset, grants stop where the provider would refuse

@@ -362,6 +362,7 @@ void plm__xfer_clear(plm__xfer *x)
     x->no_descriptor = 0;
     x->message[0] = '\0';
     x->curl_error[0] = '\0';
+    x->first_byte_us = -1;
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
@@ -653,6 +654,19 @@ static int header_too_big(const plm__xfer *x, CURLcode cc)
                    strlen(PLM__HEADERS_TOO_LARGE)) == 0;
 }
 
+/* The first byte's time comes from curl's own timer (read once, at the
+ * end), so the write path stays untouched. 0 means nothing arrived. */
+static void first_byte_time(plm__xfer *x)
+{
+    curl_off_t us = 0;
+
+    x->first_byte_us = -1;
+    if (curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME_T, &us) ==
+            CURLE_OK &&
+        us > 0)
+        x->first_byte_us = (int64_t)us;
+}
+
 /* Maps a finished transfer's curl code to a plm code and message. The
  * message holds curl's error text, which may name the host but never a
  * header, so the API key cannot leak through it. */
@@ -663,6 +677,7 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     x->http_status = (int)status;
+    first_byte_time(x);
     if (cc == CURLE_OK) {
         x->error = 0;
         x->message[0] = '\0';

@@ -46,7 +46,10 @@ typedef struct plm__xfer {
     int no_descriptor;         /* EMFILE / ENFILE opening a socket */
     plm__transport *transport; /* set when started */
     size_t limit;
-    void *owner; /* the caller's back-pointer */
+    void *owner;           /* the caller's back-pointer */
+    int64_t first_byte_us; /* from the transfer's start to the first
+                              response byte (curl's STARTTRANSFER time);
+                              -1 when nothing came back */
 } plm__xfer;
 
 typedef struct plm__xfer_params {

@@ -22,6 +22,9 @@ plm_result *plm__result_new(void *user_data)
     res->prompt_tokens = -1;
     res->completion_tokens = -1;
     res->user_data = user_data;
+    res->timings.queued_ns = res->timings.first_sent_ns = -1;
+    res->timings.admitted_ns = res->timings.sent_ns = -1;
+    res->timings.first_byte_ns = res->timings.done_ns = -1;
     return res;
 }
 
@@ -209,4 +212,12 @@ void plm_results_free(plm_result **results, size_t n)
         plm_result_free(results[i]);
         results[i] = NULL;
     }
+}
+
+int plm_result_timings(const plm_result *res, plm_timings *out)
+{
+    if (!res || !out)
+        return PLM_EINVAL;
+    *out = res->timings;
+    return PLM_OK;
 }

@@ -28,6 +28,7 @@ struct plm_result {
     int started;
     double latency; /* seconds, first send to completion */
     void *user_data;
+    plm_timings timings; /* set at completion; -1 = did not happen */
 };
 
 /* A new result with code PLM_OK, tokens -1. NULL on out of memory. */
