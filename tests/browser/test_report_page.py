@@ -7,8 +7,7 @@
    shows the run's request count and latency p50/p95/p99 as computed here,
    independently, from the trace (nearest rank over every attempt's
    sent-to-done time). The trace comes from `parallm run --provider mock
-   --trace` when the command has --trace, and from bench/gen_trace.py (the
-   same format) otherwise; the test says which.
+   --trace` with retries after 500s and 429s.
 2. The report of a trace with a garbage line and a cut-off last line names
    both lines on stderr and in the page, and still draws the rest.
 3. The report of a run without attempts (a header only) draws, blank.
@@ -62,34 +61,35 @@ def expected(trace):
 
 
 def make_trace(parallm, tmp):
-    """A trace of a real run when the command can write one."""
-    helptext = subprocess.run([parallm, "run", "--help"], capture_output=True,
-                              text=True).stdout
+    """The trace of a real run: 200 requests against the embedded mock,
+    every tenth answered 500 once (a retry) and every 25th 429 once."""
     trace = os.path.join(tmp, "trace.jsonl")
-    if "--trace" in helptext:
-        inp = os.path.join(tmp, "in.jsonl")
-        with open(inp, "w") as f:
-            for i in range(200):
-                f.write(json.dumps({
-                    "custom_id": f"r{i}", "method": "POST",
-                    "url": "/v1/chat/completions",
-                    "body": {"model": "m", "messages": [
-                        {"role": "user", "content": f"hello {i}"}]}}) + "\n")
-        r = subprocess.run([parallm, "run", inp, "-o",
-                            os.path.join(tmp, "out.jsonl"), "--provider",
-                            "mock", "--trace", trace], capture_output=True,
-                           text=True)
-        if r.returncode != 0:
-            fail(f"parallm run exit {r.returncode}: {r.stderr}")
-        print("trace: parallm run --provider mock --trace")
-        requests = expected(trace)["requests"]
-        if requests != 200:
-            fail(f"the trace of a run of 200 requests has {requests}")
-    else:
-        subprocess.run([sys.executable, GEN, "-n", "400", "-c", "16",
-                        "--fail-rate", "0.1", "--latency-ms", "80",
-                        "--tpm", "200000", "-o", trace], check=True)
-        print("trace: bench/gen_trace.py (this parallm run has no --trace)")
+    inp = os.path.join(tmp, "in.jsonl")
+    with open(inp, "w") as f:
+        for i in range(200):
+            text = f"hello {i}"
+            if i % 25 == 0:
+                text = "[mock status=429 times=1 retry_after=0.05] " + text
+            elif i % 10 == 0:
+                text = "[mock status=500 times=1] " + text
+            f.write(json.dumps({
+                "custom_id": f"r{i}", "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "m", "messages": [
+                    {"role": "user", "content": text}]}}) + "\n")
+    r = subprocess.run([parallm, "run", inp, "-o",
+                        os.path.join(tmp, "out.jsonl"), "--provider",
+                        "mock", "--trace", trace], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        fail(f"parallm run exit {r.returncode}: {r.stderr}")
+    got = expected(trace)
+    if got["requests"] != 200:
+        fail(f"the trace of a run of 200 requests has {got['requests']}")
+    retried = sum(1 for i in range(200) if i % 25 == 0 or i % 10 == 0)
+    if got["attempts"] != 200 + retried:
+        fail(f"the trace has {got['attempts']} attempts, "
+             f"expected {200 + retried}")
     return trace
 
 
