@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "assets.h"
 #include "cli_args.h"
 #include "run_metrics.h"
 
@@ -75,8 +76,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     int metrics = path && strcmp(path, "/metrics") == 0;
     int state = path && strcmp(path, "/api/state") == 0;
 
+    if (path && strcmp(path, "/") == 0) {
+        /* The live dashboard: a constant page that polls /api/state. */
+        serve(req, "text/html; charset=utf-8", cli_dashboard_html);
+        return;
+    }
     if (!metrics && !state) {
-        evhttp_send_error(req, HTTP_NOTFOUND, "not found: try /metrics");
+        evhttp_send_error(req, HTTP_NOTFOUND,
+                          "not found: try /, /metrics or /api/state");
         return;
     }
     pthread_mutex_lock(&m->lock);
@@ -192,9 +199,12 @@ static void say_address(int fd, int quiet)
         getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port,
                     sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
         return;
-    fprintf(stderr, "parallm run: metrics on http://%s%s%s:%s/metrics\n",
-            ss.ss_family == AF_INET6 ? "[" : "", host,
-            ss.ss_family == AF_INET6 ? "]" : "", port);
+    const char *lb = ss.ss_family == AF_INET6 ? "[" : "";
+    const char *rb = ss.ss_family == AF_INET6 ? "]" : "";
+    fprintf(stderr,
+            "parallm run: dashboard on http://%s%s%s:%s/, metrics on "
+            "http://%s%s%s:%s/metrics\n",
+            lb, host, rb, port, lb, host, rb, port);
 }
 
 static int start_listener(run_metrics *m)
@@ -341,8 +351,9 @@ static void put_opt_number(char *buf, size_t len, double v)
         snprintf(buf, len, "null");
 }
 
-/* The /api/state JSON (docs/metrics.md); malloc'd, NULL on failure. */
-static char *state_json(run_ctx *ctx, const plm_stats *st)
+/* The /api/state JSON (docs/metrics.md); final: the run is over.
+ * malloc'd, NULL on failure. */
+static char *state_json(run_ctx *ctx, const plm_stats *st, int final)
 {
     const run_counts *k = &ctx->counts;
     plm_metrics_summary sum;
@@ -399,11 +410,12 @@ static char *state_json(run_ctx *ctx, const plm_stats *st)
         PUT("%s\"%s\":%llu", i > PLM_CLASS_NETWORK ? "," : "",
             plm_error_class_name((plm_error_class)i),
             (unsigned long long)sum.requests[i]);
-    PUT("},\"tokens_per_min\":%.1f,\"tpm_limit\":%s,\"eta_s\":%s}\n",
+    PUT("},\"tokens_per_min\":%.1f,\"tpm_limit\":%s,\"eta_s\":%s,"
+        "\"finished\":%s}\n",
         elapsed > 0
             ? (double)(st->prompt_tokens + st->completion_tokens) / elapsed * 60
             : 0.0,
-        tpm, eta);
+        tpm, eta, final ? "true" : "false");
 #undef PUT
     return strdup(out);
 }
@@ -419,7 +431,7 @@ static char *publish(run_metrics *m, run_ctx *ctx, const plm_stats *st,
         return NULL;
     if (!m->thread_started)
         return text;
-    state = state_json(ctx, st);
+    state = state_json(ctx, st, final);
     copy = strdup(text);
     pthread_mutex_lock(&m->lock);
     free(m->text);
