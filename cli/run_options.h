@@ -41,6 +41,8 @@ typedef struct run_options {
     int breaker_failures;        /* -1 = breaker off */
     int64_t breaker_cooldown_ms; /* at most INT_MAX */
     double retry_budget;         /* negative = no budget */
+    const char *shared_limits;   /* --shared-limits URL, else
+                                    $PARALLM_SHARED_LIMITS; NULL = none */
 } run_options;
 
 /* Parses argv (argv[0] is "run"). Returns -1 to go on, or an exit code

@@ -116,6 +116,7 @@ static int client_options(run_ctx *ctx, plm_client_options *copts)
     copts->breaker_failures = opt->breaker_failures;
     copts->breaker_cooldown_ms = (int)opt->breaker_cooldown_ms;
     copts->retry_budget = opt->retry_budget;
+    copts->shared_limits_url = opt->shared_limits;
     if (opt->provider == RUN_PROVIDER_MOCK) {
         if ((rc = start_mock(ctx, copts)) >= 0)
             return rc;

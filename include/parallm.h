@@ -292,48 +292,56 @@ typedef struct plm_client_options {
     double tpm;
     double input_tpm;
     double output_tpm;
-    int adaptive_concurrency; /* 1: AIMD limit in [1, max_concurrent]
-                                 (1000 when unlimited) starting at
-                                 10, shrinking on 429/529/503/
-                                 timeouts; plm_stats.
-                                 concurrency_limit shows it; 0 =
-                                 off */
-    int breaker_failures;     /* consecutive failures (network,
-                                 timeout, 5xx, overloaded) that open
-                                 the circuit breaker; default
-                                 max(5, the run's concurrency) (it
-                                 also opens at 50% failures of the
-                                 last max(20, 2 x concurrency)
-                                 calls, with at least max(10,
-                                 concurrency)); a value set here
-                                 is used as given; -1 disables it */
-    int breaker_cooldown_ms;  /* time open (holding requests)
-                                 before a probe; default 10000;
-                                 negative EINVAL */
-    double retry_budget;      /* retries allowed as a fraction of
-                                 first attempts (at least one per
-                                 second, at most max(10,
-                                 concurrency) saved up), per
-                                 endpoint; default
-                                 0.5; negative = no budget, only
-                                 max_retries. Retries after a 429
-                                 are paced by Retry-After instead
-                                 and do not count */
-    int learn_limits;         /* take limits from the provider's
-                                 headers; 0 = default (on), -1 off */
-    int stop_on_fatal;        /* 0 = default (on): the first
-                                 PLM_EAUTH or PLM_EQUOTA answer stops
-                                 the run (see plm_client_run); -1 =
-                                 off, each request fails alone */
-    int64_t retry_time_ms;    /* per request: no retry starts once
-                                 this long has passed since its
-                                 first attempt; default 900000 (15
-                                 min); -1 = no time bound */
-    int64_t breaker_dead_ms;  /* the endpoint is dead (its
-                                 requests fail with PLM_EBREAKER)
-                                 when the breaker's probes have
-                                 kept failing this long since it
-                                 opened; default 300000 (5 min) */
+    int adaptive_concurrency;      /* 1: AIMD limit in [1, max_concurrent]
+                                      (1000 when unlimited) starting at
+                                      10, shrinking on 429/529/503/
+                                      timeouts; plm_stats.
+                                      concurrency_limit shows it; 0 =
+                                      off */
+    int breaker_failures;          /* consecutive failures (network,
+                                      timeout, 5xx, overloaded) that open
+                                      the circuit breaker; default
+                                      max(5, the run's concurrency) (it
+                                      also opens at 50% failures of the
+                                      last max(20, 2 x concurrency)
+                                      calls, with at least max(10,
+                                      concurrency)); a value set here
+                                      is used as given; -1 disables it */
+    int breaker_cooldown_ms;       /* time open (holding requests)
+                                      before a probe; default 10000;
+                                      negative EINVAL */
+    double retry_budget;           /* retries allowed as a fraction of
+                                      first attempts (at least one per
+                                      second, at most max(10,
+                                      concurrency) saved up), per
+                                      endpoint; default
+                                      0.5; negative = no budget, only
+                                      max_retries. Retries after a 429
+                                      are paced by Retry-After instead
+                                      and do not count */
+    int learn_limits;              /* take limits from the provider's
+                                      headers; 0 = default (on), -1 off */
+    int stop_on_fatal;             /* 0 = default (on): the first
+                                      PLM_EAUTH or PLM_EQUOTA answer stops
+                                      the run (see plm_client_run); -1 =
+                                      off, each request fails alone */
+    int64_t retry_time_ms;         /* per request: no retry starts once
+                                      this long has passed since its
+                                      first attempt; default 900000 (15
+                                      min); -1 = no time bound */
+    int64_t breaker_dead_ms;       /* the endpoint is dead (its
+                                      requests fail with PLM_EBREAKER)
+                                      when the breaker's probes have
+                                      kept failing this long since it
+                                      opened; default 300000 (5 min) */
+    const char *shared_limits_url; /* NULL = limits are this client's
+                                 own. redis://[[user]:password@]host[:port]
+                                 [/db][?namespace=NAME]: every client
+                                 given the same server and namespace
+                                 shares each endpoint's rpm/tpm budget
+                                 through Redis (docs/LIMITS.md); when
+                                 Redis fails, each uses 1/N of the
+                                 limits locally. rediss:// is EINVAL */
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT                                                \

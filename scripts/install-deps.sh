@@ -4,7 +4,7 @@
 set -eu
 # libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (make test's
 # ASan build, with the fuzz targets; make fuzz).
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format g++ binutils libcurl4-openssl-dev libjansson-dev libevent-dev libssl-dev libcmocka-dev curl openssl python3 time"
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format g++ binutils libcurl4-openssl-dev libjansson-dev libevent-dev libssl-dev libcmocka-dev curl openssl python3 time libhiredis-dev redis-server"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
