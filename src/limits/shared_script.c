@@ -17,10 +17,12 @@
  *            1 s window holds more than 1.5 s of the pace even when a
  *            leased block is used at the end of its lease;
  *            tokens: debt before the last unit <= the burst.
- *          When none fits now, one unit is reserved for the moment it will
- *          fit (GCRA's theoretical arrival time) if that is within
- *          ahead_ms (and after any pause): the caller holds it until then,
- *          so processes queue in Redis instead of polling it.
+ *          When none fits now, the largest block (up to want) that will
+ *          fit within ahead_ms (and after any pause) is reserved for the
+ *          moment it fits (GCRA's theoretical arrival time): the caller
+ *          holds it until then, so processes queue in Redis instead of
+ *          polling it, one call per block even when the rate is the
+ *          bottleneck.
  *          Returns {n, delay_us, limit x4}: n > 0 granted, usable from
  *          delay_us on; 0: ask again after delay_us; -1: never fits.
  *   pause  KEYS: pause. ARGV: ms. Nothing is granted for ms (kept if a
@@ -124,8 +126,13 @@ const char plm__shared_script[] =
     "    while n > 0 and delay(n) > 0 do n = n - 1 end\n"
     "  end\n"
     "  if n == 0 then\n"
-    "    d = math.max(delay(1), pw)\n"
-    "    if d <= ahead then n = 1 end\n"
+    "    n = want\n"
+    "    d = math.max(delay(n), pw)\n"
+    "    while n > 1 and d > ahead do\n"
+    "      n = n - 1\n"
+    "      d = math.max(delay(n), pw)\n"
+    "    end\n"
+    "    if d > ahead then n = 0 end\n"
     "  end\n"
     "end\n"
     "if n > 0 then\n"

@@ -238,7 +238,7 @@ static void test_server_time(void **state)
 }
 
 /* A pause (a 429's, published by another process) holds every grant:
- * one unit is reserved for its end when that is within reach. */
+ * the block is reserved for its end when that is within reach. */
 static void test_pause(void **state)
 {
     const double lim[4] = { 640, 0, 0, 0 }, cost[4] = { 1, 0, 0, 0 };
@@ -250,7 +250,7 @@ static void test_pause(void **state)
                      KEY ":pause");
     freeReplyObject(r);
     g = call_grant(4, lim, cost, NULL);
-    assert_int_equal(g.n, 1);
+    assert_int_equal(g.n, 4);
     assert_true(g.delay_us > 250000 && g.delay_us <= 300000);
     /* A shorter pause does not shorten it. */
     r = redisCommand(rc, "EVAL %s 1 %s pause 10", plm__shared_script,
