@@ -704,8 +704,11 @@ int plm__policy_new(plm__policy **out, const plm__policy_env *env,
     p->cfg = cfg;
     p->stop_on_fatal = stop != -1;
     if (opts && opts->shared_limits_url && *opts->shared_limits_url) {
-        rc = plm__shared_new(&p->shared, env->loop, opts->shared_limits_url,
-                             cfg.budget.burst_ms, shared_log, p);
+        /* Redis I/O runs on the engine's loop, which the client gives. */
+        rc = !env->loop ? PLM_EINTERNAL
+                        : plm__shared_new(&p->shared, env->loop,
+                                          opts->shared_limits_url,
+                                          cfg.budget.burst_ms, shared_log, p);
         if (rc != PLM_OK) {
             plm__policy_free(p);
             return rc;
