@@ -348,9 +348,9 @@ static void test_limits__429_storm_completes(void **state)
      * requests given the slots of the 429s that came back before the
      * burst was recognised (BURST_MIN_REQUESTS - 1 in policy.c). Without
      * the pause every freed slot takes fresh work at once: all N. */
-    assert_true(arrivals_between(recs, n, hit->done_ns,
-                                 hit->done_ns + 200 * MS) <=
-                (C - 1) + (BURST_MIN_REQUESTS - 1));
+    assert_true(
+        arrivals_between(recs, n, hit->done_ns, hit->done_ns + 200 * MS) <=
+        (C - 1) + (BURST_MIN_REQUESTS - 1));
     plm_mock_records_free(recs, n);
     plm_lf_free(reqs, res, N);
     free(reqs);
