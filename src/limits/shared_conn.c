@@ -349,12 +349,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         /* hiredis frees the context after this callback. */
         c->ac = NULL;
         go_down(c, ac->errstr[0] ? ac->errstr : "connection failed");
-        return;
     }
-    c->state = ST_UP;
-    c->backoff_ms = PLM__RCONN_BACKOFF_MIN_MS;
-    if (c->state_fn)
-        c->state_fn(c->state_data, 1, NULL);
+    /* Connected is not up: a stopped server's kernel still accepts
+     * connections. Up is the first answer (on_loaded). */
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -486,10 +483,17 @@ static void on_loaded(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     if (!reply || !ac->data)
         return;
-    if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
-        memcpy(c->sha, reply->str, 41);
-    else if (reply->type == REDIS_REPLY_ERROR)
+    if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
         defer_down(c, "SCRIPT LOAD failed");
+        return;
+    }
+    memcpy(c->sha, reply->str, 41);
+    if (c->state == ST_CONNECTING) {
+        c->state = ST_UP;
+        c->backoff_ms = PLM__RCONN_BACKOFF_MIN_MS;
+        if (c->state_fn)
+            c->state_fn(c->state_data, 1, NULL);
+    }
 }
 
 /* AUTH and SELECT: an error reply ends the connection (the password

@@ -66,7 +66,7 @@ void plm__rconn_start(plm__rconn *c);
 /* 1 when commands can be sent: connected, or connecting for the first
  * time since the last failure (they are queued meanwhile). */
 int plm__rconn_usable(const plm__rconn *c);
-/* 1 when the connection is established. */
+/* 1 when the connection is established and Redis has answered on it. */
 int plm__rconn_up(const plm__rconn *c);
 
 /* Runs the script with argv (numkeys, keys..., args...; copied) by
