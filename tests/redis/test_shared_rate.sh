@@ -4,8 +4,9 @@
 # of the rate, and no 1-second window over 1.5x the per-second rate (20/s:
 # 30), read from the arrival times the mock logged. Without sharing, each
 # would send 1200 RPM and the first second alone would hold about 4 x 10.
-# Also: a rediss:// URL and a bad URL are usage errors, and nothing is
-# written outside the namespace.
+# Also: a rediss:// URL and a bad URL are usage errors, the limit learned
+# from the mock's headers is published, and nothing is written outside the
+# namespace.
 REDIS_TESTS=$(cd "$(dirname "$0")" && pwd)
 source "$REDIS_TESTS/../cli/run_lib.sh"
 source "$REDIS_TESTS/redis_lib.sh"
@@ -60,4 +61,7 @@ done
 [ "$(rcli get outside:key)" = keep ] || fail "outside:key changed"
 [ -n "$(rcli --scan --pattern 'parallm:{ratetest}:ep:*')" ] ||
     fail "no endpoint key in Redis"
+# The limit the mock's headers report was published for every process.
+learned=$(rcli --scan --pattern 'parallm:{ratetest}:ep:*:learned')
+[ "$(rcli hget "$learned" 1)" = 1200 ] || fail "learned RPM not published"
 echo ok
