@@ -668,6 +668,12 @@ static void on_run_start(void *data, int64_t now)
     }
 }
 
+static void on_run_end(void *data)
+{
+    plm__policy *p = data;
+    plm__shared_run_end(p->shared);
+}
+
 /* ---- life cycle ---- */
 
 static void shared_log(void *data, int level, const char *message)
@@ -725,6 +731,7 @@ void plm__policy_hooks(plm__policy *p, plm__engine_hooks *h)
     memset(h, 0, sizeof *h);
     h->data = p;
     h->run_start = on_run_start;
+    h->run_end = on_run_end;
     h->before_send = on_before_send;
     h->unadmit = on_unadmit;
     h->after_attempt = on_after_attempt;

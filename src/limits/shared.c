@@ -47,7 +47,6 @@ struct plm__shared {
     int nprocs; /* live processes last counted, at least 1 */
     int warned; /* the fallback warning was given */
     int down;   /* Redis is out of reach (after having been tried) */
-    int tried;  /* a connection was attempted */
     plm__timer beat;
     plm__shared_ep **eps; /* for the heartbeat's flushes */
     size_t neps, eps_cap;
@@ -212,12 +211,34 @@ void plm__shared_run_start(plm__shared *sh)
 {
     if (!sh)
         return;
-    sh->tried = 1;
     plm__rconn_start(sh->conn);
     if (plm__rconn_usable(sh->conn))
         send_beat(sh);
     if (!plm__timer_active(&sh->beat))
         plm__timer_start(sh->loop, &sh->beat, PLM__SHARED_BEAT_MS);
+}
+
+static void give_back(plm__shared_ep *e);
+
+void plm__shared_run_end(plm__shared *sh)
+{
+    const char *argv[] = { "1", sh ? sh->procs_key : "", "leave",
+                           sh ? sh->member : "" };
+    int64_t now = plm__now_ns();
+
+    if (!sh)
+        return;
+    plm__timer_stop(sh->loop, &sh->beat);
+    if (!plm__rconn_up(sh->conn))
+        return;
+    /* Unused leases and settlements go back now, and this process stops
+     * counting as live: between runs it sends nothing. */
+    for (size_t i = 0; i < sh->neps; i++) {
+        give_back(sh->eps[i]);
+        flush_ep(sh->eps[i], now);
+    }
+    plm__rconn_eval(sh->conn, NULL, NULL, 4, argv);
+    plm__rconn_flush(sh->conn);
 }
 
 /* FNV-1a, 64 bits: bounds the key's length whatever the URL and model. */

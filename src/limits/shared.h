@@ -57,6 +57,9 @@ int plm__shared_new(plm__shared **out, plm__loop *loop, const char *url,
 void plm__shared_free(plm__shared *sh);
 /* A run starts: connect (if not yet) and start the heartbeat. */
 void plm__shared_run_start(plm__shared *sh);
+/* A run ended: give back unused leases, send what is due, and leave the
+ * live processes (written at once, without waiting for an answer). */
+void plm__shared_run_end(plm__shared *sh);
 
 /* The shared budget of one endpoint, identified by base_url and model
  * (hashed into the key), with the configured limits of cfg. NULL when out

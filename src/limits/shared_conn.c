@@ -642,6 +642,12 @@ int plm__rconn_up(const plm__rconn *c)
     return c && c->ac && c->state == ST_UP;
 }
 
+void plm__rconn_flush(plm__rconn *c)
+{
+    if (c && c->ac && c->state == ST_UP)
+        redisAsyncHandleWrite(c->ac);
+}
+
 const char *plm__rconn_where(const plm__rconn *c)
 {
     return c->where;

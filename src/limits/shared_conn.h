@@ -76,6 +76,10 @@ int plm__rconn_up(const plm__rconn *c);
 int plm__rconn_eval(plm__rconn *c, plm__rconn_reply_fn fn, void *priv, int argc,
                     const char **argv);
 
+/* Writes what is queued now, without blocking (the socket is
+ * non-blocking; what does not fit is written by the loop later). */
+void plm__rconn_flush(plm__rconn *c);
+
 /* Where the server is, for messages: "host:port" (no password). */
 const char *plm__rconn_where(const plm__rconn *c);
 

@@ -61,6 +61,9 @@ done
 [ "$(rcli get outside:key)" = keep ] || fail "outside:key changed"
 [ -n "$(rcli --scan --pattern 'parallm:{ratetest}:ep:*')" ] ||
     fail "no endpoint key in Redis"
+# Each process left the live set when its run ended.
+[ "$(rcli zcard 'parallm:{ratetest}:procs')" -eq 0 ] ||
+    fail "processes still counted as live: $(rcli zrange 'parallm:{ratetest}:procs' 0 -1)"
 # The limit the mock's headers report was published for every process.
 learned=$(rcli --scan --pattern 'parallm:{ratetest}:ep:*:learned')
 [ "$(rcli hget "$learned" 1)" = 1200 ] || fail "learned RPM not published"
