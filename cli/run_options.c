@@ -76,6 +76,10 @@ static const char usage_text[] =
     "                           before a probe (default 10s)\n"
     "      --retry-budget F     retries as a fraction of requests (default\n"
     "                           0.5; 'off': only --retries counts)\n"
+    "      --shared-limits URL  share the limits with every parallm using\n"
+    "                           the same Redis and namespace:\n"
+    "                           redis://[:PASSWORD@]HOST:PORT/DB?namespace=N\n"
+    "                           (default $PARALLM_SHARED_LIMITS)\n"
     "\n"
     "metrics and trace (docs/metrics.md):\n"
     "      --metrics-file FILE  Prometheus text, rewritten atomically every\n"
@@ -286,6 +290,8 @@ static int parse_table(int argc, char **argv, run_options *o,
           .dest = &o->retry_budget, .convert = convert_retry_budget,
           .bad = "invalid value for %o: '%v' (a fraction of requests > 0, or "
                  "off)" },
+        { .name = "shared-limits", .kind = CLI_OPT_STRING,
+          .dest = &o->shared_limits },
         { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },
         { .name = "metrics-file", .kind = CLI_OPT_STRING,
           .dest = &o->metrics_file },
@@ -347,6 +353,9 @@ int run_options_parse(int argc, char **argv, run_options *o)
         return CLI_EXIT_USAGE;
     }
     apply_tier(o, &given);
+    if (!o->shared_limits && getenv("PARALLM_SHARED_LIMITS") &&
+        *getenv("PARALLM_SHARED_LIMITS"))
+        o->shared_limits = getenv("PARALLM_SHARED_LIMITS");
     if (o->provider == RUN_PROVIDER_MOCK && o->base_url) {
         fprintf(stderr, "parallm run: --provider mock starts its own server; "
                         "drop --base-url\n");

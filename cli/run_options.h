@@ -48,6 +48,8 @@ typedef struct run_options {
     const char *metrics_listen; /* PORT or HOST:PORT; NULL = none */
     int64_t metrics_linger_ms;  /* keep serving until a final scrape */
     const char *trace;          /* one JSON line per attempt */
+    const char *shared_limits;  /* --shared-limits URL, else
+                                   $PARALLM_SHARED_LIMITS; NULL = none */
 } run_options;
 
 /* Parses argv (argv[0] is "run"). Returns -1 to go on, or an exit code

@@ -117,6 +117,7 @@ static int client_options(run_ctx *ctx, plm_client_options *copts)
     copts->breaker_failures = opt->breaker_failures;
     copts->breaker_cooldown_ms = (int)opt->breaker_cooldown_ms;
     copts->retry_budget = opt->retry_budget;
+    copts->shared_limits_url = opt->shared_limits;
     if (opt->provider >= RUN_PROVIDER_PRESET) {
         /* Every line goes to the service, with its key and addressing. */
         if (cli_preset_apply(cli_preset_at(

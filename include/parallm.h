@@ -388,6 +388,12 @@ typedef struct plm_client_options {
                                           /deployments/ segment.
                                           Other paths (/v1/responses)
                                           go to the base as usual */
+    /* NULL = limits are this client's own. With
+     * redis://[[user]:password@]host[:port][/db][?namespace=NAME], every
+     * client given the same server and namespace shares each endpoint's
+     * rpm/tpm budget through Redis (docs/shared-limits.md); when Redis
+     * fails, each uses 1/N of the limits locally. rediss:// is EINVAL. */
+    const char *shared_limits_url;
 } plm_client_options;
 
 #define PLM_CLIENT_OPTIONS_INIT                                                \

@@ -11,6 +11,9 @@ PKGS="$PKGS chromium chromium-driver"
 # prometheus: promtool checks the metrics text; the binary scrapes a run in
 # tests/cli/test_metrics_prometheus.sh.
 PKGS="$PKGS prometheus"
+# libhiredis-dev, redis-server: shared limits through Redis (src/limits/
+# shared*.c) and their tests (tests/redis, label "redis").
+PKGS="$PKGS libhiredis-dev redis-server"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

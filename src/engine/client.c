@@ -259,6 +259,7 @@ static int attach_policy(plm_client *c, const plm_client_options *o)
     env.log_level = c->log_level;
     env.log = policy_log;
     env.log_data = c;
+    env.loop = c->loop;
     rc = plm__policy_new(&c->policy, &env, o);
     if (rc != PLM_OK)
         return rc;
@@ -371,9 +372,10 @@ void plm_client_free(plm_client *client)
     /* The transport closes its connections through the loop: free it
      * first. */
     plm__transport_free(client->transport);
-    plm__loop_free(client->loop);
+    /* The policy's shared limits watch a socket and timers of the loop. */
     plm__policy_free(client->policy);
     plm__obs_client_free(client);
+    plm__loop_free(client->loop);
     for (i = 0; i < PLM__PROVIDER_COUNT; i++) {
         struct curl_slist *h;
         /* The auth header holds the key too. */

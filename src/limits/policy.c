@@ -52,6 +52,7 @@
 #include "retry.h"
 #include "retrybudget.h"
 #include "rlheaders.h"
+#include "shared.h"
 
 /* The last answers of an endpoint, for telling a spent budget (most
  * answers are 429s, from many requests) from sporadic 429s. */
@@ -76,6 +77,7 @@ typedef struct plm__endpoint {
     char last_error[200]; /* the last failure the breaker counted */
     answer_note answers[BURST_ANSWERS];
     int answers_head;
+    plm__shared_ep *shared; /* the budget shared through Redis, or NULL */
 } plm__endpoint;
 typedef plm__endpoint endpoint;
 
@@ -88,10 +90,11 @@ struct plm__policy {
     size_t neps, eps_cap;
     endpoint *last; /* most recently used: the usual hit */
     plm__aimd aimd;
-    int aimd_for;       /* the maximum aimd was set up for */
-    int concurrency;    /* the run's concurrency limit, 0 = none */
-    int peak_in_flight; /* the most attempts seen in flight */
-    char why[256];      /* the last admission failure's message */
+    int aimd_for;        /* the maximum aimd was set up for */
+    int concurrency;     /* the run's concurrency limit, 0 = none */
+    int peak_in_flight;  /* the most attempts seen in flight */
+    char why[256];       /* the last admission failure's message */
+    plm__shared *shared; /* shared_limits_url given: Redis, else NULL */
 };
 
 /* ---- endpoints ---- */
@@ -109,6 +112,7 @@ static void endpoint_free(endpoint *ep)
     if (!ep)
         return;
     plm__budget_free(ep->budget);
+    plm__shared_ep_free(ep->shared);
     free(ep->model);
     free(ep);
 }
@@ -146,6 +150,13 @@ static endpoint *endpoint_for(plm__policy *p, const plm_request *req)
     ep->model = strdup(model);
     if (!ep->model || plm__budget_new(&ep->budget, &p->cfg.budget) != PLM_OK ||
         plm__breaker_init(&ep->breaker, &p->cfg.breaker) != PLM_OK)
+        goto fail;
+    if (p->shared &&
+        !(ep->shared = plm__shared_ep_new(p->shared,
+                                          p->base_url[req->provider]
+                                              ? p->base_url[req->provider]
+                                              : "",
+                                          model, &p->cfg.budget)))
         goto fail;
     plm__retrybudget_init(&ep->retries, p->cfg.retry_budget, plm__now_ns());
     p->eps[p->neps++] = ep;
@@ -256,7 +267,7 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     plm__policy *p = data;
     endpoint *ep = endpoint_for(p, ctx->req);
     int64_t total, in, out, wait = 0, left = 0;
-    int trial = 0;
+    int trial = 0, how = PLM__SHARED_NONE;
     int rc;
 
     if (!ep) {
@@ -282,7 +293,19 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     if (out > total)
         out = total;
     in = total - out;
+    if (ep->shared) {
+        rc = plm__shared_take(ep->shared, in, out, now, until_ns, &how);
+        if (rc == 1)
+            return PLM__ADMIT_WAIT;
+        if (rc != 0) {
+            say_budget(p, ep, in, out);
+            *code = rc == PLM_EBUDGET ? PLM_EBUDGET : PLM_EINTERNAL;
+            return PLM__ADMIT_FAIL;
+        }
+    }
     rc = plm__budget_reserve_io(ep->budget, in, out, now, &wait);
+    if (rc != 0 && how)
+        plm__shared_untake(ep->shared, how, in, out, now, now);
     if (rc == 1) {
         *until_ns = now + wait;
         ctx->wait_reason = plm__budget_paused(ep->budget, now)
@@ -300,6 +323,8 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     case PLM__BREAKER_DEAD_ENDPOINT:
         /* The peek said otherwise; only a bug gets here. */
         plm__budget_settle_io(ep->budget, in, out, 0, 0, now, now);
+        if (how)
+            plm__shared_untake(ep->shared, how, in, out, now, now);
         *until_ns = left > 0 ? now + left : 0;
         return PLM__ADMIT_WAIT;
     case PLM__BREAKER_TRIAL:
@@ -318,6 +343,7 @@ static int on_before_send(void *data, plm__hook_ctx *ctx, int64_t now,
     ctx->adm->in_tokens = in;
     ctx->adm->out_tokens = out;
     ctx->adm->trial = trial;
+    ctx->adm->count = how;
     if (ctx->attempt == 1) {
         plm__retrybudget_set_scale(&ep->retries, concurrency_scale(p));
         plm__retrybudget_on_request(&ep->retries, now);
@@ -339,6 +365,9 @@ static void on_unadmit(void *data, plm__hook_ctx *ctx)
      * count, which errs on the safe side. */
     plm__budget_settle_io(ep->budget, adm->in_tokens, adm->out_tokens, 0, 0,
                           adm->reserved_at_ns, now);
+    if (ep->shared)
+        plm__shared_untake(ep->shared, adm->count, adm->in_tokens,
+                           adm->out_tokens, adm->reserved_at_ns, now);
     if (adm->trial)
         plm__breaker_record(&ep->breaker, PLM_CLASS_CANCELLED, 1, now);
     memset(adm, 0, sizeof *adm);
@@ -399,6 +428,10 @@ static void settle(endpoint *ep, const plm__admission *adm,
     }
     plm__budget_settle_io(ep->budget, adm->in_tokens, adm->out_tokens, used_in,
                           used_out, adm->reserved_at_ns, now);
+    if (ep->shared)
+        plm__shared_settle(ep->shared, adm->count, adm->in_tokens,
+                           adm->out_tokens, used_in, used_out,
+                           adm->reserved_at_ns, now);
 }
 
 static void record_breaker(plm__policy *p, endpoint *ep, const plm__attempt *a,
@@ -503,6 +536,8 @@ static void on_rate_limited(plm__policy *p, endpoint *ep, plm__hook_ctx *ctx,
     }
     ms = pause_ms(p, a, st);
     plm__budget_pause_until(ep->budget, now + ms * INT64_C(1000000));
+    if (ep->shared)
+        plm__shared_pause(ep->shared, ms);
     plog(p, PLM_LOG_DEBUG,
          "rate limited by %s (model \"%.64s\"), its budget spent (%s): "
          "pausing its requests for %lld ms",
@@ -531,6 +566,11 @@ static void on_after_attempt(void *data, plm__hook_ctx *ctx,
     if (ep && a->headers && !cancelled) {
         plm__rl_state_from_headers(a->headers, plm__wall_ns(), &st);
         plm__budget_observe(ep->budget, &st, now);
+        if (ep->shared && p->cfg.budget.learn_limits)
+            for (int k = 0; k < PLM__RL_KINDS; k++)
+                if (st.meter[k].has_limit)
+                    plm__shared_learned(ep->shared, k,
+                                        (double)st.meter[k].limit, now);
     }
     if (ep && a->http_status > 0) {
         ep->answered = 1;
@@ -623,6 +663,7 @@ static void on_run_start(void *data, int64_t now)
     plm__policy *p = data;
     (void)now;
     p->peak_in_flight = 0;
+    plm__shared_run_start(p->shared);
     for (size_t i = 0; i < p->neps; i++) {
         if (plm__breaker_get_state(&p->eps[i]->breaker) == PLM__BREAKER_DEAD) {
             plm__breaker_revive(&p->eps[i]->breaker);
@@ -631,7 +672,18 @@ static void on_run_start(void *data, int64_t now)
     }
 }
 
+static void on_run_end(void *data)
+{
+    plm__policy *p = data;
+    plm__shared_run_end(p->shared);
+}
+
 /* ---- life cycle ---- */
+
+static void shared_log(void *data, int level, const char *message)
+{
+    plog(data, (plm_log_level)level, "%s", message);
+}
 
 int plm__policy_new(plm__policy **out, const plm__policy_env *env,
                     const plm_client_options *opts)
@@ -661,6 +713,17 @@ int plm__policy_new(plm__policy **out, const plm__policy_env *env,
     }
     p->cfg = cfg;
     p->stop_on_fatal = stop != -1;
+    if (opts && opts->shared_limits_url && *opts->shared_limits_url) {
+        /* Redis I/O runs on the engine's loop, which the client gives. */
+        rc = !env->loop ? PLM_EINTERNAL
+                        : plm__shared_new(&p->shared, env->loop,
+                                          opts->shared_limits_url,
+                                          cfg.budget.burst_ms, shared_log, p);
+        if (rc != PLM_OK) {
+            plm__policy_free(p);
+            return rc;
+        }
+    }
     plm__aimd_init(&p->aimd, PLM__AIMD_DEFAULT_MAX);
     p->aimd_for = PLM__AIMD_DEFAULT_MAX;
     *out = p;
@@ -672,6 +735,7 @@ void plm__policy_hooks(plm__policy *p, plm__engine_hooks *h)
     memset(h, 0, sizeof *h);
     h->data = p;
     h->run_start = on_run_start;
+    h->run_end = on_run_end;
     h->before_send = on_before_send;
     h->unadmit = on_unadmit;
     h->after_attempt = on_after_attempt;
@@ -686,6 +750,8 @@ void plm__policy_free(plm__policy *p)
     size_t i;
     if (!p)
         return;
+    /* The connection first: its pending answers name the endpoints. */
+    plm__shared_free(p->shared);
     for (i = 0; i < p->neps; i++)
         endpoint_free(p->eps[i]);
     free(p->eps);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hooks.h"
+#include "loop.h"
 #include "parallm.h"
 #include "provider.h"
 
@@ -37,6 +38,7 @@ typedef struct plm__policy_env {
     int log_level;              /* messages above it are dropped */
     plm__policy_log_fn log;     /* NULL = silent */
     void *log_data;
+    plm__loop *loop; /* the engine's loop (shared limits' Redis I/O) */
 } plm__policy_env;
 
 /*

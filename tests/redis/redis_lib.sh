@@ -1,0 +1,66 @@
+# Helpers of the shared-limits tests (sourced after tests/cli/run_lib.sh,
+# with REDIS_TESTS set to this folder):
+# a private redis-server on a free loopback port without persistence, the
+# mock, and an input split between processes. Everything started here is
+# killed on exit by run_lib.sh's cleanup.
+
+# free_port: a loopback port the kernel just handed out.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_redis [ARGS...]: starts redis-server (extra ARGS appended) on
+# REDIS_PORT (chosen when unset) and waits, bounded, until it answers.
+# Sets REDIS_PID. Fails, naming the package, when redis-server is missing.
+start_redis() {
+    command -v redis-server >/dev/null 2>&1 ||
+        fail "redis-server not found: install the Debian package redis-server (scripts/install-deps.sh)"
+    command -v redis-cli >/dev/null 2>&1 ||
+        fail "redis-cli not found: install the Debian package redis-tools"
+    REDIS_PORT=${REDIS_PORT:-$(free_port)}
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no "$@" >>redis.log 2>&1 &
+    REDIS_PID=$!
+    BG_PIDS+=("$REDIS_PID")
+    local i
+    for i in $(seq 1 500); do
+        if redis-cli -p "$REDIS_PORT" ${REDIS_PASS:+-a "$REDIS_PASS"} \
+            --no-auth-warning ping 2>/dev/null | grep -q PONG; then
+            return 0
+        fi
+        kill -0 "$REDIS_PID" 2>/dev/null || fail "redis-server exited: $(tail -3 redis.log)"
+        sleep 0.02
+    done
+    fail "redis-server did not answer"
+}
+
+# rcli ARGS...: redis-cli against the test's server.
+rcli() {
+    redis-cli -p "$REDIS_PORT" ${REDIS_PASS:+-a "$REDIS_PASS"} --no-auth-warning "$@"
+}
+
+# start_mock ARGS...: `parallm mock` on a free port with ARGS, logging
+# every request to mock.log; sets MOCK_URL.
+start_mock() {
+    rm -f port
+    "$PLM" mock --port 0 --port-file port --log mock.log "$@" 2>mock.err &
+    BG_PIDS+=($!)
+    local i
+    for i in $(seq 1 1500); do [ -s port ] && break; sleep 0.02; done
+    [ -s port ] || fail "mock did not start: $(cat mock.err)"
+    MOCK_URL="http://127.0.0.1:$(cat port)"
+}
+
+# split_input FILE PARTS: FILE.0 .. FILE.(PARTS-1), round robin.
+split_input() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+outs = [open(f"{path}.{i}", "w") for i in range(n)]
+for i, line in enumerate(open(path)):
+    outs[i % n].write(line)
+PY
+}
+
+# arrivals: "requests N limited N max1s N rate R" from mock.log.
+arrivals() { python3 "$REDIS_TESTS/arrivals.py" mock.log; }
