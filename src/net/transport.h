@@ -46,7 +46,8 @@ typedef struct plm__xfer {
     int no_descriptor;         /* EMFILE / ENFILE opening a socket */
     plm__transport *transport; /* set when started */
     size_t limit;
-    void *owner; /* the caller's back-pointer */
+    void *owner;    /* the caller's back-pointer */
+    int data_error; /* the data callback's non-zero return, or 0 */
 } plm__xfer;
 
 typedef struct plm__xfer_params {
@@ -62,6 +63,13 @@ typedef struct plm__xfer_params {
  * x->http_status tell how). Not called for a cancelled transfer. */
 typedef void (*plm__xfer_done_fn)(plm__xfer *x, void *user_data);
 
+/* Called on the loop thread with each piece of a response body as it
+ * arrives, after it was appended to x->body (the body is still buffered
+ * whole). A non-zero return (a plm_code) ends the transfer with that
+ * error (message "aborted while reading the response body"). Optional. */
+typedef int (*plm__xfer_data_fn)(plm__xfer *x, const char *data, size_t n,
+                                 void *user_data);
+
 int plm__transport_new(plm__transport **out, plm__loop *loop,
                        const plm__transport_config *cfg);
 /* Frees the transport. No transfer may be in flight. */
@@ -69,6 +77,10 @@ void plm__transport_free(plm__transport *t);
 
 void plm__transport_set_done(plm__transport *t, plm__xfer_done_fn fn,
                              void *user_data);
+void plm__transport_set_data(plm__transport *t, plm__xfer_data_fn fn,
+                             void *user_data);
+/* The status code of the response being received (0 before one). */
+int plm__xfer_response_code(const plm__xfer *x);
 /* Sizes the connection cache for this many parallel attempts (0 =
  * unlimited). */
 void plm__transport_set_concurrency(plm__transport *t, int n);
