@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "attempt_stream.h"
 #include "check.h"
 #include "client.h"
 #include "defaults.h"
@@ -54,7 +55,8 @@ typedef struct job {
     plm_result *res;
     char *url;
     plm__xfer xfer;
-    plm__timer timer; /* backoff */
+    plm__attempt_stream stream; /* a streamed answer read as it arrives */
+    plm__timer timer;           /* backoff */
     plm__run *run;
     int attempt;       /* attempts sent so far */
     int local_retries; /* attempts that found no descriptor */
@@ -200,6 +202,7 @@ static void job_free(plm__run *run, job *j)
 {
     plm__timer_stop(run->client->loop, &j->timer);
     plm__transport_cancel(run->client->transport, &j->xfer);
+    plm__attempt_stream_drop(&j->stream, NULL);
     plm__xfer_clear(&j->xfer);
     free(j->url);
     free(j);
@@ -292,6 +295,7 @@ static void start_attempt(plm__run *run, job *j)
     int rc;
 
     plm__result_reset_attempt(j->res);
+    plm__attempt_stream_drop(&j->stream, NULL);
     memset(&p, 0, sizeof p);
     p.url = j->url;
     p.method = req->method ? req->method : "POST";
@@ -386,6 +390,15 @@ static int retry_local(plm__run *run, job *j, plm__xfer *x)
     return 1;
 }
 
+/* A piece of an answer arrived: a 2xx stream is parsed as it comes. */
+static int on_attempt_data(plm__xfer *x, const char *d, size_t n, void *u)
+{
+    job *j = x->owner;
+    (void)u;
+    return plm__attempt_stream_data(&j->stream, j->req->provider, x, j->res, d,
+                                    n);
+}
+
 /* The one retry decision point: an attempt finished on the wire. */
 static void on_attempt_done(plm__xfer *x, void *user_data)
 {
@@ -397,6 +410,8 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     plm__attempt a;
     int i, retry;
 
+    if (x->error)
+        plm__attempt_stream_drop(&j->stream, res);
     if (retry_local(run, j, x))
         return;
 
@@ -416,11 +431,11 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     x->body_len = x->body_cap = 0;
     if (x->http_status == 429)
         c->stats.rate_limited++;
-    if (x->error == 0)
+    if (x->error == 0 && !plm__attempt_stream_settle(&j->stream, x, res))
         plm__provider_parse(j->req->provider, j->req->path, x->http_status,
                             &x->headers, res->body ? res->body : "",
                             res->body_len, res);
-    else
+    else if (x->error)
         plm__result_set_error(res, x->error, class_of_transport(x->error), "%s",
                               x->message);
     a.http_status = x->http_status;
@@ -675,6 +690,7 @@ static void stop_all(plm__run *run, int code, int keep_in_flight)
         job *j = run->in_flight.head;
         plm__attempt a;
         plm__transport_cancel(run->client->transport, &j->xfer);
+        plm__attempt_stream_drop(&j->stream, j->res);
         plm__result_set_error(j->res, code, cls, "%s", why);
         a.http_status = 0;
         a.transport_error = PLM_ECANCELLED;
@@ -795,6 +811,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
     client->run_ended_ns = 0;
     plm__obs_run_start(client);
     plm__transport_set_done(client->transport, on_attempt_done, &run);
+    plm__transport_set_data(client->transport, on_attempt_data, &run);
     plm__transport_set_concurrency(client->transport, run.max_concurrent);
     if (capped)
         plm__transport_cap_connections(client->transport, run.max_concurrent);
@@ -831,6 +848,7 @@ int plm__engine_run_batch(plm_client *client, plm__source_fn source,
     plm__timer_stop(client->loop, &run.tick);
     plm__timer_stop(client->loop, &run.admit_timer);
     plm__transport_set_done(client->transport, NULL, NULL);
+    plm__transport_set_data(client->transport, NULL, NULL);
     for (i = 0; i < client->nhooks; i++)
         if (client->hooks[i].run_end)
             client->hooks[i].run_end(client->hooks[i].data);

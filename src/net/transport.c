@@ -58,6 +58,8 @@ struct plm__transport {
     plm__timer timer;
     plm__xfer_done_fn done;
     void *done_data;
+    plm__xfer_data_fn data;
+    void *data_user;
     char *ca_file;
     int insecure;
     int64_t connect_timeout_ms;
@@ -257,6 +259,38 @@ void plm__transport_set_done(plm__transport *t, plm__xfer_done_fn fn,
     t->done_data = user_data;
 }
 
+void plm__transport_set_data(plm__transport *t, plm__xfer_data_fn fn,
+                             void *user_data)
+{
+    t->data = fn;
+    t->data_user = user_data;
+}
+
+int plm__xfer_response_code(const plm__xfer *x)
+{
+    long status = 0;
+
+    if (x->easy)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    return (int)status;
+}
+
+/* Hands a body piece to the data callback; its refusal ends the
+ * transfer (CURLE_WRITE_ERROR, mapped in finish_xfer). */
+static size_t data_out(plm__xfer *x, const char *data, size_t n)
+{
+    plm__transport *t = x->transport;
+    int rc;
+
+    if (!t || !t->data)
+        return n;
+    rc = t->data(x, data, n, t->data_user);
+    if (rc == 0)
+        return n;
+    x->data_error = rc;
+    return 0;
+}
+
 void plm__transport_set_concurrency(plm__transport *t, int n)
 {
     long connects = PLM__MIN_CONNECTS;
@@ -357,6 +391,7 @@ void plm__xfer_clear(plm__xfer *x)
     x->error = 0;
     x->unreachable = 0;
     x->too_big = 0;
+    x->data_error = 0;
     x->no_memory = 0;
     x->in_headers = 0;
     x->no_descriptor = 0;
@@ -396,7 +431,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
     memcpy(x->body + x->body_len, data, n);
     x->body_len += n;
     x->body[x->body_len] = '\0';
-    return n;
+    return data_out(x, data, n);
 }
 
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
@@ -698,6 +733,11 @@ static void finish_xfer(plm__xfer *x, CURLcode cc)
                  "could not open a connection: %s (this process's limit "
                  "on open files, not the server)",
                  strerror(x->no_descriptor));
+    } else if (x->data_error) {
+        x->error = x->data_error;
+        snprintf(x->message, sizeof x->message,
+                 "aborted while reading the response body: %s",
+                 x->data_error == PLM_ENOMEM ? "out of memory" : "refused");
     } else if (x->no_memory) {
         x->error = PLM_ENOMEM;
         snprintf(x->message, sizeof x->message,

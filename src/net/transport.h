@@ -50,6 +50,7 @@ typedef struct plm__xfer {
     int64_t first_byte_us; /* from the transfer's start to the first
                               response byte (curl's STARTTRANSFER time);
                               -1 when nothing came back */
+    int data_error;        /* the data callback's non-zero return, or 0 */
 } plm__xfer;
 
 typedef struct plm__xfer_params {
@@ -65,6 +66,13 @@ typedef struct plm__xfer_params {
  * x->http_status tell how). Not called for a cancelled transfer. */
 typedef void (*plm__xfer_done_fn)(plm__xfer *x, void *user_data);
 
+/* Called on the loop thread with each piece of a response body as it
+ * arrives, after it was appended to x->body (the body is still buffered
+ * whole). A non-zero return (a plm_code) ends the transfer with that
+ * error (message "aborted while reading the response body"). Optional. */
+typedef int (*plm__xfer_data_fn)(plm__xfer *x, const char *data, size_t n,
+                                 void *user_data);
+
 int plm__transport_new(plm__transport **out, plm__loop *loop,
                        const plm__transport_config *cfg);
 /* Frees the transport. No transfer may be in flight. */
@@ -72,6 +80,10 @@ void plm__transport_free(plm__transport *t);
 
 void plm__transport_set_done(plm__transport *t, plm__xfer_done_fn fn,
                              void *user_data);
+void plm__transport_set_data(plm__transport *t, plm__xfer_data_fn fn,
+                             void *user_data);
+/* The status code of the response being received (0 before one). */
+int plm__xfer_response_code(const plm__xfer *x);
 /* Sizes the connection cache for this many parallel attempts (0 =
  * unlimited). */
 void plm__transport_set_concurrency(plm__transport *t, int n);

@@ -138,18 +138,70 @@ char *plm__base_url_normalize(const char *url)
 }
 
 /* An SSE answer: announced by its content type, or recognisable from its
- * first bytes when a proxy dropped the header. */
-static int is_sse(const plm__headers *h, const char *body, size_t len)
+ * first bytes when a proxy dropped the header. -1: too few bytes yet. */
+int plm__provider_sniff_sse(const plm__headers *h, const char *body, size_t len)
 {
-    size_t i = 0;
+    size_t i = 0, n;
 
     if (h && h->content_type &&
         strncasecmp(h->content_type, "text/event-stream", 17) == 0)
         return 1;
     while (i < len && is_blank(body[i]))
         i++;
-    return (len - i >= 5 && memcmp(body + i, "data:", 5) == 0) ||
-           (len - i >= 6 && memcmp(body + i, "event:", 6) == 0);
+    n = len - i;
+    if ((n >= 5 && memcmp(body + i, "data:", 5) == 0) ||
+        (n >= 6 && memcmp(body + i, "event:", 6) == 0))
+        return 1;
+    if (n < 6 && ((n < 5 && memcmp(body + i, "data:", n) == 0) ||
+                  memcmp(body + i, "event:", n) == 0))
+        return -1;
+    return 0;
+}
+
+plm__provider_stream *plm__provider_stream_open(plm_provider provider,
+                                                plm_result *res)
+{
+    const plm__provider_ops *ops = plm__provider_get(provider);
+    plm__provider_stream *s;
+
+    if (!ops || !res)
+        return NULL;
+    s = malloc(sizeof *s);
+    if (s)
+        plm__sse_stream_open(s, ops->sse_event, ops->sse_finish, ops->sse_what,
+                             res);
+    return s;
+}
+
+int plm__provider_stream_feed(plm__provider_stream *s, const char *bytes,
+                              size_t n)
+{
+    return plm__sse_stream_feed(s, bytes, n);
+}
+
+void plm__provider_stream_free(plm__provider_stream *s)
+{
+    if (!s)
+        return;
+    plm__sse_stream_drop(s);
+    free(s);
+}
+
+static void take_status(plm_result *res, int http_status,
+                        const plm__headers *headers)
+{
+    res->http_status = http_status;
+    if (headers && headers->request_id)
+        (void)plm__strdup_into(&res->request_id, headers->request_id);
+}
+
+void plm__provider_stream_close(plm__provider_stream *s, int http_status,
+                                const plm__headers *headers, const char *body,
+                                size_t len)
+{
+    take_status(s->st.res, http_status, headers);
+    (void)plm__sse_stream_close(s, body ? body : "", body ? len : 0);
+    free(s);
 }
 
 static void parse_error_answer(const plm__provider_ops *ops, int status,
@@ -198,9 +250,7 @@ void plm__provider_parse(plm_provider provider, const char *path,
         len = 0;
     if (!body)
         body = "";
-    res->http_status = http_status;
-    if (headers && headers->request_id)
-        (void)plm__strdup_into(&res->request_id, headers->request_id);
+    take_status(res, http_status, headers);
     if (http_status < 200 || http_status > 299) {
         parse_error_answer(ops, http_status, body, len, res);
         return;
@@ -209,8 +259,13 @@ void plm__provider_parse(plm_provider provider, const char *path,
         plm__parse_fail(res, ops->display_name, "empty body", body, len);
         return;
     }
-    if (is_sse(headers, body, len))
-        ops->parse_sse(body, len, res);
-    else
+    if (plm__provider_sniff_sse(headers, body, len) == 1) {
+        plm__sse_stream st;
+
+        plm__sse_stream_open(&st, ops->sse_event, ops->sse_finish,
+                             ops->sse_what, res);
+        (void)plm__sse_stream_feed(&st, body, len);
+        (void)plm__sse_stream_close(&st, body, len);
+    } else
         ops->parse_json(path, body, len, res);
 }

@@ -42,6 +42,8 @@
  * requests (plm_request_new_chat), after the shared checks, with the
  * request's JSON body; they return PLM_OK or PLM_ENOMEM.
  */
+struct plm__sse_state;
+
 typedef struct plm__provider_ops {
     plm_provider id;              /* its index in the table */
     const char *name;             /* short, lower case: "openai" */
@@ -94,11 +96,20 @@ typedef struct plm__provider_ops {
      * the token estimate). NULL: none. */
     int64_t (*estimate_extra_bytes)(int json_response);
 
-    /* The 2xx parsers (JSON and SSE body). Each returns PLM_OK, or sets an
-     * error in res (code, class, message) and returns it. Required. */
+    /* The 2xx JSON parser. Returns PLM_OK, or sets an error in res
+     * (code, class, message) and returns it. Required. */
     int (*parse_json)(const char *path, const char *body, size_t len,
                       plm_result *res);
-    int (*parse_sse)(const char *body, size_t len, plm_result *res);
+    /* A 2xx SSE body is read as it arrives (src/proto/sse.c,
+     * plm__sse_stream): sse_event is called once per event with the
+     * stream's struct plm__sse_state as ctx, sse_finish turns what the
+     * events gathered into the endpoint's non-streamed object (NULL:
+     * the state's answer as it is), sse_what names the stream in
+     * messages ("OpenAI stream"). sse_event and sse_what required. */
+    int (*sse_event)(const char *event, const char *data, size_t data_len,
+                     void *ctx);
+    json_t *(*sse_finish)(struct plm__sse_state *st);
+    const char *sse_what;
     /* Fills error_message/type/code from an error answer's "error"
      * object. NULL: plm__error_fields. */
     void (*error_fields)(plm_result *res, const json_t *error);
@@ -133,6 +144,32 @@ struct curl_slist *plm__provider_headers(plm_provider provider,
 void plm__provider_parse(plm_provider provider, const char *path,
                          int http_status, const plm__headers *headers,
                          const char *body, size_t len, plm_result *res);
+
+/*
+ * A 2xx answer read as it arrives. plm__provider_sniff_sse says whether
+ * an answer with these headers and first body bytes is a server-sent
+ * event stream: 1 yes, 0 no, -1 not yet known (fewer bytes than "event:"
+ * and what there is could start it; ask again with more). open starts
+ * reading one into res (NULL on out of memory or an unknown provider);
+ * feed gives it the next bytes (PLM_OK or PLM_ENOMEM); close settles res
+ * as plm__provider_parse does for the whole body (status, request id,
+ * content, assembled answer, or the stream's error; body, the whole
+ * answer, is only quoted in a message) and frees the stream; free drops
+ * it unsettled (what the events already wrote into res stays there: the
+ * caller clears res). plm__provider_parse on an SSE body is open, one
+ * feed, close.
+ */
+typedef struct plm__sse_stream plm__provider_stream;
+int plm__provider_sniff_sse(const plm__headers *h, const char *body,
+                            size_t len);
+plm__provider_stream *plm__provider_stream_open(plm_provider provider,
+                                                plm_result *res);
+int plm__provider_stream_feed(plm__provider_stream *s, const char *bytes,
+                              size_t n);
+void plm__provider_stream_close(plm__provider_stream *s, int http_status,
+                                const plm__headers *headers, const char *body,
+                                size_t len);
+void plm__provider_stream_free(plm__provider_stream *s);
 
 /* As plm__provider_headers, with the key in the header named key_header
  * ("api-key: KEY") instead of the provider's own auth header; NULL

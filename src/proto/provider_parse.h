@@ -26,6 +26,30 @@ typedef int (*plm__sse_fn)(const char *event, const char *data, size_t data_len,
                            void *ctx);
 int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx);
 
+/*
+ * The incremental splitter behind plm__sse_each: bytes are fed as they
+ * arrive, split anywhere (inside a line, between "\r" and "\n"), and fn
+ * is called as soon as an event's blank line is read. It holds the line
+ * a chunk boundary cut (until its "\n") and the data of the event being
+ * read, never more than the bytes fed (which the transport caps). feed
+ * and finish return 0, or the first non-zero return of fn or PLM_ENOMEM;
+ * after that the reader ignores what it is fed and keeps returning it.
+ * finish reads a last line without "\n" and dispatches a pending event.
+ */
+typedef struct plm__sse_reader {
+    plm__buf line; /* a line cut by a chunk boundary */
+    plm__buf data; /* the pending event's data lines, joined */
+    char event[64];
+    int have_data;
+    int rc; /* sticky: what stopped the reader */
+    plm__sse_fn fn;
+    void *ctx;
+} plm__sse_reader;
+void plm__sse_reader_init(plm__sse_reader *r, plm__sse_fn fn, void *ctx);
+int plm__sse_reader_feed(plm__sse_reader *r, const char *bytes, size_t n);
+int plm__sse_reader_finish(plm__sse_reader *r);
+void plm__sse_reader_free(plm__sse_reader *r);
+
 /* What a stream parser's event callback gathers. */
 typedef struct plm__sse_state {
     plm_result *res;
@@ -50,12 +74,36 @@ typedef struct plm__sse_state {
 typedef json_t *(*plm__sse_finish_fn)(plm__sse_state *st);
 
 /*
- * Runs fn over body's events with a fresh plm__sse_state, then settles
- * res: out of memory, the error an event reported, a stream cut short
- * (PLM_EPARSE; `what` names the stream in the message), or the joined
- * text as the content and, through finish (NULL: st->answer as it is),
- * the assembled answer as res->assembled. Returns the resulting code.
+ * One streamed answer read as it arrives: open with the provider's event
+ * callback (called with the stream's plm__sse_state as ctx), its finish
+ * function and the stream's name for messages ("OpenAI stream"); feed
+ * each chunk (PLM_OK, or PLM_ENOMEM; an event that stops the stream, its
+ * end marker or an error, makes later bytes ignored); close settles res:
+ * out of memory, the error an event reported, a stream cut short
+ * (PLM_EPARSE; body, the whole answer, quoted in the message), or the
+ * joined text as the content and, through finish (NULL: st.answer as it
+ * is), the assembled answer as res->assembled. close returns the
+ * resulting code and frees what the stream held; drop frees it without
+ * settling (an attempt that failed). Events write into res while they are
+ * read (finish reason, usage, an error event's fields).
  */
+typedef struct plm__sse_stream {
+    plm__sse_reader rd;
+    plm__sse_state st;
+    plm__sse_fn fn;
+    plm__sse_finish_fn finish;
+    const char *what;
+    int64_t events;             /* dispatched so far */
+    int64_t events_before_last; /* dispatched before the last feed */
+} plm__sse_stream;
+void plm__sse_stream_open(plm__sse_stream *s, plm__sse_fn fn,
+                          plm__sse_finish_fn finish, const char *what,
+                          plm_result *res);
+int plm__sse_stream_feed(plm__sse_stream *s, const char *bytes, size_t n);
+int plm__sse_stream_close(plm__sse_stream *s, const char *body, size_t len);
+void plm__sse_stream_drop(plm__sse_stream *s);
+
+/* The whole body at once: open, one feed, close. */
 int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
                      plm__sse_finish_fn finish, plm_result *res,
                      const char *what);

@@ -94,6 +94,7 @@ void plm__result_reset_attempt(plm_result *res)
     res->body_len = 0;
     res->assembled = NULL;
     res->assembled_len = 0;
+    res->stream_events_early = 0;
     res->code = PLM_OK;
     res->error_class = PLM_CLASS_NONE;
     res->http_status = 0;

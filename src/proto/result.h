@@ -24,6 +24,9 @@ struct plm_result {
     size_t body_len;
     char *assembled; /* a stream's answer as one JSON object, or NULL */
     size_t assembled_len;
+    /* A stream's events that were read before its last bytes arrived
+     * (parsed as the answer came in); 0 for an answer read whole. */
+    int64_t stream_events_early;
     int attempts;
     int started;
     double latency; /* seconds, first send to completion */

@@ -10,66 +10,118 @@
 #include "buf.h"
 #include "provider_parse.h"
 
-int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx)
+/* One complete line (without its '\n'; a trailing '\r' is dropped
+ * here). An empty line dispatches the pending event. */
+static int reader_line(plm__sse_reader *r, const char *line, size_t line_len)
 {
-    plm__buf data = { 0 };
-    char event[64] = "";
-    int have_data = 0, rc = 0;
+    const char *colon, *value;
+    size_t name_len, value_len;
+
+    if (line_len && line[line_len - 1] == '\r')
+        line_len--;
+    if (line_len == 0) {
+        int rc = 0;
+
+        /* An event whose data is empty ("data:" alone, as some servers
+         * send to keep a connection alive) carries nothing: no
+         * provider's stream has an empty chunk, and taking it for one
+         * failed the whole answer as invalid JSON. */
+        if (r->have_data && r->data.len > 0)
+            rc = r->fn(r->event, r->data.data, r->data.len, r->ctx);
+        r->have_data = 0;
+        r->data.len = 0;
+        r->event[0] = '\0';
+        return rc;
+    }
+    if (line[0] == ':')
+        return 0; /* comment (keep-alive) */
+    colon = memchr(line, ':', line_len);
+    name_len = colon ? (size_t)(colon - line) : line_len;
+    value = colon ? colon + 1 : line + line_len;
+    if (value < line + line_len && *value == ' ')
+        value++;
+    value_len = (size_t)(line + line_len - value);
+    if (name_len == 4 && memcmp(line, "data", 4) == 0) {
+        if ((r->have_data && plm__buf_append(&r->data, "\n", 1)) ||
+            plm__buf_append(&r->data, value, value_len))
+            return PLM_ENOMEM;
+        r->have_data = 1;
+    } else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
+        size_t n = value_len < sizeof r->event - 1 ? value_len
+                                                   : sizeof r->event - 1;
+
+        memcpy(r->event, value, n);
+        r->event[n] = '\0';
+    }
+    return 0;
+}
+
+void plm__sse_reader_init(plm__sse_reader *r, plm__sse_fn fn, void *ctx)
+{
+    memset(r, 0, sizeof *r);
+    r->fn = fn;
+    r->ctx = ctx;
+}
+
+void plm__sse_reader_free(plm__sse_reader *r)
+{
+    plm__buf_free(&r->line);
+    plm__buf_free(&r->data);
+}
+
+/* Lines are read from the chunk in place; only a line that a chunk
+ * boundary splits is copied (into r->line) until its '\n' arrives. */
+int plm__sse_reader_feed(plm__sse_reader *r, const char *bytes, size_t n)
+{
     size_t pos = 0;
 
-    while (pos < len || have_data) {
-        const char *line = body + pos, *nl, *colon, *value;
-        size_t line_len, name_len, value_len;
+    while (!r->rc && pos < n) {
+        const char *line = bytes + pos;
+        const char *nl = memchr(line, '\n', n - pos);
+        size_t len = nl ? (size_t)(nl - line) : n - pos;
 
-        if (pos >= len) {
-            line_len = 0; /* end of body dispatches a pending event */
+        pos += len + (nl ? 1 : 0);
+        if (!nl) {
+            if (plm__buf_append(&r->line, line, len))
+                r->rc = PLM_ENOMEM;
+            break;
+        }
+        if (r->line.len) {
+            if (plm__buf_append(&r->line, line, len)) {
+                r->rc = PLM_ENOMEM;
+                break;
+            }
+            r->rc = reader_line(r, r->line.data, r->line.len);
+            r->line.len = 0;
         } else {
-            nl = memchr(line, '\n', len - pos);
-            line_len = nl ? (size_t)(nl - line) : len - pos;
-            pos += line_len + (nl ? 1 : 0);
-            if (line_len && line[line_len - 1] == '\r')
-                line_len--;
-        }
-        if (line_len == 0) {
-            /* An event whose data is empty ("data:" alone, as some
-             * servers send to keep a connection alive) carries nothing:
-             * no provider's stream has an empty chunk, and taking it for
-             * one failed the whole answer as invalid JSON. */
-            if (have_data && data.len > 0) {
-                rc = fn(event, data.data ? data.data : "", data.len, ctx);
-                if (rc)
-                    goto out;
-            }
-            have_data = 0;
-            data.len = 0;
-            event[0] = '\0';
-            continue;
-        }
-        if (line[0] == ':')
-            continue; /* comment (keep-alive) */
-        colon = memchr(line, ':', line_len);
-        name_len = colon ? (size_t)(colon - line) : line_len;
-        value = colon ? colon + 1 : line + line_len;
-        if (value < line + line_len && *value == ' ')
-            value++;
-        value_len = (size_t)(line + line_len - value);
-        if (name_len == 4 && memcmp(line, "data", 4) == 0) {
-            if ((have_data && plm__buf_append(&data, "\n", 1)) ||
-                plm__buf_append(&data, value, value_len)) {
-                rc = PLM_ENOMEM;
-                goto out;
-            }
-            have_data = 1;
-        } else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
-            size_t n = value_len < sizeof event - 1 ? value_len
-                                                    : sizeof event - 1;
-
-            memcpy(event, value, n);
-            event[n] = '\0';
+            r->rc = reader_line(r, line, len);
         }
     }
-out:
-    plm__buf_free(&data);
+    return r->rc;
+}
+
+int plm__sse_reader_finish(plm__sse_reader *r)
+{
+    if (!r->rc && r->line.len) {
+        r->rc = reader_line(r, r->line.data, r->line.len);
+        r->line.len = 0;
+    }
+    /* The end of the body dispatches a pending event. */
+    if (!r->rc && r->have_data)
+        r->rc = reader_line(r, "", 0);
+    return r->rc;
+}
+
+int plm__sse_each(const char *body, size_t len, plm__sse_fn fn, void *ctx)
+{
+    plm__sse_reader r;
+    int rc;
+
+    plm__sse_reader_init(&r, fn, ctx);
+    rc = plm__sse_reader_feed(&r, body, len);
+    if (!rc)
+        rc = plm__sse_reader_finish(&r);
+    plm__sse_reader_free(&r);
     return rc;
 }
 
@@ -161,39 +213,85 @@ static int take_assembled(plm__sse_state *st, plm__sse_finish_fn finish)
     return PLM_OK;
 }
 
-int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
-                     plm__sse_finish_fn finish, plm_result *res,
-                     const char *what)
+/* The reader's callback: counts the event, then hands it to the
+ * provider's. */
+static int stream_event(const char *event, const char *data, size_t len,
+                        void *ctx)
 {
-    plm__sse_state st = { 0 };
-    int rc;
+    plm__sse_stream *s = ctx;
 
-    st.res = res;
-    rc = plm__sse_each(body, len, fn, &st);
+    s->events++;
+    return s->fn(event, data, len, &s->st);
+}
+
+void plm__sse_stream_open(plm__sse_stream *s, plm__sse_fn fn,
+                          plm__sse_finish_fn finish, const char *what,
+                          plm_result *res)
+{
+    memset(s, 0, sizeof *s);
+    plm__sse_reader_init(&s->rd, stream_event, s);
+    s->st.res = res;
+    s->fn = fn;
+    s->finish = finish;
+    s->what = what;
+}
+
+int plm__sse_stream_feed(plm__sse_stream *s, const char *bytes, size_t n)
+{
+    s->events_before_last = s->events;
+    return plm__sse_reader_feed(&s->rd, bytes, n) == PLM_ENOMEM ? PLM_ENOMEM
+                                                                : PLM_OK;
+}
+
+void plm__sse_stream_drop(plm__sse_stream *s)
+{
+    plm__sse_reader_free(&s->rd);
+    plm__buf_free(&s->st.content);
+    json_decref(s->st.answer);
+    s->st.answer = NULL;
+}
+
+int plm__sse_stream_close(plm__sse_stream *s, const char *body, size_t len)
+{
+    plm__sse_state *st = &s->st;
+    plm_result *res = st->res;
+    int rc = plm__sse_reader_finish(&s->rd);
+
+    res->stream_events_early = s->events_before_last;
     if (rc == PLM_ENOMEM) {
         plm__result_set_error(res, PLM_ENOMEM, PLM_CLASS_LOCAL,
                               "out of memory reading the stream");
         goto out;
     }
-    if (st.failed) {
+    if (st->failed) {
         rc = res->code;
         goto out;
     }
     /* A stream that stopped before its end marker and before any finish
      * reason was cut short: its text is incomplete. */
-    if (!st.ended && !res->finish_reason) {
-        plm__parse_fail(res, what, "stream ended early", body, len);
+    if (!st->ended && !res->finish_reason) {
+        plm__parse_fail(res, s->what, "stream ended early", body, len);
         rc = PLM_EPARSE;
         goto out;
     }
-    if (st.any_content) {
+    if (st->any_content) {
         free(res->content);
-        res->content = st.content.data;
-        st.content.data = NULL;
+        res->content = st->content.data;
+        st->content.data = NULL;
     }
-    rc = take_assembled(&st, finish);
+    rc = take_assembled(st, s->finish);
 out:
-    plm__buf_free(&st.content);
-    json_decref(st.answer);
+    plm__sse_stream_drop(s);
     return rc;
+}
+
+int plm__sse_collect(const char *body, size_t len, plm__sse_fn fn,
+                     plm__sse_finish_fn finish, plm_result *res,
+                     const char *what)
+{
+    plm__sse_stream s;
+
+    plm__sse_stream_open(&s, fn, finish, what, res);
+    (void)plm__sse_stream_feed(&s, body, len);
+    return plm__sse_stream_close(&s, body, len);
 }

@@ -58,7 +58,9 @@ static void scrub_header_values(char *s)
              * not keys. */
             if (run >= 16)
                 memset(v, '*', run);
-            p = v + run - (run ? 1 : 0);
+            /* Before the value's last byte, or before v when there is
+             * none: v may be the string's end, which p++ must not pass. */
+            p = run ? v + run - 1 : v - 1;
         }
     }
 }

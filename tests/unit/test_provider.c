@@ -211,7 +211,7 @@ static void test_provider__table(void **state)
         assert_non_null(ops->request_headers);
         assert_non_null(ops->set_system);
         assert_non_null(ops->parse_json);
-        assert_non_null(ops->parse_sse);
+        assert_non_null(ops->sse_event);
     }
     assert_null(plm__provider_get((plm_provider)PLM__PROVIDER_COUNT));
     assert_null(plm__provider_get((plm_provider)-1));

@@ -211,7 +211,7 @@ static void test_urlbase__key_header(void **state)
 static void test_urlbase__key_header_values_scrubbed(void **state)
 {
     static const char key[] = "0123456789abcdef0123456789abcdef";
-    char msg[256], quote[PLM_EXCERPT_MAX + 4], body[400];
+    char msg[256], quote[PLM_EXCERPT_MAX + 4], body[400], *tail;
 
     (void)state;
     snprintf(msg, sizeof msg, "bad header api-key: %s, x-api-key=%s", key, key);
@@ -235,6 +235,13 @@ static void test_urlbase__key_header_values_scrubbed(void **state)
     plm__excerpt(quote, sizeof quote, body, sizeof body);
     assert_null(strstr(quote, "0123456"));
     assert_non_null(strstr(quote, "api-key: ***"));
+    /* A key header name and its separator at the very end, no value:
+     * the scan stops at the end of the string (ASan checks). */
+    tail = strdup("x Bearer \"");
+    assert_non_null(tail);
+    plm__scrub_keys(tail);
+    assert_string_equal(tail, "x Bearer \"");
+    free(tail);
 }
 
 int main(void)

@@ -413,12 +413,6 @@ out:
     return rc;
 }
 
-static int parse_sse(const char *body, size_t len, plm_result *res)
-{
-    return plm__sse_collect(body, len, on_event, finish_message, res,
-                            "Anthropic stream");
-}
-
 static void client_options(const plm_client_options *o, const char **api_key,
                            const char **base_url)
 {
@@ -442,6 +436,8 @@ const plm__provider_ops plm__provider_anthropic = {
     .serialize = serialize,
     .estimate_extra_bytes = estimate_extra_bytes,
     .parse_json = parse_json,
-    .parse_sse = parse_sse,
+    .sse_event = on_event,
+    .sse_finish = finish_message,
+    .sse_what = "Anthropic stream",
     .error_fields = error_fields,
 };

@@ -322,12 +322,6 @@ static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
     return 0;
 }
 
-static int parse_sse(const char *body, size_t len, plm_result *res)
-{
-    return plm__sse_collect(body, len, on_chunk, plm__openai_stream_finish, res,
-                            "OpenAI stream");
-}
-
 static void client_options(const plm_client_options *o, const char **api_key,
                            const char **base_url)
 {
@@ -373,5 +367,7 @@ const plm__provider_ops plm__provider_openai = {
     .set_json_response = set_json_response,
     .set_stream = set_stream,
     .parse_json = parse_json,
-    .parse_sse = parse_sse,
+    .sse_event = on_chunk,
+    .sse_finish = plm__openai_stream_finish,
+    .sse_what = "OpenAI stream",
 };
