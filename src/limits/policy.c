@@ -466,6 +466,11 @@ static void record_breaker(plm__policy *p, endpoint *ep, const plm__attempt *a,
              "holding its requests; a probe goes in %lld ms",
              base_of(p, ep), ep->model, plm_strerror(res->code),
              (long long)ep->breaker.cfg.cooldown_ms);
+        /* The other processes sharing the endpoint's budget hold theirs
+         * for the same time, through the shared pause; each then finds
+         * out for itself whether the endpoint is back. */
+        if (ep->shared)
+            plm__shared_pause(ep->shared, ep->breaker.cfg.cooldown_ms);
     } else if (after == PLM__BREAKER_CLOSED) {
         plog(p, PLM_LOG_INFO,
              "circuit breaker closed for %s (model \"%.64s\"): the "
