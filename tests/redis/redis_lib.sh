@@ -64,3 +64,50 @@ PY
 
 # arrivals: "requests N limited N max1s N rate R" from mock.log.
 arrivals() { python3 "$REDIS_TESTS/arrivals.py" mock.log; }
+
+# fault_input FILE DIRECTIVE: four chat lines "a0 DIRECTIVE" .. "a3 ...",
+# custom_ids a0..a3 (the process whose faults the others must feel).
+fault_input() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(4):
+        f.write(json.dumps({"custom_id": f"a{i}", "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "m", "messages": [{"role": "user",
+                "content": f"a{i} {sys.argv[2]}"}]}}) + "\n")
+PY
+}
+
+# wait_pause NS: waits (bounded) until an endpoint of namespace NS has a
+# shared pause in Redis; fails unless its TTL is over a second.
+wait_pause() {
+    local key="" i ttl
+    for i in $(seq 1 500); do
+        key=$(rcli --scan --pattern "parallm:{$1}:ep:*:pause")
+        [ -n "$key" ] && break
+        sleep 0.02
+    done
+    [ -n "$key" ] || fail "no pause was published"
+    ttl=$(rcli pttl "$key")
+    [ "$ttl" -gt 1000 ] || fail "pause ttl $ttl ms"
+}
+
+# held_gap STATUS NTH MIN: the first arrival of a line "b ..." came at
+# least MIN seconds after the NTH (1-based) answer with STATUS, by the
+# mock's clock (mock.log).
+held_gap() {
+    python3 - "$@" <<'PY'
+import datetime, json, sys
+status, nth, least = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+def when(t):
+    return datetime.datetime.strptime(t.replace("Z", "+0000"),
+        "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+recs = [json.loads(l) for l in open("mock.log")]
+ref = sorted(when(r["time"]) for r in recs if r["status"] == status)[nth - 1]
+firstb = min(when(r["time"]) for r in recs if r["user_text"].startswith("b "))
+print("B's first request %.2f s after answer %d with status %d"
+      % (firstb - ref, nth, status))
+sys.exit(0 if firstb - ref >= least else 1)
+PY
+}

@@ -13,30 +13,13 @@ start_redis
 start_mock
 export OPENAI_API_KEY=sk-shared-pause-test
 URL="redis://127.0.0.1:$REDIS_PORT?namespace=pausetest"
-python3 - <<'PY'
-import json
-with open("a.jsonl", "w") as f:
-    for i in range(4):
-        f.write(json.dumps({"custom_id": f"a{i}", "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": "m", "messages": [{"role": "user",
-                "content": f"a{i} [mock status=429 times=1 retry_after=3]"}]}})
-            + "\n")
-PY
+fault_input a.jsonl "[mock status=429 times=1 retry_after=3]"
 gen_input b.jsonl 10 "b"
 "$PLM" run a.jsonl -o a.out --base-url "$MOCK_URL" --rpm 600 -c 4 \
     --no-progress --shared-limits "$URL" 2>err.a &
 apid=$!
 BG_PIDS+=("$apid")
-key=""
-for i in $(seq 1 500); do
-    key=$(rcli --scan --pattern 'parallm:{pausetest}:ep:*:pause')
-    [ -n "$key" ] && break
-    sleep 0.02
-done
-[ -n "$key" ] || fail "no pause was published"
-ttl=$(rcli pttl "$key")
-[ "$ttl" -gt 1000 ] || fail "pause ttl $ttl ms"
+wait_pause pausetest
 "$PLM" run b.jsonl -o b.out --base-url "$MOCK_URL" --rpm 600 -c 4 \
     --no-progress --shared-limits "$URL" 2>err.b || fail "B: $(tail -3 err.b)"
 wait "$apid" || fail "A: $(tail -3 err.a)"
@@ -45,15 +28,5 @@ read -r ok _ _ < <(check_output a.out a.jsonl)
 read -r ok _ _ < <(check_output b.out b.jsonl)
 [ "$ok" -eq 10 ] || fail "B: $ok of 10"
 # The gap between A's last 429 and B's first arrival, by the mock's clock.
-python3 - <<'PY' || fail "B did not wait for the pause"
-import datetime, json, sys
-def when(t):
-    return datetime.datetime.strptime(t.replace("Z", "+0000"),
-        "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-recs = [json.loads(l) for l in open("mock.log")]
-last429 = max(when(r["time"]) for r in recs if r["status"] == 429)
-firstb = min(when(r["time"]) for r in recs if r["user_text"].startswith("b "))
-print("B's first request %.2f s after A's last 429" % (firstb - last429))
-sys.exit(0 if firstb - last429 >= 2.5 else 1)
-PY
+held_gap 429 4 2.5 || fail "B did not wait for the pause"
 echo ok
