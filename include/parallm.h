@@ -530,7 +530,7 @@ PLM_EXTERN int plm_client_run(plm_client *client, plm_source_fn source,
                               const plm_run_options *opts, void *user_data);
 
 /* ------------------------------------------------------------------------
- * gather: the seed's gather_llm_requests / gather_with_timeout.
+ * gather: n requests at once, results in input order, optional deadline.
  * ---------------------------------------------------------------------- */
 #define PLM_GATHER_OPTIONS_VERSION 1
 
@@ -597,7 +597,7 @@ PLM_EXTERN int plm_gather(plm_client *client, plm_request *const *reqs,
 PLM_EXTERN void plm_results_free(plm_result **results, size_t n);
 
 /* ------------------------------------------------------------------------
- * Executor: the seed's ParallelLLMExecutor.
+ * Executor: add requests, run them once, read the results.
  * ---------------------------------------------------------------------- */
 typedef struct plm_executor plm_executor;
 

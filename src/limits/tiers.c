@@ -5,8 +5,8 @@
  * Suggested concurrency follows Little's law (in flight = rate x latency)
  * with ~5 s per LLM call, capped so a fresh client does not open hundreds
  * of connections at once: tier 1 budgets sustain a request every few
- * seconds at typical prompt sizes, so 5-10 slots keep them busy (the
- * seed's suggestion); tier 4 budgets sustain tens of requests per second,
+ * seconds at typical prompt sizes, so 5-10 slots keep them busy; tier 4
+ * budgets sustain tens of requests per second,
  * which 64 slots (plus the adaptive limit, if enabled) can approach.
  */
 #include <string.h>
