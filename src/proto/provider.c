@@ -259,13 +259,9 @@ void plm__provider_parse(plm_provider provider, const char *path,
         plm__parse_fail(res, ops->display_name, "empty body", body, len);
         return;
     }
-    if (plm__provider_sniff_sse(headers, body, len) == 1) {
-        plm__sse_stream st;
-
-        plm__sse_stream_open(&st, ops->sse_event, ops->sse_finish,
-                             ops->sse_what, res);
-        (void)plm__sse_stream_feed(&st, body, len);
-        (void)plm__sse_stream_close(&st, body, len);
-    } else
+    if (plm__provider_sniff_sse(headers, body, len) == 1)
+        (void)plm__sse_collect(body, len, ops->sse_event, ops->sse_finish, res,
+                               ops->sse_what);
+    else
         ops->parse_json(path, body, len, res);
 }
