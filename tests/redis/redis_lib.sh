@@ -111,3 +111,28 @@ print("B's first request %.2f s after answer %d with status %d"
 sys.exit(0 if firstb - ref >= least else 1)
 PY
 }
+
+# run_four URL ARGS...: four `parallm run` processes on all.jsonl.0..3
+# (split_input), sharing the limits through URL at --rpm 1200 -c 20, each
+# with ARGS appended; their pids in pids[], their stderr in err.0..3.
+run_four() {
+    local url=$1 i
+    shift
+    pids=()
+    for i in 0 1 2 3; do
+        "$PLM" run all.jsonl.$i -o out.$i --base-url "$MOCK_URL" --rpm 1200 \
+            -c 20 --no-progress "$@" --shared-limits "$url" 2>err.$i &
+        pids+=($!)
+    done
+}
+
+# wait_arrivals N: waits (bounded, 30 s) until the mock has logged N
+# requests; false if it has not.
+wait_arrivals() {
+    local i
+    for i in $(seq 1 1500); do
+        [ "$(line_count mock.log)" -ge "$1" ] && return 0
+        sleep 0.02
+    done
+    [ "$(line_count mock.log)" -ge "$1" ]
+}

@@ -31,12 +31,7 @@ start_mock --rpm 1200 --ratelimit-headers
 gen_input all.jsonl 240 "rate"
 split_input all.jsonl 4
 URL="redis://127.0.0.1:$REDIS_PORT/0?namespace=ratetest"
-pids=()
-for i in 0 1 2 3; do
-    "$PLM" run all.jsonl.$i -o out.$i --base-url "$MOCK_URL" --rpm 1200 \
-        -c 20 --no-progress --shared-limits "$URL" 2>err.$i &
-    pids+=($!)
-done
+run_four "$URL"
 for i in 0 1 2 3; do
     rc=0
     wait "${pids[$i]}" || rc=$?

@@ -16,29 +16,16 @@ export OPENAI_API_KEY=sk-shared-restart-test
 URL="redis://:$REDIS_PASS@127.0.0.1:$REDIS_PORT/2?namespace=restart"
 gen_input all.jsonl 280 "restart"
 split_input all.jsonl 4
-pids=()
-for i in 0 1 2 3; do
-    "$PLM" run all.jsonl.$i -o out.$i --base-url "$MOCK_URL" --rpm 1200 \
-        -c 20 --no-progress -v --shared-limits "$URL" 2>err.$i &
-    pids+=($!)
-done
+run_four "$URL" -v
 # Kill Redis once the run is well under way (2 s of requests).
-for i in $(seq 1 1500); do
-    [ "$(line_count mock.log)" -ge 40 ] && break
-    sleep 0.02
-done
-[ "$(line_count mock.log)" -ge 40 ] || fail "the run did not start"
+wait_arrivals 40 || fail "the run did not start"
 rcli -n 2 --scan --pattern 'parallm:{restart}:ep:*' | grep -q . ||
     fail "no endpoint key before the kill"
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null || true
 killed_at=$(line_count mock.log)
 # Without Redis the run goes on: 40 more requests (2 s at 20/s).
-for i in $(seq 1 1500); do
-    [ "$(line_count mock.log)" -ge $((killed_at + 40)) ] && break
-    sleep 0.02
-done
-[ "$(line_count mock.log)" -ge $((killed_at + 40)) ] ||
+wait_arrivals $((killed_at + 40)) ||
     fail "the run stalled without Redis"
 start_redis --requirepass "$REDIS_PASS"
 for i in 0 1 2 3; do

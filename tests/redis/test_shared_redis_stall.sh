@@ -14,24 +14,12 @@ export OPENAI_API_KEY=sk-shared-stall-test
 URL="redis://127.0.0.1:$REDIS_PORT?namespace=stall"
 gen_input all.jsonl 240 "stall"
 split_input all.jsonl 4
-pids=()
-for i in 0 1 2 3; do
-    "$PLM" run all.jsonl.$i -o out.$i --base-url "$MOCK_URL" --rpm 1200 \
-        -c 20 --no-progress -v --shared-limits "$URL" 2>err.$i &
-    pids+=($!)
-done
-for i in $(seq 1 1500); do
-    [ "$(line_count mock.log)" -ge 40 ] && break
-    sleep 0.02
-done
+run_four "$URL" -v
+wait_arrivals 40 || true
 kill -STOP "$REDIS_PID"
 stopped_at=$(line_count mock.log)
 # Without answers from Redis the run goes on: 60 more requests (3 s).
-for i in $(seq 1 1500); do
-    [ "$(line_count mock.log)" -ge $((stopped_at + 60)) ] && break
-    sleep 0.02
-done
-[ "$(line_count mock.log)" -ge $((stopped_at + 60)) ] ||
+wait_arrivals $((stopped_at + 60)) ||
     { kill -CONT "$REDIS_PID"; fail "the run stalled with Redis stopped"; }
 kill -CONT "$REDIS_PID"
 for i in 0 1 2 3; do
