@@ -15,12 +15,36 @@
 #include <unistd.h>
 
 #include "mock.h"
+#include "parallm.h"
 
 static inline double bench_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The benchmarks' request number i: a short chat to "bench-model" with
+ * max_tokens 16. Returns a plm_code; *out is set only on PLM_OK. */
+static inline int bench_chat_request(plm_provider provider, long i,
+                                     plm_request **out)
+{
+    plm_request *req = NULL;
+    char text[64];
+    int rc = plm_request_new_chat(&req, provider, "bench-model");
+
+    if (rc != PLM_OK)
+        return rc;
+    snprintf(text, sizeof text, "request %ld", i);
+    rc = plm_request_add_message(req, "user", text);
+    if (rc == PLM_OK)
+        rc = plm_request_set_max_tokens(req, 16);
+    if (rc != PLM_OK) {
+        plm_request_free(req);
+        return rc;
+    }
+    *out = req;
+    return PLM_OK;
 }
 
 static inline void bench_mock_stop(pid_t pid)

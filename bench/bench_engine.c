@@ -50,28 +50,16 @@ struct bench {
 static int source(plm_request **out, void *user_data)
 {
     struct bench *b = user_data;
-    plm_request *req = NULL;
-    char text[64];
     int rc;
 
     if (b->next >= b->n)
         return 0;
-    rc = plm_request_new_chat(&req,
-                              b->anthropic ? PLM_PROVIDER_ANTHROPIC
-                                           : PLM_PROVIDER_OPENAI,
-                              "bench-model");
+    rc = bench_chat_request(b->anthropic ? PLM_PROVIDER_ANTHROPIC
+                                         : PLM_PROVIDER_OPENAI,
+                            b->next, out);
     if (rc != PLM_OK)
         return rc;
-    snprintf(text, sizeof text, "request %ld", b->next);
-    rc = plm_request_add_message(req, "user", text);
-    if (rc == PLM_OK)
-        rc = plm_request_set_max_tokens(req, 16);
-    if (rc != PLM_OK) {
-        plm_request_free(req);
-        return rc;
-    }
     b->next++;
-    *out = req;
     return 1;
 }
 

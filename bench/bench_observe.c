@@ -31,24 +31,18 @@ static int source(plm_request **out, void *user_data)
     struct bench *b = user_data;
     plm_request *req = NULL;
     pending *p;
-    char text[64];
     int rc;
 
     if (b->next >= b->n)
         return 0;
-    rc = plm_request_new_chat(&req, PLM_PROVIDER_OPENAI, "bench-model");
+    rc = bench_chat_request(PLM_PROVIDER_OPENAI, b->next, &req);
     if (rc != PLM_OK)
         return rc;
-    snprintf(text, sizeof text, "request %ld", b->next);
-    rc = plm_request_add_message(req, "user", text);
-    if (rc == PLM_OK)
-        rc = plm_request_set_max_tokens(req, 16);
     /* What the command hangs on a request: its custom_id, for the trace. */
     p = calloc(1, sizeof *p + 32);
-    if (rc != PLM_OK || !p) {
-        free(p);
+    if (!p) {
         plm_request_free(req);
-        return rc != PLM_OK ? rc : PLM_ENOMEM;
+        return PLM_ENOMEM;
     }
     snprintf(p->custom_id, 32, "request-%ld", b->next);
     plm_request_set_user_data(req, p);
