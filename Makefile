@@ -3,6 +3,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 # make fuzz: seconds per target, and which targets (default: all).
 FUZZ_TIME  ?= 60
@@ -10,7 +11,7 @@ FUZZ_TARGETS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-fast test-asan fuzz check-style format demo bench clean
+.PHONY: all deps build test test-fast test-asan test-tsan fuzz check-style format demo bench clean
 
 all: build
 
@@ -25,10 +26,12 @@ build: deps
 # function and file lengths), then every test, then the whole suite again
 # under ASan + UBSan (built with clang, so both compilers must compile the
 # tree without warnings); the clang build also runs each fuzz target a few
-# seconds (label "fuzz").
+# seconds (label "fuzz"); then the threaded tests (label "threads") under
+# ThreadSanitizer.
 test: check-style build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) test-asan
+	$(MAKE) test-tsan
 
 test-fast: check-style build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -38,6 +41,12 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+# The tests that run code on several threads, under ThreadSanitizer.
+test-tsan: deps
+	CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPLM_TSAN=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target plm_threaded_tests
+	ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) -L threads
 
 # The fuzz targets (fuzz/README.md), one after the other, FUZZ_TIME seconds
 # each, growing a corpus kept in $(FUZZ_BUILD)/fuzz-out/corpus; stops at
@@ -74,4 +83,4 @@ bench: build
 	@sh bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -624,6 +624,148 @@ PLM_EXTERN const plm_result *plm_executor_result(const plm_executor *ex,
 PLM_EXTERN void plm_executor_free(plm_executor *ex);
 
 /* ------------------------------------------------------------------------
+ * Shared use: one client, many threads, asynchronous calls.
+ *
+ * Thread rules. A client started with plm_client_start (or implicitly by
+ * the first plm_submit or plm_complete) keeps one engine thread that owns
+ * its connections, limits, breaker and metrics; every thread submits work
+ * to it. In caller-driven mode (plm_start_options.caller_driven) there is
+ * no such thread: whichever thread calls plm_client_process is the engine
+ * thread for that call. On a started client these may be called from any
+ * thread at any time: plm_submit, plm_complete, plm_call_*,
+ * plm_client_stats, plm_client_metrics_text, plm_client_metrics_summary
+ * (rendered on the engine thread, which must be running: in caller-driven
+ * mode the caller's next plm_client_process), plm_client_interrupt (also
+ * from a signal handler: it cancels what is outstanding and the client
+ * goes on serving), plm_client_stop, plm_client_fd. plm_client_process
+ * and plm_client_timeout_ms: from the thread driving the loop. Calls
+ * that would wait for the engine thread on the engine thread itself
+ * return PLM_ESTATE instead: plm_complete and plm_call_wait inside a
+ * callback or on the thread that drives a caller-driven client;
+ * plm_client_stop inside a callback (a caller-driven client is stopped
+ * by its driving thread, outside plm_client_process).
+ * plm_client_run, plm_gather and plm_executor_run need the whole client:
+ * they return PLM_ESTATE while it is started (stop it first); so do the
+ * setters (plm_client_set_trace, plm_client_set_metrics).
+ * plm_client_free cancels what is outstanding (each call completes with
+ * PLM_ECANCELLED, its callback called), stops the engine and frees the
+ * client; no other call on the client may begin once it has begun.
+ * ---------------------------------------------------------------------- */
+#define PLM_START_OPTIONS_VERSION 1
+
+typedef struct plm_start_options {
+    unsigned int version; /* PLM_START_OPTIONS_VERSION */
+    /* Requests on the wire at once, over every thread's calls; 0 = the
+     * default, 64. Capped by open files as in plm_run_options. */
+    int max_concurrent;
+    /* 1: create no thread; the caller's event loop watches plm_client_fd
+     * and plm_client_timeout_ms and calls plm_client_process. */
+    int caller_driven;
+} plm_start_options;
+
+#define PLM_START_OPTIONS_INIT                                                 \
+    PLM__OPTIONS_INIT(plm_start_options, PLM_START_OPTIONS_VERSION)
+
+/*
+ * Starts the client's engine for shared use. opts may be NULL (defaults:
+ * an engine thread, 64 in flight). Returns PLM_OK, PLM_EINVAL (client NULL
+ * or bad opts), PLM_ESTATE (already started, or a plm_client_run /
+ * plm_gather is going) or PLM_ENOMEM (no thread or memory). Statistics
+ * (plm_client_stats) then count from the start.
+ */
+PLM_EXTERN int plm_client_start(plm_client *client,
+                                const plm_start_options *opts);
+
+/*
+ * Stops shared use: calls not yet completed complete with PLM_ECANCELLED
+ * (callbacks called), the engine thread is joined, and the client may run
+ * plm_client_run / plm_gather again (or be started again). PLM_OK,
+ * PLM_EINVAL (client NULL), PLM_ESTATE (not started, or called from the
+ * engine thread, e.g. in a callback: it cannot wait for itself).
+ */
+PLM_EXTERN int plm_client_stop(plm_client *client);
+
+/* Caller-driven mode. plm_client_fd: a descriptor that becomes readable
+ * when the client has work (answers, timers, submitted calls); watch it
+ * for reading, level-triggered. -1 when the client is not started in
+ * caller-driven mode. plm_client_timeout_ms: call plm_client_process at
+ * the latest after this many milliseconds (-1: only when the descriptor
+ * is readable). plm_client_process: does what is ready without blocking
+ * and returns PLM_OK, PLM_ESTATE (not started caller-driven) or
+ * PLM_EINTERNAL (the event loop failed). Callbacks run inside it. */
+PLM_EXTERN int plm_client_fd(const plm_client *client);
+PLM_EXTERN int64_t plm_client_timeout_ms(plm_client *client);
+PLM_EXTERN int plm_client_process(plm_client *client);
+
+/* One submitted request: a handle to wait on, cancel, or read. */
+typedef struct plm_call plm_call;
+
+/* Called once per call, when its request completed (success or final
+ * failure, cancellation included), on the engine thread. It may submit
+ * more calls, cancel calls and read or take this call's result; it must
+ * not block (no plm_call_wait, plm_complete, plm_client_stop or
+ * plm_client_free on this client). */
+typedef void (*plm_call_fn)(plm_call *call, void *user_data);
+
+/*
+ * Submits req. The request stays the caller's and must live until the
+ * call completes. done (may be NULL) is called once on completion. With
+ * out non-NULL, *out is a handle the caller frees with plm_call_free; with
+ * out NULL the call frees itself after done returns (take the result in
+ * done with plm_call_take_result). Starts the client with the defaults if
+ * it was not started. Returns PLM_OK, PLM_EINVAL (client or req NULL),
+ * PLM_ESTATE (a plm_client_run / plm_gather owns the client, or it is
+ * being freed) or PLM_ENOMEM; on failure done is never called and *out is
+ * NULL.
+ */
+PLM_EXTERN int plm_submit(plm_client *client, plm_request *req,
+                          plm_call_fn done, void *user_data, plm_call **out);
+
+/* Waits until the call completed or timeout_ms passed (-1: no limit).
+ * PLM_OK (completed), PLM_ETIMEOUT (not yet), PLM_EINVAL (call NULL),
+ * PLM_ESTATE (called on the engine thread, where it would wait
+ * forever). */
+PLM_EXTERN int plm_call_wait(plm_call *call, int64_t timeout_ms);
+
+/* 1 when the call has completed (its result is readable), else 0. */
+PLM_EXTERN int plm_call_done(const plm_call *call);
+
+/* Asks for the call to end now; returns at once. A call not yet sent
+ * completes with PLM_ECANCELLED (started = 0), one on the wire is cut
+ * off (a stream stops being read) and completes with PLM_ECANCELLED; a
+ * completed call is left alone. Other calls are not affected. Safe from
+ * any thread, callbacks included. */
+PLM_EXTERN void plm_call_cancel(plm_call *call);
+
+/* The result (borrowed from the call), or NULL before completion or
+ * after plm_call_take_result. */
+PLM_EXTERN const plm_result *plm_call_result(const plm_call *call);
+
+/* The result, now the caller's to free with plm_result_free; NULL before
+ * completion or when already taken. */
+PLM_EXTERN plm_result *plm_call_take_result(plm_call *call);
+
+/* The request the call was submitted with. */
+PLM_EXTERN plm_request *plm_call_request(const plm_call *call);
+
+/* Releases the handle. An unfinished call is cancelled first; its done
+ * callback is still called once (the handle stays valid until then). */
+PLM_EXTERN void plm_call_free(plm_call *call);
+
+/*
+ * Runs one request and waits for it: the blocking call for code written
+ * one request at a time. Any number of threads may call it at once on one
+ * client: their requests share its connections, limits and concurrency
+ * (plm_start_options.max_concurrent). Starts the client with the
+ * defaults if needed. *out receives the result (the caller frees it) and
+ * the return value is its plm_result_code, or PLM_EINVAL (a NULL
+ * argument), PLM_ESTATE (a plm_client_run / plm_gather owns the client,
+ * or called on the engine thread) or PLM_ENOMEM, with *out NULL.
+ */
+PLM_EXTERN int plm_complete(plm_client *client, plm_request *req,
+                            plm_result **out);
+
+/* ------------------------------------------------------------------------
  * Tasks: the same gather semantics for plain C functions, on a bounded
  * thread pool.
  * ---------------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include "policy.h"
 #include "provider.h"
 #include "request.h"
+#include "service.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_init_rc;
@@ -296,6 +297,10 @@ int plm_client_new(plm_client **out, const plm_client_options *opts)
     rc = PLM_ENOMEM;
     atomic_init(&c->running, 0);
     atomic_init(&c->interrupt_level, 0);
+    atomic_init(&c->loop_thread_set, 0);
+    atomic_init(&c->loop_thread, 0);
+    pthread_mutex_init(&c->stats_mu, NULL);
+    pthread_mutex_init(&c->svc_mu, NULL);
 
     rc = resolve_endpoints(c, o);
     if (rc != PLM_OK)
@@ -369,6 +374,8 @@ void plm_client_free(plm_client *client)
     int i;
     if (!client)
         return;
+    /* Outstanding shared calls complete as cancelled first. */
+    plm__service_shutdown(client);
     /* The transport closes its connections through the loop: free it
      * first. */
     plm__transport_free(client->transport);
@@ -387,6 +394,8 @@ void plm_client_free(plm_client *client)
         wipe(client->api_key[i]);
         free(client->api_key[i]);
     }
+    pthread_mutex_destroy(&client->stats_mu);
+    pthread_mutex_destroy(&client->svc_mu);
     free(client);
 }
 
@@ -412,9 +421,56 @@ void plm_client_stats(const plm_client *client, plm_stats *out)
     memset(out, 0, sizeof *out);
     if (!client)
         return;
+    if (!plm__client_on_loop_thread(client) &&
+        atomic_load(&client->loop_thread_set)) {
+        /* Another thread runs the loop: read its last published copy. */
+        plm_client *c = (plm_client *)client;
+        int64_t started, ended;
+        pthread_mutex_lock(&c->stats_mu);
+        *out = c->stats_pub;
+        started = c->pub_started_ns;
+        ended = c->pub_ended_ns;
+        pthread_mutex_unlock(&c->stats_mu);
+        if (started && !ended)
+            out->elapsed = (double)(plm__now_ns() - started) / 1e9;
+        return;
+    }
     *out = client->stats;
     if (client->run_started_ns && !client->run_ended_ns)
         out->elapsed = (double)(plm__now_ns() - client->run_started_ns) / 1e9;
+}
+
+void plm__client_publish_stats(plm_client *c)
+{
+    pthread_mutex_lock(&c->stats_mu);
+    c->stats_pub = c->stats;
+    c->pub_started_ns = c->run_started_ns;
+    c->pub_ended_ns = c->run_ended_ns;
+    pthread_mutex_unlock(&c->stats_mu);
+}
+
+/* pthread_t is an unsigned long on the platforms parallm builds on
+ * (Linux: epoll, eventfd): kept in an atomic, the check costs no lock. */
+_Static_assert(sizeof(pthread_t) == sizeof(unsigned long),
+               "pthread_t must fit an atomic unsigned long");
+
+void plm__client_set_loop_thread(plm_client *c)
+{
+    atomic_store(&c->loop_thread, (unsigned long)pthread_self());
+    atomic_store(&c->loop_thread_set, 1);
+}
+
+void plm__client_clear_loop_thread(plm_client *c)
+{
+    atomic_store(&c->loop_thread_set, 0);
+}
+
+int plm__client_on_loop_thread(const plm_client *c)
+{
+    plm_client *m = (plm_client *)c;
+    return atomic_load(&m->loop_thread_set) &&
+           pthread_equal((pthread_t)atomic_load(&m->loop_thread),
+                         pthread_self());
 }
 
 static const char *level_name(plm_log_level level)

@@ -7,6 +7,7 @@
 #define PLM_CLIENT_H
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "engine.h"
@@ -48,7 +49,19 @@ struct plm_client {
     atomic_int running;
     atomic_int interrupt_level;
 
-    plm_stats stats; /* of the current or last run */
+    plm_stats stats; /* of the current or last run; loop thread */
+    /* A copy of stats for other threads, refreshed after every dispatch
+     * (plm__client_publish_stats); and the thread running the loop. */
+    pthread_mutex_t stats_mu;
+    plm_stats stats_pub;
+    int64_t pub_started_ns, pub_ended_ns;
+    atomic_ulong loop_thread; /* a pthread_t */
+    atomic_int loop_thread_set;
+
+    /* Shared use (service.c): svc is non-NULL while started; svc_mu
+     * guards it and its queues. */
+    pthread_mutex_t svc_mu;
+    struct plm__service *svc;
     int64_t run_started_ns;
     int64_t run_ended_ns; /* 0 while running */
 
@@ -79,6 +92,15 @@ void plm__log_emit(const plm_client *client, plm_log_level level,
  * logs the cap (WARN). Returns 1 when it capped. */
 int plm__client_cap_to_descriptors(plm_client *c, int *max_concurrent,
                                    int64_t batch_size);
+
+/* Publishes client->stats for plm_client_stats on other threads. */
+void plm__client_publish_stats(plm_client *c);
+
+/* The calling thread runs the loop from now on / no longer. */
+void plm__client_set_loop_thread(plm_client *c);
+void plm__client_clear_loop_thread(plm_client *c);
+/* 1 when the calling thread is the one running the client's loop. */
+int plm__client_on_loop_thread(const plm_client *c);
 
 /* The batch line (log_batches): "Executed N LLM requests in parallel"
  * with N = batch_size, or the requests taken when batch_size is -1. */

@@ -19,6 +19,7 @@
  * policy hooks, in one place: admit().
  */
 #include "engine.h"
+#include "run.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,8 @@
 #include "result.h"
 #include "sigpipe.h"
 
-enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
+typedef plm__job job;
+typedef plm__job_list job_list;
 
 /* How soon admission is asked again when a hook says "wait" without a
  * time and nothing is in flight to end the wait. */
@@ -44,55 +46,6 @@ enum job_state { JOB_WAITING, JOB_IN_FLIGHT, JOB_BACKOFF };
  * PLM__LOCAL_RETRIES times, without spending one of its retries. */
 #define PLM__LOCAL_RETRY_MS 20
 #define PLM__LOCAL_RETRIES 100
-
-typedef struct plm__run plm__run;
-
-typedef struct job {
-    struct job *prev, *next; /* in the list of its state */
-    enum job_state state;
-    plm_request *req;
-    void *tag;
-    plm_result *res;
-    char *url;
-    plm__xfer xfer;
-    plm__attempt_stream stream; /* a streamed answer read as it arrives */
-    plm__timer timer;           /* backoff */
-    plm__run *run;
-    int attempt;       /* attempts sent so far */
-    int local_retries; /* attempts that found no descriptor */
-    int64_t first_sent_ns;
-    int64_t sent_ns;                    /* this attempt */
-    plm__admission adm[PLM__MAX_HOOKS]; /* each hook's record */
-    plm__obs obs;                       /* timings, metrics, trace */
-} job;
-
-typedef struct job_list {
-    job *head, *tail;
-    size_t n;
-} job_list;
-
-struct plm__run {
-    plm_client *client;
-    plm__source_fn source;
-    plm__complete_fn complete;
-    void *user_data;
-    int max_concurrent; /* configured; 0 = unlimited */
-    job_list waiting, in_flight, backoff;
-    int source_done;
-    int stopping;      /* no more pulls or retries */
-    int result;        /* what the run returns */
-    int abort_pending; /* a callback or the source asked to stop */
-    int abort_done;
-    int deadline_hit;
-    int deadline_done;
-    int interrupt_seen; /* level already acted on */
-    plm__timer deadline, tick, admit_timer;
-    plm_tick_fn tick_fn;
-    int64_t tick_ms;
-    void *tick_user_data;
-    uint64_t rng;
-    int64_t batch_size; /* for the log line; -1 = requests taken */
-};
 
 /* ---- lists ---- */
 
@@ -137,7 +90,7 @@ static job_list *list_of(plm__run *run, const job *j)
     return &run->waiting;
 }
 
-static void set_state(plm__run *run, job *j, enum job_state s, int front)
+static void set_state(plm__run *run, job *j, enum plm__job_state s, int front)
 {
     list_remove(list_of(run, j), j);
     j->state = s;
@@ -581,6 +534,10 @@ static int pull_one(plm__run *run)
     job *j;
     int rc = run->source(&req, &tag, run->user_data);
 
+    if (rc == PLM__SOURCE_IDLE) {
+        run->source_idle = 1;
+        return 0;
+    }
     if (rc <= 0 || !req) {
         run->source_done = 1;
         if (rc < 0) {
@@ -639,7 +596,8 @@ static int room_to_pull(plm__run *run)
 {
     size_t limit = (size_t)run->max_concurrent;
 
-    if (run->source_done || run->stopping || run->abort_pending)
+    if (run->source_done || run->source_idle || run->stopping ||
+        run->abort_pending)
         return 0;
     if (run->waiting.head)
         return 0; /* admission is blocked: more requests would only wait */
@@ -664,6 +622,23 @@ static void pump(plm__run *run)
 
 /* ---- stopping ---- */
 
+/* Cuts an attempt off the wire and completes its request with code. */
+static void cancel_in_flight(plm__run *run, job *j, int code,
+                             plm_error_class cls, const char *why)
+{
+    plm__attempt a;
+    plm__transport_cancel(run->client->transport, &j->xfer);
+    plm__attempt_stream_drop(&j->stream, j->res);
+    plm__result_set_error(j->res, code, cls, "%s", why);
+    a.http_status = 0;
+    a.transport_error = PLM_ECANCELLED;
+    a.headers = &j->xfer.headers;
+    a.unreachable = 0;
+    hooks_after_attempt(run, j, &a);
+    plm__obs_attempt_done(run->client, &j->obs, j->req, j->res, &j->xfer, 0);
+    job_complete(run, j);
+}
+
 /* Completes every request not yet done. In-flight and backing-off ones get
  * `code`; ones that never went out PLM_ENOTSTARTED. With keep_in_flight,
  * attempts on the wire are left to finish. */
@@ -686,21 +661,8 @@ static void stop_all(plm__run *run, int code, int keep_in_flight)
             job_fail(run, j, PLM_ENOTSTARTED, PLM_CLASS_CANCELLED,
                      "the run stopped before this request was sent");
     }
-    while (!keep_in_flight && run->in_flight.head) {
-        job *j = run->in_flight.head;
-        plm__attempt a;
-        plm__transport_cancel(run->client->transport, &j->xfer);
-        plm__attempt_stream_drop(&j->stream, j->res);
-        plm__result_set_error(j->res, code, cls, "%s", why);
-        a.http_status = 0;
-        a.transport_error = PLM_ECANCELLED;
-        a.headers = &j->xfer.headers;
-        a.unreachable = 0;
-        hooks_after_attempt(run, j, &a);
-        plm__obs_attempt_done(run->client, &j->obs, j->req, j->res, &j->xfer,
-                              0);
-        job_complete(run, j);
-    }
+    while (!keep_in_flight && run->in_flight.head)
+        cancel_in_flight(run, run->in_flight.head, code, cls, why);
 }
 
 /* Acts on the reasons to stop, each once: an abort (a callback or the
@@ -729,146 +691,48 @@ static void handle_stops(plm__run *run)
     }
 }
 
-static void on_deadline(plm__timer *t, void *user_data)
+/* ---- for run.c ---- */
+
+size_t plm__eng_active(const plm__run *run)
 {
-    plm__run *run = user_data;
-    (void)t;
-    run->deadline_hit = 1;
+    return active(run);
 }
 
-static void on_tick(plm__timer *t, void *user_data)
+int plm__eng_current_limit(const plm__run *run)
 {
-    plm__run *run = user_data;
-    plm_stats st;
-    plm_client_stats(run->client, &st);
-    run->tick_fn(&st, run->tick_user_data);
-    plm__timer_start(run->client->loop, t, run->tick_ms);
+    return current_limit(run);
 }
 
-static void on_admit_timer(plm__timer *t, void *user_data)
+void plm__eng_update_gauges(plm__run *run)
 {
-    /* Nothing to do: the loop pumps after every wake-up. */
-    (void)t;
-    (void)user_data;
+    update_gauges(run);
 }
 
-/* ---- the run ---- */
-
-int plm__engine_run(plm_client *client, plm__source_fn source,
-                    plm__complete_fn complete, const plm_run_options *opts,
-                    void *user_data, void *tick_user_data)
+void plm__eng_settle(plm__run *run)
 {
-    return plm__engine_run_batch(client, source, complete, opts, user_data,
-                                 tick_user_data, -1);
+    handle_stops(run);
+    pump(run);
+    handle_stops(run);
 }
 
-int plm__engine_run_batch(plm_client *client, plm__source_fn source,
-                          plm__complete_fn complete,
-                          const plm_run_options *opts, void *user_data,
-                          void *tick_user_data, int64_t batch_size)
+void plm__eng_stop_all(plm__run *run, int code)
 {
-    plm__run run;
-    plm__sigpipe_guard guard;
-    int expected = 0, i, capped;
+    stop_all(run, code, 0);
+}
 
-    int rc;
+void plm__eng_cancel(plm__run *run, job *j, const char *why)
+{
+    if (j->state == JOB_IN_FLIGHT)
+        cancel_in_flight(run, j, PLM_ECANCELLED, PLM_CLASS_CANCELLED, why);
+    else
+        job_fail(run, j, PLM_ECANCELLED, PLM_CLASS_CANCELLED, why);
+}
 
-    if ((rc = plm__check_not_null("client", client)) ||
-        (rc = plm__check_not_null("source", source)) ||
-        (rc = plm__check_not_null("complete", complete)))
-        return rc;
-    if (opts &&
-        ((rc = plm__check_version("plm_run_options", opts->version,
-                                  PLM_RUN_OPTIONS_VERSION)) ||
-         (rc = plm__check_range("max_concurrent", opts->max_concurrent, 0,
-                                INT32_MAX)) ||
-         (rc = plm__check_duration_ms("timeout_ms", opts->timeout_ms)) ||
-         (rc = plm__check_duration_ms("tick_ms", opts->tick_ms))))
-        return rc;
-    if (!atomic_compare_exchange_strong(&client->running, &expected, 1))
-        return PLM_ESTATE;
-
-    plm__sigpipe_block(&guard);
-    memset(&run, 0, sizeof run);
-    run.client = client;
-    run.source = source;
-    run.complete = complete;
-    run.user_data = user_data;
-    run.max_concurrent = opts ? opts->max_concurrent : 0;
-    run.rng = (uint64_t)plm__now_ns() | 1;
-    run.batch_size = batch_size;
-    run.result = PLM_OK;
-    plm__timer_init(&run.deadline, on_deadline, &run);
-    plm__timer_init(&run.tick, on_tick, &run);
-    plm__timer_init(&run.admit_timer, on_admit_timer, &run);
-
-    atomic_store(&client->interrupt_level, 0);
-    memset(&client->stats, 0, sizeof client->stats);
-    capped = plm__client_cap_to_descriptors(client, &run.max_concurrent,
-                                            run.batch_size);
-    client->stats.concurrency_limit = run.max_concurrent;
-    client->run_started_ns = plm__now_ns();
-    client->run_ended_ns = 0;
-    plm__obs_run_start(client);
-    plm__transport_set_done(client->transport, on_attempt_done, &run);
-    plm__transport_set_data(client->transport, on_attempt_data, &run);
-    plm__transport_set_concurrency(client->transport, run.max_concurrent);
-    if (capped)
-        plm__transport_cap_connections(client->transport, run.max_concurrent);
-    for (i = 0; i < client->nhooks; i++)
-        if (client->hooks[i].run_start)
-            client->hooks[i].run_start(client->hooks[i].data,
-                                       client->run_started_ns);
-
-    if (opts && opts->timeout_ms > 0)
-        plm__timer_start(client->loop, &run.deadline, opts->timeout_ms);
-    if (opts && opts->tick) {
-        run.tick_fn = opts->tick;
-        run.tick_ms = opts->tick_ms > 0 ? opts->tick_ms : PLM__DEFAULT_TICK_MS;
-        run.tick_user_data = tick_user_data;
-        plm__timer_start(client->loop, &run.tick, run.tick_ms);
-    }
-
-    for (;;) {
-        handle_stops(&run);
-        pump(&run);
-        handle_stops(&run);
-        client->stats.concurrency_limit = current_limit(&run);
-        if (active(&run) == 0 &&
-            (run.source_done || run.stopping || run.abort_pending))
-            break;
-        if (plm__loop_run_once(client->loop) != 0) {
-            run.abort_pending = 1;
-            if (run.result == PLM_OK)
-                run.result = PLM_EINTERNAL;
-        }
-    }
-
-    plm__timer_stop(client->loop, &run.deadline);
-    plm__timer_stop(client->loop, &run.tick);
-    plm__timer_stop(client->loop, &run.admit_timer);
-    plm__transport_set_done(client->transport, NULL, NULL);
-    plm__transport_set_data(client->transport, NULL, NULL);
-    for (i = 0; i < client->nhooks; i++)
-        if (client->hooks[i].run_end)
-            client->hooks[i].run_end(client->hooks[i].data);
-    client->run_ended_ns = plm__now_ns();
-    plm__obs_run_end(client);
-    client->stats.elapsed = (double)(client->run_ended_ns -
-                                     client->run_started_ns) /
-                            1e9;
-    update_gauges(&run);
-    plm__log(client, PLM_LOG_DEBUG,
-             "run ended (%s): %llu completed, %llu ok, %llu failed, "
-             "%llu attempts, %llu retries, %.2fs",
-             plm_strerror(run.result),
-             (unsigned long long)client->stats.completed,
-             (unsigned long long)client->stats.succeeded,
-             (unsigned long long)client->stats.failed,
-             (unsigned long long)client->stats.attempts,
-             (unsigned long long)client->stats.retries, client->stats.elapsed);
-    plm__client_log_batch(client, run.batch_size);
-    plm__sigpipe_restore(&guard);
-    atomic_store(&client->running, 0);
-    return run.result;
+void plm__eng_attach(plm__run *run, int attach)
+{
+    plm__transport *t = run->client->transport;
+    plm__transport_set_done(t, attach ? on_attempt_done : NULL,
+                            attach ? run : NULL);
+    plm__transport_set_data(t, attach ? on_attempt_data : NULL,
+                            attach ? run : NULL);
 }

@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "request.h"
 #include "result.h"
+#include "service.h"
 
 /* Endpoints shown by the per-endpoint gauges, at most. */
 #define PLM__METRICS_MAX_ENDPOINTS 256
@@ -236,7 +237,42 @@ int plm_client_set_metrics(plm_client *client, int on)
     return PLM_OK;
 }
 
+typedef struct metrics_text_call {
+    plm_client *client;
+    char **out;
+    size_t *len;
+    int rc;
+} metrics_text_call;
+
+static int metrics_text(plm_client *client, char **out, size_t *len);
+
+static void metrics_text_on_loop(void *arg)
+{
+    metrics_text_call *m = arg;
+    m->rc = metrics_text(m->client, m->out, m->len);
+}
+
 int plm_client_metrics_text(plm_client *client, char **out, size_t *len)
+{
+    metrics_text_call m;
+
+    if (out)
+        *out = NULL;
+    if (len)
+        *len = 0;
+    if (!client || !out)
+        return PLM_EINVAL;
+    /* A shared client's loop thread owns the metrics: render there. */
+    m.client = client;
+    m.out = out;
+    m.len = len;
+    m.rc = PLM_EINTERNAL;
+    if (plm__service_call(client, metrics_text_on_loop, &m))
+        return m.rc;
+    return metrics_text(client, out, len);
+}
+
+static int metrics_text(plm_client *client, char **out, size_t *len)
 {
     static const plm__metrics empty;
     plm__metrics_endpoint *eps;
@@ -275,7 +311,35 @@ int plm_client_metrics_text(plm_client *client, char **out, size_t *len)
     return PLM_OK;
 }
 
+typedef struct metrics_summary_call {
+    plm_client *client;
+    plm_metrics_summary *out;
+    int rc;
+} metrics_summary_call;
+
+static int metrics_summary(plm_client *client, plm_metrics_summary *out);
+
+static void metrics_summary_on_loop(void *arg)
+{
+    metrics_summary_call *m = arg;
+    m->rc = metrics_summary(m->client, m->out);
+}
+
 int plm_client_metrics_summary(plm_client *client, plm_metrics_summary *out)
+{
+    metrics_summary_call m;
+
+    if (!client || !out)
+        return PLM_EINVAL;
+    m.client = client;
+    m.out = out;
+    m.rc = PLM_EINTERNAL;
+    if (plm__service_call(client, metrics_summary_on_loop, &m))
+        return m.rc;
+    return metrics_summary(client, out);
+}
+
+static int metrics_summary(plm_client *client, plm_metrics_summary *out)
 {
     plm__hist all;
     size_t i;

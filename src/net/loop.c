@@ -311,10 +311,35 @@ static void drain(int fd)
         ;
 }
 
+int plm__loop_fd(const plm__loop *loop)
+{
+    return loop->epfd;
+}
+
+int64_t plm__loop_timeout_ms(plm__loop *loop)
+{
+    int64_t wait_ns;
+
+    if (loop->heap_len == 0)
+        return -1;
+    wait_ns = loop->heap[0]->due_ns - plm__now_ns();
+    if (wait_ns <= 0)
+        return 0;
+    /* The timerfd, watched by the epoll descriptor, fires at the due
+     * time: a caller that only watches plm__loop_fd misses nothing. */
+    timerfd_sync(loop);
+    return (wait_ns + 999999) / 1000000;
+}
+
 int plm__loop_run_once(plm__loop *loop)
 {
+    return plm__loop_run_once_ms(loop, -1);
+}
+
+int plm__loop_run_once_ms(plm__loop *loop, int max_wait_ms)
+{
     struct epoll_event evs[PLM__LOOP_BATCH];
-    int timeout = -1, n, i;
+    int timeout = max_wait_ms, n, i;
 
     if (loop->heap_len > 0) {
         int64_t wait_ns = loop->heap[0]->due_ns - plm__now_ns();

@@ -61,6 +61,17 @@ int plm__timer_active(const plm__timer *t);
  * ready. Returns 0, or -1 on an unexpected epoll failure. */
 int plm__loop_run_once(plm__loop *loop);
 
+/* The same, waiting at most max_wait_ms (-1: no limit; 0: only what is
+ * ready now). */
+int plm__loop_run_once_ms(plm__loop *loop, int max_wait_ms);
+
+/* For a caller's own event loop: a descriptor that becomes readable when
+ * the loop has something to dispatch (an event, a due timer, a wake-up),
+ * and how long until the next timer is due in milliseconds (-1: none;
+ * 0: overdue). */
+int plm__loop_fd(const plm__loop *loop);
+int64_t plm__loop_timeout_ms(plm__loop *loop);
+
 /* Makes a waiting plm__loop_run_once return. Async-signal-safe and
  * callable from any thread: it only write()s to an eventfd. */
 void plm__loop_wake(plm__loop *loop);
