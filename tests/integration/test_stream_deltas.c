@@ -229,6 +229,7 @@ static void test_stream_deltas__first_token_without_callback(void **state)
     assert_true(plm_result_first_token_ns(res) >= t.first_byte_ns);
     assert_true(plm_result_first_token_ns(res) <= t.done_ns);
     plm_result_free(res);
+    plm_request_free(req);
     /* Not streamed: no token time. */
     req = plm_fx_chat(PLM_PROVIDER_OPENAI, "whole");
     assert_int_equal(plm_gather(fx.client, &req, 1, &res, &go), PLM_OK);
