@@ -149,8 +149,8 @@ typedef struct plm_mock_record {
                              "authorization", "x-api-key", "api-key", or
                              "" (never its value) */
     /* A stream paced by interval=: its chunks, how many went out before
-     * it ended or the client closed, and when the first went out
-     * (CLOCK_REALTIME ns). All 0 for other answers. */
+     * it ended or the client closed, and when the first was written to
+     * the socket (CLOCK_REALTIME ns). All 0 for other answers. */
     int stream_chunks;
     int stream_chunks_sent;
     int64_t first_chunk_realtime_ns;

@@ -361,6 +361,17 @@ static int64_t realtime_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The first chunk reached the socket (evhttp's output buffer drained):
+ * its wall time replaces the one taken when it was handed over, which
+ * a loop busy with other requests may have written much later. */
+static void first_chunk_written(struct evhttp_connection *c, void *arg)
+{
+    plm__mock_req *r = arg;
+
+    (void)c;
+    r->first_chunk_realtime_ns = realtime_ns();
+}
+
 /* Sends a paced stream's next chunk; the last one ends the reply. */
 static void paced_next(evutil_socket_t fd, short what, void *arg)
 {
@@ -375,10 +386,15 @@ static void paced_next(evutil_socket_t fd, short what, void *arg)
     if (b != NULL) {
         evbuffer_remove_buffer(r->slow, b, end - r->pace_taken);
         r->pace_taken = end;
-        if (r->pace_sent == 0)
-            r->first_chunk_realtime_ns = realtime_ns();
         r->pace_sent++;
-        evhttp_send_reply_chunk(r->req, b);
+        if (r->pace_sent == 1 && !last) {
+            r->first_chunk_realtime_ns = realtime_ns();
+            evhttp_send_reply_chunk_with_cb(r->req, b, first_chunk_written, r);
+        } else {
+            if (r->pace_sent == 1)
+                r->first_chunk_realtime_ns = realtime_ns();
+            evhttp_send_reply_chunk(r->req, b);
+        }
         evbuffer_free(b);
     }
     if (last || b == NULL) {
