@@ -841,8 +841,8 @@ PLM_EXTERN int plm_result_timings(const plm_result *res, plm_timings *out);
  * time base of plm_timings (ns since the run began): the time to first
  * token, next to plm_timings.sent_ns and first_byte_ns. Recorded for every
  * streamed answer, with or without a delta callback. -1 when no delta
- * arrived (an answer that was not streamed, or a stream without text or
- * tool-call pieces). */
+ * arrived (an answer that was not streamed, or a stream without a text,
+ * tool-call or reasoning piece). */
 PLM_EXTERN int64_t plm_result_first_token_ns(const plm_result *res);
 
 /* Why an attempt's request waited before its next attempt. */
