@@ -184,6 +184,97 @@ PLM_EXTERN const char *plm_request_body(plm_request *req);
 PLM_EXTERN void plm_request_free(plm_request *req);
 
 /* ------------------------------------------------------------------------
+ * Streamed answers, delta by delta
+ *
+ * A streamed request ("stream": true, set with plm_request_set_stream or
+ * written in a raw body) is read as it arrives. With a delta callback set,
+ * each piece of the answer is handed to the caller as soon as its event is
+ * parsed, before the rest of the answer is in. Setting a callback asks for
+ * nothing else: a request that is not streamed gets no deltas (its answer
+ * arrives whole) and completes as usual.
+ *
+ * For OpenAI chat streams, plm_request_set_stream also adds
+ * "stream_options": {"include_usage": true}, so the final chunk reports
+ * the tokens used (the rate budget needs them); a raw body is sent as
+ * written, and without include_usage its stream reports no usage.
+ * ---------------------------------------------------------------------- */
+typedef enum plm_delta_kind {
+    PLM_DELTA_TEXT = 0,      /* a piece of the answer's text */
+    PLM_DELTA_TOOL_CALL = 1, /* a piece of a tool call */
+    PLM_DELTA_REASONING = 2  /* a piece of reasoning or thinking text */
+} plm_delta_kind;
+
+/*
+ * One piece of a streamed answer, borrowed for the duration of the
+ * callback (copy what you keep).
+ *   text:  PLM_DELTA_TEXT and PLM_DELTA_REASONING: the piece,
+ *          NUL-terminated, text_len bytes (never empty); NULL otherwise.
+ *          The text deltas of choice 0 joined are plm_result_content.
+ *          Sources: OpenAI chat choices[].delta.content, legacy
+ *          completions choices[].text, Responses API
+ *          response.output_text.delta; Anthropic content_block_delta
+ *          text_delta. Reasoning: OpenAI-compatible servers'
+ *          delta.reasoning_content (or delta.reasoning), Anthropic
+ *          thinking_delta.
+ *   tool_index, tool_id, tool_name, tool_arguments: PLM_DELTA_TOOL_CALL.
+ *          tool_index is the call's position in the answer (OpenAI's
+ *          tool_calls[].index, Anthropic's content block index); tool_id
+ *          and tool_name are set on the call's first fragment (the one
+ *          that names it: OpenAI's first tool_calls delta, Anthropic's
+ *          content_block_start) and NULL on the fragments after it, as
+ *          the providers send them; tool_arguments is a fragment of the
+ *          arguments' JSON text, never NULL ("" on a first fragment that
+ *          carries none); a call's fragments joined are its arguments
+ *          (OpenAI function.arguments, Anthropic's input as JSON text).
+ *   choice: the choice the piece belongs to (OpenAI "n" > 1), else 0.
+ *   index: 0 for the request's first delta, then 1, 2, ...
+ *   elapsed_ns: CLOCK_MONOTONIC nanoseconds since the attempt went on the
+ *          wire.
+ */
+typedef struct plm_delta {
+    plm_delta_kind kind;
+    int choice;
+    int64_t index;
+    int64_t elapsed_ns;
+    const char *text;
+    size_t text_len;
+    int tool_index;
+    const char *tool_id;
+    const char *tool_name;
+    const char *tool_arguments;
+    size_t tool_arguments_len;
+} plm_delta;
+
+/*
+ * The delta callback: return 0 to go on, non-zero to stop reading this
+ * request's stream at once. A stopped request completes with
+ * PLM_ECANCELLED (class cancelled), its result holding the text received
+ * so far in plm_result_content (finish reason NULL).
+ *
+ * It is called on the thread running the client's event loop (the thread
+ * inside plm_client_run, plm_gather or plm_executor_run), never
+ * concurrently for one request, in arrival order. It must not block (every
+ * request of the run waits while it runs). It may read the request
+ * (plm_request_user_data) and call plm_client_stats and
+ * plm_client_interrupt, but must not start a run, gather or executor on
+ * the same client, nor free the request.
+ *
+ * Once a request has had a delta delivered, a later failure of that
+ * attempt (a stream cut short, a reset, a timeout, an error event) is
+ * final: the request is not retried (the caller already has the text; a
+ * retry would repeat it). It completes with that failure's code, a message
+ * saying how much text arrived and that it was not retried, and the text
+ * received so far in plm_result_content (finish reason NULL). A failure
+ * before the first delta retries as without a callback.
+ */
+typedef int (*plm_delta_fn)(const plm_delta *d, void *user_data);
+
+/* Sets (or with fn NULL, clears) the request's delta callback and the
+ * pointer handed to it. PLM_OK, or PLM_EINVAL when req is NULL. */
+PLM_EXTERN int plm_request_set_delta_callback(plm_request *req, plm_delta_fn fn,
+                                              void *user_data);
+
+/* ------------------------------------------------------------------------
  * Results
  * ---------------------------------------------------------------------- */
 typedef struct plm_result plm_result;
@@ -887,6 +978,14 @@ typedef struct plm_timings {
 /* Copies the result's timings into *out. PLM_OK, or PLM_EINVAL when
  * either pointer is NULL. */
 PLM_EXTERN int plm_result_timings(const plm_result *res, plm_timings *out);
+
+/* When the last attempt's first delta (see plm_delta) was parsed, in the
+ * time base of plm_timings (ns since the run began): the time to first
+ * token, next to plm_timings.sent_ns and first_byte_ns. Recorded for every
+ * streamed answer, with or without a delta callback. -1 when no delta
+ * arrived (an answer that was not streamed, or a stream without a text,
+ * tool-call or reasoning piece). */
+PLM_EXTERN int64_t plm_result_first_token_ns(const plm_result *res);
 
 /* Why an attempt's request waited before its next attempt. */
 typedef enum plm_wait_reason {

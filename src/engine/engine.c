@@ -343,13 +343,15 @@ static int retry_local(plm__run *run, job *j, plm__xfer *x)
     return 1;
 }
 
-/* A piece of an answer arrived: a 2xx stream is parsed as it comes. */
+/* A piece of an answer arrived: a 2xx stream is parsed as it comes, its
+ * deltas handed to the request's callback. */
 static int on_attempt_data(plm__xfer *x, const char *d, size_t n, void *u)
 {
     job *j = x->owner;
     (void)u;
-    return plm__attempt_stream_data(&j->stream, j->req->provider, x, j->res, d,
-                                    n);
+    return plm__attempt_stream_data(&j->stream, j->req, j->sent_ns,
+                                    j->run->client->run_started_ns, x, j->res,
+                                    d, n);
 }
 
 /* The one retry decision point: an attempt finished on the wire. */
@@ -396,6 +398,9 @@ static void on_attempt_done(plm__xfer *x, void *user_data)
     a.headers = &x->headers;
     a.unreachable = x->unreachable;
     retry = plm__retry_decide(&policy, j->attempt, &a, res);
+    /* A caller that has had deltas must not get them again. */
+    if (plm__attempt_stream_final(&j->stream, res))
+        retry = 0;
     hooks_after_attempt(run, j, &a);
     for (i = 0; i < c->nhooks && !run->abort_pending; i++) {
         plm__hook_ctx ctx;

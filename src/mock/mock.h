@@ -31,6 +31,15 @@
  *                     slow: body dribbled over `latency`
  *   size=BYTES        for fault=big
  *   tokens=N          completion tokens to report (default 8)
+ *   interval=MS       a streamed answer goes out in chunks MS apart: the
+ *                     first chunk at once, holding the opening events and
+ *                     the first that carries a piece of the answer (text,
+ *                     a tool call's name or arguments), then one chunk per
+ *                     such event (with the events before it), then one
+ *                     with the closing events (finish, usage, [DONE]).
+ *                     The record and the log line say how many chunks
+ *                     there were, how many went out, and when the first
+ *                     went out (wall clock)
  *
  * Replies identify the request: the content is "mock reply: " followed by
  * the last user message (directive included), so tests can check order.
@@ -69,7 +78,8 @@
  * max_completion_tokens / max_output_tokens, else tokens=). The log_file
  * holds one JSON line per answered request: time, method, path, status,
  * in_flight, user_text and whether credentials were present (never their
- * values).
+ * values); for an interval= stream also stream_chunks, stream_chunks_sent
+ * and first_chunk_unix_ns.
  */
 #ifndef PLM_MOCK_H
 #define PLM_MOCK_H
@@ -138,6 +148,12 @@ typedef struct plm_mock_record {
     char auth_header[16]; /* the name of the header that carried a key:
                              "authorization", "x-api-key", "api-key", or
                              "" (never its value) */
+    /* A stream paced by interval=: its chunks, how many went out before
+     * it ended or the client closed, and when the first was written to
+     * the socket (CLOCK_REALTIME ns). All 0 for other answers. */
+    int stream_chunks;
+    int stream_chunks_sent;
+    int64_t first_chunk_realtime_ns;
 } plm_mock_record;
 
 typedef struct plm_mock_stats {
@@ -172,6 +188,13 @@ void plm_mock_release_hung(plm_mock *mock);
  * hang, with its stats booked. Tests wait on the server's side this way
  * instead of sleeping. Returns 0, or -1 after timeout_ms. */
 int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms);
+
+/* Blocks until at least n requests since start (or the last
+ * plm_mock_reset) have their outcome booked: answered to the end, reset,
+ * or closed by the client before the end (status 0 in the record). A
+ * test waits this way for what the server saw of a request the client
+ * gave up on. Returns 0, or -1 after timeout_ms. */
+int plm_mock_wait_done(plm_mock *mock, uint64_t n, int64_t timeout_ms);
 
 /* Runs the server on the calling thread until SIGINT/SIGTERM (the
  * `parallm mock` command). Returns 0 or -1. */

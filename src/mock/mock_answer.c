@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "mock_internal.h"
 
@@ -302,6 +303,151 @@ fail:
     answer_error(r);
 }
 
+static int nonempty(const json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
+/* Whether a stream event carries a piece of the answer: OpenAI chat or
+ * completion text, a tool call delta, an Anthropic text or tool input
+ * delta or tool_use block start, a Responses API delta. */
+static int carries_piece(const char *data)
+{
+    json_t *o = json_loads(data, 0, NULL);
+    const json_t *choice = json_array_get(json_object_get(o, "choices"), 0);
+    const json_t *cdelta = json_object_get(choice, "delta");
+    const json_t *delta = json_object_get(o, "delta");
+    const json_t *block = json_object_get(o, "content_block");
+    const char *btype = json_string_value(json_object_get(block, "type"));
+    int yes;
+
+    yes = nonempty(json_object_get(cdelta, "content")) ||
+          nonempty(json_object_get(choice, "text")) ||
+          json_array_size(json_object_get(cdelta, "tool_calls")) > 0 ||
+          nonempty(delta) || nonempty(json_object_get(delta, "text")) ||
+          nonempty(json_object_get(delta, "partial_json")) ||
+          (btype && strcmp(btype, "tool_use") == 0);
+    json_decref(o);
+    return yes;
+}
+
+/* Collects a paced stream's events, ending a chunk after each one that
+ * carries a piece. */
+static void emit_paced(void *arg, const char *event, const char *data)
+{
+    plm__mock_req *r = arg;
+
+    emit_chunk(r->slow, event, data);
+    r->pace_bytes = evbuffer_get_length(r->slow);
+    if (!carries_piece(data))
+        return;
+    if (r->pace_chunks == r->pace_cap) {
+        int cap = r->pace_cap ? r->pace_cap * 2 : 64;
+        size_t *p = realloc(r->pace_ends, (size_t)cap * sizeof *p);
+
+        if (p == NULL)
+            return; /* the piece joins the next chunk */
+        r->pace_ends = p;
+        r->pace_cap = cap;
+    }
+    r->pace_ends[r->pace_chunks++] = r->pace_bytes;
+}
+
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The first chunk reached the socket (evhttp's output buffer drained):
+ * its wall time replaces the one taken when it was handed over, which
+ * a loop busy with other requests may have written much later. */
+static void first_chunk_written(struct evhttp_connection *c, void *arg)
+{
+    plm__mock_req *r = arg;
+
+    (void)c;
+    r->first_chunk_realtime_ns = realtime_ns();
+}
+
+/* Sends a paced stream's next chunk; the last one ends the reply. */
+static void paced_next(evutil_socket_t fd, short what, void *arg)
+{
+    plm__mock_req *r = arg;
+    struct evbuffer *b = evbuffer_new();
+    int last = r->pace_sent + 1 >= r->pace_chunks;
+    size_t end = last ? r->pace_bytes : r->pace_ends[r->pace_sent];
+    struct timeval tv;
+
+    (void)fd;
+    (void)what;
+    if (b != NULL) {
+        evbuffer_remove_buffer(r->slow, b, end - r->pace_taken);
+        r->pace_taken = end;
+        r->pace_sent++;
+        if (r->pace_sent == 1 && !last) {
+            r->first_chunk_realtime_ns = realtime_ns();
+            evhttp_send_reply_chunk_with_cb(r->req, b, first_chunk_written, r);
+        } else {
+            if (r->pace_sent == 1)
+                r->first_chunk_realtime_ns = realtime_ns();
+            evhttp_send_reply_chunk(r->req, b);
+        }
+        evbuffer_free(b);
+    }
+    if (last || b == NULL) {
+        plm__mock_clear_closecb(r);
+        plm__mock_book(r, 200, 0);
+        evhttp_send_reply_end(r->req);
+        r->req = NULL;
+        plm__mock_finish(r, 200, 0);
+        return;
+    }
+    tv.tv_sec = r->dir.interval_ms / 1000;
+    tv.tv_usec = (r->dir.interval_ms % 1000) * 1000;
+    evtimer_add(r->timer, &tv);
+}
+
+/* A stream sent in chunks interval= apart (see mock.h). */
+static void answer_paced(plm__mock_req *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    if (!streams(r->ep)) {
+        answer_reply(r);
+        return;
+    }
+    r->slow = evbuffer_new();
+    if (r->slow == NULL ||
+        plm__mock_reply_sse(r->ep, &r->parsed, r->seq, r->completion_tokens,
+                            r->m->opts.simulated_marker, emit_paced, r) != 0) {
+        r->status = 500;
+        snprintf(r->message, sizeof r->message, "mock: out of memory");
+        answer_error(r);
+        return;
+    }
+    /* The closing events (after the last piece) are one more chunk. */
+    if (r->pace_chunks == 0 || r->pace_ends[r->pace_chunks - 1] < r->pace_bytes)
+        r->pace_chunks++;
+    if (r->timer == NULL)
+        r->timer = evtimer_new(r->m->base, paced_next, r);
+    else
+        event_assign(r->timer, r->m->base, -1, 0, paced_next, r);
+    if (r->timer == NULL) {
+        r->status = 500;
+        snprintf(r->message, sizeof r->message, "mock: out of memory");
+        answer_error(r);
+        return;
+    }
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    add_common_headers(r, h);
+    evhttp_send_reply_start(r->req, 200, "OK");
+    paced_next(-1, 0, r);
+}
+
 /* A 200 whose JSON (or event stream) stops halfway, as from a connection
  * cut by a proxy after the headers: the length is right, the content is
  * not whole. */
@@ -352,6 +498,7 @@ void plm__mock_perform(plm__mock_req *r, int64_t latency_ms)
     case PLM__MOCK_ACT_BIG: answer_big(r); break;
     case PLM__MOCK_ACT_SLOW: answer_slow(r, latency_ms); break;
     case PLM__MOCK_ACT_CUT: answer_cut(r); break;
+    case PLM__MOCK_ACT_PACED: answer_paced(r); break;
     case PLM__MOCK_ACT_HANG: break;
     }
 }

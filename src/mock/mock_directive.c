@@ -117,6 +117,10 @@ static int apply(plm__mock_directive *d, const char *k, const char *v)
         if (parse_int(v, 0, INT64_C(1) << 34, &x) != 0)
             return 0;
         d->size = x;
+    } else if (strcmp(k, "interval") == 0) {
+        if (parse_int(v, 0, 3600 * 1000, &x) != 0)
+            return 0;
+        d->interval_ms = x;
     } else if (strcmp(k, "tokens") == 0) {
         if (parse_int(v, 0, 1000000000, &x) != 0)
             return 0;

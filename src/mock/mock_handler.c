@@ -108,6 +108,16 @@ static void write_log(plm_mock *m, plm__mock_req *r, int status, int in_flight)
                   r->auth_header);
     if (o == NULL)
         return;
+    if (r->pace_chunks > 0 &&
+        (json_object_set_new(o, "stream_chunks",
+                             json_integer(r->pace_chunks)) ||
+         json_object_set_new(o, "stream_chunks_sent",
+                             json_integer(r->pace_sent)) ||
+         json_object_set_new(o, "first_chunk_unix_ns",
+                             json_integer(r->first_chunk_realtime_ns)))) {
+        json_decref(o);
+        return;
+    }
     json_dumpf(o, m->log, JSON_COMPACT);
     fputc('\n', m->log);
     fflush(m->log);
@@ -163,8 +173,13 @@ void plm__mock_book(plm__mock_req *r, int status, int reset)
     pthread_mutex_lock(&m->lock);
     if (r->has_record && r->rec_gen == m->record_gen &&
         r->rec_index < m->n_records) {
-        m->records[r->rec_index].status = status;
-        m->records[r->rec_index].done_ns = plm__mock_now_ns();
+        plm_mock_record *rec = &m->records[r->rec_index];
+
+        rec->status = status;
+        rec->done_ns = plm__mock_now_ns();
+        rec->stream_chunks = r->pace_chunks;
+        rec->stream_chunks_sent = r->pace_sent;
+        rec->first_chunk_realtime_ns = r->first_chunk_realtime_ns;
     }
     if (reset)
         m->stats.resets++;
@@ -177,6 +192,7 @@ void plm__mock_book(plm__mock_req *r, int status, int reset)
     if (r->counted)
         m->stats.in_flight--;
     in_flight = m->stats.in_flight;
+    m->booked++;
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     write_log(m, r, status, in_flight);
@@ -193,6 +209,7 @@ void plm__mock_finish(plm__mock_req *r, int status, int reset)
         event_free(r->timer);
     if (r->slow)
         evbuffer_free(r->slow);
+    free(r->pace_ends);
     json_decref(r->body);
     plm__mock_parsed_free(&r->parsed);
     free(r);
@@ -657,6 +674,10 @@ static void handle(plm_mock *m, struct evhttp_request *req)
     set_user_text(m, r);
     free(body);
 
+    /* A paced stream outlives this callback, as fault=slow does. */
+    if (r->act == PLM__MOCK_ACT_REPLY && r->dir.interval_ms > 0 &&
+        r->parsed.stream)
+        r->act = PLM__MOCK_ACT_PACED;
     /* Refusals and request errors go out at once, like a provider's. */
     if (r->act == PLM__MOCK_ACT_ERROR && r->immediate) {
         plm__mock_perform(r, 0);

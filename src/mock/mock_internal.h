@@ -61,8 +61,9 @@ typedef struct plm__mock_directive {
     int should_retry; /* -1: none, 0 false, 1 true */
     char error_code[64];
     plm__mock_fault fault;
-    int64_t size;   /* -1: default */
-    int64_t tokens; /* -1: default */
+    int64_t size;        /* -1: default */
+    int64_t tokens;      /* -1: default */
+    int64_t interval_ms; /* a stream's chunks this far apart; 0: at once */
 } plm__mock_directive;
 
 void plm__mock_directive_init(plm__mock_directive *d);
@@ -203,6 +204,7 @@ struct plm_mock {
     pthread_cond_t cond;
     plm_mock_stats stats;
     uint64_t handled; /* requests answered or held so far */
+    uint64_t booked;  /* requests whose outcome is booked */
     plm_mock_record *records;
     size_t n_records;
     size_t cap_records;
@@ -226,7 +228,8 @@ typedef enum plm__mock_action {
     PLM__MOCK_ACT_BADJSON,
     PLM__MOCK_ACT_BIG,
     PLM__MOCK_ACT_SLOW,
-    PLM__MOCK_ACT_CUT
+    PLM__MOCK_ACT_CUT,
+    PLM__MOCK_ACT_PACED /* a stream sent chunk by chunk (interval=) */
 } plm__mock_action;
 
 /* One request whose answer is being decided or carried out. */
@@ -270,6 +273,13 @@ struct plm__mock_req {
     struct evbuffer *slow;
     size_t slow_piece;
     int64_t slow_step_ms;
+    /* interval= streams: where each chunk ends in slow (bytes from the
+     * stream's start), how many went out, the first one's wall time. */
+    size_t *pace_ends;
+    int pace_chunks, pace_cap, pace_sent;
+    size_t pace_bytes; /* bytes of the stream put into slow */
+    size_t pace_taken; /* bytes of the stream already sent */
+    int64_t first_chunk_realtime_ns;
 };
 
 /* Carries out r's decided answer (mock_answer.c); latency_ms is the

@@ -496,6 +496,7 @@ void plm_mock_reset(plm_mock *mock)
     mock->stats.in_flight = in_flight;
     mock->stats.max_in_flight_seen = in_flight;
     mock->handled = 0;
+    mock->booked = 0;
     pthread_mutex_unlock(&mock->lock);
 }
 
@@ -505,13 +506,13 @@ void plm_mock_release_hung(plm_mock *mock)
         event_active(mock->release_ev, EV_READ, 0);
 }
 
-int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms)
+/* Waits until *count (guarded by the mock's lock) reaches n. */
+static int wait_count(plm_mock *mock, const uint64_t *count, uint64_t n,
+                      int64_t timeout_ms)
 {
     struct timespec dl;
     int rc = 0;
 
-    if (mock == NULL)
-        return -1;
     clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += (time_t)(timeout_ms / 1000);
     dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
@@ -520,11 +521,25 @@ int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms)
         dl.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&mock->lock);
-    while (mock->handled < n && rc == 0)
+    while (*count < n && rc == 0)
         rc = pthread_cond_timedwait(&mock->cond, &mock->lock, &dl);
-    rc = mock->handled >= n ? 0 : -1;
+    rc = *count >= n ? 0 : -1;
     pthread_mutex_unlock(&mock->lock);
     return rc;
+}
+
+int plm_mock_wait_done(plm_mock *mock, uint64_t n, int64_t timeout_ms)
+{
+    if (mock == NULL)
+        return -1;
+    return wait_count(mock, &mock->booked, n, timeout_ms);
+}
+
+int plm_mock_wait_requests(plm_mock *mock, uint64_t n, int64_t timeout_ms)
+{
+    if (mock == NULL)
+        return -1;
+    return wait_count(mock, &mock->handled, n, timeout_ms);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

@@ -179,6 +179,18 @@ int plm__provider_stream_feed(plm__provider_stream *s, const char *bytes,
     return plm__sse_stream_feed(s, bytes, n);
 }
 
+void plm__provider_stream_set_delta(plm__provider_stream *s, plm__delta_sink fn,
+                                    void *ctx)
+{
+    s->st.delta = fn;
+    s->st.delta_ctx = ctx;
+}
+
+int plm__provider_stream_stopped(const plm__provider_stream *s)
+{
+    return s->st.stopped;
+}
+
 void plm__provider_stream_free(plm__provider_stream *s)
 {
     if (!s)

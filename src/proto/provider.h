@@ -160,6 +160,16 @@ void plm__provider_parse(plm_provider provider, const char *path,
  * feed, close.
  */
 typedef struct plm__sse_stream plm__provider_stream;
+
+/* A streamed answer's pieces, handed on as each event is parsed. The
+ * providers fill d but for index and elapsed_ns, which are the sink's.
+ * Returns 0 to go on, non-zero to stop reading the stream. */
+typedef int (*plm__delta_sink)(plm_delta *d, void *ctx);
+/* Sends s's pieces to fn from now on; stopped says whether fn asked to
+ * stop (the stream then ignores what it is fed). */
+void plm__provider_stream_set_delta(plm__provider_stream *s, plm__delta_sink fn,
+                                    void *ctx);
+int plm__provider_stream_stopped(const plm__provider_stream *s);
 int plm__provider_sniff_sse(const plm__headers *h, const char *body,
                             size_t len);
 plm__provider_stream *plm__provider_stream_open(plm_provider provider,

@@ -62,7 +62,28 @@ typedef struct plm__sse_state {
      * which endpoint's shape it is (the provider's own values). */
     json_t *answer;
     int kind;
+    /* Where the stream's pieces go as they are parsed (NULL: nowhere),
+     * and whether it asked to stop reading. */
+    plm__delta_sink delta;
+    void *delta_ctx;
+    int stopped;
 } plm__sse_state;
+
+/*
+ * The providers' event callbacks hand each piece of the answer on with
+ * these, after the event was taken into the state. Each returns 0, or 1
+ * when the sink asked to stop (st->stopped is then set, and the event
+ * callback returns 1 at once). plm__sse_text_delta skips a value that is
+ * not a string or is empty; plm__sse_tool_delta skips a fragment with no
+ * id, no name and no argument text. id, name and args are JSON strings
+ * or NULL (a name or id "" counts as none).
+ */
+int plm__sse_delta(plm__sse_state *st, plm_delta *d);
+int plm__sse_text_delta(plm__sse_state *st, plm_delta_kind kind, int choice,
+                        const json_t *text);
+int plm__sse_tool_delta(plm__sse_state *st, int choice, int tool_index,
+                        const json_t *id, const json_t *name,
+                        const json_t *args);
 
 /*
  * Turns st->answer, after the whole stream was read, into the endpoint's

@@ -365,6 +365,16 @@ const char *plm_request_body(plm_request *req)
     return req->body_text;
 }
 
+int plm_request_set_delta_callback(plm_request *req, plm_delta_fn fn,
+                                   void *user_data)
+{
+    if (!req)
+        return PLM_EINVAL;
+    req->delta_fn = fn;
+    req->delta_user_data = fn ? user_data : NULL;
+    return PLM_OK;
+}
+
 void plm_request_free(plm_request *req)
 {
     if (!req)

@@ -22,7 +22,9 @@ struct plm_request {
     int64_t timeout_ms; /* per attempt; 0 = client default */
     int max_retries;    /* -1 = client default */
     void *user_data;
-    int json_response; /* chat: ask for a JSON object answer */
+    int json_response;     /* chat: ask for a JSON object answer */
+    plm_delta_fn delta_fn; /* a streamed answer's pieces, as they arrive */
+    void *delta_user_data;
 };
 
 /*

@@ -25,6 +25,7 @@ plm_result *plm__result_new(void *user_data)
     res->timings.queued_ns = res->timings.first_sent_ns = -1;
     res->timings.admitted_ns = res->timings.sent_ns = -1;
     res->timings.first_byte_ns = res->timings.done_ns = -1;
+    res->first_token_ns = -1;
     return res;
 }
 
@@ -95,6 +96,7 @@ void plm__result_reset_attempt(plm_result *res)
     res->assembled = NULL;
     res->assembled_len = 0;
     res->stream_events_early = 0;
+    res->first_token_ns = -1;
     res->code = PLM_OK;
     res->error_class = PLM_CLASS_NONE;
     res->http_status = 0;
@@ -221,4 +223,9 @@ int plm_result_timings(const plm_result *res, plm_timings *out)
         return PLM_EINVAL;
     *out = res->timings;
     return PLM_OK;
+}
+
+int64_t plm_result_first_token_ns(const plm_result *res)
+{
+    return res ? res->first_token_ns : -1;
 }

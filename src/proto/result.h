@@ -27,6 +27,9 @@ struct plm_result {
     /* A stream's events that were read before its last bytes arrived
      * (parsed as the answer came in); 0 for an answer read whole. */
     int64_t stream_events_early;
+    /* When the last attempt's first delta was parsed: monotonic ns since
+     * the run began (plm_result_first_token_ns); -1 = none. */
+    int64_t first_token_ns;
     int attempts;
     int started;
     double latency; /* seconds, first send to completion */

@@ -185,6 +185,58 @@ json_t *plm__json_find_index(const json_t *array, json_int_t idx)
     return NULL;
 }
 
+int plm__sse_delta(plm__sse_state *st, plm_delta *d)
+{
+    if (!st->delta || st->stopped)
+        return st->stopped;
+    if (st->delta(d, st->delta_ctx) != 0)
+        st->stopped = 1;
+    return st->stopped;
+}
+
+int plm__sse_text_delta(plm__sse_state *st, plm_delta_kind kind, int choice,
+                        const json_t *text)
+{
+    plm_delta d;
+
+    if (!st->delta || !json_is_string(text) || json_string_length(text) == 0)
+        return 0;
+    memset(&d, 0, sizeof d);
+    d.kind = kind;
+    d.choice = choice;
+    d.text = json_string_value(text);
+    d.text_len = json_string_length(text);
+    return plm__sse_delta(st, &d);
+}
+
+/* A JSON string's value, or NULL for anything else and for "". */
+static const char *nonempty(const json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) ? json_string_value(v)
+                                                      : NULL;
+}
+
+int plm__sse_tool_delta(plm__sse_state *st, int choice, int tool_index,
+                        const json_t *id, const json_t *name,
+                        const json_t *args)
+{
+    plm_delta d;
+
+    if (!st->delta)
+        return 0;
+    memset(&d, 0, sizeof d);
+    d.kind = PLM_DELTA_TOOL_CALL;
+    d.choice = choice;
+    d.tool_index = tool_index;
+    d.tool_id = nonempty(id);
+    d.tool_name = nonempty(name);
+    d.tool_arguments = json_is_string(args) ? json_string_value(args) : "";
+    d.tool_arguments_len = json_is_string(args) ? json_string_length(args) : 0;
+    if (!d.tool_id && !d.tool_name && d.tool_arguments_len == 0)
+        return 0;
+    return plm__sse_delta(st, &d);
+}
+
 /* Stores the assembled answer as res->assembled (compact JSON text). */
 static int take_assembled(plm__sse_state *st, plm__sse_finish_fn finish)
 {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -416,6 +417,49 @@ static void test_mock__sse_anthropic(void **state)
     plm_mock_free(m);
 }
 
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* interval= paces a stream: the same events, in one chunk per piece of
+ * the answer plus one with the closing events, counted in the record
+ * with the first chunk's wall time. */
+static void test_mock__sse_paced(void **state)
+{
+    plm_mock_options o;
+    plm_mock *m;
+    plm_test_xfer x;
+    plm_mock_record *recs = NULL;
+    int64_t before, after;
+    size_t n;
+
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.record = 1;
+    m = plm_test_mock_start(&o);
+    before = wall_ns();
+    /* "mock reply: " and this text: 46 bytes, three pieces. */
+    plm_test_anthropic(&x, m, "hi there stream [mock interval=10]",
+                       "{\"stream\":true}");
+    after = wall_ns();
+    assert_int_equal(x.status, 200);
+    assert_non_null(strstr(x.body.p, "event: message_stop"));
+    plm_test_xfer_free(&x);
+    n = plm_mock_get_records(m, &recs);
+    assert_int_equal(n, 1);
+    assert_int_equal(recs[0].status, 200);
+    assert_int_equal(recs[0].stream_chunks, 4);
+    assert_int_equal(recs[0].stream_chunks_sent, 4);
+    assert_true(recs[0].first_chunk_realtime_ns >= before);
+    assert_true(recs[0].first_chunk_realtime_ns <= after);
+    plm_mock_records_free(recs, n);
+    plm_mock_free(m);
+}
+
 /* The responses API streams named events and ends with the whole
  * response. */
 static void test_mock__sse_responses(void **state)
@@ -474,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_mock__faults),
         cmocka_unit_test(test_mock__sse_openai),
         cmocka_unit_test(test_mock__sse_anthropic),
+        cmocka_unit_test(test_mock__sse_paced),
         cmocka_unit_test(test_mock__sse_responses),
     };
     int rc;

@@ -352,6 +352,46 @@ nomem:
     return NULL;
 }
 
+/* A content block's index as a tool call's position (-1 if absurd). */
+static int block_index(const json_t *ev)
+{
+    const json_t *index = json_object_get(ev, "index");
+    json_int_t i = json_is_integer(index) ? json_integer_value(index) : 0;
+
+    return i >= 0 && i <= INT32_MAX ? (int)i : -1;
+}
+
+/* A tool_use block's start is its call's first fragment (id, name). 0,
+ * or 1 when the delta sink asked to stop. */
+static int block_start_delta(plm__sse_state *st, const json_t *ev)
+{
+    const json_t *block = json_object_get(ev, "content_block");
+
+    if (!type_is(block, "tool_use"))
+        return 0;
+    return plm__sse_tool_delta(st, 0, block_index(ev),
+                               json_object_get(block, "id"),
+                               json_object_get(block, "name"), NULL);
+}
+
+/* A content_block_delta's piece handed on: text, a tool input's partial
+ * JSON, thinking. 0, or 1 when the delta sink asked to stop. */
+static int block_delta_out(plm__sse_state *st, const json_t *ev)
+{
+    const json_t *delta = json_object_get(ev, "delta");
+
+    if (type_is(delta, "text_delta"))
+        return plm__sse_text_delta(st, PLM_DELTA_TEXT, 0,
+                                   json_object_get(delta, "text"));
+    if (type_is(delta, "input_json_delta"))
+        return plm__sse_tool_delta(st, 0, block_index(ev), NULL, NULL,
+                                   json_object_get(delta, "partial_json"));
+    if (type_is(delta, "thinking_delta"))
+        return plm__sse_text_delta(st, PLM_DELTA_REASONING, 0,
+                                   json_object_get(delta, "thinking"));
+    return 0;
+}
+
 static int on_event(const char *event, const char *data, size_t len, void *ctx)
 {
     plm__sse_state *st = ctx;
@@ -385,6 +425,8 @@ static int on_event(const char *event, const char *data, size_t len, void *ctx)
     if (strcmp(type, "message_start") == 0) {
         message = json_object_get(ev, "message");
         take_usage(st->res, json_object_get(message, "usage"));
+    } else if (strcmp(type, "content_block_start") == 0) {
+        rc = block_start_delta(st, ev);
     } else if (strcmp(type, "content_block_delta") == 0) {
         delta = json_object_get(ev, "delta");
         t = json_object_get(delta, "text");
@@ -396,6 +438,7 @@ static int on_event(const char *event, const char *data, size_t len, void *ctx)
             }
             st->any_content = 1;
         }
+        rc = block_delta_out(st, ev);
     } else if (strcmp(type, "message_delta") == 0) {
         delta = json_object_get(ev, "delta");
         plm__json_take_string(&st->res->finish_reason,

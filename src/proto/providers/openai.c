@@ -237,6 +237,10 @@ static int on_responses_event(plm__sse_state *st, const json_t *ev)
                             json_string_length(delta)))
             return PLM_ENOMEM;
         st->any_content = 1;
+        return plm__sse_text_delta(st, PLM_DELTA_TEXT, 0, delta);
+    } else if (strcmp(type, "response.reasoning_text.delta") == 0 ||
+               strcmp(type, "response.reasoning_summary_text.delta") == 0) {
+        return plm__sse_text_delta(st, PLM_DELTA_REASONING, 0, delta);
     } else if (strcmp(type, "response.completed") == 0 ||
                strcmp(type, "response.incomplete") == 0) {
         const json_t *details = json_object_get(response, "incomplete_details");
@@ -269,11 +273,62 @@ static int on_responses_event(plm__sse_state *st, const json_t *ev)
     return 0;
 }
 
+/* An int from a server's JSON index (out of range: -1). */
+static int index_of(const json_t *v, size_t pos)
+{
+    json_int_t i = json_is_integer(v) ? json_integer_value(v) : (json_int_t)pos;
+
+    return i >= 0 && i <= INT32_MAX ? (int)i : -1;
+}
+
+/* Hands a chat or completions chunk's pieces on, choice by choice:
+ * reasoning (as OpenAI-compatible servers send it), text, tool call
+ * fragments. 0, or 1 when the sink asked to stop. */
+static int chunk_deltas(plm__sse_state *st, const json_t *chunk)
+{
+    const json_t *choice, *delta, *call, *fn, *reasoning;
+    size_t i, k;
+    int c;
+
+    if (!st->delta)
+        return 0;
+    json_array_foreach(json_object_get(chunk, "choices"), i, choice)
+    {
+        c = index_of(json_object_get(choice, "index"), i);
+        delta = json_object_get(choice, "delta");
+        if (!json_is_object(delta)) {
+            if (plm__sse_text_delta(st, PLM_DELTA_TEXT, c,
+                                    json_object_get(choice, "text")))
+                return 1;
+            continue;
+        }
+        reasoning = json_object_get(delta, "reasoning_content");
+        if (!json_is_string(reasoning))
+            reasoning = json_object_get(delta, "reasoning");
+        if (plm__sse_text_delta(st, PLM_DELTA_REASONING, c, reasoning) ||
+            plm__sse_text_delta(st, PLM_DELTA_TEXT, c,
+                                json_object_get(delta, "content")))
+            return 1;
+        json_array_foreach(json_object_get(delta, "tool_calls"), k, call)
+        {
+            fn = json_object_get(call, "function");
+            if (plm__sse_tool_delta(st, c,
+                                    index_of(json_object_get(call, "index"), k),
+                                    json_object_get(call, "id"),
+                                    json_object_get(fn, "name"),
+                                    json_object_get(fn, "arguments")))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
 {
     plm__sse_state *st = ctx;
     json_t *chunk;
     const json_t *choice, *delta, *content;
+    int rc;
 
     (void)event;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
@@ -295,8 +350,7 @@ static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
         return 1;
     }
     if (json_is_string(json_object_get(chunk, "type"))) {
-        int rc = on_responses_event(st, chunk);
-
+        rc = on_responses_event(st, chunk);
         json_decref(chunk);
         return rc;
     }
@@ -307,6 +361,9 @@ static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
     choice = first_choice(json_object_get(chunk, "choices"));
     delta = json_object_get(choice, "delta");
     content = json_object_get(delta, "content");
+    /* Legacy completions carry their text in the choice, as unstreamed. */
+    if (!delta)
+        content = json_object_get(choice, "text");
     if (json_is_string(content)) {
         if (plm__buf_append(&st->content, json_string_value(content),
                             json_string_length(content))) {
@@ -318,8 +375,9 @@ static int on_chunk(const char *event, const char *data, size_t len, void *ctx)
     plm__json_take_string(&st->res->finish_reason,
                           json_object_get(choice, "finish_reason"));
     take_usage(st->res, json_object_get(chunk, "usage"));
+    rc = chunk_deltas(st, chunk);
     json_decref(chunk);
-    return 0;
+    return rc;
 }
 
 static void client_options(const plm_client_options *o, const char **api_key,
