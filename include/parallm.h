@@ -252,12 +252,14 @@ typedef struct plm_delta {
  * so far in plm_result_content (finish reason NULL).
  *
  * It is called on the thread running the client's event loop (the thread
- * inside plm_client_run, plm_gather or plm_executor_run), never
+ * inside plm_client_run, plm_gather or plm_executor_run; a shared
+ * client's engine thread, or the thread in plm_client_process), never
  * concurrently for one request, in arrival order. It must not block (every
  * request of the run waits while it runs). It may read the request
- * (plm_request_user_data) and call plm_client_stats and
- * plm_client_interrupt, but must not start a run, gather or executor on
- * the same client, nor free the request.
+ * (plm_request_user_data), call plm_client_stats and
+ * plm_client_interrupt, and on a shared client plm_submit and
+ * plm_call_cancel, but must not start a run, gather or executor on the
+ * same client, wait (plm_complete, plm_call_wait), nor free the request.
  *
  * Once a request has had a delta delivered, a later failure of that
  * attempt (a stream cut short, a reset, a timeout, an error event) is

@@ -384,6 +384,90 @@ static void test_async__metrics_and_stats_from_another_thread(void **state)
     plm_mock_free(m);
 }
 
+typedef struct stream_seen {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char text[4096];
+    size_t len;
+    int deltas;
+} stream_seen;
+
+static int on_stream_delta(const plm_delta *d, void *user_data)
+{
+    stream_seen *s = user_data;
+    pthread_mutex_lock(&s->mu);
+    if (d->kind == PLM_DELTA_TEXT && s->len + d->text_len < sizeof s->text) {
+        memcpy(s->text + s->len, d->text, d->text_len);
+        s->len += d->text_len;
+        s->text[s->len] = '\0';
+    }
+    s->deltas++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static plm_request *streamed(const char *text, stream_seen *s)
+{
+    plm_request *req = plm_lf_chat(MODEL, text, 64);
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    assert_int_equal(plm_request_set_stream(req, 1), PLM_OK);
+    assert_int_equal(plm_request_set_delta_callback(req, on_stream_delta, s),
+                     PLM_OK);
+    return req;
+}
+
+static void test_async__streamed_deltas_and_cancel(void **state)
+{
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client *c = plm_lf_client(m, NULL);
+    stream_seen whole, part;
+    plm_request *a = streamed("a whole answer, delta by delta, through one "
+                              "shared client [mock interval=5]",
+                              &whole);
+    plm_request *b = streamed("an answer cut off by plm_call_cancel after "
+                              "its first piece [mock interval=200]",
+                              &part);
+    plm_result *res = NULL;
+    plm_mock_record *recs = NULL;
+    plm_call *call;
+    size_t n;
+    (void)state;
+
+    /* plm_complete from this thread, deltas on the engine thread. */
+    assert_int_equal(plm_complete(c, a, &res), PLM_OK);
+    assert_true(whole.deltas > 3);
+    assert_string_equal(plm_result_content(res), whole.text);
+    assert_true(plm_result_first_token_ns(res) >= 0);
+    plm_result_free(res);
+
+    /* A stream cancelled from another thread stops being read at once. */
+    assert_int_equal(plm_submit(c, b, NULL, NULL, &call), PLM_OK);
+    pthread_mutex_lock(&part.mu);
+    while (part.deltas == 0)
+        pthread_cond_wait(&part.cv, &part.mu);
+    pthread_mutex_unlock(&part.mu);
+    plm_call_cancel(call);
+    assert_int_equal(plm_call_wait(call, -1), PLM_OK);
+    assert_int_equal(plm_result_code(plm_call_result(call)), PLM_ECANCELLED);
+    pthread_mutex_lock(&part.mu);
+    assert_string_equal(plm_result_content(plm_call_result(call)), part.text);
+    pthread_mutex_unlock(&part.mu);
+    assert_int_equal(plm_mock_wait_done(m, 2, 10000), 0);
+    n = plm_mock_get_records(m, &recs);
+    assert_int_equal(n, 2);
+    assert_true(recs[1].stream_chunks > 3);
+    assert_true(recs[1].stream_chunks_sent < recs[1].stream_chunks);
+    plm_mock_records_free(recs, n);
+    plm_call_free(call);
+    plm_request_free(a);
+    plm_request_free(b);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
 static plm_client *g_driven;
 static int g_stop_in_callback = -1;
 
@@ -455,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_async__interrupt_cancels_then_serves),
         cmocka_unit_test(test_async__metrics_and_stats_from_another_thread),
         cmocka_unit_test(test_async__caller_driven_loop),
+        cmocka_unit_test(test_async__streamed_deltas_and_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
