@@ -614,7 +614,9 @@ typedef struct plm_run_options {
  *   PLM_EINVAL      client, source or complete NULL, or a bad opts
  *                   (version, negative max_concurrent, timeout_ms or
  *                   tick_ms out of range; plm_last_error() says which);
- *   PLM_ESTATE      a run is already going on this client.
+ *   PLM_ESTATE      a run is already going on this client, or it is
+ *                   started for shared use (plm_client_start, or a
+ *                   plm_submit / plm_complete started it): stop it first.
  * On PLM_EINVAL and PLM_ESTATE nothing ran and no callback was called.
  * When several stops happen, the first one's code is returned.
  */
@@ -678,7 +680,9 @@ typedef struct plm_gather_options {
  *                   plm_last_error() says which): nothing ran, results
  *                   untouched;
  *   PLM_ESTATE      a run is already going on this client (a gather from
- *                   inside one of its callbacks, say): nothing ran.
+ *                   inside one of its callbacks, say), or the client is
+ *                   started for shared use (plm_client_stop it first):
+ *                   nothing ran.
  * Every slot holds a result unless nothing ran (PLM_EINVAL, PLM_ESTATE)
  * or memory ran out (PLM_ENOMEM). PLM_EABORTED is never returned.
  */
