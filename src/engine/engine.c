@@ -1,9 +1,11 @@
 /*
  * The engine: one run of a client. Requests come from a source when there
  * is room, move through one state machine and leave through the completion
- * callback exactly once. Everything happens on the calling thread, inside
- * the client's event loop; other threads only set the interrupt flag and
- * wake the loop.
+ * callback exactly once. Everything happens on the thread that runs the
+ * client's event loop (the caller of plm_client_run, or a shared client's
+ * engine thread: run.c steps the run, service.c feeds it); other threads
+ * only reach it through service.c's queue, the interrupt flag and the
+ * loop's wake-up.
  *
  * Concurrency: a slot is held by a request from the moment it is taken from
  * the source until its completion, including time spent waiting for
