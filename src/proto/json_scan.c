@@ -299,6 +299,22 @@ static int ends_scalar(char c)
            c == '\r' || c == '\t' || c == ':';
 }
 
+/* Past the closing quote of the (scanned, so terminated) string whose
+ * text starts at p: the first quote not escaped by an odd number of
+ * backslashes. */
+static const char *skip_string(const char *p)
+{
+    for (;;) {
+        const char *q = strchr(p, '"'), *b = q;
+
+        while (b > p && b[-1] == '\\')
+            b--;
+        if ((q - b) % 2 == 0)
+            return q + 1;
+        p = q + 1;
+    }
+}
+
 /* The end of the (already scanned, so valid) value at p. */
 static const char *skip_value(const char *p, const char *end)
 {
@@ -308,10 +324,7 @@ static const char *skip_value(const char *p, const char *end)
         char c = *p;
 
         if (c == '"') {
-            for (p++; *p != '"'; p++)
-                if (*p == '\\')
-                    p++;
-            p++;
+            p = skip_string(p + 1);
         } else if (c == '{' || c == '[') {
             depth++;
             p++;
