@@ -7,6 +7,7 @@
 #ifndef PLM_BENCH_CHILD_H
 #define PLM_BENCH_CHILD_H
 
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +54,12 @@ static inline void bench_mock_stop(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
-/* Starts the mock with opts (its port_file is replaced) in a child;
- * returns the child's pid and sets *port, or -1. */
-static inline pid_t bench_mock_start(const plm_mock_options *opts, int *port)
+/* Starts the mock with opts (its port_file is replaced) in a child,
+ * pinned to CPU cpu when cpu >= 0 (so a benchmark can keep client and
+ * server on cores of their own); returns the child's pid and sets *port,
+ * or -1. */
+static inline pid_t bench_mock_start_on(const plm_mock_options *opts, int *port,
+                                        int cpu)
 {
     char port_file[] = "/tmp/plm-bench-port-XXXXXX";
     int fd = mkstemp(port_file);
@@ -70,6 +74,13 @@ static inline pid_t bench_mock_start(const plm_mock_options *opts, int *port)
         plm_mock_options mo = *opts;
         char err[256];
         mo.port_file = port_file;
+        if (cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0)
+                perror("bench: mock pinning");
+        }
         _exit(plm_mock_serve(&mo, err, sizeof err) == 0 ? 0 : 1);
     }
     if (pid < 0)
@@ -89,6 +100,11 @@ static inline pid_t bench_mock_start(const plm_mock_options *opts, int *port)
     }
     bench_mock_stop(pid);
     return -1;
+}
+
+static inline pid_t bench_mock_start(const plm_mock_options *opts, int *port)
+{
+    return bench_mock_start_on(opts, port, -1);
 }
 
 #endif

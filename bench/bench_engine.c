@@ -7,14 +7,19 @@
  * exercises the streaming path that the command uses.
  *
  *   bench_engine [-n N] [-c CONCURRENCY] [-l LATENCY_MS] [--anthropic]
- *                [--trace]
+ *                [--trace] [--mock-cpu CPU]
  *
  * Prints one line: n, c, latency, wall seconds, the ideal ceil(N/C) x L,
- * their ratio, client CPU microseconds per request, peak RSS and the
- * mock's CPU as a share of one core over the run. --trace adds, on
- * stderr, when the first answer arrived and how many arrived in each
- * 25 ms of the run: a slow first wave (connection set-up) and a steady
- * rate below C per latency (CPU) look different there.
+ * their ratio, client CPU microseconds per request, the mock's CPU
+ * microseconds per request (its whole life, RUSAGE_CHILDREN) and the
+ * client's over the mock's, peak RSS, the mock's CPU as a share of one
+ * core over the run, and the most requests the mock held open at once
+ * (its stats file, written when it stops). --mock-cpu pins the mock to
+ * that CPU (run the benchmark itself under `taskset -c OTHER`), so
+ * client and server each have a core. --trace adds, on stderr, when the
+ * first answer arrived and how many arrived in each 25 ms of the run: a
+ * slow first wave (connection set-up) and a steady rate below C per
+ * latency (CPU) look different there.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -84,18 +89,39 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
     return 0;
 }
 
+/* max_in_flight_seen from the mock's stats file (one JSON line written
+ * when it stops), or -1. */
+static int read_peak_in_flight(const char *path)
+{
+    char line[512];
+    const char *key = "\"max_in_flight_seen\":";
+    FILE *f = fopen(path, "r");
+    int peak = -1;
+
+    if (f == NULL)
+        return -1;
+    if (fgets(line, sizeof line, f) != NULL) {
+        const char *at = strstr(line, key);
+        if (at != NULL)
+            peak = (int)strtol(at + strlen(key), NULL, 10);
+    }
+    fclose(f);
+    return peak;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "anthropic", no_argument, NULL, 'a' },
         { "trace", no_argument, NULL, 't' },
+        { "mock-cpu", required_argument, NULL, 'm' },
         { NULL, 0, NULL, 0 },
     };
     struct bench b = { .n = 10000 };
     long concurrency = 100;
     long latency_ms = 50;
     int port = 0;
-    int opt, trace = 0;
+    int opt, trace = 0, mock_cpu_index = -1;
 
     while ((opt = getopt_long(argc, argv, "n:c:l:", longopts, NULL)) != -1) {
         switch (opt) {
@@ -104,10 +130,11 @@ int main(int argc, char **argv)
         case 'l': latency_ms = strtol(optarg, NULL, 10); break;
         case 'a': b.anthropic = 1; break;
         case 't': trace = 1; break;
+        case 'm': mock_cpu_index = (int)strtol(optarg, NULL, 10); break;
         default:
             fprintf(stderr,
                     "usage: %s [-n N] [-c C] [-l MS] [--anthropic] "
-                    "[--trace]\n",
+                    "[--trace] [--mock-cpu CPU]\n",
                     argv[0]);
             return 2;
         }
@@ -116,9 +143,18 @@ int main(int argc, char **argv)
     plm_mock_options mo;
     memset(&mo, 0, sizeof mo);
     mo.latency_ms = latency_ms;
-    pid_t mock = bench_mock_start(&mo, &port);
+    char stats_file[] = "/tmp/plm-bench-stats-XXXXXX";
+    int stats_fd = mkstemp(stats_file);
+    if (stats_fd < 0) {
+        perror("bench: stats file");
+        return 1;
+    }
+    close(stats_fd);
+    mo.stats_file = stats_file;
+    pid_t mock = bench_mock_start_on(&mo, &port, mock_cpu_index);
     if (mock < 0) {
         fprintf(stderr, "bench: cannot start the mock server\n");
+        unlink(stats_file);
         return 1;
     }
 
@@ -162,17 +198,22 @@ int main(int argc, char **argv)
                      1e6 +
                  (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) /
                      1e6;
+    int peak = read_peak_in_flight(stats_file);
+    unlink(stats_file);
+    double client_us = b.n > 0 ? cpu * 1e6 / (double)b.n : 0.0;
+    double mock_us = b.n > 0 ? mock_cpu * 1e6 / (double)b.n : 0.0;
     double ideal = concurrency > 0 ? ceil((double)b.n / (double)concurrency) *
                                          (double)latency_ms / 1000.0
                                    : (double)latency_ms / 1000.0;
     printf("engine n=%ld c=%ld latency_ms=%ld wall_s=%.3f ideal_s=%.3f "
-           "ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f "
-           "mock_cpu_pct=%.0f ok=%ld failed=%ld run=%s\n",
+           "ratio=%.3f cpu_us_per_req=%.1f mock_us_per_req=%.1f "
+           "client_to_mock=%.2f peak_rss_mib=%.1f mock_cpu_pct=%.0f "
+           "mock_peak_in_flight=%d ok=%ld failed=%ld run=%s\n",
            b.n, concurrency, latency_ms, wall, ideal,
-           ideal > 0 ? wall / ideal : 0.0,
-           b.n > 0 ? cpu * 1e6 / (double)b.n : 0.0,
+           ideal > 0 ? wall / ideal : 0.0, client_us, mock_us,
+           mock_us > 0 ? client_us / mock_us : 0.0,
            (double)after.ru_maxrss / 1024.0,
-           wall > 0 ? mock_cpu * 100.0 / wall : 0.0, b.ok, b.failed,
+           wall > 0 ? mock_cpu * 100.0 / wall : 0.0, peak, b.ok, b.failed,
            plm_strerror(rc));
     if (trace) {
         int last = TRACE_SLOTS - 1;

@@ -3,16 +3,17 @@
 # command-line tool (`curl --parallel`, itself built on libcurl multi), in
 # one run so the numbers compare on the same (shared, noisy) machine.
 #
-#   sh bench/run.sh [BUILD_DIR] [RUNS]
+#   [BASE=OTHER_BUILD_DIR] [CURL=0] sh bench/run.sh [BUILD_DIR] [RUNS]
 #
 # Each row runs RUNS times (default 3); compare medians, the machine is
 # shared and noisy. The curl rows use `parallm mock`, or bench_mock when
 # the command is not built.
 #
-# Scenarios: 10,000 requests at 50 ms latency with 100, 300 and 1,000 in
-# flight, and 10,000 at zero latency (client CPU per request). curl caps
-# --parallel-max at 300, so the 1,000 row runs curl at 300, and a 300 row
-# compares the two at the same concurrency.
+# Scenarios (engine): 10,000 requests at zero latency with 100 in flight
+# (client CPU per request against the mock's), 10,000 at 50 ms with 100,
+# 10,000 at 200 ms with 1,000, 2,000 at 1 s with 1,000, and 10,000 at
+# 50 ms with 1,000 (how many the mock saw at once, wall, peak RSS). curl
+# (CURL=0 skips it) runs 50 ms at 100 and 300 (its cap) and 0 ms at 100.
 set -eu
 BUILD=${1:-build}
 RUNS=${2:-3}
@@ -30,10 +31,10 @@ trap cleanup EXIT INT TERM
 start_mock() {
     rm -f "$TMP/port"
     if [ -x "$BIN" ]; then
-        "$BIN" mock --port 0 --port-file "$TMP/port" --latency "${1}ms" \
+        taskset -c "$MOCK_CPU" "$BIN" mock --port 0 --port-file "$TMP/port" --latency "${1}ms" \
             2>/dev/null &
     else
-        "$BUILD/bench_mock" --port-file "$TMP/port" --latency "$1" \
+        taskset -c "$MOCK_CPU" "$BUILD/bench_mock" --port-file "$TMP/port" --latency "$1" \
             2>/dev/null &
     fi
     MOCK_PID=$!
@@ -57,7 +58,7 @@ curl_run() { # N C LATENCY_MS
         i=$((i + 1))
     done
     /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" \
-        curl -s --no-progress-meter -Z --parallel-max "$2" -K "$TMP/curl.cfg" \
+        taskset -c "$CLIENT_CPU" curl -s --no-progress-meter -Z --parallel-max "$2" -K "$TMP/curl.cfg" \
         -H "Content-Type: application/json" -H "Authorization: Bearer bench" \
         --data-binary @"$TMP/body.json" > /dev/null 2>&1
     stop_mock
@@ -68,17 +69,68 @@ curl_run() { # N C LATENCY_MS
             n, c, l, w, ideal, (ideal > 0 ? w / ideal : 0), (u + s) * 1e6 / n, r / 1024.0 }'
 }
 
-row() { # C_ENGINE C_CURL LATENCY_MS
+# The engine's rows. The mock (forked by bench_engine) runs on MOCK_CPU and
+# the client on CLIENT_CPU, each alone on its core, as the figures in
+# bench/README.md were measured. With BASE=DIR (a build of another commit)
+# that build's bench_engine runs each row too, right before this one's, so
+# the two compare in one run; a bench_engine without --mock-cpu gets its
+# mock pinned once it has forked it (taskset -p).
+engine_run() { # BENCH_BINARY N C LATENCY_MS
+    if "$1" --help 2>&1 | grep -q -- --mock-cpu; then
+        taskset -c "$CLIENT_CPU" "$1" -n "$2" -c "$3" -l "$4" \
+            --mock-cpu "$MOCK_CPU"
+        return
+    fi
+    taskset -c "$CLIENT_CPU" "$1" -n "$2" -c "$3" -l "$4" &
+    pid=$!
+    n=0
+    child=""
+    while [ -z "$child" ] && [ $n -lt 500 ]; do
+        child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+        [ -z "$child" ] && sleep 0.002
+        n=$((n + 1))
+    done
+    for c in $child; do taskset -p -c "$MOCK_CPU" "$c" > /dev/null; done
+    wait "$pid" || true
+}
+
+engine_row() { # N C LATENCY_MS
     r=0
     while [ $r -lt "$RUNS" ]; do
-        "$BENCH" -n 10000 -c "$1" -l "$3"
-        curl_run 10000 "$2" "$3"
+        if [ -n "${BASE:-}" ]; then
+            printf 'base   '
+            engine_run "$BASE/bench_engine" "$1" "$2" "$3"
+        fi
+        printf 'now    '
+        engine_run "$BENCH" "$1" "$2" "$3"
         r=$((r + 1))
     done
 }
 
-echo "# parallm engine vs curl --parallel, same machine, same run"
-row 100 100 50
-row 300 300 50
-row 1000 300 50
-row 100 100 0
+curl_row() { # N C LATENCY_MS
+    r=0
+    while [ $r -lt "$RUNS" ]; do
+        curl_run "$1" "$2" "$3"
+        r=$((r + 1))
+    done
+}
+
+CLIENT_CPU=${CLIENT_CPU:-1}
+MOCK_CPU=${MOCK_CPU:-0}
+echo "# parallm engine (client on CPU $CLIENT_CPU, mock on CPU $MOCK_CPU)"
+echo "# 0 ms, C=100: client CPU per request against the mock's"
+engine_row 10000 100 0
+echo "# 50 ms, C=100"
+engine_row 10000 100 50
+echo "# 200 ms, C=1000"
+engine_row 10000 1000 200
+echo "# 1 s, C=1000"
+engine_row 2000 1000 1000
+echo "# 50 ms, C=1000: the mock's peak in flight, wall, peak RSS"
+engine_row 10000 1000 50
+if [ "${CURL:-1}" != 0 ]; then
+    echo "# curl --parallel, same machine, same run (curl caps C at 300)"
+    curl_row 10000 100 50
+    curl_row 10000 300 50
+    curl_row 10000 100 0
+fi

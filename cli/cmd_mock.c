@@ -56,6 +56,10 @@ static void usage(FILE *out)
         "      --tls-key FILE         ... and this PEM private key\n"
         "      --log FILE             append one JSON line per request to "
         "FILE\n"
+        "      --stats-file FILE      on exit, write the server's counters "
+        "(requests,\n"
+        "                             peak in flight) to FILE as one JSON "
+        "line\n"
         "      --simulated            mark every answer \"simulated\": true\n"
         "  -h, --help                 show this help\n"
         "\n"
@@ -125,6 +129,8 @@ static int parse_options(int argc, char **argv, plm_mock_options *o)
         { .name = "tls-key", .kind = CLI_OPT_STRING,
           .dest = &o->tls_key_file },
         { .name = "log", .kind = CLI_OPT_STRING, .dest = &o->log_file },
+        { .name = "stats-file", .kind = CLI_OPT_STRING,
+          .dest = &o->stats_file },
         { .name = "simulated", .kind = CLI_OPT_FLAG,
           .dest = &o->simulated_marker, .flag_value = 1 },
         { .name = "help", .letter = 'h', .kind = CLI_OPT_HELP },

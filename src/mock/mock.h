@@ -128,6 +128,12 @@ typedef struct plm_mock_options {
     double mix_529_rate;        /* 529 overloaded */
     double mix_reset_rate;      /* connection reset, no answer */
     double mix_cut_rate;        /* 200 whose JSON body is cut off halfway */
+    /* When the server stops, one JSON line of its plm_mock_stats
+     * (requests, answers by class, resets, max_in_flight_seen) is
+     * written here (then renamed into place), so a benchmark or a user
+     * of `parallm mock` learns the peak number of requests it held open
+     * at once. */
+    const char *stats_file;
 } plm_mock_options;
 
 /* One request as the mock received it. */

@@ -63,6 +63,7 @@ static void free_opts(plm_mock_options *o)
     free((char *)o->tls_key_file);
     free((char *)o->port_file);
     free((char *)o->log_file);
+    free((char *)o->stats_file);
 }
 
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
@@ -231,10 +232,44 @@ static struct event_base *new_base(void)
     return base;
 }
 
+/* The stats_file line, written through a temporary name and renamed so
+ * a reader never sees half of it. A failure is only a missing file. */
+static void write_stats_file(plm_mock *m)
+{
+    const plm_mock_stats *s = &m->stats;
+    size_t n = strlen(m->opts.stats_file) + 32;
+    char *tmp = malloc(n);
+    FILE *f;
+
+    if (tmp == NULL)
+        return;
+    snprintf(tmp, n, "%s.tmp.%ld", m->opts.stats_file, (long)getpid());
+    f = fopen(tmp, "w");
+    if (f != NULL) {
+        int bad = fprintf(f,
+                          "{\"requests\":%llu,\"answered_2xx\":%llu,"
+                          "\"answered_429\":%llu,\"answered_other\":%llu,"
+                          "\"resets\":%llu,\"max_in_flight_seen\":%d}\n",
+                          (unsigned long long)s->requests,
+                          (unsigned long long)s->answered_2xx,
+                          (unsigned long long)s->answered_429,
+                          (unsigned long long)s->answered_other,
+                          (unsigned long long)s->resets,
+                          s->max_in_flight_seen) < 0;
+        bad |= fclose(f) != 0;
+        if (bad || rename(tmp, m->opts.stats_file) != 0)
+            unlink(tmp);
+    }
+    free(tmp);
+}
+
 static void teardown(plm_mock *m)
 {
     if (m == NULL)
         return;
+    /* Only a server that listened has counters to report. */
+    if (m->opts.stats_file != NULL && m->port > 0)
+        write_stats_file(m);
     /* evhttp_free closes every connection; requests still pending are
      * dropped through their close callbacks, the rest just after. */
     if (m->http != NULL)
@@ -305,7 +340,8 @@ static int create(plm_mock **out, const plm_mock_options *opts, char *errbuf,
         copy_str(&m->opts.tls_cert_file, opts->tls_cert_file) ||
         copy_str(&m->opts.tls_key_file, opts->tls_key_file) ||
         copy_str(&m->opts.port_file, opts->port_file) ||
-        copy_str(&m->opts.log_file, opts->log_file))
+        copy_str(&m->opts.log_file, opts->log_file) ||
+        copy_str(&m->opts.stats_file, opts->stats_file))
         goto oom;
     m->rng = opts->seed ? opts->seed : 1;
     plm__mock_limits_init(&m->limits, opts->rpm, opts->tpm);

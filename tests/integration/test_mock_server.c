@@ -309,6 +309,40 @@ static void test_mock_server__https(void **state)
     assert_int_equal(plm_test_rmtree(dir), 0);
 }
 
+/* stats_file: written when the server stops, one JSON line of its
+ * counters, max_in_flight_seen among them. */
+static void test_mock_server__stats_file_at_stop(void **state)
+{
+    char dir[512], sf[600];
+    plm_mock_options o = { 0 };
+    plm_mock *m;
+    plm_test_xfer x;
+    char *text;
+    json_t *j;
+
+    (void)state;
+    assert_int_equal(plm_test_tmpdir("plm-mock-stats", dir, sizeof dir), 0);
+    snprintf(sf, sizeof sf, "%s/stats.json", dir);
+    o.stats_file = sf;
+    m = plm_test_mock_start(&o);
+    plm_test_chat(&x, m, "one", "Authorization: Bearer k");
+    plm_test_xfer_free(&x);
+    plm_test_chat(&x, m, "two [mock status=500]", "Authorization: Bearer k");
+    plm_test_xfer_free(&x);
+    assert_null(plm_test_read_file(sf, NULL)); /* not before the stop */
+    plm_mock_free(m);
+    text = plm_test_read_file(sf, NULL);
+    assert_non_null(text);
+    j = plm_test_json(text);
+    assert_int_equal(plm_test_jint(j, "requests"), 2);
+    assert_int_equal(plm_test_jint(j, "answered_2xx"), 1);
+    assert_int_equal(plm_test_jint(j, "answered_other"), 1);
+    assert_int_equal(plm_test_jint(j, "max_in_flight_seen"), 1);
+    json_decref(j);
+    free(text);
+    assert_int_equal(plm_test_rmtree(dir), 0);
+}
+
 static void test_mock_server__records_log_and_port_file(void **state)
 {
     char dir[512], pf[600], lf[600];
@@ -740,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_mock_server__abandoned_and_pending_at_free),
         cmocka_unit_test(test_mock_server__thousand_connections),
         cmocka_unit_test(test_mock_server__serve_until_sigterm),
+        cmocka_unit_test(test_mock_server__stats_file_at_stop),
     };
     int rc;
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_scan.h"
 #include "openai_stream.h"
 #include "provider.h"
 #include "provider_parse.h"
@@ -142,13 +143,108 @@ static int is_images(const char *path)
            plm__path_is(path, "/v1/images/edits");
 }
 
+/* A scanned value into *dst (replacing it) when it is a string, as
+ * plm__json_take_string does; -1 when out of memory. */
+static int scan_take_string(plm__jspan v, char **dst)
+{
+    int oom;
+    char *text;
+
+    if (plm__jscan_kind(v) != '"')
+        return 0;
+    text = plm__jscan_string(v, NULL, &oom);
+    if (!text)
+        return -1;
+    free(*dst);
+    *dst = text;
+    return 0;
+}
+
+/* A token count as plm__json_take_tokens takes it. */
+static void scan_take_tokens(plm__jspan v, int64_t *dst)
+{
+    int64_t n;
+
+    if (plm__jscan_integer(v, &n) && n >= 0)
+        *dst = n;
+}
+
+/* choices[0] as take_choice reads it; -1 when the scanner cannot say (a
+ * repeated key) or out of memory. */
+static int scan_choice(plm__jspan choices, char **content, char **finish)
+{
+    static const char *const keys[] = { "message", "text", "finish_reason" };
+    static const char *const content_key[] = { "content" };
+    plm__jspan choice = { NULL, 0 }, v[3], c;
+
+    if (!plm__jscan_next(choices, &choice) || plm__jscan_kind(choice) != '{')
+        return 0;
+    if (plm__jscan_members(choice, keys, 3, v) < 0)
+        return -1;
+    if (plm__jscan_kind(v[0]) == '{') {
+        if (plm__jscan_members(v[0], content_key, 1, &c) < 0 ||
+            scan_take_string(c, content) < 0)
+            return -1;
+    } else if (scan_take_string(v[1], content) < 0) {
+        return -1;
+    }
+    return scan_take_string(v[2], finish);
+}
+
+/*
+ * A chat or legacy completions answer (the common case by far) read with
+ * json_scan.c instead of a jansson tree: the same fields as take_choice
+ * and take_usage. 1 when done; 0, with res untouched, for any other
+ * shape or whatever the scanner leaves to jansson.
+ */
+static int parse_fast(const char *body, size_t len, plm_result *res)
+{
+    static const char *const keys[] = { "choices", "usage" };
+    static const char *const usage_keys[] = { "prompt_tokens",
+                                              "completion_tokens",
+                                              "input_tokens", "output_tokens" };
+    plm__jspan root, top[2], u[4];
+    char *content = NULL, *finish = NULL;
+    int64_t prompt = res->prompt_tokens, completion = res->completion_tokens;
+
+    if (!plm__jscan_object(body, len, &root) ||
+        plm__jscan_members(root, keys, 2, top) < 0 ||
+        plm__jscan_kind(top[0]) != '[')
+        return 0;
+    if (scan_choice(top[0], &content, &finish) < 0 ||
+        plm__jscan_members(top[1], usage_keys, 4, u) < 0) {
+        free(content);
+        free(finish);
+        return 0;
+    }
+    /* In take_usage's order: the Responses API's names come last. */
+    scan_take_tokens(u[0], &prompt);
+    scan_take_tokens(u[1], &completion);
+    scan_take_tokens(u[2], &prompt);
+    scan_take_tokens(u[3], &completion);
+    if (content) {
+        free(res->content);
+        res->content = content;
+    }
+    if (finish) {
+        free(res->finish_reason);
+        res->finish_reason = finish;
+    }
+    res->prompt_tokens = prompt;
+    res->completion_tokens = completion;
+    return 1;
+}
+
 static int parse_json(const char *path, const char *body, size_t len,
                       plm_result *res)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *root;
     const json_t *choices, *output, *details;
     int rc = PLM_OK;
 
+    if (parse_fast(body, len, res))
+        return PLM_OK;
+    root = json_loadb(body, len, 0, NULL);
     if (!json_is_object(root)) {
         plm__parse_fail(res, "OpenAI",
                         root ? "not a JSON object" : "invalid JSON", body, len);
