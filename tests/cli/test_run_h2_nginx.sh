@@ -6,7 +6,8 @@
 # --ca-file: 500 requests at -c 100 all answered, each with its own
 # answer; nginx saw every one over HTTP/2 and on few connections (the
 # transport multiplexes and waits for the multiplexed connection rather
-# than opening one a request); a streamed request works over h2; and
+# than opening one a request), also at -c 300, past one connection's
+# streams; HTTP/1.1 over TLS still works; a streamed request works; and
 # verification is on: without the CA the run fails with a certificate
 # error. Skipped (exit 0 with a note) only where nginx is absent.
 source "$(dirname "$0")/run_lib.sh"
@@ -47,6 +48,35 @@ echo "nginx: $req requests, $conns connections, $h2 over h2, $ok200 answered 200
 # 100); one more allowed for a connection opened while the first
 # handshake was under way.
 [ "$conns" -le 2 ] || fail "$conns connections for $N requests at -c 100"
+
+# More in flight than one connection's streams: the first wave opens
+# connections for 300 multiplexed transfers (3 of libcurl's 100 streams,
+# plus one), not one connection per transfer past the first 100.
+gen_input in300.jsonl 600
+from=$(($(wc -l < "$LOG") + 1))
+OPENAI_API_KEY=sk-test "$PLM" run in300.jsonl -o out300.jsonl -c 300 \
+    --base-url "$NGINX_H2_URL" --ca-file "$NGINX_H2_CA" 2>err.txt \
+    || fail "run at -c 300 exit $?: $(cat err.txt)"
+read -r ok bad lines < <(check_output out300.jsonl in300.jsonl)
+[ "$ok" = 600 ] || fail "-c 300: $ok successes of 600"
+read -r req conns h2 ok200 < <(nginx_h2_log_summary "$LOG" "$from")
+echo "nginx, -c 300: $req requests, $conns connections, $h2 over h2"
+[ "$h2" = 600 ] || fail "-c 300: $h2 of 600 over HTTP/2"
+[ "$conns" -le 4 ] || fail "$conns connections for 600 requests at -c 300"
+
+# HTTP/1.1 over TLS (the mock's own TLS, no h2): the first wave's
+# connection limit is lifted when an answer arrives, so the run completes.
+"$PLM" mock --port 0 --port-file h1.port --tls-cert "$NGINX_H2_CA" \
+    --tls-key "$T/ngx/key.pem" --latency 20ms 2>/dev/null &
+BG_PIDS+=("$!")
+for i in $(seq 1 1500); do [ -s h1.port ] && break; sleep 0.02; done
+[ -s h1.port ] || fail "TLS mock did not start"
+gen_input in1.jsonl 200
+OPENAI_API_KEY=sk-test "$PLM" run in1.jsonl -o out1.jsonl -c 50 \
+    --base-url "https://127.0.0.1:$(cat h1.port)" --ca-file "$NGINX_H2_CA" \
+    2>err.txt || fail "HTTP/1.1 over TLS exit $?: $(cat err.txt)"
+read -r ok bad lines < <(check_output out1.jsonl in1.jsonl)
+[ "$ok" = 200 ] || fail "HTTP/1.1 over TLS: $ok successes of 200"
 
 # A streamed request over h2.
 printf '%s\n' '{"custom_id":"s1","method":"POST","url":"/v1/chat/completions","body":{"model":"m","stream":true,"messages":[{"role":"user","content":"streamed"}]}}' > stream.jsonl
