@@ -72,12 +72,12 @@ report() {
     local wall user sys rss req conns h2 ok
     read -r wall user sys rss < "$TMP/time"
     read -r req conns h2 ok < <(nginx_h2_log_summary "$LOG" "$FROM")
-    awk -v name="$1" -v n="$N" -v c="$2" -v l="$LATENCY" -v w="$wall" \
+    awk -v name="$1" -v row="$ROW" -v n="$N" -v c="$2" -v l="$LATENCY" -v w="$wall" \
         -v u="$user" -v s="$sys" -v r="$rss" -v req="$req" -v k="$conns" \
         -v h2="$h2" -v ok="$ok" 'BEGIN {
         ideal = int((n + c - 1) / c) * l / 1000.0;
-        printf "%-7s n=%d c=%d wall_s=%.3f ideal_s=%.3f ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f connections=%d h2=%d/%d ok=%d\n",
-            name, n, c, w, ideal, w / ideal, (u + s) * 1e6 / n, r / 1024.0,
+        printf "%-7s row=%d n=%d c=%d wall_s=%.3f ideal_s=%.3f ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f connections=%d h2=%d/%d ok=%d\n",
+            name, row, n, c, w, ideal, w / ideal, (u + s) * 1e6 / n, r / 1024.0,
             k, h2, req, ok }'
 }
 
@@ -105,6 +105,7 @@ echo "# parallm run vs curl --parallel --http2, TLS + HTTP/2 through nginx (128 
 echo "# pinning: ${SERVER_CPU:-none} for nginx + mock, ${CLIENT_CPU:-none} for the client; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for row in "100 100" "300 300" "500 300"; do
     set -- $row
+    ROW=$1
     for r in $(seq 1 "$RUNS"); do
         run_parallm "$1"
         run_curl "$2"
@@ -118,11 +119,11 @@ rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
     kv = dict(x.split("=", 1) for x in f[1:])
-    rows.setdefault((f[0], int(kv["c"])), []).append(kv)
+    rows.setdefault((f[0], int(kv["row"])), []).append(kv)
 def med(k, key):
     return statistics.median(float(r[key]) for r in rows[k])
 for pc, cc in ((100, 100), (300, 300), (500, 300)):
-    p, c = ("parallm", pc), ("curl", cc)
+    p, c = ("parallm", pc), ("curl", pc)
     print(f"C={pc:<4} parallm ratio {med(p, 'ratio'):.3f} cpu/req {med(p, 'cpu_us_per_req'):6.1f} us conns {med(p, 'connections'):.0f}"
           f" | curl(C={cc}) ratio {med(c, 'ratio'):.3f} cpu/req {med(c, 'cpu_us_per_req'):6.1f} us conns {med(c, 'connections'):.0f}"
           f" | parallm/curl cpu {med(p, 'cpu_us_per_req') / med(c, 'cpu_us_per_req'):.2f}")
