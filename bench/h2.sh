@@ -39,8 +39,7 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
     SERVER_CPU="taskset -c 1"
     CLIENT_CPU="taskset -c 0"
 fi
-# nginx and the mock inherit the pinning from this subshell's exec.
-pin_server() { if [ -n "$SERVER_CPU" ]; then $SERVER_CPU "$@"; else "$@"; fi; }
+# nginx_h2_start runs "$PLM" mock and $PLM_NGINX: wrappers pin them.
 PLM_REAL=$PLM
 PLM="$TMP/mock-pinned"
 printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${SERVER_CPU:-}" "$PLM_REAL" > "$PLM"

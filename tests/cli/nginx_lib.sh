@@ -91,7 +91,11 @@ http {
         # (the default, 1000, would end an HTTP/2 connection every 1000
         # requests and blur the connection counts).
         keepalive_requests 100000;
-        client_max_body_size 16m;
+        # Request bodies stay in memory: as root the workers run as
+        # nobody, who may not reach a temp path under the caller's
+        # private directory.
+        client_max_body_size 4m;
+        client_body_buffer_size 4m;
         location / {
             proxy_pass http://mock;
             proxy_http_version 1.1;
@@ -114,7 +118,6 @@ nginx_h2_start() {
     shift
     ngx=$(nginx_h2_find) || { echo "nginx_lib: no nginx" >&2; return 1; }
     mkdir -p "$d/tmp"
-    # As root the workers run as nobody and must reach the temp paths.
     chmod 755 "$d" "$d/tmp"
     nginx_h2_cert "$d" || { echo "nginx_lib: openssl req failed" >&2; return 1; }
     rm -f "$d/mock.port"
