@@ -14,6 +14,11 @@ PKGS="$PKGS prometheus"
 # libhiredis-dev, redis-server: shared limits through Redis (src/limits/
 # shared*.c) and their tests (tests/redis, label "redis").
 PKGS="$PKGS libhiredis-dev redis-server"
+# nginx: TLS + HTTP/2 in front of the mock (tests/cli/nginx_lib.sh) for
+# tests/cli/test_run_h2_nginx.sh and bench/h2.sh. Debian 12's nginx-light
+# is only a transitional package for nginx (plus an echo module), so the
+# real package is named.
+PKGS="$PKGS nginx"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -45,6 +45,10 @@
 #define PLM__FREE_MAX 1024
 /* Connection cache floor; raised to the run's concurrency. */
 #define PLM__MIN_CONNECTS 32
+/* Streams libcurl multiplexes on one HTTP/2 connection (its default,
+ * set explicitly because the HTTP/2 connection cap counts on it; a server that
+ * allows fewer lowers it per connection). */
+#define PLM__H2_STREAMS 100
 /* Transfers handed to curl per loop round; the rest wait for the next
  * round (see plm__transport_start). */
 #ifndef PLM__START_BATCH
@@ -72,6 +76,11 @@ struct plm__transport {
     size_t pend_head, pend_len, pend_cap;
     size_t started; /* handed to curl since the feed timer ran */
     plm__timer feed;
+    /* HTTP/2 connection cap (see plm__transport_set_concurrency): the
+     * per-host connection limit, whether it is yet to be applied (at the
+     * run's first https transfer), and whether it is in force. */
+    long h2_cap;
+    int h2_cap_armed, h2_cap_on;
     /* owned[fd]: a connection socket this transport opened and will be
      * told about before it is closed, which makes it safe to park. */
     unsigned char *owned;
@@ -218,6 +227,8 @@ int plm__transport_new(plm__transport **out, plm__loop *loop,
     curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
     curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(t->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+                      (long)PLM__H2_STREAMS);
     curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)PLM__MIN_CONNECTS);
     *out = t;
     return PLM_OK;
@@ -296,15 +307,35 @@ void plm__transport_set_concurrency(plm__transport *t, int n)
     long connects = PLM__MIN_CONNECTS;
     /* Keep one idle connection per possible parallel attempt, or the
      * cache closes connections that the next batch would reuse.
-     * CURLMOPT_MAX_HOST_CONNECTIONS stays 0 (no limit): the engine's
-     * concurrency limit is the one bound, and a second one here would
-     * queue transfers inside curl where the engine cannot see them. */
+     * CURLMOPT_MAX_HOST_CONNECTIONS stays 0 (no limit) but for the HTTP/2
+     * connection cap below: the engine's concurrency limit is the one bound,
+     * and a second one here would queue transfers inside curl where the engine
+     * cannot see them. */
     if (n <= 0)
         connects = 1024;
     else if (n > connects)
         connects = n;
     curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, connects);
     t->free_limit = connects < PLM__FREE_MAX ? (size_t)connects : PLM__FREE_MAX;
+    /* The HTTP/2 connection cap. libcurl 7.88 waits (PIPEWAIT) for the
+     * first connection's ALPN, but once that connection's streams are
+     * taken it opens a new connection for every further transfer rather
+     * than multiplexing onto those still in their handshake: at -c 300
+     * against a server allowing 100 streams, 201 TLS connections instead
+     * of 3, and twice the client CPU. So once a run starts an https
+     * transfer, each host may have at most enough connections for n
+     * multiplexed transfers, plus one (for a connection the server is
+     * closing); the rest wait in curl for those handshakes. The first
+     * transfer that ends other than over HTTP/2 lifts the cap: a server
+     * that answers HTTP/1.1 over TLS costs the transfers beyond it one
+     * answer's latency, once a run. A server allowing fewer than 100
+     * streams would hold some transfers in curl for the whole run. */
+    if (t->h2_cap_on) {
+        t->h2_cap_on = 0;
+        curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    }
+    t->h2_cap = n > 0 ? (n + PLM__H2_STREAMS - 1) / PLM__H2_STREAMS + 1 : 0;
+    t->h2_cap_armed = t->h2_cap > 0;
     /* A smaller run than the last gives back the spare handles. */
     while (t->nfree > t->free_limit)
         curl_easy_cleanup(t->free_list[--t->nfree]);
@@ -640,6 +671,11 @@ int plm__transport_start(plm__transport *t, plm__xfer *x,
         x->easy = NULL;
         return rc;
     }
+    if (t->h2_cap_armed && strncmp(p->url, "https:", 6) == 0) {
+        t->h2_cap_armed = 0;
+        t->h2_cap_on = 1;
+        curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, t->h2_cap);
+    }
     if ((t->pend_head < t->pend_len || t->started >= PLM__START_BATCH) &&
         pend_push(t, x) == 0)
         return PLM_OK;
@@ -795,6 +831,14 @@ static void check_done(plm__transport *t)
         if (msg->msg != CURLMSG_DONE)
             continue;
         easy = msg->easy_handle;
+        if (t->h2_cap_on) {
+            long version = 0;
+            curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+            if (version != CURL_HTTP_VERSION_2_0) {
+                t->h2_cap_on = 0;
+                curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+            }
+        }
         cc = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         finish_xfer(x, cc);
