@@ -35,7 +35,21 @@ command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ "$(id -u)" = 0 ]; then
     echo "parallm: installing:$missing" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    # redis-server, prometheus and nginx are services in Debian: the tests
+    # start their own on free ports, so the packages must not start theirs
+    # now (nginx's would take port 80, and fail the install where it is
+    # taken). policy-rc.d is Debian's switch for that; one already there
+    # is left alone.
+    guard=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        guard=/usr/sbin/policy-rc.d
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || rc=$?
+    if [ -n "$guard" ]; then rm -f "$guard"; fi
+    exit $rc
 else
     echo "parallm: missing packages:$missing" >&2
     echo "run: sudo apt-get update && sudo apt-get install -y$missing" >&2
