@@ -680,9 +680,10 @@ typedef struct plm_gather_options {
  *                   plm_last_error() says which): nothing ran, results
  *                   untouched;
  *   PLM_ESTATE      a run is already going on this client (a gather from
- *                   inside one of its callbacks, say), or the client is
- *                   started for shared use (plm_client_stop it first):
- *                   nothing ran.
+ *                   inside one of its callbacks, say), or called on a
+ *                   started client's engine thread: nothing ran. (On a
+ *                   started client, from any other thread, the batch
+ *                   runs through the client's shared calls.)
  * Every slot holds a result unless nothing ran (PLM_EINVAL, PLM_ESTATE)
  * or memory ran out (PLM_ENOMEM). PLM_EABORTED is never returned.
  */
@@ -741,9 +742,14 @@ PLM_EXTERN void plm_executor_free(plm_executor *ex);
  * callback or on the thread that drives a caller-driven client;
  * plm_client_stop inside a callback (a caller-driven client is stopped
  * by its driving thread, outside plm_client_process).
- * plm_client_run, plm_gather and plm_executor_run need the whole client:
- * they return PLM_ESTATE while it is started (stop it first); so do the
- * setters (plm_client_set_trace, plm_client_set_metrics).
+ * plm_gather and plm_executor_run on a started client run their batch
+ * through its shared calls, from any thread but the engine thread: at
+ * most their own max_concurrent at once and within the client's, with
+ * the same results and return values as on a client of their own (the
+ * statistics are the client's, counting every thread's calls).
+ * plm_client_run needs the whole client and returns PLM_ESTATE while it
+ * is started (stop it first); so do the setters (plm_client_set_trace,
+ * plm_client_set_metrics).
  * plm_client_free cancels what is outstanding (each call completes with
  * PLM_ECANCELLED, its callback called), stops the engine and frees the
  * client; no other call on the client may begin once it has begun.

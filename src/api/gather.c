@@ -2,7 +2,9 @@
  * plm_gather: an array of requests through the streaming engine. The
  * source hands out reqs[0..n-1] in order with the index as the engine's
  * tag; completions land in results[index]. Fail-fast is the completion
- * callback returning non-zero on the first final failure.
+ * callback returning non-zero on the first final failure. On a client
+ * started for shared use the batch goes through its calls instead
+ * (gather_shared.c).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "gather.h"
 #include "request.h"
 #include "result.h"
+#include "service.h"
 
 typedef struct gather_state {
     plm_request *const *reqs;
@@ -92,6 +95,13 @@ int plm_gather(plm_client *client, plm_request *const *reqs, size_t n,
             return plm__error_set(PLM_EINVAL, "reqs", "element %zu is NULL", i);
     for (i = 0; i < n; i++)
         results[i] = NULL;
+    if (plm__service_started(client)) {
+        /* A shared client: the batch is one more of its callers. Its
+         * callbacks cannot wait for the engine that runs them. */
+        if (plm__service_on_loop(client))
+            return PLM_ESTATE;
+        return plm__gather_shared(client, reqs, n, results, opts);
+    }
 
     g.reqs = reqs;
     g.n = n;

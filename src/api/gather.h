@@ -11,4 +11,9 @@
 int plm__gather_options_resolve(const plm_gather_options *opts,
                                 plm_gather_options *out);
 
+/* plm_gather on a started (shared) client, from a thread that is not its
+ * loop's: arguments already checked, results[] set to NULL. */
+int plm__gather_shared(plm_client *client, plm_request *const *reqs, size_t n,
+                       plm_result **results, const plm_gather_options *opts);
+
 #endif

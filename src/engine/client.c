@@ -605,10 +605,13 @@ int plm__client_cap_to_descriptors(plm_client *c, int *max_concurrent,
  * or a stop cuts short. */
 void plm__client_log_batch(plm_client *c, int64_t batch_size)
 {
-    double total = c->stats.elapsed;
     uint64_t n = batch_size >= 0 ? (uint64_t)batch_size : c->stats.submitted;
-    double avg = n > 0 ? total / (double)n : 0.0;
+    plm__client_log_batch_line(c, n, c->stats.elapsed);
+}
 
+void plm__client_log_batch_line(const plm_client *c, uint64_t n, double total)
+{
+    double avg = n > 0 ? total / (double)n : 0.0;
     char line[160];
 
     if (!c->log_batches)

@@ -105,5 +105,7 @@ int plm__client_on_loop_thread(const plm_client *c);
 /* The batch line (log_batches): "Executed N LLM requests in parallel"
  * with N = batch_size, or the requests taken when batch_size is -1. */
 void plm__client_log_batch(plm_client *c, int64_t batch_size);
+/* The same line for n requests in total seconds; any thread. */
+void plm__client_log_batch_line(const plm_client *c, uint64_t n, double total);
 
 #endif

@@ -312,6 +312,15 @@ int plm_client_start(plm_client *client, const plm_start_options *opts)
     return rc;
 }
 
+int plm__service_started(plm_client *c)
+{
+    int started;
+    pthread_mutex_lock(&c->svc_mu);
+    started = c->svc != NULL && !c->svc->closing;
+    pthread_mutex_unlock(&c->svc_mu);
+    return started;
+}
+
 int plm__service_on_loop(const plm_client *c)
 {
     return plm__client_on_loop_thread(c);

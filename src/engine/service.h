@@ -47,6 +47,9 @@ int plm__service_call(plm_client *c, void (*fn)(void *), void *arg);
  * blocking there would wait for itself. */
 int plm__service_on_loop(const plm_client *c);
 
+/* 1 when the client is started for shared use (any thread). */
+int plm__service_started(plm_client *c);
+
 /* For plm_client_free: stops a started client (every call completes as
  * cancelled). */
 void plm__service_shutdown(plm_client *c);

@@ -293,9 +293,7 @@ static void test_async__blocking_on_the_engine_thread_is_refused(void **state)
     assert_int_equal(n.complete_rc, PLM_ESTATE);
     assert_int_equal(n.stop_rc, PLM_ESTATE);
 
-    /* A batch run needs the whole client: refused while started... */
-    assert_int_equal(plm_gather(c, &a, 1, &res, NULL), PLM_ESTATE);
-    assert_null(res);
+    /* A run needs the whole client: refused while started... */
     assert_int_equal(plm_client_set_metrics(c, 1), PLM_ESTATE);
     /* ...and fine once stopped; the stop cancelled the hanging call. */
     assert_int_equal(plm_client_stop(c), PLM_OK);
@@ -468,6 +466,81 @@ static void test_async__streamed_deltas_and_cancel(void **state)
     plm_mock_free(m);
 }
 
+static void test_async__gather_on_a_started_client(void **state)
+{
+    enum { N = 6 };
+    plm_mock *m = plm_lf_mock(NULL);
+    plm_client *c = plm_lf_client(m, NULL);
+    plm_gather_options go = PLM_GATHER_OPTIONS_INIT;
+    plm_request *reqs[N], *other = plm_lf_chat(MODEL, "other " HANG, 16);
+    plm_result *res[N];
+    plm_call *busy;
+    char text[N][32];
+    int i;
+    (void)state;
+
+    /* Another caller holds a call on the wire the whole time. */
+    assert_int_equal(plm_submit(c, other, NULL, NULL, &busy), PLM_OK);
+    for (i = 0; i < N; i++) {
+        snprintf(text[i], sizeof text[i], "slot %d", i);
+        reqs[i] = plm_lf_chat(MODEL, text[i], 16);
+    }
+    go.max_concurrent = 2;
+    assert_int_equal(plm_gather(c, reqs, N, res, &go), PLM_OK);
+    for (i = 0; i < N; i++)
+        expect_reply(res[i], text[i]);
+    plm_results_free(res, N);
+    assert_int_equal(plm_client_run(c, NULL, NULL, NULL, NULL), PLM_EINVAL);
+
+    /* Fail-fast: the 400 stops the batch; the hanging ones are cut (or,
+     * not yet sent, say so), and the ones never submitted say so. */
+    plm_request_free(reqs[0]);
+    plm_request_free(reqs[1]);
+    plm_request_free(reqs[2]);
+    reqs[0] = plm_lf_chat(MODEL, "bad [mock status=400]", 16);
+    reqs[1] = plm_lf_chat(MODEL, "slow " HANG, 16);
+    reqs[2] = plm_lf_chat(MODEL, "slower " HANG, 16);
+    go.max_concurrent = 3;
+    assert_int_equal(plm_gather(c, reqs, N, res, &go), PLM_EBADREQUEST);
+    assert_int_equal(plm_result_code(res[0]), PLM_EBADREQUEST);
+    for (i = 1; i < 3; i++) {
+        if (plm_result_started(res[i]))
+            assert_int_equal(plm_result_code(res[i]), PLM_ECANCELLED);
+        else
+            assert_int_equal(plm_result_code(res[i]), PLM_ENOTSTARTED);
+    }
+    for (i = 3; i < N; i++) {
+        assert_int_equal(plm_result_code(res[i]), PLM_ENOTSTARTED);
+        assert_int_equal(plm_result_started(res[i]), 0);
+    }
+    plm_results_free(res, N);
+
+    /* The deadline: what is on the wire says PLM_ETIMEOUT. Slot 3 is
+     * answered before it, with the others on the wire (the deadline is
+     * far beyond the mock's answer; the hanging ones never end). */
+    go.return_errors = 1;
+    go.timeout_ms = 500;
+    assert_int_equal(plm_gather(c, reqs, 4, res, &go), PLM_ETIMEOUT);
+    assert_int_equal(plm_result_code(res[0]), PLM_EBADREQUEST);
+    for (i = 1; i < 3; i++) {
+        if (plm_result_started(res[i]))
+            assert_int_equal(plm_result_code(res[i]), PLM_ETIMEOUT);
+        else
+            assert_int_equal(plm_result_code(res[i]), PLM_ENOTSTARTED);
+    }
+    expect_reply(res[3], "slot 3");
+    plm_results_free(res, 4);
+
+    /* The other caller's call was never touched. */
+    assert_int_equal(plm_call_done(busy), 0);
+    plm_call_free(busy);
+    for (i = 0; i < N; i++)
+        plm_request_free(reqs[i]);
+    plm_request_free(other);
+    plm_client_free(c);
+    plm_mock_free(m);
+}
+
 static plm_client *g_driven;
 static int g_stop_in_callback = -1;
 
@@ -540,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_async__metrics_and_stats_from_another_thread),
         cmocka_unit_test(test_async__caller_driven_loop),
         cmocka_unit_test(test_async__streamed_deltas_and_cancel),
+        cmocka_unit_test(test_async__gather_on_a_started_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
