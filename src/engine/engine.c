@@ -3,7 +3,7 @@
  * is room, move through one state machine and leave through the completion
  * callback exactly once. Everything happens on the thread that runs the
  * client's event loop (the caller of plm_client_run, or a shared client's
- * engine thread: run.c steps the run, service.c feeds it); other threads
+ * engine thread: engine_run.c steps the run, service.c feeds it); other threads
  * only reach it through service.c's queue, the interrupt flag and the
  * loop's wake-up.
  *
@@ -21,7 +21,7 @@
  * policy hooks, in one place: admit().
  */
 #include "engine.h"
-#include "run.h"
+#include "engine_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -698,7 +698,7 @@ static void handle_stops(plm__run *run)
     }
 }
 
-/* ---- for run.c ---- */
+/* ---- for engine_run.c ---- */
 
 size_t plm__eng_active(const plm__run *run)
 {

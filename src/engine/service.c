@@ -15,7 +15,7 @@
 #include "client.h"
 #include "engine.h"
 #include "result.h"
-#include "run.h"
+#include "engine_internal.h"
 #include "sigpipe.h"
 
 #define PLM__SERVICE_DEFAULT_CONCURRENCY 64

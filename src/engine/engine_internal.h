@@ -1,10 +1,10 @@
 /*
  * The engine's insides shared by engine.c (the request state machine:
- * jobs, attempts, admission, stopping) and run.c (a run's life: begin,
+ * jobs, attempts, admission, stopping) and engine_run.c (a run's life: begin,
  * step, end, and a shared client's cancellations). Engine layer only.
  */
-#ifndef PLM_ENGINE_RUN_H
-#define PLM_ENGINE_RUN_H
+#ifndef PLM_ENGINE_INTERNAL_H
+#define PLM_ENGINE_INTERNAL_H
 
 #include <stdint.h>
 
@@ -71,7 +71,7 @@ struct plm__run {
     int loop_failed; /* the event loop failed (plm_client_process) */
 };
 
-/* From engine.c, for run.c. */
+/* From engine.c, for engine_run.c. */
 size_t plm__eng_active(const plm__run *run); /* requests taken, not done */
 int plm__eng_current_limit(const plm__run *run);
 void plm__eng_update_gauges(plm__run *run);

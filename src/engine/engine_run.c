@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "defaults.h"
-#include "run.h"
+#include "engine_internal.h"
 #include "sigpipe.h"
 
 static void on_deadline(plm__timer *t, void *user_data)
