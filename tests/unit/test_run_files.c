@@ -226,7 +226,8 @@ static void test_run__input_checks(void **state)
     assert_string_equal(it.error, "");
     assert_string_equal(it.custom_id, "q");
     assert_int_equal(it.provider, PLM_PROVIDER_ANTHROPIC);
-    assert_string_equal(it.body, "{\"b\":[1,2]}");
+    /* The body goes out as the line spells it, whitespace included. */
+    assert_string_equal(it.body, "{\"b\":[1, 2]}");
     run_input_item_clear(&it);
 
     /* A byte order mark before the first line, CRLF line ends. */
@@ -414,8 +415,8 @@ static void test_run__json_member_text(void **state)
                        "\"body\" : { \"s\": \"two  spaces \\\" \\\\\", "
                        "\"v\": [ 1.5e3 , true ] } , \"z\": 1}";
     assert_int_equal(cli_json_member_text(line, strlen(line), "body", &t), 0);
-    assert_string_equal(t,
-                        "{\"s\":\"two  spaces \\\" \\\\\",\"v\":[1.5e3,true]}");
+    assert_string_equal(
+        t, "{ \"s\": \"two  spaces \\\" \\\\\", \"v\": [ 1.5e3 , true ] }");
     json_t *a = json_loads(t, 0, NULL), *b = json_loads(line, 0, NULL);
     assert_non_null(a);
     assert_non_null(b);
