@@ -487,6 +487,24 @@ static void test_run__format_answer_embeds_body(void **state)
     json_decref(j);
     free(line);
 
+    /* The numbers written by hand, digit for digit as printf would. */
+    mt = meta_of(0, 0xfedcba9876543210ull);
+    mt.has_input_hash = 1;
+    mt.input_hash = 0x0123456789abcdefull;
+    res->http_status = 201;
+    free(res->body);
+    res->body = strdup("{}");
+    res->body_len = 2;
+    line = run_out_format_result("c", res, &mt, &cls, &len);
+    assert_non_null(line);
+    assert_string_equal(
+        line, "{\"id\":\"batch_req_fedcba9876543210\",\"custom_id\":"
+              "\"c\",\"response\":{\"status_code\":201,\"request_id\":"
+              "\"req-\\\"1\",\"body\":{}},\"error\":null,"
+              "\"input_hash\":\"0123456789abcdef\"}\n");
+    assert_int_equal(strlen(line), len);
+    free(line);
+
     /* A body that is not JSON is kept as a string, as before. */
     free(res->body);
     res->body = strdup("oops {");
