@@ -1,17 +1,30 @@
 #!/bin/sh
 # Benchmarks of the `parallm run` command, side by side with the library
 # alone (bench_engine) in the same run:
-# - 10,000 requests at 50 ms latency, 100 in flight: wall time against the
-#   ideal ceil(N/C) x L, and the command's CPU per request against the
-#   library's (the mock runs in its own process for both);
-# - peak memory at zero latency for 10,000 and 1,000,000 input lines
-#   (embedded mock; set LINES_BIG to change the large size).
+# - 10,000 requests, 100 in flight, at 0 ms and at 50 ms of mock latency:
+#   wall time, the client's CPU per request and the mock server's own CPU
+#   per request (the command runs against `parallm mock` in its own
+#   process, whose CPU is read from /proc/<pid>/stat before and after;
+#   bench_engine forks its mock and reports its share of a core). Each
+#   row is the median of RUNS runs (default 3), the runs interleaved;
+#   client/server says how the client's CPU compares with the server's,
+#   x_engine how the command's compares with the library's;
+#   command-nofile is the same command writing to a discarded stdout,
+#   which tells what the output file's write() and fdatasync cost;
+# - peak memory at zero latency for 10,000 and LINES_BIG input lines
+#   (embedded mock; LINES_BIG defaults to 1,000,000).
+# With a second build directory, its `parallm` runs beside the first one
+# in every row (labelled "before"), so two versions compare in one run.
 #
-#   sh bench/cli.sh [BUILD_DIR]
+#   sh bench/cli.sh [BUILD_DIR [BEFORE_BUILD_DIR]]
 set -eu
 BUILD=${1:-build}
+BEFORE=${2:-}
 BIN="$BUILD/parallm"
 BENCH="$BUILD/bench_engine"
+N=${N:-10000}
+C=${C:-100}
+RUNS=${RUNS:-3}
 LINES_BIG=${LINES_BIG:-1000000}
 TMP=$(mktemp -d /tmp/plm-clibench-XXXXXX)
 MOCK_PID=""
@@ -26,36 +39,109 @@ gen() { # N FILE
         printf "{\"custom_id\":\"request-%d\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\",\"content\":\"request %d\"}],\"max_tokens\":16}}\n", i, i }' > "$2"
 }
 
-gen 10000 "$TMP/10k.jsonl"
+# CPU seconds (user + system, all threads) of a running process.
+proc_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.6f\n", ($14 + $15) / hz }' \
+        "/proc/$1/stat"
+}
 
-# The command against an external mock, so its CPU is the client's alone.
-"$BIN" mock --port 0 --port-file "$TMP/port" --latency 50 2>/dev/null &
-MOCK_PID=$!
-n=0
-while [ ! -s "$TMP/port" ]; do
-    n=$((n + 1)); [ $n -gt 500 ] && { echo "mock did not start" >&2; exit 1; }
-    sleep 0.01
+median() { # values on stdin, one a line
+    sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+start_mock() { # LATENCY_MS
+    rm -f "$TMP/port"
+    "$BIN" mock --port 0 --port-file "$TMP/port" --latency "$1" 2>/dev/null &
+    MOCK_PID=$!
+    n=0
+    while [ ! -s "$TMP/port" ]; do
+        n=$((n + 1)); [ $n -gt 500 ] && { echo "mock did not start" >&2; exit 1; }
+        sleep 0.01
+    done
+    PORT=$(cat "$TMP/port")
+}
+
+stop_mock() {
+    kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; MOCK_PID=""
+}
+
+# One run of a command binary against the mock: appends
+# "wall client_us server_us rss_kib" to FILE. With a third argument, the
+# output goes to stdout, discarded: no output file, so no write() to a
+# file system and no fdatasync (the row says what the file costs).
+run_command() { # BIN FILE [nofile]
+    s0=$(proc_cpu "$MOCK_PID")
+    out="-o $TMP/out.jsonl --overwrite"
+    [ $# -gt 2 ] && out="-o -"
+    # shellcheck disable=SC2086
+    OPENAI_API_KEY=bench /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" \
+        "$1" run "$TMP/in.jsonl" $out -q \
+        --no-progress -c "$C" --base-url "http://127.0.0.1:$PORT" > /dev/null
+    s1=$(proc_cpu "$MOCK_PID")
+    read -r wall user sys rss < "$TMP/time"
+    awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v a="$s0" \
+        -v b="$s1" -v n="$N" 'BEGIN {
+        printf "%s %.1f %.1f %d\n", w, (u + s) * 1e6 / n, (b - a) * 1e6 / n, r }' \
+        >> "$2"
+}
+
+# One run of bench_engine (its own mock, forked): the same four fields.
+run_engine() { # LATENCY FILE
+    "$BENCH" -n "$N" -c "$C" -l "$1" > "$TMP/engine.txt"
+    awk -v n="$N" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        printf "%s %s %.1f %d\n", f["wall_s"], f["cpu_us_per_req"],
+            f["mock_cpu_pct"] / 100 * f["wall_s"] * 1e6 / n,
+            f["peak_rss_mib"] * 1024 }' "$TMP/engine.txt" >> "$2"
+}
+
+row() { # NAME LATENCY FILE ENGINE_CLIENT_US
+    wall=$(cut -d' ' -f1 "$3" | median)
+    cl=$(cut -d' ' -f2 "$3" | median)
+    sv=$(cut -d' ' -f3 "$3" | median)
+    rss=$(cut -d' ' -f4 "$3" | median)
+    awk -v name="$1" -v l="$2" -v w="$wall" -v c="$cl" -v s="$sv" \
+        -v r="$rss" -v e="$4" -v n="$N" -v cc="$C" -v k="$RUNS" 'BEGIN {
+        ideal = (n + cc - 1) / cc; ideal = int(ideal) * l / 1000.0
+        printf "%-14s n=%d c=%d latency_ms=%d runs=%d wall_s=%.3f ideal_s=%.3f client_us_per_req=%.1f server_us_per_req=%.1f client/server=%.2f x_engine=%.2f peak_rss_mib=%.1f\n",
+            name, n, cc, l, k, w, ideal, c, s, (s > 0 ? c / s : 0),
+            (e > 0 ? c / e : 0), r / 1024.0 }'
+}
+
+gen "$N" "$TMP/in.jsonl"
+
+echo "# parallm run vs the library alone: client CPU / server CPU per request,"
+echo "# medians of $RUNS interleaved runs, same machine, same run"
+for lat in 0 50; do
+    start_mock "$lat"
+    : > "$TMP/e.$lat"; : > "$TMP/a.$lat"; : > "$TMP/b.$lat"; : > "$TMP/s.$lat"
+    i=0
+    while [ $i -lt "$RUNS" ]; do
+        run_engine "$lat" "$TMP/e.$lat"
+        if [ -n "$BEFORE" ]; then run_command "$BEFORE/parallm" "$TMP/b.$lat"; fi
+        run_command "$BIN" "$TMP/a.$lat"
+        run_command "$BIN" "$TMP/s.$lat" nofile
+        i=$((i + 1))
+    done
+    stop_mock
+    ecl=$(cut -d' ' -f2 "$TMP/e.$lat" | median)
+    row engine "$lat" "$TMP/e.$lat" "$ecl"
+    if [ -n "$BEFORE" ]; then row command-before "$lat" "$TMP/b.$lat" "$ecl"; fi
+    row command "$lat" "$TMP/a.$lat" "$ecl"
+    row command-nofile "$lat" "$TMP/s.$lat" "$ecl"
 done
-PORT=$(cat "$TMP/port")
-
-echo "# parallm run vs the library alone, same machine, same run"
-"$BENCH" -n 10000 -c 100 -l 50
-OPENAI_API_KEY=bench /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" \
-    "$BIN" run "$TMP/10k.jsonl" -o "$TMP/out.jsonl" --overwrite -q \
-    --no-progress -c 100 --base-url "http://127.0.0.1:$PORT"
-read -r wall user sys rss < "$TMP/time"
-awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
-    printf "command n=10000 c=100 latency_ms=50 wall_s=%.3f ideal_s=5.000 ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f\n",
-        w, w / 5.0, (u + s) * 1e6 / 10000, r / 1024.0 }'
-kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; MOCK_PID=""
 
 echo "# peak memory of the command against input size (zero latency)"
 gen "$LINES_BIG" "$TMP/big.jsonl"
-for f in 10k big; do
-    /usr/bin/time -f "%e %M" -o "$TMP/time" \
-        "$BIN" run "$TMP/$f.jsonl" -o "$TMP/out-$f.jsonl" --overwrite -q \
-        --no-progress -c 100 --provider mock --mock-latency 0
-    read -r wall rss < "$TMP/time"
-    lines=$(wc -l < "$TMP/$f.jsonl")
-    echo "command lines=$lines wall_s=$wall peak_rss_mib=$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024.0 }')"
+for f in in big; do
+    for b in ${BEFORE:+"$BEFORE/parallm"} "$BIN"; do
+        name=command
+        [ -n "$BEFORE" ] && [ "$b" = "$BEFORE/parallm" ] && name=command-before
+        /usr/bin/time -f "%e %M" -o "$TMP/time" \
+            "$b" run "$TMP/$f.jsonl" -o "$TMP/out-$f.jsonl" --overwrite -q \
+            --no-progress -c "$C" --provider mock --mock-latency 0
+        read -r wall rss < "$TMP/time"
+        lines=$(wc -l < "$TMP/$f.jsonl")
+        echo "$name lines=$lines wall_s=$wall peak_rss_mib=$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024.0 }')"
+    done
 done

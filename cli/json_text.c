@@ -21,14 +21,46 @@
 #define MAX_INT_DIGITS 18
 #define MAX_REAL_MAGNITUDE 300
 
+/* Keys of the objects open during a scan of an input line, so that a
+ * duplicate (which jansson refuses under JSON_REJECT_DUPLICATES) is
+ * seen: an object's keys sit above the ones of the objects around it. */
+#define SCAN_MAX_KEYS 512
+
+typedef struct keyset {
+    size_t n;
+    struct {
+        const unsigned char *p;
+        size_t len;
+    } k[SCAN_MAX_KEYS];
+} keyset;
+
 typedef struct cursor {
     const unsigned char *p, *end;
+    int cr;       /* '\r' is whitespace (input lines, CRLF files) */
+    int escaped;  /* check_string met a backslash */
+    keyset *keys; /* NULL: duplicate keys are not looked for */
 } cursor;
+
+/* 1 for the bytes a string holds as they are: printable ASCII but the
+ * quote and the backslash (one table lookup per byte of a body). */
+#define PLAIN8(a, b, c, d, e, f, g, h) a, b, c, d, e, f, g, h
+static const unsigned char plain[256] = {
+    PLAIN8(0, 0, 0, 0, 0, 0, 0, 0), PLAIN8(0, 0, 0, 0, 0, 0, 0, 0),
+    PLAIN8(0, 0, 0, 0, 0, 0, 0, 0), PLAIN8(0, 0, 0, 0, 0, 0, 0, 0),
+    PLAIN8(1, 1, 0, 1, 1, 1, 1, 1), PLAIN8(1, 1, 1, 1, 1, 1, 1, 1),
+    PLAIN8(1, 1, 1, 1, 1, 1, 1, 1), PLAIN8(1, 1, 1, 1, 1, 1, 1, 1),
+    PLAIN8(1, 1, 1, 1, 1, 1, 1, 1), PLAIN8(1, 1, 1, 1, 1, 1, 1, 1),
+    PLAIN8(1, 1, 1, 1, 1, 1, 1, 1), PLAIN8(1, 1, 1, 1, 0, 1, 1, 1),
+    PLAIN8(1, 1, 1, 1, 1, 1, 1, 1), PLAIN8(1, 1, 1, 1, 1, 1, 1, 1),
+    PLAIN8(1, 1, 1, 1, 1, 1, 1, 1), PLAIN8(1, 1, 1, 1, 1, 1, 1, 1),
+    /* 0x80 and above: UTF-8, checked sequence by sequence */
+};
 
 static void skip_ws(cursor *s)
 {
     /* Newlines would split the output line: not accepted here. */
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t'))
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\t' || (*s->p == '\r' && s->cr)))
         s->p++;
 }
 
@@ -90,9 +122,8 @@ static int check_string(cursor *s)
 {
     s->p++; /* the opening quote */
     while (s->p < s->end) {
-        /* Plain ASCII is most of any body: one test per byte. */
-        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' &&
-               *s->p != '\\')
+        /* Plain ASCII is most of any body: one lookup per byte. */
+        while (s->p < s->end && plain[*s->p])
             s->p++;
         if (s->p == s->end)
             break;
@@ -112,6 +143,7 @@ static int check_string(cursor *s)
         }
         if (s->end - s->p < 2)
             return -1;
+        s->escaped = 1;
         c = s->p[1];
         if (c && strchr("\"\\/bfnrt", (int)c)) {
             s->p += 2;
@@ -196,10 +228,45 @@ static int check_literal(cursor *s, const char *word)
 
 static int check_value(cursor *s, int depth);
 
+/* Records the key at p (len bytes, as written) of the object whose keys
+ * start at base: -1 when it is already there, or cannot be compared as
+ * written (escapes), or the set is full; the scan is then unsure. */
+static int add_key(keyset *ks, size_t base, const unsigned char *p, size_t len,
+                   int escaped)
+{
+    if (escaped || ks->n == SCAN_MAX_KEYS)
+        return -1;
+    for (size_t i = base; i < ks->n; i++) {
+        if (ks->k[i].len == len && memcmp(ks->k[i].p, p, len) == 0)
+            return -1;
+    }
+    ks->k[ks->n].p = p;
+    ks->k[ks->n].len = len;
+    ks->n++;
+    return 0;
+}
+
+/* The key of an object member at s->p, checked (and recorded when the
+ * scan looks for duplicates). */
+static int check_key(cursor *s, size_t base)
+{
+    const unsigned char *k = s->p + 1;
+    if (s->p == s->end || *s->p != '"')
+        return -1;
+    s->escaped = 0;
+    if (check_string(s) != 0)
+        return -1;
+    if (s->keys &&
+        add_key(s->keys, base, k, (size_t)(s->p - 1 - k), s->escaped) != 0)
+        return -1;
+    return 0;
+}
+
 static int check_container(cursor *s, int depth)
 {
     unsigned char close = *s->p == '{' ? '}' : ']';
     int object = close == '}';
+    size_t base = s->keys ? s->keys->n : 0;
     if (depth >= MAX_DEPTH)
         return -1;
     s->p++;
@@ -210,7 +277,7 @@ static int check_container(cursor *s, int depth)
     }
     for (;;) {
         if (object) {
-            if (s->p == s->end || *s->p != '"' || check_string(s) != 0)
+            if (check_key(s, base) != 0)
                 return -1;
             skip_ws(s);
             if (s->p == s->end || *s->p != ':')
@@ -225,6 +292,8 @@ static int check_container(cursor *s, int depth)
             return -1;
         if (*s->p == close) {
             s->p++;
+            if (s->keys)
+                s->keys->n = base; /* the object's keys are done with */
             return 0;
         }
         if (*s->p != ',')
@@ -251,8 +320,8 @@ static int check_value(cursor *s, int depth)
 
 int cli_json_embeddable(const char *text, size_t len)
 {
-    cursor s = { (const unsigned char *)text,
-                 (const unsigned char *)text + len };
+    cursor s = { (const unsigned char *)text, (const unsigned char *)text + len,
+                 0, 0, NULL };
     skip_ws(&s);
     /* jansson reads only objects and arrays at the top without
      * JSON_DECODE_ANY; the output has always done the same. */
@@ -304,68 +373,89 @@ char *cli_json_put_string(char *out, const char *str)
     return out;
 }
 
+/* Walks the object at s->p to its end, noting in m[0..n) where the
+ * members named there sit, as written. 0 when the whole text is one
+ * object the checks accept (then nothing but whitespace may follow). */
+static int scan_members(cursor *s, cli_json_member *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        m[i].value = NULL;
+        m[i].len = 0;
+        m[i].escaped = 0;
+    }
+    skip_ws(s);
+    if (s->p == s->end || *s->p != '{')
+        return -1;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        goto end;
+    }
+    for (;;) {
+        const unsigned char *k = s->p + 1;
+        if (check_key(s, 0) != 0)
+            return -1;
+        /* A key spelled with escapes matches no name (the scan looking
+         * for duplicates has already given up on it). */
+        size_t klen = (size_t)(s->p - 1 - k);
+        int escaped = s->escaped;
+        skip_ws(s);
+        if (s->p == s->end || *s->p != ':')
+            return -1;
+        s->p++;
+        skip_ws(s);
+        const unsigned char *v = s->p;
+        s->escaped = 0;
+        if (check_value(s, 1) != 0)
+            return -1;
+        for (size_t i = 0; i < n && !escaped; i++) {
+            if (strlen(m[i].key) == klen && memcmp(k, m[i].key, klen) == 0) {
+                m[i].value = (const char *)v;
+                m[i].len = (size_t)(s->p - v);
+                m[i].escaped = s->escaped;
+            }
+        }
+        skip_ws(s);
+        if (s->p == s->end)
+            return -1;
+        if (*s->p == '}') {
+            s->p++;
+            break;
+        }
+        if (*s->p != ',')
+            return -1;
+        s->p++;
+        skip_ws(s);
+    }
+end:
+    skip_ws(s);
+    return s->p == s->end ? 0 : -1;
+}
+
+int cli_json_scan_object(const char *text, size_t len, cli_json_member *m,
+                         size_t n)
+{
+    keyset keys; /* only n is read before a write */
+    cursor s = { (const unsigned char *)text, (const unsigned char *)text + len,
+                 1, 0, &keys };
+    keys.n = 0;
+    return scan_members(&s, m, n) == 0;
+}
+
 int cli_json_member_text(const char *text, size_t len, const char *key,
                          char **out)
 {
-    cursor s = { (const unsigned char *)text,
-                 (const unsigned char *)text + len };
-    size_t klen = strlen(key);
+    cursor s = { (const unsigned char *)text, (const unsigned char *)text + len,
+                 1, 0, NULL };
+    cli_json_member m = { key, NULL, 0, 0 };
     *out = NULL;
-    skip_ws(&s);
-    if (s.p == s.end || *s.p != '{')
+    if (scan_members(&s, &m, 1) != 0 || !m.value)
         return -1;
-    s.p++;
-    skip_ws(&s);
-    while (s.p < s.end && *s.p == '"') {
-        const unsigned char *k = s.p + 1;
-        if (check_string(&s) != 0)
-            return -1;
-        /* A key spelled with escapes does not match: the caller then
-         * falls back, which is always right. */
-        int match = (size_t)(s.p - 1 - k) == klen && memcmp(k, key, klen) == 0;
-        skip_ws(&s);
-        if (s.p == s.end || *s.p != ':')
-            return -1;
-        s.p++;
-        skip_ws(&s);
-        const unsigned char *v = s.p;
-        if (check_value(&s, 1) != 0)
-            return -1;
-        if (match) {
-            /* Compact: drop the whitespace between tokens, keep every
-             * byte of strings and numbers. */
-            char *t = malloc((size_t)(s.p - v) + 1);
-            size_t n = 0;
-            int in_string = 0;
-            if (!t)
-                return -2;
-            for (const unsigned char *q = v; q < s.p; q++) {
-                unsigned c = *q;
-                if (in_string) {
-                    if (c == '\\') {
-                        t[n++] = (char)c;
-                        c = *++q;
-                    } else if (c == '"') {
-                        in_string = 0;
-                    }
-                } else if (c == ' ' || c == '\t') {
-                    continue;
-                } else if (c == '"') {
-                    in_string = 1;
-                }
-                t[n++] = (char)c;
-            }
-            t[n] = '\0';
-            *out = t;
-            return 0;
-        }
-        skip_ws(&s);
-        if (s.p == s.end || *s.p != ',')
-            return -1;
-        s.p++;
-        skip_ws(&s);
-    }
-    return -1;
+    /* The bytes as written: whitespace, escapes and the spelling of
+     * numbers are the user's, and go out as they are. */
+    *out = strndup(m.value, m.len);
+    return *out ? 0 : -2;
 }
 
 char *cli_utf8_repair(const char *s, size_t len, size_t *outlen)

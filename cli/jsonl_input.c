@@ -266,8 +266,6 @@ void run_input_sanitize(char *s)
 void run_input_item_clear(run_input_item *item)
 {
     free(item->custom_id);
-    free(item->method);
-    free(item->url);
     free(item->body);
     json_decref(item->body_json);
     memset(item, 0, sizeof *item);
@@ -336,6 +334,76 @@ static char *custom_id_from_start(const char *s, size_t len)
     return NULL;
 }
 
+/* The endpoint a url names (len bytes, as written), or -1. */
+static int endpoint_of(const char *url, size_t len)
+{
+    for (size_t k = 0; k < sizeof endpoints / sizeof endpoints[0]; k++) {
+        if (strlen(endpoints[k].url) == len &&
+            memcmp(endpoints[k].url, url, len) == 0)
+            return (int)k;
+    }
+    return -1;
+}
+
+/* The body's text as the line spells it, the body parsed (for the
+ * request's model, stream flag and token estimate), and the stream
+ * usage splice. 0, or -1 on out of memory or a body jansson refuses. */
+static int take_body(run_input_item *item, const char *text, size_t len)
+{
+    item->body = strndup(text, len);
+    item->body_json = json_loadb(text, len, 0, NULL);
+    if (!item->body || !json_is_object(item->body_json) ||
+        stream_usage(item->url, item->body_json, &item->body) != 0)
+        return -1;
+    return 0;
+}
+
+/*
+ * The common case without jansson's tree of the whole line: one strict
+ * scan (cli_json_scan_object) finds the members, and a line it vouches
+ * for, whose members are all as they must be, becomes the item here.
+ * Only the body is parsed, for what the request needs from it. 1 when
+ * done, 0 when the line takes the full path (anything unusual, and
+ * every error, whose wording is jansson's and the full path's), -1 on
+ * out of memory.
+ */
+static int parse_fast(const char *line, size_t len, run_input_item *item)
+{
+    cli_json_member m[4] = {
+        { "custom_id", NULL, 0, 0 },
+        { "method", NULL, 0, 0 },
+        { "url", NULL, 0, 0 },
+        { "body", NULL, 0, 0 },
+    };
+    if (!cli_json_scan_object(line, len, m, 4))
+        return 0;
+    /* Strings spelled with escapes are decoded by the full path. */
+    for (int i = 0; i < 3; i++) {
+        if (!m[i].value || m[i].value[0] != '"' || m[i].escaped)
+            return 0;
+    }
+    size_t idlen = m[0].len - 2;
+    if (idlen == 0 || idlen > RUN_MAX_CUSTOM_ID || m[1].len != 6 ||
+        memcmp(m[1].value, "\"POST\"", 6) != 0 || !m[3].value ||
+        m[3].value[0] != '{')
+        return 0;
+    int k = endpoint_of(m[2].value + 1, m[2].len - 2);
+    if (k < 0)
+        return 0;
+    item->custom_id = strndup(m[0].value + 1, idlen);
+    item->provider = endpoints[k].provider;
+    item->method = "POST";
+    item->url = endpoints[k].url;
+    if (!item->custom_id || take_body(item, m[3].value, m[3].len) != 0) {
+        /* Out of memory, most likely; the full path tells. */
+        uint64_t line_no = item->line_no;
+        run_input_item_clear(item);
+        item->line_no = line_no;
+        return 0;
+    }
+    return 1;
+}
+
 int run_input_parse(const char *line, size_t len, int too_long,
                     uint64_t line_no, run_input_item *item)
 {
@@ -355,6 +423,8 @@ int run_input_parse(const char *line, size_t len, int too_long,
         line += 3;
         len -= 3;
     }
+    if (parse_fast(line, len, item) == 1)
+        return 0;
     root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         FAIL("invalid JSON: %s (column %d)", jerr.text, jerr.column);
@@ -385,13 +455,8 @@ int run_input_parse(const char *line, size_t len, int too_long,
     json_t *url = json_object_get(root, "url");
     if (!json_is_string(url))
         FAIL("missing url");
-    const char *u = json_string_value(url);
-    size_t k;
-    for (k = 0; k < sizeof endpoints / sizeof endpoints[0]; k++) {
-        if (strcmp(u, endpoints[k].url) == 0)
-            break;
-    }
-    if (k == sizeof endpoints / sizeof endpoints[0])
+    int k = endpoint_of(json_string_value(url), strlen(json_string_value(url)));
+    if (k < 0)
         FAIL("unsupported url (expected /v1/chat/completions, "
              "/v1/completions, /v1/embeddings, /v1/responses, "
              "/v1/moderations, /v1/images/generations, /v1/images/edits "
@@ -402,16 +467,15 @@ int run_input_parse(const char *line, size_t len, int too_long,
         FAIL("missing body");
     if (!json_is_object(body))
         FAIL("body is not a JSON object");
-    item->method = strdup("POST");
-    item->url = strdup(endpoints[k].url);
+    item->method = "POST";
+    item->url = endpoints[k].url;
     /* The body's own text, as the line spells it, saves dumping the
      * tree; jansson's dump is the fallback for what the scan refuses. */
     int got = cli_json_member_text(line, len, "body", &item->body);
     if (got == -1)
         item->body = json_dumps(body, JSON_COMPACT);
     item->body_json = json_incref(body);
-    if (!item->method || !item->url || !item->body ||
-        stream_usage(item->url, body, &item->body) != 0)
+    if (!item->body || stream_usage(item->url, body, &item->body) != 0)
         rc = -1;
 out:
     json_decref(root);

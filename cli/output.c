@@ -575,15 +575,49 @@ static const char *code_name(int code)
     }
 }
 
+/* Copies the string literal s to p; evaluates to the end. */
+#define PUT_LITERAL(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
+
+/* v as 16 lowercase hex digits at p (what "%016llx" writes, without the
+ * cost of printf on every line); returns the end. */
+static char *put_hex16(char *p, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--) {
+        p[i] = hex[v & 15];
+        v >>= 4;
+    }
+    return p + 16;
+}
+
+/* v in decimal at p (what "%d" writes); returns the end. */
+static char *put_int(char *p, int v)
+{
+    char digits[12];
+    int n = 0;
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+    if (v < 0)
+        *p++ = '-';
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
 /* Writes the members after "error" (input_hash, simulated) at p, which
  * has room for 64 bytes; returns the end. */
 static char *put_tail(char *p, const run_record_meta *meta)
 {
-    if (meta->has_input_hash)
-        p += sprintf(p, ",\"" RUN_INPUT_HASH_KEY "\":\"%016llx\"",
-                     (unsigned long long)meta->input_hash);
+    if (meta->has_input_hash) {
+        p = PUT_LITERAL(p, ",\"" RUN_INPUT_HASH_KEY "\":\"");
+        p = put_hex16(p, meta->input_hash);
+        *p++ = '"';
+    }
     if (meta->simulated)
-        p += sprintf(p, ",\"simulated\":true");
+        p = PUT_LITERAL(p, ",\"simulated\":true");
     return p;
 }
 
@@ -651,15 +685,15 @@ static char *format_answer_fast(const char *custom_id, const char *body,
     if (!buf)
         return NULL;
     char *p = buf;
-    p += snprintf(p, 64, "{\"id\":\"batch_req_%016llx\",\"custom_id\":",
-                  (unsigned long long)meta->serial);
+    p = PUT_LITERAL(p, "{\"id\":\"batch_req_");
+    p = put_hex16(p, meta->serial);
+    p = PUT_LITERAL(p, "\",\"custom_id\":");
     p = cli_json_put_string(p, custom_id);
     if (!p)
         goto fail;
-    p += snprintf(p, 64,
-                  ",\"response\":{\"status_code\":%d,"
-                  "\"request_id\":",
-                  status);
+    p = PUT_LITERAL(p, ",\"response\":{\"status_code\":");
+    p = put_int(p, status);
+    p = PUT_LITERAL(p, ",\"request_id\":");
     if (rid) {
         p = cli_json_put_string(p, rid);
         if (!p)

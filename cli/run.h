@@ -98,9 +98,9 @@ typedef struct run_input_item {
     char *custom_id;  /* malloc'd; the line's or "line-N" */
     int synthetic_id; /* 1 when custom_id is "line-N" */
     plm_provider provider;
-    char *method;
-    char *url;
-    char *body;               /* compact JSON of "body" */
+    const char *method;       /* static: "POST" */
+    const char *url;          /* static: the endpoint's path */
+    char *body;               /* "body" as the line spells it */
     struct json_t *body_json; /* "body" itself (owned), for the request */
     char error[512];          /* "" when valid; else "line N: ..." */
 } run_input_item;
@@ -151,12 +151,27 @@ char *cli_utf8_repair(const char *s, size_t len, size_t *outlen);
 size_t cli_utf8_cut(const char *s, size_t max);
 /* 1 if the JSON text nests arrays and objects deeper than limit. */
 int cli_json_depth_over(const char *text, size_t len, int limit);
-/* The text of member key of the JSON object in text (len bytes), compact
- * (no whitespace between tokens), into *out (malloc'd): 0, -1 when it
- * cannot be had this way (the caller dumps the parsed value instead), -2
- * when out of memory. For text jansson has already accepted. */
+/* The text of member key of the JSON object in text (len bytes), every
+ * byte as written (whitespace included), into *out (malloc'd): 0, -1 when
+ * it cannot be had this way (the caller dumps the parsed value instead),
+ * -2 when out of memory. For text jansson has already accepted. */
 int cli_json_member_text(const char *text, size_t len, const char *key,
                          char **out);
+/* A top-level member of an object, as cli_json_scan_object finds it. */
+typedef struct cli_json_member {
+    const char *key;   /* in: its name */
+    const char *value; /* out: its value's text as written; NULL: absent */
+    size_t len;
+    int escaped; /* out: a string value spelled with escapes */
+} cli_json_member;
+/* One strict pass over an input line: 1 when text (len bytes) is a JSON
+ * object that jansson reads without error under JSON_REJECT_DUPLICATES
+ * (a subset: '\r' counts as whitespace; escaped keys, very deep or wide
+ * objects, numbers near jansson's limits are left to jansson), with
+ * m[0..n) filled in; 0 when the scan cannot tell, and jansson decides
+ * (and words the error). */
+int cli_json_scan_object(const char *text, size_t len, cli_json_member *m,
+                         size_t n);
 
 /* ------------------------------------------------------------------ */
 /* output.c */

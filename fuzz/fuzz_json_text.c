@@ -7,7 +7,10 @@
  *  - cli_json_member_text: the member's text it returns is sent as a
  *    request body, so it must be the same value jansson finds there;
  *  - cli_json_put_string: a JSON string literal that reads back as the
- *    input, or NULL exactly when the input is not UTF-8.
+ *    input, or NULL exactly when the input is not UTF-8;
+ *  - cli_json_scan_object: a line it vouches for is one jansson reads
+ *    under JSON_REJECT_DUPLICATES, and each member it finds is the text
+ *    of the value jansson finds there.
  */
 #include <jansson.h>
 
@@ -78,12 +81,33 @@ static void check_put_string(const char *s)
     free(buf);
 }
 
+static void check_scan(const char *text, size_t len)
+{
+    cli_json_member m[2] = { { "body", NULL, 0, 0 }, { "a", NULL, 0, 0 } };
+    if (!cli_json_scan_object(text, len, m, 2))
+        return;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    FUZZ_CHECK(json_is_object(root));
+    for (int i = 0; i < 2; i++) {
+        json_t *want = json_object_get(root, m[i].key);
+        FUZZ_CHECK((want != NULL) == (m[i].value != NULL));
+        if (!want)
+            continue;
+        json_t *got = json_loadb(m[i].value, m[i].len, JSON_DECODE_ANY, NULL);
+        FUZZ_CHECK(got != NULL);
+        FUZZ_CHECK(json_equal(got, want));
+        json_decref(got);
+    }
+    json_decref(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
     check_embeddable(text, size);
     check_member(text, size, "body");
     check_member(text, size, "a");
+    check_scan(text, size);
     char *s = fuzz_cstr(data, size);
     check_put_string(s);
     free(s);

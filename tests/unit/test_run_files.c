@@ -226,7 +226,8 @@ static void test_run__input_checks(void **state)
     assert_string_equal(it.error, "");
     assert_string_equal(it.custom_id, "q");
     assert_int_equal(it.provider, PLM_PROVIDER_ANTHROPIC);
-    assert_string_equal(it.body, "{\"b\":[1,2]}");
+    /* The body goes out as the line spells it, whitespace included. */
+    assert_string_equal(it.body, "{\"b\":[1, 2]}");
     run_input_item_clear(&it);
 
     /* A byte order mark before the first line, CRLF line ends. */
@@ -414,8 +415,8 @@ static void test_run__json_member_text(void **state)
                        "\"body\" : { \"s\": \"two  spaces \\\" \\\\\", "
                        "\"v\": [ 1.5e3 , true ] } , \"z\": 1}";
     assert_int_equal(cli_json_member_text(line, strlen(line), "body", &t), 0);
-    assert_string_equal(t,
-                        "{\"s\":\"two  spaces \\\" \\\\\",\"v\":[1.5e3,true]}");
+    assert_string_equal(
+        t, "{ \"s\": \"two  spaces \\\" \\\\\", \"v\": [ 1.5e3 , true ] }");
     json_t *a = json_loads(t, 0, NULL), *b = json_loads(line, 0, NULL);
     assert_non_null(a);
     assert_non_null(b);
@@ -484,6 +485,24 @@ static void test_run__format_answer_embeds_body(void **state)
     }
     json_decref(want);
     json_decref(j);
+    free(line);
+
+    /* The numbers written by hand, digit for digit as printf would. */
+    mt = meta_of(0, 0xfedcba9876543210ull);
+    mt.has_input_hash = 1;
+    mt.input_hash = 0x0123456789abcdefull;
+    res->http_status = 201;
+    free(res->body);
+    res->body = strdup("{}");
+    res->body_len = 2;
+    line = run_out_format_result("c", res, &mt, &cls, &len);
+    assert_non_null(line);
+    assert_string_equal(
+        line, "{\"id\":\"batch_req_fedcba9876543210\",\"custom_id\":"
+              "\"c\",\"response\":{\"status_code\":201,\"request_id\":"
+              "\"req-\\\"1\",\"body\":{}},\"error\":null,"
+              "\"input_hash\":\"0123456789abcdef\"}\n");
+    assert_int_equal(strlen(line), len);
     free(line);
 
     /* A body that is not JSON is kept as a string, as before. */

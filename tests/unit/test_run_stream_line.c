@@ -32,9 +32,9 @@ static void test_stream_line__usage_spliced(void **state)
     (void)state;
     parse_line(line, &it);
     /* The numbers keep their spelling (a dump would write
-     * 0.69999999999999996). */
+     * 0.69999999999999996), the whitespace stays where it was. */
     assert_string_equal(it.body,
-                        "{\"model\":\"m\",\"temperature\":0.7,\"stream\":"
+                        "{\"model\": \"m\", \"temperature\": 0.7, \"stream\": "
                         "true,\"stream_options\":{\"include_usage\":true}}");
     assert_true(json_is_true(
         json_object_get(json_object_get(it.body_json, "stream_options"),
