@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Summarises bench/run.sh, bench/cli.sh and bench/h2.sh output into the
+performance table of docs/PERFORMANCE.md: one parallm row per scenario,
+medians of the runs, against its target.
+
+    python3 bench/table.py RUN_OUT CLI_OUT H2_OUT
+"""
+import re
+import statistics
+import sys
+
+
+def rows(path):
+    """(name, {key: value}) for every line with key=value fields."""
+    out = []
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        fields = dict(re.findall(r"([\w/]+)=([-\d.]+)", line))
+        if fields:
+            out.append((line.split()[0], {k: float(v) for k, v in fields.items()}))
+    return out
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def pick(rs, name, key, **match):
+    return med([f[key] for n, f in rs
+                if n == name and key in f
+                and all(f.get(k) == v for k, v in match.items())])
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def main():
+    run, cli, h2 = (rows(p) for p in sys.argv[1:4])
+    eng = lambda key, **m: pick(run, "now", key, **m)
+    table = []
+
+    def add(scenario, value, target, ok):
+        mark = "n/a" if ok is None else ("yes" if ok else "no")
+        table.append((scenario, value, target, mark))
+
+    r = eng("client_to_mock", n=10000, c=100, latency_ms=0)
+    cpu = eng("cpu_us_per_req", n=10000, c=100, latency_ms=0)
+    add("10,000 req, 0 ms, C=100: plm_gather CPU / mock CPU per request",
+        f"{fmt(r, '.2f')} ({fmt(cpu, '.1f')} us)", "<= 1.00",
+        None if r is None else r <= 1.0)
+    r = pick(cli, "command", "client/server", c=100, latency_ms=0)
+    add("same: parallm run CPU / mock CPU per request",
+        fmt(r, ".2f"), "<= 1.00", None if r is None else r <= 1.0)
+    r = eng("ratio", n=10000, c=100, latency_ms=50)
+    add("10,000 req, 50 ms, C=100: wall / ideal", fmt(r, ".3f"), "<= 1.03",
+        None if r is None else r <= 1.03)
+    r = eng("cpu_us_per_req", n=10000, c=100, latency_ms=50)
+    add("same: client CPU per request", f"{fmt(r, '.1f')} us", "-", None)
+    r = eng("ratio", n=10000, c=1000, latency_ms=200)
+    add("10,000 req, 200 ms, C=1000: wall / ideal", fmt(r, ".3f"),
+        "<= 1.05", None if r is None else r <= 1.05)
+    r = eng("ratio", n=2000, c=1000, latency_ms=1000)
+    add("2,000 req, 1 s, C=1000: wall / ideal", fmt(r, ".3f"), "<= 1.05",
+        None if r is None else r <= 1.05)
+    r = eng("ratio", n=10000, c=1000, latency_ms=50)
+    p = eng("mock_peak_in_flight", n=10000, c=1000, latency_ms=50)
+    add("10,000 req, 50 ms, C=1000: wall / ideal (server saw at most)",
+        f"{fmt(r, '.2f')} ({fmt(p, '.0f')} in flight)",
+        "<= 1.4 (1000)",
+        None if r is None or p is None else r <= 1.4 and p >= 1000)
+    r = eng("peak_rss_mib", n=10000, c=1000, latency_ms=50)
+    add("peak RSS at C=1000", f"{fmt(r, '.1f')} MiB", "<= 32 MiB",
+        None if r is None else r <= 32)
+    r = pick(cli, "command", "x_engine", c=100, latency_ms=0)
+    add("parallm run CPU / plm_gather CPU, 0 ms, C=100", fmt(r, ".2f"),
+        "<= 1.10", None if r is None else r <= 1.1)
+    for c in (100, 500):
+        p = pick(h2, "parallm", "cpu_us_per_req", row=c)
+        q = pick(h2, "curl", "cpu_us_per_req", row=c)
+        k = pick(h2, "parallm", "connections", row=c)
+        r = p / q if p and q else None
+        add(f"TLS + HTTP/2 via nginx, C={c}: CPU / curl --http2's",
+            f"{fmt(r, '.2f')} ({fmt(p, '.0f')} vs {fmt(q, '.0f')} us, "
+            f"{fmt(k, '.0f')} conns)", "<= 0.50",
+            None if r is None else r <= 0.5)
+
+    print("| scenario | parallm | target | met |")
+    print("|---|---|---|---|")
+    for s, v, t, m in table:
+        print(f"| {s} | {v} | {t} | {m} |")
+
+
+if __name__ == "__main__":
+    main()
