@@ -851,8 +851,12 @@ PLM_EXTERN plm_result *plm_call_take_result(plm_call *call);
 /* The request the call was submitted with. */
 PLM_EXTERN plm_request *plm_call_request(const plm_call *call);
 
-/* Releases the handle. An unfinished call is cancelled first; its done
- * callback is still called once (the handle stays valid until then). */
+/* Releases the handle. An unfinished call is cancelled first and its
+ * done callback is still called once; off the engine thread this waits
+ * for the cancellation to complete (a moment: it does not wait for the
+ * server), so that once it returns the client no longer uses the
+ * request. On the engine thread (in a callback) it does not wait: the
+ * request stays borrowed until the call's done callback ran. */
 PLM_EXTERN void plm_call_free(plm_call *call);
 
 /*

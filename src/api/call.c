@@ -228,12 +228,21 @@ plm_request *plm_call_request(const plm_call *call)
 
 void plm_call_free(plm_call *call)
 {
+    int unfinished;
+
     if (!call)
         return;
     pthread_mutex_lock(&call->mu);
-    if (!call->has_result)
+    unfinished = !call->has_result;
+    if (unfinished)
         plm__service_cancel(call->client, &call->item);
     pthread_mutex_unlock(&call->mu);
+    /* Off the engine thread, wait for the cancellation to land: once this
+     * returns the engine no longer uses the request. (On the engine
+     * thread plm_call_wait refuses at once; the request is then borrowed
+     * until the done callback ran.) */
+    if (unfinished)
+        (void)plm_call_wait(call, -1);
     call_unref(call);
 }
 
