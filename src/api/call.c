@@ -71,6 +71,14 @@ static void call_done(plm__svc_item *it, plm_result *res)
     pthread_mutex_unlock(&call->mu);
     if (call->done_fn)
         call->done_fn(call, call->user_data);
+}
+
+/* On the loop thread, at the end of the round that completed the call:
+ * the engine has sent what it could before the waiters take the CPU. */
+static void call_after(plm__svc_item *it)
+{
+    plm_call *call = (plm_call *)it;
+
     /* seq_cst: a waiter that counted itself before this store is woken;
      * one that counts itself after it sees settled and does not sleep.
      * The engine's reference keeps the word alive through the wake. */
@@ -89,6 +97,7 @@ static plm_call *call_new(plm_client *client, plm_request *req,
         return NULL;
     call->item.req = req;
     call->item.done = call_done;
+    call->item.after = call_after;
     call->client = client;
     call->done_fn = done;
     call->user_data = user_data;

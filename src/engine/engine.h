@@ -45,7 +45,8 @@ typedef struct plm__run_params {
     int64_t batch_size; /* see plm__engine_run_batch */
     int service; /* a shared client's run: an empty source does not end it,
                     only plm__run_close does; no batch line */
-    plm__settle_fn settle; /* may be NULL */
+    plm__settle_fn settle;      /* may be NULL */
+    plm__settle_fn settle_done; /* at the end of every settle; may be NULL */
 } plm__run_params;
 
 /* A run in steps, for a caller that drives the loop itself (a shared

@@ -66,7 +66,7 @@ struct plm__run {
     int service;        /* ends only when closed (plm__run_close) */
     int closing;
     int source_idle; /* the source had nothing: ask again after a wake-up */
-    plm__settle_fn settle;
+    plm__settle_fn settle, settle_done;
     int started;     /* the first step dispatches nothing */
     int loop_failed; /* the event loop failed (plm_client_process) */
 };

@@ -63,6 +63,8 @@ static int run_settle(plm__run *run)
         run->settle(run, run->user_data);
     plm__eng_settle(run);
     service_rearm(run);
+    if (run->settle_done)
+        run->settle_done(run, run->user_data);
     client->stats.concurrency_limit = plm__eng_current_limit(run);
     plm__client_publish_stats(client);
     if (plm__eng_active(run) != 0)
@@ -126,6 +128,7 @@ int plm__run_begin(plm_client *client, const plm__run_params *p, plm__run **out)
     run->source = p->source;
     run->complete = p->complete;
     run->settle = p->settle;
+    run->settle_done = p->settle_done;
     run->user_data = p->user_data;
     run->service = p->service;
     run->max_concurrent = p->opts ? p->opts->max_concurrent : 0;

@@ -31,6 +31,7 @@ typedef struct plm__service {
     plm__run *run;
     plm__svc_item *head, *tail; /* submitted, not yet taken */
     plm__svc_item *cancels;
+    plm__svc_item *afters; /* finished this round (loop thread only) */
     plm__svc_sync *syncs;
     pthread_cond_t sync_cv;
     int syncs_closed; /* the loop is gone: callers run fn themselves */
@@ -79,14 +80,33 @@ static void cancels_unlink(plm__service *svc, plm__svc_item *it)
 /* Hands the final result over, once. */
 static void finish(plm_client *c, plm__svc_item *it, plm_result *res)
 {
-    /* A thread the call wakes reads statistics that count it. */
-    plm__client_publish_stats(c);
     pthread_mutex_lock(&c->svc_mu);
     it->finished = 1;
     if (it->cancel_queued && c->svc)
         cancels_unlink(c->svc, it);
     pthread_mutex_unlock(&c->svc_mu);
+    if (it->after) {
+        /* Queued before done: done may let the item go, after may not. */
+        it->after_next = c->svc->afters;
+        c->svc->afters = it;
+    }
     it->done(it, res);
+}
+
+/* At the end of every settle: the items finished in this round. */
+static void svc_settle_done(plm__run *run, void *user_data)
+{
+    plm_client *c = user_data;
+    plm__svc_item *it = c->svc->afters, *next;
+    (void)run;
+    c->svc->afters = NULL;
+    /* A thread woken here reads statistics that count its call. */
+    if (it)
+        plm__client_publish_stats(c);
+    for (; it; it = next) {
+        next = it->after_next;
+        it->after(it);
+    }
 }
 
 /* A call cancelled (or the client stopped) before the engine took it:
@@ -272,6 +292,7 @@ static int start_locked(plm_client *c, const plm_start_options *o)
     p.source = svc_source;
     p.complete = svc_complete;
     p.settle = svc_settle;
+    p.settle_done = svc_settle_done;
     p.user_data = c;
     p.opts = &ro;
     p.batch_size = -1;

@@ -20,6 +20,11 @@ struct plm__svc_item {
     /* Called once, on the loop thread, with the final result (the callee
      * owns it). The item must stay valid until then. */
     void (*done)(plm__svc_item *it, plm_result *res);
+    /* Called on the loop thread at the end of the dispatch in which done
+     * was called (may be NULL): waking a waiting thread there lets the
+     * engine finish its round before the woken threads take the CPU. */
+    void (*after)(plm__svc_item *it);
+    plm__svc_item *after_next; /* loop thread only */
 
     plm__svc_item *prev, *next; /* in the submit queue */
     plm__svc_item *cancel_next; /* in the cancellation list */
