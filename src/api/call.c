@@ -2,7 +2,9 @@
  * plm_call: one request submitted to a shared client (engine/service.h),
  * with a handle to wait on, cancel or read, and plm_complete, the
  * blocking call on top. A call is held by its handle and by the engine
- * until the done callback returned; whichever lets go last frees it. Lock
+ * until the done callback returned and its waiters were woken (at the
+ * end of the engine's round, call_after); whichever lets go last frees
+ * it. Lock
  * order: a call's mu, then the client's svc_mu (plm_call_cancel); the
  * engine never holds svc_mu while it takes a call's mu.
  *
