@@ -51,12 +51,12 @@ static void cancel_from(plm_call **calls, size_t from, size_t to)
         plm_call_cancel(calls[i]);
 }
 
-/* Submits and waits until every submitted call completed. Returns how
- * many were submitted; *stop says why it stopped early, *rc a submit
- * failure. */
-static size_t drive(plm_client *client, plm_request *const *reqs, size_t n,
-                    plm_call **calls, shared_gather *g,
-                    const plm_gather_options *opts, int *stop, int *rc)
+/* Submits and waits until every submitted call completed; *stop says why
+ * it stopped early, *rc a submit failure. Calls never submitted stay
+ * NULL in calls[]. */
+static void drive(plm_client *client, plm_request *const *reqs, size_t n,
+                  plm_call **calls, shared_gather *g,
+                  const plm_gather_options *opts, int *stop, int *rc)
 {
     size_t next = 0,
            window = opts->max_concurrent > 0 ? (size_t)opts->max_concurrent : n;
@@ -92,18 +92,16 @@ static size_t drive(plm_client *client, plm_request *const *reqs, size_t n,
             ts.tv_sec = (time_t)(due / 1000000000);
             ts.tv_nsec = (long)(due % 1000000000);
             pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-            if (plm__now_ns() >= due && g->completed < next) {
+            if (plm__now_ns() >= due) {
+                /* Cancelling a completed call changes nothing. */
                 *stop = STOP_DEADLINE;
                 pthread_mutex_unlock(&g->mu);
                 cancel_from(calls, 0, next);
                 pthread_mutex_lock(&g->mu);
-            } else if (plm__now_ns() >= due && next < n) {
-                *stop = STOP_DEADLINE;
             }
         }
     }
     pthread_mutex_unlock(&g->mu);
-    return next;
 }
 
 /* A slot's final result, as a batch run would have left it. */
@@ -146,7 +144,7 @@ int plm__gather_shared(plm_client *client, plm_request *const *reqs, size_t n,
     pthread_cond_init(&g.cv, NULL);
     g.return_errors = opts->return_errors;
     g.first_failure = PLM_OK;
-    (void)drive(client, reqs, n, calls, &g, opts, &stop, &rc);
+    drive(client, reqs, n, calls, &g, opts, &stop, &rc);
     for (i = 0; i < n; i++) {
         results[i] = settle_slot(calls[i], reqs[i], stop);
         plm_call_free(calls[i]);

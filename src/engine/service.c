@@ -222,12 +222,25 @@ static void svc_settle(plm__run *run, void *user_data)
     }
 }
 
+/* After the run's end: cross-thread calls posted after its last step
+ * run here, on what was the loop thread, and later callers run theirs
+ * themselves. */
+static void close_syncs(plm_client *c, plm__service *svc)
+{
+    plm__svc_sync *syncs;
+    pthread_mutex_lock(&c->svc_mu);
+    syncs = svc->syncs;
+    svc->syncs = NULL;
+    svc->syncs_closed = 1;
+    pthread_mutex_unlock(&c->svc_mu);
+    run_syncs(c, syncs);
+}
+
 /* The engine thread: steps the run until plm_client_stop closes it. */
 static void *svc_main(void *arg)
 {
     plm_client *c = arg;
     plm__service *svc = c->svc;
-    plm__svc_sync *syncs;
     sigset_t pipe;
 
     /* curl leaves SIGPIPE to us; every other signal stays blocked here
@@ -241,14 +254,7 @@ static void *svc_main(void *arg)
         ;
     plm__run_end(svc->run);
     svc->run = NULL;
-    /* Cross-thread calls posted after the last step: this thread is
-     * their loop thread now, and then nobody is. */
-    pthread_mutex_lock(&c->svc_mu);
-    syncs = svc->syncs;
-    svc->syncs = NULL;
-    svc->syncs_closed = 1;
-    pthread_mutex_unlock(&c->svc_mu);
-    run_syncs(c, syncs);
+    close_syncs(c, svc);
     return NULL;
 }
 
@@ -363,13 +369,7 @@ static void stop_started(plm_client *c, plm__service *svc)
         plm__run_end(svc->run);
         svc->run = NULL;
         plm__sigpipe_restore(&guard);
-        plm__svc_sync *syncs;
-        pthread_mutex_lock(&c->svc_mu);
-        syncs = svc->syncs;
-        svc->syncs = NULL;
-        svc->syncs_closed = 1;
-        pthread_mutex_unlock(&c->svc_mu);
-        run_syncs(c, syncs);
+        close_syncs(c, svc);
     } else {
         plm__loop_wake(c->loop);
         pthread_join(svc->thread, NULL);

@@ -470,7 +470,7 @@ char *plm__jscan_string(plm__jspan v, size_t *len_out, int *oom)
     *oom = 0;
     if (plm__jscan_kind(v) != '"')
         return NULL;
-    /* A decoded string is never longer than its text: \uXXXX (6 bytes)
+    /* A decoded string is never longer than its text: a \u escape (6 bytes)
      * gives at most 3. */
     out = malloc(v.n);
     if (!out) {
