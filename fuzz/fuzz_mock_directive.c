@@ -25,7 +25,7 @@ static void check(const plm__mock_directive *d)
     FUZZ_CHECK(d->size >= -1 && d->size <= (INT64_C(1) << 34));
     FUZZ_CHECK(d->tokens >= -1 && d->tokens <= 1000000000);
     FUZZ_CHECK(d->fault >= PLM__MOCK_FAULT_NONE &&
-               d->fault <= PLM__MOCK_FAULT_SLOW);
+               d->fault <= PLM__MOCK_FAULT_LAST);
     check_str(d->key, sizeof d->key);
     check_str(d->retry_after, sizeof d->retry_after);
     check_str(d->retry_after_ms, sizeof d->retry_after_ms);

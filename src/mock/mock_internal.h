@@ -46,7 +46,8 @@ typedef enum plm__mock_fault {
     PLM__MOCK_FAULT_BADJSON,
     PLM__MOCK_FAULT_BIG,
     PLM__MOCK_FAULT_SLOW,
-    PLM__MOCK_FAULT_CUT
+    PLM__MOCK_FAULT_CUT,
+    PLM__MOCK_FAULT_LAST = PLM__MOCK_FAULT_CUT /* keep on the last one */
 } plm__mock_fault;
 
 /* A parsed "X-Mock" header or "[mock ...]" directive. */
