@@ -23,6 +23,8 @@
 #include "run_metrics.h"
 
 #define MAX_LISTED_INVALID 20
+/* Held output is written at once past this size, whatever the round. */
+#define HOLD_BYTES (1024u * 1024u)
 
 static plm_client *volatile g_client;
 static volatile sig_atomic_t g_signals;
@@ -103,35 +105,120 @@ static uint64_t next_serial(run_ctx *ctx)
     return ctx->serial_base ^ (++ctx->serial * 0x9e3779b97f4a7c15ull);
 }
 
-static int write_line(run_ctx *ctx, char *line, size_t len)
+/* Counts a line the output file now holds. */
+static void count_written(run_ctx *ctx, const run_held *h)
 {
-    if (!line) {
-        run_say(ctx, "parallm: out of memory formatting an output line\n");
-        ctx->io_error = 1;
-        return -1;
+    if (h->invalid) {
+        ctx->counts.failed++;
+        ctx->counts.invalid++;
+        run_final_add(&ctx->counts.final, RUN_CLASS_INVALID);
+        return;
     }
-    int rc = run_out_write(ctx->out, line, len);
-    int saved = errno;
-    free(line);
-    if (rc == 0 && run_out_sync_maybe(ctx->out) != 0) {
-        rc = -1;
-        saved = errno;
-    }
-    if (rc != 0 && saved == EINTR && g_signals) {
+    run_final_add(&ctx->counts.final, h->cls);
+    if (h->cls == RUN_CLASS_OK)
+        ctx->counts.succeeded++;
+    else
+        ctx->counts.failed++;
+    run_counts_add_tokens(&ctx->counts, h->prompt_tokens, h->completion_tokens,
+                          h->cls == RUN_CLASS_OK);
+}
+
+/* Counts a line that could not be written: a resumed run sends it. */
+static void count_unwritten(run_ctx *ctx, const run_held *h)
+{
+    ctx->counts.not_run++;
+    if (!h->invalid)
+        run_final_unanswered(&ctx->counts.final, &h->prior);
+    else
+        ctx->counts.final.not_run++;
+}
+
+static void report_write_error(run_ctx *ctx, int err)
+{
+    if (err == EINTR && g_signals) {
         /* Given up at the second signal, blocked by a reader that does
          * not read: an interruption, not an I/O error. */
         run_say(ctx, "parallm: stopped writing to %s: interrupted\n",
                 ctx->opt->output);
-        ctx->io_error = 1;
         ctx->write_interrupted = 1;
-    } else if (rc != 0) {
+    } else {
         run_say(ctx,
                 "parallm: cannot write %s: %s; stopping (what was written "
                 "is intact; run again to resume)\n",
-                ctx->opt->output, strerror(saved));
-        ctx->io_error = 1;
+                ctx->opt->output, strerror(err));
     }
-    return rc;
+    ctx->io_error = 1;
+}
+
+/* Writes the lines held since the last flush (one write()) and counts
+ * them. 0, or -1 once the output failed (the run stops). */
+static int flush_lines(run_ctx *ctx)
+{
+    size_t written = 0, i;
+    int rc = 0, err = 0;
+
+    if (ctx->nheld == 0 && !ctx->io_error)
+        return 0;
+    if (!ctx->io_error && run_out_flush(ctx->out, &written) != 0) {
+        err = errno;
+        rc = -1;
+    }
+    for (i = 0; i < ctx->nheld; i++) {
+        if (i < written)
+            count_written(ctx, &ctx->held[i]);
+        else
+            count_unwritten(ctx, &ctx->held[i]);
+    }
+    ctx->nheld = 0;
+    if (rc == 0 && !ctx->io_error && run_out_sync_maybe(ctx->out) != 0) {
+        err = errno;
+        rc = -1;
+    }
+    if (rc != 0)
+        report_write_error(ctx, err);
+    return ctx->io_error ? -1 : 0;
+}
+
+/* The engine's end of a round: the round's lines go out together. */
+static int flush_round(void *user_data)
+{
+    return flush_lines(user_data) != 0;
+}
+
+/* Keeps a formatted line (freed here) for this round's write, with what
+ * it will count. 0, or -1 when the output failed: then the line counts
+ * as not written and the run stops. */
+static int hold_line(run_ctx *ctx, char *line, size_t len, const run_held *h)
+{
+    if (!line) {
+        run_say(ctx, "parallm: out of memory formatting an output line\n");
+        ctx->io_error = 1;
+        count_unwritten(ctx, h);
+        return -1;
+    }
+    if (ctx->nheld == ctx->capheld || run_out_held(ctx->out) >= HOLD_BYTES)
+        flush_lines(ctx); /* the list is full, or enough for one write */
+    if (ctx->nheld == ctx->capheld) {
+        size_t cap = ctx->capheld ? ctx->capheld * 2 : 64;
+        run_held *n = realloc(ctx->held, cap * sizeof *n);
+        if (n) {
+            ctx->held = n;
+            ctx->capheld = cap;
+        }
+    }
+    if (ctx->io_error || ctx->nheld == ctx->capheld ||
+        run_out_hold(ctx->out, line, len) != 0) {
+        if (!ctx->io_error) {
+            run_say(ctx, "parallm: out of memory holding an output line\n");
+            ctx->io_error = 1;
+        }
+        free(line);
+        count_unwritten(ctx, h);
+        return -1;
+    }
+    free(line);
+    ctx->held[ctx->nheld++] = *h;
+    return 0;
 }
 
 /* What every record of this run carries besides its answer. */
@@ -154,11 +241,9 @@ static int write_invalid(run_ctx *ctx, const run_input_item *item,
     run_record_meta meta = record_meta(ctx, line_hash);
     char *line = run_out_format_error(item->custom_id, "invalid_request",
                                       item->error, &meta, &len);
-    if (write_line(ctx, line, len) != 0)
+    run_held h = { .invalid = 1, .cls = RUN_CLASS_INVALID };
+    if (hold_line(ctx, line, len, &h) != 0)
         return -1;
-    ctx->counts.failed++;
-    ctx->counts.invalid++;
-    run_final_add(&ctx->counts.final, RUN_CLASS_INVALID);
     if (++ctx->listed_invalid <= MAX_LISTED_INVALID) {
         char shown[sizeof item->error];
         memcpy(shown, item->error, sizeof shown);
@@ -383,20 +468,15 @@ static int record_result(run_ctx *ctx, pending *p, const plm_result *res)
     size_t len = 0;
     run_record_meta meta = record_meta(ctx, p->line_hash);
     char *line = run_out_format_result(p->custom_id, res, &meta, &cls, &len);
-    if (write_line(ctx, line, len) != 0) {
-        ctx->counts.not_run++;
-        run_final_unanswered(&ctx->counts.final, &p->prior);
+    run_held h = { .cls = cls,
+                   .prior = p->prior,
+                   .prompt_tokens = plm_result_prompt_tokens(res),
+                   .completion_tokens = plm_result_completion_tokens(res) };
+    if (hold_line(ctx, line, len, &h) != 0)
         return 1;
-    }
     int ok = cls == RUN_CLASS_OK;
-    run_final_add(&ctx->counts.final, cls);
-    if (ok)
-        ctx->counts.succeeded++;
-    else
-        ctx->counts.failed++;
     if (!ok)
         note_failure(ctx, p, res);
-    run_counts_add_tokens(&ctx->counts, res, ok);
     plm_error_class ecls = plm_result_error_class(res);
     if (ok || (ecls != PLM_CLASS_AUTH && ecls != PLM_CLASS_QUOTA) || ctx->fatal)
         return 0;
@@ -511,6 +591,7 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
     ropts.timeout_ms = opt->timeout_ms;
     ropts.tick = tick;
     ropts.tick_ms = 250;
+    ropts.flush = flush_round;
     /* At most max_concurrent requests finish between two calls of the
      * source (and after its last one), so this is the graveyard's size. */
     ctx->capgrave = (size_t)opt->max_concurrent + 16;
@@ -534,6 +615,7 @@ static int run_requests(run_ctx *ctx, double *elapsed, plm_stats *stats,
     g_client = NULL;
     *elapsed = run_now() - ctx->counts.started;
     grave_flush(ctx);
+    flush_lines(ctx);
     tally_rest(ctx);
     if (run_out_close(ctx->out) != 0 && !ctx->io_error) {
         fprintf(stderr, "parallm run: cannot write %s: %s\n", opt->output,

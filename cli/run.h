@@ -238,9 +238,21 @@ extern volatile sig_atomic_t *run_out_stop;
 /* Appends one whole line (the newline included in buf) with one write();
  * a failed write leaves the file as it was. 0, or -1 with errno set. */
 int run_out_write(run_out *o, const char *buf, size_t len);
+/* Keeps whole lines (a copy of buf) for the next run_out_flush: the lines
+ * a round of the run produces go out in one write(). 0, or -1 (out of
+ * memory; nothing kept). */
+int run_out_hold(run_out *o, const char *buf, size_t len);
+/* Bytes held and not yet written. */
+size_t run_out_held(const run_out *o);
+/* Appends the held lines with one write() (more only if it is short); a
+ * failure leaves the file ending at the last whole line. The lines now in
+ * the file, in the order held, go to *lines_written. 0, or -1 with errno
+ * set; either way nothing stays held. */
+int run_out_flush(run_out *o, size_t *lines_written);
 /* fsync when 100 lines or 1 s have gone by since the last one. */
 int run_out_sync_maybe(run_out *o);
-/* Flushes to disk and closes. 0, or -1 with errno set. */
+/* Writes what is held, flushes to disk and closes. 0, or -1 with errno
+ * set. */
 int run_out_close(run_out *o);
 
 /* What every record carries besides its answer. */
@@ -330,7 +342,7 @@ typedef struct run_counts {
 
 /* Adds a written answer's token counts to c, keeping count of those it
  * did not report (ok: the answer is a success). */
-void run_counts_add_tokens(run_counts *c, const plm_result *res, int ok);
+void run_counts_add_tokens(run_counts *c, int64_t in, int64_t out, int ok);
 
 /* The whole run's token count of one kind as it may be shown: 1 when
  * known (*out the sum), 0 when unknown (answers came, none reported it). */
@@ -344,6 +356,15 @@ typedef struct run_prior {
     unsigned char flags; /* RUN_ID_DONE_* and the failure class */
     int changed;         /* the input line differs from the recorded one */
 } run_prior;
+
+/* An output line held for the round's write, and what it counts once
+ * written (or, when the write fails, as not run). */
+typedef struct run_held {
+    int cls;     /* RUN_CLASS_* */
+    int invalid; /* an input line refused as invalid */
+    run_prior prior;
+    int64_t prompt_tokens, completion_tokens; /* -1 = not reported */
+} run_held;
 
 enum run_decision {
     RUN_SEND = 1,     /* no success for the line as it is: send it */

@@ -38,6 +38,8 @@ typedef struct run_ctx {
     uint64_t listed_invalid;
     plm_request **grave; /* finished requests, freed outside callbacks */
     size_t ngrave, capgrave;
+    run_held *held; /* lines held for this round's write (cmd_run.c) */
+    size_t nheld, capheld;
     int in_fd;         /* INPUT, -1 until opened */
     int in_regular;    /* INPUT is a regular file (can be read on) */
     int input_eof;     /* the source read INPUT to its end */

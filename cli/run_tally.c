@@ -135,11 +135,8 @@ int run_tally_rest(run_line_reader *r, run_idset *ids, int skip_failed,
     }
 }
 
-void run_counts_add_tokens(run_counts *c, const plm_result *res, int ok)
+void run_counts_add_tokens(run_counts *c, int64_t in, int64_t out, int ok)
 {
-    int64_t in = plm_result_prompt_tokens(res);
-    int64_t out = plm_result_completion_tokens(res);
-
     /* -1 is "not reported"; a reported 0 is a count like any other. */
     if (in >= 0) {
         c->prompt_tokens += in;

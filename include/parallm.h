@@ -574,6 +574,15 @@ PLM_EXTERN void plm_client_stats(const plm_client *client, plm_stats *out);
 /* Called from the run's thread every tick_ms while a run goes on. */
 typedef void (*plm_tick_fn)(const plm_stats *stats, void *user_data);
 
+/* Called from the run's thread at the end of every round of the run's
+ * loop: after the completions of the round were delivered and the source
+ * was asked for more, before the run waits for the network again, and
+ * once more before plm_client_run returns. The place to write out what
+ * the callbacks of the round buffered (`parallm run` writes its output
+ * lines here, one write() a round instead of one a line). A non-zero
+ * return aborts the run as the completion callback's does. */
+typedef int (*plm_flush_fn)(void *user_data);
+
 #define PLM_RUN_OPTIONS_VERSION 1
 
 typedef struct plm_run_options {
@@ -587,6 +596,7 @@ typedef struct plm_run_options {
     int64_t timeout_ms; /* whole run deadline; 0 = none */
     plm_tick_fn tick;   /* optional progress callback */
     int64_t tick_ms;    /* default 250 */
+    plm_flush_fn flush; /* optional; user_data is the run's */
 } plm_run_options;
 
 #define PLM_RUN_OPTIONS_INIT                                                   \

@@ -61,6 +61,7 @@ struct plm__run {
     plm_tick_fn tick_fn;
     int64_t tick_ms;
     void *tick_user_data;
+    plm_flush_fn flush_fn; /* gets tick_user_data, the caller's own */
     uint64_t rng;
     int64_t batch_size; /* for the log line; -1 = requests taken */
     int service;        /* ends only when closed (plm__run_close) */

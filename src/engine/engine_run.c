@@ -52,8 +52,21 @@ static void service_rearm(plm__run *run)
     atomic_store(&run->client->interrupt_level, 0);
 }
 
+/* The caller's end-of-round flush; a failure aborts the run as a
+ * completion callback's non-zero return does. */
+static void run_flush(plm__run *run)
+{
+    if (!run->flush_fn || run->flush_fn(run->tick_user_data) == 0)
+        return;
+    if (!run->stopping && !run->abort_pending) {
+        run->abort_pending = 1;
+        run->result = PLM_EABORTED;
+    }
+    plm__eng_settle(run); /* acts on the abort now, not at the next event */
+}
+
 /* Acts on what the last dispatch changed: stops, then admission and
- * pulls. Returns 1 when the run is over. */
+ * pulls, then the caller's flush. Returns 1 when the run is over. */
 static int run_settle(plm__run *run)
 {
     plm_client *client = run->client;
@@ -62,6 +75,7 @@ static int run_settle(plm__run *run)
     if (run->settle)
         run->settle(run, run->user_data);
     plm__eng_settle(run);
+    run_flush(run);
     service_rearm(run);
     if (run->settle_done)
         run->settle_done(run, run->user_data);
@@ -106,6 +120,10 @@ static void run_start_timers(plm__run *run, const plm__run_params *p)
         run->tick_ms = opts->tick_ms > 0 ? opts->tick_ms : PLM__DEFAULT_TICK_MS;
         run->tick_user_data = p->tick_user_data;
         plm__timer_start(client->loop, &run->tick, run->tick_ms);
+    }
+    if (opts && opts->flush) {
+        run->flush_fn = opts->flush;
+        run->tick_user_data = p->tick_user_data;
     }
 }
 
@@ -218,6 +236,11 @@ int plm__run_end(plm__run *run)
     plm__timer_stop(client->loop, &run->tick);
     plm__timer_stop(client->loop, &run->admit_timer);
     plm__eng_attach(run, 0);
+    /* What completed after the last round's flush (an abort's
+     * cancellations) is flushed too. */
+    if (run->flush_fn && run->flush_fn(run->tick_user_data) != 0 &&
+        result == PLM_OK)
+        result = PLM_EABORTED;
     for (i = 0; i < client->nhooks; i++)
         if (client->hooks[i].run_end)
             client->hooks[i].run_end(client->hooks[i].data);

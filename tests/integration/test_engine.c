@@ -35,6 +35,8 @@ typedef struct feed {
     int ticks;
     uint64_t max_in_flight_ticked;
     int nested_rc;
+    size_t flushes, flushed_at, first_flush_at;
+    int flush_fails; /* the flush fails once completions were seen */
 } feed;
 
 static int feed_source(plm_request **out, void *user_data)
@@ -517,6 +519,49 @@ static void test_engine__ticks_and_state_checks(void **state)
     plm_fx_stop(&fx);
 }
 
+static int flush_fn(void *user_data)
+{
+    feed *f = user_data;
+    if (f->ndone && !f->first_flush_at)
+        f->first_flush_at = f->ndone;
+    f->flushes++;
+    f->flushed_at = f->ndone;
+    return f->flush_fails && f->ndone > 0;
+}
+
+/* The flush comes at the end of each round: a quick answer is flushed
+ * while a slow one is still out, and every completion is flushed before
+ * the run returns, an abort's cancellations included. */
+static void test_engine__flush_each_round(void **state)
+{
+    plm_fx fx;
+    plm_request *reqs[2];
+    feed f;
+    plm_run_options o = ropts(0, 0);
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    for (int fails = 0; fails <= 1; fails++) {
+        reqs[0] = plm_fx_chat(PLM_PROVIDER_OPENAI, "quick");
+        reqs[1] = plm_fx_chat(PLM_PROVIDER_OPENAI, "[mock latency=300]");
+        feed_init(&f, fx.client, reqs, 2);
+        f.flush_fails = fails;
+        o.flush = flush_fn;
+        assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete,
+                                        &o, &f),
+                         fails ? PLM_EABORTED : PLM_OK);
+        assert_int_equal(f.ndone, 2);
+        assert_int_equal(f.first_flush_at, 1); /* the quick one, alone */
+        assert_int_equal(f.flushed_at, 2);     /* nothing left unflushed */
+        assert_true(f.flushes >= 2);
+        assert_int_equal(plm_result_code(f.done[0]), PLM_OK);
+        assert_int_equal(plm_result_code(f.done[1]),
+                         fails ? PLM_ECANCELLED : PLM_OK);
+        feed_free(&f);
+    }
+    plm_fx_stop(&fx);
+}
+
 static void test_engine__anthropic(void **state)
 {
     plm_fx fx;
@@ -705,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_engine__interrupt_from_signal_handler),
         cmocka_unit_test(test_engine__callback_abort),
         cmocka_unit_test(test_engine__ticks_and_state_checks),
+        cmocka_unit_test(test_engine__flush_each_round),
         cmocka_unit_test(test_engine__anthropic),
         cmocka_unit_test(test_engine__key_never_in_messages),
         cmocka_unit_test(test_engine__batch_log_line),
