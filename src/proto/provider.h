@@ -239,7 +239,8 @@ struct curl_slist *plm__header_append_secret(struct curl_slist *list,
                                              const char *key);
 
 /* Appends {"role": role, "content": content} to the body's "messages"
- * (the shared add_message). PLM_OK or PLM_ENOMEM. */
+ * (the shared add_message); both are UTF-8 the caller has checked.
+ * PLM_OK or PLM_ENOMEM. */
 int plm__chat_append_message(json_t *body, const char *role,
                              const char *content);
 

@@ -231,10 +231,17 @@ int plm__chat_append_message(json_t *body, const char *role,
                              const char *content)
 {
     json_t *messages = json_object_get(body, "messages");
-    json_t *msg = json_pack("{s:s, s:s}", "role", role, "content", content);
+    json_t *msg = json_object();
 
-    if (!msg)
+    /* Both strings were checked as UTF-8 by the caller: no second check
+     * (json_pack's format parsing and checks cost more than the rest). */
+    if (!msg ||
+        json_object_set_new_nocheck(msg, "role", json_string_nocheck(role)) ||
+        json_object_set_new_nocheck(msg, "content",
+                                    json_string_nocheck(content))) {
+        json_decref(msg);
         return PLM_ENOMEM;
+    }
     return json_array_append_new(messages, msg) ? PLM_ENOMEM : PLM_OK;
 }
 
