@@ -35,6 +35,7 @@ struct run_out {
     char *held; /* whole lines run_out_hold kept for run_out_flush */
     size_t nheld, capheld;
     size_t held_lines;
+    run_syncer *syncer; /* fdatasync off the loop; NULL: done inline */
 };
 
 static const char *const class_names[RUN_CLASS_COUNT] = {
@@ -421,6 +422,8 @@ int run_out_open(run_out **out, const char *path, int flags, run_idset *ids,
         (rc = scan(o, ids, flags, info, err, errlen)) != 0)
         goto fail;
     o->last_sync = run_now();
+    if (o->regular) /* without the thread, the loop syncs itself */
+        o->syncer = run_syncer_start(o->fd);
     *out = o;
     return 0;
 fail:
@@ -556,7 +559,7 @@ int run_out_sync_maybe(run_out *o)
         return 0;
     o->pending = 0;
     o->last_sync = now;
-    return fdatasync(o->fd);
+    return o->syncer ? run_syncer_request(o->syncer) : fdatasync(o->fd);
 }
 
 int run_out_close(run_out *o)
@@ -567,9 +570,16 @@ int run_out_close(run_out *o)
         return 0;
     if (run_out_flush(o, &ignored) != 0) /* the caller flushed: none */
         rc = -1;
-    if (rc == 0 && o->regular && o->pending && fdatasync(o->fd) != 0)
-        rc = -1;
     int saved = errno;
+    int last = rc == 0 && o->regular && o->pending;
+    /* Waits for a sync under way; a failed one is this call's error. */
+    if (o->syncer && run_syncer_stop(o->syncer, last) != 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    } else if (!o->syncer && last && fdatasync(o->fd) != 0) {
+        rc = -1;
+        saved = errno;
+    }
     if (close(o->fd) != 0 && rc == 0) {
         rc = -1;
         saved = errno;

@@ -249,8 +249,21 @@ size_t run_out_held(const run_out *o);
  * the file, in the order held, go to *lines_written. 0, or -1 with errno
  * set; either way nothing stays held. */
 int run_out_flush(run_out *o, size_t *lines_written);
-/* fsync when 100 lines or 1 s have gone by since the last one. */
+/* fsync when 100 lines or 1 s have gone by since the last one, on the
+ * file's sync thread (output_sync.c) when it has one: then a failed
+ * sync is the error of the next call. 0, or -1 with errno set. */
 int run_out_sync_maybe(run_out *o);
+
+/* The thread that runs an output file's fdatasync (output_sync.c). */
+typedef struct run_syncer run_syncer;
+/* NULL when the thread cannot be made: the caller syncs itself. */
+run_syncer *run_syncer_start(int fd);
+/* Asks for a sync and returns at once. 0, or -1 with errno set when an
+ * earlier sync failed. */
+int run_syncer_request(run_syncer *s);
+/* Runs a last sync if final_sync, waits for the thread and frees it. 0,
+ * or -1 with errno of the first sync that failed. */
+int run_syncer_stop(run_syncer *s, int final_sync);
 /* Writes what is held, flushes to disk and closes. 0, or -1 with errno
  * set. */
 int run_out_close(run_out *o);

@@ -23,6 +23,7 @@
 #include "../../cli/json_text.c"
 #include "../../cli/jsonl_input.c"
 #include "../../cli/output.c"
+#include "../../cli/output_sync.c"
 #include "../../cli/output_format.c"
 #include "provider_parse.h"
 #include "result.h"

@@ -2,7 +2,7 @@
  * The output file's held lines (cli/output.c): what one round of a run
  * produces is kept and written with one write(); a write that fails part
  * way leaves the file ending at its last whole line and says how many of
- * the held lines are in it.
+ * the held lines are in it. And its sync thread (cli/output_sync.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,7 @@
 #include "../../cli/json_text.c"
 #include "../../cli/jsonl_input.c"
 #include "../../cli/output.c"
+#include "../../cli/output_sync.c"
 
 #include "test_util.h"
 
@@ -140,12 +141,44 @@ static void test_flush_to_a_full_device_fails(void **state)
     run_idset_free(ids);
 }
 
+/* The sync thread reports what fdatasync said: a pipe refuses it. */
+static void test_syncer_reports_a_failed_sync(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    run_syncer *s = run_syncer_start(p[1]);
+    assert_non_null(s);
+    assert_int_equal(run_syncer_request(s), 0); /* asked, not waited for */
+    errno = 0;
+    assert_int_equal(run_syncer_stop(s, 1), -1); /* waits for it */
+    assert_int_equal(errno, EINVAL);
+    close(p[0]);
+    close(p[1]);
+
+    /* A file syncs, a request returns at once, stop waits. */
+    char dir[256], path[300];
+    assert_int_equal(plm_test_tmpdir("plm-run-hold", dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/f", dir);
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    s = run_syncer_start(fd);
+    assert_non_null(s);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(run_syncer_request(s), 0);
+    assert_int_equal(run_syncer_stop(s, 1), 0);
+    assert_int_equal(run_syncer_stop(NULL, 1), 0);
+    close(fd);
+    plm_test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_held_lines_go_out_in_one_flush),
         cmocka_unit_test(test_partial_flush_keeps_whole_lines),
         cmocka_unit_test(test_flush_to_a_full_device_fails),
+        cmocka_unit_test(test_syncer_reports_a_failed_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
