@@ -88,10 +88,11 @@ typedef struct plm__provider_ops {
     /* Streaming turned on or off, after the shared "stream" field was set
      * or removed. NULL: nothing more. */
     int (*set_stream)(json_t *body, int on);
-    /* Serializes a chat body (compact); json_response is the mode the
-     * caller asked for. Must leave body as it found it. NULL:
-     * json_dumps(body, JSON_COMPACT). Returns NULL on out of memory. */
-    char *(*serialize)(json_t *body, int json_response);
+    /* Serializes a chat body (compact), its length in *len_out;
+     * json_response is the mode the caller asked for. Must leave body as
+     * it found it. NULL: plm__json_write_compact(body) (json_write.h).
+     * Returns NULL on out of memory. */
+    char *(*serialize)(json_t *body, int json_response, size_t *len_out);
     /* Prompt bytes the serialization adds that are not in the body (for
      * the token estimate). NULL: none. */
     int64_t (*estimate_extra_bytes)(int json_response);

@@ -1,8 +1,9 @@
 /*
  * The request object. A chat request keeps its body as a jansson object in
  * the provider's own shape while the caller builds it, so that serializing
- * it is one json_dumps() when the engine takes it; the text is cached until
- * the next builder call. A raw request carries a caller-given method, path
+ * it is one walk of the tree when the engine takes it (json_write.c, which
+ * writes what json_dumps would); the text is cached until the next builder
+ * call. A raw request carries a caller-given method, path
  * and JSON object (one batch input line) and only its policy fields
  * (timeout, retries, user data, stream) may change.
  *
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_write.h"
 #include "provider.h"
 #include "request.h"
 
@@ -347,6 +349,7 @@ void *plm_request_user_data(const plm_request *req)
 int plm__request_serialize(plm_request *req)
 {
     const plm__provider_ops *ops;
+    size_t len = 0;
     char *text;
 
     if (!req || !req->body)
@@ -355,13 +358,13 @@ int plm__request_serialize(plm_request *req)
         return PLM_OK;
     ops = ops_of(req);
     if (!req->is_raw && ops && ops->serialize)
-        text = ops->serialize(req->body, req->json_response);
+        text = ops->serialize(req->body, req->json_response, &len);
     else
-        text = json_dumps(req->body, JSON_COMPACT);
+        text = plm__json_write_compact(req->body, &len);
     if (!text)
         return PLM_ENOMEM;
     req->body_text = text;
-    req->body_len = strlen(text);
+    req->body_len = len;
     return PLM_OK;
 }
 

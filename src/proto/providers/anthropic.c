@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "json_scan.h"
+#include "json_write.h"
 #include "provider.h"
 #include "provider_parse.h"
 
@@ -69,7 +70,7 @@ static int add_message(json_t *body, const char *role, const char *content)
 
 /* Dumps the body with the JSON instruction added to its system prompt;
  * the caller's "system" is put back afterwards. */
-static char *dump_with_instruction(json_t *body)
+static char *dump_with_instruction(json_t *body, size_t *len_out)
 {
     json_t *old = json_object_get(body, "system");
     const char *text = json_string_value(old);
@@ -83,7 +84,7 @@ static char *dump_with_instruction(json_t *body)
         sys = json_string(json_instruction);
     if (!sys || json_object_set_new(body, "system", sys))
         goto out;
-    out = json_dumps(body, JSON_COMPACT);
+    out = plm__json_write_compact(body, len_out);
     if (saved)
         json_object_set(body, "system", saved);
     else
@@ -93,11 +94,11 @@ out:
     return out;
 }
 
-static char *serialize(json_t *body, int json_response)
+static char *serialize(json_t *body, int json_response, size_t *len_out)
 {
     if (json_response)
-        return dump_with_instruction(body);
-    return json_dumps(body, JSON_COMPACT);
+        return dump_with_instruction(body, len_out);
+    return plm__json_write_compact(body, len_out);
 }
 
 static int64_t estimate_extra_bytes(int json_response)
