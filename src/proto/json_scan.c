@@ -7,8 +7,10 @@
  * 56,000 instructions in json_loadb and json_decref (a hash table per
  * object, a malloc per string and number), more than libcurl's whole
  * transfer, to read four or five fields (callgrind, docs/PERFORMANCE.md).
- * This scanner checks the whole document and then finds those fields in
- * place, with no allocation but the strings it returns.
+ * This scanner checks the whole document in one pass, noting where each
+ * object and array ends (plm__jscan_doc), and then finds those fields in
+ * place, stepping over a member's value in one step, with no allocation
+ * but the strings it returns.
  *
  * It decides only where it is certain to agree with jansson; everywhere
  * else plm__jscan_object returns 0 and the caller parses with jansson, so
@@ -30,15 +32,43 @@
 
 #define PLM__JSCAN_DEPTH 64
 
-struct scan {
-    const unsigned char *p, *end;
+typedef const unsigned char *pos;
+
+/* 1 for the bytes a string's text holds as they are: printable ASCII but
+ * the quote and the backslash. A control, '"', '\\' and every byte of a
+ * UTF-8 sequence need a look (scan_string). */
+static const unsigned char plain_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xA0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xB0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xC0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xD0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xE0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xF0 */
 };
 
-static void skip_ws(struct scan *s)
+/*
+ * The scanning functions take the position p and the end of the text and
+ * return the position past what they scanned, or NULL when the document
+ * is to be left to jansson: positions in locals stay in registers, where
+ * a position in a struct written through a pointer went to memory at
+ * every byte.
+ */
+
+static pos skip_ws(pos p, pos end)
 {
-    while (s->p < s->end &&
-           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-        s->p++;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
 }
 
 static int hex_value(unsigned char c)
@@ -68,7 +98,7 @@ static long hex4(const unsigned char *p)
 
 /* Length of the well-formed UTF-8 sequence at p (its lead byte >= 0x80),
  * or 0 (RFC 3629's table, which is what jansson's utf8_check_* accept). */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+static size_t utf8_len(pos p, pos end)
 {
     unsigned char c = p[0], lo = 0x80, hi = 0xBF;
     size_t n;
@@ -97,199 +127,275 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-/* What a byte is inside a string: plain, or one that needs a look. */
-static int string_special(unsigned char c)
+/* The escape at p (its backslash) inside a string's text. */
+static pos scan_escape(pos p, pos end)
 {
-    return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+    long u;
+
+    if (end - p < 2)
+        return NULL;
+    switch (p[1]) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't': return p + 2;
+    case 'u': break;
+    default: return NULL;
+    }
+    if (end - p < 6)
+        return NULL;
+    u = hex4(p + 2);
+    if (u <= 0 || (u >= 0xD800 && u <= 0xDFFF))
+        return NULL;
+    return p + 6;
 }
 
-/* A string at s->p (its opening quote); key: a member name, which must
- * have no escape. 1 when scanned, 0 to fall back. */
-static int scan_string(struct scan *s, int key)
+/* Past the plain bytes at p: four at a time, then one by one. */
+static pos skip_plain(pos p, pos end)
 {
-    s->p++;
-    while (s->p < s->end) {
-        unsigned char c = *s->p;
+    while (end - p >= 4 && (plain_byte[p[0]] & plain_byte[p[1]] &
+                            plain_byte[p[2]] & plain_byte[p[3]]))
+        p += 4;
+    while (p < end && plain_byte[*p])
+        p++;
+    return p;
+}
 
-        if (!string_special(c)) {
-            s->p++;
+/* A string at p (its opening quote); key: a member name, which must have
+ * no escape. */
+static pos scan_string(pos p, pos end, int key)
+{
+    p++;
+    for (;;) {
+        size_t n;
+
+        p = skip_plain(p, end);
+        if (p >= end || *p < 0x20)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        if (*p == '\\') {
+            if (key)
+                return NULL;
+            p = scan_escape(p, end);
+            if (!p)
+                return NULL;
             continue;
         }
-        if (c == '"') {
-            s->p++;
-            return 1;
-        }
-        if (c < 0x20)
-            return 0;
-        if (c == '\\') {
-            long u;
-
-            if (key || s->end - s->p < 2)
-                return 0;
-            c = s->p[1];
-            if (c != 'u') {
-                if (!strchr("\"\\/bfnrt", c) || c == '\0')
-                    return 0;
-                s->p += 2;
-                continue;
-            }
-            if (s->end - s->p < 6)
-                return 0;
-            u = hex4(s->p + 2);
-            if (u <= 0 || (u >= 0xD800 && u <= 0xDFFF))
-                return 0;
-            s->p += 6;
-        } else {
-            size_t n = utf8_len(s->p, s->end);
-            if (n == 0)
-                return 0;
-            s->p += n;
-        }
+        n = utf8_len(p, end);
+        if (n == 0)
+            return NULL;
+        p += n;
     }
-    return 0;
 }
 
-static int scan_digits(struct scan *s, size_t *count)
+static pos scan_digits(pos p, pos end, size_t *count)
 {
-    const unsigned char *start = s->p;
+    pos start = p;
 
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        s->p++;
-    *count = (size_t)(s->p - start);
-    return *count > 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    *count = (size_t)(p - start);
+    return p;
 }
 
-/* A number, as jansson's lexer reads one; 0 also for those whose value
+/* A number, as jansson's lexer reads one; NULL also for those whose value
  * jansson would refuse (integer out of range, real overflow). */
-static int scan_number(struct scan *s)
+static pos scan_number(pos p, pos end)
 {
     size_t int_digits, n;
     long exp = 0;
     int real = 0, exp_negative = 0;
 
-    if (*s->p == '-')
-        s->p++;
-    if (s->p < s->end && *s->p == '0') {
-        s->p++;
+    if (*p == '-')
+        p++;
+    if (p < end && *p == '0') {
+        p++;
         int_digits = 1;
-        if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-            return 0;
-    } else if (!scan_digits(s, &int_digits)) {
-        return 0;
+        if (p < end && *p >= '0' && *p <= '9')
+            return NULL;
+    } else {
+        p = scan_digits(p, end, &int_digits);
+        if (int_digits == 0)
+            return NULL;
     }
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
+    if (p < end && *p == '.') {
         real = 1;
-        if (!scan_digits(s, &n))
-            return 0;
+        p = scan_digits(p + 1, end, &n);
+        if (n == 0)
+            return NULL;
     }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        const unsigned char *d;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        pos d;
 
-        s->p++;
+        p++;
         real = 1;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-            exp_negative = *s->p++ == '-';
-        d = s->p;
-        if (!scan_digits(s, &n) || n > 4)
-            return 0;
-        for (; d < s->p; d++)
+        if (p < end && (*p == '+' || *p == '-'))
+            exp_negative = *p++ == '-';
+        d = p;
+        p = scan_digits(p, end, &n);
+        if (n == 0 || n > 4)
+            return NULL;
+        for (; d < p; d++)
             exp = exp * 10 + (*d - '0');
     }
     if (!real)
-        return int_digits <= 18;
+        return int_digits <= 18 ? p : NULL;
     /* Below 10^(int_digits + exp) <= 10^300: never strtod's HUGE_VAL. */
-    return int_digits <= 300 && (exp_negative || (long)int_digits + exp <= 300);
+    if (int_digits > 300 || (!exp_negative && (long)int_digits + exp > 300))
+        return NULL;
+    return p;
 }
 
-static int scan_literal(struct scan *s, const char *word)
+static pos scan_literal(pos p, pos end, const char *word, size_t n)
 {
-    size_t n = strlen(word);
+    if ((size_t)(end - p) < n || memcmp(p, word, n) != 0)
+        return NULL;
+    return p + n;
+}
 
-    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+/* A value that is not an object or an array, at p (p < end). */
+static pos scan_scalar(pos p, pos end)
+{
+    switch (*p) {
+    case '"': return scan_string(p, end, 0);
+    case 't': return scan_literal(p, end, "true", 4);
+    case 'f': return scan_literal(p, end, "false", 5);
+    case 'n': return scan_literal(p, end, "null", 4);
+    default:
+        if (*p == '-' || (*p >= '0' && *p <= '9'))
+            return scan_number(p, end);
+        return NULL;
+    }
+}
+
+/* A member's name and its colon at p: the start of its value. */
+static pos scan_name(pos p, pos end)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    p = scan_string(p, end, 1);
+    if (!p)
+        return NULL;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        return NULL;
+    return skip_ws(p + 1, end);
+}
+
+/* The containers open around the scanner: bit d of objects says whether
+ * the one at depth d is an object, tape[d] is its index in the doc. */
+struct nest {
+    uint64_t objects;
+    int depth;
+    size_t tape[PLM__JSCAN_DEPTH];
+};
+
+/* An object or array opens at p; 0 when nested too deep. */
+static int nest_open(struct nest *nest, plm__jscan_doc *doc, pos p)
+{
+    uint64_t bit;
+
+    if (nest->depth >= PLM__JSCAN_DEPTH)
         return 0;
-    s->p += n;
+    bit = (uint64_t)1 << nest->depth;
+    if (doc->count < PLM__JSCAN_TAPE)
+        doc->start[doc->count] = (const char *)p;
+    nest->tape[nest->depth++] = doc->count++;
+    if (*p == '{')
+        nest->objects |= bit;
+    else
+        nest->objects &= ~bit;
     return 1;
 }
 
-static int scan_value(struct scan *s, int depth);
-
-/* An object or array at s->p; 1 when scanned, 0 to fall back. */
-static int scan_container(struct scan *s, int depth)
+static int nest_in_object(const struct nest *nest)
 {
-    unsigned char close = *s->p == '{' ? '}' : ']';
-    int object = close == '}';
+    return (nest->objects >> (nest->depth - 1)) & 1;
+}
 
-    if (depth >= PLM__JSCAN_DEPTH)
-        return 0;
-    s->p++;
-    skip_ws(s);
-    if (s->p < s->end && *s->p == close) {
-        s->p++;
-        return 1;
-    }
+/*
+ * The document's value at p: past it when scanned, NULL to fall back.
+ * One loop over the values in document order (no recursion): a value,
+ * then the commas and closing brackets after it, then the next member's
+ * name where the container is an object.
+ */
+static pos scan_document(pos p, pos end, plm__jscan_doc *doc)
+{
+    struct nest nest;
+
+    nest.objects = 0;
+    nest.depth = 0;
     for (;;) {
-        if (object) {
-            if (s->p >= s->end || *s->p != '"' || !scan_string(s, 1))
-                return 0;
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return 0;
-            s->p++;
-            skip_ws(s);
+        if (p >= end)
+            return NULL;
+        if (*p == '{' || *p == '[') {
+            if (!nest_open(&nest, doc, p))
+                return NULL;
+            p = skip_ws(p + 1, end);
+            if (p >= end)
+                return NULL;
+            /* Unless it is empty, its first value next. */
+            if (*p != (nest_in_object(&nest) ? '}' : ']')) {
+                if (nest_in_object(&nest))
+                    p = scan_name(p, end);
+                if (!p)
+                    return NULL;
+                continue;
+            }
+        } else {
+            p = scan_scalar(p, end);
+            if (!p)
+                return NULL;
         }
-        if (!scan_value(s, depth + 1))
-            return 0;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return 0;
-        if (*s->p == close) {
-            s->p++;
-            return 1;
+        for (;;) { /* after a value */
+            size_t i;
+
+            if (nest.depth == 0)
+                return p;
+            p = skip_ws(p, end);
+            if (p >= end)
+                return NULL;
+            if (*p == ',')
+                break;
+            if (*p != (nest_in_object(&nest) ? '}' : ']'))
+                return NULL;
+            i = nest.tape[--nest.depth];
+            p++;
+            if (i < PLM__JSCAN_TAPE)
+                doc->end[i] = (const char *)p;
         }
-        if (*s->p != ',')
-            return 0;
-        s->p++;
-        skip_ws(s);
+        p = skip_ws(p + 1, end);
+        if (nest_in_object(&nest))
+            p = scan_name(p, end);
+        if (!p)
+            return NULL;
     }
 }
 
-static int scan_value(struct scan *s, int depth)
+int plm__jscan_object(const char *body, size_t len, plm__jscan_doc *doc,
+                      plm__jspan *root)
 {
-    if (s->p >= s->end)
-        return 0;
-    switch (*s->p) {
-    case '{':
-    case '[': return scan_container(s, depth);
-    case '"': return scan_string(s, 0);
-    case 't': return scan_literal(s, "true");
-    case 'f': return scan_literal(s, "false");
-    case 'n': return scan_literal(s, "null");
-    default:
-        if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
-            return scan_number(s);
-        return 0;
-    }
-}
-
-int plm__jscan_object(const char *body, size_t len, plm__jspan *root)
-{
-    struct scan s = { (const unsigned char *)body,
-                      (const unsigned char *)body + len };
-    const unsigned char *start;
+    pos p = (pos)body, end = p + len, start;
 
     if (!body)
         return 0;
-    skip_ws(&s);
-    if (s.p >= s.end || *s.p != '{')
+    doc->count = 0;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
         return 0;
-    start = s.p;
-    if (!scan_value(&s, 0))
+    start = p;
+    p = scan_document(p, end, doc);
+    if (!p)
         return 0;
     root->p = (const char *)start;
-    root->n = (size_t)(s.p - start);
-    skip_ws(&s);
-    return s.p == s.end;
+    root->n = (size_t)(p - start);
+    root->doc = doc;
+    return skip_ws(p, end) == end;
 }
 
 /* What ends a number or a literal. */
@@ -315,8 +421,29 @@ static const char *skip_string(const char *p)
     }
 }
 
-/* The end of the (already scanned, so valid) value at p. */
-static const char *skip_value(const char *p, const char *end)
+/* The end of the scanned container at p from doc's record; NULL when it
+ * is not there (past the first PLM__JSCAN_TAPE, or no doc). */
+static const char *recorded_end(const plm__jscan_doc *doc, const char *p)
+{
+    size_t lo = 0, hi, n;
+
+    if (!doc)
+        return NULL;
+    n = doc->count < PLM__JSCAN_TAPE ? doc->count : PLM__JSCAN_TAPE;
+    hi = n;
+    while (lo < hi) { /* the starts are in document order */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (doc->start[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && doc->start[lo] == p ? doc->end[lo] : NULL;
+}
+
+/* The end of the (already scanned, so valid) container at p, walked. */
+static const char *walk_container(const char *p, const char *end)
 {
     int depth = 0;
 
@@ -341,11 +468,34 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
+/* The end of the (already scanned, so valid) value at p. */
+static const char *skip_value(const char *p, const char *end,
+                              const plm__jscan_doc *doc)
+{
+    if (*p == '"')
+        return skip_string(p + 1);
+    if (*p == '{' || *p == '[') {
+        const char *recorded = recorded_end(doc, p);
+
+        return recorded ? recorded : walk_container(p, end);
+    }
+    while (p < end && !ends_scalar(*p))
+        p++;
+    return p;
+}
+
 static const char *skip_ws_text(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
+}
+
+/* key equals the member name of nlen bytes at name (which holds no NUL). */
+static int name_is(const char *key, const char *name, size_t nlen)
+{
+    return key[0] == (nlen ? name[0] : '\0') && strncmp(key, name, nlen) == 0 &&
+           key[nlen] == '\0';
 }
 
 int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
@@ -356,6 +506,7 @@ int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
     for (size_t i = 0; i < nkeys; i++) {
         out[i].p = NULL;
         out[i].n = 0;
+        out[i].doc = obj.doc;
     }
     if (plm__jscan_kind(obj) != '{')
         return 0;
@@ -365,13 +516,13 @@ int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
         const char *name = p + 1, *value;
         size_t nlen;
 
-        p = skip_value(p, end); /* the name: no escapes in a scanned one */
-        nlen = (size_t)(p - 1 - name);
-        p = skip_ws_text(p, end) + 1; /* the colon */
+        p = strchr(name, '"'); /* a scanned name has no escape */
+        nlen = (size_t)(p - name);
+        p = skip_ws_text(p + 1, end) + 1; /* the colon */
         value = skip_ws_text(p, end);
-        p = skip_value(value, end);
+        p = skip_value(value, end, obj.doc);
         for (size_t i = 0; i < nkeys; i++) {
-            if (strncmp(keys[i], name, nlen) != 0 || keys[i][nlen] != '\0')
+            if (!name_is(keys[i], name, nlen))
                 continue;
             if (out[i].p)
                 return -1;
@@ -410,7 +561,8 @@ int plm__jscan_next(plm__jspan arr, plm__jspan *it)
     if (p >= end)
         return 0;
     it->p = p;
-    it->n = (size_t)(skip_value(p, end) - p);
+    it->n = (size_t)(skip_value(p, end, arr.doc) - p);
+    it->doc = arr.doc;
     return 1;
 }
 
@@ -422,7 +574,6 @@ int plm__jscan_kind(plm__jspan v)
         return '0';
     return v.p[0];
 }
-
 int plm__jscan_integer(plm__jspan v, int64_t *out)
 {
     int64_t value = 0;
@@ -479,11 +630,14 @@ char *plm__jscan_string(plm__jspan v, size_t *len_out, int *oom)
     }
     end = v.p + v.n - 1; /* the closing quote */
     for (p = v.p + 1; p < end; p++) {
-        if (*p != '\\') {
-            out[n++] = *p;
-            continue;
-        }
-        p++;
+        const char *escape = memchr(p, '\\', (size_t)(end - p));
+        size_t run = (size_t)((escape ? escape : end) - p);
+
+        memcpy(out + n, p, run); /* the text up to the next escape */
+        n += run;
+        if (!escape)
+            break;
+        p = escape + 1;
         switch (*p) {
         case 'b': out[n++] = '\b'; break;
         case 'f': out[n++] = '\f'; break;

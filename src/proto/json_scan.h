@@ -10,20 +10,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A value's text inside the scanned document (p NULL: absent). */
+/* Containers whose ends a scan records (in document order); a lookup
+ * walks through the text of any container past these. */
+#define PLM__JSCAN_TAPE 32
+
+/* What the validating pass learnt about a document, so that lookups
+ * skip a member's value in one step instead of walking it again: where
+ * each of its first PLM__JSCAN_TAPE objects and arrays starts and ends.
+ * The caller's (on its stack), filled by plm__jscan_object. */
+typedef struct plm__jscan_doc {
+    size_t count; /* containers opened; the first PLM__JSCAN_TAPE kept */
+    const char *start[PLM__JSCAN_TAPE];
+    const char *end[PLM__JSCAN_TAPE]; /* past the closing bracket */
+} plm__jscan_doc;
+
+/* A value's text inside the scanned document (p NULL: absent), and the
+ * document's record (NULL: none; lookups then walk the text). */
 typedef struct plm__jspan {
     const char *p;
     size_t n;
+    const plm__jscan_doc *doc;
 } plm__jspan;
 
 /*
  * 1 when body (len bytes) is one JSON object that jansson's
  * json_loadb(body, len, 0, ...) accepts too and that lies in the subset
  * the scanner reads exactly as jansson would; *root is then the whole
- * object. 0 otherwise (invalid JSON, or valid but outside the subset):
+ * object, its spans pointing into body and doc, which must outlive
+ * them. 0 otherwise (invalid JSON, or valid but outside the subset):
  * the caller parses with jansson instead.
  */
-int plm__jscan_object(const char *body, size_t len, plm__jspan *root);
+int plm__jscan_object(const char *body, size_t len, plm__jscan_doc *doc,
+                      plm__jspan *root);
 
 /* The value of member key in a scanned object: 1 with *out set, 0 when
  * obj is not an object or has no such member, -1 when the key appears
@@ -36,9 +54,9 @@ int plm__jscan_member(plm__jspan obj, const char *key, plm__jspan *out);
 int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
                        plm__jspan *out);
 
-/* The next element of a scanned array: start with *it = { NULL, 0 }; 1
- * with *it set to the element, 0 after the last (or if arr is not an
- * array). */
+/* The next element of a scanned array: start with *it = { NULL, 0, NULL
+ * }; 1 with *it set to the element, 0 after the last (or if arr is not
+ * an array). */
 int plm__jscan_next(plm__jspan arr, plm__jspan *it);
 
 /* What a span holds: '{', '[', '"', 'n' (null), 't', 'f', or '0' for a
