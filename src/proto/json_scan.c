@@ -7,10 +7,12 @@
  * 56,000 instructions in json_loadb and json_decref (a hash table per
  * object, a malloc per string and number), more than libcurl's whole
  * transfer, to read four or five fields (callgrind, docs/PERFORMANCE.md).
- * This scanner checks the whole document in one pass, noting where each
- * object and array ends (plm__jscan_doc), and then finds those fields in
- * place, stepping over a member's value in one step, with no allocation
- * but the strings it returns.
+ * This scanner checks the whole document in one pass, recording its
+ * first PLM__JSCAN_VALUES values as it goes (where each starts and ends,
+ * a member's name, the values of each container in order: a
+ * plm__jscan_doc on the caller's stack), and then finds those fields in
+ * the record instead of the text, with no allocation but the strings it
+ * returns. Past the record (a larger document), lookups walk the text.
  *
  * It decides only where it is certain to agree with jansson; everywhere
  * else plm__jscan_object returns 0 and the caller parses with jansson, so
@@ -273,76 +275,124 @@ static pos scan_scalar(pos p, pos end)
     }
 }
 
-/* A member's name and its colon at p: the start of its value. */
-static pos scan_name(pos p, pos end)
+/* A member's name and its colon at p: the start of its value; *name
+ * and *name_len the name's text. */
+static pos scan_name(pos p, pos end, pos *name, size_t *name_len)
 {
+    pos after;
+
     if (p >= end || *p != '"')
         return NULL;
-    p = scan_string(p, end, 1);
-    if (!p)
+    after = scan_string(p, end, 1);
+    if (!after)
         return NULL;
-    p = skip_ws(p, end);
+    *name = p + 1;
+    *name_len = (size_t)(after - p - 2);
+    p = skip_ws(after, end);
     if (p >= end || *p != ':')
         return NULL;
     return skip_ws(p + 1, end);
 }
 
 /* The containers open around the scanner: bit d of objects says whether
- * the one at depth d is an object, tape[d] is its index in the doc. */
+ * the one at depth d is an object, rec[d] is its record's index and
+ * last[d] that of its last value so far (0: none yet). */
 struct nest {
     uint64_t objects;
     int depth;
-    size_t tape[PLM__JSCAN_DEPTH];
+    size_t rec[PLM__JSCAN_DEPTH], last[PLM__JSCAN_DEPTH];
 };
-
-/* An object or array opens at p; 0 when nested too deep. */
-static int nest_open(struct nest *nest, plm__jscan_doc *doc, pos p)
-{
-    uint64_t bit;
-
-    if (nest->depth >= PLM__JSCAN_DEPTH)
-        return 0;
-    bit = (uint64_t)1 << nest->depth;
-    if (doc->count < PLM__JSCAN_TAPE)
-        doc->start[doc->count] = (const char *)p;
-    nest->tape[nest->depth++] = doc->count++;
-    if (*p == '{')
-        nest->objects |= bit;
-    else
-        nest->objects &= ~bit;
-    return 1;
-}
 
 static int nest_in_object(const struct nest *nest)
 {
     return (nest->objects >> (nest->depth - 1)) & 1;
 }
 
+/* A value starts at p (name: its member name, or NULL): its record,
+ * linked to its container's values. Its index, kept or not. */
+static size_t record_value(plm__jscan_doc *doc, struct nest *nest, pos p,
+                           pos name, size_t name_len)
+{
+    size_t k = doc->count++;
+    plm__jscan_value *v;
+    int d = nest->depth - 1;
+
+    if (k >= PLM__JSCAN_VALUES)
+        return k; /* its container will not be complete */
+    v = &doc->values[k];
+    v->p = (const char *)p;
+    v->name = (const char *)name;
+    v->name_len = name_len;
+    v->first = v->next = v->complete = 0;
+    if (d >= 0) {
+        if (nest->last[d])
+            doc->values[nest->last[d]].next = (uint32_t)k;
+        else
+            doc->values[nest->rec[d]].first = (uint32_t)k;
+        nest->last[d] = k;
+    }
+    return k;
+}
+
+/* The container whose record is k opens at p; 0 when nested too deep. */
+static int nest_open(struct nest *nest, size_t k, pos p)
+{
+    uint64_t bit;
+
+    if (nest->depth >= PLM__JSCAN_DEPTH)
+        return 0;
+    bit = (uint64_t)1 << nest->depth;
+    if (*p == '{')
+        nest->objects |= bit;
+    else
+        nest->objects &= ~bit;
+    nest->rec[nest->depth] = k;
+    nest->last[nest->depth] = 0;
+    nest->depth++;
+    return 1;
+}
+
+/* The innermost container closes at p (its bracket). */
+static void nest_close(struct nest *nest, plm__jscan_doc *doc, pos p)
+{
+    size_t k = nest->rec[--nest->depth];
+
+    if (k < PLM__JSCAN_VALUES) {
+        doc->values[k].end = (const char *)p + 1;
+        doc->values[k].complete = doc->count <= PLM__JSCAN_VALUES;
+    }
+}
+
 /*
  * The document's value at p: past it when scanned, NULL to fall back.
- * One loop over the values in document order (no recursion): a value,
- * then the commas and closing brackets after it, then the next member's
- * name where the container is an object.
+ * One loop over the values in document order (no recursion), recording
+ * each: a value, then the commas and closing brackets after it, then the
+ * next member's name where the container is an object.
  */
 static pos scan_document(pos p, pos end, plm__jscan_doc *doc)
 {
     struct nest nest;
+    pos name = NULL;
+    size_t name_len = 0;
 
     nest.objects = 0;
     nest.depth = 0;
     for (;;) {
+        size_t k = record_value(doc, &nest, p, name, name_len);
+
         if (p >= end)
             return NULL;
         if (*p == '{' || *p == '[') {
-            if (!nest_open(&nest, doc, p))
+            if (!nest_open(&nest, k, p))
                 return NULL;
             p = skip_ws(p + 1, end);
             if (p >= end)
                 return NULL;
             /* Unless it is empty, its first value next. */
             if (*p != (nest_in_object(&nest) ? '}' : ']')) {
+                name = NULL;
                 if (nest_in_object(&nest))
-                    p = scan_name(p, end);
+                    p = scan_name(p, end, &name, &name_len);
                 if (!p)
                     return NULL;
                 continue;
@@ -351,10 +401,10 @@ static pos scan_document(pos p, pos end, plm__jscan_doc *doc)
             p = scan_scalar(p, end);
             if (!p)
                 return NULL;
+            if (k < PLM__JSCAN_VALUES)
+                doc->values[k].end = (const char *)p;
         }
         for (;;) { /* after a value */
-            size_t i;
-
             if (nest.depth == 0)
                 return p;
             p = skip_ws(p, end);
@@ -364,14 +414,12 @@ static pos scan_document(pos p, pos end, plm__jscan_doc *doc)
                 break;
             if (*p != (nest_in_object(&nest) ? '}' : ']'))
                 return NULL;
-            i = nest.tape[--nest.depth];
-            p++;
-            if (i < PLM__JSCAN_TAPE)
-                doc->end[i] = (const char *)p;
+            nest_close(&nest, doc, p++);
         }
         p = skip_ws(p + 1, end);
+        name = NULL;
         if (nest_in_object(&nest))
-            p = scan_name(p, end);
+            p = scan_name(p, end, &name, &name_len);
         if (!p)
             return NULL;
     }
@@ -421,25 +469,26 @@ static const char *skip_string(const char *p)
     }
 }
 
-/* The end of the scanned container at p from doc's record; NULL when it
- * is not there (past the first PLM__JSCAN_TAPE, or no doc). */
-static const char *recorded_end(const plm__jscan_doc *doc, const char *p)
+/* The record of the value whose text starts at p, or NULL (past the
+ * first PLM__JSCAN_VALUES, or no doc). */
+static const plm__jscan_value *find_value(const plm__jscan_doc *doc,
+                                          const char *p)
 {
     size_t lo = 0, hi, n;
 
     if (!doc)
         return NULL;
-    n = doc->count < PLM__JSCAN_TAPE ? doc->count : PLM__JSCAN_TAPE;
+    n = doc->count < PLM__JSCAN_VALUES ? doc->count : PLM__JSCAN_VALUES;
     hi = n;
-    while (lo < hi) { /* the starts are in document order */
+    while (lo < hi) { /* the values start in document order */
         size_t mid = lo + (hi - lo) / 2;
 
-        if (doc->start[mid] < p)
+        if (doc->values[mid].p < p)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < n && doc->start[lo] == p ? doc->end[lo] : NULL;
+    return lo < n && doc->values[lo].p == p ? &doc->values[lo] : NULL;
 }
 
 /* The end of the (already scanned, so valid) container at p, walked. */
@@ -475,9 +524,9 @@ static const char *skip_value(const char *p, const char *end,
     if (*p == '"')
         return skip_string(p + 1);
     if (*p == '{' || *p == '[') {
-        const char *recorded = recorded_end(doc, p);
+        const plm__jscan_value *v = find_value(doc, p);
 
-        return recorded ? recorded : walk_container(p, end);
+        return v ? v->end : walk_container(p, end);
     }
     while (p < end && !ends_scalar(*p))
         p++;
@@ -492,15 +541,34 @@ static const char *skip_ws_text(const char *p, const char *end)
 }
 
 /* key equals the member name of nlen bytes at name (which holds no NUL). */
-static int name_is(const char *key, const char *name, size_t nlen)
+static inline int name_is(const char *key, const char *name, size_t nlen)
 {
     return key[0] == (nlen ? name[0] : '\0') && strncmp(key, name, nlen) == 0 &&
            key[nlen] == '\0';
 }
 
+/* One member of an object for plm__jscan_members: into out[i] when its
+ * name is keys[i]; -1 when out[i] was already set. */
+static inline int take_member(const char *const *keys, size_t nkeys,
+                              plm__jspan *out, const char *name,
+                              size_t name_len, const char *value,
+                              const char *end)
+{
+    for (size_t i = 0; i < nkeys; i++) {
+        if (!name_is(keys[i], name, name_len))
+            continue;
+        if (out[i].p)
+            return -1;
+        out[i].p = value;
+        out[i].n = (size_t)(end - value);
+    }
+    return 0;
+}
+
 int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
                        plm__jspan *out)
 {
+    const plm__jscan_value *rec;
     const char *p, *end;
 
     for (size_t i = 0; i < nkeys; i++) {
@@ -510,6 +578,17 @@ int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
     }
     if (plm__jscan_kind(obj) != '{')
         return 0;
+    rec = find_value(obj.doc, obj.p);
+    if (rec && rec->complete) { /* the members as the scan recorded them */
+        for (uint32_t i = rec->first; i != 0; i = obj.doc->values[i].next) {
+            const plm__jscan_value *m = &obj.doc->values[i];
+
+            if (take_member(keys, nkeys, out, m->name, m->name_len, m->p,
+                            m->end) < 0)
+                return -1;
+        }
+        return 0;
+    }
     end = obj.p + obj.n - 1; /* the closing brace */
     p = skip_ws_text(obj.p + 1, end);
     while (p < end) {
@@ -521,14 +600,8 @@ int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
         p = skip_ws_text(p + 1, end) + 1; /* the colon */
         value = skip_ws_text(p, end);
         p = skip_value(value, end, obj.doc);
-        for (size_t i = 0; i < nkeys; i++) {
-            if (!name_is(keys[i], name, nlen))
-                continue;
-            if (out[i].p)
-                return -1;
-            out[i].p = value;
-            out[i].n = (size_t)(p - value);
-        }
+        if (take_member(keys, nkeys, out, name, nlen, value, p) < 0)
+            return -1;
         p = skip_ws_text(p, end);
         if (p < end) /* the comma */
             p = skip_ws_text(p + 1, end);

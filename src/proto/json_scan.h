@@ -10,18 +10,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Containers whose ends a scan records (in document order); a lookup
- * walks through the text of any container past these. */
-#define PLM__JSCAN_TAPE 32
+/* Values a scan records (in document order); lookups walk the text of
+ * a document with more. */
+#define PLM__JSCAN_VALUES 64
 
-/* What the validating pass learnt about a document, so that lookups
- * skip a member's value in one step instead of walking it again: where
- * each of its first PLM__JSCAN_TAPE objects and arrays starts and ends.
- * The caller's (on its stack), filled by plm__jscan_object. */
+/* One value of a scanned document: its text, its name if it is an
+ * object's member, and the values inside it (a container's) and beside it
+ * (the next member or element of its container), as indexes of records
+ * (0: none; 0 is the top object's own). */
+typedef struct plm__jscan_value {
+    const char *p, *end;
+    const char *name; /* no escape in a scanned name */
+    size_t name_len;
+    uint32_t first, next;
+    uint32_t complete; /* a container all of whose values are recorded */
+} plm__jscan_value;
+
+/* What the validating pass learnt about a document, so that a lookup
+ * reads the members it wants from the record instead of walking the text
+ * again. The caller's (on its stack), filled by plm__jscan_object. */
 typedef struct plm__jscan_doc {
-    size_t count; /* containers opened; the first PLM__JSCAN_TAPE kept */
-    const char *start[PLM__JSCAN_TAPE];
-    const char *end[PLM__JSCAN_TAPE]; /* past the closing bracket */
+    size_t count; /* values seen; the first PLM__JSCAN_VALUES recorded */
+    plm__jscan_value values[PLM__JSCAN_VALUES];
 } plm__jscan_doc;
 
 /* A value's text inside the scanned document (p NULL: absent), and the

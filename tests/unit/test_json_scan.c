@@ -133,7 +133,7 @@ static void test_json_scan__reads_values(void **state)
     assert_int_equal(oom, 0);
 }
 
-/* Lookups past the containers a scan records (PLM__JSCAN_TAPE), and in
+/* Lookups past the containers a scan records (PLM__JSCAN_VALUES), and in
  * a span without the scan's record, walk the text to the same values. */
 static void test_json_scan__reads_past_the_record(void **state)
 {
@@ -141,7 +141,7 @@ static void test_json_scan__reads_past_the_record(void **state)
     plm__jscan_doc doc;
     plm__jspan root, v, x, bare, it = { NULL, 0, NULL };
     int64_t n;
-    int count = PLM__JSCAN_TAPE + 8;
+    int count = PLM__JSCAN_VALUES + 8;
 
     (void)state;
     p += sprintf(p, "{");
