@@ -156,12 +156,21 @@ static pos scan_escape(pos p, pos end)
     return p + 6;
 }
 
-/* Past the plain bytes at p: four at a time, then one by one. */
+/* Past the plain bytes at p: one bounds check for four bytes, then one
+ * for each. */
 static pos skip_plain(pos p, pos end)
 {
-    while (end - p >= 4 && (plain_byte[p[0]] & plain_byte[p[1]] &
-                            plain_byte[p[2]] & plain_byte[p[3]]))
+    while (end - p >= 4) {
+        if (!plain_byte[p[0]])
+            return p;
+        if (!plain_byte[p[1]])
+            return p + 1;
+        if (!plain_byte[p[2]])
+            return p + 2;
+        if (!plain_byte[p[3]])
+            return p + 3;
         p += 4;
+    }
     while (p < end && plain_byte[*p])
         p++;
     return p;
@@ -277,7 +286,7 @@ static pos scan_scalar(pos p, pos end)
 
 /* A member's name and its colon at p: the start of its value; *name
  * and *name_len the name's text. */
-static pos scan_name(pos p, pos end, pos *name, size_t *name_len)
+static inline pos scan_name(pos p, pos end, pos *name, size_t *name_len)
 {
     pos after;
 
