@@ -40,7 +40,7 @@ static void same_object(plm__jspan v, const json_t *j, int depth)
 
 static void same_array(plm__jspan v, const json_t *j, int depth)
 {
-    plm__jspan it = { NULL, 0 };
+    plm__jspan it = { NULL, 0, NULL };
     size_t i = 0;
 
     FUZZ_CHECK(plm__jscan_kind(v) == '[');
@@ -111,6 +111,7 @@ static void same_answer(plm_provider provider, const char *path,
     static const char extra[] = "{\"\\u0061\":0,";
     size_t at = (size_t)(root.p - body) + 1, n = len + sizeof extra;
     char *other = malloc(n);
+    plm__jscan_doc probe_doc;
     plm__jspan probe;
     plm_result *fast, *slow;
 
@@ -120,7 +121,7 @@ static void same_answer(plm_provider provider, const char *path,
     memcpy(other + at - 1 + sizeof extra - 1, body + at, len - at);
     n = len - 1 + sizeof extra - 1;
     other[n] = '\0';
-    FUZZ_CHECK(!plm__jscan_object(other, n, &probe));
+    FUZZ_CHECK(!plm__jscan_object(other, n, &probe_doc, &probe));
     fast = parse(provider, path, body, len);
     slow = parse(provider, path, other, n);
     FUZZ_CHECK(plm_result_code(fast) == plm_result_code(slow));
@@ -139,10 +140,11 @@ static void same_answer(plm_provider provider, const char *path,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *body = (const char *)data;
+    plm__jscan_doc doc;
     plm__jspan root;
     json_t *j;
 
-    if (!plm__jscan_object(body, size, &root))
+    if (!plm__jscan_object(body, size, &doc, &root))
         return 0;
     j = json_loadb(body, size, 0, NULL);
     FUZZ_CHECK(json_is_object(j));

@@ -7,8 +7,12 @@
  * 56,000 instructions in json_loadb and json_decref (a hash table per
  * object, a malloc per string and number), more than libcurl's whole
  * transfer, to read four or five fields (callgrind, docs/PERFORMANCE.md).
- * This scanner checks the whole document and then finds those fields in
- * place, with no allocation but the strings it returns.
+ * This scanner checks the whole document in one pass, recording its
+ * first PLM__JSCAN_VALUES values as it goes (where each starts and ends,
+ * a member's name, the values of each container in order: a
+ * plm__jscan_doc on the caller's stack), and then finds those fields in
+ * the record instead of the text, with no allocation but the strings it
+ * returns. Past the record (a larger document), lookups walk the text.
  *
  * It decides only where it is certain to agree with jansson; everywhere
  * else plm__jscan_object returns 0 and the caller parses with jansson, so
@@ -30,15 +34,43 @@
 
 #define PLM__JSCAN_DEPTH 64
 
-struct scan {
-    const unsigned char *p, *end;
+typedef const unsigned char *pos;
+
+/* 1 for the bytes a string's text holds as they are: printable ASCII but
+ * the quote and the backslash. A control, '"', '\\' and every byte of a
+ * UTF-8 sequence need a look (scan_string). */
+static const unsigned char plain_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xA0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xB0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xC0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xD0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xE0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xF0 */
 };
 
-static void skip_ws(struct scan *s)
+/*
+ * The scanning functions take the position p and the end of the text and
+ * return the position past what they scanned, or NULL when the document
+ * is to be left to jansson: positions in locals stay in registers, where
+ * a position in a struct written through a pointer went to memory at
+ * every byte.
+ */
+
+static pos skip_ws(pos p, pos end)
 {
-    while (s->p < s->end &&
-           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-        s->p++;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
 }
 
 static int hex_value(unsigned char c)
@@ -68,7 +100,7 @@ static long hex4(const unsigned char *p)
 
 /* Length of the well-formed UTF-8 sequence at p (its lead byte >= 0x80),
  * or 0 (RFC 3629's table, which is what jansson's utf8_check_* accept). */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+static size_t utf8_len(pos p, pos end)
 {
     unsigned char c = p[0], lo = 0x80, hi = 0xBF;
     size_t n;
@@ -97,199 +129,330 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-/* What a byte is inside a string: plain, or one that needs a look. */
-static int string_special(unsigned char c)
+/* The escape at p (its backslash) inside a string's text. */
+static pos scan_escape(pos p, pos end)
 {
-    return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+    long u;
+
+    if (end - p < 2)
+        return NULL;
+    switch (p[1]) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't': return p + 2;
+    case 'u': break;
+    default: return NULL;
+    }
+    if (end - p < 6)
+        return NULL;
+    u = hex4(p + 2);
+    if (u <= 0 || (u >= 0xD800 && u <= 0xDFFF))
+        return NULL;
+    return p + 6;
 }
 
-/* A string at s->p (its opening quote); key: a member name, which must
- * have no escape. 1 when scanned, 0 to fall back. */
-static int scan_string(struct scan *s, int key)
+/* Past the plain bytes at p: one bounds check for four bytes, then one
+ * for each. */
+static pos skip_plain(pos p, pos end)
 {
-    s->p++;
-    while (s->p < s->end) {
-        unsigned char c = *s->p;
+    while (end - p >= 4) {
+        if (!plain_byte[p[0]])
+            return p;
+        if (!plain_byte[p[1]])
+            return p + 1;
+        if (!plain_byte[p[2]])
+            return p + 2;
+        if (!plain_byte[p[3]])
+            return p + 3;
+        p += 4;
+    }
+    while (p < end && plain_byte[*p])
+        p++;
+    return p;
+}
 
-        if (!string_special(c)) {
-            s->p++;
+/* A string at p (its opening quote); key: a member name, which must have
+ * no escape. */
+static pos scan_string(pos p, pos end, int key)
+{
+    p++;
+    for (;;) {
+        size_t n;
+
+        p = skip_plain(p, end);
+        if (p >= end || *p < 0x20)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        if (*p == '\\') {
+            if (key)
+                return NULL;
+            p = scan_escape(p, end);
+            if (!p)
+                return NULL;
             continue;
         }
-        if (c == '"') {
-            s->p++;
-            return 1;
-        }
-        if (c < 0x20)
-            return 0;
-        if (c == '\\') {
-            long u;
-
-            if (key || s->end - s->p < 2)
-                return 0;
-            c = s->p[1];
-            if (c != 'u') {
-                if (!strchr("\"\\/bfnrt", c) || c == '\0')
-                    return 0;
-                s->p += 2;
-                continue;
-            }
-            if (s->end - s->p < 6)
-                return 0;
-            u = hex4(s->p + 2);
-            if (u <= 0 || (u >= 0xD800 && u <= 0xDFFF))
-                return 0;
-            s->p += 6;
-        } else {
-            size_t n = utf8_len(s->p, s->end);
-            if (n == 0)
-                return 0;
-            s->p += n;
-        }
+        n = utf8_len(p, end);
+        if (n == 0)
+            return NULL;
+        p += n;
     }
-    return 0;
 }
 
-static int scan_digits(struct scan *s, size_t *count)
+static pos scan_digits(pos p, pos end, size_t *count)
 {
-    const unsigned char *start = s->p;
+    pos start = p;
 
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        s->p++;
-    *count = (size_t)(s->p - start);
-    return *count > 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    *count = (size_t)(p - start);
+    return p;
 }
 
-/* A number, as jansson's lexer reads one; 0 also for those whose value
+/* A number, as jansson's lexer reads one; NULL also for those whose value
  * jansson would refuse (integer out of range, real overflow). */
-static int scan_number(struct scan *s)
+static pos scan_number(pos p, pos end)
 {
     size_t int_digits, n;
     long exp = 0;
     int real = 0, exp_negative = 0;
 
-    if (*s->p == '-')
-        s->p++;
-    if (s->p < s->end && *s->p == '0') {
-        s->p++;
+    if (*p == '-')
+        p++;
+    if (p < end && *p == '0') {
+        p++;
         int_digits = 1;
-        if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-            return 0;
-    } else if (!scan_digits(s, &int_digits)) {
-        return 0;
+        if (p < end && *p >= '0' && *p <= '9')
+            return NULL;
+    } else {
+        p = scan_digits(p, end, &int_digits);
+        if (int_digits == 0)
+            return NULL;
     }
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
+    if (p < end && *p == '.') {
         real = 1;
-        if (!scan_digits(s, &n))
-            return 0;
+        p = scan_digits(p + 1, end, &n);
+        if (n == 0)
+            return NULL;
     }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        const unsigned char *d;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        pos d;
 
-        s->p++;
+        p++;
         real = 1;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-            exp_negative = *s->p++ == '-';
-        d = s->p;
-        if (!scan_digits(s, &n) || n > 4)
-            return 0;
-        for (; d < s->p; d++)
+        if (p < end && (*p == '+' || *p == '-'))
+            exp_negative = *p++ == '-';
+        d = p;
+        p = scan_digits(p, end, &n);
+        if (n == 0 || n > 4)
+            return NULL;
+        for (; d < p; d++)
             exp = exp * 10 + (*d - '0');
     }
     if (!real)
-        return int_digits <= 18;
+        return int_digits <= 18 ? p : NULL;
     /* Below 10^(int_digits + exp) <= 10^300: never strtod's HUGE_VAL. */
-    return int_digits <= 300 && (exp_negative || (long)int_digits + exp <= 300);
+    if (int_digits > 300 || (!exp_negative && (long)int_digits + exp > 300))
+        return NULL;
+    return p;
 }
 
-static int scan_literal(struct scan *s, const char *word)
+static pos scan_literal(pos p, pos end, const char *word, size_t n)
 {
-    size_t n = strlen(word);
+    if ((size_t)(end - p) < n || memcmp(p, word, n) != 0)
+        return NULL;
+    return p + n;
+}
 
-    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+/* A value that is not an object or an array, at p (p < end). */
+static pos scan_scalar(pos p, pos end)
+{
+    switch (*p) {
+    case '"': return scan_string(p, end, 0);
+    case 't': return scan_literal(p, end, "true", 4);
+    case 'f': return scan_literal(p, end, "false", 5);
+    case 'n': return scan_literal(p, end, "null", 4);
+    default:
+        if (*p == '-' || (*p >= '0' && *p <= '9'))
+            return scan_number(p, end);
+        return NULL;
+    }
+}
+
+/* A member's name and its colon at p: the start of its value; *name
+ * and *name_len the name's text. */
+static inline pos scan_name(pos p, pos end, pos *name, size_t *name_len)
+{
+    pos after;
+
+    if (p >= end || *p != '"')
+        return NULL;
+    after = scan_string(p, end, 1);
+    if (!after)
+        return NULL;
+    *name = p + 1;
+    *name_len = (size_t)(after - p - 2);
+    p = skip_ws(after, end);
+    if (p >= end || *p != ':')
+        return NULL;
+    return skip_ws(p + 1, end);
+}
+
+/* The containers open around the scanner: bit d of objects says whether
+ * the one at depth d is an object, rec[d] is its record's index and
+ * last[d] that of its last value so far (0: none yet). */
+struct nest {
+    uint64_t objects;
+    int depth;
+    size_t rec[PLM__JSCAN_DEPTH], last[PLM__JSCAN_DEPTH];
+};
+
+static int nest_in_object(const struct nest *nest)
+{
+    return (nest->objects >> (nest->depth - 1)) & 1;
+}
+
+/* A value starts at p (name: its member name, or NULL): its record,
+ * linked to its container's values. Its index, kept or not. */
+static size_t record_value(plm__jscan_doc *doc, struct nest *nest, pos p,
+                           pos name, size_t name_len)
+{
+    size_t k = doc->count++;
+    plm__jscan_value *v;
+    int d = nest->depth - 1;
+
+    if (k >= PLM__JSCAN_VALUES)
+        return k; /* its container will not be complete */
+    v = &doc->values[k];
+    v->p = (const char *)p;
+    v->name = (const char *)name;
+    v->name_len = name_len;
+    v->first = v->next = v->complete = 0;
+    if (d >= 0) {
+        if (nest->last[d])
+            doc->values[nest->last[d]].next = (uint32_t)k;
+        else
+            doc->values[nest->rec[d]].first = (uint32_t)k;
+        nest->last[d] = k;
+    }
+    return k;
+}
+
+/* The container whose record is k opens at p; 0 when nested too deep. */
+static int nest_open(struct nest *nest, size_t k, pos p)
+{
+    uint64_t bit;
+
+    if (nest->depth >= PLM__JSCAN_DEPTH)
         return 0;
-    s->p += n;
+    bit = (uint64_t)1 << nest->depth;
+    if (*p == '{')
+        nest->objects |= bit;
+    else
+        nest->objects &= ~bit;
+    nest->rec[nest->depth] = k;
+    nest->last[nest->depth] = 0;
+    nest->depth++;
     return 1;
 }
 
-static int scan_value(struct scan *s, int depth);
-
-/* An object or array at s->p; 1 when scanned, 0 to fall back. */
-static int scan_container(struct scan *s, int depth)
+/* The innermost container closes at p (its bracket). */
+static void nest_close(struct nest *nest, plm__jscan_doc *doc, pos p)
 {
-    unsigned char close = *s->p == '{' ? '}' : ']';
-    int object = close == '}';
+    size_t k = nest->rec[--nest->depth];
 
-    if (depth >= PLM__JSCAN_DEPTH)
-        return 0;
-    s->p++;
-    skip_ws(s);
-    if (s->p < s->end && *s->p == close) {
-        s->p++;
-        return 1;
+    if (k < PLM__JSCAN_VALUES) {
+        doc->values[k].end = (const char *)p + 1;
+        doc->values[k].complete = doc->count <= PLM__JSCAN_VALUES;
     }
+}
+
+/*
+ * The document's value at p: past it when scanned, NULL to fall back.
+ * One loop over the values in document order (no recursion), recording
+ * each: a value, then the commas and closing brackets after it, then the
+ * next member's name where the container is an object.
+ */
+static pos scan_document(pos p, pos end, plm__jscan_doc *doc)
+{
+    struct nest nest;
+    pos name = NULL;
+    size_t name_len = 0;
+
+    nest.objects = 0;
+    nest.depth = 0;
     for (;;) {
-        if (object) {
-            if (s->p >= s->end || *s->p != '"' || !scan_string(s, 1))
-                return 0;
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return 0;
-            s->p++;
-            skip_ws(s);
+        size_t k = record_value(doc, &nest, p, name, name_len);
+
+        if (p >= end)
+            return NULL;
+        if (*p == '{' || *p == '[') {
+            if (!nest_open(&nest, k, p))
+                return NULL;
+            p = skip_ws(p + 1, end);
+            if (p >= end)
+                return NULL;
+            /* Unless it is empty, its first value next. */
+            if (*p != (nest_in_object(&nest) ? '}' : ']')) {
+                name = NULL;
+                if (nest_in_object(&nest))
+                    p = scan_name(p, end, &name, &name_len);
+                if (!p)
+                    return NULL;
+                continue;
+            }
+        } else {
+            p = scan_scalar(p, end);
+            if (!p)
+                return NULL;
+            if (k < PLM__JSCAN_VALUES)
+                doc->values[k].end = (const char *)p;
         }
-        if (!scan_value(s, depth + 1))
-            return 0;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return 0;
-        if (*s->p == close) {
-            s->p++;
-            return 1;
+        for (;;) { /* after a value */
+            if (nest.depth == 0)
+                return p;
+            p = skip_ws(p, end);
+            if (p >= end)
+                return NULL;
+            if (*p == ',')
+                break;
+            if (*p != (nest_in_object(&nest) ? '}' : ']'))
+                return NULL;
+            nest_close(&nest, doc, p++);
         }
-        if (*s->p != ',')
-            return 0;
-        s->p++;
-        skip_ws(s);
+        p = skip_ws(p + 1, end);
+        name = NULL;
+        if (nest_in_object(&nest))
+            p = scan_name(p, end, &name, &name_len);
+        if (!p)
+            return NULL;
     }
 }
 
-static int scan_value(struct scan *s, int depth)
+int plm__jscan_object(const char *body, size_t len, plm__jscan_doc *doc,
+                      plm__jspan *root)
 {
-    if (s->p >= s->end)
-        return 0;
-    switch (*s->p) {
-    case '{':
-    case '[': return scan_container(s, depth);
-    case '"': return scan_string(s, 0);
-    case 't': return scan_literal(s, "true");
-    case 'f': return scan_literal(s, "false");
-    case 'n': return scan_literal(s, "null");
-    default:
-        if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
-            return scan_number(s);
-        return 0;
-    }
-}
-
-int plm__jscan_object(const char *body, size_t len, plm__jspan *root)
-{
-    struct scan s = { (const unsigned char *)body,
-                      (const unsigned char *)body + len };
-    const unsigned char *start;
+    pos p = (pos)body, end = p + len, start;
 
     if (!body)
         return 0;
-    skip_ws(&s);
-    if (s.p >= s.end || *s.p != '{')
+    doc->count = 0;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
         return 0;
-    start = s.p;
-    if (!scan_value(&s, 0))
+    start = p;
+    p = scan_document(p, end, doc);
+    if (!p)
         return 0;
     root->p = (const char *)start;
-    root->n = (size_t)(s.p - start);
-    skip_ws(&s);
-    return s.p == s.end;
+    root->n = (size_t)(p - start);
+    root->doc = doc;
+    return skip_ws(p, end) == end;
 }
 
 /* What ends a number or a literal. */
@@ -315,8 +478,30 @@ static const char *skip_string(const char *p)
     }
 }
 
-/* The end of the (already scanned, so valid) value at p. */
-static const char *skip_value(const char *p, const char *end)
+/* The record of the value whose text starts at p, or NULL (past the
+ * first PLM__JSCAN_VALUES, or no doc). */
+static const plm__jscan_value *find_value(const plm__jscan_doc *doc,
+                                          const char *p)
+{
+    size_t lo = 0, hi, n;
+
+    if (!doc)
+        return NULL;
+    n = doc->count < PLM__JSCAN_VALUES ? doc->count : PLM__JSCAN_VALUES;
+    hi = n;
+    while (lo < hi) { /* the values start in document order */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (doc->values[mid].p < p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && doc->values[lo].p == p ? &doc->values[lo] : NULL;
+}
+
+/* The end of the (already scanned, so valid) container at p, walked. */
+static const char *walk_container(const char *p, const char *end)
 {
     int depth = 0;
 
@@ -341,6 +526,22 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
+/* The end of the (already scanned, so valid) value at p. */
+static const char *skip_value(const char *p, const char *end,
+                              const plm__jscan_doc *doc)
+{
+    if (*p == '"')
+        return skip_string(p + 1);
+    if (*p == '{' || *p == '[') {
+        const plm__jscan_value *v = find_value(doc, p);
+
+        return v ? v->end : walk_container(p, end);
+    }
+    while (p < end && !ends_scalar(*p))
+        p++;
+    return p;
+}
+
 static const char *skip_ws_text(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
@@ -348,36 +549,68 @@ static const char *skip_ws_text(const char *p, const char *end)
     return p;
 }
 
+/* key equals the member name of nlen bytes at name (which holds no NUL). */
+static inline int name_is(const char *key, const char *name, size_t nlen)
+{
+    return key[0] == (nlen ? name[0] : '\0') && strncmp(key, name, nlen) == 0 &&
+           key[nlen] == '\0';
+}
+
+/* One member of an object for plm__jscan_members: into out[i] when its
+ * name is keys[i]; -1 when out[i] was already set. */
+static inline int take_member(const char *const *keys, size_t nkeys,
+                              plm__jspan *out, const char *name,
+                              size_t name_len, const char *value,
+                              const char *end)
+{
+    for (size_t i = 0; i < nkeys; i++) {
+        if (!name_is(keys[i], name, name_len))
+            continue;
+        if (out[i].p)
+            return -1;
+        out[i].p = value;
+        out[i].n = (size_t)(end - value);
+    }
+    return 0;
+}
+
 int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
                        plm__jspan *out)
 {
+    const plm__jscan_value *rec;
     const char *p, *end;
 
     for (size_t i = 0; i < nkeys; i++) {
         out[i].p = NULL;
         out[i].n = 0;
+        out[i].doc = obj.doc;
     }
     if (plm__jscan_kind(obj) != '{')
         return 0;
+    rec = find_value(obj.doc, obj.p);
+    if (rec && rec->complete) { /* the members as the scan recorded them */
+        for (uint32_t i = rec->first; i != 0; i = obj.doc->values[i].next) {
+            const plm__jscan_value *m = &obj.doc->values[i];
+
+            if (take_member(keys, nkeys, out, m->name, m->name_len, m->p,
+                            m->end) < 0)
+                return -1;
+        }
+        return 0;
+    }
     end = obj.p + obj.n - 1; /* the closing brace */
     p = skip_ws_text(obj.p + 1, end);
     while (p < end) {
         const char *name = p + 1, *value;
         size_t nlen;
 
-        p = skip_value(p, end); /* the name: no escapes in a scanned one */
-        nlen = (size_t)(p - 1 - name);
-        p = skip_ws_text(p, end) + 1; /* the colon */
+        p = strchr(name, '"'); /* a scanned name has no escape */
+        nlen = (size_t)(p - name);
+        p = skip_ws_text(p + 1, end) + 1; /* the colon */
         value = skip_ws_text(p, end);
-        p = skip_value(value, end);
-        for (size_t i = 0; i < nkeys; i++) {
-            if (strncmp(keys[i], name, nlen) != 0 || keys[i][nlen] != '\0')
-                continue;
-            if (out[i].p)
-                return -1;
-            out[i].p = value;
-            out[i].n = (size_t)(p - value);
-        }
+        p = skip_value(value, end, obj.doc);
+        if (take_member(keys, nkeys, out, name, nlen, value, p) < 0)
+            return -1;
         p = skip_ws_text(p, end);
         if (p < end) /* the comma */
             p = skip_ws_text(p + 1, end);
@@ -410,7 +643,8 @@ int plm__jscan_next(plm__jspan arr, plm__jspan *it)
     if (p >= end)
         return 0;
     it->p = p;
-    it->n = (size_t)(skip_value(p, end) - p);
+    it->n = (size_t)(skip_value(p, end, arr.doc) - p);
+    it->doc = arr.doc;
     return 1;
 }
 
@@ -422,7 +656,6 @@ int plm__jscan_kind(plm__jspan v)
         return '0';
     return v.p[0];
 }
-
 int plm__jscan_integer(plm__jspan v, int64_t *out)
 {
     int64_t value = 0;
@@ -479,11 +712,14 @@ char *plm__jscan_string(plm__jspan v, size_t *len_out, int *oom)
     }
     end = v.p + v.n - 1; /* the closing quote */
     for (p = v.p + 1; p < end; p++) {
-        if (*p != '\\') {
-            out[n++] = *p;
-            continue;
-        }
-        p++;
+        const char *escape = memchr(p, '\\', (size_t)(end - p));
+        size_t run = (size_t)((escape ? escape : end) - p);
+
+        memcpy(out + n, p, run); /* the text up to the next escape */
+        n += run;
+        if (!escape)
+            break;
+        p = escape + 1;
         switch (*p) {
         case 'b': out[n++] = '\b'; break;
         case 'f': out[n++] = '\f'; break;

@@ -10,20 +10,48 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A value's text inside the scanned document (p NULL: absent). */
+/* Values a scan records (in document order); lookups walk the text of
+ * a document with more. */
+#define PLM__JSCAN_VALUES 64
+
+/* One value of a scanned document: its text, its name if it is an
+ * object's member, and the values inside it (a container's) and beside it
+ * (the next member or element of its container), as indexes of records
+ * (0: none; 0 is the top object's own). */
+typedef struct plm__jscan_value {
+    const char *p, *end;
+    const char *name; /* no escape in a scanned name */
+    size_t name_len;
+    uint32_t first, next;
+    uint32_t complete; /* a container all of whose values are recorded */
+} plm__jscan_value;
+
+/* What the validating pass learnt about a document, so that a lookup
+ * reads the members it wants from the record instead of walking the text
+ * again. The caller's (on its stack), filled by plm__jscan_object. */
+typedef struct plm__jscan_doc {
+    size_t count; /* values seen; the first PLM__JSCAN_VALUES recorded */
+    plm__jscan_value values[PLM__JSCAN_VALUES];
+} plm__jscan_doc;
+
+/* A value's text inside the scanned document (p NULL: absent), and the
+ * document's record (NULL: none; lookups then walk the text). */
 typedef struct plm__jspan {
     const char *p;
     size_t n;
+    const plm__jscan_doc *doc;
 } plm__jspan;
 
 /*
  * 1 when body (len bytes) is one JSON object that jansson's
  * json_loadb(body, len, 0, ...) accepts too and that lies in the subset
  * the scanner reads exactly as jansson would; *root is then the whole
- * object. 0 otherwise (invalid JSON, or valid but outside the subset):
+ * object, its spans pointing into body and doc, which must outlive
+ * them. 0 otherwise (invalid JSON, or valid but outside the subset):
  * the caller parses with jansson instead.
  */
-int plm__jscan_object(const char *body, size_t len, plm__jspan *root);
+int plm__jscan_object(const char *body, size_t len, plm__jscan_doc *doc,
+                      plm__jspan *root);
 
 /* The value of member key in a scanned object: 1 with *out set, 0 when
  * obj is not an object or has no such member, -1 when the key appears
@@ -36,9 +64,9 @@ int plm__jscan_member(plm__jspan obj, const char *key, plm__jspan *out);
 int plm__jscan_members(plm__jspan obj, const char *const *keys, size_t nkeys,
                        plm__jspan *out);
 
-/* The next element of a scanned array: start with *it = { NULL, 0 }; 1
- * with *it set to the element, 0 after the last (or if arr is not an
- * array). */
+/* The next element of a scanned array: start with *it = { NULL, 0, NULL
+ * }; 1 with *it set to the element, 0 after the last (or if arr is not
+ * an array). */
 int plm__jscan_next(plm__jspan arr, plm__jspan *it);
 
 /* What a span holds: '{', '[', '"', 'n' (null), 't', 'f', or '0' for a

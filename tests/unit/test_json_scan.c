@@ -19,8 +19,9 @@
 
 static int accepts(const char *text)
 {
+    plm__jscan_doc doc;
     plm__jspan root;
-    return plm__jscan_object(text, strlen(text), &root);
+    return plm__jscan_object(text, strlen(text), &doc, &root);
 }
 
 static void test_json_scan__accepts_valid_objects(void **state)
@@ -83,8 +84,9 @@ static void test_json_scan__leaves_the_rest_to_jansson(void **state)
 
     (void)state;
     for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        plm__jscan_doc doc;
         plm__jspan root;
-        if (plm__jscan_object(refused[i], strlen(refused[i]), &root))
+        if (plm__jscan_object(refused[i], strlen(refused[i]), &doc, &root))
             fail_msg("accepted: %s", refused[i]);
     }
     /* The object and 63 arrays in it are the scanner's; one more level
@@ -98,14 +100,15 @@ static void test_json_scan__reads_values(void **state)
     const char *text = "{ \"s\" : \"a\\tb\\u00e9\\u20ac\\/\\\\\" , \"i\":-42,"
                        "\"r\":2.0,\"o\":{\"x\":[10, 20 ,30]},\"d\":1,\"d\":2}";
     static const char *const keys[] = { "s", "i", "r", "o" };
-    plm__jspan root, v[4], x, it = { NULL, 0 };
+    plm__jscan_doc doc;
+    plm__jspan root, v[4], x, it = { NULL, 0, NULL };
     int64_t n;
     size_t len;
     int oom, count = 0;
     char *s;
 
     (void)state;
-    assert_true(plm__jscan_object(text, strlen(text), &root));
+    assert_true(plm__jscan_object(text, strlen(text), &doc, &root));
     assert_int_equal(plm__jscan_members(root, keys, 4, v), 0);
     s = plm__jscan_string(v[0], &len, &oom);
     assert_non_null(s);
@@ -128,6 +131,42 @@ static void test_json_scan__reads_values(void **state)
     assert_int_equal(plm__jscan_member(root, "d", &x), -1);
     assert_null(plm__jscan_string(v[1], &len, &oom)); /* not a string */
     assert_int_equal(oom, 0);
+}
+
+/* Lookups past the containers a scan records (PLM__JSCAN_VALUES), and in
+ * a span without the scan's record, walk the text to the same values. */
+static void test_json_scan__reads_past_the_record(void **state)
+{
+    char text[2048], *p = text, key[16];
+    plm__jscan_doc doc;
+    plm__jspan root, v, x, bare, it = { NULL, 0, NULL };
+    int64_t n;
+    int count = PLM__JSCAN_VALUES + 8;
+
+    (void)state;
+    p += sprintf(p, "{");
+    for (int i = 0; i < count; i++)
+        p += sprintf(p, "\"a%d\": {\"v\": [%d, {}]}, ", i, i);
+    sprintf(p, "\"z\":{\"w\":[[1],\"]\",2]}}");
+    assert_true(plm__jscan_object(text, strlen(text), &doc, &root));
+    bare = root;
+    bare.doc = NULL;
+    for (int i = 0; i < count; i++) {
+        snprintf(key, sizeof key, "a%d", i);
+        assert_int_equal(plm__jscan_member(i % 2 ? root : bare, key, &v), 1);
+        assert_int_equal(plm__jscan_member(v, "v", &x), 1);
+        it.p = NULL;
+        assert_true(plm__jscan_next(x, &it));
+        assert_true(plm__jscan_integer(it, &n));
+        assert_int_equal(n, i);
+        assert_true(plm__jscan_next(x, &it));
+        assert_int_equal(plm__jscan_kind(it), '{');
+        assert_int_equal(it.n, 2);
+        assert_false(plm__jscan_next(x, &it));
+    }
+    assert_int_equal(plm__jscan_member(root, "z", &v), 1);
+    assert_int_equal(plm__jscan_member(v, "w", &x), 1);
+    assert_int_equal(x.n, strlen("[[1],\"]\",2]"));
 }
 
 static plm_result *parse(plm_provider provider, const char *path,
@@ -224,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_json_scan__accepts_valid_objects),
         cmocka_unit_test(test_json_scan__leaves_the_rest_to_jansson),
         cmocka_unit_test(test_json_scan__reads_values),
+        cmocka_unit_test(test_json_scan__reads_past_the_record),
         cmocka_unit_test(test_json_scan__openai_answers),
         cmocka_unit_test(test_json_scan__anthropic_answers),
     };

@@ -157,7 +157,7 @@ static void scan_tokens(plm__jspan v, int64_t *dst)
 static int scan_text_blocks(plm__jspan content, plm__buf *text, int *any)
 {
     static const char *const keys[] = { "type", "text" };
-    plm__jspan block = { NULL, 0 }, v[2];
+    plm__jspan block = { NULL, 0, NULL }, v[2];
 
     while (plm__jscan_next(content, &block)) {
         char *t;
@@ -205,13 +205,14 @@ static int parse_fast(const char *body, size_t len, plm_result *res)
     static const char *const keys[] = { "content", "stop_reason", "usage",
                                         "input_tokens" };
     static const char *const usage_keys[] = { "input_tokens", "output_tokens" };
+    plm__jscan_doc doc;
     plm__jspan root, top[4], u[2];
     plm__buf text = { 0 };
     char *stop = NULL;
     int64_t prompt = res->prompt_tokens, completion = res->completion_tokens;
     int any = 0;
 
-    if (!plm__jscan_object(body, len, &root) ||
+    if (!plm__jscan_object(body, len, &doc, &root) ||
         plm__jscan_members(root, keys, 4, top) < 0 ||
         plm__jscan_kind(top[0]) != '[')
         return 0;

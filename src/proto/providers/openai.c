@@ -175,7 +175,7 @@ static int scan_choice(plm__jspan choices, char **content, char **finish)
 {
     static const char *const keys[] = { "message", "text", "finish_reason" };
     static const char *const content_key[] = { "content" };
-    plm__jspan choice = { NULL, 0 }, v[3], c;
+    plm__jspan choice = { NULL, 0, NULL }, v[3], c;
 
     if (!plm__jscan_next(choices, &choice) || plm__jscan_kind(choice) != '{')
         return 0;
@@ -203,11 +203,12 @@ static int parse_fast(const char *body, size_t len, plm_result *res)
     static const char *const usage_keys[] = { "prompt_tokens",
                                               "completion_tokens",
                                               "input_tokens", "output_tokens" };
+    plm__jscan_doc doc;
     plm__jspan root, top[2], u[4];
     char *content = NULL, *finish = NULL;
     int64_t prompt = res->prompt_tokens, completion = res->completion_tokens;
 
-    if (!plm__jscan_object(body, len, &root) ||
+    if (!plm__jscan_object(body, len, &doc, &root) ||
         plm__jscan_members(root, keys, 2, top) < 0 ||
         plm__jscan_kind(top[0]) != '[')
         return 0;
