@@ -99,19 +99,21 @@ void plm__headers_take(plm__headers *h, const char *line, size_t len)
         slot = (char **)((char *)h + header_slots[i].offset);
         free(*slot);
         *slot = copy;
+        h->kept++;
         return;
     }
 }
 
 void plm__headers_clear(plm__headers *h)
 {
-    if (!h)
+    /* Called several times per attempt, mostly with nothing kept. */
+    if (!h || h->kept == 0)
         return;
-    /* Two names share some slots: the second visit frees NULL. Called
-     * several times per attempt, so no more work than this. */
+    /* Two names share some slots: the second visit frees NULL. */
     for (size_t i = 0; i < N_SLOTS; i++) {
         char **slot = (char **)((char *)h + header_slots[i].offset);
         free(*slot);
         *slot = NULL;
     }
+    h->kept = 0;
 }
