@@ -8,7 +8,8 @@
  * back to jansson) and the one made from the tree must agree on the
  * model, the stream flag, the prompt bytes and both token estimates;
  * the text is sent as given; and asking for stream usage changes both
- * the same way. When jansson refuses the text, so does the request.
+ * the same way. When jansson refuses the text (or it holds a NUL), so
+ * does the request.
  */
 #include <jansson.h>
 
@@ -42,7 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                        text, size);
     json_t *sent;
 
-    if (!json_is_object(tree)) {
+    /* A NUL in the text (which jansson may take for its end) is
+     * refused, as the public constructor's C string cannot hold one. */
+    if (!json_is_object(tree) || memchr(data, '\0', size)) {
         FUZZ_CHECK(rc == PLM_EINVAL && a == NULL);
         json_decref(tree);
         return 0;

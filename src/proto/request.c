@@ -214,6 +214,10 @@ int plm__request_new_raw_text(plm_request **out, plm_provider provider,
         /* What the scan leaves to jansson reads as the tree reads. */
         plm_request_free(req);
         req = NULL;
+        /* jansson reads a NUL as the end of some texts: the text must be
+         * one C string, as the public constructor's is. */
+        if (memchr(body_text, '\0', len))
+            goto fail;
         body = json_loadb(body_text, len, 0, NULL);
         if (!body)
             goto fail;

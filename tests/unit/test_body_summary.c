@@ -205,6 +205,14 @@ static void test_summary__refused(void **state)
                          PLM_EINVAL);
         assert_null(req);
     }
+    /* A NUL inside the text, which jansson skips after a number: the
+     * text is one C string, as the public constructor's. */
+    char *nul = malloc(9);
+    assert_non_null(nul);
+    memcpy(nul, "{\"a\":1\0}", 9);
+    assert_int_equal(plm__request_new_raw_text(&req, PLM_PROVIDER_OPENAI,
+                                               "POST", chat, nul, 8),
+                     PLM_EINVAL);
     /* Bad method or path: refused, the text freed. */
     assert_int_equal(plm__request_new_raw_text(&req, PLM_PROVIDER_OPENAI,
                                                "PO ST", chat, strdup("{}"), 2),
