@@ -5,7 +5,13 @@
  * writes what json_dumps would); the text is cached until the next builder
  * call. A raw request carries a caller-given method, path
  * and JSON object (one batch input line) and only its policy fields
- * (timeout, retries, user data, stream) may change.
+ * (timeout, retries, user data, stream) may change. A raw body given
+ * as text (plm__request_new_raw_text, one `parallm run` line's) is kept
+ * as that text plus a summary of the few fields the library reads
+ * (body_summary.c), with no tree unless the scanner leaves it to jansson
+ * or a tree is needed later (need_tree); the readers go through
+ * plm__request_model, plm__request_prompt_bytes, choices and
+ * output_limit, which read whichever the request holds.
  *
  * What differs between providers (the chat path, where the system prompt
  * goes, default fields, JSON-response and stream fields, extra text added

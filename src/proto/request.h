@@ -1,7 +1,8 @@
 /*
  * The request object: what to send (provider, method, path, JSON body) and
  * per-request policy. The body is kept as a jansson object while the caller
- * builds it and serialized once, when the engine takes the request.
+ * builds it and serialized once, when the engine takes the request; a
+ * raw body given as text keeps the text and a summary instead of a tree.
  */
 #ifndef PLM_REQUEST_H
 #define PLM_REQUEST_H
