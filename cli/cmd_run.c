@@ -289,6 +289,17 @@ static int out_of_memory(run_ctx *ctx)
     return PLM_ENOMEM;
 }
 
+/* A streamed OpenAI chat or completions answer reports usage only when
+ * asked: a line with "stream": true and no "stream_options" at all asks
+ * for it (the Batch shape carries usage, and the rate budget settles on
+ * it); stream_options the line sets are left as they are, and the rest
+ * of the body goes out byte for byte as written. */
+static int asks_usage(const char *url)
+{
+    return strcmp(url, "/v1/chat/completions") == 0 ||
+           strcmp(url, "/v1/completions") == 0;
+}
+
 /* Turns an admitted line into a request for the engine, in *out. Clears
  * item. Returns 1 (a request), 0 (refused and written as invalid), or <0
  * to abort the run with that code. */
@@ -317,15 +328,20 @@ static int make_request(run_ctx *ctx, run_input_item *item, uint64_t line_no,
     plm_request *req = NULL;
     size_t idlen = strlen(item->custom_id);
     pending *p = malloc(sizeof *p + idlen + 1);
-    /* The request takes the parsed body and its text as they are:
-     * parsing and dumping them again would double the command's cost
-     * per line. */
+    /* The request takes the body's text as it is and reads what it
+     * needs of it without a tree: a jansson parse of every body was the
+     * command's largest cost per line. */
     if (p) {
-        rc = plm_tool_request_new_raw_take(&req, (plm_provider)provider,
-                                           item->method, item->url,
-                                           item->body_json, item->body);
-        item->body_json = NULL;
+        rc = plm_tool_request_new_raw_text(&req, (plm_provider)provider,
+                                           item->method, item->url, item->body,
+                                           strlen(item->body));
         item->body = NULL;
+        if (rc == PLM_OK && asks_usage(item->url))
+            rc = plm_tool_request_ask_stream_usage(req);
+        if (rc != PLM_OK) {
+            plm_request_free(req);
+            req = NULL;
+        }
     } else {
         rc = PLM_ENOMEM;
     }

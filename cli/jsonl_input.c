@@ -214,44 +214,6 @@ static const struct {
     { "/v1/messages", PLM_PROVIDER_ANTHROPIC },
 };
 
-/* A streamed OpenAI chat or completions answer reports usage only when
- * asked: a line with "stream": true and no "stream_options" at all asks
- * for it (the Batch shape carries usage, and the rate budget settles on
- * it); stream_options the line sets are left as they are. The member is
- * spliced in before the body's closing brace, so the rest of the body
- * goes out byte for byte as written (a dump would respell its numbers).
- * Returns 0, or -1 on out of memory. */
-static int stream_usage(const char *url, json_t *body, char **text)
-{
-    static const char member[] = ",\"stream_options\":{\"include_usage\":true}";
-    size_t len = strlen(*text);
-    char *spliced;
-
-    if ((strcmp(url, "/v1/chat/completions") != 0 &&
-         strcmp(url, "/v1/completions") != 0) ||
-        !json_is_true(json_object_get(body, "stream")) ||
-        json_object_get(body, "stream_options"))
-        return 0;
-    /* The text is the object the line holds, its closing brace last but
-     * for blanks; it is not empty, since it has "stream". */
-    while (len > 0 && (*text)[len - 1] != '}')
-        len--;
-    if (len == 0)
-        return 0;
-    if (json_object_set_new(body, "stream_options",
-                            json_pack("{s:b}", "include_usage", 1)) != 0)
-        return -1;
-    spliced = malloc(len + sizeof member);
-    if (!spliced)
-        return -1;
-    memcpy(spliced, *text, len - 1);
-    memcpy(spliced + len - 1, member, sizeof member - 1);
-    memcpy(spliced + len - 1 + sizeof member - 1, "}", 2);
-    free(*text);
-    *text = spliced;
-    return 0;
-}
-
 void run_input_sanitize(char *s)
 {
     /* Control bytes (escape sequences included) become '?'; UTF-8 text is
@@ -267,7 +229,6 @@ void run_input_item_clear(run_input_item *item)
 {
     free(item->custom_id);
     free(item->body);
-    json_decref(item->body_json);
     memset(item, 0, sizeof *item);
 }
 
@@ -345,24 +306,12 @@ static int endpoint_of(const char *url, size_t len)
     return -1;
 }
 
-/* The body's text as the line spells it, the body parsed (for the
- * request's model, stream flag and token estimate), and the stream
- * usage splice. 0, or -1 on out of memory or a body jansson refuses. */
-static int take_body(run_input_item *item, const char *text, size_t len)
-{
-    item->body = strndup(text, len);
-    item->body_json = json_loadb(text, len, 0, NULL);
-    if (!item->body || !json_is_object(item->body_json) ||
-        stream_usage(item->url, item->body_json, &item->body) != 0)
-        return -1;
-    return 0;
-}
-
 /*
  * The common case without jansson's tree of the whole line: one strict
  * scan (cli_json_scan_object) finds the members, and a line it vouches
  * for, whose members are all as they must be, becomes the item here.
- * Only the body is parsed, for what the request needs from it. 1 when
+ * The body is not parsed: the library reads what it needs of it from
+ * its text (the scan has checked it is a JSON object). 1 when
  * done, 0 when the line takes the full path (anything unusual, and
  * every error, whose wording is jansson's and the full path's), -1 on
  * out of memory.
@@ -394,7 +343,8 @@ static int parse_fast(const char *line, size_t len, run_input_item *item)
     item->provider = endpoints[k].provider;
     item->method = "POST";
     item->url = endpoints[k].url;
-    if (!item->custom_id || take_body(item, m[3].value, m[3].len) != 0) {
+    item->body = strndup(m[3].value, m[3].len);
+    if (!item->custom_id || !item->body) {
         /* Out of memory, most likely; the full path tells. */
         uint64_t line_no = item->line_no;
         run_input_item_clear(item);
@@ -474,8 +424,7 @@ int run_input_parse(const char *line, size_t len, int too_long,
     int got = cli_json_member_text(line, len, "body", &item->body);
     if (got == -1)
         item->body = json_dumps(body, JSON_COMPACT);
-    item->body_json = json_incref(body);
-    if (!item->body || stream_usage(item->url, body, &item->body) != 0)
+    if (!item->body)
         rc = -1;
 out:
     json_decref(root);

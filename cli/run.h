@@ -98,11 +98,10 @@ typedef struct run_input_item {
     char *custom_id;  /* malloc'd; the line's or "line-N" */
     int synthetic_id; /* 1 when custom_id is "line-N" */
     plm_provider provider;
-    const char *method;       /* static: "POST" */
-    const char *url;          /* static: the endpoint's path */
-    char *body;               /* "body" as the line spells it */
-    struct json_t *body_json; /* "body" itself (owned), for the request */
-    char error[512];          /* "" when valid; else "line N: ..." */
+    const char *method; /* static: "POST" */
+    const char *url;    /* static: the endpoint's path */
+    char *body;         /* "body" as the line spells it: an object */
+    char error[512];    /* "" when valid; else "line N: ..." */
 } run_input_item;
 
 /* Parses and checks one line. Always fills item (free with _clear);

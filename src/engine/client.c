@@ -230,10 +230,8 @@ static int resolve_endpoints(plm_client *c, const plm_client_options *o)
 
 char *plm__client_url(const plm_client *c, const plm_request *req)
 {
-    const char *model = NULL;
+    const char *model = plm__request_model(req);
 
-    if (req->body)
-        model = json_string_value(json_object_get(req->body, "model"));
     return plm__urlbase_url(&c->urlbase[req->provider], req->provider,
                             req->method, req->path, model);
 }

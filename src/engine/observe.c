@@ -40,7 +40,7 @@ static struct plm__series *series_of(plm_client *c, plm__obs *o,
     if (!c->metrics)
         return NULL;
     if (!o->series) {
-        model = json_string_value(json_object_get(req->body, "model"));
+        model = plm__request_model(req);
         o->series = plm__metrics_series(c->metrics, req->provider, model);
     }
     return o->series;
@@ -155,7 +155,7 @@ void plm__obs_attempt_done(plm_client *c, plm__obs *o, const plm_request *req,
     t->user_data = req->user_data;
     t->index = o->index;
     t->provider = req->provider;
-    t->model = json_string_value(json_object_get(req->body, "model"));
+    t->model = plm__request_model(req);
     if (!t->model)
         t->model = "";
     t->queued_ns = rel(c, o->queued_ns);

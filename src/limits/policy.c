@@ -101,9 +101,7 @@ struct plm__policy {
 
 static const char *model_of(const plm_request *req)
 {
-    const char *s = NULL;
-    if (req->body)
-        s = json_string_value(json_object_get(req->body, "model"));
+    const char *s = plm__request_model(req);
     return s ? s : "";
 }
 

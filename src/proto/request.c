@@ -5,7 +5,13 @@
  * writes what json_dumps would); the text is cached until the next builder
  * call. A raw request carries a caller-given method, path
  * and JSON object (one batch input line) and only its policy fields
- * (timeout, retries, user data, stream) may change.
+ * (timeout, retries, user data, stream) may change. A raw body given
+ * as text (plm__request_new_raw_text, one `parallm run` line's) is kept
+ * as that text plus a summary of the few fields the library reads
+ * (body_summary.c), with no tree unless the scanner leaves it to jansson
+ * or a tree is needed later (need_tree); the readers go through
+ * plm__request_model, plm__request_prompt_bytes, choices and
+ * output_limit, which read whichever the request holds.
  *
  * What differs between providers (the chat path, where the system prompt
  * goes, default fields, JSON-response and stream fields, extra text added
@@ -190,6 +196,120 @@ fail:
     return rc;
 }
 
+int plm__request_new_raw_text(plm_request **out, plm_provider provider,
+                              const char *method, const char *path,
+                              char *body_text, size_t len)
+{
+    plm_request *req = NULL;
+    json_t *body;
+    int rc = PLM_EINVAL, got;
+
+    if (!out)
+        goto fail;
+    *out = NULL;
+    if (!plm__provider_get(provider) || !is_token(method) || !is_path(path) ||
+        !body_text)
+        goto fail;
+    req = request_alloc(provider);
+    if (!req) {
+        rc = PLM_ENOMEM;
+        goto fail;
+    }
+    got = plm__body_summarize(body_text, len, &req->sum);
+    if (got == 0) {
+        /* What the scan leaves to jansson reads as the tree reads. */
+        plm_request_free(req);
+        req = NULL;
+        /* jansson reads a NUL as the end of some texts: the text must be
+         * one C string, as the public constructor's is. */
+        if (memchr(body_text, '\0', len))
+            goto fail;
+        body = json_loadb(body_text, len, 0, NULL);
+        if (!body)
+            goto fail;
+        return plm__request_new_raw_take(out, provider, method, path, body,
+                                         body_text);
+    }
+    req->summarized = got == 1;
+    req->is_raw = 1;
+    req->body_text = body_text;
+    req->body_len = len;
+    body_text = NULL;
+    req->method = strdup(method);
+    req->path = strdup(path);
+    if (got < 0 || !req->method || !req->path) {
+        rc = PLM_ENOMEM;
+        goto fail;
+    }
+    req->stream = req->sum.stream;
+    *out = req;
+    return PLM_OK;
+fail:
+    free(body_text);
+    plm_request_free(req);
+    return rc;
+}
+
+/* The tree of a summarized body, for what only a tree can do: parsed
+ * from its text on demand (the scan vouched that jansson reads it, so a
+ * failure is out of memory). */
+static int need_tree(plm_request *req)
+{
+    if (!req->summarized)
+        return PLM_OK;
+    req->body = json_loadb(req->body_text, req->body_len, 0, NULL);
+    if (!req->body)
+        return PLM_ENOMEM;
+    plm__body_summary_clear(&req->sum);
+    req->summarized = 0;
+    return PLM_OK;
+}
+
+int plm__request_ask_stream_usage(plm_request *req)
+{
+    static const char member[] = ",\"stream_options\":{\"include_usage\":true}";
+    size_t len;
+    char *spliced;
+
+    if (!req || !req->is_raw)
+        return PLM_EINVAL;
+    if (req->summarized ? !req->sum.stream || req->sum.has_stream_options
+                        : !json_is_true(json_object_get(req->body, "stream")) ||
+                              json_object_get(req->body, "stream_options"))
+        return PLM_OK;
+    if (req->body &&
+        json_object_set_new(req->body, "stream_options",
+                            json_pack("{s:b}", "include_usage", 1)) != 0)
+        return PLM_ENOMEM;
+    if (!req->body_text)
+        return PLM_OK; /* serialized from the tree when sent */
+    /* The text is one object, its closing brace last but for blanks; it
+     * is not empty, since it has "stream". */
+    len = req->body_len;
+    while (len > 0 && req->body_text[len - 1] != '}')
+        len--;
+    if (len == 0)
+        return PLM_OK;
+    spliced = malloc(len + sizeof member);
+    if (!spliced)
+        return PLM_ENOMEM;
+    memcpy(spliced, req->body_text, len - 1);
+    memcpy(spliced + len - 1, member, sizeof member - 1);
+    memcpy(spliced + len - 1 + sizeof member - 1, "}", 2);
+    free(req->body_text);
+    req->body_text = spliced;
+    req->body_len = len + sizeof member - 1;
+    req->sum.has_stream_options = req->summarized;
+    return PLM_OK;
+}
+
+const char *plm__request_model(const plm_request *req)
+{
+    if (req->summarized)
+        return req->sum.model;
+    return json_string_value(json_object_get(req->body, "model"));
+}
+
 int plm_request_new_raw(plm_request **out, plm_provider provider,
                         const char *method, const char *path,
                         const char *body_json)
@@ -301,8 +421,10 @@ int plm_request_set_stream(plm_request *req, int on)
 {
     const plm__provider_ops *ops;
 
-    if (!req || !json_is_object(req->body))
+    if (!req || (!req->summarized && !json_is_object(req->body)))
         return PLM_EINVAL;
+    if (need_tree(req) != PLM_OK)
+        return PLM_ENOMEM;
     invalidate(req);
     req->stream = on ? 1 : 0;
     if (on && json_object_set_new(req->body, "stream", json_true()))
@@ -352,7 +474,7 @@ int plm__request_serialize(plm_request *req)
     size_t len = 0;
     char *text;
 
-    if (!req || !req->body)
+    if (!req || (!req->body && !req->body_text))
         return PLM_EINVAL;
     if (req->body_text)
         return PLM_OK;
@@ -393,6 +515,7 @@ void plm_request_free(plm_request *req)
     free(req->path);
     json_decref(req->body);
     free(req->body_text);
+    plm__body_summary_clear(&req->sum);
     free(req);
 }
 
@@ -425,7 +548,10 @@ static int64_t output_limit(const plm_request *req)
     static const char *const names[] = { "max_tokens", "max_completion_tokens",
                                          "max_output_tokens" };
 
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (req->summarized && req->sum.max_output >= 0)
+        return req->sum.max_output;
+    for (size_t i = 0; !req->summarized && i < sizeof names / sizeof names[0];
+         i++) {
         json_t *v = json_object_get(req->body, names[i]);
 
         if (json_is_integer(v) && json_integer_value(v) >= 0)
@@ -464,13 +590,18 @@ int64_t plm__token_estimate(uint64_t prompt_bytes, int64_t max_output,
 /* The body's "n" (choices), capped so a silly value cannot dominate. */
 static int64_t choices(const plm_request *req)
 {
-    json_t *nval = json_object_get(req->body, "n");
+    json_t *nval;
+    int64_t n;
 
-    if (!json_is_integer(nval) || json_integer_value(nval) <= 1)
+    if (req->summarized) {
+        n = req->sum.n;
+    } else {
+        nval = json_object_get(req->body, "n");
+        n = json_is_integer(nval) ? json_integer_value(nval) : 1;
+    }
+    if (n <= 1)
         return 1;
-    return json_integer_value(nval) > PLM_ESTIMATE_MAX_N
-               ? PLM_ESTIMATE_MAX_N
-               : json_integer_value(nval);
+    return n > PLM_ESTIMATE_MAX_N ? PLM_ESTIMATE_MAX_N : n;
 }
 
 /* The output limit per choice, capped so that times n it stays far from
@@ -483,15 +614,16 @@ static int64_t capped_output(const plm_request *req, int64_t n)
     return out > cap / n ? cap / n : out;
 }
 
-int64_t plm__request_estimate_tokens(const plm_request *req)
+uint64_t plm__request_prompt_bytes(const plm_request *req)
 {
-    const plm__provider_ops *ops;
     json_t *messages, *msg;
-    int64_t bytes = 0, n;
+    int64_t bytes = 0;
     size_t i;
 
-    if (!req || !json_is_object(req->body))
+    if (!req)
         return 0;
+    if (req->summarized)
+        return req->sum.prompt_bytes;
     messages = json_object_get(req->body, "messages");
     json_array_foreach(messages, i, msg)
     {
@@ -501,18 +633,30 @@ int64_t plm__request_estimate_tokens(const plm_request *req)
     bytes += text_bytes(json_object_get(req->body, "input"));
     bytes += text_bytes(json_object_get(req->body, "prompt"));
     bytes += text_bytes(json_object_get(req->body, "instructions"));
+    return (uint64_t)bytes;
+}
+
+int64_t plm__request_estimate_tokens(const plm_request *req)
+{
+    const plm__provider_ops *ops;
+    uint64_t bytes;
+    int64_t n;
+
+    if (!req || (!req->summarized && !json_is_object(req->body)))
+        return 0;
+    bytes = plm__request_prompt_bytes(req);
     ops = ops_of(req);
     if (!req->is_raw && ops && ops->estimate_extra_bytes)
-        bytes += ops->estimate_extra_bytes(req->json_response);
+        bytes += (uint64_t)ops->estimate_extra_bytes(req->json_response);
     n = choices(req);
-    return plm__token_estimate((uint64_t)bytes, capped_output(req, n), n);
+    return plm__token_estimate(bytes, capped_output(req, n), n);
 }
 
 int64_t plm__request_estimate_output_tokens(const plm_request *req)
 {
     int64_t n;
 
-    if (!req || !json_is_object(req->body))
+    if (!req || (!req->summarized && !json_is_object(req->body)))
         return 0;
     n = choices(req);
     return plm__token_estimate(0, capped_output(req, n), n);
