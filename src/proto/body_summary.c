@@ -93,7 +93,7 @@ static uint64_t string_bytes(plm__jspan v)
 static int text_bytes(plm__jspan v, uint64_t *total)
 {
     static const char *const part_keys[] = { "text", "content" };
-    plm__jspan it = { NULL, 0 }, m[2];
+    plm__jspan it = { NULL, 0, NULL }, m[2];
 
     if (plm__jscan_kind(v) == '"') {
         *total += string_bytes(v);
@@ -116,7 +116,7 @@ static int text_bytes(plm__jspan v, uint64_t *total)
 /* Every message's "content" (messages that are not objects count 0). */
 static int messages_bytes(plm__jspan messages, uint64_t *total)
 {
-    plm__jspan it = { NULL, 0 }, content;
+    plm__jspan it = { NULL, 0, NULL }, content;
 
     while (plm__jscan_next(messages, &it)) {
         if (plm__jscan_kind(it) != '{')
@@ -139,13 +139,14 @@ void plm__body_summary_clear(plm__body_summary *s)
 
 int plm__body_summarize(const char *text, size_t len, plm__body_summary *out)
 {
+    plm__jscan_doc doc; /* the scan's record of the values, read below */
     plm__jspan root, m[K_COUNT];
     uint64_t bytes = 0;
     int64_t v;
     int oom = 0;
 
     memset(out, 0, sizeof *out);
-    if (!plm__jscan_object(text, len, &root) ||
+    if (!plm__jscan_object(text, len, &doc, &root) ||
         plm__jscan_members(root, keys, K_COUNT, m) < 0 ||
         messages_bytes(m[K_MESSAGES], &bytes) < 0)
         return 0;
