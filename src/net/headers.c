@@ -99,21 +99,22 @@ void plm__headers_take(plm__headers *h, const char *line, size_t len)
         slot = (char **)((char *)h + header_slots[i].offset);
         free(*slot);
         *slot = copy;
-        h->kept++;
         return;
     }
 }
 
 void plm__headers_clear(plm__headers *h)
 {
-    /* Called several times per attempt, mostly with nothing kept. */
-    if (!h || h->kept == 0)
+    if (!h)
         return;
-    /* Two names share some slots: the second visit frees NULL. */
+    /* Called several times per attempt, mostly with every slot empty:
+     * a test per slot, not a call of free(NULL). Two names share some
+     * slots: the second visit finds NULL. */
     for (size_t i = 0; i < N_SLOTS; i++) {
         char **slot = (char **)((char *)h + header_slots[i].offset);
-        free(*slot);
-        *slot = NULL;
+        if (*slot) {
+            free(*slot);
+            *slot = NULL;
+        }
     }
-    h->kept = 0;
 }

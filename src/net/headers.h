@@ -24,8 +24,6 @@ typedef struct plm__headers {
         *rl_reset_input_tokens;
     char *rl_limit_output_tokens, *rl_remaining_output_tokens,
         *rl_reset_output_tokens;
-    unsigned kept; /* values stored since the last clear (0: nothing to
-                    * free; fields set by hand are not counted) */
 } plm__headers;
 
 /* Stores one "Name: value" header line if it is one we keep (names are
