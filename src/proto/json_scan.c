@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define PLM__JSCAN_DEPTH 64
 
 typedef const unsigned char *pos;
@@ -96,37 +98,6 @@ static long hex4(const unsigned char *p)
         v = v * 16 + h;
     }
     return v;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (its lead byte >= 0x80),
- * or 0 (RFC 3629's table, which is what jansson's utf8_check_* accept). */
-static size_t utf8_len(pos p, pos end)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
 }
 
 /* The escape at p (its backslash) inside a string's text. */
@@ -197,7 +168,7 @@ static pos scan_string(pos p, pos end, int key)
                 return NULL;
             continue;
         }
-        n = utf8_len(p, end);
+        n = plm__utf8_len(p, end);
         if (n == 0)
             return NULL;
         p += n;

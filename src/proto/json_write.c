@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define PLM__JWRITE_DEPTH 64
 
 /* The buffer's first size, enough for a short chat body. A walk of the
@@ -90,40 +92,6 @@ static const unsigned char byte_kind[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xF0 */
 };
 
-/* Length of the UTF-8 sequence at p (lead byte >= 0x80) as jansson's
- * utf8_iterate accepts it (no overlong forms, no surrogates, nothing past
- * U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if ((size_t)(end - p) < n)
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 /* The escape for byte c (below 0x20, '"' or '\\') at out; its length. */
 static size_t escape(unsigned char c, char *out)
 {
@@ -171,7 +139,7 @@ static int put_string(struct out *o, const char *s, size_t n)
             }
             if (kind == 1)
                 break;
-            k = utf8_len(p, end);
+            k = plm__utf8_len(p, end);
             if (!k)
                 return JWRITE_JANSSON;
             p += k;
