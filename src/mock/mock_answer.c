@@ -92,6 +92,17 @@ static void emit_send(void *arg, const char *event, const char *data)
     evbuffer_free(b);
 }
 
+/* Ends a chunked 200 answer whose last chunk went out: the request is
+ * counted and done, and a later close of its connection is not a reset. */
+static void end_chunked_ok(plm__mock_req *r)
+{
+    plm__mock_clear_closecb(r);
+    plm__mock_book(r, 200, 0);
+    evhttp_send_reply_end(r->req);
+    r->req = NULL;
+    plm__mock_finish(r, 200, 0);
+}
+
 static void answer_stream(plm__mock_req *r)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
@@ -103,10 +114,7 @@ static void answer_stream(plm__mock_req *r)
     evhttp_send_reply_start(r->req, 200, "OK");
     plm__mock_reply_sse(r->ep, &r->parsed, r->seq, r->completion_tokens,
                         r->m->opts.simulated_marker, emit_send, r);
-    plm__mock_book(r, 200, 0);
-    evhttp_send_reply_end(r->req);
-    r->req = NULL;
-    plm__mock_finish(r, 200, 0);
+    end_chunked_ok(r);
 }
 
 /* The endpoints that answer "stream": true with server-sent events. */
@@ -192,11 +200,7 @@ static void big_next(struct evhttp_connection *c, void *arg)
 
     (void)c;
     if (r->big_sent >= r->big_size) {
-        plm__mock_clear_closecb(r);
-        plm__mock_book(r, 200, 0);
-        evhttp_send_reply_end(r->req);
-        r->req = NULL;
-        plm__mock_finish(r, 200, 0);
+        end_chunked_ok(r);
         return;
     }
     n = (size_t)(r->big_size - r->big_sent);
@@ -243,11 +247,7 @@ static void slow_next(evutil_socket_t fd, short what, void *arg)
         evbuffer_free(b);
     }
     if (evbuffer_get_length(r->slow) == 0 || b == NULL) {
-        plm__mock_clear_closecb(r);
-        plm__mock_book(r, 200, 0);
-        evhttp_send_reply_end(r->req);
-        r->req = NULL;
-        plm__mock_finish(r, 200, 0);
+        end_chunked_ok(r);
         return;
     }
     tv.tv_sec = r->slow_step_ms / 1000;
@@ -398,11 +398,7 @@ static void paced_next(evutil_socket_t fd, short what, void *arg)
         evbuffer_free(b);
     }
     if (last || b == NULL) {
-        plm__mock_clear_closecb(r);
-        plm__mock_book(r, 200, 0);
-        evhttp_send_reply_end(r->req);
-        r->req = NULL;
-        plm__mock_finish(r, 200, 0);
+        end_chunked_ok(r);
         return;
     }
     tv.tv_sec = r->dir.interval_ms / 1000;
