@@ -196,18 +196,9 @@ static int hold_line(run_ctx *ctx, char *line, size_t len, const run_held *h)
         count_unwritten(ctx, h);
         return -1;
     }
-    if (ctx->nheld == ctx->capheld || run_out_held(ctx->out) >= HOLD_BYTES)
+    if (ctx->nheld == RUN_HELD_MAX || run_out_held(ctx->out) >= HOLD_BYTES)
         flush_lines(ctx); /* the list is full, or enough for one write */
-    if (ctx->nheld == ctx->capheld) {
-        size_t cap = ctx->capheld ? ctx->capheld * 2 : 64;
-        run_held *n = realloc(ctx->held, cap * sizeof *n);
-        if (n) {
-            ctx->held = n;
-            ctx->capheld = cap;
-        }
-    }
-    if (ctx->io_error || ctx->nheld == ctx->capheld ||
-        run_out_hold(ctx->out, line, len) != 0) {
+    if (ctx->io_error || run_out_hold(ctx->out, line, len) != 0) {
         if (!ctx->io_error) {
             run_say(ctx, "parallm: out of memory holding an output line\n");
             ctx->io_error = 1;

@@ -11,6 +11,9 @@
 #include "run.h"
 #include "run_options.h"
 
+/* Output lines held between two writes, at most. */
+#define RUN_HELD_MAX 64
+
 /* What each request in flight carries back to its completion. */
 typedef struct pending {
     uint64_t line_no;
@@ -38,8 +41,10 @@ typedef struct run_ctx {
     uint64_t listed_invalid;
     plm_request **grave; /* finished requests, freed outside callbacks */
     size_t ngrave, capgrave;
-    run_held *held; /* lines held for this round's write (cmd_run.c) */
-    size_t nheld, capheld;
+    /* Lines held for this round's write (cmd_run.c); a full list is
+     * written at once. */
+    run_held held[RUN_HELD_MAX];
+    size_t nheld;
     int in_fd;         /* INPUT, -1 until opened */
     int in_regular;    /* INPUT is a regular file (can be read on) */
     int input_eof;     /* the source read INPUT to its end */

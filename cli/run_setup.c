@@ -295,7 +295,6 @@ void run_ctx_free(run_ctx *ctx)
     run_line_reader_free(ctx->reader);
     run_idset_free(ctx->ids);
     free(ctx->grave);
-    free(ctx->held);
     if (ctx->in_fd >= 0)
         close(ctx->in_fd);
     plm_mock_free(ctx->mock);

@@ -5,14 +5,6 @@
 #include "parallm_tool.h"
 #include "request.h"
 
-int plm_tool_request_new_raw_take(plm_request **out, plm_provider provider,
-                                  const char *method, const char *path,
-                                  json_t *body, char *body_text)
-{
-    return plm__request_new_raw_take(out, provider, method, path, body,
-                                     body_text);
-}
-
 int plm_tool_request_new_raw_text(plm_request **out, plm_provider provider,
                                   const char *method, const char *path,
                                   char *body_text, size_t len)

@@ -2,28 +2,16 @@
  * Entry points for the parallm command only: not installed, not part of
  * the public API, no stability promise. They exist where the command must
  * do something the public header does not offer without a cost it cannot
- * pay (here: handing over a Batch line's body it has already parsed, so a
- * million-line file is not parsed twice). Exported from the shared
+ * pay (here: handing over a Batch line's body as text, which the library
+ * reads without building a tree of it). Exported from the shared
  * library under the plm_tool_ prefix.
  */
 #ifndef PARALLM_TOOL_H
 #define PARALLM_TOOL_H
 
-#include <jansson.h>
+#include <stddef.h>
 
 #include "parallm.h"
-
-/*
- * plm_request_new_raw for a caller that has already parsed the body:
- * takes ownership of body (a JSON object) and of body_text (its compact
- * serialization, malloc'd, or NULL to serialize later), whatever the
- * outcome. PLM_OK, PLM_EINVAL or PLM_ENOMEM.
- */
-PLM_EXTERN int plm_tool_request_new_raw_take(plm_request **out,
-                                             plm_provider provider,
-                                             const char *method,
-                                             const char *path, json_t *body,
-                                             char *body_text);
 
 /*
  * plm_request_new_raw from a body's text, without the parse the public
