@@ -168,6 +168,8 @@ int cmd_mock(int argc, char **argv)
 
     memset(&opts, 0, sizeof opts);
     opts.host = "127.0.0.1";
+    opts.alone_in_process =
+        1; /* the command's other thread waits for signals */
     opts.port = MOCK_DEFAULT_PORT;
     opts.fault_status = 429;
     opts.fault_retry_after = 1.0;

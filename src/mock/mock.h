@@ -134,6 +134,13 @@ typedef struct plm_mock_options {
      * of `parallm mock` learns the peak number of requests it held open
      * at once. */
     const char *stats_file;
+    /* 1: the server has its process to itself (`parallm mock`,
+     * plm_mock_serve): libevent may then fold each loop iteration's epoll
+     * changes into one call. 0 (the default) where other threads open
+     * sockets: a change for a descriptor the mock has closed is applied
+     * on its next iteration, when the number may already be another
+     * thread's socket. */
+    int alone_in_process;
 } plm_mock_options;
 
 /* One request as the mock received it. */

@@ -215,7 +215,7 @@ static void on_release(evutil_socket_t fd, short what, void *arg)
  * its due time and goes out up to 4 ms late, which is 8% of the latency a
  * benchmark measures against. The precise clock costs a vDSO call.
  */
-static struct event_base *new_base(void)
+static struct event_base *new_base(int changelist)
 {
     struct event_config *cfg = event_config_new();
     struct event_base *base;
@@ -225,8 +225,10 @@ static struct event_base *new_base(void)
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
     /* evhttp switches a connection between reading and writing several
      * times per request; the changelist folds the switches made in one
-     * loop iteration into one epoll_ctl (4.7 -> 2 per request). */
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+     * loop iteration into one epoll_ctl (4.7 -> 2 per request). Only in
+     * a process of the mock's own (see alone_in_process in mock.h). */
+    if (changelist)
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     base = event_base_new_with_config(cfg);
     event_config_free(cfg);
     return base;
@@ -346,7 +348,7 @@ static int create(plm_mock **out, const plm_mock_options *opts, char *errbuf,
     m->rng = opts->seed ? opts->seed : 1;
     plm__mock_limits_init(&m->limits, opts->rpm, opts->tpm);
     m->attempts = json_object();
-    m->base = new_base();
+    m->base = new_base(opts->alone_in_process);
     if (m->attempts == NULL || m->base == NULL)
         goto oom;
     m->http = evhttp_new(m->base);
@@ -589,10 +591,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 int plm_mock_serve(const plm_mock_options *opts, char *errbuf, size_t errlen)
 {
+    plm_mock_options alone = *opts; /* serving in its caller's thread */
     plm_mock *m;
     int rc = -1;
 
-    if (create(&m, opts, errbuf, errlen) != 0)
+    alone.alone_in_process = 1;
+    if (create(&m, &alone, errbuf, errlen) != 0)
         return -1;
     /* A command owns its process: ignoring SIGPIPE is its choice. */
     signal(SIGPIPE, SIG_IGN);
