@@ -19,14 +19,12 @@
 #include "transport.h"
 
 #include "buf.h"
+#include "xfer_finish.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,12 +52,39 @@
 #ifndef PLM__START_BATCH
 #define PLM__START_BATCH 64
 #endif
+/* Plain-http transfers in flight per lane, and the most lanes. */
+#ifndef PLM__LANE_CONNECTS
+#define PLM__LANE_CONNECTS 32
+#endif
+#define PLM__LANES_MAX 32
+
+/*
+ * A lane: one curl multi handle, with its own connection cache, and the
+ * timer it asks for. To reuse a connection, libcurl 7.88 walks the host's
+ * whole list of connections, busy or not (ConnectionExists), about 60
+ * instructions for each one ahead of an idle one: at 1,000 in flight,
+ * 27,000 instructions per request, the client's largest single cost. So
+ * plain-http transfers are spread over lanes of about 32 each (the least
+ * busy lane takes the next one), which keeps every walk short. https
+ * transfers all go to lane 0, where HTTP/2 multiplexes them onto a few
+ * connections; lanes would each open their own.
+ */
+typedef struct plm__lane {
+    plm__transport *t;
+    CURLM *multi;
+    plm__timer timer;
+    size_t in_flight; /* transfers given this lane and not yet finished */
+} plm__lane;
 
 struct plm__transport {
     plm__loop *loop;
-    CURLM *multi;
+    /* lanes[0, nlanes) take new transfers; lanes[0] always exists. A lane
+     * past nlanes is one a smaller run left with transfers in flight; it
+     * is freed once they are done (at the next set_concurrency). */
+    plm__lane *lanes[PLM__LANES_MAX];
+    size_t nlanes;
+    uint64_t connects; /* connections opened (CURLINFO_NUM_CONNECTS) */
     CURLSH *share;
-    plm__timer timer;
     plm__xfer_done_fn done;
     void *done_data;
     plm__xfer_data_fn data;
@@ -87,35 +112,36 @@ struct plm__transport {
     size_t nowned;
 };
 
-static void check_done(plm__transport *t);
+static void check_done(plm__lane *lane);
 
 static void on_socket_event(int fd, int events, void *user_data)
 {
-    plm__transport *t = user_data;
+    plm__lane *lane = user_data;
     int running = 0, mask = 0;
 
     if (events & PLM__LOOP_READ)
         mask |= CURL_CSELECT_IN;
     if (events & PLM__LOOP_WRITE)
         mask |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(t->multi, fd, mask, &running);
-    check_done(t);
+    curl_multi_socket_action(lane->multi, fd, mask, &running);
+    check_done(lane);
 }
 
 static void on_timer(plm__timer *timer, void *user_data)
 {
-    plm__transport *t = user_data;
+    plm__lane *lane = user_data;
     int running = 0;
     (void)timer;
-    curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(t);
+    curl_multi_socket_action(lane->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(lane);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: curl says which sockets to watch. */
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
                      void *socketp)
 {
-    plm__transport *t = userp;
+    plm__lane *lane = userp;
+    plm__transport *t = lane->t;
     int events = 0;
     (void)easy;
     (void)socketp;
@@ -133,7 +159,7 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
         plm__loop_park(t->loop, s);
         return 0;
     }
-    if (plm__loop_watch(t->loop, s, events, on_socket_event, t) != 0 &&
+    if (plm__loop_watch(t->loop, s, events, on_socket_event, lane) != 0 &&
         events != 0)
         return -1; /* curl fails the transfers on this socket */
     return 0;
@@ -185,14 +211,87 @@ static int close_socket_cb(void *userp, curl_socket_t fd)
 /* CURLMOPT_TIMERFUNCTION: curl asks to be called back after timeout_ms. */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-    plm__transport *t = userp;
+    plm__lane *lane = userp;
     (void)multi;
 
     if (timeout_ms < 0) {
-        plm__timer_stop(t->loop, &t->timer);
+        plm__timer_stop(lane->t->loop, &lane->timer);
         return 0;
     }
-    return plm__timer_start(t->loop, &t->timer, timeout_ms) == 0 ? 0 : -1;
+    return plm__timer_start(lane->t->loop, &lane->timer, timeout_ms) == 0 ? 0
+                                                                          : -1;
+}
+
+static plm__lane *lane_new(plm__transport *t)
+{
+    plm__lane *lane = calloc(1, sizeof *lane);
+
+    if (!lane)
+        return NULL;
+    lane->t = t;
+    lane->multi = curl_multi_init();
+    if (!lane->multi) {
+        free(lane);
+        return NULL;
+    }
+    plm__timer_init(&lane->timer, on_timer, lane);
+    curl_multi_setopt(lane->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(lane->multi, CURLMOPT_SOCKETDATA, lane);
+    curl_multi_setopt(lane->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(lane->multi, CURLMOPT_TIMERDATA, lane);
+    curl_multi_setopt(lane->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(lane->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+                      (long)PLM__H2_STREAMS);
+    curl_multi_setopt(lane->multi, CURLMOPT_MAXCONNECTS,
+                      (long)PLM__MIN_CONNECTS);
+    return lane;
+}
+
+/* Closing the multi handle closes the cached connections, which calls
+ * close_socket_cb: the loop must still exist. */
+static void lane_free(plm__lane *lane)
+{
+    if (!lane)
+        return;
+    plm__timer_stop(lane->t->loop, &lane->timer);
+    curl_multi_cleanup(lane->multi);
+    plm__timer_stop(lane->t->loop, &lane->timer);
+    free(lane);
+}
+
+/* How many lanes for n transfers in flight (0: no limit). */
+static size_t lanes_for(int n)
+{
+    int want;
+
+    if (n <= 0)
+        return PLM__LANES_MAX;
+    want = (n + PLM__LANE_CONNECTS - 1) / PLM__LANE_CONNECTS;
+    return want > PLM__LANES_MAX ? PLM__LANES_MAX : (size_t)want;
+}
+
+/* The lane for a new transfer: lane 0 for https (see plm__lane), else
+ * the one with the fewest in flight, the first of those tied. */
+static plm__lane *lane_pick(plm__transport *t, const char *url)
+{
+    plm__lane *best = t->lanes[0];
+    size_t i;
+
+    if (strncmp(url, "https:", 6) == 0)
+        return best;
+    for (i = 1; i < t->nlanes && best->in_flight > 0; i++)
+        if (t->lanes[i]->in_flight < best->in_flight)
+            best = t->lanes[i];
+    return best;
+}
+
+/* A transfer leaves its lane: finished, cancelled or refused. */
+static void lane_leave(plm__xfer *x)
+{
+    if (x->lane) {
+        x->lane->in_flight--;
+        x->lane = NULL;
+    }
 }
 
 static void on_feed(plm__timer *timer, void *user_data);
@@ -205,7 +304,6 @@ int plm__transport_new(plm__transport **out, plm__loop *loop,
         return PLM_ENOMEM;
     t->loop = loop;
     t->free_limit = PLM__MIN_CONNECTS;
-    plm__timer_init(&t->timer, on_timer, t);
     plm__timer_init(&t->feed, on_feed, t);
     t->insecure = cfg->insecure_skip_verify;
     t->connect_timeout_ms = cfg->connect_timeout_ms;
@@ -215,21 +313,15 @@ int plm__transport_new(plm__transport **out, plm__loop *loop,
         if (!t->ca_file)
             goto fail;
     }
-    t->multi = curl_multi_init();
+    t->lanes[0] = lane_new(t);
+    t->nlanes = 1;
     t->share = curl_share_init();
-    if (!t->multi || !t->share)
+    if (!t->lanes[0] || !t->share)
         goto fail;
-    /* The loop thread is the only user, so the share needs no locks. */
+    /* The loop thread is the only user, so the share needs no locks. TLS
+     * sessions and DNS answers are shared by every lane. */
     curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
-    curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
-    curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(t->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
-                      (long)PLM__H2_STREAMS);
-    curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)PLM__MIN_CONNECTS);
     *out = t;
     return PLM_OK;
 fail:
@@ -242,7 +334,6 @@ void plm__transport_free(plm__transport *t)
     size_t i;
     if (!t)
         return;
-    plm__timer_stop(t->loop, &t->timer);
     plm__timer_stop(t->loop, &t->feed);
     for (i = t->pend_head; i < t->pend_len; i++) {
         curl_easy_cleanup(t->pend[i]->easy);
@@ -252,10 +343,8 @@ void plm__transport_free(plm__transport *t)
     for (i = 0; i < t->nfree; i++)
         curl_easy_cleanup(t->free_list[i]);
     free(t->free_list);
-    /* Closing the multi handle closes the cached connections, which calls
-     * socket_cb with CURL_POLL_REMOVE: the loop must still exist. */
-    if (t->multi)
-        curl_multi_cleanup(t->multi);
+    for (i = 0; i < PLM__LANES_MAX; i++)
+        lane_free(t->lanes[i]);
     if (t->share)
         curl_share_cleanup(t->share);
     free(t->owned);
@@ -287,7 +376,7 @@ int plm__xfer_response_code(const plm__xfer *x)
 }
 
 /* Hands a body piece to the data callback; its refusal ends the
- * transfer (CURLE_WRITE_ERROR, mapped in finish_xfer). */
+ * transfer (CURLE_WRITE_ERROR, mapped in plm__xfer_finish). */
 static size_t data_out(plm__xfer *x, const char *data, size_t n)
 {
     plm__transport *t = x->transport;
@@ -300,6 +389,39 @@ static size_t data_out(plm__xfer *x, const char *data, size_t n)
         return n;
     x->data_error = rc;
     return 0;
+}
+
+/* Lanes for n in flight: the missing ones are made (as many as can be),
+ * idle ones no longer wanted are freed. */
+static void lanes_size(plm__transport *t, int n)
+{
+    size_t want = lanes_for(n), i;
+
+    for (i = 1; i < want; i++)
+        if (!t->lanes[i] && !(t->lanes[i] = lane_new(t)))
+            break;
+    want = i;
+    for (; i < PLM__LANES_MAX; i++) {
+        if (t->lanes[i] && t->lanes[i]->in_flight == 0) {
+            lane_free(t->lanes[i]);
+            t->lanes[i] = NULL;
+        }
+    }
+    t->nlanes = want;
+}
+
+/* Each lane's connection cache: lane 0 may hold them all (every https
+ * transfer runs there), the others their share. A lane never holds more
+ * connections than it had transfers at once, so this bounds only what
+ * idles between runs. */
+static void lanes_cache(plm__transport *t, long connects)
+{
+    long share = (connects + (long)t->nlanes - 1) / (long)t->nlanes;
+    size_t i;
+
+    for (i = 0; i < t->nlanes; i++)
+        curl_multi_setopt(t->lanes[i]->multi, CURLMOPT_MAXCONNECTS,
+                          i == 0 ? connects : share);
 }
 
 void plm__transport_set_concurrency(plm__transport *t, int n)
@@ -315,7 +437,8 @@ void plm__transport_set_concurrency(plm__transport *t, int n)
         connects = 1024;
     else if (n > connects)
         connects = n;
-    curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, connects);
+    lanes_size(t, n);
+    lanes_cache(t, connects);
     t->free_limit = connects < PLM__FREE_MAX ? (size_t)connects : PLM__FREE_MAX;
     /* The HTTP/2 connection cap. libcurl 7.88 waits (PIPEWAIT) for the
      * first connection's ALPN, but once that connection's streams are
@@ -332,7 +455,8 @@ void plm__transport_set_concurrency(plm__transport *t, int n)
      * streams would hold some transfers in curl for the whole run. */
     if (t->h2_cap_on) {
         t->h2_cap_on = 0;
-        curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+        curl_multi_setopt(t->lanes[0]->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                          0L);
     }
     t->h2_cap = n > 0 ? (n + PLM__H2_STREAMS - 1) / PLM__H2_STREAMS + 1 : 0;
     t->h2_cap_armed = t->h2_cap > 0;
@@ -344,72 +468,17 @@ void plm__transport_set_concurrency(plm__transport *t, int n)
 void plm__transport_cap_connections(plm__transport *t, int cap)
 {
     if (cap > 0)
-        curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)cap);
+        lanes_cache(t, (long)cap);
 }
 
-/* Descriptors open now: /proc/self/fd, else a probe of the first ones. */
-static int64_t fds_in_use(int64_t soft)
+uint64_t plm__transport_connects(const plm__transport *t)
 {
-    int64_t n = 0;
-    DIR *d = opendir("/proc/self/fd");
-
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL)
-            if (e->d_name[0] != '.')
-                n++;
-        closedir(d);
-        return n > 0 ? n - 1 : 0; /* the directory's own descriptor */
-    }
-    if (soft < 0 || soft > 65536)
-        soft = 65536;
-    for (int fd = 0; fd < soft; fd++)
-        if (fcntl(fd, F_GETFD) != -1)
-            n++;
-    return n;
+    return t->connects;
 }
 
-static int64_t fd_reserve(int64_t soft)
+size_t plm__transport_lanes(const plm__transport *t)
 {
-    return PLM__FD_RESERVE_MIN + soft / 16;
-}
-
-int plm__fd_room_get(int64_t wanted, plm__fd_room *r)
-{
-    struct rlimit rl;
-
-    memset(r, 0, sizeof *r);
-    r->room = -1;
-    if (wanted < 0 || wanted > INT32_MAX)
-        wanted = INT32_MAX;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-        return 0;
-    r->soft = (int64_t)rl.rlim_cur;
-    r->hard = rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max;
-    r->in_use = fds_in_use(r->soft);
-    if (r->in_use + fd_reserve(r->soft) + wanted > r->soft &&
-        rl.rlim_cur < rl.rlim_max) {
-        struct rlimit up = rl;
-        up.rlim_cur = rl.rlim_max;
-        /* Linux refuses an infinite soft limit on open files. */
-        if (setrlimit(RLIMIT_NOFILE, &up) != 0 &&
-            rl.rlim_max == RLIM_INFINITY && rl.rlim_cur < 65536) {
-            up.rlim_cur = 65536;
-            if (setrlimit(RLIMIT_NOFILE, &up) != 0)
-                up.rlim_cur = rl.rlim_cur;
-        }
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-            (int64_t)rl.rlim_cur > r->soft) {
-            r->raised = 1;
-            r->soft = rl.rlim_cur == RLIM_INFINITY ? INT64_MAX / 2
-                                                   : (int64_t)rl.rlim_cur;
-        }
-    }
-    r->reserve = fd_reserve(r->soft);
-    r->room = r->soft - r->in_use - r->reserve;
-    if (r->room < 1)
-        r->room = 1;
-    return 1;
+    return t->nlanes;
 }
 
 void plm__xfer_clear(plm__xfer *x)
@@ -586,10 +655,11 @@ static int set_options(plm__transport *t, plm__xfer *x,
  * and x->message says why. */
 static int add_to_multi(plm__transport *t, plm__xfer *x)
 {
-    if (curl_multi_add_handle(t->multi, x->easy) != CURLM_OK) {
+    if (curl_multi_add_handle(x->lane->multi, x->easy) != CURLM_OK) {
         snprintf(x->message, sizeof x->message, "could not start the transfer");
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
+        lane_leave(x);
         return PLM_ENOMEM;
     }
     t->started++;
@@ -671,10 +741,13 @@ int plm__transport_start(plm__transport *t, plm__xfer *x,
         x->easy = NULL;
         return rc;
     }
+    x->lane = lane_pick(t, p->url);
+    x->lane->in_flight++;
     if (t->h2_cap_armed && strncmp(p->url, "https:", 6) == 0) {
         t->h2_cap_armed = 0;
         t->h2_cap_on = 1;
-        curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, t->h2_cap);
+        curl_multi_setopt(t->lanes[0]->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                          t->h2_cap);
     }
     if ((t->pend_head < t->pend_len || t->started >= PLM__START_BATCH) &&
         pend_push(t, x) == 0)
@@ -698,125 +771,17 @@ void plm__transport_cancel(plm__transport *t, plm__xfer *x)
         queued = 1;
     }
     if (!queued)
-        curl_multi_remove_handle(t->multi, x->easy);
+        curl_multi_remove_handle(x->lane->multi, x->easy);
+    lane_leave(x);
     easy_put(t, x->easy);
     x->easy = NULL;
     x->error = PLM_ECANCELLED;
     snprintf(x->message, sizeof x->message, "cancelled");
 }
 
-/* What curl 7.8x says when all the headers together pass its cap. */
-#define PLM__HEADERS_TOO_LARGE "Too large response headers: "
-
-/* curl fails a header line over CURL_MAX_HTTP_HEADER with
- * CURLE_OUT_OF_MEMORY (and no error text), and a header block over its
- * total cap with CURLE_RECV_ERROR. Either is the server's answer being
- * too large, not a lack of memory here. */
-static int header_too_big(const plm__xfer *x, CURLcode cc)
+static void check_done(plm__lane *lane)
 {
-    /* Only between a status line and the end of its headers: before
-     * any answer, an allocation failure is just that. */
-    if (!x->in_headers)
-        return 0;
-    if (cc == CURLE_OUT_OF_MEMORY)
-        return 1;
-    return cc == CURLE_RECV_ERROR &&
-           strncmp(x->curl_error, PLM__HEADERS_TOO_LARGE,
-                   strlen(PLM__HEADERS_TOO_LARGE)) == 0;
-}
-
-/* The first byte's time comes from curl's own timer (read once, at the
- * end), so the write path stays untouched. 0 means nothing arrived. */
-static void first_byte_time(plm__xfer *x)
-{
-    curl_off_t us = 0;
-
-    x->first_byte_us = -1;
-    if (curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME_T, &us) ==
-            CURLE_OK &&
-        us > 0)
-        x->first_byte_us = (int64_t)us;
-}
-
-/* Maps a finished transfer's curl code to a plm code and message. The
- * message holds curl's error text, which may name the host but never a
- * header, so the API key cannot leak through it. */
-static void finish_xfer(plm__xfer *x, CURLcode cc)
-{
-    const char *detail;
-    long status = 0;
-
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    x->http_status = (int)status;
-    first_byte_time(x);
-    if (cc == CURLE_OK) {
-        x->error = 0;
-        x->message[0] = '\0';
-        return;
-    }
-    detail = x->curl_error[0] ? x->curl_error : curl_easy_strerror(cc);
-    if (!x->no_descriptor && cc == CURLE_COULDNT_CONNECT) {
-        long os_errno = 0;
-        curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
-        if (os_errno == EMFILE || os_errno == ENFILE)
-            x->no_descriptor = (int)os_errno;
-    }
-    if (x->no_descriptor) {
-        /* PLM_ENETWORK for the code; no_descriptor tells the engine it is
-         * local (retried, never the provider's failure). */
-        x->error = PLM_ENETWORK;
-        snprintf(x->message, sizeof x->message,
-                 "could not open a connection: %s (this process's limit "
-                 "on open files, not the server)",
-                 strerror(x->no_descriptor));
-    } else if (x->data_error) {
-        x->error = x->data_error;
-        snprintf(x->message, sizeof x->message,
-                 "aborted while reading the response body: %s",
-                 x->data_error == PLM_ENOMEM ? "out of memory" : "refused");
-    } else if (x->no_memory) {
-        x->error = PLM_ENOMEM;
-        snprintf(x->message, sizeof x->message,
-                 "out of memory for the response body");
-    } else if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-        x->error = PLM_ETOOBIG;
-        snprintf(x->message, sizeof x->message,
-                 "response body larger than %zu bytes", x->limit);
-    } else if (header_too_big(x, cc)) {
-        /* Same class as an oversized body (not retried: the same request
-         * gets the same answer). */
-        x->error = PLM_ETOOBIG;
-        if (cc == CURLE_OUT_OF_MEMORY)
-            snprintf(x->message, sizeof x->message,
-                     "response header line larger than curl's cap of %d "
-                     "bytes (CURL_MAX_HTTP_HEADER)",
-                     CURL_MAX_HTTP_HEADER);
-        else
-            snprintf(x->message, sizeof x->message,
-                     "response headers too large (%s bytes, curl's cap)",
-                     x->curl_error + strlen(PLM__HEADERS_TOO_LARGE));
-    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-        x->error = PLM_ETIMEOUT;
-        snprintf(x->message, sizeof x->message, "timed out: %s", detail);
-    } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
-        x->error = PLM_ECANCELLED;
-        snprintf(x->message, sizeof x->message, "cancelled");
-    } else {
-        x->error = PLM_ENETWORK;
-        x->unreachable = cc == CURLE_COULDNT_CONNECT ||
-                         cc == CURLE_COULDNT_RESOLVE_HOST ||
-                         cc == CURLE_COULDNT_RESOLVE_PROXY ||
-                         cc == CURLE_SSL_CONNECT_ERROR ||
-                         cc == CURLE_PEER_FAILED_VERIFICATION ||
-                         cc == CURLE_SSL_CACERT_BADFILE;
-        snprintf(x->message, sizeof x->message, "network error: %s", detail);
-    }
-    /* A failed transfer's partial answer is not the server's reply. */
-    x->http_status = 0;
-}
-
-static void check_done(plm__transport *t)
-{
+    plm__transport *t = lane->t;
     CURLMsg *msg;
     int left;
 
@@ -824,8 +789,9 @@ static void check_done(plm__transport *t)
         plm__xfer *x = NULL;
         CURL *easy;
         CURLcode cc;
+        long connects = 0;
 
-        msg = curl_multi_info_read(t->multi, &left);
+        msg = curl_multi_info_read(lane->multi, &left);
         if (!msg)
             break;
         if (msg->msg != CURLMSG_DONE)
@@ -836,13 +802,17 @@ static void check_done(plm__transport *t)
             curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
             if (version != CURL_HTTP_VERSION_2_0) {
                 t->h2_cap_on = 0;
-                curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+                curl_multi_setopt(t->lanes[0]->multi,
+                                  CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
             }
         }
         cc = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        finish_xfer(x, cc);
-        curl_multi_remove_handle(t->multi, easy);
+        curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+        t->connects += connects > 0 ? (uint64_t)connects : 0;
+        plm__xfer_finish(x, cc);
+        curl_multi_remove_handle(lane->multi, easy);
+        lane_leave(x);
         easy_put(t, easy);
         x->easy = NULL;
         if (t->done)

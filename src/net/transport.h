@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "loop.h"
+#include "fd_room.h"
 #include "headers.h"
 
 typedef struct plm__transport plm__transport;
@@ -45,6 +46,7 @@ typedef struct plm__xfer {
     int in_headers;            /* between a status line and its end */
     int no_descriptor;         /* EMFILE / ENFILE opening a socket */
     plm__transport *transport; /* set when started */
+    struct plm__lane *lane;    /* its multi handle, while in flight */
     size_t limit;
     void *owner;           /* the caller's back-pointer */
     int64_t first_byte_us; /* from the transfer's start to the first
@@ -90,28 +92,10 @@ void plm__transport_set_concurrency(plm__transport *t, int n);
 /* Keeps at most cap connections open, idle ones included (a run capped
  * by its descriptors: see plm__fd_room_get). */
 void plm__transport_cap_connections(plm__transport *t, int cap);
-
-/* Descriptors kept for everything but connections: this many plus a
- * sixteenth of the soft limit. */
-#define PLM__FD_RESERVE_MIN 16
-
-typedef struct plm__fd_room {
-    int64_t soft, hard; /* RLIMIT_NOFILE after any raise; hard -1: none */
-    int64_t in_use;     /* descriptors open when asked */
-    int64_t reserve;    /* kept for files, DNS, the caller */
-    int64_t room;       /* connections that may still be opened; -1: no
-                           limit */
-    int raised;         /* the soft limit was raised to the hard one */
-} plm__fd_room;
-
-/*
- * How many connections this process may still open: the soft
- * RLIMIT_NOFILE less the descriptors open now and a reserve. When in use
- * + reserve + wanted is over the soft limit, the soft limit is first
- * raised to the hard one (process-wide). room is at least 1. Returns 1,
- * or 0 when there is no limit (room -1).
- */
-int plm__fd_room_get(int64_t wanted, plm__fd_room *r);
+/* Connections opened so far, by every finished transfer. */
+uint64_t plm__transport_connects(const plm__transport *t);
+/* Multi handles that take new transfers (see plm__lane in transport.c). */
+size_t plm__transport_lanes(const plm__transport *t);
 
 /* Starts an attempt. Clears x's response fields first. Returns PLM_OK or
  * a plm_code (x->message says why); on failure nothing is in flight. */

@@ -4,7 +4,8 @@
  * options that differ between requests. One request at a time makes each
  * attempt reuse the previous one's handle; the mock's records show what
  * went out. Transfers beyond one loop round's batch wait in the
- * transport; cancelling them there is tested too.
+ * transport; cancelling them there is tested too, and the spreading of
+ * plain-http transfers over several curl multi handles (lanes).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,14 +15,16 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "engine_fixture.h"
 
 #define MAX_REQS 300
+#define MAX_CODES 400
 
 typedef struct feed {
     plm_request **reqs;
     size_t n, next, ndone;
-    int codes[MAX_REQS];
+    int codes[MAX_CODES];
     plm_client *interrupt; /* interrupted (level 2) after the last pull */
 } feed;
 
@@ -40,7 +43,7 @@ static int feed_complete(plm_request *req, plm_result *res, void *user_data)
 {
     feed *f = user_data;
     (void)req;
-    assert_true(f->ndone < MAX_REQS);
+    assert_true(f->ndone < MAX_CODES);
     f->codes[f->ndone++] = plm_result_code(res);
     plm_result_free(res);
     return 0;
@@ -207,6 +210,68 @@ static void test_transport__parked_connection_closed_by_server(void **state)
     plm_fx_stop(&fx);
 }
 
+/* Runs reqs[0..n-1] with c in flight; all must pass. */
+static void run_ok_at(plm_client *client, plm_request **reqs, size_t n, int c)
+{
+    plm_run_options o = PLM_RUN_OPTIONS_INIT;
+    feed f;
+    size_t i;
+
+    memset(&f, 0, sizeof f);
+    f.reqs = reqs;
+    f.n = n;
+    o.max_concurrent = c;
+    assert_int_equal(plm_client_run(client, feed_source, feed_complete, &o, &f),
+                     PLM_OK);
+    assert_int_equal(f.ndone, n);
+    for (i = 0; i < n; i++)
+        assert_int_equal(f.codes[i], PLM_OK);
+}
+
+/* At 200 in flight plain-http transfers go to 7 lanes of about 32, the
+ * least busy first: no lane ever holds more than ceil(200 / 7) + 1
+ * transfers, so the run opens at most 200 + 7 connections, and a second
+ * run at the same concurrency reuses them (a lane may peak one higher
+ * than it did, so at most one new connection per lane). A smaller run
+ * gives back the lanes it does not need, and a larger one after it
+ * works again. */
+static void test_transport__lanes_spread_and_reuse(void **state)
+{
+    enum { C = 200, N = 2 * C };
+    plm_request *reqs[N];
+    plm_mock_options mo;
+    plm_mock_stats ms;
+    plm_fx fx;
+    uint64_t first;
+    size_t i;
+    (void)state;
+
+    memset(&mo, 0, sizeof mo);
+    mo.latency_ms = 20;
+    plm_fx_start(&fx, &mo, NULL);
+    for (i = 0; i < N; i++)
+        reqs[i] = plm_fx_chat(PLM_PROVIDER_OPENAI, "lane");
+
+    run_ok_at(fx.client, reqs, N, C);
+    assert_int_equal(plm__transport_lanes(fx.client->transport), 7);
+    first = plm__transport_connects(fx.client->transport);
+    assert_true(first >= 7);
+    assert_true(first <= C + 7);
+
+    run_ok_at(fx.client, reqs, N, C);
+    assert_true(plm__transport_connects(fx.client->transport) <= first + 7);
+
+    run_ok_at(fx.client, reqs, 20, 10);
+    assert_int_equal(plm__transport_lanes(fx.client->transport), 1);
+    run_ok_at(fx.client, reqs, N, C);
+    assert_int_equal(plm__transport_lanes(fx.client->transport), 7);
+    plm_mock_get_stats(fx.mock, &ms);
+    assert_int_equal(ms.requests, 3 * N + 20);
+    for (i = 0; i < N; i++)
+        plm_request_free(reqs[i]);
+    plm_fx_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +279,7 @@ int main(void)
         cmocka_unit_test(
             test_transport__cancel_transfers_waiting_for_their_round),
         cmocka_unit_test(test_transport__parked_connection_closed_by_server),
+        cmocka_unit_test(test_transport__lanes_spread_and_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
