@@ -349,7 +349,12 @@ typedef void (*plm_log_fn)(plm_log_level level, const char *message,
  * scheme://host[:port] as it is. A query in the base URL is sent with
  * every request. Limits and messages name an endpoint by its base URL
  * without a trailing "/v1", so ".../v1" and the bare host are one
- * endpoint. */
+ * endpoint.
+ *
+ * Proxies come from the environment as with curl (http_proxy,
+ * https_proxy / HTTPS_PROXY, all_proxy / ALL_PROXY, no_proxy /
+ * NO_PROXY), read when the client is created: set them before
+ * plm_client_new. */
 typedef struct plm_client_options {
     unsigned int version;           /* PLM_CLIENT_OPTIONS_VERSION */
     const char *openai_api_key;     /* default $OPENAI_API_KEY */

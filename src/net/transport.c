@@ -19,6 +19,7 @@
 #include "transport.h"
 
 #include "buf.h"
+#include "url_handles.h"
 #include "xfer_finish.h"
 
 #include <errno.h>
@@ -85,6 +86,11 @@ struct plm__transport {
     size_t nlanes;
     uint64_t connects; /* connections opened (CURLINFO_NUM_CONNECTS) */
     CURLSH *share;
+    plm__url_handles urls;
+    /* No proxy variable in the environment when the transport was made:
+     * curl is told so once per easy handle instead of reading five
+     * variables on every transfer. */
+    int no_proxy_env;
     plm__xfer_done_fn done;
     void *done_data;
     plm__xfer_data_fn data;
@@ -296,6 +302,23 @@ static void lane_leave(plm__xfer *x)
 
 static void on_feed(plm__timer *timer, void *user_data);
 
+/* Whether any variable libcurl 7.88 reads for a proxy is set (it reads
+ * them on every transfer; with none set, the transport tells curl "no
+ * proxy" once per handle, which is what it would conclude anyway). */
+static int proxy_env_set(void)
+{
+    static const char *const names[] = { "http_proxy",  "HTTP_PROXY",
+                                         "https_proxy", "HTTPS_PROXY",
+                                         "all_proxy",   "ALL_PROXY",
+                                         "no_proxy",    "NO_PROXY" };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (getenv(names[i]))
+            return 1;
+    return 0;
+}
+
 int plm__transport_new(plm__transport **out, plm__loop *loop,
                        const plm__transport_config *cfg)
 {
@@ -306,6 +329,7 @@ int plm__transport_new(plm__transport **out, plm__loop *loop,
     t->free_limit = PLM__MIN_CONNECTS;
     plm__timer_init(&t->feed, on_feed, t);
     t->insecure = cfg->insecure_skip_verify;
+    t->no_proxy_env = !proxy_env_set();
     t->connect_timeout_ms = cfg->connect_timeout_ms;
     t->max_response_bytes = cfg->max_response_bytes;
     if (cfg->ca_file) {
@@ -348,6 +372,7 @@ void plm__transport_free(plm__transport *t)
     if (t->share)
         curl_share_cleanup(t->share);
     free(t->owned);
+    plm__url_handles_free(&t->urls);
     free(t->ca_file);
     free(t);
 }
@@ -589,6 +614,7 @@ static int set_options(plm__transport *t, plm__xfer *x,
 {
     CURL *e = x->easy;
     CURLcode rc = CURLE_OK;
+    CURLU *uh;
 
 #define SET(opt, val)                                                          \
     do {                                                                       \
@@ -621,8 +647,17 @@ static int set_options(plm__transport *t, plm__xfer *x,
             SET(CURLOPT_SSL_VERIFYPEER, 1L);
             SET(CURLOPT_SSL_VERIFYHOST, 2L);
         }
+        if (t->no_proxy_env) {
+            SET(CURLOPT_PROXY, "");
+            SET(CURLOPT_NOPROXY, "");
+        }
     }
-    SET(CURLOPT_URL, p->url);
+    uh = plm__url_handle(&t->urls, p->url);
+    /* A handle's CURLU wins over its URL text: a recycled handle that
+     * had one is given NULL when this URL has none. */
+    SET(CURLOPT_CURLU, uh);
+    if (!uh)
+        SET(CURLOPT_URL, p->url);
     SET(CURLOPT_PRIVATE, x);
     SET(CURLOPT_ERRORBUFFER, x->curl_error);
     SET(CURLOPT_OPENSOCKETDATA, x);

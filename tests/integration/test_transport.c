@@ -5,13 +5,20 @@
  * attempt reuse the previous one's handle; the mock's records show what
  * went out. Transfers beyond one loop round's batch wait in the
  * transport; cancelling them there is tested too, and the spreading of
- * plain-http transfers over several curl multi handles (lanes).
+ * plain-http transfers over several curl multi handles (lanes), and a
+ * proxy named in the environment.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -100,6 +107,51 @@ static void test_transport__recycled_handle_sets_method_and_body(void **state)
             assert_true(recs[i].body == NULL || recs[i].body[0] == '\0');
         else
             assert_non_null(strstr(recs[i].body, "\"content\""));
+    }
+    plm_mock_records_free(recs, nrec);
+    for (i = 0; i < n; i++)
+        plm_request_free(reqs[i]);
+    plm_fx_stop(&fx);
+}
+
+/* The transport keeps a parsed URL (CURLOPT_CURLU) for each of the first
+ * few distinct URLs and hands curl the text of any further one, on the
+ * same recycled handle: each request must still go where it says, the
+ * cached URLs after an uncached one and the other way round. */
+static void test_transport__many_urls_on_one_handle(void **state)
+{
+    enum { N = 12 };
+    static const int order[] = { 0, 1,  2,  3, 4,  5, 6,  7, 8,
+                                 9, 10, 11, 0, 11, 3, 10, 7 };
+    const size_t n = sizeof order / sizeof order[0];
+    plm_request *reqs[sizeof order / sizeof order[0]];
+    plm_run_options o = PLM_RUN_OPTIONS_INIT;
+    plm_mock_record *recs = NULL;
+    char path[64];
+    plm_fx fx;
+    feed f;
+    size_t i, nrec;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "/v1/chat/completions?n=%d", order[i]);
+        reqs[i] = raw("POST", path);
+    }
+    memset(&f, 0, sizeof f);
+    f.reqs = reqs;
+    f.n = n;
+    o.max_concurrent = 1;
+    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
+                                    &f),
+                     PLM_OK);
+    assert_int_equal(f.ndone, n);
+    nrec = plm_mock_get_records(fx.mock, &recs);
+    assert_int_equal(nrec, n);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(f.codes[i], PLM_OK);
+        snprintf(path, sizeof path, "n=%d", order[i]);
+        assert_string_equal(recs[i].query, path);
     }
     plm_mock_records_free(recs, nrec);
     for (i = 0; i < n; i++)
@@ -272,14 +324,83 @@ static void test_transport__lanes_spread_and_reuse(void **state)
     plm_fx_stop(&fx);
 }
 
+/* One request, no retries, through a new client on base_url (made after
+ * the environment was set); its result code. */
+static int one_request(const char *base_url)
+{
+    plm_client_options co = PLM_CLIENT_OPTIONS_INIT;
+    plm_run_options o = PLM_RUN_OPTIONS_INIT;
+    plm_request *req = plm_fx_chat(PLM_PROVIDER_OPENAI, "proxy?");
+    plm_client *client = NULL;
+    feed f;
+
+    co.openai_base_url = base_url;
+    co.openai_api_key = PLM_FX_KEY;
+    assert_int_equal(plm_client_new(&client, &co), PLM_OK);
+    assert_int_equal(plm_request_set_max_retries(req, 0), PLM_OK);
+    memset(&f, 0, sizeof f);
+    f.reqs = &req;
+    f.n = 1;
+    o.max_concurrent = 1;
+    (void)plm_client_run(client, feed_source, feed_complete, &o, &f);
+    assert_int_equal(f.ndone, 1);
+    plm_client_free(client);
+    plm_request_free(req);
+    return f.codes[0];
+}
+
+/* A loopback port that refuses connections: bound, never listening. */
+static int refusing_port(int *fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+/* With no proxy variable set, the transport tells curl "no proxy" once
+ * per handle instead of letting it read the environment on every
+ * transfer; a variable that is set must still be honoured, as curl
+ * does. A proxy where nothing listens fails the request, no_proxy naming
+ * the host lets it through, and without either it goes straight. */
+static void test_transport__proxy_from_environment(void **state)
+{
+    char proxy[64];
+    plm_fx fx;
+    int fd;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", refusing_port(&fd));
+    assert_int_equal(one_request(fx.base_url), PLM_OK);
+    assert_int_equal(setenv("http_proxy", proxy, 1), 0);
+    assert_int_equal(one_request(fx.base_url), PLM_ENETWORK);
+    assert_int_equal(setenv("no_proxy", "127.0.0.1", 1), 0);
+    assert_int_equal(one_request(fx.base_url), PLM_OK);
+    unsetenv("http_proxy");
+    unsetenv("no_proxy");
+    assert_int_equal(one_request(fx.base_url), PLM_OK);
+    close(fd);
+    plm_fx_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transport__recycled_handle_sets_method_and_body),
+        cmocka_unit_test(test_transport__many_urls_on_one_handle),
         cmocka_unit_test(
             test_transport__cancel_transfers_waiting_for_their_round),
         cmocka_unit_test(test_transport__parked_connection_closed_by_server),
         cmocka_unit_test(test_transport__lanes_spread_and_reuse),
+        cmocka_unit_test(test_transport__proxy_from_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
