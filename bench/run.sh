@@ -109,9 +109,11 @@ engine_row() { # N C LATENCY_MS
 
 # The same row with the two processes' cores swapped too. The two cores
 # of a shared virtual machine can differ in speed by a third for minutes
-# at a time (whichever process has the slower one looks dearer), so
-# bench/table.py takes the client/mock ratio as the geometric mean of the
-# two pinnings' medians, in which the cores' speeds cancel out.
+# at a time, and which one is slower changes (whichever process has it
+# looks dearer, and a CPU-bound row slower), so bench/table.py takes each
+# figure as the geometric mean of the two pinnings' medians: for the
+# client/mock ratio the cores' speeds cancel out, for the rest neither
+# process is favoured.
 engine_row_swapped() { # N C LATENCY_MS
     engine_row "$@"
     swap=$CLIENT_CPU
@@ -134,16 +136,17 @@ curl_row() { # N C LATENCY_MS
 CLIENT_CPU=${CLIENT_CPU:-1}
 MOCK_CPU=${MOCK_CPU:-0}
 echo "# parallm engine (client on CPU $CLIENT_CPU, mock on CPU $MOCK_CPU)"
-echo "# 0 ms, C=100: client CPU per request against the mock's, in both pinnings"
+echo "# every engine row runs in both pinnings (client_cpu= says which)"
+echo "# 0 ms, C=100: client CPU per request against the mock's"
 engine_row_swapped 10000 100 0
 echo "# 50 ms, C=100"
-engine_row 10000 100 50
+engine_row_swapped 10000 100 50
 echo "# 200 ms, C=1000"
-engine_row 10000 1000 200
+engine_row_swapped 10000 1000 200
 echo "# 1 s, C=1000"
-engine_row 2000 1000 1000
+engine_row_swapped 2000 1000 1000
 echo "# 50 ms, C=1000: the mock's peak in flight, wall, peak RSS"
-engine_row 10000 1000 50
+engine_row_swapped 10000 1000 50
 if [ "${CURL:-1}" != 0 ]; then
     echo "# curl --parallel, same machine, same run (curl caps C at 300)"
     curl_row 10000 100 50

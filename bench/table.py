@@ -55,15 +55,15 @@ def fmt(v, spec):
 
 def main():
     run, cli, h2 = (rows(p) for p in sys.argv[1:4])
-    eng = lambda key, **m: pick(run, "now", key, **m)
+    eng = lambda key, **m: pinned(run, "now", key, **m)
     table = []
 
     def add(scenario, value, target, ok):
         mark = "n/a" if ok is None else ("yes" if ok else "no")
         table.append((scenario, value, target, mark))
 
-    r = pinned(run, "now", "client_to_mock", n=10000, c=100, latency_ms=0)
-    cpu = pinned(run, "now", "cpu_us_per_req", n=10000, c=100, latency_ms=0)
+    r = eng("client_to_mock", n=10000, c=100, latency_ms=0)
+    cpu = eng("cpu_us_per_req", n=10000, c=100, latency_ms=0)
     add("10,000 req, 0 ms, C=100: plm_gather CPU / mock CPU per request",
         f"{fmt(r, '.2f')} ({fmt(cpu, '.1f')} us)", "<= 1.00",
         None if r is None else r <= 1.0)
