@@ -114,51 +114,6 @@ static void test_transport__recycled_handle_sets_method_and_body(void **state)
     plm_fx_stop(&fx);
 }
 
-/* The transport keeps a parsed URL (CURLOPT_CURLU) for each of the first
- * few distinct URLs and hands curl the text of any further one, on the
- * same recycled handle: each request must still go where it says, the
- * cached URLs after an uncached one and the other way round. */
-static void test_transport__many_urls_on_one_handle(void **state)
-{
-    enum { N = 12 };
-    static const int order[] = { 0, 1,  2,  3, 4,  5, 6,  7, 8,
-                                 9, 10, 11, 0, 11, 3, 10, 7 };
-    const size_t n = sizeof order / sizeof order[0];
-    plm_request *reqs[sizeof order / sizeof order[0]];
-    plm_run_options o = PLM_RUN_OPTIONS_INIT;
-    plm_mock_record *recs = NULL;
-    char path[64];
-    plm_fx fx;
-    feed f;
-    size_t i, nrec;
-    (void)state;
-
-    plm_fx_start(&fx, NULL, NULL);
-    for (i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "/v1/chat/completions?n=%d", order[i]);
-        reqs[i] = raw("POST", path);
-    }
-    memset(&f, 0, sizeof f);
-    f.reqs = reqs;
-    f.n = n;
-    o.max_concurrent = 1;
-    assert_int_equal(plm_client_run(fx.client, feed_source, feed_complete, &o,
-                                    &f),
-                     PLM_OK);
-    assert_int_equal(f.ndone, n);
-    nrec = plm_mock_get_records(fx.mock, &recs);
-    assert_int_equal(nrec, n);
-    for (i = 0; i < n; i++) {
-        assert_int_equal(f.codes[i], PLM_OK);
-        snprintf(path, sizeof path, "n=%d", order[i]);
-        assert_string_equal(recs[i].query, path);
-    }
-    plm_mock_records_free(recs, nrec);
-    for (i = 0; i < n; i++)
-        plm_request_free(reqs[i]);
-    plm_fx_stop(&fx);
-}
-
 /* Transfers started together beyond one loop round's batch wait for the
  * next round inside the transport. Cancelling them there (an interrupt
  * in the same round) must complete each once and leave the transport
@@ -203,8 +158,8 @@ test_transport__cancel_transfers_waiting_for_their_round(void **state)
     plm_fx_stop(&fx);
 }
 
-/* Runs reqs[0..n-1] through the client, one at a time; all must pass. */
-static void run_ok(plm_client *client, plm_request **reqs, size_t n)
+/* Runs reqs[0..n-1] with c in flight; all must pass. */
+static void run_ok_at(plm_client *client, plm_request **reqs, size_t n, int c)
 {
     plm_run_options o = PLM_RUN_OPTIONS_INIT;
     feed f;
@@ -213,12 +168,53 @@ static void run_ok(plm_client *client, plm_request **reqs, size_t n)
     memset(&f, 0, sizeof f);
     f.reqs = reqs;
     f.n = n;
-    o.max_concurrent = 1;
+    o.max_concurrent = c;
     assert_int_equal(plm_client_run(client, feed_source, feed_complete, &o, &f),
                      PLM_OK);
     assert_int_equal(f.ndone, n);
     for (i = 0; i < n; i++)
         assert_int_equal(f.codes[i], PLM_OK);
+}
+
+/* Runs reqs[0..n-1] through the client, one at a time; all must pass. */
+static void run_ok(plm_client *client, plm_request **reqs, size_t n)
+{
+    run_ok_at(client, reqs, n, 1);
+}
+
+/* The transport keeps a parsed URL (CURLOPT_CURLU) for each of the first
+ * few distinct URLs and hands curl the text of any further one, on the
+ * same recycled handle: each request must still go where it says, the
+ * cached URLs after an uncached one and the other way round. */
+static void test_transport__many_urls_on_one_handle(void **state)
+{
+    enum { N = 12 };
+    static const int order[] = { 0, 1,  2,  3, 4,  5, 6,  7, 8,
+                                 9, 10, 11, 0, 11, 3, 10, 7 };
+    const size_t n = sizeof order / sizeof order[0];
+    plm_request *reqs[sizeof order / sizeof order[0]];
+    plm_mock_record *recs = NULL;
+    char path[64];
+    plm_fx fx;
+    size_t i, nrec;
+    (void)state;
+
+    plm_fx_start(&fx, NULL, NULL);
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "/v1/chat/completions?n=%d", order[i]);
+        reqs[i] = raw("POST", path);
+    }
+    run_ok(fx.client, reqs, n);
+    nrec = plm_mock_get_records(fx.mock, &recs);
+    assert_int_equal(nrec, n);
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "n=%d", order[i]);
+        assert_string_equal(recs[i].query, path);
+    }
+    plm_mock_records_free(recs, nrec);
+    for (i = 0; i < n; i++)
+        plm_request_free(reqs[i]);
+    plm_fx_stop(&fx);
 }
 
 /* Between requests an idle keep-alive socket stays parked in the loop's
@@ -260,24 +256,6 @@ static void test_transport__parked_connection_closed_by_server(void **state)
     plm_request_free(reqs[0]);
     plm_request_free(reqs[1]);
     plm_fx_stop(&fx);
-}
-
-/* Runs reqs[0..n-1] with c in flight; all must pass. */
-static void run_ok_at(plm_client *client, plm_request **reqs, size_t n, int c)
-{
-    plm_run_options o = PLM_RUN_OPTIONS_INIT;
-    feed f;
-    size_t i;
-
-    memset(&f, 0, sizeof f);
-    f.reqs = reqs;
-    f.n = n;
-    o.max_concurrent = c;
-    assert_int_equal(plm_client_run(client, feed_source, feed_complete, &o, &f),
-                     PLM_OK);
-    assert_int_equal(f.ndone, n);
-    for (i = 0; i < n; i++)
-        assert_int_equal(f.codes[i], PLM_OK);
 }
 
 /* At 200 in flight plain-http transfers go to 7 lanes of about 32, the
