@@ -14,7 +14,9 @@
  * microseconds per request (its whole life, RUSAGE_CHILDREN) and the
  * client's over the mock's, peak RSS, the mock's CPU as a share of one
  * core over the run, and the most requests the mock held open at once
- * (its stats file, written when it stops). --mock-cpu pins the mock to
+ * (its stats file, written when it stops); then the client's CPU per
+ * request split into user and system time, and the minor page faults
+ * it took during the run. --mock-cpu pins the mock to
  * that CPU (run the benchmark itself under `taskset -c OTHER`), so
  * client and server each have a core. --trace adds, on stderr, when the
  * first answer arrived and how many arrived in each 25 ms of the run: a
@@ -109,6 +111,13 @@ static int read_peak_in_flight(const char *path)
     return peak;
 }
 
+/* Seconds from a to b. */
+static double tv_seconds(struct timeval a, struct timeval b)
+{
+    return (double)(b.tv_sec - a.tv_sec) +
+           (double)(b.tv_usec - a.tv_usec) / 1e6;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -192,12 +201,9 @@ int main(int argc, char **argv)
                       (double)child.ru_utime.tv_usec / 1e6 +
                       (double)child.ru_stime.tv_usec / 1e6;
 
-    double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
-                 (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
-                 (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) /
-                     1e6 +
-                 (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) /
-                     1e6;
+    double user = tv_seconds(before.ru_utime, after.ru_utime);
+    double sys = tv_seconds(before.ru_stime, after.ru_stime);
+    double cpu = user + sys;
     int peak = read_peak_in_flight(stats_file);
     unlink(stats_file);
     double client_us = b.n > 0 ? cpu * 1e6 / (double)b.n : 0.0;
@@ -208,13 +214,16 @@ int main(int argc, char **argv)
     printf("engine n=%ld c=%ld latency_ms=%ld wall_s=%.3f ideal_s=%.3f "
            "ratio=%.3f cpu_us_per_req=%.1f mock_us_per_req=%.1f "
            "client_to_mock=%.2f peak_rss_mib=%.1f mock_cpu_pct=%.0f "
-           "mock_peak_in_flight=%d ok=%ld failed=%ld run=%s\n",
+           "mock_peak_in_flight=%d ok=%ld failed=%ld run=%s "
+           "user_us_per_req=%.1f sys_us_per_req=%.1f minor_faults=%ld\n",
            b.n, concurrency, latency_ms, wall, ideal,
            ideal > 0 ? wall / ideal : 0.0, client_us, mock_us,
            mock_us > 0 ? client_us / mock_us : 0.0,
            (double)after.ru_maxrss / 1024.0,
            wall > 0 ? mock_cpu * 100.0 / wall : 0.0, peak, b.ok, b.failed,
-           plm_strerror(rc));
+           plm_strerror(rc), b.n > 0 ? user * 1e6 / (double)b.n : 0.0,
+           b.n > 0 ? sys * 1e6 / (double)b.n : 0.0,
+           after.ru_minflt - before.ru_minflt);
     if (trace) {
         int last = TRACE_SLOTS - 1;
         while (last > 0 && b.slots[last] == 0)
