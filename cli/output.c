@@ -22,6 +22,11 @@
 
 #define SYNC_LINES 100
 #define SYNC_SECONDS 1.0
+/* ... but not more often than this. At tens of thousands of answers a
+ * second a sync every 100 lines was 300 syncs a second: 6.5% of the
+ * command's CPU at 0 ms latency (perf stat, 10,000 requests), and as
+ * many disk flushes. At up to 1,000 answers a second it changes nothing. */
+#define SYNC_MIN_SECONDS 0.1
 /* Output lines embed response bodies (capped by the library at 16 MiB
  * before escaping), so the scan accepts much longer lines than input. */
 #define MAX_OUTPUT_LINE (128u * 1024u * 1024u)
@@ -32,7 +37,8 @@ struct run_out {
     uint64_t size;    /* bytes of whole lines in the file */
     unsigned pending; /* lines written since the last fsync */
     double last_sync;
-    char *held; /* whole lines run_out_hold kept for run_out_flush */
+    unsigned long syncs; /* syncs asked for (run_out_syncs) */
+    char *held;          /* whole lines run_out_hold kept for run_out_flush */
     size_t nheld, capheld;
     size_t held_lines;
     run_syncer *syncer; /* fdatasync off the loop; NULL: done inline */
@@ -554,12 +560,19 @@ int run_out_sync_maybe(run_out *o)
 {
     if (!o->regular || o->pending == 0)
         return 0;
-    double now = run_now();
-    if (o->pending < SYNC_LINES && now - o->last_sync < SYNC_SECONDS)
+    double since = run_now() - o->last_sync;
+    if (since < SYNC_MIN_SECONDS ||
+        (o->pending < SYNC_LINES && since < SYNC_SECONDS))
         return 0;
     o->pending = 0;
-    o->last_sync = now;
+    o->last_sync += since;
+    o->syncs++;
     return o->syncer ? run_syncer_request(o->syncer) : fdatasync(o->fd);
+}
+
+unsigned long run_out_syncs(const run_out *o)
+{
+    return o->syncs;
 }
 
 int run_out_close(run_out *o)

@@ -5,9 +5,10 @@
  * itself), and nothing the loop does depends on it having finished. The
  * lines are in the page cache when write() returns, so a crash of the
  * process loses none of them either way; the sync is for a crash of the
- * machine, and it still runs every 100 lines or second, and once more
- * before the file is closed. A sync that fails is reported at the next
- * request, and the run stops as for a failed write.
+ * machine, and it still runs every 100 lines or second (not twice within
+ * 0.1 s: output.c), and once more before the file is closed. A sync that
+ * fails is reported at the next request, and the run stops as for a
+ * failed write.
  */
 #include <errno.h>
 #include <pthread.h>

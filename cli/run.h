@@ -248,10 +248,13 @@ size_t run_out_held(const run_out *o);
  * the file, in the order held, go to *lines_written. 0, or -1 with errno
  * set; either way nothing stays held. */
 int run_out_flush(run_out *o, size_t *lines_written);
-/* fsync when 100 lines or 1 s have gone by since the last one, on the
- * file's sync thread (output_sync.c) when it has one: then a failed
- * sync is the error of the next call. 0, or -1 with errno set. */
+/* fsync when 100 lines or 1 s have gone by since the last one, but not
+ * within 0.1 s of it, on the file's sync thread (output_sync.c) when it
+ * has one: then a failed sync is the error of the next call. 0, or -1
+ * with errno set. */
 int run_out_sync_maybe(run_out *o);
+/* How many syncs run_out_sync_maybe has asked for. */
+unsigned long run_out_syncs(const run_out *o);
 
 /* The thread that runs an output file's fdatasync (output_sync.c). */
 typedef struct run_syncer run_syncer;

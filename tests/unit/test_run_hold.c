@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +53,33 @@ static run_out *open_new(const char *path)
                      0);
     run_idset_free(ids); /* the scan is done with it */
     return o;
+}
+
+/* Lines written as fast as they come get a sync every 100 lines, but
+ * never two within 0.1 s: 2,000 lines written in a loop (far less than a
+ * second here) ask for at most one sync per 0.1 s the loop took. */
+static void test_syncs_at_most_ten_a_second(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    struct timespec t0, t1;
+    assert_int_equal(plm_test_tmpdir("plm-run-sync", dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    run_out *o = open_new(path);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 2000; i++) {
+        assert_int_equal(run_out_write(o, "{\"a\":1}\n", 8), 0);
+        assert_int_equal(run_out_sync_maybe(o), 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) +
+                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* One more for a loop that began just before a tenth elapsed. */
+    assert_true(run_out_syncs(o) <= (unsigned long)(took / 0.1) + 1);
+    assert_int_equal(run_out_close(o), 0);
+    assert_int_equal(file_size(path), 2000 * 8);
+    plm_test_rmtree(dir);
 }
 
 static void test_held_lines_go_out_in_one_flush(void **state)
@@ -176,6 +204,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_held_lines_go_out_in_one_flush),
+        cmocka_unit_test(test_syncs_at_most_ten_a_second),
         cmocka_unit_test(test_partial_flush_keeps_whole_lines),
         cmocka_unit_test(test_flush_to_a_full_device_fails),
         cmocka_unit_test(test_syncer_reports_a_failed_sync),
