@@ -15,8 +15,9 @@
  * client's over the mock's, peak RSS, the mock's CPU as a share of one
  * core over the run, and the most requests the mock held open at once
  * (its stats file, written when it stops); then the client's CPU per
- * request split into user and system time, and the minor page faults
- * it took during the run. --mock-cpu pins the mock to
+ * request split into user and system time, the minor page faults it
+ * took during the run, and the CPU per request of the whole process
+ * (start-up and the client's set-up included). --mock-cpu pins the mock to
  * that CPU (run the benchmark itself under `taskset -c OTHER`), so
  * client and server each have a core. --trace adds, on stderr, when the
  * first answer arrived and how many arrived in each 25 ms of the run: a
@@ -192,6 +193,13 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &after);
     plm_client_free(client);
     bench_mock_stop(mock);
+    /* The whole process: start-up, the client's set-up and teardown as
+     * well as the run, as a program calling plm_gather pays them (and
+     * as the parallm command's own figure counts them). */
+    struct rusage whole;
+    getrusage(RUSAGE_SELF, &whole);
+    double process_cpu = tv_seconds((struct timeval){ 0, 0 }, whole.ru_utime) +
+                         tv_seconds((struct timeval){ 0, 0 }, whole.ru_stime);
     /* The mock's CPU for the whole run: a mock near one full core means
      * the benchmark measures its server, not the client. */
     struct rusage child;
@@ -215,7 +223,8 @@ int main(int argc, char **argv)
            "ratio=%.3f cpu_us_per_req=%.1f mock_us_per_req=%.1f "
            "client_to_mock=%.2f peak_rss_mib=%.1f mock_cpu_pct=%.0f "
            "mock_peak_in_flight=%d ok=%ld failed=%ld run=%s "
-           "user_us_per_req=%.1f sys_us_per_req=%.1f minor_faults=%ld\n",
+           "user_us_per_req=%.1f sys_us_per_req=%.1f minor_faults=%ld "
+           "process_cpu_us_per_req=%.1f\n",
            b.n, concurrency, latency_ms, wall, ideal,
            ideal > 0 ? wall / ideal : 0.0, client_us, mock_us,
            mock_us > 0 ? client_us / mock_us : 0.0,
@@ -223,7 +232,8 @@ int main(int argc, char **argv)
            wall > 0 ? mock_cpu * 100.0 / wall : 0.0, peak, b.ok, b.failed,
            plm_strerror(rc), b.n > 0 ? user * 1e6 / (double)b.n : 0.0,
            b.n > 0 ? sys * 1e6 / (double)b.n : 0.0,
-           after.ru_minflt - before.ru_minflt);
+           after.ru_minflt - before.ru_minflt,
+           b.n > 0 ? process_cpu * 1e6 / (double)b.n : 0.0);
     if (trace) {
         int last = TRACE_SLOTS - 1;
         while (last > 0 && b.slots[last] == 0)

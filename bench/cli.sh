@@ -8,7 +8,9 @@
 #   bench_engine forks its mock and reports its share of a core). Each
 #   row is the median of RUNS runs (default 3), the runs interleaved;
 #   client/server says how the client's CPU compares with the server's,
-#   x_engine how the command's compares with the library's;
+#   x_engine how the command's compares with the library's (both the
+#   whole process's CPU, start-up included: a program calling plm_gather
+#   pays its start-up too);
 #   command-nofile is the same command writing to a discarded stdout,
 #   which tells what the output file's write() and fdatasync cost;
 # - peak memory at zero latency for 10,000 and LINES_BIG input lines
@@ -86,11 +88,12 @@ run_command() { # BIN FILE [nofile]
 }
 
 # One run of bench_engine (its own mock, forked): the same four fields.
+# Its CPU is the whole process's, start-up included, as the command's is.
 run_engine() { # LATENCY FILE
     "$BENCH" -n "$N" -c "$C" -l "$1" > "$TMP/engine.txt"
     awk -v n="$N" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-        printf "%s %s %.1f %d\n", f["wall_s"], f["cpu_us_per_req"],
+        printf "%s %s %.1f %d\n", f["wall_s"], f["process_cpu_us_per_req"],
             f["mock_cpu_pct"] / 100 * f["wall_s"] * 1e6 / n,
             f["peak_rss_mib"] * 1024 }' "$TMP/engine.txt" >> "$2"
 }

@@ -91,7 +91,8 @@ def main():
     add("peak RSS at C=1000", f"{fmt(r, '.1f')} MiB", "<= 32 MiB",
         None if r is None else r <= 32)
     r = pick(cli, "command", "x_engine", c=100, latency_ms=0)
-    add("parallm run CPU / plm_gather CPU, 0 ms, C=100", fmt(r, ".2f"),
+    add("parallm run CPU / plm_gather CPU, 0 ms, C=100 (whole processes)",
+        fmt(r, ".2f"),
         "<= 1.10", None if r is None else r <= 1.1)
     for c in (100, 500):
         p = pick(h2, "parallm", "cpu_us_per_req", row=c)
