@@ -278,12 +278,12 @@ static size_t lanes_for(int n)
 
 /* The lane for a new transfer: lane 0 for https (see plm__lane), else
  * the one with the fewest in flight, the first of those tied. */
-static plm__lane *lane_pick(plm__transport *t, const char *url)
+static plm__lane *lane_pick(plm__transport *t, int https)
 {
     plm__lane *best = t->lanes[0];
     size_t i;
 
-    if (strncmp(url, "https:", 6) == 0)
+    if (https)
         return best;
     for (i = 1; i < t->nlanes && best->in_flight > 0; i++)
         if (t->lanes[i]->in_flight < best->in_flight)
@@ -610,7 +610,7 @@ static void easy_put(plm__transport *t, CURL *easy)
  * its default (PIPEWAIT, CUSTOMREQUEST).
  */
 static int set_options(plm__transport *t, plm__xfer *x,
-                       const plm__xfer_params *p, int fresh)
+                       const plm__xfer_params *p, int fresh, int https)
 {
     CURL *e = x->easy;
     CURLcode rc = CURLE_OK;
@@ -668,7 +668,7 @@ static int set_options(plm__transport *t, plm__xfer *x,
     /* Waiting for a connection that might multiplex pays off only where
      * ALPN settles it at the handshake; on plain http:// curl would hold
      * every new transfer until the first answer arrives. */
-    SET(CURLOPT_PIPEWAIT, strncmp(p->url, "https:", 6) == 0 ? 1L : 0L);
+    SET(CURLOPT_PIPEWAIT, https ? 1L : 0L);
     if (strcmp(p->method, "GET") == 0) {
         /* A previous attempt's body pointer is dropped, not left behind. */
         SET(CURLOPT_POSTFIELDS, NULL);
@@ -757,7 +757,7 @@ static void on_feed(plm__timer *timer, void *user_data)
 int plm__transport_start(plm__transport *t, plm__xfer *x,
                          const plm__xfer_params *p)
 {
-    int rc, fresh;
+    int rc, fresh, https = strncmp(p->url, "https:", 6) == 0;
 
     plm__xfer_clear(x);
     x->limit = t->max_response_bytes;
@@ -767,7 +767,7 @@ int plm__transport_start(plm__transport *t, plm__xfer *x,
         snprintf(x->message, sizeof x->message, "out of memory");
         return PLM_ENOMEM;
     }
-    rc = set_options(t, x, p, fresh);
+    rc = set_options(t, x, p, fresh, https);
     if (rc != PLM_OK) {
         snprintf(x->message, sizeof x->message,
                  "could not configure the transfer");
@@ -776,9 +776,9 @@ int plm__transport_start(plm__transport *t, plm__xfer *x,
         x->easy = NULL;
         return rc;
     }
-    x->lane = lane_pick(t, p->url);
+    x->lane = lane_pick(t, https);
     x->lane->in_flight++;
-    if (t->h2_cap_armed && strncmp(p->url, "https:", 6) == 0) {
+    if (t->h2_cap_armed && https) {
         t->h2_cap_armed = 0;
         t->h2_cap_on = 1;
         curl_multi_setopt(t->lanes[0]->multi, CURLMOPT_MAX_HOST_CONNECTIONS,

@@ -542,21 +542,31 @@ static int64_t text_bytes(const json_t *v)
     return total;
 }
 
-/* The output limit a body asks for, under any of the APIs' names. */
-static int64_t output_limit(const plm_request *req)
+/* The output limit a body asks for, under any of the APIs' names; -1
+ * when it sets none. */
+static int64_t body_output_limit(const plm_request *req)
 {
     static const char *const names[] = { "max_tokens", "max_completion_tokens",
                                          "max_output_tokens" };
 
-    if (req->summarized && req->sum.max_output >= 0)
+    if (req->summarized)
         return req->sum.max_output;
-    for (size_t i = 0; !req->summarized && i < sizeof names / sizeof names[0];
-         i++) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         json_t *v = json_object_get(req->body, names[i]);
 
         if (json_is_integer(v) && json_integer_value(v) >= 0)
             return json_integer_value(v);
     }
+    return -1;
+}
+
+/* The body's output limit, else what the endpoint implies. */
+static int64_t output_limit(const plm_request *req)
+{
+    int64_t set = body_output_limit(req);
+
+    if (set >= 0)
+        return set;
     /* Embeddings and moderations produce no output tokens. */
     if (req->path &&
         (strstr(req->path, "/embeddings") || strstr(req->path, "/moderations")))
