@@ -42,6 +42,13 @@ static off_t file_size(const char *path)
     return st.st_size;
 }
 
+/* A fresh directory for a test, in dir, and path = dir/name. */
+static void tmp_path(const char *name, char dir[256], char path[300])
+{
+    assert_int_equal(plm_test_tmpdir("plm-run-hold", dir, 256), 0);
+    snprintf(path, 300, "%s/%s", dir, name);
+}
+
 static run_out *open_new(const char *path)
 {
     run_out *o = NULL;
@@ -63,8 +70,7 @@ static void test_syncs_at_most_ten_a_second(void **state)
     (void)state;
     char dir[256], path[300];
     struct timespec t0, t1;
-    assert_int_equal(plm_test_tmpdir("plm-run-sync", dir, sizeof dir), 0);
-    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    tmp_path("out.jsonl", dir, path);
     run_out *o = open_new(path);
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -86,8 +92,7 @@ static void test_held_lines_go_out_in_one_flush(void **state)
 {
     (void)state;
     char dir[256], path[300];
-    assert_int_equal(plm_test_tmpdir("plm-run-hold", dir, sizeof dir), 0);
-    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    tmp_path("out.jsonl", dir, path);
     run_out *o = open_new(path);
     size_t n = 99;
 
@@ -121,8 +126,7 @@ static void test_partial_flush_keeps_whole_lines(void **state)
 {
     (void)state;
     char dir[256], path[300];
-    assert_int_equal(plm_test_tmpdir("plm-run-hold", dir, sizeof dir), 0);
-    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    tmp_path("out.jsonl", dir, path);
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, SIG_IGN);
@@ -186,8 +190,7 @@ static void test_syncer_reports_a_failed_sync(void **state)
 
     /* A file syncs, a request returns at once, stop waits. */
     char dir[256], path[300];
-    assert_int_equal(plm_test_tmpdir("plm-run-hold", dir, sizeof dir), 0);
-    snprintf(path, sizeof path, "%s/f", dir);
+    tmp_path("f", dir, path);
     int fd = open(path, O_WRONLY | O_CREAT, 0600);
     assert_true(fd >= 0);
     s = run_syncer_start(fd);
