@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,33 @@ static inline int bench_chat_request(plm_provider provider, long i,
     }
     *out = req;
     return PLM_OK;
+}
+
+/* Seconds from a to b. */
+static inline double bench_tv_seconds(struct timeval a, struct timeval b)
+{
+    return (double)(b.tv_sec - a.tv_sec) +
+           (double)(b.tv_usec - a.tv_usec) / 1e6;
+}
+
+/* max_in_flight_seen from the mock's stats file (one JSON line written
+ * when it stops), or -1. */
+static inline int bench_peak_in_flight(const char *path)
+{
+    char line[512];
+    const char *key = "\"max_in_flight_seen\":";
+    FILE *f = fopen(path, "r");
+    int peak = -1;
+
+    if (f == NULL)
+        return -1;
+    if (fgets(line, sizeof line, f) != NULL) {
+        const char *at = strstr(line, key);
+        if (at != NULL)
+            peak = (int)strtol(at + strlen(key), NULL, 10);
+    }
+    fclose(f);
+    return peak;
 }
 
 static inline void bench_mock_stop(pid_t pid)

@@ -92,33 +92,6 @@ static int complete(plm_request *req, plm_result *res, void *user_data)
     return 0;
 }
 
-/* max_in_flight_seen from the mock's stats file (one JSON line written
- * when it stops), or -1. */
-static int read_peak_in_flight(const char *path)
-{
-    char line[512];
-    const char *key = "\"max_in_flight_seen\":";
-    FILE *f = fopen(path, "r");
-    int peak = -1;
-
-    if (f == NULL)
-        return -1;
-    if (fgets(line, sizeof line, f) != NULL) {
-        const char *at = strstr(line, key);
-        if (at != NULL)
-            peak = (int)strtol(at + strlen(key), NULL, 10);
-    }
-    fclose(f);
-    return peak;
-}
-
-/* Seconds from a to b. */
-static double tv_seconds(struct timeval a, struct timeval b)
-{
-    return (double)(b.tv_sec - a.tv_sec) +
-           (double)(b.tv_usec - a.tv_usec) / 1e6;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -198,8 +171,10 @@ int main(int argc, char **argv)
      * as the parallm command's own figure counts them). */
     struct rusage whole;
     getrusage(RUSAGE_SELF, &whole);
-    double process_cpu = tv_seconds((struct timeval){ 0, 0 }, whole.ru_utime) +
-                         tv_seconds((struct timeval){ 0, 0 }, whole.ru_stime);
+    double process_cpu = bench_tv_seconds((struct timeval){ 0, 0 },
+                                          whole.ru_utime) +
+                         bench_tv_seconds((struct timeval){ 0, 0 },
+                                          whole.ru_stime);
     /* The mock's CPU for the whole run: a mock near one full core means
      * the benchmark measures its server, not the client. */
     struct rusage child;
@@ -209,10 +184,10 @@ int main(int argc, char **argv)
                       (double)child.ru_utime.tv_usec / 1e6 +
                       (double)child.ru_stime.tv_usec / 1e6;
 
-    double user = tv_seconds(before.ru_utime, after.ru_utime);
-    double sys = tv_seconds(before.ru_stime, after.ru_stime);
+    double user = bench_tv_seconds(before.ru_utime, after.ru_utime);
+    double sys = bench_tv_seconds(before.ru_stime, after.ru_stime);
     double cpu = user + sys;
-    int peak = read_peak_in_flight(stats_file);
+    int peak = bench_peak_in_flight(stats_file);
     unlink(stats_file);
     double client_us = b.n > 0 ? cpu * 1e6 / (double)b.n : 0.0;
     double mock_us = b.n > 0 ? mock_cpu * 1e6 / (double)b.n : 0.0;

@@ -3,7 +3,7 @@
 # command-line tool (`curl --parallel`, itself built on libcurl multi), in
 # one run so the numbers compare on the same (shared, noisy) machine.
 #
-#   [BASE=OTHER_BUILD_DIR] [CURL=0] sh bench/run.sh [BUILD_DIR] [RUNS]
+#   [BASE=OTHER_BUILD_DIR] [CURL=0] [FLOOR=0] sh bench/run.sh [BUILD_DIR] [RUNS]
 #
 # Each row runs RUNS times (default 3); compare medians, the machine is
 # shared and noisy. The curl rows use `parallm mock`, or bench_mock when
@@ -14,6 +14,9 @@
 # 10,000 at 200 ms with 1,000, 2,000 at 1 s with 1,000, and 10,000 at
 # 50 ms with 1,000 (how many the mock saw at once, wall, peak RSS). curl
 # (CURL=0 skips it) runs 50 ms at 100 and 300 (its cap) and 0 ms at 100.
+# Each engine run is followed by bench_floor on the same scenario (FLOOR=0
+# skips it): a client with no HTTP library and no JSON, whose figures are
+# what this machine and the mock allow any client.
 set -eu
 BUILD=${1:-build}
 RUNS=${2:-3}
@@ -103,6 +106,11 @@ engine_row() { # N C LATENCY_MS
         fi
         printf 'now    client_cpu=%s ' "$CLIENT_CPU"
         engine_run "$BENCH" "$1" "$2" "$3"
+        if [ "${FLOOR:-1}" != 0 ] && [ -x "$BUILD/bench_floor" ]; then
+            printf 'floor  client_cpu=%s ' "$CLIENT_CPU"
+            taskset -c "$CLIENT_CPU" "$BUILD/bench_floor" -n "$1" -c "$2" \
+                -l "$3" --mock-cpu "$MOCK_CPU" || true
+        fi
         r=$((r + 1))
     done
 }
