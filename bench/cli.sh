@@ -13,8 +13,13 @@
 #   pays its start-up too);
 #   command-nofile is the same command writing to a discarded stdout,
 #   which tells what the output file's write() and fdatasync cost;
+#   Client and mock are pinned to a core each (CLIENT_CPU, default 1, and
+#   MOCK_CPU, default 0), and every row runs again with the two swapped
+#   (client_cpu= says which): the two cores of a shared virtual machine
+#   can differ in speed for minutes at a time, so bench/table.py takes
+#   the geometric mean of the two pinnings' medians, as for run.sh;
 # - peak memory at zero latency for 10,000 and LINES_BIG input lines
-#   (embedded mock; LINES_BIG defaults to 1,000,000).
+#   (embedded mock, not pinned; LINES_BIG defaults to 1,000,000).
 # With a second build directory, its `parallm` runs beside the first one
 # in every row (labelled "before"), so two versions compare in one run.
 #
@@ -28,6 +33,8 @@ N=${N:-10000}
 C=${C:-100}
 RUNS=${RUNS:-3}
 LINES_BIG=${LINES_BIG:-1000000}
+CPU_A=${CLIENT_CPU:-1}
+CPU_B=${MOCK_CPU:-0}
 TMP=$(mktemp -d /tmp/plm-clibench-XXXXXX)
 MOCK_PID=""
 cleanup() {
@@ -53,7 +60,8 @@ median() { # values on stdin, one a line
 
 start_mock() { # LATENCY_MS
     rm -f "$TMP/port"
-    "$BIN" mock --port 0 --port-file "$TMP/port" --latency "$1" 2>/dev/null &
+    taskset -c "$MOCK_CPU" "$BIN" mock --port 0 --port-file "$TMP/port" \
+        --latency "$1" 2>/dev/null &
     MOCK_PID=$!
     n=0
     while [ ! -s "$TMP/port" ]; do
@@ -77,7 +85,7 @@ run_command() { # BIN FILE [nofile]
     [ $# -gt 2 ] && out="-o -"
     # shellcheck disable=SC2086
     OPENAI_API_KEY=bench /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" \
-        "$1" run "$TMP/in.jsonl" $out -q \
+        taskset -c "$CLIENT_CPU" "$1" run "$TMP/in.jsonl" $out -q \
         --no-progress -c "$C" --base-url "http://127.0.0.1:$PORT" > /dev/null
     s1=$(proc_cpu "$MOCK_PID")
     read -r wall user sys rss < "$TMP/time"
@@ -90,7 +98,8 @@ run_command() { # BIN FILE [nofile]
 # One run of bench_engine (its own mock, forked): the same four fields.
 # Its CPU is the whole process's, start-up included, as the command's is.
 run_engine() { # LATENCY FILE
-    "$BENCH" -n "$N" -c "$C" -l "$1" > "$TMP/engine.txt"
+    taskset -c "$CLIENT_CPU" "$BENCH" -n "$N" -c "$C" -l "$1" \
+        --mock-cpu "$MOCK_CPU" > "$TMP/engine.txt"
     awk -v n="$N" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
         printf "%s %s %.1f %d\n", f["wall_s"], f["process_cpu_us_per_req"],
@@ -104,10 +113,11 @@ row() { # NAME LATENCY FILE ENGINE_CLIENT_US
     sv=$(cut -d' ' -f3 "$3" | median)
     rss=$(cut -d' ' -f4 "$3" | median)
     awk -v name="$1" -v l="$2" -v w="$wall" -v c="$cl" -v s="$sv" \
-        -v r="$rss" -v e="$4" -v n="$N" -v cc="$C" -v k="$RUNS" 'BEGIN {
+        -v r="$rss" -v e="$4" -v n="$N" -v cc="$C" -v k="$RUNS" \
+        -v cpu="$CLIENT_CPU" 'BEGIN {
         ideal = (n + cc - 1) / cc; ideal = int(ideal) * l / 1000.0
-        printf "%-14s n=%d c=%d latency_ms=%d runs=%d wall_s=%.3f ideal_s=%.3f client_us_per_req=%.1f server_us_per_req=%.1f client/server=%.2f x_engine=%.2f peak_rss_mib=%.1f\n",
-            name, n, cc, l, k, w, ideal, c, s, (s > 0 ? c / s : 0),
+        printf "%-14s client_cpu=%d n=%d c=%d latency_ms=%d runs=%d wall_s=%.3f ideal_s=%.3f client_us_per_req=%.1f server_us_per_req=%.1f client/server=%.2f x_engine=%.2f peak_rss_mib=%.1f\n",
+            name, cpu, n, cc, l, k, w, ideal, c, s, (s > 0 ? c / s : 0),
             (e > 0 ? c / e : 0), r / 1024.0 }'
 }
 
@@ -116,22 +126,26 @@ gen "$N" "$TMP/in.jsonl"
 echo "# parallm run vs the library alone: client CPU / server CPU per request,"
 echo "# medians of $RUNS interleaved runs, same machine, same run"
 for lat in 0 50; do
-    start_mock "$lat"
-    : > "$TMP/e.$lat"; : > "$TMP/a.$lat"; : > "$TMP/b.$lat"; : > "$TMP/s.$lat"
-    i=0
-    while [ $i -lt "$RUNS" ]; do
-        run_engine "$lat" "$TMP/e.$lat"
-        if [ -n "$BEFORE" ]; then run_command "$BEFORE/parallm" "$TMP/b.$lat"; fi
-        run_command "$BIN" "$TMP/a.$lat"
-        run_command "$BIN" "$TMP/s.$lat" nofile
-        i=$((i + 1))
+    for pin in "$CPU_A $CPU_B" "$CPU_B $CPU_A"; do
+        CLIENT_CPU=${pin% *}
+        MOCK_CPU=${pin#* }
+        start_mock "$lat"
+        : > "$TMP/e.$lat"; : > "$TMP/a.$lat"; : > "$TMP/b.$lat"; : > "$TMP/s.$lat"
+        i=0
+        while [ $i -lt "$RUNS" ]; do
+            run_engine "$lat" "$TMP/e.$lat"
+            if [ -n "$BEFORE" ]; then run_command "$BEFORE/parallm" "$TMP/b.$lat"; fi
+            run_command "$BIN" "$TMP/a.$lat"
+            run_command "$BIN" "$TMP/s.$lat" nofile
+            i=$((i + 1))
+        done
+        stop_mock
+        ecl=$(cut -d' ' -f2 "$TMP/e.$lat" | median)
+        row engine "$lat" "$TMP/e.$lat" "$ecl"
+        if [ -n "$BEFORE" ]; then row command-before "$lat" "$TMP/b.$lat" "$ecl"; fi
+        row command "$lat" "$TMP/a.$lat" "$ecl"
+        row command-nofile "$lat" "$TMP/s.$lat" "$ecl"
     done
-    stop_mock
-    ecl=$(cut -d' ' -f2 "$TMP/e.$lat" | median)
-    row engine "$lat" "$TMP/e.$lat" "$ecl"
-    if [ -n "$BEFORE" ]; then row command-before "$lat" "$TMP/b.$lat" "$ecl"; fi
-    row command "$lat" "$TMP/a.$lat" "$ecl"
-    row command-nofile "$lat" "$TMP/s.$lat" "$ecl"
 done
 
 echo "# peak memory of the command against input size (zero latency)"

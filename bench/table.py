@@ -74,7 +74,7 @@ def main():
         f"{fmt(r, '.2f')} ({fmt(cpu, '.1f')} us)", "<= 1.00",
         None if r is None else r <= 1.0,
         f"{fmt(fr, '.2f')} ({fmt(fc, '.1f')} us)")
-    r = pick(cli, "command", "client/server", c=100, latency_ms=0)
+    r = pinned(cli, "command", "client/server", c=100, latency_ms=0)
     add("same: parallm run CPU / mock CPU per request",
         fmt(r, ".2f"), "<= 1.00", None if r is None else r <= 1.0)
     r = eng("ratio", n=10000, c=100, latency_ms=50)
@@ -104,7 +104,7 @@ def main():
     add("peak RSS at C=1000", f"{fmt(r, '.1f')} MiB", "<= 32 MiB",
         None if r is None else r <= 32,
         f"{fmt(flo('peak_rss_mib', n=10000, c=1000, latency_ms=50), '.1f')} MiB")
-    r = pick(cli, "command", "x_engine", c=100, latency_ms=0)
+    r = pinned(cli, "command", "x_engine", c=100, latency_ms=0)
     add("parallm run CPU / plm_gather CPU, 0 ms, C=100 (whole processes)",
         fmt(r, ".2f"),
         "<= 1.10", None if r is None else r <= 1.1)
