@@ -171,9 +171,11 @@ static int build_headers(plm_client *c, const plm_client_options *o,
 
     (void)url_options(plm__provider_get(p), o, &key_header, &query,
                       &deployments);
-    /* curl 7.88 sends "Expect: 100-continue" for POST bodies over 1 KiB,
-     * costing a round trip per request; no LLM server needs it. */
-    tmp = curl_slist_append(list, "Expect:");
+    /* Given as a header of the list rather than CURLOPT_USERAGENT, which
+     * libcurl 7.88 formats twice per request with its own printf, a
+     * byte at a time (curl_maprintf, then again into the request). The
+     * provider's list adds the empty "Expect:". */
+    tmp = curl_slist_append(list, "User-Agent: parallm/" PLM_VERSION_STRING);
     if (!tmp)
         return PLM_ENOMEM;
     list = plm__provider_headers_keyed(p, c->api_key[p], key_header, tmp);

@@ -630,7 +630,6 @@ static int set_options(plm__transport *t, plm__xfer *x,
         SET(CURLOPT_TCP_KEEPALIVE, 1L);
         SET(CURLOPT_TCP_NODELAY, 1L);
         SET(CURLOPT_BUFFERSIZE, (long)PLM__RECV_BUFFER);
-        SET(CURLOPT_USERAGENT, "parallm/" PLM_VERSION_STRING);
         SET(CURLOPT_WRITEFUNCTION, write_cb);
         SET(CURLOPT_HEADERFUNCTION, header_cb);
         SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);

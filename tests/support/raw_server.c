@@ -12,8 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Reads one request: up to the blank line, then Content-Length bytes. */
-static int read_request(int fd)
+/* Reads one request: up to the blank line, then Content-Length bytes.
+ * Its head, up to and with the blank line, goes to head (truncated). */
+static int read_request(int fd, char *head, size_t head_size)
 {
     char buf[65536];
     size_t have = 0;
@@ -31,6 +32,7 @@ static int read_request(int fd)
         end = strstr(buf, "\r\n\r\n");
     }
     size_t body = 0, got = have - (size_t)(end + 4 - buf);
+    snprintf(head, head_size, "%.*s", (int)(end + 4 - buf), buf);
     for (char *p = buf; p < end; p++) {
         if ((p == buf || p[-1] == '\n') &&
             strncasecmp(p, "content-length:", 15) == 0)
@@ -77,7 +79,7 @@ static void *serve(void *arg)
         int fd = accept(s->listen_fd, NULL, NULL);
         if (fd < 0)
             continue;
-        if (read_request(fd) == 0) {
+        if (read_request(fd, s->head, sizeof s->head) == 0) {
             write_all(fd, s->reply, s->reply_len);
             __atomic_add_fetch(&s->served, 1, __ATOMIC_SEQ_CST);
         }

@@ -4,6 +4,8 @@
  * ephemeral loopback port that reads each request (headers and a
  * Content-Length body) and writes the same fixed bytes back, then closes
  * the connection. One connection at a time; enough for a few requests.
+ * The last request's head (request line and headers) is kept, for tests
+ * of what the client sends.
  */
 #ifndef PLM_RAW_SERVER_H
 #define PLM_RAW_SERVER_H
@@ -18,6 +20,7 @@ typedef struct plm_raw_server {
     char *reply;
     size_t reply_len;
     unsigned served; /* requests answered (read after stop) */
+    char head[8192]; /* the last request's head, NUL-ended (after stop) */
     pthread_t thread;
 } plm_raw_server;
 
