@@ -19,7 +19,8 @@
 #   can differ in speed for minutes at a time, so bench/table.py takes
 #   the geometric mean of the two pinnings' medians, as for run.sh;
 # - peak memory at zero latency for 10,000 and LINES_BIG input lines
-#   (embedded mock, not pinned; LINES_BIG defaults to 1,000,000).
+#   (embedded mock, not pinned; LINES_BIG defaults to 1,000,000), and
+#   bench_engine's on as many requests.
 # With a second build directory, its `parallm` runs beside the first one
 # in every row (labelled "before"), so two versions compare in one run.
 #
@@ -148,7 +149,7 @@ for lat in 0 50; do
     done
 done
 
-echo "# peak memory of the command against input size (zero latency)"
+echo "# peak memory of the command and the library against input size (zero latency)"
 gen "$LINES_BIG" "$TMP/big.jsonl"
 for f in in big; do
     for b in ${BEFORE:+"$BEFORE/parallm"} "$BIN"; do
@@ -161,4 +162,11 @@ for f in in big; do
         lines=$(wc -l < "$TMP/$f.jsonl")
         echo "$name lines=$lines wall_s=$wall peak_rss_mib=$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024.0 }')"
     done
+    # The library on as many requests (a source callback, as the command
+    # uses): its memory must not grow with the count at all.
+    lines=$(wc -l < "$TMP/$f.jsonl")
+    "$BENCH" -n "$lines" -c "$C" -l 0 | awk -v n="$lines" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        printf "engine lines=%d wall_s=%s peak_rss_mib=%s\n", n, f["wall_s"],
+            f["peak_rss_mib"] }'
 done

@@ -104,6 +104,21 @@ def main():
     add("peak RSS at C=1000", f"{fmt(r, '.1f')} MiB", "<= 32 MiB",
         None if r is None else r <= 32,
         f"{fmt(flo('peak_rss_mib', n=10000, c=1000, latency_ms=50), '.1f')} MiB")
+    mem = {(n, f["lines"]): f["peak_rss_mib"] for n, f in cli
+           if "lines" in f and "peak_rss_mib" in f}
+    big = max([k[1] for k in mem] or [0])
+    e0, e1 = mem.get(("engine", 10000)), mem.get(("engine", big))
+    c0, c1 = mem.get(("command", 10000)), mem.get(("command", big))
+    ok = None
+    if None not in (e0, e1, c0, c1) and big > 10000:
+        # The command keeps a finished-id set (about 27 bytes a line, 32
+        # allowed); nothing else may grow.
+        ids = (big - 10000) * 32 / 2**20
+        ok = e1 - e0 <= 1.0 and c1 - c0 <= ids + 1.0
+    add(f"peak RSS, 10,000 -> {big:,.0f} requests: the library; parallm run",
+        f"{fmt(e0, '.1f')} -> {fmt(e1, '.1f')} MiB; "
+        f"{fmt(c0, '.1f')} -> {fmt(c1, '.1f')} MiB",
+        "flat, apart from the command's finished-id set", ok)
     r = pinned(cli, "command", "x_engine", c=100, latency_ms=0)
     add("parallm run CPU / plm_gather CPU, 0 ms, C=100 (whole processes)",
         fmt(r, ".2f"),
