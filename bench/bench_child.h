@@ -7,6 +7,7 @@
 #ifndef PLM_BENCH_CHILD_H
 #define PLM_BENCH_CHILD_H
 
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -129,6 +130,36 @@ static inline pid_t bench_mock_start_on(const plm_mock_options *opts, int *port,
     }
     bench_mock_stop(pid);
     return -1;
+}
+
+/* Starts the mock answering after latency_ms, pinned to cpu when cpu >=
+ * 0, with a stats file whose path goes to stats_file (at least 32 bytes;
+ * bench_peak_in_flight reads it once bench_mock_stop has stopped the
+ * mock; unlink it then). Returns the child's pid and sets *port, or -1
+ * after saying why on stderr, each line starting with who. */
+static inline pid_t bench_mock_start_stats(const char *who, long latency_ms,
+                                           int cpu, char *stats_file, int *port)
+{
+    plm_mock_options mo;
+    int fd;
+    pid_t pid;
+
+    memset(&mo, 0, sizeof mo);
+    mo.latency_ms = latency_ms;
+    snprintf(stats_file, 32, "/tmp/plm-bench-stats-XXXXXX");
+    fd = mkstemp(stats_file);
+    if (fd < 0) {
+        fprintf(stderr, "%s: stats file: %s\n", who, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    mo.stats_file = stats_file;
+    pid = bench_mock_start_on(&mo, port, cpu);
+    if (pid < 0) {
+        fprintf(stderr, "%s: cannot start the mock server\n", who);
+        unlink(stats_file);
+    }
+    return pid;
 }
 
 static inline pid_t bench_mock_start(const plm_mock_options *opts, int *port)

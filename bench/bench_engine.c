@@ -123,23 +123,11 @@ int main(int argc, char **argv)
         }
     }
 
-    plm_mock_options mo;
-    memset(&mo, 0, sizeof mo);
-    mo.latency_ms = latency_ms;
-    char stats_file[] = "/tmp/plm-bench-stats-XXXXXX";
-    int stats_fd = mkstemp(stats_file);
-    if (stats_fd < 0) {
-        perror("bench: stats file");
+    char stats_file[32];
+    pid_t mock = bench_mock_start_stats("bench", latency_ms, mock_cpu_index,
+                                        stats_file, &port);
+    if (mock < 0)
         return 1;
-    }
-    close(stats_fd);
-    mo.stats_file = stats_file;
-    pid_t mock = bench_mock_start_on(&mo, &port, mock_cpu_index);
-    if (mock < 0) {
-        fprintf(stderr, "bench: cannot start the mock server\n");
-        unlink(stats_file);
-        return 1;
-    }
 
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);

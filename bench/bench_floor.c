@@ -316,23 +316,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    plm_mock_options mo;
-    memset(&mo, 0, sizeof mo);
-    mo.latency_ms = latency_ms;
-    char stats_file[] = "/tmp/plm-bench-stats-XXXXXX";
-    int stats_fd = mkstemp(stats_file);
-    if (stats_fd < 0) {
-        perror("bench_floor: stats file");
+    char stats_file[32];
+    pid_t mock = bench_mock_start_stats("bench_floor", latency_ms,
+                                        mock_cpu_index, stats_file, &port);
+    if (mock < 0)
         return 1;
-    }
-    close(stats_fd);
-    mo.stats_file = stats_file;
-    pid_t mock = bench_mock_start_on(&mo, &port, mock_cpu_index);
-    if (mock < 0) {
-        fprintf(stderr, "bench_floor: cannot start the mock server\n");
-        unlink(stats_file);
-        return 1;
-    }
 
     f.req = req;
     f.req_len = make_request(req, sizeof req, port);
