@@ -13,9 +13,12 @@
 # connections it opened (distinct $connection in nginx's access log).
 # Then the medians and the ratio of parallm's CPU to curl's.
 #
-# Pinning (where taskset exists): nginx and the mock share core 1, the
-# client runs alone on core 0. PLM_NGINX names an nginx binary that is
-# not on the PATH or in /usr/sbin.
+# Pinning (where taskset exists): nginx and the mock share core 1 and the
+# client runs alone on core 0, then every row runs again with the cores
+# swapped (each line says client_cpu=): bench/table.py takes the
+# geometric mean of the two pinnings' medians, since one core can be
+# slower than the other for minutes at a time. PLM_NGINX names an nginx
+# binary that is not on the PATH or in /usr/sbin.
 set -euo pipefail
 BUILD=${1:-build}
 RUNS=${2:-3}
@@ -34,37 +37,36 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-SERVER_CPU="" CLIENT_CPU=""
-if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
-    SERVER_CPU="taskset -c 1"
-    CLIENT_CPU="taskset -c 0"
-fi
 # nginx_h2_start runs "$PLM" mock and $PLM_NGINX: wrappers pin them.
 PLM_REAL=$PLM
-PLM="$TMP/mock-pinned"
-printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${SERVER_CPU:-}" "$PLM_REAL" > "$PLM"
-chmod +x "$PLM"
-if [ -n "$SERVER_CPU" ] && [ -z "${PLM_NGINX:-}" ]; then
-    PLM_NGINX=$(nginx_h2_find)
-fi
-if [ -n "$SERVER_CPU" ]; then
-    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$SERVER_CPU" "$PLM_NGINX" \
+NGINX_REAL=$(nginx_h2_find)
+CLIENT_CPU=""
+LOG=""
+
+# start_servers CORE: nginx and the mock, on CORE ("" for anywhere).
+start_servers() {
+    local pin=""
+    [ -n "$1" ] && pin="taskset -c $1"
+    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$pin" "$PLM_REAL" \
+        > "$TMP/mock-pinned"
+    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$pin" "$NGINX_REAL" \
         > "$TMP/nginx-pinned"
-    chmod +x "$TMP/nginx-pinned"
-    PLM_NGINX="$TMP/nginx-pinned"
-fi
-mkdir -p "$TMP/ngx"
-nginx_h2_start "$TMP/ngx" --latency "$LATENCY"
+    chmod +x "$TMP/mock-pinned" "$TMP/nginx-pinned"
+    rm -rf "$TMP/ngx"
+    mkdir -p "$TMP/ngx"
+    PLM="$TMP/mock-pinned" PLM_NGINX="$TMP/nginx-pinned" \
+        nginx_h2_start "$TMP/ngx" --latency "$LATENCY"
+    LOG="$TMP/ngx/access.log"
+    awk -v n="$N" -v u="$NGINX_H2_URL/v1/chat/completions" 'BEGIN {
+        for (i = 0; i < n; i++) printf "url = \"%s\"\n", u }' > "$TMP/curl.cfg"
+}
 PLM=$PLM_REAL
-LOG="$TMP/ngx/access.log"
 
 BODY='{"model":"bench-model","messages":[{"role":"user","content":"request"}],"max_tokens":16}'
 awk -v n="$N" -v b="$BODY" 'BEGIN { for (i = 0; i < n; i++)
     printf "{\"custom_id\":\"request-%d\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":%s}\n", i, b }' \
     > "$TMP/in.jsonl"
 printf '%s' "$BODY" > "$TMP/body.json"
-awk -v n="$N" -v u="$NGINX_H2_URL/v1/chat/completions" 'BEGIN {
-    for (i = 0; i < n; i++) printf "url = \"%s\"\n", u }' > "$TMP/curl.cfg"
 
 # report NAME C: one line from $TMP/time and the log lines past $FROM.
 report() {
@@ -73,10 +75,12 @@ report() {
     read -r req conns h2 ok < <(nginx_h2_log_summary "$LOG" "$FROM")
     awk -v name="$1" -v row="$ROW" -v n="$N" -v c="$2" -v l="$LATENCY" -v w="$wall" \
         -v u="$user" -v s="$sys" -v r="$rss" -v req="$req" -v k="$conns" \
-        -v h2="$h2" -v ok="$ok" 'BEGIN {
+        -v h2="$h2" -v ok="$ok" -v cpu="${CLIENT_CORE:-}" 'BEGIN {
         ideal = int((n + c - 1) / c) * l / 1000.0;
-        printf "%-7s row=%d n=%d c=%d wall_s=%.3f ideal_s=%.3f ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f connections=%d h2=%d/%d ok=%d\n",
-            name, row, n, c, w, ideal, w / ideal, (u + s) * 1e6 / n, r / 1024.0,
+        if (cpu != "") printf "%-7s client_cpu=%s ", name, cpu
+        else printf "%-7s ", name
+        printf "row=%d n=%d c=%d wall_s=%.3f ideal_s=%.3f ratio=%.3f cpu_us_per_req=%.1f peak_rss_mib=%.1f connections=%d h2=%d/%d ok=%d\n",
+            row, n, c, w, ideal, w / ideal, (u + s) * 1e6 / n, r / 1024.0,
             k, h2, req, ok }'
 }
 
@@ -101,15 +105,32 @@ run_curl() { # C
 }
 
 echo "# parallm run vs curl --parallel --http2, TLS + HTTP/2 through nginx (128 streams), mock ${LATENCY} ms, n=$N"
-echo "# pinning: ${SERVER_CPU:-none} for nginx + mock, ${CLIENT_CPU:-none} for the client; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for row in "100 100" "300 300" "500 300"; do
-    set -- $row
-    ROW=$1
-    for r in $(seq 1 "$RUNS"); do
-        run_parallm "$1"
-        run_curl "$2"
+PINNINGS="-:-"
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    PINNINGS="1:0 0:1"
+fi
+echo "# each pinning: nginx + mock on one core, the client on the other (client_cpu=); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+: > "$TMP/rows"
+for pin in $PINNINGS; do
+    server=${pin%:*}
+    client=${pin#*:}
+    CLIENT_CORE="" CLIENT_CPU=""
+    if [ "$client" != "-" ]; then
+        CLIENT_CORE=$client
+        CLIENT_CPU="taskset -c $client"
+    fi
+    [ "$server" = "-" ] && server=""
+    start_servers "$server"
+    for row in "100 100" "300 300" "500 300"; do
+        set -- $row
+        ROW=$1
+        for r in $(seq 1 "$RUNS"); do
+            run_parallm "$1" | tee -a "$TMP/rows"
+            run_curl "$2" | tee -a "$TMP/rows"
+        done
     done
-done | tee "$TMP/rows"
+    nginx_h2_stop
+done
 
 echo "# medians of $RUNS; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$TMP/rows" <<'PY'
@@ -117,7 +138,7 @@ import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    kv = dict(x.split("=", 1) for x in f[1:])
+    kv = dict(x.split("=", 1) for x in f[1:] if "=" in x)
     rows.setdefault((f[0], int(kv["row"])), []).append(kv)
 def med(k, key):
     return statistics.median(float(r[key]) for r in rows[k])

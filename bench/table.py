@@ -124,8 +124,8 @@ def main():
         fmt(r, ".2f"),
         "<= 1.10", None if r is None else r <= 1.1)
     for c in (100, 500):
-        p = pick(h2, "parallm", "cpu_us_per_req", row=c)
-        q = pick(h2, "curl", "cpu_us_per_req", row=c)
+        p = pinned(h2, "parallm", "cpu_us_per_req", row=c)
+        q = pinned(h2, "curl", "cpu_us_per_req", row=c)
         k = pick(h2, "parallm", "connections", row=c)
         r = p / q if p and q else None
         add(f"TLS + HTTP/2 via nginx, C={c}: CPU / curl --http2's",
