@@ -333,20 +333,25 @@ int main(int argc, char **argv)
     struct conn *conns = calloc((size_t)nconns, sizeof *conns);
     f.ep = epoll_create1(EPOLL_CLOEXEC);
     if (conns == NULL || f.ep < 0 || f.req_len == 0) {
-        fprintf(stderr, "bench_floor: out of memory\n");
+        fprintf(stderr, "bench_floor: cannot set up: %s\n", strerror(errno));
         bench_mock_stop(mock);
         unlink(stats_file);
         return 1;
     }
 
+    for (long i = 0; i < nconns; i++)
+        conns[i].fd = -1; /* not open: nothing to close */
+
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
     double t0 = bench_now_s();
-    int rc = 0;
-    for (long i = 0; i < nconns && rc == 0; i++, f.started++)
-        rc = conn_open(&f, &conns[i]);
-    if (rc == 0)
-        rc = floor_loop(&f);
+    const char *why = NULL;
+    for (long i = 0; i < nconns && !why; i++, f.started++) {
+        if (conn_open(&f, &conns[i]) != 0)
+            why = "could not connect to the mock";
+    }
+    if (!why && floor_loop(&f) != 0)
+        why = "the mock stopped answering";
     double wall = bench_now_s() - t0;
     getrusage(RUSAGE_SELF, &after);
     bench_mock_stop(mock);
@@ -376,9 +381,10 @@ int main(int argc, char **argv)
            mock_us > 0 ? client_us / mock_us : 0.0,
            (double)after.ru_maxrss / 1024.0, peak, f.ok, f.failed,
            after.ru_minflt - before.ru_minflt);
-    if (rc != 0 || f.failed > 0) {
-        fprintf(stderr, "bench_floor: %ld of %ld requests failed%s\n",
-                f.n - f.ok, f.n, rc != 0 ? " (connection lost)" : "");
+    if (why || f.failed > 0) {
+        fprintf(stderr, "bench_floor: %ld of %ld requests failed%s%s%s\n",
+                f.n - f.ok, f.n, why ? " (" : "", why ? why : "",
+                why ? ")" : "");
         return 1;
     }
     return 0;
