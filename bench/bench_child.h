@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,6 +57,13 @@ static inline double bench_tv_seconds(struct timeval a, struct timeval b)
 {
     return (double)(b.tv_sec - a.tv_sec) +
            (double)(b.tv_usec - a.tv_usec) / 1e6;
+}
+
+/* User plus system seconds of a getrusage result. */
+static inline double bench_rusage_s(const struct rusage *r)
+{
+    return bench_tv_seconds((struct timeval){ 0, 0 }, r->ru_utime) +
+           bench_tv_seconds((struct timeval){ 0, 0 }, r->ru_stime);
 }
 
 /* max_in_flight_seen from the mock's stats file (one JSON line written

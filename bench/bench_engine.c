@@ -159,18 +159,12 @@ int main(int argc, char **argv)
      * as the parallm command's own figure counts them). */
     struct rusage whole;
     getrusage(RUSAGE_SELF, &whole);
-    double process_cpu = bench_tv_seconds((struct timeval){ 0, 0 },
-                                          whole.ru_utime) +
-                         bench_tv_seconds((struct timeval){ 0, 0 },
-                                          whole.ru_stime);
+    double process_cpu = bench_rusage_s(&whole);
     /* The mock's CPU for the whole run: a mock near one full core means
      * the benchmark measures its server, not the client. */
     struct rusage child;
     getrusage(RUSAGE_CHILDREN, &child);
-    double mock_cpu = (double)child.ru_utime.tv_sec +
-                      (double)child.ru_stime.tv_sec +
-                      (double)child.ru_utime.tv_usec / 1e6 +
-                      (double)child.ru_stime.tv_usec / 1e6;
+    double mock_cpu = bench_rusage_s(&child);
 
     double user = bench_tv_seconds(before.ru_utime, after.ru_utime);
     double sys = bench_tv_seconds(before.ru_stime, after.ru_stime);

@@ -65,12 +65,6 @@ struct floor_run {
     long failed;
 };
 
-static double cpu_s(const struct rusage *r)
-{
-    return bench_tv_seconds((struct timeval){ 0, 0 }, r->ru_utime) +
-           bench_tv_seconds((struct timeval){ 0, 0 }, r->ru_stime);
-}
-
 static int watch(struct floor_run *f, struct conn *c, int op, uint32_t events)
 {
     struct epoll_event ev;
@@ -274,7 +268,7 @@ static int machine(void)
         p[i * page] = 1;
     getrusage(RUSAGE_SELF, &b);
     munmap(p, pages * page);
-    double fault_us = (cpu_s(&b) - cpu_s(&a)) * 1e6 /
+    double fault_us = (bench_rusage_s(&b) - bench_rusage_s(&a)) * 1e6 /
                       (double)(b.ru_minflt - a.ru_minflt);
     t0 = bench_now_s();
     for (int i = 0; i < calls; i++)
@@ -364,8 +358,8 @@ int main(int argc, char **argv)
 
     struct rusage child;
     getrusage(RUSAGE_CHILDREN, &child);
-    double cpu = cpu_s(&after) - cpu_s(&before);
-    double mock_cpu = cpu_s(&child);
+    double cpu = bench_rusage_s(&after) - bench_rusage_s(&before);
+    double mock_cpu = bench_rusage_s(&child);
     int peak = bench_peak_in_flight(stats_file);
     unlink(stats_file);
     double client_us = cpu * 1e6 / (double)f.n;

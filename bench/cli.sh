@@ -152,6 +152,7 @@ done
 echo "# peak memory of the command and the library against input size (zero latency)"
 gen "$LINES_BIG" "$TMP/big.jsonl"
 for f in in big; do
+    lines=$(wc -l < "$TMP/$f.jsonl")
     for b in ${BEFORE:+"$BEFORE/parallm"} "$BIN"; do
         name=command
         [ -n "$BEFORE" ] && [ "$b" = "$BEFORE/parallm" ] && name=command-before
@@ -159,12 +160,10 @@ for f in in big; do
             "$b" run "$TMP/$f.jsonl" -o "$TMP/out-$f.jsonl" --overwrite -q \
             --no-progress -c "$C" --provider mock --mock-latency 0
         read -r wall rss < "$TMP/time"
-        lines=$(wc -l < "$TMP/$f.jsonl")
         echo "$name lines=$lines wall_s=$wall peak_rss_mib=$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024.0 }')"
     done
     # The library on as many requests (a source callback, as the command
     # uses): its memory must not grow with the count at all.
-    lines=$(wc -l < "$TMP/$f.jsonl")
     "$BENCH" -n "$lines" -c "$C" -l 0 | awk -v n="$lines" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
         printf "engine lines=%d wall_s=%s peak_rss_mib=%s\n", n, f["wall_s"],

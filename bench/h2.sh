@@ -38,7 +38,6 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # nginx_h2_start runs "$PLM" mock and $PLM_NGINX: wrappers pin them.
-PLM_REAL=$PLM
 NGINX_REAL=$(nginx_h2_find)
 CLIENT_CPU=""
 LOG=""
@@ -47,7 +46,7 @@ LOG=""
 start_servers() {
     local pin=""
     [ -n "$1" ] && pin="taskset -c $1"
-    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$pin" "$PLM_REAL" \
+    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$pin" "$PLM" \
         > "$TMP/mock-pinned"
     printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$pin" "$NGINX_REAL" \
         > "$TMP/nginx-pinned"
@@ -60,7 +59,6 @@ start_servers() {
     awk -v n="$N" -v u="$NGINX_H2_URL/v1/chat/completions" 'BEGIN {
         for (i = 0; i < n; i++) printf "url = \"%s\"\n", u }' > "$TMP/curl.cfg"
 }
-PLM=$PLM_REAL
 
 BODY='{"model":"bench-model","messages":[{"role":"user","content":"request"}],"max_tokens":16}'
 awk -v n="$N" -v b="$BODY" 'BEGIN { for (i = 0; i < n; i++)
